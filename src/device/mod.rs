@@ -1,0 +1,127 @@
+//! "Something a CDB can be sent to": the one device interface every device and every front
+//! end uses, in the shape of SG_IO — a CDB, a data direction and buffer in; status, sense
+//! and residual out.
+//!
+//! A SCSI failure is a result, not a Rust error: a command ends GOOD or CHECK CONDITION with
+//! sense in [`Completion`]. [`DeviceError`] is only for the transport or host failing (the
+//! device stopped answering, a timeout, an ioctl error), which the copy manager reports as
+//! COPY TARGET DEVICE NOT REACHABLE.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use crate::scsi::{Sense, Status};
+
+/// Where the data of a command goes.
+#[derive(Debug)]
+pub enum DataDirection<'a> {
+    /// No data transfer.
+    None,
+    /// Data-in: the device fills the buffer (READ, INQUIRY, ...).
+    FromDevice(&'a mut [u8]),
+    /// Data-out: the device consumes the buffer (WRITE, MODE SELECT, ...).
+    ToDevice(&'a [u8]),
+}
+
+impl DataDirection<'_> {
+    /// Bytes the initiator offered to transfer.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::None => 0,
+            Self::FromDevice(b) => b.len(),
+            Self::ToDevice(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How a command ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    pub status: Status,
+    /// Sense bytes as the device returned them (empty unless CHECK CONDITION).
+    pub sense: Vec<u8>,
+    /// Bytes of the data buffer not transferred (SG_IO `resid`).
+    pub residual: usize,
+}
+
+impl Completion {
+    /// GOOD with `residual` bytes not transferred.
+    pub fn good(residual: usize) -> Self {
+        Self {
+            status: Status::GOOD,
+            sense: Vec::new(),
+            residual,
+        }
+    }
+
+    /// CHECK CONDITION with `sense`, and `residual` bytes not transferred.
+    pub fn check_condition(sense: &Sense, residual: usize) -> Self {
+        Self {
+            status: Status::CHECK_CONDITION,
+            sense: sense.encode(),
+            residual,
+        }
+    }
+
+    pub fn is_good(&self) -> bool {
+        self.status == Status::GOOD
+    }
+
+    /// The sense data decoded, if any was returned and it parses.
+    pub fn decoded_sense(&self) -> Option<Sense> {
+        if self.sense.is_empty() {
+            None
+        } else {
+            Sense::decode(&self.sense).ok()
+        }
+    }
+}
+
+/// A transport or host failure: the command did not complete with a SCSI status.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    #[error("device did not answer within {0} ms")]
+    Timeout(u32),
+    #[error("device is not answering")]
+    NotResponding,
+    #[error("device was removed")]
+    Gone,
+    #[error("host status {host:#x}, driver status {driver:#x}")]
+    Transport { host: u16, driver: u16 },
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The fast data path of a block device: the copy engine reads and writes it directly
+/// (io_uring, O_DIRECT where `direct`) instead of sending READ/WRITE CDBs.
+#[derive(Clone, Debug)]
+pub struct BlockBackend {
+    pub file: Arc<File>,
+    /// Byte offset of LBA 0 within the file.
+    pub offset: u64,
+    pub block_size: u32,
+    /// Number of logical blocks.
+    pub blocks: u64,
+    /// Opened with O_DIRECT: buffers, offsets and lengths must be 512-byte aligned.
+    pub direct: bool,
+    pub read_only: bool,
+}
+
+/// Something a CDB can be sent to.
+pub trait ScsiDevice: Send + Sync {
+    /// Sends one CDB. `Ok` whenever the device returned a SCSI status, GOOD or not.
+    fn execute(&self, cdb: &[u8], data: DataDirection<'_>) -> Result<Completion, DeviceError>;
+
+    /// A short name for logs (the inventory name).
+    fn name(&self) -> &str;
+
+    /// The fast data path, for block devices that have one.
+    fn block_backend(&self) -> Option<BlockBackend> {
+        None
+    }
+}

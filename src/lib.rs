@@ -1,0 +1,14 @@
+//! xcopyd: a SCSI third-party copy manager (EXTENDED COPY LID1) for Linux SANs.
+//!
+//! ```text
+//! scsi/      pure codec: CDBs, parameter lists, sense, RECEIVE COPY RESULTS, INQUIRY/VPD
+//! device/    something a CDB can be sent to: emulated disk and tape, SG_IO, the inventory
+//! copy/      the data mover: per-segment plans, the io_uring engine, list state
+//! frontend/  one dispatcher shared by every transport
+//! sys/       the only module allowed `unsafe`
+//! ```
+
+#![deny(unsafe_code)]
+
+pub mod device;
+pub mod scsi;

@@ -1,0 +1,40 @@
+//! The pure SCSI codec: bytes <-> types for EXTENDED COPY (LID1), RECEIVE COPY RESULTS,
+//! sense data, INQUIRY and VPD pages. No I/O, no clocks, no `unsafe`, and no panics on
+//! input: every decoder returns `Ok` or a [`DecodeError`] that maps to the sense the
+//! standard names.
+//!
+//! References: SPC-3 (T10/1416-D) 6.3 EXTENDED COPY and 6.17 RECEIVE COPY RESULTS, with the
+//! corrections of `shared/spec/xcopy-lid1.md` Part B (SPC-4 draft text) where SPC-3 is
+//! silent or was superseded.
+
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::expect_used
+    )
+)]
+
+pub mod codes;
+pub mod designator;
+pub mod error;
+pub mod inquiry;
+pub mod limits;
+pub mod reader;
+pub mod sense;
+
+pub use codes::{Asc, DeviceClass, Opcode, PeripheralDeviceType, SenseKey, Status};
+pub use designator::Designator;
+pub use error::{DecodeError, Reason};
+pub use limits::Limits;
+pub use reader::{Put, Reader};
+pub use sense::{ForwardedSense, ForwardedSource, Sense, SenseKeySpecific};
