@@ -10,5 +10,6 @@
 
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod device;
 pub mod scsi;

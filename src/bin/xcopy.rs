@@ -1,1 +1,5 @@
-fn main() {}
+//! `xcopy`: the command line. Everything lives in the library's `cli` module.
+
+fn main() -> std::process::ExitCode {
+    xcopyd::cli::main()
+}

@@ -64,10 +64,16 @@ pub const SUPPORTED_SEGMENT_TYPES: &[u8] = &[
     0x10, 0x11, 0x12, 0x13, 0x14, 0x15,
 ];
 
-/// CSCD descriptor type codes this copy manager implements.
-pub const SUPPORTED_CSCD_TYPES: &[u8] = &[
+/// CSCD descriptor type codes the codec decodes (SPC-3 Table 35: E0h-EAh).
+pub const ALL_CSCD_TYPES: &[u8] = &[
     0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea,
 ];
+
+/// CSCD descriptor type codes this copy manager implements: those it can resolve to a
+/// device in its inventory (E4h by VPD 83h designator, E0h-E2h by FC port name / port ID
+/// and LUN, E9h by SAS address). The others decode, but a list naming them is refused with
+/// 26/07 rather than accepted and then failed as unreachable.
+pub const SUPPORTED_CSCD_TYPES: &[u8] = &[0xe0, 0xe1, 0xe2, 0xe4, 0xe9];
 
 /// Whether LIST ID USAGE 11b (no list identifier) is supported: SNLID in OPERATING PARAMETERS.
 pub const SNLID: bool = true;

@@ -24,17 +24,25 @@
     )
 )]
 
+pub mod cdb;
 pub mod codes;
 pub mod designator;
+pub mod dump;
 pub mod error;
 pub mod inquiry;
 pub mod limits;
+pub mod parameter_list;
 pub mod reader;
+pub mod segment_descriptor;
 pub mod sense;
+pub mod target_descriptor;
 
 pub use codes::{Asc, DeviceClass, Opcode, PeripheralDeviceType, SenseKey, Status};
 pub use designator::Designator;
 pub use error::{DecodeError, Reason};
 pub use limits::Limits;
+pub use parameter_list::{ListIdUsage, ParameterList, SegmentError, Supported};
 pub use reader::{Put, Reader};
+pub use segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 pub use sense::{ForwardedSense, ForwardedSource, Sense, SenseKeySpecific};
+pub use target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};

@@ -28,25 +28,36 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes `n` bytes, failing with a truncation error (1A/00 in a parameter list).
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
+        let bytes = self
             .pos
             .checked_add(n)
-            .filter(|&end| end <= self.buf.len())
-            .ok_or_else(|| DecodeError::new(Reason::Truncated, self.offset()))?;
-        let bytes = self.buf.get(self.pos..end).unwrap_or_default();
-        self.pos = end;
+            .and_then(|end| self.buf.get(self.pos..end))
+            .ok_or_else(|| self.truncated())?;
+        self.pos += n;
         Ok(bytes)
     }
 
     /// Takes exactly `N` bytes as an array.
+    #[inline]
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
+        let bytes = self
+            .buf
+            .get(self.pos..)
+            .and_then(<[u8]>::first_chunk::<N>)
+            .ok_or_else(|| self.truncated())?;
+        self.pos += N;
+        Ok(*bytes)
+    }
+
+    #[cold]
+    fn truncated(&self) -> DecodeError {
+        DecodeError::new(Reason::Truncated, self.offset())
     }
 
     /// A child reader over the next `n` bytes; this reader moves past them.
+    #[inline]
     pub fn sub(&mut self, n: usize) -> Result<Reader<'a>, DecodeError> {
         let base = self.offset();
         let bytes = self.take(n)?;
@@ -54,27 +65,33 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips `n` reserved bytes.
+    #[inline]
     pub fn skip(&mut self, n: usize) -> Result<(), DecodeError> {
         self.take(n).map(|_| ())
     }
 
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])
     }
 
+    #[inline]
     pub fn u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
+    #[inline]
     pub fn u24(&mut self) -> Result<u32, DecodeError> {
         let [a, b, c] = self.array()?;
         Ok(u32::from_be_bytes([0, a, b, c]))
     }
 
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, DecodeError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
+    #[inline]
     pub fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
@@ -87,6 +104,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next byte without consuming it.
+    #[inline]
     pub fn peek(&self) -> Option<u8> {
         self.buf.get(self.pos).copied()
     }
@@ -101,15 +119,18 @@ impl<'a> Reader<'a> {
     }
 
     /// Bytes not yet read.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.remaining() == 0
     }
 
     /// Absolute offset of the next byte to be read.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.base + self.pos
     }

@@ -1,0 +1,50 @@
+//! The `xcopy` command line (sg3_utils conventions: short and long options, `-v`, `--json`
+//! whose last stdout line is one JSON object, exit status = sense key, 1 for usage or
+//! environment errors).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod decode;
+pub mod input;
+
+/// xcopy: drive and inspect an EXTENDED COPY (LID1) third-party copy manager.
+#[derive(Debug, Parser)]
+#[command(name = "xcopy", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode an EXTENDED COPY parameter list; an invalid list prints the sense a copy
+    /// manager would return, with the field pointer, and exits with the sense key.
+    Decode(decode::DecodeArgs),
+    /// Build a parameter list from a TOML description and write it (binary, or hex with -H).
+    Encode(decode::EncodeArgs),
+}
+
+/// Runs the CLI; returns the process exit status.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Decode(args) => decode::decode(&args),
+        Command::Encode(args) => decode::encode(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("xcopy: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

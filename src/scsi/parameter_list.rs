@@ -1,0 +1,691 @@
+//! The EXTENDED COPY (LID1) parameter list: SPC-3 6.3.1 Table 33.
+//!
+//! ```text
+//!  0      LIST IDENTIFIER
+//!  1      bit 5 STR, bits 4-3 LIST ID USAGE, bits 2-0 PRIORITY
+//!  2-3    CSCD DESCRIPTOR LIST LENGTH
+//!  8-11   SEGMENT DESCRIPTOR LIST LENGTH
+//!  12-15  INLINE DATA LENGTH
+//!  16..   CSCD descriptors, segment descriptors, inline data
+//! ```
+//!
+//! Each length opens a sub-reader; no byte is read twice or left unread. Validation runs in
+//! the order libiscsi's tests rely on (spec Part A 1 and 7): the list's own length first
+//! (1A/00), then the advertised maximum descriptor list length (1A/00), then header fields
+//! (26/00), then the counts (26/06, 26/08) and inline length (26/0B), then each CSCD (26/07,
+//! 26/00) and each segment (26/09, 26/00). Everything here is ILLEGAL REQUEST: nothing has
+//! been copied yet.
+//!
+//! Checks that depend on what the segment's CSCDs are — an index past the list, a null LU,
+//! a segment type the device class cannot do, inline data out of range — are made when the
+//! segment is about to be processed ([`ParameterList::check_segment`]) and answered with
+//! COPY ABORTED and the segment number, as SPC-3 6.3.7.1 and libiscsi's ValidSegDescr expect.
+
+use serde::{Deserialize, Serialize};
+
+use super::codes::{Asc, DeviceClass};
+use super::error::{DecodeError, Reason};
+use super::limits::{Limits, SUPPORTED_CSCD_TYPES, SUPPORTED_SEGMENT_TYPES};
+use super::reader::{Put, Reader};
+use super::segment_descriptor::{CscdId, CscdTarget, Segment, SegmentDescriptor};
+use super::sense::{Sense, SenseKeySpecific};
+use super::target_descriptor::{cscd_length, CscdDescriptor, DeviceParameters};
+
+/// Length of the parameter list header.
+pub const HEADER_LENGTH: usize = 16;
+
+/// LIST ID USAGE (SPC-3 Table 34 as amended; 01b reserved).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListIdUsage {
+    /// 00b: status and held data kept until RECEIVE COPY RESULTS fetches them.
+    #[default]
+    Hold,
+    /// 10b: list ID tracked for COPY STATUS; held data may be discarded (SPC-2's NRCR=1).
+    Discard,
+    /// 11b: no list identifier (must be 0); only with SNLID=1.
+    NoListId,
+}
+
+impl ListIdUsage {
+    fn bits(self) -> u8 {
+        match self {
+            Self::Hold => 0b00,
+            Self::Discard => 0b10,
+            Self::NoListId => 0b11,
+        }
+    }
+}
+
+/// Which descriptor type codes a copy manager accepts (from its configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Supported<'a> {
+    pub cscd_types: &'a [u8],
+    pub segment_types: &'a [u8],
+}
+
+impl Default for Supported<'static> {
+    fn default() -> Self {
+        Self {
+            cscd_types: SUPPORTED_CSCD_TYPES,
+            segment_types: SUPPORTED_SEGMENT_TYPES,
+        }
+    }
+}
+
+/// A set of type codes, for O(1) membership tests on the hot decode path.
+#[derive(Clone, Copy)]
+pub(crate) struct CodeSet([u64; 4]);
+
+impl CodeSet {
+    pub(crate) fn new(codes: &[u8]) -> Self {
+        let mut bits = [0u64; 4];
+        for &c in codes {
+            if let Some(word) = bits.get_mut(usize::from(c >> 6)) {
+                *word |= 1 << (c & 63);
+            }
+        }
+        Self(bits)
+    }
+
+    pub(crate) fn contains(&self, code: u8) -> bool {
+        self.0
+            .get(usize::from(code >> 6))
+            .is_some_and(|w| w & (1 << (code & 63)) != 0)
+    }
+}
+
+/// A decoded, validated EXTENDED COPY parameter list.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterList {
+    pub list_identifier: u8,
+    /// STR: the source is read sequentially from striped disks.
+    #[serde(default)]
+    pub sequential_striped: bool,
+    #[serde(default)]
+    pub list_id_usage: ListIdUsage,
+    /// PRIORITY: 0 highest; ordinary commands run at 1.
+    #[serde(default)]
+    pub priority: u8,
+    #[serde(default, rename = "cscd")]
+    pub cscds: Vec<CscdDescriptor>,
+    #[serde(default, rename = "segment")]
+    pub segments: Vec<SegmentDescriptor>,
+    #[serde(default, with = "hex_or_text")]
+    pub inline_data: Vec<u8>,
+}
+
+/// A failure found while about to process one segment: answered with COPY ABORTED, the
+/// segment number, and a segment pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentError {
+    pub asc: Asc,
+    /// SD: the pointer counts from the start of the segment descriptor (else from the
+    /// start of the parameter list).
+    pub in_segment: bool,
+    pub pointer: u16,
+    pub bit: Option<u8>,
+}
+
+impl SegmentError {
+    fn field(asc: Asc, byte: u16) -> Self {
+        Self {
+            asc,
+            in_segment: true,
+            pointer: byte,
+            bit: None,
+        }
+    }
+
+    /// The COPY ABORTED sense for segment `segment`.
+    pub fn to_sense(self, segment: u16) -> Sense {
+        Sense::copy_aborted(self.asc, segment).with_sks(SenseKeySpecific::Segment {
+            in_segment: self.in_segment,
+            bit: self.bit,
+            pointer: self.pointer,
+        })
+    }
+}
+
+/// What [`ParameterList::check_segment`] resolved a segment's CSCD IDs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint<'a> {
+    /// A CSCD descriptor of the list, with its index.
+    Cscd(usize, &'a CscdDescriptor),
+    /// C000h/C001h: a null LU of that class; it never receives commands.
+    Null(DeviceClass),
+    /// FFFFh: the LU the command was sent to.
+    CopyManager,
+}
+
+impl Endpoint<'_> {
+    /// PAD of the endpoint (null LUs and the copy manager's LU: 0).
+    pub fn pad(&self) -> bool {
+        match self {
+            Self::Cscd(_, c) => c.parameters.pad(),
+            _ => false,
+        }
+    }
+}
+
+impl ParameterList {
+    /// Encodes the list: header with the three lengths, CSCDs, segments, inline data.
+    pub fn encode(&self) -> Vec<u8> {
+        let cscd_len: usize = self.cscds.iter().map(CscdDescriptor::encoded_len).sum();
+        let segment_len: usize = self
+            .segments
+            .iter()
+            .map(SegmentDescriptor::encoded_len)
+            .sum();
+        let mut out =
+            Vec::with_capacity(HEADER_LENGTH + cscd_len + segment_len + self.inline_data.len());
+        out.put_u8(self.list_identifier);
+        out.put_u8(
+            (u8::from(self.sequential_striped) << 5)
+                | (self.list_id_usage.bits() << 3)
+                | (self.priority & 7),
+        );
+        out.put_u16(u16::try_from(cscd_len).unwrap_or(u16::MAX));
+        out.put_zeros(4);
+        out.put_u32(u32::try_from(segment_len).unwrap_or(u32::MAX));
+        out.put_u32(u32::try_from(self.inline_data.len()).unwrap_or(u32::MAX));
+        for c in &self.cscds {
+            c.encode(&mut out);
+        }
+        for s in &self.segments {
+            s.encode(&mut out);
+        }
+        out.extend_from_slice(&self.inline_data);
+        out
+    }
+
+    /// Decodes and validates a parameter list against `limits`, accepting the descriptor
+    /// types in `supported`. Errors carry the ILLEGAL REQUEST sense the standard names.
+    pub fn decode(
+        bytes: &[u8],
+        limits: &Limits,
+        supported: Supported<'_>,
+    ) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let list_identifier = r.u8()?;
+        let b1 = r.u8()?;
+        let cscd_len = usize::from(r.u16()?);
+        r.skip(4)?;
+        let segment_len = r.u32()? as usize;
+        let inline_len = r.u32()? as usize;
+
+        // 1. The list must hold what the header promises, and no more (1A/00).
+        let promised = cscd_len as u64 + segment_len as u64 + inline_len as u64;
+        let available = r.remaining() as u64;
+        if promised > available {
+            return Err(DecodeError::new(Reason::Truncated, bytes.len()));
+        }
+        if promised < available {
+            return Err(DecodeError::new(
+                Reason::TrailingData,
+                HEADER_LENGTH + promised as usize,
+            ));
+        }
+        // 2. Descriptor bytes within MAXIMUM DESCRIPTOR LIST LENGTH (1A/00; inline data
+        //    is not counted).
+        if cscd_len as u64 + segment_len as u64 > u64::from(limits.max_descriptor_list_length) {
+            return Err(DecodeError::new(Reason::ParameterListLength, 2));
+        }
+        // 3. Header fields.
+        let list_id_usage = match (b1 >> 3) & 0b11 {
+            0b00 => ListIdUsage::Hold,
+            0b10 => ListIdUsage::Discard,
+            0b11 => ListIdUsage::NoListId,
+            _ => return Err(DecodeError::invalid_bit(1, 4)),
+        };
+        if list_id_usage == ListIdUsage::NoListId && list_identifier != 0 {
+            return Err(DecodeError::invalid(0));
+        }
+        let mut cscd_list = r.sub(cscd_len)?;
+        let mut segment_list = r.sub(segment_len)?;
+        let inline_data = r.take(inline_len)?;
+        r.finish()?;
+
+        // 4. Counts, framing each list by its descriptors' own lengths.
+        let cscd_count = count_descriptors(
+            &cscd_list,
+            |head| Some(cscd_length(*head.first()?)),
+            2,
+            false,
+        )?;
+        if cscd_count > usize::from(limits.max_cscd_descriptors) {
+            return Err(DecodeError::new(
+                Reason::TooManyCscdDescriptors,
+                HEADER_LENGTH,
+            ));
+        }
+        let segment_count = count_descriptors(&segment_list, segment_length, 8, true)?;
+        if segment_count > usize::from(limits.max_segment_descriptors) {
+            return Err(DecodeError::new(
+                Reason::TooManySegmentDescriptors,
+                HEADER_LENGTH + cscd_len,
+            ));
+        }
+        if inline_len as u64 > u64::from(limits.max_inline_data_length) {
+            return Err(DecodeError::new(Reason::InlineDataLengthExceeded, 12));
+        }
+
+        // 5. Each descriptor.
+        let cscd_types = CodeSet::new(supported.cscd_types);
+        let segment_types = CodeSet::new(supported.segment_types);
+        let mut cscds = Vec::with_capacity(cscd_count);
+        while !cscd_list.is_empty() {
+            let len = cscd_list.peek().map_or(0, cscd_length);
+            let mut one = cscd_list.sub(len)?;
+            cscds.push(CscdDescriptor::decode_with(&mut one, cscd_types)?);
+        }
+        let mut segments = Vec::with_capacity(segment_count);
+        while !segment_list.is_empty() {
+            segments.push(SegmentDescriptor::decode_framed(
+                &mut segment_list,
+                segment_types,
+            )?);
+        }
+        Ok(Self {
+            list_identifier,
+            sequential_striped: b1 & 0x20 != 0,
+            list_id_usage,
+            priority: b1 & 0x07,
+            cscds,
+            segments,
+            inline_data: inline_data.to_vec(),
+        })
+    }
+
+    /// Absolute offset of CSCD descriptor `index` in the encoded list.
+    pub fn cscd_offset(&self, index: usize) -> usize {
+        HEADER_LENGTH
+            + self
+                .cscds
+                .iter()
+                .take(index)
+                .map(CscdDescriptor::encoded_len)
+                .sum::<usize>()
+    }
+
+    /// Absolute offset of segment descriptor `index` in the encoded list.
+    pub fn segment_offset(&self, index: usize) -> usize {
+        self.cscd_offset(self.cscds.len())
+            + self
+                .segments
+                .iter()
+                .take(index)
+                .map(SegmentDescriptor::encoded_len)
+                .sum::<usize>()
+    }
+
+    /// Resolves a CSCD descriptor ID named at `field` (4 = source, 6 = destination) of a
+    /// segment.
+    pub fn endpoint(&self, id: CscdId, field: u16) -> Result<Endpoint<'_>, SegmentError> {
+        match id.target() {
+            CscdTarget::Index(i) => match self.cscds.get(i) {
+                Some(c) if c.nul => Err(SegmentError {
+                    asc: Asc::COPY_TARGET_DEVICE_NOT_REACHABLE,
+                    in_segment: false,
+                    pointer: u16::try_from(self.cscd_offset(i)).unwrap_or(u16::MAX),
+                    bit: None,
+                }),
+                Some(c) => Ok(Endpoint::Cscd(i, c)),
+                None => Err(SegmentError::field(
+                    Asc::COPY_TARGET_DEVICE_NOT_REACHABLE,
+                    field,
+                )),
+            },
+            CscdTarget::NullBlock => Ok(Endpoint::Null(DeviceClass::Block)),
+            CscdTarget::NullStream => Ok(Endpoint::Null(DeviceClass::Stream)),
+            CscdTarget::CopyManager => Ok(Endpoint::CopyManager),
+            CscdTarget::Reserved => Err(SegmentError::field(
+                Asc::INVALID_FIELD_IN_PARAMETER_LIST,
+                field,
+            )),
+        }
+    }
+
+    /// The checks SPC-3 makes as segment `index` is about to be processed, that need no
+    /// device: CSCD IDs name descriptors of the list (else COPY ABORTED 0D/02, pointing at
+    /// the ID; a NUL CSCD: 0D/02 pointing at the CSCD descriptor, SD=0), the CSCDs' device
+    /// classes suit the segment type (26/0C), stream transfer sizes are usable (26/00),
+    /// inline data ranges lie within the inline data (26/0B) at a multiple of 4 (26/00).
+    /// FFFFh (the copy manager's own LU) is checked by the engine against the device.
+    pub fn check_segment(&self, index: usize, limits: &Limits) -> Result<(), SegmentError> {
+        let Some(segment) = self.segments.get(index) else {
+            return Ok(());
+        };
+        let shape = Shape::of(&segment.body);
+        let max = u64::from(limits.max_stream_device_transfer_size);
+        for side in [shape.source, shape.destination].into_iter().flatten() {
+            let endpoint = self.endpoint(side.id, side.field)?;
+            let (class, fixed_block) = match endpoint {
+                Endpoint::Cscd(_, c) => match c.parameters {
+                    DeviceParameters::Stream {
+                        fixed: true,
+                        block_length,
+                        ..
+                    } => (Some(DeviceClass::Stream), Some(block_length)),
+                    p => (Some(p.class()), None),
+                },
+                Endpoint::Null(class) => (Some(class), None),
+                Endpoint::CopyManager => (None, None), // checked against the device itself
+            };
+            if let Some(class) = class {
+                if !side.want.admits(class) {
+                    return Err(SegmentError::field(
+                        Asc::INVALID_OPERATION_FOR_COPY_SOURCE_OR_DESTINATION,
+                        side.field,
+                    ));
+                }
+            }
+            // Each stream READ/WRITE moves STL bytes (FIXED=0) or STL blocks (FIXED=1): it
+            // must be nonzero when data moves, and within MAXIMUM STREAM DEVICE TRANSFER SIZE.
+            if let Some((stl, field)) = side.stream_transfer_length {
+                let bytes = u64::from(stl) * u64::from(fixed_block.unwrap_or(1));
+                if (bytes == 0 && shape.moves_data) || bytes > max {
+                    return Err(SegmentError::field(
+                        Asc::INVALID_FIELD_IN_PARAMETER_LIST,
+                        field,
+                    ));
+                }
+            }
+        }
+        if let Segment::InlineToStream {
+            inline_offset,
+            bytes,
+            ..
+        } = segment.body
+        {
+            if inline_offset % 4 != 0 {
+                return Err(SegmentError::field(
+                    Asc::INVALID_FIELD_IN_PARAMETER_LIST,
+                    12,
+                ));
+            }
+            if u64::from(inline_offset) + u64::from(bytes) > self.inline_data.len() as u64 {
+                return Err(SegmentError::field(Asc::INLINE_DATA_LENGTH_EXCEEDED, 12));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts the descriptors of a list framed by `length_of` (given up to the next 4 bytes,
+/// the length of the next descriptor). A descriptor running past the list's end is INVALID
+/// FIELD: at its own DESCRIPTOR LENGTH field (byte 2) when it has one (`own_length`),
+/// else at the list's length field in the header (`list_length_field`).
+fn count_descriptors(
+    list: &Reader<'_>,
+    length_of: impl Fn(&[u8]) -> Option<usize>,
+    list_length_field: usize,
+    own_length: bool,
+) -> Result<usize, DecodeError> {
+    let mut r = list.clone();
+    let mut count = 0;
+    while !r.is_empty() {
+        let start = r.offset();
+        let header = r.clone().take(r.remaining().min(4)).unwrap_or_default();
+        let len = length_of(header)
+            .filter(|&n| n > 0 && n <= r.remaining())
+            .ok_or_else(|| {
+                let field = if own_length && header.len() >= 4 {
+                    start + 2
+                } else {
+                    list_length_field
+                };
+                DecodeError::invalid(field)
+            })?;
+        r.skip(len)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// The length of the segment descriptor whose first bytes are `head` (DESCRIPTOR LENGTH
+/// + 4), if `head` holds its header.
+fn segment_length(head: &[u8]) -> Option<usize> {
+    let [_, _, hi, lo] = *head.first_chunk::<4>()?;
+    Some(4 + usize::from(u16::from_be_bytes([hi, lo])))
+}
+
+/// What a segment type needs of its source and destination (SPC-3 6.3.7, Table 38).
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    Any,
+    Block,
+    /// A stream or processor device.
+    Stream,
+    /// A sequential-access device only (tape-control segments 10h-13h).
+    Tape,
+}
+
+impl Want {
+    fn admits(self, class: DeviceClass) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Block => class == DeviceClass::Block,
+            Self::Stream => class != DeviceClass::Block,
+            Self::Tape => class == DeviceClass::Stream,
+        }
+    }
+}
+
+/// One side (source or destination) of a segment, as [`ParameterList::check_segment`] needs it.
+#[derive(Clone, Copy, Debug)]
+struct Side {
+    id: CscdId,
+    /// Byte of the ID field within the segment descriptor (4 or 6).
+    field: u16,
+    want: Want,
+    /// STREAM DEVICE TRANSFER LENGTH of this side and its byte in the descriptor.
+    stream_transfer_length: Option<(u32, u16)>,
+}
+
+/// What a segment needs of its CSCDs (SPC-3 6.3.7, Table 38), found with one match.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    source: Option<Side>,
+    destination: Option<Side>,
+    /// Whether any data moves (a zero transfer length is then unusable).
+    moves_data: bool,
+}
+
+impl Shape {
+    fn of(body: &Segment) -> Self {
+        use Want::{Any, Block, Stream, Tape};
+        let side = |id, field, want, stl: Option<(u32, u16)>| {
+            Some(Side {
+                id,
+                field,
+                want,
+                stream_transfer_length: stl,
+            })
+        };
+        let (source, destination, moves_data) = match *body {
+            Segment::BlockToStream {
+                source,
+                destination,
+                stream_transfer_length: t,
+                blocks,
+                ..
+            } => (
+                side(source, 4, Block, None),
+                side(destination, 6, Stream, Some((t, 9))),
+                blocks != 0,
+            ),
+            Segment::StreamToBlock {
+                source,
+                destination,
+                stream_transfer_length: t,
+                blocks,
+                ..
+            } => (
+                side(source, 4, Stream, Some((t, 9))),
+                side(destination, 6, Block, None),
+                blocks != 0,
+            ),
+            Segment::BlockToBlock {
+                source,
+                destination,
+                ..
+            }
+            | Segment::BlockOffsetToBlockOffset {
+                source,
+                destination,
+                ..
+            } => (
+                side(source, 4, Block, None),
+                side(destination, 6, Block, None),
+                true,
+            ),
+            Segment::StreamToStream {
+                source,
+                destination,
+                source_transfer_length: s,
+                destination_transfer_length: d,
+                byte_count,
+                ..
+            } => (
+                side(source, 4, Stream, Some((s, 9))),
+                side(destination, 6, Stream, Some((d, 13))),
+                byte_count != 0,
+            ),
+            Segment::InlineToStream {
+                destination,
+                stream_transfer_length: t,
+                bytes,
+                ..
+            } => (None, side(destination, 6, Stream, Some((t, 9))), bytes != 0),
+            Segment::EmbeddedToStream {
+                destination,
+                stream_transfer_length: t,
+                ref data,
+            } => (
+                None,
+                side(destination, 6, Stream, Some((t, 9))),
+                !data.is_empty(),
+            ),
+            Segment::StreamToDiscard {
+                source,
+                stream_transfer_length: t,
+                bytes,
+                ..
+            } => (side(source, 4, Stream, Some((t, 9))), None, bytes != 0),
+            Segment::VerifyCscd { source, .. } => (side(source, 4, Any, None), None, false),
+            Segment::BlockOffsetToStream {
+                source,
+                destination,
+                stream_transfer_length: t,
+                bytes,
+                ..
+            } => (
+                side(source, 4, Block, None),
+                side(destination, 6, Stream, Some((t, 9))),
+                bytes != 0,
+            ),
+            Segment::StreamToBlockOffset {
+                source,
+                destination,
+                stream_transfer_length: t,
+                bytes,
+                ..
+            } => (
+                side(source, 4, Stream, Some((t, 9))),
+                side(destination, 6, Block, None),
+                bytes != 0,
+            ),
+            Segment::WriteFilemarks { destination, .. }
+            | Segment::Space { destination, .. }
+            | Segment::Locate { destination, .. } => {
+                (None, side(destination, 6, Tape, None), false)
+            }
+            Segment::TapeImageCopy {
+                source,
+                destination,
+                ..
+            } => (
+                side(source, 4, Tape, None),
+                side(destination, 6, Tape, None),
+                true,
+            ),
+            Segment::RegisterKey { destination, .. }
+            | Segment::ThirdPartyPrSource { destination, .. } => {
+                (None, side(destination, 6, Any, None), false)
+            }
+        };
+        Self {
+            source,
+            destination,
+            moves_data,
+        }
+    }
+}
+
+/// Serde for inline data: a hex string, or `{ text = "…" }` for readable TOML.
+mod hex_or_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Hex(String),
+        Text { text: String },
+    }
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let text: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        match Form::deserialize(d)? {
+            Form::Hex(h) if h.is_empty() => Ok(Vec::new()),
+            Form::Hex(h) => crate::scsi::designator::parse_hex(&h)
+                .ok_or_else(|| serde::de::Error::custom(format!("inline_data {h:?} is not hex"))),
+            Form::Text { text } => Ok(text.into_bytes()),
+        }
+    }
+}
+
+/// What a copy manager would answer to a parameter list, as far as can be known without
+/// its devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// PARAMETER LIST LENGTH 0: nothing to do, GOOD.
+    Empty,
+    /// Valid, and every segment passes the device-free checks.
+    Accepted(ParameterList),
+    /// ILLEGAL REQUEST before any segment runs.
+    Rejected(Sense),
+    /// Valid, but segment `segment` would end the copy with COPY ABORTED.
+    WouldAbort {
+        list: ParameterList,
+        segment: usize,
+        sense: Sense,
+    },
+}
+
+/// Decodes, validates, and runs the device-free segment checks in segment order.
+pub fn evaluate(bytes: &[u8], limits: &Limits, supported: Supported<'_>) -> Verdict {
+    if bytes.is_empty() {
+        return Verdict::Empty;
+    }
+    let list = match ParameterList::decode(bytes, limits, supported) {
+        Ok(list) => list,
+        Err(e) => return Verdict::Rejected(e.into()),
+    };
+    for segment in 0..list.segments.len() {
+        if let Err(e) = list.check_segment(segment, limits) {
+            let sense = e.to_sense(u16::try_from(segment).unwrap_or(u16::MAX));
+            return Verdict::WouldAbort {
+                list,
+                segment,
+                sense,
+            };
+        }
+    }
+    Verdict::Accepted(list)
+}
