@@ -31,6 +31,7 @@ pub mod inquiry;
 pub mod limits;
 pub mod reader;
 pub mod sense;
+pub mod ssc;
 
 pub use codes::{Asc, DeviceClass, Opcode, PeripheralDeviceType, SenseKey, Status};
 pub use designator::Designator;
