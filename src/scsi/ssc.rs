@@ -17,6 +17,9 @@ pub const DENSITY_NO_CHANGE: u8 = 0x7f;
 
 /// Mode page codes served by the emulated drive.
 pub mod page {
+    /// Page 00h (vendor specific): answered with the header and block descriptor only, as
+    /// drives do; the Linux st driver reads the block length and WP this way.
+    pub const NONE: u8 = 0x00;
     /// Data Compression mode page (SSC-3).
     pub const DATA_COMPRESSION: u8 = 0x0f;
     /// Device Configuration mode page (SSC-3).
@@ -488,7 +491,7 @@ impl ModeSense {
         let page_code = b2 & 0x3f;
         if !matches!(
             page_code,
-            page::DATA_COMPRESSION | page::DEVICE_CONFIGURATION | page::ALL
+            page::NONE | page::DATA_COMPRESSION | page::DEVICE_CONFIGURATION | page::ALL
         ) {
             return Err(invalid_cdb(2, 5));
         }
@@ -629,7 +632,8 @@ pub fn mode_sense_data(cdb: &ModeSense, current: &ModeState, default: &ModeState
     let codes: &[u8] = match cdb.page_code {
         page::ALL => &[page::DATA_COMPRESSION, page::DEVICE_CONFIGURATION],
         page::DATA_COMPRESSION => &[page::DATA_COMPRESSION],
-        _ => &[page::DEVICE_CONFIGURATION],
+        page::DEVICE_CONFIGURATION => &[page::DEVICE_CONFIGURATION],
+        _ => &[],
     };
     for &code in codes {
         body.extend_from_slice(&page_values(code, cdb.page_control));
@@ -885,6 +889,10 @@ mod tests {
         let d = mode_sense_data(&cdb, &s, &state());
         assert_eq!(d[..8], [0, 22, 0, 0x10, 0, 0, 0, 0]);
         assert_eq!(d.len(), 24);
+        // Page 00h, as the Linux st driver asks: header and block descriptor only.
+        let cdb = ModeSense::decode6(&[0x1a, 0, 0x00, 0, 12, 0]).unwrap();
+        let d = mode_sense_data(&cdb, &s, &state());
+        assert_eq!(d, [11, 0, 0x90, 8, 0, 0, 0, 0, 0, 0, 0x02, 0x00]);
         // Unsupported page and subpage.
         let e = ModeSense::decode6(&[0x1a, 0, 0x01, 0, 0xff, 0]).unwrap_err();
         assert_eq!((e.offset, e.bit), (2, Some(5)));
