@@ -388,7 +388,6 @@ pub fn scan_bytes(image: &[u8]) -> (Vec<(u64, Object)>, LoadReport) {
 }
 
 /// An open image and its index.
-#[derive(Debug)]
 pub struct TapeImage {
     file: File,
     entries: Vec<Entry>,
@@ -400,6 +399,16 @@ pub struct TapeImage {
     /// partial tail), cut before the next write.
     tail_after_end: bool,
     end_of_medium_marker: bool,
+}
+
+impl fmt::Debug for TapeImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapeImage")
+            .field("objects", &self.entries.len())
+            .field("filemarks", &self.filemarks.len())
+            .field("end_of_data", &self.end)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TapeImage {
