@@ -910,3 +910,198 @@ fn mode_parameters_block_limits_and_unknown_opcodes() {
     assert_eq!(sense(&c), s(5, 0x24, 0));
     assert_eq!(sks(&c), [0xcc, 0, 1]);
 }
+
+// ---------------------------------------------------------------- model test
+
+#[derive(Clone, Debug)]
+enum Op {
+    Write(usize, u8),
+    Weof(u32),
+    Read(u32, bool),
+    SpaceBlocks(i32),
+    SpaceFilemarks(i32),
+    Locate(u32),
+    Rewind,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (1usize..300, any::<u8>()).prop_map(|(n, seed)| Op::Write(n, seed)),
+        2 => (0u32..3).prop_map(Op::Weof),
+        4 => (0u32..320, any::<bool>()).prop_map(|(n, sili)| Op::Read(n, sili)),
+        2 => (-6i32..7).prop_map(Op::SpaceBlocks),
+        2 => (-3i32..4).prop_map(Op::SpaceFilemarks),
+        1 => (0u32..30).prop_map(Op::Locate),
+        1 => Just(Op::Rewind),
+    ]
+}
+
+/// What the model expects of one command: GOOD with a residual, or this sense.
+type Expect = Result<usize, S>;
+
+/// A naive tape: a vector of objects and a position, stepping one object at a time, as
+/// SSC-3 describes motion (no index, no binary search).
+#[derive(Default)]
+struct Model {
+    objects: Vec<Rec>,
+    pos: usize,
+}
+
+impl Model {
+    fn apply(&mut self, op: &Op) -> (Expect, Option<Vec<u8>>) {
+        let eod = |info| Err(s(8, 0, 5).info(info));
+        match *op {
+            Op::Write(n, seed) => {
+                self.objects.truncate(self.pos);
+                self.objects.push(Rec::Data(pattern(seed as usize, n)));
+                self.pos = self.objects.len();
+                (Ok(0), None)
+            }
+            Op::Weof(n) => {
+                if n > 0 {
+                    self.objects.truncate(self.pos);
+                    self.objects.extend((0..n).map(|_| Rec::Mark));
+                    self.pos = self.objects.len();
+                }
+                (Ok(0), None)
+            }
+            Op::Read(0, _) => (Ok(0), None),
+            Op::Read(want, sili) => match self.objects.get(self.pos).cloned() {
+                None => (eod(want), None),
+                Some(Rec::Mark) => {
+                    self.pos += 1;
+                    (Err(s(0, 0, 1).fm().info(want)), None)
+                }
+                Some(Rec::Data(d)) => {
+                    self.pos += 1;
+                    let n = d.len().min(want as usize);
+                    let residual = want as usize - n;
+                    let got = Some(d[..n].to_vec());
+                    if d.len() == want as usize || (sili && d.len() < want as usize) {
+                        (Ok(residual), got)
+                    } else {
+                        let info = (i64::from(want) - d.len() as i64) as i32 as u32;
+                        (Err(s(0, 0, 0).ili().info(info)), got)
+                    }
+                }
+            },
+            Op::SpaceBlocks(c) if c >= 0 => {
+                for i in 0..c as u32 {
+                    match self.objects.get(self.pos) {
+                        None => return (eod(c as u32 - i), None),
+                        Some(Rec::Mark) => {
+                            self.pos += 1;
+                            return (Err(s(0, 0, 1).fm().info(c as u32 - i)), None);
+                        }
+                        Some(_) => self.pos += 1,
+                    }
+                }
+                (Ok(0), None)
+            }
+            Op::SpaceBlocks(c) => {
+                let m = c.unsigned_abs();
+                for i in 0..m {
+                    if self.pos == 0 {
+                        return (Err(s(0, 0, 4).eom().info(m - i)), None);
+                    }
+                    self.pos -= 1;
+                    if self.objects[self.pos] == Rec::Mark {
+                        return (Err(s(0, 0, 1).fm().info(m - i)), None);
+                    }
+                }
+                (Ok(0), None)
+            }
+            Op::SpaceFilemarks(c) if c >= 0 => {
+                for i in 0..c as u32 {
+                    loop {
+                        match self.objects.get(self.pos) {
+                            None => return (eod(c as u32 - i), None),
+                            Some(r) => {
+                                self.pos += 1;
+                                if *r == Rec::Mark {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                (Ok(0), None)
+            }
+            Op::SpaceFilemarks(c) => {
+                let m = c.unsigned_abs();
+                for i in 0..m {
+                    match self.objects[..self.pos]
+                        .iter()
+                        .rposition(|r| *r == Rec::Mark)
+                    {
+                        Some(f) => self.pos = f,
+                        None => {
+                            self.pos = 0;
+                            return (Err(s(0, 0, 4).eom().info(m - i)), None);
+                        }
+                    }
+                }
+                (Ok(0), None)
+            }
+            Op::Locate(id) => {
+                if id as usize > self.objects.len() {
+                    self.pos = self.objects.len();
+                    (Err(s(8, 0, 5)), None)
+                } else {
+                    self.pos = id as usize;
+                    (Ok(0), None)
+                }
+            }
+            Op::Rewind => {
+                self.pos = 0;
+                (Ok(0), None)
+            }
+        }
+    }
+}
+
+fn drive(t: &Tape, op: &Op) -> (Completion, Option<Vec<u8>>) {
+    match *op {
+        Op::Write(n, seed) => (t.write_var(&pattern(seed as usize, n)), None),
+        // IMMED=1: no fsync per filemark, keeping the model test fast.
+        Op::Weof(n) => (
+            t.none(&[0x10, 1, (n >> 16) as u8, (n >> 8) as u8, n as u8, 0]),
+            None,
+        ),
+        Op::Read(n, sili) => {
+            let (c, d) = t.read_var(n, sili);
+            let got = n as usize - c.residual;
+            (c, Some(d[..got].to_vec()))
+        }
+        Op::SpaceBlocks(c) => (t.space(0, c), None),
+        Op::SpaceFilemarks(c) => (t.space(1, c), None),
+        Op::Locate(id) => (t.locate(id), None),
+        Op::Rewind => (t.none(&[0x01, 0, 0, 0, 0, 0]), None),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random command sequences give the sense, data and position of the naive model, and
+    /// the image always parses (independently) to the model's objects.
+    #[test]
+    fn drive_matches_a_naive_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let t = open();
+        let mut model = Model::default();
+        for op in &ops {
+            let (want, want_data) = model.apply(op);
+            let (c, data) = drive(&t, op);
+            match want {
+                Ok(residual) => good(&c, residual),
+                Err(expected) => proptest::prop_assert_eq!(sense(&c), expected, "{:?}", op),
+            }
+            if let (Some(want_data), Some(data)) = (want_data, data) {
+                proptest::prop_assert_eq!(want_data, data, "{:?}", op);
+            }
+            proptest::prop_assert_eq!(t.at() as usize, model.pos, "{:?}", op);
+        }
+        proptest::prop_assert_eq!(parse_simh(&t.image()), model.objects);
+    }
+}
