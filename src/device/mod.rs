@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use crate::scsi::{Sense, Status};
 
+pub mod tape;
+
 /// Where the data of a command goes.
 #[derive(Debug)]
 pub enum DataDirection<'a> {

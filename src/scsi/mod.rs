@@ -35,6 +35,7 @@ pub mod parameter_list;
 pub mod reader;
 pub mod segment_descriptor;
 pub mod sense;
+pub mod ssc;
 pub mod target_descriptor;
 
 pub use codes::{Asc, DeviceClass, Opcode, PeripheralDeviceType, SenseKey, Status};

@@ -1,0 +1,722 @@
+//! A SIMH .tap image (shared/DESIGN.md, "Tape image format") and its in-memory index.
+//!
+//! Each record is a 4-byte little-endian length, the data, one pad byte when the length is
+//! odd, and the same length again; a 4-byte 0 is a tape mark (filemark); FFFFFFFFh marks
+//! the end of medium; a length with the high bit set is a bad record (its data is present;
+//! reading it is an error). SIMH's erase gaps (FFFFFFFEh, and the 2-byte forward half gap
+//! FFFEFFFFh) are skipped; any other FxxxxxxXh marker ends the readable tape without
+//! touching what follows.
+//!
+//! The index holds one entry per logical object (record or filemark) in tape order, so the
+//! object at a logical object identifier is one lookup, and the filemarks' object numbers
+//! are kept sorted for O(log n) spacing over filemarks.
+//!
+//! Writes go at end of data: the file is first cut to end of data (dropping whatever a write
+//! in the middle of the tape overwrites, and any half-written tail), then each batch of
+//! records is one `pwritev` of header + data + pad + trailer slices, so the data buffer is
+//! never copied. Cutting first means a crash at any point leaves a prefix of complete
+//! objects plus at most one partial one, which [`TapeImage::open`] detects and cuts off.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, IoSlice};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Tape mark (filemark).
+pub const TAPE_MARK: u32 = 0x0000_0000;
+/// End of medium.
+pub const END_OF_MEDIUM: u32 = 0xffff_ffff;
+/// SIMH erase gap: 4 bytes to skip.
+pub const ERASE_GAP: u32 = 0xffff_fffe;
+/// SIMH forward half gap: 2 bytes to skip.
+pub const HALF_GAP: u32 = 0xfffe_ffff;
+/// The bad-record flag of a length word.
+pub const BAD_RECORD: u32 = 0x8000_0000;
+
+/// Records per `pwritev`, keeping the slice count under IOV_MAX (1024).
+const RECORDS_PER_WRITE: usize = 256;
+/// Bytes of zeros per filemark write.
+const FILEMARK_CHUNK: usize = 64 * 1024;
+/// Read-ahead while scanning.
+const SCAN_WINDOW: usize = 64 * 1024;
+
+/// One logical object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    Record {
+        len: u32,
+    },
+    /// A record written with the error flag: reading it is an unrecovered read error.
+    BadRecord {
+        len: u32,
+    },
+    Filemark,
+}
+
+impl Object {
+    fn from_word(word: u32) -> Self {
+        match word {
+            TAPE_MARK => Self::Filemark,
+            w if w & BAD_RECORD != 0 => Self::BadRecord {
+                len: w & !BAD_RECORD,
+            },
+            len => Self::Record { len },
+        }
+    }
+
+    /// Bytes the object occupies in the image.
+    pub fn image_len(self) -> u64 {
+        match self {
+            Self::Filemark => 4,
+            Self::Record { len } | Self::BadRecord { len } => record_image_len(u64::from(len)),
+        }
+    }
+}
+
+/// Bytes a record of `len` data bytes occupies: two length words, data, pad to even.
+pub fn record_image_len(len: u64) -> u64 {
+    8 + len + (len & 1)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    offset: u64,
+    word: u32,
+}
+
+/// What made the tail of an image unreadable (a record half-written when the writer died).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// The file ends 1-3 bytes into a length word.
+    PartialLength { offset: u64, bytes: u8 },
+    /// A record's data and trailing length run past the end of the file.
+    RecordPastEnd { offset: u64, length: u32 },
+    /// The trailing length differs from the leading one.
+    LengthMismatch {
+        offset: u64,
+        leading: u32,
+        trailing: u32,
+    },
+}
+
+impl Damage {
+    /// Where the damaged object starts: the end of the last complete object.
+    pub fn offset(&self) -> u64 {
+        match *self {
+            Self::PartialLength { offset, .. }
+            | Self::RecordPastEnd { offset, .. }
+            | Self::LengthMismatch { offset, .. } => offset,
+        }
+    }
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::PartialLength { offset, bytes } => {
+                write!(f, "partial length word ({bytes} bytes) at offset {offset}")
+            }
+            Self::RecordPastEnd { offset, length } => write!(
+                f,
+                "record of {length} bytes at offset {offset} runs past the end of the file"
+            ),
+            Self::LengthMismatch {
+                offset,
+                leading,
+                trailing,
+            } => write!(
+                f,
+                "record at offset {offset}: leading length {leading:#010x} != trailing length {trailing:#010x}"
+            ),
+        }
+    }
+}
+
+/// What loading an image found, for the caller to log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The image did not exist and was created empty.
+    pub created: bool,
+    pub records: u64,
+    pub bad_records: u64,
+    pub filemarks: u64,
+    /// SIMH erase gaps skipped.
+    pub gaps: u64,
+    /// Image offset of end of data: where the next write at EOD goes.
+    pub end_of_data: u64,
+    /// An FFFFFFFFh end-of-medium marker ends the recorded data.
+    pub end_of_medium_marker: bool,
+    /// An unsupported SIMH marker (offset, word) ends the readable data.
+    pub unsupported_marker: Option<(u64, u32)>,
+    /// Bytes after end of data (past an end-of-medium or unsupported marker) that are not
+    /// part of the tape; left in place until a write at end of data replaces them.
+    pub ignored_bytes: u64,
+    /// A half-written object at the end of the image.
+    pub damage: Option<Damage>,
+    /// Bytes cut off the image because of `damage` (0 when opened write-protected: the
+    /// damaged tail is then only ignored).
+    pub truncated_bytes: u64,
+}
+
+impl LoadReport {
+    /// Nothing worth a warning: no damage and no ignored bytes.
+    pub fn is_clean(&self) -> bool {
+        self.damage.is_none() && self.ignored_bytes == 0 && self.unsupported_marker.is_none()
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.created {
+            write!(f, "created empty image; ")?;
+        }
+        write!(
+            f,
+            "{} records ({} bad), {} filemarks, end of data at offset {}",
+            self.records, self.bad_records, self.filemarks, self.end_of_data
+        )?;
+        if self.end_of_medium_marker {
+            write!(f, ", end-of-medium marker")?;
+        }
+        if let Some((offset, word)) = self.unsupported_marker {
+            write!(f, ", unsupported marker {word:#010x} at offset {offset}")?;
+        }
+        if self.ignored_bytes != 0 {
+            write!(
+                f,
+                ", {} bytes after end of data ignored",
+                self.ignored_bytes
+            )?;
+        }
+        if let Some(damage) = &self.damage {
+            write!(f, "; damaged tail: {damage}")?;
+            if self.truncated_bytes != 0 {
+                write!(f, ", {} bytes truncated", self.truncated_bytes)?;
+            } else {
+                write!(f, ", ignored (image is write protected)")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Positioned reads, from a file or from memory.
+trait ReadAt {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+}
+
+impl ReadAt for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        FileExt::read_at(self, buf, offset)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.len());
+        let src = self.get(start..).unwrap_or_default();
+        let n = src.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), src.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        Ok(n)
+    }
+}
+
+/// A read-ahead window over a source of known length, for reading length words.
+struct Window<'a, R: ?Sized> {
+    src: &'a R,
+    len: u64,
+    buf: Vec<u8>,
+    start: u64,
+    filled: usize,
+}
+
+impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
+    fn new(src: &'a R, len: u64) -> Self {
+        Self {
+            src,
+            len,
+            buf: vec![0; SCAN_WINDOW],
+            start: 0,
+            filled: 0,
+        }
+    }
+
+    /// The 4-byte little-endian word at `offset`; the caller checked 4 bytes remain.
+    fn word(&mut self, offset: u64) -> io::Result<u32> {
+        let cached = offset >= self.start && offset + 4 <= self.start + self.filled as u64;
+        if !cached {
+            self.start = offset;
+            let want =
+                usize::try_from((self.len - offset).min(SCAN_WINDOW as u64)).unwrap_or(SCAN_WINDOW);
+            self.filled = 0;
+            while self.filled < want {
+                let dst = self.buf.get_mut(self.filled..want).unwrap_or_default();
+                match self.src.read_at(dst, offset + self.filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => self.filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if self.filled < 4 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "tape image shrank while being read",
+                ));
+            }
+        }
+        let at = usize::try_from(offset - self.start).unwrap_or(usize::MAX);
+        let bytes = self
+            .buf
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .ok_or_else(|| io::Error::other("scan window out of range"))?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+}
+
+/// The index built by a scan.
+struct Scan {
+    entries: Vec<Entry>,
+    filemarks: Vec<u64>,
+    /// Where the readable data ends (the next write goes here).
+    end: u64,
+    report: LoadReport,
+}
+
+fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> io::Result<Scan> {
+    let mut w = Window::new(src, len);
+    let mut entries = Vec::new();
+    let mut filemarks = Vec::new();
+    let mut report = LoadReport::default();
+    let mut p = 0u64;
+    while p < len {
+        let remaining = len - p;
+        if remaining < 4 {
+            report.damage = Some(Damage::PartialLength {
+                offset: p,
+                bytes: remaining as u8,
+            });
+            break;
+        }
+        let word = w.word(p)?;
+        match word {
+            END_OF_MEDIUM => {
+                report.end_of_medium_marker = true;
+                report.ignored_bytes = remaining;
+                break;
+            }
+            ERASE_GAP => {
+                report.gaps += 1;
+                p += 4;
+                continue;
+            }
+            HALF_GAP => {
+                report.gaps += 1;
+                p += 2;
+                continue;
+            }
+            marker if marker >> 28 == 0xf => {
+                report.unsupported_marker = Some((p, marker));
+                report.ignored_bytes = remaining;
+                break;
+            }
+            _ => {}
+        }
+        let object = Object::from_word(word);
+        let size = object.image_len();
+        match object {
+            Object::Filemark => {
+                filemarks.push(entries.len() as u64);
+                report.filemarks += 1;
+            }
+            Object::Record { len: n } | Object::BadRecord { len: n } => {
+                if size > remaining {
+                    report.damage = Some(Damage::RecordPastEnd {
+                        offset: p,
+                        length: n,
+                    });
+                    break;
+                }
+                let trailing = w.word(p + size - 4)?;
+                if trailing != word {
+                    report.damage = Some(Damage::LengthMismatch {
+                        offset: p,
+                        leading: word,
+                        trailing,
+                    });
+                    break;
+                }
+                if matches!(object, Object::BadRecord { .. }) {
+                    report.bad_records += 1;
+                }
+                report.records += 1;
+            }
+        }
+        entries.push(Entry { offset: p, word });
+        p += size;
+    }
+    let end = p.min(len);
+    report.end_of_data = end;
+    Ok(Scan {
+        entries,
+        filemarks,
+        end,
+        report,
+    })
+}
+
+/// The objects of an in-memory image (offset and kind, tape order) and what a load would
+/// report; nothing is truncated. For tests and fuzzing of the image parser.
+pub fn scan_bytes(image: &[u8]) -> (Vec<(u64, Object)>, LoadReport) {
+    match scan(image, image.len() as u64) {
+        Ok(s) => (
+            s.entries
+                .iter()
+                .map(|e| (e.offset, Object::from_word(e.word)))
+                .collect(),
+            s.report,
+        ),
+        // Reading memory cannot fail.
+        Err(_) => (Vec::new(), LoadReport::default()),
+    }
+}
+
+/// An open image and its index.
+pub struct TapeImage {
+    file: File,
+    entries: Vec<Entry>,
+    /// Object numbers of the filemarks, ascending.
+    filemarks: Vec<u64>,
+    /// End of data: where the next object goes.
+    end: u64,
+    /// The file holds bytes past `end` (a marker, ignored bytes, or a failed write's
+    /// partial tail), cut before the next write.
+    tail_after_end: bool,
+    end_of_medium_marker: bool,
+}
+
+impl fmt::Debug for TapeImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TapeImage")
+            .field("objects", &self.entries.len())
+            .field("filemarks", &self.filemarks.len())
+            .field("end_of_data", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TapeImage {
+    /// Opens (creating if missing and `writable`) and indexes the image. A damaged tail is
+    /// cut off when `writable`, otherwise only ignored.
+    pub fn open(path: &Path, writable: bool) -> io::Result<(Self, LoadReport)> {
+        let created = writable && !path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .create(writable)
+            .truncate(false)
+            .open(path)?;
+        let len = file.metadata()?.len();
+        let Scan {
+            entries,
+            filemarks,
+            end,
+            mut report,
+        } = scan(&file, len)?;
+        report.created = created;
+        if report.damage.is_some() && writable {
+            file.set_len(end)?;
+            file.sync_all()?;
+            report.truncated_bytes = len - end;
+        }
+        let tail_after_end = file.metadata()?.len() != end;
+        Ok((
+            Self {
+                file,
+                entries,
+                filemarks,
+                end,
+                tail_after_end,
+                end_of_medium_marker: report.end_of_medium_marker,
+            },
+            report,
+        ))
+    }
+
+    /// Logical objects on the tape: end of data is at this object number.
+    pub fn objects(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    /// The object at logical object number `n`, or None at (or past) end of data.
+    pub fn object(&self, n: u64) -> Option<Object> {
+        let e = self.entry(n)?;
+        Some(Object::from_word(e.word))
+    }
+
+    fn entry(&self, n: u64) -> Option<&Entry> {
+        self.entries.get(usize::try_from(n).ok()?)
+    }
+
+    /// Image offset of object `n`; end of data for `n` at or past the end.
+    pub fn offset_of(&self, n: u64) -> u64 {
+        self.entry(n).map_or(self.end, |e| e.offset)
+    }
+
+    /// Image offset of end of data.
+    pub fn end_of_data(&self) -> u64 {
+        self.end
+    }
+
+    /// An end-of-medium marker sits at end of data.
+    pub fn end_of_medium_marker(&self) -> bool {
+        self.end_of_medium_marker
+    }
+
+    /// Filemarks before object `n`: the logical file identifier at `n`.
+    pub fn filemarks_before(&self, n: u64) -> u64 {
+        self.filemarks.partition_point(|&f| f < n) as u64
+    }
+
+    /// The object number of the `k`-th filemark (0-based).
+    pub fn filemark(&self, k: u64) -> Option<u64> {
+        self.filemarks.get(usize::try_from(k).ok()?).copied()
+    }
+
+    /// Filemarks on the tape.
+    pub fn filemark_count(&self) -> u64 {
+        self.filemarks.len() as u64
+    }
+
+    /// Reads the first `buf.len()` data bytes of record `n` (which must be that long).
+    pub fn read_data(&self, n: u64, buf: &mut [u8]) -> io::Result<()> {
+        let e = self
+            .entry(n)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such object"))?;
+        let len = match Object::from_word(e.word) {
+            Object::Record { len } | Object::BadRecord { len } => len,
+            Object::Filemark => 0,
+        };
+        if buf.len() as u64 > u64::from(len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "read past the end of a record",
+            ));
+        }
+        self.file.read_exact_at(buf, e.offset + 4)
+    }
+
+    /// Makes object `n` end of data: every object from `n` on is gone, in the index and
+    /// in the file (a drive writing or erasing mid-tape loses what follows).
+    pub fn truncate(&mut self, n: u64) -> io::Result<()> {
+        if n < self.objects() {
+            self.end = self.offset_of(n);
+            self.entries
+                .truncate(usize::try_from(n).unwrap_or(usize::MAX));
+            let keep = self.filemarks.partition_point(|&f| f < n);
+            self.filemarks.truncate(keep);
+            self.tail_after_end = true;
+        }
+        self.cut_tail()
+    }
+
+    fn cut_tail(&mut self) -> io::Result<()> {
+        if self.tail_after_end {
+            self.file.set_len(self.end)?;
+            self.tail_after_end = false;
+            self.end_of_medium_marker = false;
+        }
+        Ok(())
+    }
+
+    /// Appends `data.len() / record_len` records of `record_len` bytes at end of data.
+    /// The index grows batch by batch, so after an error it holds what reached the file.
+    pub fn append_records(&mut self, data: &[u8], record_len: usize) -> io::Result<()> {
+        let word = u32::try_from(record_len)
+            .ok()
+            .filter(|&w| w != 0 && w & BAD_RECORD == 0 && data.len() % record_len == 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad record length"))?;
+        self.cut_tail()?;
+        let word_bytes = word.to_le_bytes();
+        let pad = [0u8; 1];
+        let odd = record_len % 2 == 1;
+        let size = record_image_len(record_len as u64);
+        let mut iov = Vec::with_capacity(RECORDS_PER_WRITE * 4);
+        for batch in data.chunks(record_len * RECORDS_PER_WRITE) {
+            iov.clear();
+            for rec in batch.chunks(record_len) {
+                iov.push(IoSlice::new(&word_bytes));
+                iov.push(IoSlice::new(rec));
+                if odd {
+                    iov.push(IoSlice::new(&pad));
+                }
+                iov.push(IoSlice::new(&word_bytes));
+            }
+            let start = self.end;
+            self.tail_after_end = true; // until the write is known complete
+            pwritev_all(&self.file, &mut iov, start)?;
+            let count = (batch.len() / record_len) as u64;
+            self.entries.extend((0..count).map(|i| Entry {
+                offset: start + i * size,
+                word,
+            }));
+            self.end = start + count * size;
+            self.tail_after_end = false;
+        }
+        Ok(())
+    }
+
+    /// Appends `count` filemarks at end of data.
+    pub fn append_filemarks(&mut self, count: u64) -> io::Result<()> {
+        self.cut_tail()?;
+        let zeros = vec![0u8; FILEMARK_CHUNK.min(usize::try_from(count * 4).unwrap_or(0))];
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(FILEMARK_CHUNK as u64 / 4);
+            let bytes = zeros.get(..(n * 4) as usize).unwrap_or_default();
+            let start = self.end;
+            self.tail_after_end = true;
+            self.file.write_all_at(bytes, start)?;
+            for i in 0..n {
+                self.filemarks.push(self.objects());
+                self.entries.push(Entry {
+                    offset: start + i * 4,
+                    word: TAPE_MARK,
+                });
+            }
+            self.end = start + n * 4;
+            self.tail_after_end = false;
+            left -= n;
+        }
+        Ok(())
+    }
+
+    /// Flushes written data to stable storage.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+/// `pwritev` until every slice is written.
+fn pwritev_all(file: &File, mut bufs: &mut [IoSlice<'_>], mut offset: u64) -> io::Result<()> {
+    while !bufs.is_empty() {
+        let at = i64::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset too large"))?;
+        match nix::sys::uio::pwritev(file, bufs, at) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                offset += n as u64;
+                IoSlice::advance_slices(&mut bufs, n);
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(data: &[u8]) -> Vec<u8> {
+        let n = (data.len() as u32).to_le_bytes();
+        let mut v = n.to_vec();
+        v.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            v.push(0);
+        }
+        v.extend_from_slice(&n);
+        v
+    }
+
+    #[test]
+    fn scans_records_filemarks_gaps_and_markers() {
+        // DESIGN.md tape image format: records, tape marks, FFFFFFFFh end of medium.
+        let mut img = rec(b"abc");
+        img.extend_from_slice(&0u32.to_le_bytes());
+        img.extend_from_slice(&ERASE_GAP.to_le_bytes());
+        let mut bad = rec(b"xy");
+        bad[3] |= 0x80;
+        bad[9] |= 0x80;
+        img.extend_from_slice(&bad);
+        img.extend_from_slice(&END_OF_MEDIUM.to_le_bytes());
+        img.extend_from_slice(b"junk");
+        let (objects, report) = scan_bytes(&img);
+        assert_eq!(
+            objects,
+            vec![
+                (0, Object::Record { len: 3 }),
+                (12, Object::Filemark),
+                (20, Object::BadRecord { len: 2 }),
+            ]
+        );
+        assert_eq!(report.records, 2);
+        assert_eq!(report.bad_records, 1);
+        assert_eq!(report.filemarks, 1);
+        assert_eq!(report.gaps, 1);
+        assert_eq!(report.end_of_data, 30);
+        assert!(report.end_of_medium_marker);
+        assert_eq!(report.ignored_bytes, 8);
+        assert!(report.damage.is_none());
+    }
+
+    #[test]
+    fn detects_every_kind_of_half_written_tail() {
+        let good = rec(b"hello!");
+        let mut img = good.clone();
+        img.extend_from_slice(&[5, 0]);
+        assert_eq!(
+            scan_bytes(&img).1.damage,
+            Some(Damage::PartialLength {
+                offset: 14,
+                bytes: 2
+            })
+        );
+        let mut img = good.clone();
+        img.extend_from_slice(&rec(b"world")[..9]);
+        assert_eq!(
+            scan_bytes(&img).1.damage,
+            Some(Damage::RecordPastEnd {
+                offset: 14,
+                length: 5
+            })
+        );
+        let mut img = good.clone();
+        let mut torn = rec(b"worlds");
+        let n = torn.len();
+        torn[n - 4..].copy_from_slice(&[0, 0, 0, 0]);
+        img.extend_from_slice(&torn);
+        let (objects, report) = scan_bytes(&img);
+        assert_eq!(objects.len(), 1);
+        assert_eq!(
+            report.damage,
+            Some(Damage::LengthMismatch {
+                offset: 14,
+                leading: 6,
+                trailing: 0
+            })
+        );
+        assert_eq!(report.end_of_data, 14);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_scan_to_a_consistent_prefix(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let (objects, report) = scan_bytes(&bytes);
+            let mut p = 0u64;
+            for (offset, object) in &objects {
+                proptest::prop_assert!(*offset >= p);
+                p = offset + object.image_len();
+            }
+            proptest::prop_assert!(p <= report.end_of_data);
+            proptest::prop_assert!(report.end_of_data <= bytes.len() as u64);
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The commands that read, write and move over the medium: READ(6), WRITE(6), WRITE
+//! FILEMARKS(6), SPACE(6), LOCATE(10/16), READ POSITION and ERASE(6).
+//!
+//! Residues in INFORMATION are bytes for a variable-block (FIXED=0) command and blocks for
+//! a fixed-block one; for SPACE they are the count not spaced over, as a positive number
+//! in either direction (what the Linux st driver expects: it negates a negative residue
+//! from "drives that get this wrong").
+
+use super::image::{record_image_len, Object};
+use super::{check, decode_error, not_ready, Drive};
+use crate::device::Completion;
+use crate::scsi::ssc::{
+    self, Locate, LocateDestination, Position, Read6, ReadPosition, ReadPositionForm, Space6,
+    SpaceCode, Write6, WriteFilemarks6,
+};
+use crate::scsi::{Asc, DecodeError, Sense, SenseKey};
+
+fn filemark_sense(information: u64) -> Sense {
+    Sense {
+        filemark: true,
+        information: Some(information),
+        ..Sense::new(SenseKey::NO_SENSE, Asc::FILEMARK_DETECTED)
+    }
+}
+
+fn bop_sense(information: u64) -> Sense {
+    Sense {
+        eom: true,
+        information: Some(information),
+        ..Sense::new(
+            SenseKey::NO_SENSE,
+            Asc::BEGINNING_OF_PARTITION_MEDIUM_DETECTED,
+        )
+    }
+}
+
+fn read_error(information: u64) -> Sense {
+    Sense::new(SenseKey::MEDIUM_ERROR, Asc::UNRECOVERED_READ_ERROR).with_information(information)
+}
+
+fn write_error(information: u64) -> Sense {
+    Sense::new(SenseKey::MEDIUM_ERROR, Asc::WRITE_ERROR).with_information(information)
+}
+
+fn write_protected() -> Completion {
+    check(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED), 0)
+}
+
+/// 24/00 pointing at the TRANSFER LENGTH (bytes 2-4 of a 6-byte CDB).
+fn bad_transfer_length(residual: usize) -> Completion {
+    check(Sense::invalid_field_in_cdb(2, Some(7)), residual)
+}
+
+/// FIXED=1 while the drive is in variable-block mode: 24/00 at byte 1 bit 0 (SSC-3 READ(6),
+/// WRITE(6)).
+fn fixed_in_variable_mode(residual: usize) -> Completion {
+    check(Sense::invalid_field_in_cdb(1, Some(0)), residual)
+}
+
+impl Drive {
+    /// SSC-3 READ(6).
+    pub(super) fn read(&mut self, cdb: &[u8], buf: &mut [u8]) -> Completion {
+        let total = buf.len();
+        let cmd = match Read6::decode(cdb) {
+            Ok(c) => c,
+            Err(e) => return decode_error(e, total),
+        };
+        if !self.loaded {
+            return not_ready(total);
+        }
+        if cmd.fixed && self.mode.block_length == 0 {
+            return fixed_in_variable_mode(total);
+        }
+        let block = if cmd.fixed {
+            u64::from(self.mode.block_length)
+        } else {
+            1
+        };
+        if u64::from(cmd.transfer_length) * block > total as u64 {
+            return bad_transfer_length(total);
+        }
+        if cmd.transfer_length == 0 {
+            return Completion::good(total);
+        }
+        if cmd.fixed {
+            self.read_fixed(cmd.transfer_length, buf)
+        } else {
+            self.read_variable(cmd.transfer_length, cmd.sili, buf)
+        }
+    }
+
+    /// One record of at most `want` bytes. A shorter record is GOOD with a residual under
+    /// SILI, else ILI; a longer one is truncated to `want` and always ILI, INFORMATION
+    /// negative (requested − actual, 32-bit two's complement).
+    fn read_variable(&mut self, want: u32, sili: bool, buf: &mut [u8]) -> Completion {
+        let total = buf.len();
+        let requested = u64::from(want);
+        match self.image.object(self.position) {
+            None => check(self.blank_check(Some(requested)), total),
+            Some(Object::Filemark) => {
+                self.position += 1;
+                check(filemark_sense(requested), total)
+            }
+            Some(Object::BadRecord { .. }) => {
+                self.position += 1;
+                check(read_error(requested), total)
+            }
+            Some(Object::Record { len }) => {
+                let n = len.min(want) as usize;
+                let result = match buf.get_mut(..n) {
+                    Some(dst) => self.image.read_data(self.position, dst),
+                    None => Ok(()),
+                };
+                self.position += 1;
+                if result.is_err() {
+                    return check(read_error(requested), total);
+                }
+                let residual = total - n;
+                if len == want || (sili && len < want) {
+                    Completion::good(residual)
+                } else {
+                    let sense = Sense {
+                        ili: true,
+                        information: Some(ssc::signed_information(requested, u64::from(len))),
+                        ..Sense::new(SenseKey::NO_SENSE, Asc::NO_ADDITIONAL_SENSE)
+                    };
+                    check(sense, residual)
+                }
+            }
+        }
+    }
+
+    /// `blocks` records of the current block length; stops at a filemark (after it), end of
+    /// data, a bad record or a record of another length (after it, ILI), INFORMATION the
+    /// blocks not transferred.
+    fn read_fixed(&mut self, blocks: u32, buf: &mut [u8]) -> Completion {
+        let total = buf.len();
+        let size = self.mode.block_length as usize;
+        for i in 0..blocks as usize {
+            let left = u64::from(blocks) - i as u64;
+            let done = i * size;
+            let sense = match self.image.object(self.position) {
+                None => return check(self.blank_check(Some(left)), total - done),
+                Some(Object::Filemark) => filemark_sense(left),
+                Some(Object::BadRecord { .. }) => read_error(left),
+                Some(Object::Record { len }) if len as usize != size => Sense {
+                    ili: true,
+                    information: Some(left),
+                    ..Sense::new(SenseKey::NO_SENSE, Asc::NO_ADDITIONAL_SENSE)
+                },
+                Some(Object::Record { .. }) => {
+                    let result = match buf.get_mut(done..done + size) {
+                        Some(dst) => self.image.read_data(self.position, dst),
+                        None => Ok(()),
+                    };
+                    self.position += 1;
+                    if result.is_err() {
+                        return check(read_error(left), total - done);
+                    }
+                    continue;
+                }
+            };
+            self.position += 1;
+            return check(sense, total - done);
+        }
+        Completion::good(total - blocks as usize * size)
+    }
+
+    /// SSC-3 WRITE(6). Writing anywhere but at end of data first discards what follows.
+    /// Records that would end past the physical end are not written: VOLUME OVERFLOW,
+    /// EOM=1, 00/02, INFORMATION the blocks (or bytes) not written. A write that leaves end
+    /// of data at or past early warning completes with NO SENSE, EOM=1, 00/02, INFORMATION 0.
+    pub(super) fn write(&mut self, cdb: &[u8], buf: &[u8]) -> Completion {
+        let total = buf.len();
+        let cmd = match Write6::decode(cdb) {
+            Ok(c) => c,
+            Err(e) => return decode_error(e, total),
+        };
+        if !self.loaded {
+            return not_ready(total);
+        }
+        if cmd.fixed && self.mode.block_length == 0 {
+            return fixed_in_variable_mode(total);
+        }
+        let (count, size) = if cmd.fixed {
+            (
+                u64::from(cmd.transfer_length),
+                u64::from(self.mode.block_length),
+            )
+        } else {
+            (1, u64::from(cmd.transfer_length))
+        };
+        if (!cmd.fixed && size > u64::from(self.max_block_length)) || count * size > total as u64 {
+            return bad_transfer_length(total);
+        }
+        if self.mode.write_protect {
+            return write_protected();
+        }
+        if cmd.transfer_length == 0 {
+            return Completion::good(total);
+        }
+        let start = self.image.offset_of(self.position);
+        let fit = count.min(self.capacity.saturating_sub(start) / record_image_len(size));
+        let residue = |written: u64| if cmd.fixed { count - written } else { size };
+        if fit > 0 {
+            let base = self.position;
+            let data = buf.get(..(fit * size) as usize).unwrap_or_default();
+            let result = self
+                .image
+                .truncate(base)
+                .and_then(|()| self.image.append_records(data, size as usize));
+            self.dirty = true;
+            let written = self.image.objects().saturating_sub(base);
+            self.position = self.image.objects();
+            if result.is_err() {
+                let residual = total - (written * size) as usize;
+                return check(write_error(residue(written)), residual);
+            }
+        }
+        let residual = total - (fit * size) as usize;
+        if fit < count {
+            let sense = Sense {
+                eom: true,
+                information: Some(residue(fit)),
+                ..Sense::new(
+                    SenseKey::VOLUME_OVERFLOW,
+                    Asc::END_OF_PARTITION_MEDIUM_DETECTED,
+                )
+            };
+            return check(sense, residual);
+        }
+        if self.beyond_early_warning(self.image.end_of_data()) {
+            return check(early_warning(), residual);
+        }
+        Completion::good(residual)
+    }
+
+    /// SSC-3 WRITE FILEMARKS(6). A count of 0 only flushes (unless IMMED). With IMMED=0 the
+    /// written filemarks are synced to stable storage before status.
+    pub(super) fn write_filemarks(&mut self, cdb: &[u8]) -> Completion {
+        let cmd = match WriteFilemarks6::decode(cdb) {
+            Ok(c) => c,
+            Err(e) => return decode_error(e, 0),
+        };
+        if !self.loaded {
+            return not_ready(0);
+        }
+        let count = u64::from(cmd.count);
+        if count > 0 && self.mode.write_protect {
+            return write_protected();
+        }
+        let start = self.image.offset_of(self.position);
+        let fit = count.min(self.capacity.saturating_sub(start) / 4);
+        if fit > 0 {
+            let base = self.position;
+            let result = self
+                .image
+                .truncate(base)
+                .and_then(|()| self.image.append_filemarks(fit));
+            self.dirty = true;
+            let written = self.image.objects().saturating_sub(base);
+            self.position = self.image.objects();
+            if result.is_err() {
+                return check(write_error(count - written), 0);
+            }
+        }
+        if !cmd.immediate {
+            if let Err(c) = self.flush() {
+                return c;
+            }
+        }
+        if fit < count {
+            let sense = Sense {
+                eom: true,
+                information: Some(count - fit),
+                ..Sense::new(
+                    SenseKey::VOLUME_OVERFLOW,
+                    Asc::END_OF_PARTITION_MEDIUM_DETECTED,
+                )
+            };
+            return check(sense, 0);
+        }
+        if count > 0 && self.beyond_early_warning(self.image.end_of_data()) {
+            return check(early_warning(), 0);
+        }
+        Completion::good(0)
+    }
+
+    /// SSC-3 SPACE(6) over blocks, filemarks, or to end of data.
+    pub(super) fn space(&mut self, cdb: &[u8]) -> Completion {
+        let cmd = match Space6::decode(cdb) {
+            Ok(c) => c,
+            Err(e) => return decode_error(e, 0),
+        };
+        if !self.loaded {
+            return not_ready(0);
+        }
+        let pos = self.position;
+        let end = self.image.objects();
+        let n = u64::from(cmd.count.unsigned_abs());
+        // Filemarks before the position: also the index of the next filemark.
+        let k = self.image.filemarks_before(pos);
+        match cmd.code {
+            SpaceCode::EndOfData => {
+                self.position = end;
+                Completion::good(0)
+            }
+            _ if n == 0 => Completion::good(0),
+            SpaceCode::Blocks if cmd.count > 0 => {
+                let target = pos + n;
+                match self.image.filemark(k).filter(|&f| f < target) {
+                    Some(f) => {
+                        // Stop on the EOP side of the filemark.
+                        self.position = f + 1;
+                        check(filemark_sense(n - (f - pos)), 0)
+                    }
+                    None if target > end => {
+                        self.position = end;
+                        check(self.blank_check(Some(n - (end - pos))), 0)
+                    }
+                    None => {
+                        self.position = target;
+                        Completion::good(0)
+                    }
+                }
+            }
+            SpaceCode::Blocks => {
+                let target = pos.checked_sub(n);
+                let previous = k.checked_sub(1).and_then(|i| self.image.filemark(i));
+                match previous.filter(|&f| target.is_none_or(|t| f >= t)) {
+                    Some(f) => {
+                        // Stop on the BOP side of the filemark.
+                        self.position = f;
+                        check(filemark_sense(n - (pos - 1 - f)), 0)
+                    }
+                    None => match target {
+                        Some(t) => {
+                            self.position = t;
+                            Completion::good(0)
+                        }
+                        None => {
+                            self.position = 0;
+                            check(bop_sense(n - pos), 0)
+                        }
+                    },
+                }
+            }
+            SpaceCode::Filemarks if cmd.count > 0 => match self.image.filemark(k + n - 1) {
+                Some(f) => {
+                    self.position = f + 1;
+                    Completion::good(0)
+                }
+                None => {
+                    let spaced = self.image.filemark_count() - k;
+                    self.position = end;
+                    check(self.blank_check(Some(n - spaced)), 0)
+                }
+            },
+            SpaceCode::Filemarks => match k.checked_sub(n).and_then(|i| self.image.filemark(i)) {
+                Some(f) => {
+                    self.position = f;
+                    Completion::good(0)
+                }
+                None => {
+                    self.position = 0;
+                    check(bop_sense(n - k), 0)
+                }
+            },
+        }
+    }
+
+    /// SSC-3 LOCATE(10) / LOCATE(16). Beyond end of data is BLANK CHECK, END-OF-DATA
+    /// DETECTED, positioned at end of data. The only partition is 0.
+    pub(super) fn locate(
+        &mut self,
+        cmd: Result<Locate, DecodeError>,
+        partition_byte: u16,
+    ) -> Completion {
+        let cmd = match cmd {
+            Ok(c) => c,
+            Err(e) => return decode_error(e, 0),
+        };
+        if !self.loaded {
+            return not_ready(0);
+        }
+        if cmd.change_partition && cmd.partition != 0 {
+            return check(Sense::invalid_field_in_cdb(partition_byte, None), 0);
+        }
+        let end = self.image.objects();
+        let target = match cmd.destination {
+            LocateDestination::Object(id) => Some(id).filter(|&id| id <= end),
+            LocateDestination::File(0) => Some(0),
+            LocateDestination::File(file) => self.image.filemark(file - 1).map(|f| f + 1),
+            LocateDestination::EndOfData => Some(end),
+        };
+        match target {
+            Some(t) => {
+                self.position = t;
+                Completion::good(0)
+            }
+            None => {
+                self.position = end;
+                check(self.blank_check(None), 0)
+            }
+        }
+    }
+
+    /// SSC-3 READ POSITION: short (00h, 01h) and long (06h) forms.
+    pub(super) fn read_position(&self, cdb: &[u8], buf: &mut [u8]) -> Completion {
+        let cmd = match ReadPosition::decode(cdb) {
+            Ok(c) => c,
+            Err(e) => return decode_error(e, buf.len()),
+        };
+        if !self.loaded {
+            return not_ready(buf.len());
+        }
+        let position = Position {
+            bop: self.position == 0,
+            eop: self.beyond_early_warning(self.image.offset_of(self.position)),
+            partition: 0,
+            object: self.position,
+            file: self.image.filemarks_before(self.position),
+        };
+        let allocation = match usize::from(cmd.allocation_length) {
+            0 => cmd.data_length(),
+            n => n,
+        };
+        match cmd.form {
+            ReadPositionForm::Short | ReadPositionForm::ShortVendor => {
+                super::reply(buf, &position.encode_short(), allocation)
+            }
+            ReadPositionForm::Long => super::reply(buf, &position.encode_long(), allocation),
+        }
+    }
+
+    /// SSC-3 ERASE(6): short and long erase both end the data at the current position.
+    pub(super) fn erase(&mut self, cdb: &[u8]) -> Completion {
+        if let Err(e) = ssc::Erase6::decode(cdb) {
+            return decode_error(e, 0);
+        }
+        if !self.loaded {
+            return not_ready(0);
+        }
+        if self.mode.write_protect {
+            return write_protected();
+        }
+        self.dirty = true;
+        match self.image.truncate(self.position) {
+            Ok(()) => Completion::good(0),
+            Err(_) => check(write_error(0), 0),
+        }
+    }
+}
+
+/// Early warning on a write that completed: NO SENSE, EOM=1, END-OF-PARTITION/MEDIUM
+/// DETECTED, VALID=1 with INFORMATION 0 (all data written).
+fn early_warning() -> Sense {
+    Sense {
+        eom: true,
+        information: Some(0),
+        ..Sense::new(SenseKey::NO_SENSE, Asc::END_OF_PARTITION_MEDIUM_DETECTED)
+    }
+}
