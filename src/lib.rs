@@ -11,5 +11,6 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod copy;
 pub mod device;
 pub mod scsi;

@@ -1,0 +1,87 @@
+//! The data mover: the copy manager that takes an EXTENDED COPY parameter list for an I_T
+//! nexus, runs it through one engine, and keeps what RECEIVE COPY RESULTS returns.
+//!
+//! Front ends reach it through [`CopyService`]; they stay thin.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::device::ScsiDevice;
+use crate::scsi::{Sense, Status};
+
+/// An I_T nexus: who sent a command, and over which session. RECEIVE COPY RESULTS list
+/// identifiers are scoped to it; the inventory's `allow` lists match `initiator`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Nexus {
+    /// The initiator port name (iSCSI initiator name, FC WWPN text, or "local" for the CLI).
+    pub initiator: String,
+    /// Distinguishes sessions of the same initiator (iSCSI ISID + TSIH).
+    pub session: u64,
+}
+
+impl Nexus {
+    /// The nexus of the local command line.
+    pub fn local() -> Self {
+        Self { initiator: "local".into(), session: 0 }
+    }
+}
+
+/// How a command ended, as a transport returns it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommandResult {
+    pub status: Status,
+    /// Sense bytes (CHECK CONDITION only).
+    pub sense: Vec<u8>,
+    /// Data-In bytes (RECEIVE COPY RESULTS).
+    pub data_in: Vec<u8>,
+}
+
+impl CommandResult {
+    pub fn good(data_in: Vec<u8>) -> Self {
+        Self { status: Status::GOOD, sense: Vec::new(), data_in }
+    }
+
+    pub fn check_condition(sense: &Sense) -> Self {
+        Self { status: Status::CHECK_CONDITION, sense: sense.encode(), data_in: Vec::new() }
+    }
+}
+
+/// Set by a transport when the task running an EXTENDED COPY is aborted (ABORT TASK, ABORT
+/// TASK SET, LUN RESET, TARGET WARM RESET, session loss, shutdown).
+#[derive(Clone, Debug, Default)]
+pub struct Abort(Arc<AtomicBool>);
+
+impl Abort {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn abort(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// What the dispatcher asks of the copy manager for opcodes 83h and 84h.
+pub trait CopyService: Send + Sync {
+    /// EXTENDED COPY (LID1): validates and runs the list to completion (LID1 has no IMMED)
+    /// and returns GOOD or CHECK CONDITION. `receiving_lun` is the logical unit the command
+    /// was sent to (what CSCD ID FFFFh names).
+    fn extended_copy(
+        &self,
+        nexus: &Nexus,
+        receiving_lun: Option<Arc<dyn ScsiDevice>>,
+        cdb: &[u8],
+        parameter_list: &[u8],
+        abort: &Abort,
+    ) -> CommandResult;
+
+    /// RECEIVE COPY RESULTS (LID1 service actions 00h, 01h, 03h, 04h).
+    fn receive_copy_results(&self, nexus: &Nexus, cdb: &[u8]) -> CommandResult;
+
+    /// Forgets a nexus's held results (logout, I_T nexus loss).
+    fn nexus_lost(&self, nexus: &Nexus);
+}
