@@ -3,6 +3,10 @@
 //!
 //! Front ends reach it through [`CopyService`]; they stay thin.
 
+pub mod io;
+pub mod run;
+pub mod segment;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -22,7 +26,10 @@ pub struct Nexus {
 impl Nexus {
     /// The nexus of the local command line.
     pub fn local() -> Self {
-        Self { initiator: "local".into(), session: 0 }
+        Self {
+            initiator: "local".into(),
+            session: 0,
+        }
     }
 }
 
@@ -38,11 +45,19 @@ pub struct CommandResult {
 
 impl CommandResult {
     pub fn good(data_in: Vec<u8>) -> Self {
-        Self { status: Status::GOOD, sense: Vec::new(), data_in }
+        Self {
+            status: Status::GOOD,
+            sense: Vec::new(),
+            data_in,
+        }
     }
 
     pub fn check_condition(sense: &Sense) -> Self {
-        Self { status: Status::CHECK_CONDITION, sense: sense.encode(), data_in: Vec::new() }
+        Self {
+            status: Status::CHECK_CONDITION,
+            sense: sense.encode(),
+            data_in: Vec::new(),
+        }
     }
 }
 
