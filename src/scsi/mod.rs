@@ -25,6 +25,7 @@
 )]
 
 pub mod codes;
+pub mod copy_results;
 pub mod designator;
 pub mod error;
 pub mod inquiry;
@@ -33,6 +34,10 @@ pub mod reader;
 pub mod sense;
 
 pub use codes::{Asc, DeviceClass, Opcode, PeripheralDeviceType, SenseKey, Status};
+pub use copy_results::{
+    CopyManagerStatus, CopyStatus, FailedSegmentDetails, OperatingParameters,
+    ReceiveCopyResultsCdb, ReceiveData, ServiceAction,
+};
 pub use designator::Designator;
 pub use error::{DecodeError, Reason};
 pub use limits::Limits;
