@@ -32,6 +32,7 @@ pub mod inquiry;
 pub mod limits;
 pub mod reader;
 pub mod sense;
+pub mod third_party_copy;
 
 pub use codes::{Asc, DeviceClass, Opcode, PeripheralDeviceType, SenseKey, Status};
 pub use copy_results::{
@@ -43,3 +44,4 @@ pub use error::{DecodeError, Reason};
 pub use limits::Limits;
 pub use reader::{Put, Reader};
 pub use sense::{ForwardedSense, ForwardedSource, Sense, SenseKeySpecific};
+pub use third_party_copy::{ThirdPartyCopyDescriptor, ThirdPartyCopyPage};
