@@ -28,8 +28,12 @@ pub mod codes;
 pub mod copy_results;
 pub mod designator;
 pub mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod inquiry;
 pub mod limits;
+#[cfg(test)]
+mod proptests;
 pub mod reader;
 pub mod sense;
 pub mod third_party_copy;
