@@ -213,7 +213,7 @@ impl CopyStatus {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = page(bytes)?;
+        let mut r = available_data(bytes)?;
         let b4 = r.u8()?;
         Ok(Self {
             held_data_discarded: b4 & 0x80 != 0,
@@ -242,7 +242,7 @@ impl ReceiveData {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         Ok(Self {
-            held: page(bytes)?.rest().to_vec(),
+            held: available_data(bytes)?.rest().to_vec(),
         })
     }
 }
@@ -261,17 +261,13 @@ pub struct OperatingParameters {
 }
 
 impl From<&Limits> for OperatingParameters {
-    /// What this copy manager advertises: the configured limits, [`limits::SNLID`], and every
-    /// type code in [`limits::SUPPORTED_SEGMENT_TYPES`] then [`limits::SUPPORTED_CSCD_TYPES`].
+    /// What this copy manager advertises: the configured limits, [`limits::SNLID`] and
+    /// [`limits::implemented_descriptor_types`].
     fn from(limits: &Limits) -> Self {
         Self {
             snlid: limits::SNLID,
             limits: limits.clone(),
-            implemented_descriptors: limits::SUPPORTED_SEGMENT_TYPES
-                .iter()
-                .chain(limits::SUPPORTED_CSCD_TYPES)
-                .copied()
-                .collect(),
+            implemented_descriptors: limits::implemented_descriptor_types(),
         }
     }
 }
@@ -310,7 +306,7 @@ impl OperatingParameters {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = page(bytes)?;
+        let mut r = available_data(bytes)?;
         let snlid = r.u8()? & 0x01 != 0;
         r.skip(3)?;
         let max_cscd_descriptors = r.u16()?;
@@ -381,7 +377,7 @@ impl FailedSegmentDetails {
 
     /// `None` when AVAILABLE DATA is 0 (nothing held; any zero fill after it is ignored).
     pub fn decode(bytes: &[u8]) -> Result<Option<Self>, DecodeError> {
-        let mut r = page(bytes)?;
+        let mut r = available_data(bytes)?;
         if r.is_empty() {
             return Ok(None);
         }
@@ -397,7 +393,7 @@ impl FailedSegmentDetails {
 }
 
 /// The bytes AVAILABLE DATA announces, as a reader positioned at byte 4 of the page.
-fn page(bytes: &[u8]) -> Result<Reader<'_>, DecodeError> {
+fn available_data(bytes: &[u8]) -> Result<Reader<'_>, DecodeError> {
     let mut r = Reader::new(bytes);
     let available = r.u32()?;
     r.sub(usize::try_from(available).unwrap_or(usize::MAX))
@@ -405,13 +401,8 @@ fn page(bytes: &[u8]) -> Result<Reader<'_>, DecodeError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fuzzing::encoded;
     use super::*;
-
-    fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-        let mut out = Vec::new();
-        f(&mut out);
-        out
-    }
 
     #[test]
     fn cdb_fields_and_service_actions() {

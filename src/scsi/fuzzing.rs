@@ -61,7 +61,8 @@ pub fn round_trip(data: &[u8]) {
     }
 }
 
-fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+/// The bytes an `encode(&self, &mut Vec<u8>)`-style encoder writes.
+pub fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut out = Vec::new();
     f(&mut out);
     out

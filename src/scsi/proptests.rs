@@ -13,7 +13,7 @@ use super::copy_results::{
     ReceiveCopyResultsCdb, ReceiveData, ServiceAction,
 };
 use super::designator::Designator;
-use super::fuzzing::round_trip;
+use super::fuzzing::{encoded, round_trip};
 use super::inquiry::{
     decode_device_identification, encode_device_identification, BlockLimits, InquiryCdb,
     StandardInquiry,
@@ -24,12 +24,6 @@ use super::third_party_copy::{
     GeneralCopyOperations, ParameterData, SupportedCommand, ThirdPartyCopyDescriptor,
     ThirdPartyCopyPage,
 };
-
-fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let mut out = Vec::new();
-    f(&mut out);
-    out
-}
 
 /// The sense-key-specific form `key` defines (SPC-3 4.5.2.4); `Raw` keeps 7 bits, as SKSV
 /// is not part of the value.

@@ -117,21 +117,18 @@ impl ThirdPartyCopyDescriptor {
         out.put_u16(0); // DESCRIPTOR LENGTH, patched below
         match self {
             Self::SupportedCommands(commands) => {
-                let list_at = out.len();
-                out.put_u8(0); // COMMANDS SUPPORTED LIST LENGTH, patched below
+                let mut list = Vec::new();
                 for c in commands {
-                    let sas = c.service_actions.get(..253).unwrap_or(&c.service_actions);
-                    if out.len() - list_at - 1 + 2 + sas.len() > usize::from(u8::MAX) {
+                    let sas = &c.service_actions;
+                    if list.len() + 2 + sas.len() > usize::from(u8::MAX) {
                         break;
                     }
-                    out.put_u8(c.opcode);
-                    out.put_u8(sas.len() as u8);
-                    out.extend_from_slice(sas);
+                    list.put_u8(c.opcode);
+                    list.put_u8(sas.len() as u8);
+                    list.extend_from_slice(sas);
                 }
-                let len = out.len() - list_at - 1;
-                if let Some(b) = out.get_mut(list_at) {
-                    *b = len as u8;
-                }
+                out.put_u8(list.len() as u8);
+                out.extend_from_slice(&list);
             }
             Self::ParameterData(p) => {
                 out.put_zeros(4);
@@ -285,11 +282,7 @@ impl From<&Limits> for ThirdPartyCopyPage {
                     max_inline_data_length: limits.max_inline_data_length,
                 }),
                 ThirdPartyCopyDescriptor::SupportedDescriptors(
-                    limits::SUPPORTED_SEGMENT_TYPES
-                        .iter()
-                        .chain(limits::SUPPORTED_CSCD_TYPES)
-                        .copied()
-                        .collect(),
+                    limits::implemented_descriptor_types(),
                 ),
                 ThirdPartyCopyDescriptor::SupportedCscdIds(SUPPORTED_CSCD_IDS.to_vec()),
                 ThirdPartyCopyDescriptor::GeneralCopyOperations(GeneralCopyOperations {
