@@ -32,8 +32,8 @@ else
     echo "toolchain: stable with RUSTC_BOOTSTRAP=1"
 fi
 
-# Seeds come from the main crate (built with the caller's CARGO_TARGET_DIR, if any).
-cargo run --quiet --example fuzz_corpus -- fuzz/corpus
+# Seeds come from the main crate, built in release to reuse what `cargo test --release` built.
+cargo run --quiet --release --example fuzz_corpus -- fuzz/corpus
 
 # The fuzz crate is its own workspace with its own target dir (fuzz/target).
 fuzz() { env -u CARGO_TARGET_DIR cargo "${toolchain[@]}" fuzz "$@"; }
