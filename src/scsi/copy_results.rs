@@ -1,6 +1,7 @@
-//! RECEIVE COPY RESULTS (84h) for an LID1 copy manager: the CDB (SPC-3 6.18.1 Table 64) and
-//! the four parameter data pages it returns (SPC-3 6.18.2-6.18.5; SPC-4 renamed them COPY
-//! STATUS(LID1), RECEIVE DATA(LID1), OPERATING PARAMETERS and FAILED SEGMENT DETAILS(LID1)).
+//! RECEIVE COPY RESULTS (84h) for an LID1 copy manager: the CDB and the four parameter data
+//! pages it returns (SPC-3 6.17; SPC-4 renamed them COPY STATUS(LID1), RECEIVE DATA(LID1),
+//! OPERATING PARAMETERS and FAILED SEGMENT DETAILS(LID1)); layouts as in
+//! `shared/spec/xcopy-lid1.md` Part A 5, cross-checked with sg3_utils `sg_copy_results.c`.
 //!
 //! ```text
 //! CDB   0 84h | 1 bits 4-0 SERVICE ACTION | 2 LIST IDENTIFIER | 10-13 ALLOCATION LENGTH | 15 CONTROL
@@ -13,10 +14,11 @@
 //! ```
 //!
 //! Every page's AVAILABLE DATA counts the bytes after itself: the page length minus 4, the
-//! standard's "n - 3" (SPC-2 7.3.4; FreeBSD `ctl_tpc.c`, LIO and libiscsi agree; libiscsi
-//! wants at least 8 for COPY STATUS and 40 for OPERATING PARAMETERS). Decoders need the whole
-//! page AVAILABLE DATA announces (a shorter buffer is [`Reason::Truncated`], so the caller can
-//! ask again with a larger allocation length) and ignore bytes past it.
+//! standard's "n - 3" (SPC-2 r20 says so for OPERATING PARAMETERS; FreeBSD `ctl_tpc.c`, LIO
+//! and libiscsi agree; libiscsi wants at least 8 for COPY STATUS and 40 for OPERATING
+//! PARAMETERS). Decoders need the whole page AVAILABLE DATA announces (a shorter buffer is
+//! [`Reason::Truncated`], so the caller can ask again with a larger allocation length) and
+//! ignore bytes past it.
 
 use super::codes::Opcode;
 use super::error::{DecodeError, Reason};
@@ -152,7 +154,7 @@ impl CopyManagerStatus {
     }
 }
 
-/// TRANSFER COUNT UNITS values (SPC-4 Table 137; FreeBSD `RCS_TC_*`).
+/// TRANSFER COUNT UNITS values (spec Part B 5, from FreeBSD's `RCS_TC_*`).
 pub mod transfer_count_units {
     pub const BYTES: u8 = 0x00;
     pub const KIBIBYTES: u8 = 0x01;
@@ -191,7 +193,7 @@ impl CopyStatus {
             count >>= 10;
             units += 1;
         }
-        // Five shifts by 10 bring any u64 below 2^32, so `units` stays at or below TiB.
+        // Four shifts by 10 bring any u64 below 2^32, so `units` stays at or below TiB.
         (units, u32::try_from(count).unwrap_or(u32::MAX))
     }
 

@@ -27,7 +27,7 @@ use super::error::{DecodeError, Reason};
 use super::limits::{self, Limits};
 use super::reader::{Put, Reader};
 
-/// DESCRIPTOR TYPE values (SPC-4 Table 589) this module encodes and decodes.
+/// DESCRIPTOR TYPE values (SPC-4 7.8.17) this module encodes and decodes.
 pub mod descriptor_type {
     pub const SUPPORTED_COMMANDS: u16 = 0x0001;
     pub const PARAMETER_DATA: u16 = 0x0004;
