@@ -30,6 +30,7 @@ pub mod error;
 pub mod inquiry;
 pub mod limits;
 pub mod reader;
+pub mod sbc;
 pub mod sense;
 
 pub use codes::{Asc, DeviceClass, Opcode, PeripheralDeviceType, SenseKey, Status};
