@@ -12,3 +12,4 @@
 
 pub mod device;
 pub mod scsi;
+pub mod sys;
