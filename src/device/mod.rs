@@ -7,6 +7,8 @@
 //! device stopped answering, a timeout, an ioctl error), which the copy manager reports as
 //! COPY TARGET DEVICE NOT REACHABLE.
 
+pub mod disk;
+
 use std::fs::File;
 use std::sync::Arc;
 
