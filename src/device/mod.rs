@@ -8,6 +8,8 @@
 //! COPY TARGET DEVICE NOT REACHABLE.
 
 pub mod disk;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 
 use std::fs::File;
 use std::sync::Arc;
