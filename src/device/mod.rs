@@ -10,6 +10,7 @@
 pub mod disk;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
+pub mod sg;
 
 use std::fs::File;
 use std::sync::Arc;
