@@ -10,6 +10,7 @@
 pub mod disk;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
+pub mod inventory;
 pub mod sg;
 
 use std::fs::File;
