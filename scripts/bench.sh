@@ -11,14 +11,14 @@
 #
 # Environment: BENCH_DIR (default /work/bench-tmp: must be on a real file system, not tmpfs),
 # BENCH_SIZE (default 4G), BENCH_RUNS (default 5), BENCH_THREADS (our commands in flight,
-# default 16), BENCH_KEEP=1 keeps the image.
+# default 32 = fio's iodepth), BENCH_KEEP=1 keeps the image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BENCH_DIR=${BENCH_DIR:-/work/bench-tmp}
 BENCH_SIZE=${BENCH_SIZE:-4G}
 BENCH_RUNS=${BENCH_RUNS:-5}
-BENCH_THREADS=${BENCH_THREADS:-16}
+BENCH_THREADS=${BENCH_THREADS:-32}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 step() { printf '\n=== %s\n' "$*"; }
@@ -67,13 +67,19 @@ section_disk() {
     mib=$((bytes / 1048576))
     dd if=/dev/zero of="$img" bs=1M count="$mib" oflag=direct conv=notrunc status=none
     local -a our_r fio_r dd_r our_w fio_w dd_w
-    for run in $(seq "$BENCH_RUNS"); do
-        our_r+=("$("$ours" "$img" read --threads "$BENCH_THREADS" | awk '{print $2}')")
-        fio_r+=("$(fio_mibs read "$img")")
-        dd_r+=("$(dd_mibs if="$img" of=/dev/null bs=1M iflag=direct)")
-        our_w+=("$("$ours" "$img" write --threads "$BENCH_THREADS" | awk '{print $2}')")
-        fio_w+=("$(fio_mibs write "$img")")
-        dd_w+=("$(dd_mibs if=/dev/zero of="$img" bs=1M count="$mib" oflag=direct conv=notrunc)")
+        for run in $(seq "$BENCH_RUNS"); do
+        ours_read() { our_r+=("$("$ours" "$img" read --threads "$BENCH_THREADS" | awk '{print $2}')"); }
+        fio_read() { fio_r+=("$(fio_mibs read "$img")"); }
+        dd_read() { dd_r+=("$(dd_mibs if="$img" of=/dev/null bs=1M iflag=direct)"); }
+        ours_write() { our_w+=("$("$ours" "$img" write --threads "$BENCH_THREADS" | awk '{print $2}')"); }
+        fio_write() { fio_w+=("$(fio_mibs write "$img")"); }
+        dd_write() { dd_w+=("$(dd_mibs if=/dev/zero of="$img" bs=1M count="$mib" oflag=direct conv=notrunc)"); }
+        # Alternate who goes first, so drift (other tenants, host caches) favours no one.
+        if ((run % 2)); then
+            ours_read; fio_read; dd_read; ours_write; fio_write; dd_write
+        else
+            dd_read; fio_read; ours_read; dd_write; fio_write; ours_write
+        fi
         printf 'run %d: read ours %s fio %s dd %s | write ours %s fio %s dd %s MiB/s\n' "$run" \
             "${our_r[-1]}" "${fio_r[-1]}" "${dd_r[-1]}" "${our_w[-1]}" "${fio_w[-1]}" "${dd_w[-1]}"
     done
@@ -88,6 +94,12 @@ section_disk() {
     printf '%-6s %10s %10s %10s %10s %10s\n' "" "ours" "fio" "dd" "ours/fio" "ours/dd"
     printf '%-6s %10s %10s %10s %10s %10s\n' read "$mr_o" "$mr_f" "$mr_d" "$(ratio "$mr_o" "$mr_f")" "$(ratio "$mr_o" "$mr_d")"
     printf '%-6s %10s %10s %10s %10s %10s\n' write "$mw_o" "$mw_f" "$mw_d" "$(ratio "$mw_o" "$mw_f")" "$(ratio "$mw_o" "$mw_d")"
+    # Each run's own ours/fio ratio (measured back to back), then their median: steadier
+    # than a ratio of medians when the shared disk's speed drifts between runs.
+    local pr pw i
+    pr=$(for i in "${!our_r[@]}"; do ratio "${our_r[i]}" "${fio_r[i]}"; echo; done | median)
+    pw=$(for i in "${!our_w[@]}"; do ratio "${our_w[i]}" "${fio_w[i]}"; echo; done | median)
+    printf 'median of per-run ours/fio ratios: read %s, write %s\n' "$pr" "$pw"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$img"
 }
 

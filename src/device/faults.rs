@@ -92,6 +92,8 @@ pub enum Fault {
         failure: Failure,
     },
     /// Fail every READ/WRITE (6/10/12/16) whose blocks overlap `first..first + count`.
+    /// CDBs are read in their SBC layout: meant for block devices (on a tape, READ(6) and
+    /// WRITE(6) carry no LBA; use [`Fault::TapeCommand`]).
     LbaRange {
         first: u64,
         count: u64,
