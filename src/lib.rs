@@ -14,3 +14,4 @@ pub mod cli;
 pub mod copy;
 pub mod device;
 pub mod scsi;
+pub mod sys;

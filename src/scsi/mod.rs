@@ -38,6 +38,7 @@ pub mod parameter_list;
 #[cfg(test)]
 mod proptests;
 pub mod reader;
+pub mod sbc;
 pub mod segment_descriptor;
 pub mod sense;
 pub mod ssc;
