@@ -10,6 +10,35 @@ use std::sync::Arc;
 use crate::device::{BlockBackend, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::{Asc, Status};
 
+/// Alignment of data buffers: O_DIRECT needs 512 bytes on this machine's file systems;
+/// 4096 serves 4Kn devices too.
+pub const ALIGN: usize = 4096;
+
+/// A growable byte buffer whose data starts on an [`ALIGN`] boundary, so O_DIRECT reads and
+/// writes need no bounce copy (safe code: over-allocates and offsets).
+#[derive(Default)]
+pub struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// The first `len` bytes, aligned (contents unspecified: the caller fills them).
+    pub fn slice(&mut self, len: usize) -> &mut [u8] {
+        if self.raw.len() < len + ALIGN {
+            self.raw = vec![0u8; len + ALIGN];
+            self.start = self.raw.as_ptr().align_offset(ALIGN).min(ALIGN);
+        }
+        self.len = len;
+        &mut self.raw[self.start..self.start + len]
+    }
+}
+
+fn aligned(buf: &[u8]) -> bool {
+    buf.as_ptr().align_offset(ALIGN) == 0 && buf.len() % 512 == 0
+}
+
 /// Which CSCD of a segment failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -138,10 +167,15 @@ pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Fai
     check_range(endpoint, Side::Destination, lba, blocks)?;
     if let Some(b) = endpoint.backend.as_ref().filter(|b| !b.read_only) {
         let offset = b.offset + lba * u64::from(b.block_size);
-        return b
-            .file
-            .write_all_at(buf, offset)
-            .map_err(|e| io_failure(endpoint, Side::Destination, &e, false));
+        let result = if b.direct && !aligned(buf) {
+            let mut bounce = AlignedBuf::default();
+            let tmp = bounce.slice(buf.len());
+            tmp.copy_from_slice(buf);
+            b.file.write_all_at(tmp, offset)
+        } else {
+            b.file.write_all_at(buf, offset)
+        };
+        return result.map_err(|e| io_failure(endpoint, Side::Destination, &e, false));
     }
     let mut done = 0usize;
     for chunk in buf.chunks(cdb_chunk(endpoint)) {

@@ -4,6 +4,8 @@
 //! Front ends reach it through [`CopyService`]; they stay thin.
 
 pub mod io;
+pub mod manager;
+pub mod resolve;
 pub mod run;
 pub mod segment;
 

@@ -104,7 +104,6 @@ struct Runner<'a> {
     deferred_pr: Option<(usize, Endpoint, Vec<u8>)>,
 }
 
-
 impl Runner<'_> {
     fn segment(&mut self, index: usize) -> Result<(), (Failure, Moved)> {
         let none = Moved::default();
@@ -403,7 +402,7 @@ impl Runner<'_> {
                     u64::from(bytes),
                     &mut self.left,
                     residue,
-                    hold.as_deref_mut(),
+                    hold,
                     &abort,
                 )
                 .map_err(|e| (e.failure, e.moved))?
@@ -720,7 +719,7 @@ fn stream_unit(list: &ParameterList, id: Option<CscdId>, transfer_length: u32) -
     }
 }
 
-fn need<'a>(endpoint: &'a Option<Option<Endpoint>>) -> Result<&'a Endpoint, (Failure, Moved)> {
+fn need(endpoint: &Option<Option<Endpoint>>) -> Result<&Endpoint, (Failure, Moved)> {
     endpoint.as_ref().and_then(Option::as_ref).ok_or_else(|| {
         (
             Failure::new(Asc::COPY_TARGET_DEVICE_NOT_REACHABLE),

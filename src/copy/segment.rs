@@ -9,7 +9,7 @@
 use crate::scsi::segment_descriptor::Segment;
 use crate::scsi::Asc;
 
-use super::io::{self, Endpoint, Failure, Side, StreamUnit};
+use super::io::{self, AlignedBuf, Endpoint, Failure, Side, StreamUnit};
 
 /// Bytes per block-device read or write on the data path.
 pub const CHUNK: usize = 1 << 20;
@@ -44,20 +44,25 @@ impl Sink<'_> {
         }
     }
 
-    /// Writes `data` (whole units). On failure, `written` says whether the data reached the
-    /// medium anyway (tape early warning).
-    fn write(&mut self, data: &[u8]) -> Result<(), (Failure, bool)> {
+    /// Writes `data` (whole units). On failure, returns how many of its bytes reached the
+    /// medium before (or, at tape early warning, including) the failing command.
+    fn write(&mut self, data: &[u8]) -> Result<(), (Failure, u64)> {
+        let mut done = 0u64;
         match self {
             Self::Blocks { endpoint, lba } => {
                 for chunk in data.chunks(CHUNK) {
-                    io::write_blocks(endpoint, *lba, chunk).map_err(|f| (f, false))?;
+                    io::write_blocks(endpoint, *lba, chunk).map_err(|f| (f, done))?;
                     *lba += (chunk.len() / endpoint.block_length as usize) as u64;
+                    done += chunk.len() as u64;
                 }
                 Ok(())
             }
             Self::Stream { endpoint, unit } => {
                 for record in data.chunks(unit.bytes().max(1)) {
-                    io::write_stream(endpoint, *unit, record)?;
+                    if let Err((f, written)) = io::write_stream(endpoint, *unit, record) {
+                        return Err((f, done + if written { record.len() as u64 } else { 0 }));
+                    }
+                    done += record.len() as u64;
                 }
                 Ok(())
             }
@@ -155,7 +160,7 @@ pub fn transfer(
     }
 
     let in_unit = source.unit().max(1);
-    let mut buf: Vec<u8> = Vec::new();
+    let mut buf = AlignedBuf::default();
     while remaining > 0 {
         if abort() {
             return fail(Failure::new(Asc::NO_ADDITIONAL_SENSE), moved);
@@ -169,19 +174,19 @@ pub fn transfer(
         } as usize;
         let got: &[u8] = match &mut source {
             Source::Blocks { endpoint, lba } => {
-                buf.resize(units * in_unit, 0);
-                if let Err(f) = io::read_blocks(endpoint, Side::Source, *lba, &mut buf) {
+                let b = buf.slice(units * in_unit);
+                if let Err(f) = io::read_blocks(endpoint, Side::Source, *lba, b) {
                     return fail(f, moved);
                 }
                 *lba += units as u64;
-                &buf
+                b
             }
             Source::Stream { endpoint, unit } => {
-                buf.resize(in_unit, 0);
-                if let Err(f) = io::read_stream(endpoint, *unit, &mut buf) {
+                let b = buf.slice(in_unit);
+                if let Err(f) = io::read_stream(endpoint, *unit, b) {
                     return fail(f, moved);
                 }
-                &buf
+                b
             }
             Source::Bytes(bytes) => {
                 let (now, rest) = bytes.split_at(units.min(bytes.len()));
@@ -201,31 +206,28 @@ pub fn transfer(
         // Write whole destination units: straight from the read buffer when nothing is
         // pending and the data is whole units; else through the pending buffer.
         let result = if pending.is_empty() && data.len() % out_unit == 0 {
-            let r = sink.write(data);
-            if r.is_ok() {
-                moved.written += data.len() as u64;
-            }
-            r
+            sink.write(data).map(|()| data.len() as u64)
         } else {
             pending.extend_from_slice(data);
             let whole = pending.len() / out_unit * out_unit;
-            let r = sink.write(&pending[..whole]);
+            let r = sink.write(&pending[..whole]).map(|()| whole as u64);
             if r.is_ok() {
-                moved.written += whole as u64;
                 pending.drain(..whole);
             }
             r
         };
-        if let Err((f, written)) = result {
-            if written {
-                moved.written += data.len() as u64;
+        match result {
+            Ok(n) => moved.written += n,
+            Err((f, done)) => {
+                moved.written += done;
+                return fail(f, moved);
             }
-            return fail(f, moved);
         }
     }
     if !pending.is_empty() && pending.len() >= out_unit {
         let whole = pending.len() / out_unit * out_unit;
-        if let Err((f, _)) = sink.write(&pending[..whole]) {
+        if let Err((f, done)) = sink.write(&pending[..whole]) {
+            moved.written += done;
             return fail(f, moved);
         }
         moved.written += whole as u64;
@@ -254,7 +256,8 @@ pub fn transfer(
         (_, true) if destination_left => {
             let mut padded = std::mem::take(&mut left.destination);
             padded.resize(padded.len().next_multiple_of(out_unit), 0);
-            if let Err((f, _)) = sink.write(&padded) {
+            if let Err((f, done)) = sink.write(&padded) {
+                moved.written += done;
                 return fail(f, moved);
             }
             moved.written += padded.len() as u64;

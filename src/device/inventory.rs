@@ -43,6 +43,7 @@ use std::sync::Arc;
 
 use super::disk::{DiskOptions, EmulatedDisk};
 use super::sg::{SgDevice, DEFAULT_TIMEOUT_MS};
+use super::tape::{EmulatedTape, TapeConfig};
 use super::ScsiDevice;
 use crate::scsi::designator::{self, parse_hex, Designator};
 
@@ -146,8 +147,6 @@ pub enum InventoryError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("inventory: device {device:?}: tape emulation not built in")]
-    TapeNotBuiltIn { device: String },
 }
 
 /// Why a lookup found no device the initiator may use.
@@ -719,14 +718,32 @@ fn emulated_designators(c: &DeviceConfig) -> Vec<Designator> {
     }
 }
 
-/// Opens an emulated tape drive: `EmulatedTape` (src/device/tape.rs) is written on another
-/// branch; after the merge this becomes `EmulatedTape::open(&c.name, &c.path, c.tape, …)`.
-/// This is the inventory's only tape gap: parsing and validation of `kind = "tape"` entries
-/// (`block_size`, `capacity`, `early_warning`) are complete.
+/// Opens an emulated tape drive over its SIMH image. The inventory's `early_warning` is the
+/// image offset where early warning starts; the drive wants the size of the zone before
+/// `capacity`. A half-written record found at open is cut off and reported on stderr.
 fn open_tape(c: &DeviceConfig) -> Result<Arc<dyn ScsiDevice>, InventoryError> {
-    Err(InventoryError::TapeNotBuiltIn {
-        device: c.name.clone(),
-    })
+    let capacity = c.tape.capacity.unwrap_or(u64::MAX);
+    let config = TapeConfig {
+        block_size: c.tape.block_size,
+        capacity,
+        early_warning: c
+            .tape
+            .early_warning
+            .map_or(0, |at| capacity.saturating_sub(at)),
+        write_protect: c.read_only,
+        designators: emulated_designators(c),
+        serial: c.serial.clone().unwrap_or_default(),
+        ..TapeConfig::default()
+    };
+    let (tape, report) =
+        EmulatedTape::open(c.name.clone(), &c.path, config).map_err(|e| InventoryError::Open {
+            device: c.name.clone(),
+            source: Box::new(e),
+        })?;
+    if !report.is_clean() {
+        eprintln!("xcopyd: tape {:?}: {report}", c.name);
+    }
+    Ok(Arc::new(tape))
 }
 
 #[cfg(test)]

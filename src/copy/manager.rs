@@ -1,0 +1,317 @@
+//! The copy manager: EXTENDED COPY (LID1) and RECEIVE COPY RESULTS for every I_T nexus.
+//!
+//! - LIST ID USAGE 00b (hold) and 10b (discard) lists are tracked per (nexus, list ID); a
+//!   list ID still running on the same nexus is refused with 05/00/16 OPERATION IN PROGRESS;
+//!   11b lists are not tracked. COPY STATUS is live while a list runs.
+//! - The number of lists running at once is bounded by the advertised TOTAL CONCURRENT
+//!   COPIES (and MAXIMUM CONCURRENT COPIES for tracked lists): one more is refused with
+//!   ILLEGAL REQUEST, INSUFFICIENT RESOURCES (55/03).
+//! - FAILED SEGMENT DETAILS and held data (RECEIVE DATA) are discarded once delivered in
+//!   full, on a new list with the same ID, or when the nexus goes away (SPC-3 6.17).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::device::ScsiDevice;
+use crate::scsi::cdb::ExtendedCopyCdb;
+use crate::scsi::copy_results::{
+    CopyManagerStatus, CopyStatus, FailedSegmentDetails, OperatingParameters,
+    ReceiveCopyResultsCdb, ReceiveData, ServiceAction,
+};
+use crate::scsi::parameter_list::Supported;
+use crate::scsi::{Asc, Limits, ListIdUsage, ParameterList, Sense, Status};
+
+use super::run::{self, Context, Progress, Resolve};
+use super::{Abort, CommandResult, CopyService, Nexus};
+
+/// Held records kept per nexus at most; the oldest finished ones go first.
+const RECORDS_PER_NEXUS: usize = 256;
+
+/// What RECEIVE COPY RESULTS knows of one list.
+struct Record {
+    usage: ListIdUsage,
+    progress: Arc<Progress>,
+    finished: Option<Finished>,
+    /// Order of finishing, for eviction.
+    serial: u64,
+}
+
+struct Finished {
+    sense: Option<Sense>,
+    held: Vec<u8>,
+    held_discarded: bool,
+}
+
+#[derive(Default)]
+struct State {
+    records: HashMap<(Nexus, u8), Record>,
+    running: usize,
+    running_tracked: usize,
+    serial: u64,
+}
+
+/// The copy manager behind every LUN.
+pub struct CopyManager {
+    resolver: Arc<dyn Resolve>,
+    limits: Limits,
+    state: Mutex<State>,
+}
+
+impl CopyManager {
+    pub fn new(resolver: Arc<dyn Resolve>, limits: Limits) -> Self {
+        Self {
+            resolver,
+            limits,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs a decoded list for `nexus` (the CLI's entry point; the daemon goes through
+    /// [`CopyService::extended_copy`]). Returns None for GOOD, else the COPY ABORTED sense.
+    pub fn run_list(
+        &self,
+        nexus: &Nexus,
+        list: &ParameterList,
+        receiving_lun: Option<Arc<dyn ScsiDevice>>,
+        abort: &Abort,
+        progress: Arc<Progress>,
+    ) -> Result<(), Sense> {
+        let tracked = list.list_id_usage != ListIdUsage::NoListId;
+        let key = (nexus.clone(), list.list_identifier);
+        {
+            let mut state = self.state();
+            if tracked {
+                if state
+                    .records
+                    .get(&key)
+                    .is_some_and(|r| r.finished.is_none())
+                {
+                    return Err(Sense::illegal_request(Asc::OPERATION_IN_PROGRESS));
+                }
+                if state.running_tracked >= usize::from(self.limits.max_concurrent_copies) {
+                    return Err(Sense::illegal_request(Asc::INSUFFICIENT_RESOURCES));
+                }
+            }
+            if state.running >= usize::from(self.limits.total_concurrent_copies) {
+                return Err(Sense::illegal_request(Asc::INSUFFICIENT_RESOURCES));
+            }
+            state.running += 1;
+            if tracked {
+                state.running_tracked += 1;
+                state.records.insert(
+                    key.clone(),
+                    Record {
+                        usage: list.list_id_usage,
+                        progress: progress.clone(),
+                        finished: None,
+                        serial: 0,
+                    },
+                );
+            }
+        }
+        let ctx = Context {
+            nexus,
+            resolver: self.resolver.as_ref(),
+            receiving_lun,
+            limits: &self.limits,
+            progress: &progress,
+            abort,
+        };
+        let outcome = run::run(list, &ctx);
+        let mut state = self.state();
+        state.running -= 1;
+        if tracked {
+            state.running_tracked -= 1;
+            state.serial += 1;
+            let serial = state.serial;
+            if let Some(record) = state.records.get_mut(&key) {
+                let keep_held = record.usage == ListIdUsage::Hold;
+                record.finished = Some(Finished {
+                    sense: outcome.sense.clone(),
+                    held: if keep_held {
+                        outcome.held.data
+                    } else {
+                        Vec::new()
+                    },
+                    held_discarded: outcome.held.discarded
+                        || (!keep_held && list.segments.iter().any(|s| s.body.holds_data())),
+                });
+                record.serial = serial;
+            }
+            evict(&mut state, nexus);
+        }
+        match outcome.sense {
+            None => Ok(()),
+            Some(sense) => Err(sense),
+        }
+    }
+
+    fn results(&self, nexus: &Nexus, cdb: &ReceiveCopyResultsCdb) -> Result<Vec<u8>, Sense> {
+        let mut out = Vec::new();
+        if cdb.service_action == ServiceAction::OperatingParameters {
+            OperatingParameters::from(&self.limits).encode(&mut out);
+            return Ok(out);
+        }
+        let key = (nexus.clone(), cdb.list_identifier);
+        let mut state = self.state();
+        let Some(record) = state.records.get_mut(&key) else {
+            // An unknown list identifier: INVALID FIELD IN CDB at byte 2.
+            return Err(Sense::invalid_field_in_cdb(2, None));
+        };
+        let full = |len: usize| cdb.allocation_length as usize >= len;
+        match cdb.service_action {
+            ServiceAction::CopyStatus => {
+                let bytes = record
+                    .progress
+                    .bytes
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let (transfer_count_units, transfer_count) =
+                    CopyStatus::scaled_transfer_count(bytes);
+                let segments = record
+                    .progress
+                    .segments_processed
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                let status = match &record.finished {
+                    None => CopyManagerStatus::InProgress,
+                    Some(f) if f.sense.is_none() => CopyManagerStatus::Completed,
+                    Some(_) => CopyManagerStatus::CompletedWithErrors,
+                };
+                CopyStatus {
+                    held_data_discarded: record.finished.as_ref().is_some_and(|f| f.held_discarded),
+                    status,
+                    segments_processed: u16::try_from(segments).unwrap_or(u16::MAX),
+                    transfer_count_units,
+                    transfer_count,
+                }
+                .encode(&mut out);
+            }
+            ServiceAction::ReceiveData => {
+                let held = record
+                    .finished
+                    .as_ref()
+                    .map(|f| f.held.clone())
+                    .unwrap_or_default();
+                ReceiveData { held }.encode(&mut out);
+                if full(out.len()) {
+                    if let Some(f) = record.finished.as_mut() {
+                        f.held.clear();
+                    }
+                }
+            }
+            ServiceAction::FailedSegmentDetails => {
+                match record.finished.as_ref().and_then(|f| f.sense.as_ref()) {
+                    Some(sense) => FailedSegmentDetails {
+                        command_status: Status::CHECK_CONDITION.0,
+                        sense: sense.encode(),
+                    }
+                    .encode(&mut out),
+                    None => FailedSegmentDetails::encode_none(&mut out),
+                }
+                // Discarded after full delivery, or on a request with allocation length 0.
+                if cdb.allocation_length == 0 || full(out.len()) {
+                    if let Some(f) = record.finished.as_mut() {
+                        f.sense = None;
+                    }
+                }
+            }
+            ServiceAction::OperatingParameters => {}
+        }
+        Ok(out)
+    }
+}
+
+/// Keeps at most [`RECORDS_PER_NEXUS`] finished records for a nexus.
+fn evict(state: &mut State, nexus: &Nexus) {
+    let finished: Vec<(u64, u8)> = state
+        .records
+        .iter()
+        .filter(|((n, _), r)| n == nexus && r.finished.is_some())
+        .map(|((_, id), r)| (r.serial, *id))
+        .collect();
+    if finished.len() > RECORDS_PER_NEXUS {
+        let mut by_age = finished;
+        by_age.sort_unstable();
+        for (_, id) in by_age.iter().take(by_age.len() - RECORDS_PER_NEXUS) {
+            state.records.remove(&(nexus.clone(), *id));
+        }
+    }
+}
+
+impl CopyService for CopyManager {
+    fn extended_copy(
+        &self,
+        nexus: &Nexus,
+        receiving_lun: Option<Arc<dyn ScsiDevice>>,
+        cdb: &[u8],
+        parameter_list: &[u8],
+        abort: &Abort,
+    ) -> CommandResult {
+        let cdb = match ExtendedCopyCdb::decode(cdb) {
+            Ok(cdb) => cdb,
+            Err(e) => return CommandResult::check_condition(&e.into()),
+        };
+        if cdb.parameter_list_length == 0 {
+            return CommandResult::good(Vec::new());
+        }
+        if parameter_list.len() < cdb.parameter_list_length as usize {
+            return CommandResult::check_condition(&Sense::illegal_request(
+                Asc::PARAMETER_LIST_LENGTH_ERROR,
+            ));
+        }
+        let bytes = parameter_list
+            .get(..cdb.parameter_list_length as usize)
+            .unwrap_or(parameter_list);
+        let list = match ParameterList::decode(bytes, &self.limits, Supported::default()) {
+            Ok(list) => list,
+            Err(e) => return CommandResult::check_condition(&e.into()),
+        };
+        match self.run_list(
+            nexus,
+            &list,
+            receiving_lun,
+            abort,
+            Arc::new(Progress::default()),
+        ) {
+            Ok(()) => CommandResult::good(Vec::new()),
+            Err(sense) => CommandResult::check_condition(&sense),
+        }
+    }
+
+    fn receive_copy_results(&self, nexus: &Nexus, cdb: &[u8]) -> CommandResult {
+        let cdb = match ReceiveCopyResultsCdb::decode(cdb) {
+            Ok(cdb) => cdb,
+            Err(e) => return CommandResult::check_condition(&e.into()),
+        };
+        match self.results(nexus, &cdb) {
+            Ok(mut data) => {
+                data.truncate(cdb.allocation_length as usize);
+                CommandResult::good(data)
+            }
+            Err(sense) => CommandResult::check_condition(&sense),
+        }
+    }
+
+    fn nexus_lost(&self, nexus: &Nexus) {
+        self.state()
+            .records
+            .retain(|(n, _), r| n != nexus || r.finished.is_none());
+    }
+}
+
+impl std::fmt::Debug for CopyManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyManager")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
