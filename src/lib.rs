@@ -13,4 +13,5 @@
 pub mod cli;
 pub mod copy;
 pub mod device;
+pub mod frontend;
 pub mod scsi;

@@ -22,7 +22,10 @@ pub struct Nexus {
 impl Nexus {
     /// The nexus of the local command line.
     pub fn local() -> Self {
-        Self { initiator: "local".into(), session: 0 }
+        Self {
+            initiator: "local".into(),
+            session: 0,
+        }
     }
 }
 
@@ -38,11 +41,19 @@ pub struct CommandResult {
 
 impl CommandResult {
     pub fn good(data_in: Vec<u8>) -> Self {
-        Self { status: Status::GOOD, sense: Vec::new(), data_in }
+        Self {
+            status: Status::GOOD,
+            sense: Vec::new(),
+            data_in,
+        }
     }
 
     pub fn check_condition(sense: &Sense) -> Self {
-        Self { status: Status::CHECK_CONDITION, sense: sense.encode(), data_in: Vec::new() }
+        Self {
+            status: Status::CHECK_CONDITION,
+            sense: sense.encode(),
+            data_in: Vec::new(),
+        }
     }
 }
 

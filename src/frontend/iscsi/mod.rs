@@ -1,0 +1,1 @@
+//! iSCSI target (RFC 7143).
