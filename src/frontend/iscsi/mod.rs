@@ -1,1 +1,6 @@
-//! iSCSI target (RFC 7143).
+//! iSCSI target (RFC 7143): a pure PDU codec ([`pdu`]), login and text negotiation
+//! ([`login`]), and the TCP server ([`target`]) that feeds SCSI commands to the
+//! [`Dispatcher`](crate::frontend::Dispatcher).
+
+pub mod login;
+pub mod pdu;
