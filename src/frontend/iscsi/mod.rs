@@ -4,3 +4,6 @@
 
 pub mod login;
 pub mod pdu;
+pub mod target;
+
+pub use target::{start, Target, TargetConfig};
