@@ -17,7 +17,9 @@ use xcopyd::frontend::Dispatcher;
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:3260".into());
-    let tape_path = args.next().unwrap_or_else(|| "/tmp/xcopyd-example.tap".into());
+    let tape_path = args
+        .next()
+        .unwrap_or_else(|| "/tmp/xcopyd-example.tap".into());
     let (tape, _) = EmulatedTape::open("tape0", &tape_path, TapeConfig::default())?;
     let luns: Vec<Arc<dyn ScsiDevice>> = vec![
         Arc::new(MemoryDisk::new("disk0", 512, 64 * 2048)),
