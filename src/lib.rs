@@ -15,3 +15,4 @@ pub mod copy;
 pub mod device;
 pub mod frontend;
 pub mod scsi;
+pub mod sys;

@@ -3,6 +3,10 @@
 //!
 //! Front ends reach it through [`CopyService`]; they stay thin.
 
+pub mod io;
+pub mod run;
+pub mod segment;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

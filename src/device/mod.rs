@@ -7,6 +7,12 @@
 //! device stopped answering, a timeout, an ioctl error), which the copy manager reports as
 //! COPY TARGET DEVICE NOT REACHABLE.
 
+pub mod disk;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
+pub mod inventory;
+pub mod sg;
+
 use std::fs::File;
 use std::sync::Arc;
 

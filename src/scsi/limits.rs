@@ -57,6 +57,17 @@ impl Default for Limits {
     }
 }
 
+/// Every descriptor type code this copy manager implements: the segment codes, then the CSCD
+/// codes. OPERATING PARAMETERS' implemented descriptor list and VPD 8Fh's Supported
+/// Descriptors both report this.
+pub fn implemented_descriptor_types() -> Vec<u8> {
+    SUPPORTED_SEGMENT_TYPES
+        .iter()
+        .chain(SUPPORTED_CSCD_TYPES)
+        .copied()
+        .collect()
+}
+
 /// Segment descriptor type codes this copy manager implements, in code order (advertised in
 /// OPERATING PARAMETERS and VPD 8Fh "Supported Descriptors").
 pub const SUPPORTED_SEGMENT_TYPES: &[u8] = &[

@@ -26,19 +26,30 @@
 
 pub mod cdb;
 pub mod codes;
+pub mod copy_results;
 pub mod designator;
 pub mod dump;
 pub mod error;
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod inquiry;
 pub mod limits;
 pub mod parameter_list;
+#[cfg(test)]
+mod proptests;
 pub mod reader;
+pub mod sbc;
 pub mod segment_descriptor;
 pub mod sense;
 pub mod ssc;
 pub mod target_descriptor;
+pub mod third_party_copy;
 
 pub use codes::{Asc, DeviceClass, Opcode, PeripheralDeviceType, SenseKey, Status};
+pub use copy_results::{
+    CopyManagerStatus, CopyStatus, FailedSegmentDetails, OperatingParameters,
+    ReceiveCopyResultsCdb, ReceiveData, ServiceAction,
+};
 pub use designator::Designator;
 pub use error::{DecodeError, Reason};
 pub use limits::Limits;
@@ -47,3 +58,4 @@ pub use reader::{Put, Reader};
 pub use segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 pub use sense::{ForwardedSense, ForwardedSource, Sense, SenseKeySpecific};
 pub use target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
+pub use third_party_copy::{ThirdPartyCopyDescriptor, ThirdPartyCopyPage};

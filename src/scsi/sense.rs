@@ -329,10 +329,12 @@ impl Sense {
         (u8::from(self.filemark) << 7) | (u8::from(self.eom) << 6) | (u8::from(self.ili) << 5)
     }
 
-    /// Decodes sense data of either format. Bytes past ADDITIONAL SENSE LENGTH are ignored;
-    /// a buffer shorter than it promises is decoded as far as it goes (devices truncate
-    /// sense to the allocation length).
+    /// Decodes sense data of either format. Bytes past ADDITIONAL SENSE LENGTH, and past
+    /// [`MAX_SENSE_LENGTH`], are ignored; a buffer shorter than it promises is decoded as far
+    /// as it goes (devices truncate sense to the allocation length).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        // Accept no more than `encode` can build, so that whatever decodes re-encodes whole.
+        let bytes = bytes.get(..MAX_SENSE_LENGTH).unwrap_or(bytes);
         let mut r = Reader::new(bytes);
         let b0 = r.u8()?;
         match b0 & 0x7f {
@@ -388,6 +390,11 @@ impl Sense {
             for (offset, source) in areas {
                 let start = usize::from(offset);
                 if start < FIXED_LENGTH || start >= len {
+                    continue;
+                }
+                // Both offsets naming one area: it is read once, as the source's (twice would
+                // double it, and the pair would no longer fit 252 bytes when encoded).
+                if source == ForwardedSource::CopyDestination && offset == csi[0] {
                     continue;
                 }
                 // The area ends where the other one starts (if later) or at the end.
@@ -471,7 +478,8 @@ impl Sense {
                     sense.eom = bits & 0x40 != 0;
                     sense.ili = bits & 0x20 != 0;
                 }
-                (0x0c, 2..) => {
+                // Forwarded sense is COPY ABORTED's, as in fixed format (and `encode`).
+                (0x0c, 2..) if key == SenseKey::COPY_ABORTED => {
                     let b2 = d.u8()?;
                     let status = Status(d.u8()?);
                     let source = match b2 & 0x0f {
@@ -685,6 +693,35 @@ mod tests {
         assert!(s.encode().len() <= MAX_SENSE_LENGTH);
         s.descriptor_format = true;
         assert!(s.encode().len() <= MAX_SENSE_LENGTH);
+    }
+
+    /// Decoded sense must re-encode whole; three inputs where it did not (found by the
+    /// round-trip property in `scsi::proptests`).
+    #[test]
+    fn decode_accepts_only_what_encode_can_rebuild() {
+        // Forwarded sense descriptors (0Ch) under a key other than COPY ABORTED were decoded
+        // but never encoded.
+        let bytes = [0x72, 0x05, 0x24, 0x00, 0, 0, 0, 4, 0x0c, 2, 0x01, 0x02];
+        let s = Sense::decode(&bytes).unwrap();
+        assert!(s.forwarded.is_empty());
+        assert_eq!(Sense::decode(&s.encode()).unwrap(), s);
+
+        // 253 bytes (ADDITIONAL SENSE LENGTH 245): the forwarded area was decoded past the
+        // 252-byte limit and cut when encoded.
+        let mut long = vec![0u8; 253];
+        long[..10].copy_from_slice(&[0x70, 0, 0x0a, 0, 0, 0, 0, 245, 18, 0]);
+        let s = Sense::decode(&long).unwrap();
+        assert_eq!(s.forwarded[0].sense.len(), MAX_SENSE_LENGTH - 19);
+        assert_eq!(Sense::decode(&s.encode()).unwrap(), s);
+
+        // Source and destination offsets both 18: the one area was decoded twice, and the
+        // pair no longer fit when encoded.
+        let mut shared = vec![0u8; 136];
+        shared[..10].copy_from_slice(&[0x70, 0, 0x0a, 0, 0, 0, 0, 128, 18, 18]);
+        let s = Sense::decode(&shared).unwrap();
+        assert_eq!(s.forwarded.len(), 1);
+        assert_eq!(s.forwarded[0].source, ForwardedSource::CopySource);
+        assert_eq!(Sense::decode(&s.encode()).unwrap(), s);
     }
 
     #[test]

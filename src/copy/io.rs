@@ -1,0 +1,323 @@
+//! The copy manager's I/O to its CSCDs: block reads and writes (through the device's fast
+//! path when it has one, else READ(16)/WRITE(16) CDBs), stream reads and writes (READ(6) /
+//! WRITE(6) with FIXED as the CSCD says and SILI=0, Part B 3.1), and the tape-control
+//! commands. Every failure becomes a [`Failure`] that says which side failed and carries
+//! the device's status and sense, to be forwarded in COPY ABORTED (SPC-3 6.3.3, Part B 4).
+
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+use crate::device::{BlockBackend, DataDirection, DeviceError, ScsiDevice};
+use crate::scsi::{Asc, Status};
+
+/// Which CSCD of a segment failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Source,
+    Destination,
+}
+
+/// Why a segment could not be completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub asc: Asc,
+    /// The side whose device failed, with its status byte and sense, forwarded unchanged.
+    pub device: Option<(Side, Status, Vec<u8>)>,
+    /// The CSCD descriptor index involved (the segment pointer then names it), if any.
+    pub cscd: Option<usize>,
+    /// Otherwise, the byte of the segment descriptor in error (segment pointer, SD=1).
+    pub field: Option<u16>,
+}
+
+impl Failure {
+    pub fn new(asc: Asc) -> Self {
+        Self {
+            asc,
+            device: None,
+            cscd: None,
+            field: None,
+        }
+    }
+}
+
+/// A resolved CSCD: the device and what the copy manager knows about it.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub device: Arc<dyn ScsiDevice>,
+    /// Index of the CSCD descriptor it was resolved from (None for FFFFh).
+    pub cscd: Option<usize>,
+    /// Logical block length (block devices), from the CSCD or READ CAPACITY.
+    pub block_length: u32,
+    /// Number of logical blocks (block devices).
+    pub blocks: u64,
+    pub backend: Option<BlockBackend>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("device", &self.device.name())
+            .field("cscd", &self.cscd)
+            .field("block_length", &self.block_length)
+            .field("blocks", &self.blocks)
+            .finish()
+    }
+}
+
+/// Sends one CDB; a CHECK CONDITION or a transport error becomes a [`Failure`] for `side`.
+/// Returns the residual on GOOD.
+pub fn command(
+    endpoint: &Endpoint,
+    side: Side,
+    cdb: &[u8],
+    data: DataDirection<'_>,
+) -> Result<usize, Failure> {
+    let wanted = data.len();
+    match endpoint.device.execute(cdb, data) {
+        Ok(c) if c.is_good() => Ok(c.residual.min(wanted)),
+        Ok(c) => Err(Failure {
+            asc: Asc::THIRD_PARTY_DEVICE_FAILURE,
+            device: Some((side, c.status, c.sense)),
+            cscd: endpoint.cscd,
+            field: None,
+        }),
+        Err(e) => Err(unreachable(endpoint, &e)),
+    }
+}
+
+fn unreachable(endpoint: &Endpoint, _e: &DeviceError) -> Failure {
+    Failure {
+        asc: Asc::COPY_TARGET_DEVICE_NOT_REACHABLE,
+        device: None,
+        cscd: endpoint.cscd,
+        field: None,
+    }
+}
+
+/// Reads `buf.len()` bytes (a whole number of blocks) starting at `lba`.
+pub fn read_blocks(
+    endpoint: &Endpoint,
+    side: Side,
+    lba: u64,
+    buf: &mut [u8],
+) -> Result<(), Failure> {
+    let blocks = blocks_in(endpoint, buf.len())?;
+    check_range(endpoint, side, lba, blocks)?;
+    if let Some(b) = &endpoint.backend {
+        let offset = b.offset + lba * u64::from(b.block_size);
+        return b
+            .file
+            .read_exact_at(buf, offset)
+            .map_err(|e| io_failure(endpoint, side, &e, true));
+    }
+    let mut done = 0usize;
+    for chunk in buf.chunks_mut(cdb_chunk(endpoint)) {
+        let n = chunk.len() / endpoint.block_length as usize;
+        let cdb = rw16(
+            0x88,
+            lba + (done / endpoint.block_length as usize) as u64,
+            n as u32,
+        );
+        let residual = command(endpoint, side, &cdb, DataDirection::FromDevice(chunk))?;
+        if residual != 0 {
+            return Err(Failure {
+                asc: Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN,
+                device: None,
+                cscd: endpoint.cscd,
+                field: None,
+            });
+        }
+        done += n * endpoint.block_length as usize;
+    }
+    Ok(())
+}
+
+/// Writes `buf` (a whole number of blocks) starting at `lba`.
+pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Failure> {
+    let blocks = blocks_in(endpoint, buf.len())?;
+    check_range(endpoint, Side::Destination, lba, blocks)?;
+    if let Some(b) = endpoint.backend.as_ref().filter(|b| !b.read_only) {
+        let offset = b.offset + lba * u64::from(b.block_size);
+        return b
+            .file
+            .write_all_at(buf, offset)
+            .map_err(|e| io_failure(endpoint, Side::Destination, &e, false));
+    }
+    let mut done = 0usize;
+    for chunk in buf.chunks(cdb_chunk(endpoint)) {
+        let n = chunk.len() / endpoint.block_length as usize;
+        let cdb = rw16(
+            0x8a,
+            lba + (done / endpoint.block_length as usize) as u64,
+            n as u32,
+        );
+        let residual = command(
+            endpoint,
+            Side::Destination,
+            &cdb,
+            DataDirection::ToDevice(chunk),
+        )?;
+        if residual != 0 {
+            return Err(Failure {
+                asc: Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN,
+                device: None,
+                cscd: endpoint.cscd,
+                field: None,
+            });
+        }
+        done += n * endpoint.block_length as usize;
+    }
+    Ok(())
+}
+
+fn blocks_in(endpoint: &Endpoint, len: usize) -> Result<u64, Failure> {
+    let bl = endpoint.block_length as usize;
+    if bl == 0 || len % bl != 0 {
+        return Err(Failure {
+            asc: Asc::INCORRECT_COPY_TARGET_DEVICE_TYPE,
+            device: None,
+            cscd: endpoint.cscd,
+            field: None,
+        });
+    }
+    Ok((len / bl) as u64)
+}
+
+/// An LBA range past the end of the device: the device would answer 05/21/00; answer as it
+/// would, without sending the command (so nothing is partially done). The segment executor
+/// checks ranges first and reports them against the segment's LBA field; this is the net
+/// under it.
+fn check_range(endpoint: &Endpoint, side: Side, lba: u64, blocks: u64) -> Result<(), Failure> {
+    if lba
+        .checked_add(blocks)
+        .is_some_and(|end| end <= endpoint.blocks)
+    {
+        return Ok(());
+    }
+    let sense =
+        crate::scsi::Sense::illegal_request(Asc::LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE).encode();
+    Err(Failure {
+        asc: Asc::THIRD_PARTY_DEVICE_FAILURE,
+        device: Some((side, Status::CHECK_CONDITION, sense)),
+        cscd: endpoint.cscd,
+        field: None,
+    })
+}
+
+fn io_failure(endpoint: &Endpoint, side: Side, e: &std::io::Error, read: bool) -> Failure {
+    // The host read or write of a device's medium failed: the device reports MEDIUM ERROR.
+    let asc = if read {
+        Asc::UNRECOVERED_READ_ERROR
+    } else {
+        Asc::WRITE_ERROR
+    };
+    let sense = crate::scsi::Sense::new(crate::scsi::SenseKey::MEDIUM_ERROR, asc).encode();
+    let _ = e;
+    Failure {
+        asc: Asc::THIRD_PARTY_DEVICE_FAILURE,
+        device: Some((side, Status::CHECK_CONDITION, sense)),
+        cscd: endpoint.cscd,
+        field: None,
+    }
+}
+
+/// Bytes per READ(16)/WRITE(16) when going through CDBs.
+fn cdb_chunk(endpoint: &Endpoint) -> usize {
+    let bl = endpoint.block_length.max(1) as usize;
+    ((1 << 20) / bl).max(1) * bl
+}
+
+fn rw16(op: u8, lba: u64, blocks: u32) -> [u8; 16] {
+    let mut cdb = [0u8; 16];
+    cdb[0] = op;
+    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
+    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
+    cdb
+}
+
+/// How a stream CSCD is read and written (Part B 3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamUnit {
+    /// FIXED: the transfer length counts blocks of `block_length`.
+    pub fixed: bool,
+    pub block_length: u32,
+    /// STREAM DEVICE TRANSFER LENGTH from the segment.
+    pub transfer_length: u32,
+}
+
+impl StreamUnit {
+    /// Bytes moved by one READ or WRITE.
+    pub fn bytes(&self) -> usize {
+        if self.fixed {
+            self.transfer_length as usize * self.block_length as usize
+        } else {
+            self.transfer_length as usize
+        }
+    }
+
+    fn cdb(&self, op: u8, bytes: usize) -> [u8; 6] {
+        let count = if self.fixed {
+            bytes / self.block_length.max(1) as usize
+        } else {
+            bytes
+        } as u32;
+        let [_, a, b, c] = count.to_be_bytes();
+        [op, u8::from(self.fixed), a, b, c, 0]
+    }
+}
+
+/// Reads one transfer (`buf.len()` = one unit) from a stream device with SILI=0. Anything
+/// but a full transfer is a failure: CHECK CONDITION (ILI, filemark, EOD) -> 0D/01 with the
+/// device's sense; GOOD with a residual -> 0D/04.
+pub fn read_stream(endpoint: &Endpoint, unit: StreamUnit, buf: &mut [u8]) -> Result<(), Failure> {
+    let cdb = unit.cdb(0x08, buf.len());
+    let residual = command(endpoint, Side::Source, &cdb, DataDirection::FromDevice(buf))?;
+    if residual != 0 {
+        return Err(Failure {
+            asc: Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN,
+            device: None,
+            cscd: endpoint.cscd,
+            field: None,
+        });
+    }
+    Ok(())
+}
+
+/// Writes one transfer to a stream device. Early warning (CHECK CONDITION with EOM and the
+/// data written) ends the copy: the drive is at the end of its medium and the initiator must
+/// be told; the bytes were written and count as done (`Err` carries `written = true`).
+pub fn write_stream(
+    endpoint: &Endpoint,
+    unit: StreamUnit,
+    buf: &[u8],
+) -> Result<(), (Failure, bool)> {
+    let cdb = unit.cdb(0x0a, buf.len());
+    match endpoint.device.execute(&cdb, DataDirection::ToDevice(buf)) {
+        Ok(c) if c.is_good() && c.residual == 0 => Ok(()),
+        Ok(c) if c.is_good() => Err((
+            Failure {
+                asc: Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN,
+                device: None,
+                cscd: endpoint.cscd,
+                field: None,
+            },
+            false,
+        )),
+        Ok(c) => {
+            // EOM with NO SENSE (early warning) means the data was written.
+            let written = c
+                .decoded_sense()
+                .is_some_and(|s| s.eom && s.key == crate::scsi::SenseKey::NO_SENSE);
+            Err((
+                Failure {
+                    asc: Asc::THIRD_PARTY_DEVICE_FAILURE,
+                    device: Some((Side::Destination, c.status, c.sense)),
+                    cscd: endpoint.cscd,
+                    field: None,
+                },
+                written,
+            ))
+        }
+        Err(e) => Err((unreachable(endpoint, &e), false)),
+    }
+}

@@ -1,0 +1,300 @@
+//! Processing one segment descriptor: the data flow of SPC-4 5.17.7.2 (Part B 3.2) and the
+//! PAD/CAT residue rules of Part B 3.3 (all five rows).
+//!
+//! Source data is read in whole units (disk blocks, or stream transfers of STL bytes or
+//! STL x block length), leftover source data first; destination data is written in whole
+//! units (disk blocks or stream transfers), leftover destination data first. What is left
+//! at the end of the segment is kept, dropped, padded or refused by the table.
+
+use crate::scsi::segment_descriptor::Segment;
+use crate::scsi::Asc;
+
+use super::io::{self, Endpoint, Failure, Side, StreamUnit};
+
+/// Bytes per block-device read or write on the data path.
+pub const CHUNK: usize = 1 << 20;
+
+/// Leftover source and destination data carried between segments.
+#[derive(Debug, Default)]
+pub struct Leftovers {
+    pub source: Vec<u8>,
+    pub destination: Vec<u8>,
+}
+
+/// Where a segment's destination data goes.
+pub enum Sink<'a> {
+    /// Consecutive blocks from `lba`.
+    Blocks { endpoint: &'a Endpoint, lba: u64 },
+    /// Stream transfers of one unit each.
+    Stream {
+        endpoint: &'a Endpoint,
+        unit: StreamUnit,
+    },
+    /// Dropped (06h/0Fh).
+    Discard,
+}
+
+impl Sink<'_> {
+    /// Bytes in one destination write unit (a disk block, a stream transfer).
+    fn unit(&self) -> usize {
+        match self {
+            Self::Blocks { endpoint, .. } => endpoint.block_length as usize,
+            Self::Stream { unit, .. } => unit.bytes(),
+            Self::Discard => 1,
+        }
+    }
+
+    /// Writes `data` (whole units). On failure, `written` says whether the data reached the
+    /// medium anyway (tape early warning).
+    fn write(&mut self, data: &[u8]) -> Result<(), (Failure, bool)> {
+        match self {
+            Self::Blocks { endpoint, lba } => {
+                for chunk in data.chunks(CHUNK) {
+                    io::write_blocks(endpoint, *lba, chunk).map_err(|f| (f, false))?;
+                    *lba += (chunk.len() / endpoint.block_length as usize) as u64;
+                }
+                Ok(())
+            }
+            Self::Stream { endpoint, unit } => {
+                for record in data.chunks(unit.bytes().max(1)) {
+                    io::write_stream(endpoint, *unit, record)?;
+                }
+                Ok(())
+            }
+            Self::Discard => Ok(()),
+        }
+    }
+}
+
+/// Where a segment's source data comes from.
+pub enum Source<'a> {
+    Blocks {
+        endpoint: &'a Endpoint,
+        lba: u64,
+    },
+    Stream {
+        endpoint: &'a Endpoint,
+        unit: StreamUnit,
+    },
+    /// Inline or embedded data: no reads, no leftover source data involved.
+    Bytes(&'a [u8]),
+}
+
+impl Source<'_> {
+    fn unit(&self) -> usize {
+        match self {
+            Self::Blocks { endpoint, .. } => endpoint.block_length as usize,
+            Self::Stream { unit, .. } => unit.bytes(),
+            Self::Bytes(_) => 1,
+        }
+    }
+}
+
+/// What happened to the destination in a segment, for RECEIVE COPY RESULTS and the residue.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Moved {
+    /// Bytes written to the destination (or discarded/held) by this segment.
+    pub written: u64,
+    /// Bytes the segment would have written had every command succeeded.
+    pub expected: u64,
+}
+
+/// A segment that ended early.
+#[derive(Debug)]
+pub struct SegmentFailure {
+    pub failure: Failure,
+    pub moved: Moved,
+}
+
+/// The PAD/CAT decision at the end of a segment (Part B 3.3, SPC-4 Table 116).
+#[derive(Clone, Copy, Debug)]
+pub struct Residue {
+    pub cat: bool,
+    pub source_pad: bool,
+    pub destination_pad: bool,
+    /// The last segment of the list: carried leftovers are dropped silently.
+    pub last: bool,
+    /// 01h, 02h/0Dh with DC=1, 09h, 0Ah, 0Ch: the destination amount is exact, so leftover
+    /// destination data is 26/0A even with destination PAD (the footnote to Table 116).
+    pub exact_destination: bool,
+}
+
+/// Moves `process` bytes from `source` to `sink`, leftover source data first, leftover
+/// destination data written first; then applies the residue rules. `held` receives a copy of
+/// the processed bytes for 0Bh-0Fh (up to its capacity; returns whether any was dropped).
+#[allow(clippy::too_many_arguments)]
+pub fn transfer(
+    mut source: Source<'_>,
+    mut sink: Sink<'_>,
+    process: u64,
+    left: &mut Leftovers,
+    residue: Residue,
+    mut hold: Option<&mut Held>,
+    abort: &dyn Fn() -> bool,
+) -> Result<Moved, SegmentFailure> {
+    let out_unit = sink.unit().max(1);
+    let initial_destination = left.destination.len() as u64;
+    let mut moved = Moved {
+        written: 0,
+        expected: (initial_destination + process) / out_unit as u64 * out_unit as u64,
+    };
+    let fail = |failure: Failure, moved: Moved| Err(SegmentFailure { failure, moved });
+
+    // Leftover source data is processed first (not for inline/embedded sources).
+    let mut remaining = process;
+    let mut pending = std::mem::take(&mut left.destination);
+    if !matches!(source, Source::Bytes(_)) && !left.source.is_empty() {
+        let take = remaining.min(left.source.len() as u64) as usize;
+        let rest = left.source.split_off(take);
+        pending.extend_from_slice(&left.source);
+        if let Some(h) = hold.as_deref_mut() {
+            h.keep(&left.source);
+        }
+        left.source = rest;
+        remaining -= take as u64;
+    }
+
+    let in_unit = source.unit().max(1);
+    let mut buf: Vec<u8> = Vec::new();
+    while remaining > 0 {
+        if abort() {
+            return fail(Failure::new(Asc::NO_ADDITIONAL_SENSE), moved);
+        }
+        // Read whole source units covering (at most a chunk of) what is still needed.
+        let needed_units = remaining.div_ceil(in_unit as u64);
+        let units = match source {
+            Source::Blocks { .. } => needed_units.min((CHUNK / in_unit).max(1) as u64),
+            Source::Stream { .. } => 1,
+            Source::Bytes(_) => remaining,
+        } as usize;
+        let got: &[u8] = match &mut source {
+            Source::Blocks { endpoint, lba } => {
+                buf.resize(units * in_unit, 0);
+                if let Err(f) = io::read_blocks(endpoint, Side::Source, *lba, &mut buf) {
+                    return fail(f, moved);
+                }
+                *lba += units as u64;
+                &buf
+            }
+            Source::Stream { endpoint, unit } => {
+                buf.resize(in_unit, 0);
+                if let Err(f) = io::read_stream(endpoint, *unit, &mut buf) {
+                    return fail(f, moved);
+                }
+                &buf
+            }
+            Source::Bytes(bytes) => {
+                let (now, rest) = bytes.split_at(units.min(bytes.len()));
+                *bytes = rest;
+                now
+            }
+        };
+        let used = (remaining.min(got.len() as u64)) as usize;
+        let (data, extra) = got.split_at(used);
+        if let Some(h) = hold.as_deref_mut() {
+            h.keep(data);
+        }
+        remaining -= used as u64;
+        if !extra.is_empty() {
+            left.source.extend_from_slice(extra);
+        }
+        // Write whole destination units: straight from the read buffer when nothing is
+        // pending and the data is whole units; else through the pending buffer.
+        let result = if pending.is_empty() && data.len() % out_unit == 0 {
+            let r = sink.write(data);
+            if r.is_ok() {
+                moved.written += data.len() as u64;
+            }
+            r
+        } else {
+            pending.extend_from_slice(data);
+            let whole = pending.len() / out_unit * out_unit;
+            let r = sink.write(&pending[..whole]);
+            if r.is_ok() {
+                moved.written += whole as u64;
+                pending.drain(..whole);
+            }
+            r
+        };
+        if let Err((f, written)) = result {
+            if written {
+                moved.written += data.len() as u64;
+            }
+            return fail(f, moved);
+        }
+    }
+    if !pending.is_empty() && pending.len() >= out_unit {
+        let whole = pending.len() / out_unit * out_unit;
+        if let Err((f, _)) = sink.write(&pending[..whole]) {
+            return fail(f, moved);
+        }
+        moved.written += whole as u64;
+        pending.drain(..whole);
+    }
+    left.destination = pending;
+
+    // End of segment: PAD/CAT.
+    let keep_source = residue.cat || (!residue.source_pad && residue.destination_pad);
+    if residue.cat {
+        if residue.last {
+            left.source.clear();
+            left.destination.clear();
+        }
+        return Ok(moved);
+    }
+    let source_left = !left.source.is_empty();
+    let destination_left = !left.destination.is_empty();
+    match (residue.source_pad, residue.destination_pad) {
+        (false, false) if source_left || destination_left => {
+            return fail(Failure::new(Asc::UNEXPECTED_INEXACT_SEGMENT), moved);
+        }
+        (_, true) if destination_left && residue.exact_destination => {
+            return fail(Failure::new(Asc::UNEXPECTED_INEXACT_SEGMENT), moved);
+        }
+        (_, true) if destination_left => {
+            let mut padded = std::mem::take(&mut left.destination);
+            padded.resize(padded.len().next_multiple_of(out_unit), 0);
+            if let Err((f, _)) = sink.write(&padded) {
+                return fail(f, moved);
+            }
+            moved.written += padded.len() as u64;
+            moved.expected = moved.expected.max(moved.written);
+        }
+        (true, false) => left.destination.clear(),
+        _ => {}
+    }
+    if !keep_source || residue.last {
+        left.source.clear();
+    }
+    Ok(moved)
+}
+
+/// Data held for RECEIVE DATA (segments 0Bh-0Fh), bounded by HELD DATA LIMIT.
+#[derive(Debug, Default)]
+pub struct Held {
+    pub data: Vec<u8>,
+    pub limit: usize,
+    /// Some held data had to be discarded (HDD in COPY STATUS).
+    pub discarded: bool,
+}
+
+impl Held {
+    fn keep(&mut self, bytes: &[u8]) {
+        let room = self.limit.saturating_sub(self.data.len());
+        if bytes.len() > room {
+            self.discarded = true;
+        }
+        self.data.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+/// Whether a segment's destination amount is fixed by the segment (footnote to Table 116).
+pub fn exact_destination(body: &Segment) -> bool {
+    matches!(
+        body,
+        Segment::StreamToBlock { .. }
+            | Segment::BlockToBlock { dc: true, .. }
+            | Segment::StreamToBlockOffset { .. }
+            | Segment::BlockOffsetToBlockOffset { .. }
+    )
+}

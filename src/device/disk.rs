@@ -1,0 +1,596 @@
+//! An emulated SBC-3 direct-access logical unit over a regular file or a Linux block device.
+//!
+//! The CDBs are decoded by the pure [`crate::scsi::sbc`]; this file does the file I/O. The
+//! file is opened with O_DIRECT where the file system allows it (EINVAL from open, as on
+//! tmpfs, or a DIO offset alignment larger than the block size, falls back to buffered I/O;
+//! [`EmulatedDisk::is_direct`] tells which). With O_DIRECT, a caller's buffer that is
+//! suitably aligned is read into or written from directly; any other goes through a
+//! per-thread aligned bounce buffer. [`ScsiDevice::block_backend`] hands the raw file to the
+//! copy engine's own aligned fast path.
+//!
+//! Command set and the sense each failure returns (SBC-3 clause in brackets):
+//! INQUIRY (standard, VPD 00h/80h/83h/B0h) [SPC-3 6.4], TEST UNIT READY, REQUEST SENSE
+//! (always NO SENSE: sense is returned with each CHECK CONDITION), READ CAPACITY(10/16)
+//! [5.10, 5.11], READ/WRITE(6/10/12/16) [5.5-5.10, 5.25-5.28], VERIFY(10/12/16)
+//! [5.22-5.24], SYNCHRONIZE CACHE(10/16) [5.18, 5.19], MODE SENSE(6/10) [SPC-3 6.9, 6.10],
+//! REPORT SUPPORTED OPERATION CODES [SPC-3 6.23]. LBA past the end: 05/21/00; write to a
+//! read-only disk: 07/27/00; unknown opcode: 05/20/00; bad CDB field: 05/24/00 with the
+//! field pointer; host read error: 03/11/00; host write error: 03/0C/00; out of space on a
+//! sparse image: 07/27/07; BYTCHK=1 mismatch: 0E/1D/00 with INFORMATION = byte offset in
+//! the data-out buffer of the first difference (as for COMPARE AND WRITE, SBC-3 5.2).
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::libc;
+
+use super::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
+use crate::scsi::designator::Designator;
+use crate::scsi::inquiry::{
+    encode_device_identification, page, vpd_page, BlockLimits, InquiryCdb, StandardInquiry,
+};
+use crate::scsi::sbc::{
+    self, ByteCheck, DiskCommand, DiskModeParameters, ReadWriteCdb, VerifyCdb, DISK_COMMANDS,
+};
+use crate::scsi::{Asc, PeripheralDeviceType, Sense, SenseKey};
+
+/// INQUIRY identification of every emulated disk (one product id for all: ESXi uses XCOPY
+/// only between LUNs whose PRODUCT IDENTIFICATION matches).
+pub const VENDOR: &str = "XCOPYD";
+pub const PRODUCT: &str = "EMULATED DISK";
+pub const REVISION: &str = "0001";
+
+/// Default MAXIMUM TRANSFER LENGTH, in bytes (Block Limits VPD page).
+pub const DEFAULT_MAX_TRANSFER_BYTES: u32 = 32 << 20;
+/// Largest chunk moved through a bounce buffer at once (per thread memory bound).
+const BOUNCE_CHUNK: usize = 4 << 20;
+/// Alignment of bounce buffers: enough for any DIO memory alignment we meet.
+const BOUNCE_ALIGN: usize = 4096;
+
+/// How to open an [`EmulatedDisk`].
+#[derive(Clone, Debug)]
+pub struct DiskOptions {
+    pub path: PathBuf,
+    /// Logical block size: 512 or 4096.
+    pub block_size: u32,
+    pub read_only: bool,
+    /// Create a sparse image of this many bytes if `path` does not exist.
+    pub create_size: Option<u64>,
+    /// VPD 83h designators (logical-unit association).
+    pub designators: Vec<Designator>,
+    /// VPD 80h PRODUCT SERIAL NUMBER; defaults to the hex of the first designator.
+    pub serial: Option<String>,
+    /// Try O_DIRECT (default true).
+    pub direct_io: bool,
+    /// MAXIMUM TRANSFER LENGTH in bytes (a multiple of the block size).
+    pub max_transfer_bytes: u32,
+}
+
+impl DiskOptions {
+    pub fn new(path: impl Into<PathBuf>, block_size: u32) -> Self {
+        Self {
+            path: path.into(),
+            block_size,
+            read_only: false,
+            create_size: None,
+            designators: Vec::new(),
+            serial: None,
+            direct_io: true,
+            max_transfer_bytes: DEFAULT_MAX_TRANSFER_BYTES,
+        }
+    }
+}
+
+/// Why a disk could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiskError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: block size {block_size} is not supported (512 or 4096)", path.display())]
+    BlockSize { path: PathBuf, block_size: u32 },
+    #[error(
+        "{}: the device's logical block size {device} is larger than block_size {block_size}",
+        path.display()
+    )]
+    DeviceBlockSize {
+        path: PathBuf,
+        device: u32,
+        block_size: u32,
+    },
+    #[error("{}: not a regular file or a block device", path.display())]
+    NotBlockStorage { path: PathBuf },
+    #[error("{}: holds no whole {block_size}-byte block (give `size` to create an image)", path.display())]
+    Empty { path: PathBuf, block_size: u32 },
+    #[error("{}: size {size} is not a multiple of block_size {block_size}", path.display())]
+    CreateSize {
+        path: PathBuf,
+        size: u64,
+        block_size: u32,
+    },
+}
+
+/// An SBC-3 disk over a file or block device. `Sync`: commands may run concurrently.
+#[derive(Debug)]
+pub struct EmulatedDisk {
+    name: String,
+    path: PathBuf,
+    file: Arc<File>,
+    direct: bool,
+    /// O_DIRECT memory and file-offset alignment (1 when buffered).
+    mem_align: usize,
+    offset_align: usize,
+    block_size: u32,
+    blocks: u64,
+    read_only: bool,
+    designators: Vec<Designator>,
+    serial: String,
+    max_transfer_blocks: u32,
+}
+
+impl EmulatedDisk {
+    /// Opens (or creates, with `create_size`) the image or block device.
+    pub fn open(name: &str, opts: &DiskOptions) -> Result<Self, DiskError> {
+        let path = opts.path.clone();
+        let io_err = |source: io::Error| DiskError::Io {
+            path: path.clone(),
+            source,
+        };
+        if opts.block_size != 512 && opts.block_size != 4096 {
+            return Err(DiskError::BlockSize {
+                path,
+                block_size: opts.block_size,
+            });
+        }
+        let bs = u64::from(opts.block_size);
+        if let Some(size) = opts.create_size {
+            if size == 0 || size % bs != 0 {
+                return Err(DiskError::CreateSize {
+                    path,
+                    size,
+                    block_size: opts.block_size,
+                });
+            }
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(f) => f.set_len(size).map_err(io_err)?,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        let meta = std::fs::metadata(&path).map_err(io_err)?;
+        let is_block = meta.file_type().is_block_device();
+        if !is_block && !meta.is_file() {
+            return Err(DiskError::NotBlockStorage { path });
+        }
+        let open = |direct: bool| {
+            let mut o = OpenOptions::new();
+            o.read(true).write(!opts.read_only);
+            if direct {
+                o.custom_flags(libc::O_DIRECT);
+            }
+            o.open(&path)
+        };
+        let (mut file, mut direct) = match open(opts.direct_io) {
+            Ok(f) => (f, opts.direct_io),
+            Err(e) if opts.direct_io && e.raw_os_error() == Some(libc::EINVAL) => {
+                (open(false).map_err(io_err)?, false)
+            }
+            Err(e) => return Err(io_err(e)),
+        };
+        let size = if is_block {
+            let device = crate::sys::block::logical_block_size(file.as_fd()).map_err(io_err)?;
+            if device > opts.block_size {
+                return Err(DiskError::DeviceBlockSize {
+                    path,
+                    device,
+                    block_size: opts.block_size,
+                });
+            }
+            crate::sys::block::size_bytes(file.as_fd()).map_err(io_err)?
+        } else {
+            meta.len()
+        };
+        let blocks = size / bs;
+        if blocks == 0 {
+            return Err(DiskError::Empty {
+                path,
+                block_size: opts.block_size,
+            });
+        }
+        let (mut mem_align, mut offset_align) = (1, 1);
+        if direct {
+            match crate::sys::block::direct_io_alignment(file.as_fd()) {
+                Some((mem, off)) if off <= opts.block_size => {
+                    (mem_align, offset_align) = (mem.max(1) as usize, off as usize);
+                }
+                Some(_) => direct = false,
+                None => {
+                    // No STATX_DIOALIGN: assume the block size and prove it with one read.
+                    (mem_align, offset_align) = (BOUNCE_ALIGN, opts.block_size as usize);
+                    let mut probe = AlignedBuf::new(opts.block_size as usize);
+                    if file.read_exact_at(probe.as_mut_slice(), 0).is_err() {
+                        direct = false;
+                    }
+                }
+            }
+            if !direct {
+                file = open(false).map_err(io_err)?;
+                (mem_align, offset_align) = (1, 1);
+            }
+        }
+        let serial = opts.serial.clone().unwrap_or_else(|| {
+            opts.designators.first().map_or_else(
+                || name.to_string(),
+                |d| d.value.iter().map(|b| format!("{b:02x}")).collect(),
+            )
+        });
+        Ok(Self {
+            name: name.to_string(),
+            path: opts.path.clone(),
+            file: Arc::new(file),
+            direct,
+            mem_align,
+            offset_align,
+            block_size: opts.block_size,
+            blocks,
+            read_only: opts.read_only,
+            designators: opts.designators.clone(),
+            serial,
+            max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
+        })
+    }
+
+    /// Whether the file was opened with O_DIRECT.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    /// Capacity in logical blocks.
+    pub fn blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    pub fn designators(&self) -> &[Designator] {
+        &self.designators
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether `buf` at a block-aligned offset may go straight to the O_DIRECT file.
+    fn aligned(&self, ptr: usize, len: usize) -> bool {
+        ptr % self.mem_align == 0 && len % self.offset_align == 0
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if !self.direct || self.aligned(buf.as_ptr() as usize, buf.len()) {
+            return self.file.read_exact_at(buf, offset);
+        }
+        with_bounce(buf.len().min(BOUNCE_CHUNK), |bounce| {
+            let mut done = 0;
+            for chunk in buf.chunks_mut(BOUNCE_CHUNK) {
+                let padded = chunk.len().next_multiple_of(self.offset_align);
+                let staging = &mut bounce[..padded];
+                self.file.read_exact_at(staging, offset + done as u64)?;
+                chunk.copy_from_slice(&staging[..chunk.len()]);
+                done += chunk.len();
+            }
+            Ok(())
+        })
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if !self.direct || self.aligned(buf.as_ptr() as usize, buf.len()) {
+            return self.file.write_all_at(buf, offset);
+        }
+        with_bounce(buf.len().min(BOUNCE_CHUNK), |bounce| {
+            let mut done = 0;
+            for chunk in buf.chunks(BOUNCE_CHUNK) {
+                let staging = &mut bounce[..chunk.len()];
+                staging.copy_from_slice(chunk);
+                self.file.write_all_at(staging, offset + done as u64)?;
+                done += chunk.len();
+            }
+            Ok(())
+        })
+    }
+
+    fn check_length(&self, blocks: u32, length_offset: u8) -> Result<(), Sense> {
+        if blocks > self.max_transfer_blocks {
+            return Err(Sense::invalid_field_in_cdb(u16::from(length_offset), None));
+        }
+        Ok(())
+    }
+
+    fn read(&self, cdb: &ReadWriteCdb, data: DataDirection<'_>) -> Result<Completion, Sense> {
+        self.check_length(cdb.blocks, cdb.length_offset)?;
+        sbc::check_range(cdb.lba, u64::from(cdb.blocks), self.blocks)?;
+        let DataDirection::FromDevice(buf) = data else {
+            return Ok(Completion::good(0));
+        };
+        let need = cdb.blocks as usize * self.block_size as usize;
+        let n = need.min(buf.len());
+        self.read_at(&mut buf[..n], cdb.lba * u64::from(self.block_size))
+            .map_err(|_| medium_error(Asc::UNRECOVERED_READ_ERROR, cdb.lba))?;
+        Ok(Completion::good(buf.len() - n))
+    }
+
+    fn write(&self, cdb: &ReadWriteCdb, data: DataDirection<'_>) -> Result<Completion, Sense> {
+        self.check_length(cdb.blocks, cdb.length_offset)?;
+        if self.read_only {
+            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
+        }
+        sbc::check_range(cdb.lba, u64::from(cdb.blocks), self.blocks)?;
+        let buf: &[u8] = match data {
+            DataDirection::ToDevice(b) => b,
+            _ => &[],
+        };
+        let need = cdb.blocks as usize * self.block_size as usize;
+        // Less data-out than TRANSFER LENGTH asks for: refused, as LIO does.
+        let Some(payload) = buf.get(..need) else {
+            return Err(Sense::invalid_field_in_cdb(
+                u16::from(cdb.length_offset),
+                None,
+            ));
+        };
+        let offset = cdb.lba * u64::from(self.block_size);
+        self.write_at(payload, offset)
+            .map_err(|e| write_error(&e, cdb.lba))?;
+        if cdb.fua && need > 0 {
+            self.file
+                .sync_data()
+                .map_err(|e| write_error(&e, cdb.lba))?;
+        }
+        Ok(Completion::good(buf.len() - need))
+    }
+
+    fn verify(&self, cdb: &VerifyCdb, data: DataDirection<'_>) -> Result<Completion, Sense> {
+        self.check_length(cdb.blocks, cdb.length_offset)?;
+        sbc::check_range(cdb.lba, u64::from(cdb.blocks), self.blocks)?;
+        let bs = self.block_size as usize;
+        let need = cdb.blocks as usize * bs;
+        let expected: &[u8] = match (cdb.byte_check, &data) {
+            (ByteCheck::Compare, DataDirection::ToDevice(b)) => b,
+            _ => &[],
+        };
+        if cdb.byte_check == ByteCheck::Compare && expected.len() < need {
+            return Err(Sense::invalid_field_in_cdb(
+                u16::from(cdb.length_offset),
+                None,
+            ));
+        }
+        let base = cdb.lba * bs as u64;
+        let mut done = 0;
+        with_bounce(need.clamp(1, BOUNCE_CHUNK), |bounce| {
+            while done < need {
+                let len = (need - done).min(BOUNCE_CHUNK);
+                let chunk = &mut bounce[..len];
+                self.file
+                    .read_exact_at(chunk, base + done as u64)
+                    .map_err(|_| {
+                        medium_error(Asc::UNRECOVERED_READ_ERROR, cdb.lba + (done / bs) as u64)
+                    })?;
+                if cdb.byte_check == ByteCheck::Compare {
+                    let want = &expected[done..done + len];
+                    if let Some(at) = chunk.iter().zip(want).position(|(a, b)| a != b) {
+                        return Err(Sense::new(
+                            SenseKey::MISCOMPARE,
+                            Asc::MISCOMPARE_DURING_VERIFY_OPERATION,
+                        )
+                        .with_information((done + at) as u64));
+                    }
+                }
+                done += len;
+            }
+            Ok(())
+        })?;
+        Ok(Completion::good(expected.len().saturating_sub(need)))
+    }
+
+    fn inquiry(&self, cdb: &InquiryCdb) -> Result<Vec<u8>, Sense> {
+        let pdt = PeripheralDeviceType::DIRECT_ACCESS;
+        if !cdb.evpd {
+            let mut out = Vec::with_capacity(36);
+            StandardInquiry::new(pdt, VENDOR, PRODUCT, REVISION).encode(&mut out);
+            return Ok(out);
+        }
+        let body = match cdb.page_code {
+            page::SUPPORTED_VPD_PAGES => vec![
+                page::SUPPORTED_VPD_PAGES,
+                page::UNIT_SERIAL_NUMBER,
+                page::DEVICE_IDENTIFICATION,
+                page::BLOCK_LIMITS,
+            ],
+            page::UNIT_SERIAL_NUMBER => self.serial.as_bytes().to_vec(),
+            page::DEVICE_IDENTIFICATION => encode_device_identification(&self.designators),
+            page::BLOCK_LIMITS => {
+                let per_4k = (4096 / self.block_size).max(1);
+                BlockLimits {
+                    optimal_transfer_length_granularity: u16::try_from(per_4k).unwrap_or(1),
+                    maximum_transfer_length: self.max_transfer_blocks,
+                    optimal_transfer_length: ((1 << 20) / self.block_size)
+                        .min(self.max_transfer_blocks),
+                }
+                .encode_body()
+            }
+            _ => return Err(Sense::invalid_field_in_cdb(2, None)),
+        };
+        Ok(vpd_page(pdt, cdb.page_code, &body))
+    }
+
+    fn run(&self, cdb: &[u8], data: DataDirection<'_>) -> Result<Completion, Sense> {
+        let command = DiskCommand::decode(cdb).map_err(Sense::from)?;
+        match command {
+            DiskCommand::TestUnitReady => Ok(Completion::good(data.len())),
+            DiskCommand::RequestSense {
+                descriptor_format,
+                allocation_length,
+            } => {
+                let sense = Sense {
+                    descriptor_format,
+                    ..Sense::new(SenseKey::NO_SENSE, Asc::NO_ADDITIONAL_SENSE)
+                };
+                Ok(data_in(data, &sense.encode(), allocation_length.into()))
+            }
+            DiskCommand::Inquiry(inq) => {
+                let out = self.inquiry(&inq)?;
+                Ok(data_in(data, &out, inq.allocation_length.into()))
+            }
+            DiskCommand::ModeSense(ms) => {
+                let params = DiskModeParameters {
+                    blocks: self.blocks,
+                    block_size: self.block_size,
+                    write_protect: self.read_only,
+                    write_cache: true,
+                };
+                let out = sbc::mode_sense_data(&ms, &params)?;
+                Ok(data_in(data, &out, ms.allocation_length.into()))
+            }
+            DiskCommand::ReadCapacity10 => {
+                let out = sbc::read_capacity_10_data(self.blocks, self.block_size);
+                Ok(data_in(data, &out, out.len()))
+            }
+            DiskCommand::ReadCapacity16 { allocation_length } => {
+                let out = sbc::read_capacity_16_data(self.blocks, self.block_size, 0);
+                let alloc = usize::try_from(allocation_length).unwrap_or(usize::MAX);
+                Ok(data_in(data, &out, alloc))
+            }
+            DiskCommand::Read(rw) => self.read(&rw, data),
+            DiskCommand::Write(rw) => self.write(&rw, data),
+            DiskCommand::Verify(v) => self.verify(&v, data),
+            DiskCommand::SynchronizeCache(sc) => {
+                // NUMBER OF LOGICAL BLOCKS 0 = through the end: only the LBA is checked.
+                sbc::check_range(sc.lba, u64::from(sc.blocks), self.blocks)?;
+                if !self.read_only {
+                    self.file.sync_data().map_err(|e| write_error(&e, sc.lba))?;
+                }
+                Ok(Completion::good(data.len()))
+            }
+            DiskCommand::ReportSupportedOperationCodes(rsoc) => {
+                let out = rsoc.response(DISK_COMMANDS).map_err(Sense::from)?;
+                let alloc = usize::try_from(rsoc.allocation_length).unwrap_or(usize::MAX);
+                Ok(data_in(data, &out, alloc))
+            }
+            DiskCommand::Unsupported(_) => {
+                Err(Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE))
+            }
+        }
+    }
+}
+
+impl ScsiDevice for EmulatedDisk {
+    fn execute(&self, cdb: &[u8], data: DataDirection<'_>) -> Result<Completion, DeviceError> {
+        let offered = data.len();
+        Ok(self
+            .run(cdb, data)
+            .unwrap_or_else(|sense| Completion::check_condition(&sense, offered)))
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn block_backend(&self) -> Option<BlockBackend> {
+        Some(BlockBackend {
+            file: Arc::clone(&self.file),
+            offset: 0,
+            block_size: self.block_size,
+            blocks: self.blocks,
+            direct: self.direct,
+            read_only: self.read_only,
+        })
+    }
+}
+
+/// Copies parameter data into a data-in buffer, at most `allocation_length` bytes; the
+/// residual is what the buffer offered and did not receive.
+fn data_in(data: DataDirection<'_>, bytes: &[u8], allocation_length: usize) -> Completion {
+    match data {
+        DataDirection::FromDevice(buf) => {
+            let n = bytes.len().min(allocation_length).min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            Completion::good(buf.len() - n)
+        }
+        other => Completion::good(other.len()),
+    }
+}
+
+fn medium_error(asc: Asc, lba: u64) -> Sense {
+    Sense::new(SenseKey::MEDIUM_ERROR, asc).with_information(lba)
+}
+
+fn write_error(e: &io::Error, lba: u64) -> Sense {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC | libc::EDQUOT) => Sense::new(
+            SenseKey::DATA_PROTECT,
+            Asc::SPACE_ALLOCATION_FAILED_WRITE_PROTECT,
+        ),
+        Some(libc::EROFS) => Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED),
+        _ => medium_error(Asc::WRITE_ERROR, lba),
+    }
+}
+
+/// A heap buffer whose usable part starts at a [`BOUNCE_ALIGN`] boundary (safe code: the
+/// Vec is over-allocated and the aligned window is found with `align_offset`).
+struct AlignedBuf {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn new(len: usize) -> Self {
+        let storage = vec![0u8; len + BOUNCE_ALIGN];
+        let start = storage.as_ptr().align_offset(BOUNCE_ALIGN);
+        Self {
+            storage,
+            start,
+            len,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
+thread_local! {
+    static BOUNCE: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's aligned bounce buffer of at least `len` bytes (grown on
+/// demand, kept for the thread's next command).
+fn with_bounce<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    BOUNCE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|b| b.len < len) {
+            *slot = Some(AlignedBuf::new(len.next_multiple_of(BOUNCE_ALIGN)));
+        }
+        match slot.as_mut() {
+            Some(buf) => f(buf.as_mut_slice()),
+            None => f(AlignedBuf::new(len).as_mut_slice()),
+        }
+    })
+}
+
+#[cfg(test)]
+#[path = "disk_tests.rs"]
+mod tests;

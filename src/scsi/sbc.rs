@@ -1,0 +1,1022 @@
+//! The block commands (SBC-3, T10/1799-D) an emulated direct-access logical unit answers:
+//! CDB decoders for READ/WRITE (6/10/12/16) (SBC-3 5.7-5.10, 5.25-5.28), VERIFY (10/12/16)
+//! (5.22-5.24), SYNCHRONIZE CACHE (10/16) (5.18-5.19), READ CAPACITY (10/16) (5.10-5.11),
+//! MODE SENSE (6/10) (SPC-3 6.9-6.10 with the SBC-3 6.3 pages), REPORT SUPPORTED OPERATION
+//! CODES (SPC-3 6.23), and the encoders of the parameter data they return.
+//!
+//! Pure: no I/O and no panics on input. A malformed CDB is a [`DecodeError`] with reason
+//! [`Reason::InvalidFieldInCdb`] naming the byte (and bit) at fault, which becomes ILLEGAL
+//! REQUEST, INVALID FIELD IN CDB with the field pointer (C/D = 1). A CDB shorter than its
+//! operation code's length points at byte 0.
+
+use super::codes::{Asc, Opcode};
+use super::error::{DecodeError, Reason};
+use super::inquiry::InquiryCdb;
+use super::reader::Put;
+use super::sense::Sense;
+
+/// SERVICE ACTION IN(16) service action of READ CAPACITY(16).
+pub const SA_READ_CAPACITY_16: u8 = 0x10;
+/// MAINTENANCE IN service action of REPORT SUPPORTED OPERATION CODES.
+pub const SA_REPORT_SUPPORTED_OPERATION_CODES: u8 = 0x0c;
+
+/// MODE SENSE page codes we serve.
+pub mod mode_page {
+    pub const CACHING: u8 = 0x08;
+    pub const CONTROL: u8 = 0x0a;
+    pub const ALL: u8 = 0x3f;
+}
+
+fn invalid(byte: usize) -> DecodeError {
+    DecodeError::new(Reason::InvalidFieldInCdb, byte)
+}
+
+fn invalid_bit(byte: usize, bit: u8) -> DecodeError {
+    invalid(byte).with_bit(bit)
+}
+
+/// The first `N` bytes of `cdb`; a shorter CDB points at the operation code.
+fn fixed<const N: usize>(cdb: &[u8]) -> Result<[u8; N], DecodeError> {
+    cdb.get(..N)
+        .and_then(|s| <[u8; N]>::try_from(s).ok())
+        .ok_or_else(|| invalid(0))
+}
+
+/// The CONTROL byte (SAM-4 5.2): NACA and LINK are not supported (24/00).
+fn control(byte: u8, offset: usize) -> Result<(), DecodeError> {
+    if byte & 0x04 != 0 {
+        return Err(invalid_bit(offset, 2));
+    }
+    if byte & 0x01 != 0 {
+        return Err(invalid_bit(offset, 0));
+    }
+    Ok(())
+}
+
+/// RDPROTECT / WRPROTECT / VRPROTECT (bits 7:5 of byte 1): this logical unit has no
+/// protection information, so any non-zero value is 24/00 (SBC-3 5.8, Table 33).
+fn protect(byte1: u8) -> Result<(), DecodeError> {
+    if byte1 & 0xe0 != 0 {
+        return Err(invalid_bit(1, 7));
+    }
+    Ok(())
+}
+
+fn be32(b: [u8; 4]) -> u32 {
+    u32::from_be_bytes(b)
+}
+
+fn be64(b: [u8; 8]) -> u64 {
+    u64::from_be_bytes(b)
+}
+
+/// READ or WRITE (6/10/12/16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadWriteCdb {
+    pub write: bool,
+    pub lba: u64,
+    /// TRANSFER LENGTH in logical blocks (READ(6)/WRITE(6): 0 already turned into 256).
+    pub blocks: u32,
+    /// Force unit access: the data must reach (or come from) the medium.
+    pub fua: bool,
+    pub dpo: bool,
+    /// CDB byte of the TRANSFER LENGTH field, for field pointers.
+    pub length_offset: u8,
+}
+
+impl ReadWriteCdb {
+    /// Decodes any of READ(6/10/12/16) and WRITE(6/10/12/16).
+    pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
+        let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
+        let write = matches!(
+            opcode,
+            Opcode::WRITE_6 | Opcode::WRITE_10 | Opcode::WRITE_12 | Opcode::WRITE_16
+        );
+        let flags = |b1: u8| -> Result<(bool, bool), DecodeError> {
+            protect(b1)?;
+            Ok((b1 & 0x08 != 0, b1 & 0x10 != 0))
+        };
+        match opcode {
+            Opcode::READ_6 | Opcode::WRITE_6 => {
+                let [_, b1, l1, l2, len, ctl] = fixed::<6>(cdb)?;
+                control(ctl, 5)?;
+                Ok(Self {
+                    write,
+                    lba: u64::from(be32([0, b1 & 0x1f, l1, l2])),
+                    blocks: if len == 0 { 256 } else { u32::from(len) },
+                    fua: false,
+                    dpo: false,
+                    length_offset: 4,
+                })
+            }
+            Opcode::READ_10 | Opcode::WRITE_10 => {
+                let [_, b1, l0, l1, l2, l3, _group, n0, n1, ctl] = fixed::<10>(cdb)?;
+                control(ctl, 9)?;
+                let (fua, dpo) = flags(b1)?;
+                Ok(Self {
+                    write,
+                    lba: u64::from(be32([l0, l1, l2, l3])),
+                    blocks: u32::from(u16::from_be_bytes([n0, n1])),
+                    fua,
+                    dpo,
+                    length_offset: 7,
+                })
+            }
+            Opcode::READ_12 | Opcode::WRITE_12 => {
+                let [_, b1, l0, l1, l2, l3, n0, n1, n2, n3, _group, ctl] = fixed::<12>(cdb)?;
+                control(ctl, 11)?;
+                let (fua, dpo) = flags(b1)?;
+                Ok(Self {
+                    write,
+                    lba: u64::from(be32([l0, l1, l2, l3])),
+                    blocks: be32([n0, n1, n2, n3]),
+                    fua,
+                    dpo,
+                    length_offset: 6,
+                })
+            }
+            Opcode::READ_16 | Opcode::WRITE_16 => {
+                let [_, b1, l0, l1, l2, l3, l4, l5, l6, l7, n0, n1, n2, n3, _group, ctl] =
+                    fixed::<16>(cdb)?;
+                control(ctl, 15)?;
+                let (fua, dpo) = flags(b1)?;
+                Ok(Self {
+                    write,
+                    lba: be64([l0, l1, l2, l3, l4, l5, l6, l7]),
+                    blocks: be32([n0, n1, n2, n3]),
+                    fua,
+                    dpo,
+                    length_offset: 10,
+                })
+            }
+            _ => Err(invalid(0)),
+        }
+    }
+
+    /// READ(16) (SBC-3 5.10): the form the copy engine sends.
+    pub fn read_16(lba: u64, blocks: u32) -> [u8; 16] {
+        Self::encode_16(Opcode::READ_16, lba, blocks, false)
+    }
+
+    /// WRITE(16) (SBC-3 5.28), with FUA when `fua`.
+    pub fn write_16(lba: u64, blocks: u32, fua: bool) -> [u8; 16] {
+        Self::encode_16(Opcode::WRITE_16, lba, blocks, fua)
+    }
+
+    fn encode_16(opcode: Opcode, lba: u64, blocks: u32, fua: bool) -> [u8; 16] {
+        let mut out = Vec::with_capacity(16);
+        out.put_u8(opcode.0);
+        out.put_u8(u8::from(fua) << 3);
+        out.put_u64(lba);
+        out.put_u32(blocks);
+        out.put_zeros(2);
+        <[u8; 16]>::try_from(out).unwrap_or_default()
+    }
+
+    /// READ(10) (SBC-3 5.7), for devices without 16-byte CDBs.
+    pub fn read_10(lba: u32, blocks: u16) -> [u8; 10] {
+        Self::encode_10(Opcode::READ_10, lba, blocks)
+    }
+
+    /// WRITE(10) (SBC-3 5.25).
+    pub fn write_10(lba: u32, blocks: u16) -> [u8; 10] {
+        Self::encode_10(Opcode::WRITE_10, lba, blocks)
+    }
+
+    fn encode_10(opcode: Opcode, lba: u32, blocks: u16) -> [u8; 10] {
+        let [a, b, c, d] = lba.to_be_bytes();
+        let [n0, n1] = blocks.to_be_bytes();
+        [opcode.0, 0, a, b, c, d, 0, n0, n1, 0]
+    }
+}
+
+/// What VERIFY compares (BYTCHK, SBC-3 Table 55).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteCheck {
+    /// BYTCHK 0: verify the medium only, no data-out.
+    Medium,
+    /// BYTCHK 1: compare the data-out buffer with the medium.
+    Compare,
+}
+
+/// VERIFY (10/12/16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyCdb {
+    pub lba: u64,
+    /// VERIFICATION LENGTH in logical blocks; 0 verifies nothing and is not an error.
+    pub blocks: u32,
+    pub byte_check: ByteCheck,
+    pub length_offset: u8,
+}
+
+impl VerifyCdb {
+    pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
+        let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
+        let (b1, lba, blocks, length_offset) = match opcode {
+            Opcode::VERIFY_10 => {
+                let [_, b1, l0, l1, l2, l3, _group, n0, n1, ctl] = fixed::<10>(cdb)?;
+                control(ctl, 9)?;
+                let len = u32::from(u16::from_be_bytes([n0, n1]));
+                (b1, u64::from(be32([l0, l1, l2, l3])), len, 7)
+            }
+            Opcode::VERIFY_12 => {
+                let [_, b1, l0, l1, l2, l3, n0, n1, n2, n3, _group, ctl] = fixed::<12>(cdb)?;
+                control(ctl, 11)?;
+                (
+                    b1,
+                    u64::from(be32([l0, l1, l2, l3])),
+                    be32([n0, n1, n2, n3]),
+                    6,
+                )
+            }
+            Opcode::VERIFY_16 => {
+                let [_, b1, l0, l1, l2, l3, l4, l5, l6, l7, n0, n1, n2, n3, _group, ctl] =
+                    fixed::<16>(cdb)?;
+                control(ctl, 15)?;
+                let lba = be64([l0, l1, l2, l3, l4, l5, l6, l7]);
+                (b1, lba, be32([n0, n1, n2, n3]), 10)
+            }
+            _ => return Err(invalid(0)),
+        };
+        protect(b1)?;
+        // SBC-3: BYTCHK is bit 1 and bit 2 is reserved; SBC-4 made bits 2:1 a 2-bit field
+        // whose 10b is reserved and 11b (one block against all) we do not support.
+        let byte_check = match (b1 >> 1) & 0x03 {
+            0 => ByteCheck::Medium,
+            1 => ByteCheck::Compare,
+            _ => return Err(invalid_bit(1, 2)),
+        };
+        Ok(Self {
+            lba,
+            blocks,
+            byte_check,
+            length_offset,
+        })
+    }
+}
+
+/// SYNCHRONIZE CACHE (10/16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SynchronizeCacheCdb {
+    pub lba: u64,
+    /// NUMBER OF LOGICAL BLOCKS; 0 = through the last logical block.
+    pub blocks: u32,
+    pub immed: bool,
+}
+
+impl SynchronizeCacheCdb {
+    pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
+        let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
+        match opcode {
+            Opcode::SYNCHRONIZE_CACHE_10 => {
+                let [_, b1, l0, l1, l2, l3, _group, n0, n1, ctl] = fixed::<10>(cdb)?;
+                control(ctl, 9)?;
+                Ok(Self {
+                    lba: u64::from(be32([l0, l1, l2, l3])),
+                    blocks: u32::from(u16::from_be_bytes([n0, n1])),
+                    immed: b1 & 0x02 != 0,
+                })
+            }
+            Opcode::SYNCHRONIZE_CACHE_16 => {
+                let [_, b1, l0, l1, l2, l3, l4, l5, l6, l7, n0, n1, n2, n3, _group, ctl] =
+                    fixed::<16>(cdb)?;
+                control(ctl, 15)?;
+                Ok(Self {
+                    lba: be64([l0, l1, l2, l3, l4, l5, l6, l7]),
+                    blocks: be32([n0, n1, n2, n3]),
+                    immed: b1 & 0x02 != 0,
+                })
+            }
+            _ => Err(invalid(0)),
+        }
+    }
+}
+
+/// Checks an access of `blocks` blocks at `lba` against a medium of `capacity` blocks:
+/// LOGICAL BLOCK ADDRESS OUT OF RANGE (21/00) when it ends past the last block (SBC-3 4.5;
+/// the LIO and SCST rule: a zero-length access at LBA == capacity is in range).
+pub fn check_range(lba: u64, blocks: u64, capacity: u64) -> Result<(), Sense> {
+    match lba.checked_add(blocks) {
+        Some(end) if end <= capacity => Ok(()),
+        _ => Err(Sense::illegal_request(
+            Asc::LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE,
+        )),
+    }
+}
+
+/// READ CAPACITY(10) parameter data (SBC-3 5.10.2, Table 39): the last LBA, FFFFFFFFh
+/// when it does not fit in 32 bits (use READ CAPACITY(16)), and the block length.
+pub fn read_capacity_10_data(blocks: u64, block_size: u32) -> [u8; 8] {
+    let last = u32::try_from(blocks.saturating_sub(1)).unwrap_or(u32::MAX);
+    let [a, b, c, d] = last.to_be_bytes();
+    let [e, f, g, h] = block_size.to_be_bytes();
+    [a, b, c, d, e, f, g, h]
+}
+
+/// READ CAPACITY(16) parameter data (SBC-3 5.11.2, Table 41), 32 bytes: no protection,
+/// `physical_exponent` = LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT, LOWEST ALIGNED LBA 0.
+pub fn read_capacity_16_data(blocks: u64, block_size: u32, physical_exponent: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32);
+    out.put_u64(blocks.saturating_sub(1));
+    out.put_u32(block_size);
+    out.put_u8(0);
+    out.put_u8(physical_exponent & 0x0f);
+    out.put_zeros(18);
+    out
+}
+
+/// READ CAPACITY(10): validates the CDB (SBC-3 5.10.1: PMI = 0 needs LBA 0).
+pub fn decode_read_capacity_10(cdb: &[u8]) -> Result<(), DecodeError> {
+    let [_, _, l0, l1, l2, l3, _, _, b8, ctl] = fixed::<10>(cdb)?;
+    control(ctl, 9)?;
+    if b8 & 0x01 == 0 && be32([l0, l1, l2, l3]) != 0 {
+        return Err(invalid(2));
+    }
+    Ok(())
+}
+
+/// READ CAPACITY(16) (SERVICE ACTION IN(16) / 10h): validates the CDB and returns the
+/// ALLOCATION LENGTH (SBC-3 5.11.1).
+pub fn decode_read_capacity_16(cdb: &[u8]) -> Result<u32, DecodeError> {
+    let [_, b1, l0, l1, l2, l3, l4, l5, l6, l7, a0, a1, a2, a3, b14, ctl] = fixed::<16>(cdb)?;
+    control(ctl, 15)?;
+    if b1 & 0x1f != SA_READ_CAPACITY_16 {
+        return Err(invalid_bit(1, 4));
+    }
+    if b14 & 0x01 == 0 && be64([l0, l1, l2, l3, l4, l5, l6, l7]) != 0 {
+        return Err(invalid(2));
+    }
+    Ok(be32([a0, a1, a2, a3]))
+}
+
+/// MODE SENSE(6) or (10) (SPC-3 6.9, 6.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModeSenseCdb {
+    /// MODE SENSE(10) rather than (6).
+    pub ten: bool,
+    /// DBD: no block descriptor.
+    pub dbd: bool,
+    /// LLBAA (10 only): a long LBA block descriptor is allowed.
+    pub llbaa: bool,
+    /// PAGE CONTROL: 0 current, 1 changeable, 2 default, 3 saved.
+    pub page_control: u8,
+    pub page_code: u8,
+    pub subpage_code: u8,
+    pub allocation_length: u16,
+}
+
+impl ModeSenseCdb {
+    pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
+        match cdb.first().copied().map(Opcode) {
+            Some(Opcode::MODE_SENSE_6) => {
+                let [_, b1, b2, subpage_code, alloc, ctl] = fixed::<6>(cdb)?;
+                control(ctl, 5)?;
+                Ok(Self {
+                    ten: false,
+                    dbd: b1 & 0x08 != 0,
+                    llbaa: false,
+                    page_control: b2 >> 6,
+                    page_code: b2 & 0x3f,
+                    subpage_code,
+                    allocation_length: u16::from(alloc),
+                })
+            }
+            Some(Opcode::MODE_SENSE_10) => {
+                let [_, b1, b2, subpage_code, _, _, _, a0, a1, ctl] = fixed::<10>(cdb)?;
+                control(ctl, 9)?;
+                Ok(Self {
+                    ten: true,
+                    dbd: b1 & 0x08 != 0,
+                    llbaa: b1 & 0x10 != 0,
+                    page_control: b2 >> 6,
+                    page_code: b2 & 0x3f,
+                    subpage_code,
+                    allocation_length: u16::from_be_bytes([a0, a1]),
+                })
+            }
+            _ => Err(invalid(0)),
+        }
+    }
+}
+
+/// What MODE SENSE reports about a direct-access logical unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskModeParameters {
+    pub blocks: u64,
+    pub block_size: u32,
+    /// WP in the DEVICE-SPECIFIC PARAMETER (SBC-3 6.3.1).
+    pub write_protect: bool,
+    /// WCE in the Caching mode page (SBC-3 6.3.5).
+    pub write_cache: bool,
+}
+
+/// The MODE SENSE parameter data (untruncated): header, block descriptor unless DBD, then
+/// the Caching (08h) and Control (0Ah, SPC-3 7.4.6) pages, or both for 3Fh. PAGE CONTROL
+/// 11b (saved) is SAVING PARAMETERS NOT SUPPORTED (39/00); changeable values are all zero
+/// (no MODE SELECT).
+pub fn mode_sense_data(cdb: &ModeSenseCdb, params: &DiskModeParameters) -> Result<Vec<u8>, Sense> {
+    if cdb.page_control == 3 {
+        return Err(Sense::illegal_request(Asc::SAVING_PARAMETERS_NOT_SUPPORTED));
+    }
+    let changeable = cdb.page_control == 1;
+    let pages: &[u8] = match cdb.page_code {
+        mode_page::CACHING => &[mode_page::CACHING],
+        mode_page::CONTROL => &[mode_page::CONTROL],
+        mode_page::ALL => &[mode_page::CACHING, mode_page::CONTROL],
+        _ => return Err(Sense::from(invalid_bit(2, 5))),
+    };
+    if cdb.subpage_code != 0 && cdb.subpage_code != 0xff {
+        return Err(Sense::from(invalid(3)));
+    }
+    let mut body = Vec::new();
+    for &page in pages {
+        match page {
+            mode_page::CACHING => {
+                body.extend_from_slice(&[mode_page::CACHING, 0x12]);
+                let wce = params.write_cache && !changeable;
+                body.put_u8(u8::from(wce) << 2);
+                body.put_zeros(0x12 - 1);
+            }
+            _ => {
+                body.extend_from_slice(&[mode_page::CONTROL, 0x0a]);
+                if changeable {
+                    body.put_zeros(0x0a);
+                } else {
+                    // GLTSD = 1 (log parameters are not saved); QUEUE ALGORITHM MODIFIER 1
+                    // (unrestricted reordering: commands run concurrently).
+                    body.extend_from_slice(&[0x02, 0x10, 0x00, 0x00, 0, 0, 0, 0, 0, 0]);
+                }
+            }
+        }
+    }
+    let long = cdb.ten && cdb.llbaa;
+    let mut descriptor = Vec::new();
+    if !cdb.dbd {
+        if long {
+            descriptor.put_u64(params.blocks);
+            descriptor.put_u32(0);
+            descriptor.put_u32(params.block_size);
+        } else {
+            descriptor.put_u32(u32::try_from(params.blocks).unwrap_or(u32::MAX));
+            descriptor.put_u8(0);
+            descriptor.put_u24(params.block_size);
+        }
+    }
+    // DEVICE-SPECIFIC PARAMETER (SBC-3 Table 105): WP, DPOFUA (we honour FUA).
+    let device_specific = (u8::from(params.write_protect) << 7) | 0x10;
+    let mut out = Vec::with_capacity(8 + descriptor.len() + body.len());
+    if cdb.ten {
+        let len = 8 + descriptor.len() + body.len() - 2;
+        out.put_u16(u16::try_from(len).unwrap_or(u16::MAX));
+        out.put_u8(0);
+        out.put_u8(device_specific);
+        out.put_u8(u8::from(long));
+        out.put_u8(0);
+        out.put_u16(u16::try_from(descriptor.len()).unwrap_or(0));
+    } else {
+        let len = 4 + descriptor.len() + body.len() - 1;
+        out.put_u8(u8::try_from(len).unwrap_or(u8::MAX));
+        out.put_u8(0);
+        out.put_u8(device_specific);
+        out.put_u8(u8::try_from(descriptor.len()).unwrap_or(0));
+    }
+    out.extend_from_slice(&descriptor);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// One supported command, with its CDB USAGE DATA (SPC-3 6.23.3): byte 0 the operation
+/// code, the service action where the CDB carries it, and elsewhere a 1 for every bit the
+/// device server evaluates. Its length is the CDB length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandUsage {
+    pub opcode: u8,
+    pub service_action: Option<u16>,
+    pub usage: &'static [u8],
+}
+
+/// REPORT SUPPORTED OPERATION CODES CDB (SPC-3 6.23.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportOpcodesCdb {
+    /// REPORTING OPTIONS: 0 all commands, 1 one command (no service action), 2 one command
+    /// with a service action.
+    pub reporting_options: u8,
+    pub requested_opcode: u8,
+    pub requested_service_action: u16,
+    pub allocation_length: u32,
+}
+
+impl ReportOpcodesCdb {
+    pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
+        let [_, b1, b2, op, s0, s1, a0, a1, a2, a3, _, ctl] = fixed::<12>(cdb)?;
+        control(ctl, 11)?;
+        if b1 & 0x1f != SA_REPORT_SUPPORTED_OPERATION_CODES {
+            return Err(invalid_bit(1, 4));
+        }
+        if b2 & 0x80 != 0 {
+            // RCTD (SPC-4): we return no command timeouts descriptors.
+            return Err(invalid_bit(2, 7));
+        }
+        let reporting_options = b2 & 0x07;
+        if reporting_options > 2 || b2 & 0x78 != 0 {
+            return Err(invalid_bit(2, 2));
+        }
+        Ok(Self {
+            reporting_options,
+            requested_opcode: op,
+            requested_service_action: u16::from_be_bytes([s0, s1]),
+            allocation_length: be32([a0, a1, a2, a3]),
+        })
+    }
+
+    /// The parameter data (untruncated). All commands (SPC-3 Table 190): COMMAND DATA
+    /// LENGTH, then an 8-byte descriptor per command (SERVACTV where a service action
+    /// applies). One command (Table 192): SUPPORT 011b with the CDB USAGE DATA, or 001b
+    /// (not supported) with CDB SIZE 0. Asking for an opcode with service actions without
+    /// one (option 1), or for a service action of an opcode without them (option 2), is
+    /// INVALID FIELD IN CDB on REPORTING OPTIONS.
+    pub fn response(&self, table: &[CommandUsage]) -> Result<Vec<u8>, DecodeError> {
+        let mut out = Vec::new();
+        if self.reporting_options == 0 {
+            out.put_u32(0);
+            for c in table {
+                out.put_u8(c.opcode);
+                out.put_u8(0);
+                out.put_u16(c.service_action.unwrap_or(0));
+                out.put_u8(0);
+                out.put_u8(u8::from(c.service_action.is_some()));
+                out.put_u16(u16::try_from(c.usage.len()).unwrap_or(0));
+            }
+            let len = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
+            if let Some(head) = out.get_mut(..4) {
+                head.copy_from_slice(&len.to_be_bytes());
+            }
+            return Ok(out);
+        }
+        let mut same_opcode = table.iter().filter(|c| c.opcode == self.requested_opcode);
+        let has_service_actions = same_opcode.clone().any(|c| c.service_action.is_some());
+        let found = if self.reporting_options == 1 {
+            if has_service_actions {
+                return Err(invalid_bit(2, 2));
+            }
+            same_opcode.next()
+        } else {
+            if same_opcode.clone().any(|c| c.service_action.is_none()) {
+                return Err(invalid_bit(2, 2));
+            }
+            same_opcode.find(|c| c.service_action == Some(self.requested_service_action))
+        };
+        out.put_u8(0);
+        match found {
+            Some(c) => {
+                out.put_u8(0x03);
+                out.put_u16(u16::try_from(c.usage.len()).unwrap_or(0));
+                out.extend_from_slice(c.usage);
+            }
+            None => {
+                out.put_u8(0x01);
+                out.put_u16(0);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The commands an emulated disk supports, in opcode order, with the CDB bits it evaluates.
+/// The CONTROL byte is 00h: NACA and LINK are rejected, not evaluated.
+pub const DISK_COMMANDS: &[CommandUsage] = &[
+    cmd(0x00, &[0x00, 0, 0, 0, 0, 0]),
+    cmd(0x03, &[0x03, 0x01, 0, 0, 0xff, 0]),
+    cmd(0x08, &[0x08, 0x1f, 0xff, 0xff, 0xff, 0]),
+    cmd(0x0a, &[0x0a, 0x1f, 0xff, 0xff, 0xff, 0]),
+    cmd(0x12, &[0x12, 0x01, 0xff, 0xff, 0xff, 0]),
+    cmd(0x1a, &[0x1a, 0x08, 0xff, 0xff, 0xff, 0]),
+    cmd(0x25, &[0x25, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, 0]),
+    cmd(
+        0x28,
+        &[0x28, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
+    ),
+    cmd(
+        0x2a,
+        &[0x2a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
+    ),
+    cmd(
+        0x2f,
+        &[0x2f, 0xf2, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
+    ),
+    cmd(
+        0x35,
+        &[0x35, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
+    ),
+    cmd(0x5a, &[0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0]),
+    cmd(
+        0x88,
+        &[
+            0x88, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0x1f, 0,
+        ],
+    ),
+    cmd(
+        0x8a,
+        &[
+            0x8a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0x1f, 0,
+        ],
+    ),
+    cmd(
+        0x8f,
+        &[
+            0x8f, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0x1f, 0,
+        ],
+    ),
+    cmd(
+        0x91,
+        &[
+            0x91, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0x1f, 0,
+        ],
+    ),
+    CommandUsage {
+        opcode: 0x9e,
+        service_action: Some(0x10),
+        usage: &[
+            0x9e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0x01, 0,
+        ],
+    },
+    CommandUsage {
+        opcode: 0xa3,
+        service_action: Some(0x0c),
+        usage: &[
+            0xa3, 0x0c, 0x07, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    },
+    cmd(
+        0xa8,
+        &[
+            0xa8, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
+        ],
+    ),
+    cmd(
+        0xaa,
+        &[
+            0xaa, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
+        ],
+    ),
+    cmd(
+        0xaf,
+        &[
+            0xaf, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
+        ],
+    ),
+];
+
+const fn cmd(opcode: u8, usage: &'static [u8]) -> CommandUsage {
+    CommandUsage {
+        opcode,
+        service_action: None,
+        usage,
+    }
+}
+
+/// A decoded CDB addressed to an emulated disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskCommand {
+    TestUnitReady,
+    RequestSense {
+        descriptor_format: bool,
+        allocation_length: u8,
+    },
+    Inquiry(InquiryCdb),
+    ModeSense(ModeSenseCdb),
+    ReadCapacity10,
+    ReadCapacity16 {
+        allocation_length: u32,
+    },
+    Read(ReadWriteCdb),
+    Write(ReadWriteCdb),
+    Verify(VerifyCdb),
+    SynchronizeCache(SynchronizeCacheCdb),
+    ReportSupportedOperationCodes(ReportOpcodesCdb),
+    /// An operation code this logical unit does not implement (20/00).
+    Unsupported(u8),
+}
+
+impl DiskCommand {
+    /// Decodes a CDB. Never panics; an empty CDB is INVALID FIELD IN CDB at byte 0.
+    pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
+        let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
+        Ok(match opcode {
+            Opcode::TEST_UNIT_READY => {
+                let [.., ctl] = fixed::<6>(cdb)?;
+                control(ctl, 5)?;
+                Self::TestUnitReady
+            }
+            Opcode::REQUEST_SENSE => {
+                let [_, b1, _, _, alloc, ctl] = fixed::<6>(cdb)?;
+                control(ctl, 5)?;
+                Self::RequestSense {
+                    descriptor_format: b1 & 0x01 != 0,
+                    allocation_length: alloc,
+                }
+            }
+            Opcode::INQUIRY => {
+                let [.., ctl] = fixed::<6>(cdb)?;
+                control(ctl, 5)?;
+                Self::Inquiry(InquiryCdb::decode(cdb).map_err(|e| match e.reason {
+                    Reason::InvalidFieldInCdb => e,
+                    _ => invalid(0),
+                })?)
+            }
+            Opcode::MODE_SENSE_6 | Opcode::MODE_SENSE_10 => {
+                Self::ModeSense(ModeSenseCdb::decode(cdb)?)
+            }
+            Opcode::READ_CAPACITY_10 => {
+                decode_read_capacity_10(cdb)?;
+                Self::ReadCapacity10
+            }
+            Opcode::SERVICE_ACTION_IN_16 => Self::ReadCapacity16 {
+                allocation_length: decode_read_capacity_16(cdb)?,
+            },
+            Opcode::READ_6 | Opcode::READ_10 | Opcode::READ_12 | Opcode::READ_16 => {
+                Self::Read(ReadWriteCdb::decode(cdb)?)
+            }
+            Opcode::WRITE_6 | Opcode::WRITE_10 | Opcode::WRITE_12 | Opcode::WRITE_16 => {
+                Self::Write(ReadWriteCdb::decode(cdb)?)
+            }
+            Opcode::VERIFY_10 | Opcode::VERIFY_12 | Opcode::VERIFY_16 => {
+                Self::Verify(VerifyCdb::decode(cdb)?)
+            }
+            Opcode::SYNCHRONIZE_CACHE_10 | Opcode::SYNCHRONIZE_CACHE_16 => {
+                Self::SynchronizeCache(SynchronizeCacheCdb::decode(cdb)?)
+            }
+            Opcode::MAINTENANCE_IN => {
+                Self::ReportSupportedOperationCodes(ReportOpcodesCdb::decode(cdb)?)
+            }
+            Opcode(other) => Self::Unsupported(other),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scsi::SenseKeySpecific;
+
+    fn err(cdb: &[u8]) -> (usize, Option<u8>) {
+        let e = DiskCommand::decode(cdb).unwrap_err();
+        assert_eq!(e.reason, Reason::InvalidFieldInCdb, "{cdb:02x?}");
+        (e.offset, e.bit)
+    }
+
+    #[test]
+    fn read_write_forms_sbc3_5_7_to_5_10_and_5_25_to_5_28() {
+        // READ(6): 21-bit LBA, transfer length 0 means 256 blocks (SBC-3 5.9).
+        let r = ReadWriteCdb::decode(&[0x08, 0xff, 0x12, 0x34, 0, 0]).unwrap();
+        assert_eq!(
+            (r.write, r.lba, r.blocks, r.length_offset),
+            (false, 0x1f1234, 256, 4)
+        );
+        let w = ReadWriteCdb::decode(&[0x0a, 0, 0, 9, 3, 0]).unwrap();
+        assert_eq!((w.write, w.lba, w.blocks), (true, 9, 3));
+        // READ(10) with DPO and FUA; transfer length 0 is legal.
+        let r = ReadWriteCdb::decode(&[0x28, 0x18, 0, 0, 1, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!((r.lba, r.blocks, r.fua, r.dpo), (256, 0, true, true));
+        let r = ReadWriteCdb::decode(&[0xaa, 0, 0, 0, 0, 7, 0, 1, 0, 0, 0, 0]).unwrap();
+        assert_eq!(
+            (r.write, r.lba, r.blocks, r.length_offset),
+            (true, 7, 65536, 6)
+        );
+        let cdb = ReadWriteCdb::write_16(0x1_0000_0000, 2048, true);
+        let r = ReadWriteCdb::decode(&cdb).unwrap();
+        assert_eq!(
+            (r.write, r.lba, r.blocks, r.fua),
+            (true, 0x1_0000_0000, 2048, true)
+        );
+        assert_eq!(
+            ReadWriteCdb::read_16(5, 8),
+            [0x88, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 8, 0, 0]
+        );
+        assert_eq!(
+            ReadWriteCdb::decode(&ReadWriteCdb::read_10(0x0102_0304, 9))
+                .unwrap()
+                .lba,
+            0x0102_0304
+        );
+        assert_eq!(
+            ReadWriteCdb::decode(&ReadWriteCdb::write_10(1, 2))
+                .unwrap()
+                .blocks,
+            2
+        );
+    }
+
+    #[test]
+    fn bad_cdb_fields_point_at_the_byte() {
+        // RDPROTECT without protection information (SBC-3 Table 33).
+        assert_eq!(err(&[0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0]), (1, Some(7)));
+        // NACA and LINK in the CONTROL byte (SAM-4 5.2).
+        assert_eq!(
+            err(&[0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4]),
+            (15, Some(2))
+        );
+        assert_eq!(err(&[0x00, 0, 0, 0, 0, 1]), (5, Some(0)));
+        // Truncated CDBs and an empty one.
+        assert_eq!(err(&[0x88, 0, 0]), (0, None));
+        assert_eq!(err(&[]), (0, None));
+        // READ CAPACITY(10) with PMI 0 and LBA != 0 (SBC-3 5.10.1).
+        assert_eq!(err(&[0x25, 0, 0, 0, 0, 1, 0, 0, 0, 0]), (2, None));
+        assert!(DiskCommand::decode(&[0x25, 0, 0, 0, 0, 1, 0, 0, 1, 0]).is_ok());
+        // SERVICE ACTION IN(16) with an unknown service action.
+        let mut rc16 = [0u8; 16];
+        rc16[0] = 0x9e;
+        rc16[1] = 0x11;
+        assert_eq!(err(&rc16), (1, Some(4)));
+        rc16[1] = 0x10;
+        rc16[13] = 32;
+        assert_eq!(
+            DiskCommand::decode(&rc16).unwrap(),
+            DiskCommand::ReadCapacity16 {
+                allocation_length: 32
+            }
+        );
+        // VERIFY with BYTCHK 10b/11b.
+        assert_eq!(err(&[0x2f, 0x04, 0, 0, 0, 0, 0, 0, 1, 0]), (1, Some(2)));
+        // INQUIRY page code without EVPD.
+        assert_eq!(err(&[0x12, 0, 0x80, 0, 0xff, 0]), (2, None));
+        // The sense built from it carries C/D = 1.
+        let sense = Sense::from(DiskCommand::decode(&[0x12, 0, 0x80, 0, 0xff, 0]).unwrap_err());
+        assert_eq!(sense.asc, Asc::INVALID_FIELD_IN_CDB);
+        assert_eq!(
+            sense.sense_key_specific,
+            Some(SenseKeySpecific::Field {
+                command: true,
+                bit: None,
+                pointer: 2
+            })
+        );
+    }
+
+    #[test]
+    fn verify_and_synchronize_cache() {
+        let v = VerifyCdb::decode(&[0x2f, 0x02, 0, 0, 0, 4, 0, 0, 2, 0]).unwrap();
+        assert_eq!(
+            v,
+            VerifyCdb {
+                lba: 4,
+                blocks: 2,
+                byte_check: ByteCheck::Compare,
+                length_offset: 7
+            }
+        );
+        let v = VerifyCdb::decode(&[0xaf, 0, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0]).unwrap();
+        assert_eq!((v.lba, v.blocks, v.byte_check), (1, 3, ByteCheck::Medium));
+        let mut v16 = [0u8; 16];
+        v16[0] = 0x8f;
+        v16[9] = 9;
+        v16[13] = 1;
+        assert_eq!(VerifyCdb::decode(&v16).unwrap().lba, 9);
+        let s = SynchronizeCacheCdb::decode(&[0x35, 0x02, 0, 0, 0, 8, 0, 0, 0, 0]).unwrap();
+        assert_eq!(
+            s,
+            SynchronizeCacheCdb {
+                lba: 8,
+                blocks: 0,
+                immed: true
+            }
+        );
+    }
+
+    #[test]
+    fn range_check_sbc3_4_5() {
+        assert!(check_range(0, 8, 8).is_ok());
+        assert!(check_range(8, 0, 8).is_ok());
+        let e = check_range(7, 2, 8).unwrap_err();
+        assert_eq!(e.asc, Asc::LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE);
+        assert!(check_range(u64::MAX, 2, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn read_capacity_data() {
+        assert_eq!(read_capacity_10_data(8, 512), [0, 0, 0, 7, 0, 0, 2, 0]);
+        assert_eq!(
+            read_capacity_10_data(0x1_0000_0001, 4096),
+            [0xff, 0xff, 0xff, 0xff, 0, 0, 0x10, 0]
+        );
+        let d = read_capacity_16_data(0x1_0000_0001, 4096, 0);
+        assert_eq!(d.len(), 32);
+        assert_eq!(d[..12], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+    }
+
+    #[test]
+    fn mode_sense_pages() {
+        let params = DiskModeParameters {
+            blocks: 0x1_0000_0000,
+            block_size: 512,
+            write_protect: true,
+            write_cache: true,
+        };
+        let cdb = ModeSenseCdb::decode(&[0x1a, 0, 0x3f, 0, 0xff, 0]).unwrap();
+        let d = mode_sense_data(&cdb, &params).unwrap();
+        assert_eq!(d.len(), 4 + 8 + 20 + 12);
+        assert_eq!(d[..4], [43, 0, 0x90, 8]);
+        assert_eq!(d[4..12], [0xff, 0xff, 0xff, 0xff, 0, 0, 2, 0]);
+        assert_eq!(d[12..15], [0x08, 0x12, 0x04]);
+        assert_eq!(d[32..36], [0x0a, 0x0a, 0x02, 0x10]);
+        let cdb = ModeSenseCdb::decode(&[0x5a, 0x10, 0x0a, 0, 0, 0, 0, 0, 0xff, 0]).unwrap();
+        let d = mode_sense_data(&cdb, &params).unwrap();
+        assert_eq!(d[..8], [0, 34, 0, 0x90, 1, 0, 0, 16]);
+        assert_eq!(d[8..24], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
+        assert_eq!(d[24], 0x0a);
+        let cdb = ModeSenseCdb::decode(&[0x1a, 0x08, 0x48, 0, 0xff, 0]).unwrap();
+        let d = mode_sense_data(&cdb, &params).unwrap();
+        assert_eq!(
+            d,
+            [23, 0, 0x90, 0, 0x08, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        let saved = ModeSenseCdb::decode(&[0x1a, 0, 0xc8, 0, 0xff, 0]).unwrap();
+        assert_eq!(
+            mode_sense_data(&saved, &params).unwrap_err().asc,
+            Asc::SAVING_PARAMETERS_NOT_SUPPORTED
+        );
+        let bad = ModeSenseCdb::decode(&[0x1a, 0, 0x1c, 0, 0xff, 0]).unwrap();
+        assert_eq!(
+            mode_sense_data(&bad, &params).unwrap_err().field_pointer(),
+            Some(2)
+        );
+        let bad = ModeSenseCdb::decode(&[0x1a, 0, 0x08, 1, 0xff, 0]).unwrap();
+        assert_eq!(
+            mode_sense_data(&bad, &params).unwrap_err().field_pointer(),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn report_supported_operation_codes_spc3_6_23() {
+        let rsoc = |opts: u8, op: u8, sa: u16| {
+            let [s0, s1] = sa.to_be_bytes();
+            let cdb = [0xa3, 0x0c, opts, op, s0, s1, 0, 0, 0x10, 0, 0, 0];
+            ReportOpcodesCdb::decode(&cdb).and_then(|c| c.response(DISK_COMMANDS))
+        };
+        let all = rsoc(0, 0, 0).unwrap();
+        assert_eq!(all.len(), 4 + 8 * DISK_COMMANDS.len());
+        assert_eq!(all[..4], (8 * DISK_COMMANDS.len() as u32).to_be_bytes());
+        assert_eq!(all[4..12], [0x00, 0, 0, 0, 0, 0, 0, 6]);
+        let rc16 = all[4..].chunks(8).find(|d| d[0] == 0x9e).unwrap().to_vec();
+        assert_eq!(rc16, [0x9e, 0, 0, 0x10, 0, 1, 0, 16]);
+        let one = rsoc(1, 0x28, 0).unwrap();
+        assert_eq!(one[..4], [0, 3, 0, 10]);
+        assert_eq!(
+            one[4..],
+            [0x28, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0]
+        );
+        assert_eq!(rsoc(1, 0x83, 0).unwrap(), [0, 1, 0, 0]);
+        assert_eq!(rsoc(1, 0x9e, 0).unwrap_err().offset, 2);
+        let one = rsoc(2, 0x9e, 0x10).unwrap();
+        assert_eq!(one[..6], [0, 3, 0, 16, 0x9e, 0x10]);
+        assert_eq!(rsoc(2, 0x9e, 0x11).unwrap(), [0, 1, 0, 0]);
+        assert_eq!(rsoc(2, 0x28, 0).unwrap_err().offset, 2);
+        assert_eq!(rsoc(3, 0, 0).unwrap_err().offset, 2);
+        // Every listed usage decodes as a CDB of its own kind (bits set where evaluated,
+        // except where a set bit is itself an error).
+        for c in DISK_COMMANDS {
+            let mut cdb = vec![0u8; c.usage.len()];
+            cdb[0] = c.opcode;
+            if let Some(sa) = c.service_action {
+                cdb[1] = sa as u8;
+            }
+            if c.opcode == 0xa3 {
+                cdb[2] = 0;
+            }
+            let decoded = DiskCommand::decode(&cdb).unwrap();
+            assert_ne!(decoded, DiskCommand::Unsupported(c.opcode));
+            assert_eq!(c.usage[0], c.opcode);
+        }
+        let mut sorted = DISK_COMMANDS.to_vec();
+        sorted.sort_by_key(|c| (c.opcode, c.service_action));
+        assert_eq!(sorted, DISK_COMMANDS);
+    }
+
+    #[test]
+    fn unknown_opcode_is_unsupported_and_junk_never_panics() {
+        assert_eq!(
+            DiskCommand::decode(&[0xc0, 0, 0, 0, 0, 0]).unwrap(),
+            DiskCommand::Unsupported(0xc0)
+        );
+        for len in 0..20 {
+            for op in 0..=255u8 {
+                let cdb: Vec<u8> = (0..len)
+                    .map(|i| {
+                        if i == 0 {
+                            op
+                        } else {
+                            (i as u8).wrapping_mul(0x5b)
+                        }
+                    })
+                    .collect();
+                let _ = DiskCommand::decode(&cdb);
+            }
+        }
+    }
+}

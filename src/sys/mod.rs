@@ -1,0 +1,15 @@
+#![allow(unsafe_code)]
+//! The only module allowed `unsafe`: thin, safe wrappers over the kernel interfaces xcopyd
+//! needs. Each file states the invariants it upholds; every `unsafe` block carries a
+//! `// SAFETY:` proof citing the kernel ABI it relies on.
+//!
+//! - [`sg_io`]: the SCSI generic v3 interface (`SG_IO`, include/scsi/sg.h). Invariant: the
+//!   header's pointers are taken from borrowed slices that outlive the synchronous ioctl,
+//!   and its lengths are those slices' lengths.
+//! - [`block`]: block-device geometry (`BLKSSZGET`, `BLKGETSIZE64`, include/uapi/linux/fs.h)
+//!   and the O_DIRECT alignment a file needs (`statx(STATX_DIOALIGN)`,
+//!   include/uapi/linux/stat.h). Invariant: the kernel writes only into the out-parameter
+//!   it is handed, which is a live, properly typed local.
+
+pub mod block;
+pub mod sg_io;
