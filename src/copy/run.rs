@@ -104,7 +104,6 @@ struct Runner<'a> {
     deferred_pr: Option<(usize, Endpoint, Vec<u8>)>,
 }
 
-
 impl Runner<'_> {
     fn segment(&mut self, index: usize) -> Result<(), (Failure, Moved)> {
         let none = Moved::default();

@@ -13,8 +13,8 @@
 //!   on the LUN it was sent to, as SPC-3 6.21 requires.
 //! - EXTENDED COPY (83h) and RECEIVE COPY RESULTS (84h) go to the [`CopyService`], with the
 //!   addressed LUN's device as the receiving LUN.
-//! - INQUIRY EVPD page 8Fh (Third-party Copy) when the device does not serve it: see
-//!   [`third_party_copy_vpd_hook`].
+//! - INQUIRY EVPD page 8Fh (Third-party Copy) when the device answers it with CHECK
+//!   CONDITION: built from [`crate::scsi::third_party_copy`] ([`third_party_copy_vpd`]).
 //!
 //! Everything else goes to the LUN's device unchanged; the device answers 05/20/00 for
 //! what it does not support. Standard INQUIRY data from a device always leaves with 3PC=1:
@@ -26,7 +26,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use crate::copy::{Abort, CommandResult, CopyService, Nexus};
 use crate::device::{DataDirection, ScsiDevice};
 use crate::scsi::inquiry::{self, InquiryCdb};
-use crate::scsi::{Asc, Opcode, PeripheralDeviceType, Put, Sense, SenseKey, Status};
+use crate::scsi::{
+    Asc, Limits, Opcode, PeripheralDeviceType, Put, Sense, SenseKey, Status, ThirdPartyCopyPage,
+};
 
 /// Byte 0 of INQUIRY data for a LUN that does not exist: qualifier 011b, PDT 1Fh.
 const NO_LUN_PERIPHERAL: u8 = 0x7f;
@@ -35,6 +37,8 @@ const NO_LUN_PERIPHERAL: u8 = 0x7f;
 pub struct Dispatcher {
     luns: RwLock<Vec<Arc<dyn ScsiDevice>>>,
     copy: Arc<dyn CopyService>,
+    /// The copy manager's limits, for VPD 8Fh.
+    limits: Limits,
     attention: Mutex<Attention>,
 }
 
@@ -65,8 +69,15 @@ impl Dispatcher {
         Self {
             luns: RwLock::new(luns),
             copy,
+            limits: Limits::default(),
             attention: Mutex::new(attention),
         }
+    }
+
+    /// Sets the limits VPD 8Fh reports (those the copy manager enforces).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Replaces the LUN set; every nexus gets REPORTED LUNS DATA HAS CHANGED on each LUN.
@@ -200,11 +211,9 @@ impl Dispatcher {
                     && completion.status == Status::CHECK_CONDITION
                 {
                     let pdt = self.peripheral_device_type(&device);
-                    if let Some(page) = third_party_copy_vpd_hook(pdt) {
-                        let mut page = page;
-                        page.truncate(usize::from(inq.allocation_length));
-                        return CommandResult::good(page);
-                    }
+                    let mut page = third_party_copy_vpd(pdt, &self.limits);
+                    page.truncate(usize::from(inq.allocation_length));
+                    return CommandResult::good(page);
                 }
             }
         }
@@ -312,13 +321,11 @@ impl Dispatcher {
     }
 }
 
-/// HOOK: the VPD 8Fh (Third-party Copy) page for a LUN whose device does not serve it.
-/// `xcopyd::scsi::third_party_copy` is being written on another branch; once it is on
-/// main, build the page here from it (`inquiry::vpd_page(pdt, 0x8f, &body)`). Until then
-/// the device's CHECK CONDITION (24/00) is returned unchanged.
-pub fn third_party_copy_vpd_hook(pdt: PeripheralDeviceType) -> Option<Vec<u8>> {
-    let _ = pdt;
-    None
+/// The VPD 8Fh (Third-party Copy) page for a LUN whose device does not serve it: this
+/// copy manager's commands, limits and descriptor types (SPC-4 7.8.17).
+pub fn third_party_copy_vpd(pdt: PeripheralDeviceType, limits: &Limits) -> Vec<u8> {
+    let body = ThirdPartyCopyPage::from(limits).encode_body();
+    inquiry::vpd_page(pdt, inquiry::page::THIRD_PARTY_COPY, &body)
 }
 
 /// INQUIRY for a LUN that does not exist (SPC-3 6.4.2: qualifier 011b, PDT 1Fh).

@@ -215,14 +215,18 @@ fn device_commands_pass_through_with_direction_and_3pc() {
 }
 
 #[test]
-fn third_party_copy_page_falls_back_to_the_device_answer_until_the_hook_is_filled() {
+fn third_party_copy_page_is_answered_when_the_device_does_not() {
     let f = fixture();
     let n = nexus(1);
     let r = run(&f.d, &n, 1, &[0x12, 1, 0x8f, 1, 0, 0], 256);
-    match third_party_copy_vpd_hook(PeripheralDeviceType::SEQUENTIAL_ACCESS) {
-        None => assert_eq!(key(&r), (5, 0x24, 0)),
-        Some(_) => assert_eq!((r.status, r.data_in[1]), (Status::GOOD, 0x8f)),
-    }
+    assert_eq!(r.status, Status::GOOD, "{r:?}");
+    assert_eq!(&r.data_in[..2], &[0x01, 0x8f]);
+    let (_, body) = inquiry::split_vpd_page(&r.data_in).unwrap();
+    let page = ThirdPartyCopyPage::decode_body(body).unwrap();
+    assert!(page.supports_command(0x83, 0x00));
+    // Allocation length 8 truncates.
+    let r = run(&f.d, &n, 1, &[0x12, 1, 0x8f, 0, 8, 0], 256);
+    assert_eq!(r.data_in.len(), 8);
 }
 
 #[test]
