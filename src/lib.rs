@@ -13,5 +13,6 @@
 pub mod cli;
 pub mod copy;
 pub mod device;
+pub mod frontend;
 pub mod scsi;
 pub mod sys;

@@ -1,0 +1,379 @@
+//! The transport-independent SCSI dispatcher: one CDB (+ data-out) for a LUN of an I_T
+//! nexus in, status + sense + data-in out. Every front end calls it.
+//!
+//! What it answers itself, and why:
+//! - REPORT LUNS, on any LUN, existing or not (SPC-3 6.21: the well-known way to find LUNs).
+//! - INQUIRY for a LUN that does not exist: PERIPHERAL QUALIFIER 011b, PDT 1Fh (SPC-3
+//!   6.4.2); any other command to it: ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED (25/00).
+//! - Unit attention conditions (SAM-3 5.9.7, SPC-3 5.9): POWER ON, RESET (29/00) once per
+//!   I_T nexus per LUN after start and after a LUN or target reset; REPORTED LUNS DATA HAS
+//!   CHANGED (3F/0E) after the LUN set changes. INQUIRY, REPORT LUNS and REQUEST SENSE are
+//!   neither blocked by a pending UA nor clear it (REQUEST SENSE takes SAM-3's option a:
+//!   pending sense is reported and the UA preserved), except that REPORT LUNS clears 3F/0E
+//!   on the LUN it was sent to, as SPC-3 6.21 requires.
+//! - EXTENDED COPY (83h) and RECEIVE COPY RESULTS (84h) go to the [`CopyService`], with the
+//!   addressed LUN's device as the receiving LUN.
+//! - INQUIRY EVPD page 8Fh (Third-party Copy) when the device answers it with CHECK
+//!   CONDITION: built from [`crate::scsi::third_party_copy`] ([`third_party_copy_vpd`]).
+//!
+//! Everything else goes to the LUN's device unchanged; the device answers 05/20/00 for
+//! what it does not support. Standard INQUIRY data from a device always leaves with 3PC=1:
+//! every xcopyd LUN is a copy manager.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use crate::copy::{Abort, CommandResult, CopyService, Nexus};
+use crate::device::{DataDirection, ScsiDevice};
+use crate::scsi::inquiry::{self, InquiryCdb};
+use crate::scsi::{
+    Asc, Limits, Opcode, PeripheralDeviceType, Put, Sense, SenseKey, Status, ThirdPartyCopyPage,
+};
+
+/// Byte 0 of INQUIRY data for a LUN that does not exist: qualifier 011b, PDT 1Fh.
+const NO_LUN_PERIPHERAL: u8 = 0x7f;
+
+/// The transport-independent dispatcher: LUN number = position in the list.
+pub struct Dispatcher {
+    luns: RwLock<Vec<Arc<dyn ScsiDevice>>>,
+    copy: Arc<dyn CopyService>,
+    /// The copy manager's limits, for VPD 8Fh.
+    limits: Limits,
+    attention: Mutex<Attention>,
+}
+
+/// Unit attention bookkeeping. A condition is pending for (nexus, LUN) while the epoch the
+/// nexus last saw is older than the current one; a nexus never seen has everything pending.
+#[derive(Default)]
+struct Attention {
+    /// Bumped by each reset of a LUN (index = LUN; target reset bumps them all).
+    reset_epoch: Vec<u64>,
+    /// Bumped by each change of the LUN set.
+    luns_epoch: u64,
+    seen: HashMap<Nexus, HashMap<u64, Seen>>,
+}
+
+#[derive(Clone, Copy)]
+struct Seen {
+    reset: u64,
+    luns: u64,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `luns` (LUN n = `luns[n]`) whose copy manager is `copy`.
+    pub fn new(luns: Vec<Arc<dyn ScsiDevice>>, copy: Arc<dyn CopyService>) -> Self {
+        let attention = Attention {
+            reset_epoch: vec![0; luns.len()],
+            ..Attention::default()
+        };
+        Self {
+            luns: RwLock::new(luns),
+            copy,
+            limits: Limits::default(),
+            attention: Mutex::new(attention),
+        }
+    }
+
+    /// Sets the limits VPD 8Fh reports (those the copy manager enforces).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Replaces the LUN set; every nexus gets REPORTED LUNS DATA HAS CHANGED on each LUN.
+    pub fn set_luns(&self, luns: Vec<Arc<dyn ScsiDevice>>) {
+        let mut a = self.attention();
+        a.reset_epoch.resize(luns.len(), 0);
+        a.luns_epoch += 1;
+        *self.luns.write().unwrap_or_else(PoisonError::into_inner) = luns;
+    }
+
+    /// LUN RESET (SAM-3 7.7): raises POWER ON, RESET on `lun` for every nexus. Aborting the
+    /// LUN's tasks is the transport's job (it owns their [`Abort`]s).
+    pub fn lun_reset(&self, lun: u64) {
+        let mut a = self.attention();
+        if let Some(e) = usize::try_from(lun)
+            .ok()
+            .and_then(|i| a.reset_epoch.get_mut(i))
+        {
+            *e += 1;
+        }
+    }
+
+    /// TARGET WARM RESET: a LUN reset of every LUN.
+    pub fn target_reset(&self) {
+        for e in self.attention().reset_epoch.iter_mut() {
+            *e += 1;
+        }
+    }
+
+    /// The nexus is gone (logout, connection loss): forget its unit attention state and its
+    /// held copy results.
+    pub fn nexus_lost(&self, nexus: &Nexus) {
+        self.attention().seen.remove(nexus);
+        self.copy.nexus_lost(nexus);
+    }
+
+    /// Whether `lun` exists.
+    pub fn has_lun(&self, lun: u64) -> bool {
+        self.device(lun).is_some()
+    }
+
+    /// Runs one command. `data_out` is what the initiator sent; `data_in_len` the most it
+    /// accepts back (the result's `data_in` is never longer).
+    pub fn execute(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in_len: usize,
+        abort: &Abort,
+    ) -> CommandResult {
+        let Some(&op) = cdb.first() else {
+            return CommandResult::check_condition(&Sense::illegal_request(
+                Asc::INVALID_COMMAND_OPERATION_CODE,
+            ));
+        };
+        let op = Opcode(op);
+        let mut result = if op == Opcode::REPORT_LUNS {
+            self.report_luns(nexus, lun, cdb)
+        } else {
+            match self.device(lun) {
+                None if op == Opcode::INQUIRY => no_lun_inquiry(cdb),
+                None => CommandResult::check_condition(&Sense::illegal_request(
+                    Asc::LOGICAL_UNIT_NOT_SUPPORTED,
+                )),
+                Some(device) => {
+                    let exempt = op == Opcode::INQUIRY || op == Opcode::REQUEST_SENSE;
+                    match self.take_unit_attention(nexus, lun, exempt) {
+                        Some(asc) => CommandResult::check_condition(&Sense::new(
+                            SenseKey::UNIT_ATTENTION,
+                            asc,
+                        )),
+                        None => self.to_device(nexus, device, cdb, data_out, data_in_len, abort),
+                    }
+                }
+            }
+        };
+        result.data_in.truncate(data_in_len);
+        result
+    }
+
+    fn to_device(
+        &self,
+        nexus: &Nexus,
+        device: Arc<dyn ScsiDevice>,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in_len: usize,
+        abort: &Abort,
+    ) -> CommandResult {
+        let op = cdb.first().map(|&b| Opcode(b));
+        if op == Some(Opcode::EXTENDED_COPY) {
+            return self
+                .copy
+                .extended_copy(nexus, Some(device), cdb, data_out, abort);
+        }
+        if op == Some(Opcode::RECEIVE_COPY_RESULTS) {
+            return self.copy.receive_copy_results(nexus, cdb);
+        }
+        let mut buf = Vec::new();
+        let direction = if !data_out.is_empty() {
+            DataDirection::ToDevice(data_out)
+        } else if data_in_len > 0 {
+            buf.resize(data_in_len, 0);
+            DataDirection::FromDevice(&mut buf)
+        } else {
+            DataDirection::None
+        };
+        let completion = match device.execute(cdb, direction) {
+            Ok(c) => c,
+            Err(_) => {
+                return CommandResult::check_condition(&Sense::new(
+                    SenseKey::HARDWARE_ERROR,
+                    Asc::LOGICAL_UNIT_COMMUNICATION_FAILURE,
+                ))
+            }
+        };
+        if data_out.is_empty() {
+            buf.truncate(data_in_len.saturating_sub(completion.residual));
+        }
+        if op == Some(Opcode::INQUIRY) {
+            if let Ok(inq) = InquiryCdb::decode(cdb) {
+                if !inq.evpd && completion.status == Status::GOOD {
+                    // 3PC: every LUN is a copy manager, whatever the device says.
+                    if let Some(b5) = buf.get_mut(5) {
+                        *b5 |= 0x08;
+                    }
+                } else if inq.evpd
+                    && inq.page_code == inquiry::page::THIRD_PARTY_COPY
+                    && completion.status == Status::CHECK_CONDITION
+                {
+                    let pdt = self.peripheral_device_type(&device);
+                    let mut page = third_party_copy_vpd(pdt, &self.limits);
+                    page.truncate(usize::from(inq.allocation_length));
+                    return CommandResult::good(page);
+                }
+            }
+        }
+        CommandResult {
+            status: completion.status,
+            sense: completion.sense,
+            data_in: buf,
+        }
+    }
+
+    /// The device's PDT, from its standard INQUIRY data.
+    fn peripheral_device_type(&self, device: &Arc<dyn ScsiDevice>) -> PeripheralDeviceType {
+        let mut buf = [0u8; 36];
+        let cdb = InquiryCdb {
+            evpd: false,
+            page_code: 0,
+            allocation_length: 36,
+        }
+        .encode();
+        match device.execute(&cdb, DataDirection::FromDevice(&mut buf)) {
+            Ok(c) if c.is_good() => PeripheralDeviceType(buf[0] & 0x1f),
+            _ => PeripheralDeviceType::UNKNOWN,
+        }
+    }
+
+    /// REPORT LUNS (SPC-3 6.21), and it clears 3F/0E for the nexus on the addressed LUN.
+    fn report_luns(&self, nexus: &Nexus, lun: u64, cdb: &[u8]) -> CommandResult {
+        let (Some(&select), Some(alloc)) = (cdb.get(2), cdb.get(6..10)) else {
+            return CommandResult::check_condition(&Sense::invalid_field_in_cdb(0, None));
+        };
+        let alloc = u32::from_be_bytes([alloc[0], alloc[1], alloc[2], alloc[3]]);
+        if select > 2 {
+            return CommandResult::check_condition(&Sense::invalid_field_in_cdb(2, None));
+        }
+        if alloc < 16 {
+            return CommandResult::check_condition(&Sense::invalid_field_in_cdb(6, None));
+        }
+        let count = self.lun_count();
+        // SELECT REPORT 01h: only well-known LUNs, of which there are none.
+        let listed = if select == 1 { 0 } else { count };
+        let mut out = Vec::with_capacity(8 + 8 * listed);
+        out.put_u32(u32::try_from(8 * listed).unwrap_or(u32::MAX));
+        out.put_zeros(4);
+        for n in 0..listed {
+            out.extend_from_slice(&lun_to_wire(n as u64));
+        }
+        if self.has_lun(lun) {
+            let mut a = self.attention();
+            let epoch = a.luns_epoch;
+            if let Some(seen) = a.seen.get_mut(nexus).and_then(|m| m.get_mut(&lun)) {
+                seen.luns = epoch;
+            }
+        }
+        out.truncate(usize::try_from(alloc).unwrap_or(usize::MAX));
+        CommandResult::good(out)
+    }
+
+    /// The pending unit attention for (nexus, LUN), cleared unless `exempt` (which only
+    /// peeks — and is never blocked).
+    fn take_unit_attention(&self, nexus: &Nexus, lun: u64, exempt: bool) -> Option<Asc> {
+        if exempt {
+            return None;
+        }
+        let mut a = self.attention();
+        let reset = usize::try_from(lun)
+            .ok()
+            .and_then(|i| a.reset_epoch.get(i).copied())
+            .unwrap_or(0);
+        let luns = a.luns_epoch;
+        let per_lun = a.seen.entry(nexus.clone()).or_default();
+        match per_lun.get_mut(&lun) {
+            None => {
+                per_lun.insert(lun, Seen { reset, luns });
+                Some(Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED)
+            }
+            Some(seen) if seen.reset != reset => {
+                // A reset supersedes a LUN data change: the initiator rescans anyway.
+                *seen = Seen { reset, luns };
+                Some(Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED)
+            }
+            Some(seen) if seen.luns != luns => {
+                seen.luns = luns;
+                Some(Asc::REPORTED_LUNS_DATA_HAS_CHANGED)
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn device(&self, lun: u64) -> Option<Arc<dyn ScsiDevice>> {
+        let luns = self.luns.read().unwrap_or_else(PoisonError::into_inner);
+        usize::try_from(lun).ok().and_then(|i| luns.get(i)).cloned()
+    }
+
+    fn lun_count(&self) -> usize {
+        self.luns
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn attention(&self) -> MutexGuard<'_, Attention> {
+        self.attention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The VPD 8Fh (Third-party Copy) page for a LUN whose device does not serve it: this
+/// copy manager's commands, limits and descriptor types (SPC-4 7.8.17).
+pub fn third_party_copy_vpd(pdt: PeripheralDeviceType, limits: &Limits) -> Vec<u8> {
+    let body = ThirdPartyCopyPage::from(limits).encode_body();
+    inquiry::vpd_page(pdt, inquiry::page::THIRD_PARTY_COPY, &body)
+}
+
+/// INQUIRY for a LUN that does not exist (SPC-3 6.4.2: qualifier 011b, PDT 1Fh).
+fn no_lun_inquiry(cdb: &[u8]) -> CommandResult {
+    let inq = match InquiryCdb::decode(cdb) {
+        Ok(c) => c,
+        Err(e) => return CommandResult::check_condition(&Sense::from(e)),
+    };
+    let mut out = if inq.evpd {
+        vec![NO_LUN_PERIPHERAL, inq.page_code, 0, 0]
+    } else {
+        let mut v = vec![0u8; 36];
+        v[0] = NO_LUN_PERIPHERAL;
+        v[2] = inquiry::VERSION_SPC3;
+        v[3] = 0x02;
+        v[4] = 31;
+        v
+    };
+    out.truncate(usize::from(inq.allocation_length));
+    CommandResult::good(out)
+}
+
+/// The 8-byte LUN field for LUN `n` (SAM-3 4.9.7): peripheral device addressing below
+/// 256, flat space addressing up to 16383.
+pub fn lun_to_wire(n: u64) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    if n < 256 {
+        out[1] = n as u8;
+    } else {
+        out[0] = 0x40 | ((n >> 8) & 0x3f) as u8;
+        out[1] = n as u8;
+    }
+    out
+}
+
+/// The LUN number an 8-byte LUN field addresses; `u64::MAX` (no such LUN) for anything
+/// but single-level peripheral (bus 0) or flat space addressing.
+pub fn lun_from_wire(lun: [u8; 8]) -> u64 {
+    let [b0, b1, rest @ ..] = lun;
+    if rest.iter().any(|&b| b != 0) {
+        return u64::MAX;
+    }
+    match b0 >> 6 {
+        0 if b0 == 0 => u64::from(b1),
+        1 => (u64::from(b0 & 0x3f) << 8) | u64::from(b1),
+        _ => u64::MAX,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,243 @@
+use super::*;
+use crate::device::tape::{EmulatedTape, TapeConfig};
+use crate::frontend::testing::{CopyCall, MemoryDisk, RecordingCopyService};
+
+struct Fixture {
+    d: Dispatcher,
+    copy: Arc<RecordingCopyService>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let (tape, _) =
+        EmulatedTape::open("tape0", dir.path().join("t.tap"), TapeConfig::default()).unwrap();
+    let copy = RecordingCopyService::new();
+    let luns: Vec<Arc<dyn ScsiDevice>> =
+        vec![Arc::new(MemoryDisk::new("disk0", 512, 64)), Arc::new(tape)];
+    Fixture {
+        d: Dispatcher::new(luns, copy.clone()),
+        copy,
+        _dir: dir,
+    }
+}
+
+fn nexus(s: u64) -> Nexus {
+    Nexus {
+        initiator: "iqn.test".into(),
+        session: s,
+    }
+}
+
+fn run(d: &Dispatcher, n: &Nexus, lun: u64, cdb: &[u8], len: usize) -> CommandResult {
+    d.execute(n, lun, cdb, &[], len, &Abort::new())
+}
+
+fn key(r: &CommandResult) -> (u8, u8, u8) {
+    assert_eq!(r.status, Status::CHECK_CONDITION, "{r:?}");
+    let s = Sense::decode(&r.sense).unwrap();
+    (s.key.0, s.asc.asc(), s.asc.ascq())
+}
+
+const TUR: [u8; 6] = [0; 6];
+const INQ: [u8; 6] = [0x12, 0, 0, 0, 96, 0];
+const REPORT_LUNS: [u8; 12] = [0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0];
+
+#[test]
+fn report_luns_answers_on_any_lun_and_lists_all() {
+    let f = fixture();
+    for lun in [0, 1, 7, u64::MAX] {
+        let r = run(&f.d, &nexus(1), lun, &REPORT_LUNS, 256);
+        assert_eq!(r.status, Status::GOOD);
+        assert_eq!(
+            r.data_in,
+            [0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+        );
+    }
+    // Truncated to the transport's expected length, and allocation length < 16 is 24/00.
+    assert_eq!(run(&f.d, &nexus(1), 0, &REPORT_LUNS, 10).data_in.len(), 10);
+    let mut cdb = REPORT_LUNS;
+    cdb[8] = 0;
+    cdb[9] = 15;
+    assert_eq!(key(&run(&f.d, &nexus(1), 0, &cdb, 256)), (5, 0x24, 0));
+    let mut cdb = REPORT_LUNS;
+    cdb[2] = 3;
+    assert_eq!(key(&run(&f.d, &nexus(1), 0, &cdb, 256)), (5, 0x24, 0));
+}
+
+#[test]
+fn missing_lun_inquiry_and_other_commands() {
+    let f = fixture();
+    let r = run(&f.d, &nexus(1), 5, &INQ, 96);
+    assert_eq!(r.status, Status::GOOD);
+    assert_eq!(r.data_in[0], 0x7f);
+    assert_eq!(r.data_in.len(), 36);
+    assert_eq!(key(&run(&f.d, &nexus(1), 5, &TUR, 0)), (5, 0x25, 0));
+    assert_eq!(
+        key(&run(&f.d, &nexus(1), 5, &[3, 0, 0, 0, 18, 0], 18)),
+        (5, 0x25, 0)
+    );
+    let xcopy = [0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0];
+    assert_eq!(key(&run(&f.d, &nexus(1), 5, &xcopy, 0)), (5, 0x25, 0));
+    assert!(f.copy.calls().is_empty());
+}
+
+#[test]
+fn unit_attention_once_per_nexus_per_lun_and_exemptions() {
+    let f = fixture();
+    let n = nexus(1);
+    // INQUIRY, REPORT LUNS and REQUEST SENSE neither block nor clear it.
+    assert_eq!(run(&f.d, &n, 0, &INQ, 96).status, Status::GOOD);
+    assert_eq!(run(&f.d, &n, 0, &REPORT_LUNS, 256).status, Status::GOOD);
+    assert_eq!(
+        run(&f.d, &n, 1, &[3, 0, 0, 0, 18, 0], 18).status,
+        Status::GOOD
+    );
+    assert_eq!(key(&run(&f.d, &n, 0, &TUR, 0)), (6, 0x29, 0));
+    assert_eq!(run(&f.d, &n, 0, &TUR, 0).status, Status::GOOD);
+    // Separately per LUN and per nexus.
+    assert_eq!(key(&run(&f.d, &n, 1, &TUR, 0)), (6, 0x29, 0));
+    assert_eq!(key(&run(&f.d, &nexus(2), 0, &TUR, 0)), (6, 0x29, 0));
+    assert_eq!(run(&f.d, &n, 1, &TUR, 0).status, Status::GOOD);
+}
+
+#[test]
+fn lun_reset_and_target_reset_raise_power_on_reset() {
+    let f = fixture();
+    let n = nexus(1);
+    for lun in [0, 1] {
+        run(&f.d, &n, lun, &TUR, 0);
+    }
+    f.d.lun_reset(1);
+    assert_eq!(run(&f.d, &n, 0, &TUR, 0).status, Status::GOOD);
+    assert_eq!(key(&run(&f.d, &n, 1, &TUR, 0)), (6, 0x29, 0));
+    f.d.target_reset();
+    assert_eq!(key(&run(&f.d, &n, 0, &TUR, 0)), (6, 0x29, 0));
+    assert_eq!(key(&run(&f.d, &n, 1, &TUR, 0)), (6, 0x29, 0));
+    assert_eq!(run(&f.d, &n, 1, &TUR, 0).status, Status::GOOD);
+    f.d.lun_reset(99); // no such LUN: nothing happens
+}
+
+#[test]
+fn lun_set_change_raises_reported_luns_data_has_changed() {
+    let f = fixture();
+    let n = nexus(1);
+    for lun in [0, 1] {
+        run(&f.d, &n, lun, &TUR, 0);
+    }
+    f.d.set_luns(vec![
+        Arc::new(MemoryDisk::new("disk0", 512, 64)),
+        Arc::new(MemoryDisk::new("disk1", 512, 64)),
+        Arc::new(MemoryDisk::new("disk2", 512, 64)),
+    ]);
+    assert_eq!(key(&run(&f.d, &n, 0, &TUR, 0)), (6, 0x3f, 0x0e));
+    assert_eq!(run(&f.d, &n, 0, &TUR, 0).status, Status::GOOD);
+    // REPORT LUNS clears it on the LUN it is sent to (SPC-3 6.21).
+    let r = run(&f.d, &n, 1, &REPORT_LUNS, 256);
+    assert_eq!(r.data_in[3], 24);
+    assert_eq!(run(&f.d, &n, 1, &TUR, 0).status, Status::GOOD);
+    // A LUN the nexus never used starts with POWER ON.
+    assert_eq!(key(&run(&f.d, &n, 2, &TUR, 0)), (6, 0x29, 0));
+}
+
+#[test]
+fn copy_opcodes_go_to_the_copy_service_with_the_receiving_lun() {
+    let f = fixture();
+    let n = nexus(3);
+    run(&f.d, &n, 1, &TUR, 0);
+    let xcopy = [0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0];
+    let abort = Abort::new();
+    abort.abort();
+    let r = f.d.execute(&n, 1, &xcopy, &[1, 2, 3, 4], 0, &abort);
+    assert_eq!(r.status, Status::GOOD);
+    let rcr = [0x84, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
+    let r = run(&f.d, &n, 1, &rcr, 32);
+    assert_eq!(r.data_in, vec![0xab; 32]);
+    f.d.nexus_lost(&n);
+    assert_eq!(
+        f.copy.calls(),
+        vec![
+            CopyCall::ExtendedCopy {
+                nexus: n.clone(),
+                receiving_lun: Some("tape0".into()),
+                parameter_list: vec![1, 2, 3, 4],
+                aborted: true,
+            },
+            CopyCall::ReceiveCopyResults { nexus: n.clone() },
+            CopyCall::NexusLost(n.clone()),
+        ]
+    );
+    // The nexus was forgotten: it sees POWER ON again.
+    assert_eq!(key(&run(&f.d, &n, 1, &TUR, 0)), (6, 0x29, 0));
+}
+
+#[test]
+fn copy_opcodes_wait_behind_a_unit_attention() {
+    let f = fixture();
+    let rcr = [0x84, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
+    assert_eq!(key(&run(&f.d, &nexus(1), 0, &rcr, 32)), (6, 0x29, 0));
+    assert!(f.copy.calls().is_empty());
+}
+
+#[test]
+fn device_commands_pass_through_with_direction_and_3pc() {
+    let f = fixture();
+    let n = nexus(1);
+    run(&f.d, &n, 0, &TUR, 0);
+    run(&f.d, &n, 1, &TUR, 0);
+    // Standard INQUIRY from each device has 3PC.
+    for lun in [0, 1] {
+        let r = run(&f.d, &n, lun, &INQ, 96);
+        assert_eq!(r.data_in.len(), 36);
+        assert_ne!(r.data_in[5] & 0x08, 0);
+    }
+    // WRITE(6) + REWIND + READ(6) on the tape, variable block.
+    let data = b"hello tape".to_vec();
+    let w =
+        f.d.execute(&n, 1, &[0x0a, 0, 0, 0, 10, 0], &data, 0, &Abort::new());
+    assert_eq!(w.status, Status::GOOD, "{w:?}");
+    assert_eq!(
+        run(&f.d, &n, 1, &[1, 0, 0, 0, 0, 0], 0).status,
+        Status::GOOD
+    );
+    let r = run(&f.d, &n, 1, &[0x08, 0, 0, 0, 10, 0], 10);
+    assert_eq!(r.data_in, data);
+    // Unsupported opcode: the device's own 05/20/00.
+    assert_eq!(
+        key(&run(&f.d, &n, 0, &[0xee, 0, 0, 0, 0, 0], 0)),
+        (5, 0x20, 0)
+    );
+    // READ(10) of one block on the disk, data-in truncated to what the device moved.
+    let r = run(&f.d, &n, 0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], 4096);
+    assert_eq!(r.data_in.len(), 512);
+    // Empty CDB.
+    assert_eq!(key(&run(&f.d, &n, 0, &[], 0)), (5, 0x20, 0));
+}
+
+#[test]
+fn third_party_copy_page_is_answered_when_the_device_does_not() {
+    let f = fixture();
+    let n = nexus(1);
+    let r = run(&f.d, &n, 1, &[0x12, 1, 0x8f, 1, 0, 0], 256);
+    assert_eq!(r.status, Status::GOOD, "{r:?}");
+    assert_eq!(&r.data_in[..2], &[0x01, 0x8f]);
+    let (_, body) = inquiry::split_vpd_page(&r.data_in).unwrap();
+    let page = ThirdPartyCopyPage::decode_body(body).unwrap();
+    assert!(page.supports_command(0x83, 0x00));
+    // Allocation length 8 truncates.
+    let r = run(&f.d, &n, 1, &[0x12, 1, 0x8f, 0, 8, 0], 256);
+    assert_eq!(r.data_in.len(), 8);
+}
+
+#[test]
+fn lun_wire_format() {
+    assert_eq!(lun_to_wire(0), [0; 8]);
+    assert_eq!(lun_to_wire(5), [0, 5, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(lun_to_wire(300), [0x41, 0x2c, 0, 0, 0, 0, 0, 0]);
+    for n in [0, 1, 255, 256, 300, 16383] {
+        assert_eq!(lun_from_wire(lun_to_wire(n)), n);
+    }
+    assert_eq!(lun_from_wire([0x01, 0, 0, 0, 0, 0, 0, 0]), u64::MAX);
+    assert_eq!(lun_from_wire([0, 1, 0, 0, 0, 0, 0, 1]), u64::MAX);
+    assert_eq!(lun_from_wire([0xc0, 0, 0, 0, 0, 0, 0, 0]), u64::MAX);
+}

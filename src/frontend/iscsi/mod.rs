@@ -1,0 +1,9 @@
+//! iSCSI target (RFC 7143): a pure PDU codec ([`pdu`]), login and text negotiation
+//! ([`login`]), and the TCP server ([`target`]) that feeds SCSI commands to the
+//! [`Dispatcher`](crate::frontend::Dispatcher).
+
+pub mod login;
+pub mod pdu;
+pub mod target;
+
+pub use target::{start, Target, TargetConfig};
