@@ -1,0 +1,259 @@
+//! CDB decoding and parameter data of [`super`], by SBC-3/SPC-3 clause.
+use super::*;
+use crate::scsi::SenseKeySpecific;
+
+fn err(cdb: &[u8]) -> (usize, Option<u8>) {
+    let e = DiskCommand::decode(cdb).unwrap_err();
+    assert_eq!(e.reason, Reason::InvalidFieldInCdb, "{cdb:02x?}");
+    (e.offset, e.bit)
+}
+
+#[test]
+fn read_write_forms_sbc3_5_7_to_5_10_and_5_25_to_5_28() {
+    // READ(6): 21-bit LBA, transfer length 0 means 256 blocks (SBC-3 5.9).
+    let r = ReadWriteCdb::decode(&[0x08, 0xff, 0x12, 0x34, 0, 0]).unwrap();
+    assert_eq!(
+        (r.write, r.lba, r.blocks, r.length_offset),
+        (false, 0x1f1234, 256, 4)
+    );
+    let w = ReadWriteCdb::decode(&[0x0a, 0, 0, 9, 3, 0]).unwrap();
+    assert_eq!((w.write, w.lba, w.blocks), (true, 9, 3));
+    // READ(10) with DPO and FUA; transfer length 0 is legal.
+    let r = ReadWriteCdb::decode(&[0x28, 0x18, 0, 0, 1, 0, 0, 0, 0, 0]).unwrap();
+    assert_eq!((r.lba, r.blocks, r.fua, r.dpo), (256, 0, true, true));
+    let r = ReadWriteCdb::decode(&[0xaa, 0, 0, 0, 0, 7, 0, 1, 0, 0, 0, 0]).unwrap();
+    assert_eq!(
+        (r.write, r.lba, r.blocks, r.length_offset),
+        (true, 7, 65536, 6)
+    );
+    let cdb = ReadWriteCdb::write_16(0x1_0000_0000, 2048, true);
+    let r = ReadWriteCdb::decode(&cdb).unwrap();
+    assert_eq!(
+        (r.write, r.lba, r.blocks, r.fua),
+        (true, 0x1_0000_0000, 2048, true)
+    );
+    assert_eq!(
+        ReadWriteCdb::read_16(5, 8),
+        [0x88, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 8, 0, 0]
+    );
+    assert_eq!(
+        ReadWriteCdb::decode(&ReadWriteCdb::read_10(0x0102_0304, 9))
+            .unwrap()
+            .lba,
+        0x0102_0304
+    );
+    assert_eq!(
+        ReadWriteCdb::decode(&ReadWriteCdb::write_10(1, 2))
+            .unwrap()
+            .blocks,
+        2
+    );
+}
+
+#[test]
+fn bad_cdb_fields_point_at_the_byte() {
+    // RDPROTECT without protection information (SBC-3 Table 33).
+    assert_eq!(err(&[0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0]), (1, Some(7)));
+    // NACA and LINK in the CONTROL byte (SAM-4 5.2).
+    assert_eq!(
+        err(&[0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 4]),
+        (15, Some(2))
+    );
+    assert_eq!(err(&[0x00, 0, 0, 0, 0, 1]), (5, Some(0)));
+    // Truncated CDBs and an empty one.
+    assert_eq!(err(&[0x88, 0, 0]), (0, None));
+    assert_eq!(err(&[]), (0, None));
+    // READ CAPACITY(10) with PMI 0 and LBA != 0 (SBC-3 5.10.1).
+    assert_eq!(err(&[0x25, 0, 0, 0, 0, 1, 0, 0, 0, 0]), (2, None));
+    assert!(DiskCommand::decode(&[0x25, 0, 0, 0, 0, 1, 0, 0, 1, 0]).is_ok());
+    // SERVICE ACTION IN(16) with an unknown service action.
+    let mut rc16 = [0u8; 16];
+    rc16[0] = 0x9e;
+    rc16[1] = 0x11;
+    assert_eq!(err(&rc16), (1, Some(4)));
+    rc16[1] = 0x10;
+    rc16[13] = 32;
+    assert_eq!(
+        DiskCommand::decode(&rc16).unwrap(),
+        DiskCommand::ReadCapacity16 {
+            allocation_length: 32
+        }
+    );
+    // VERIFY with BYTCHK 10b/11b.
+    assert_eq!(err(&[0x2f, 0x04, 0, 0, 0, 0, 0, 0, 1, 0]), (1, Some(2)));
+    // INQUIRY page code without EVPD.
+    assert_eq!(err(&[0x12, 0, 0x80, 0, 0xff, 0]), (2, None));
+    // The sense built from it carries C/D = 1.
+    let sense = Sense::from(DiskCommand::decode(&[0x12, 0, 0x80, 0, 0xff, 0]).unwrap_err());
+    assert_eq!(sense.asc, Asc::INVALID_FIELD_IN_CDB);
+    assert_eq!(
+        sense.sense_key_specific,
+        Some(SenseKeySpecific::Field {
+            command: true,
+            bit: None,
+            pointer: 2
+        })
+    );
+}
+
+#[test]
+fn verify_and_synchronize_cache() {
+    let v = VerifyCdb::decode(&[0x2f, 0x02, 0, 0, 0, 4, 0, 0, 2, 0]).unwrap();
+    assert_eq!(
+        v,
+        VerifyCdb {
+            lba: 4,
+            blocks: 2,
+            byte_check: ByteCheck::Compare,
+            length_offset: 7
+        }
+    );
+    let v = VerifyCdb::decode(&[0xaf, 0, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0]).unwrap();
+    assert_eq!((v.lba, v.blocks, v.byte_check), (1, 3, ByteCheck::Medium));
+    let mut v16 = [0u8; 16];
+    v16[0] = 0x8f;
+    v16[9] = 9;
+    v16[13] = 1;
+    assert_eq!(VerifyCdb::decode(&v16).unwrap().lba, 9);
+    let s = SynchronizeCacheCdb::decode(&[0x35, 0x02, 0, 0, 0, 8, 0, 0, 0, 0]).unwrap();
+    assert_eq!(
+        s,
+        SynchronizeCacheCdb {
+            lba: 8,
+            blocks: 0,
+            immed: true
+        }
+    );
+}
+
+#[test]
+fn range_check_sbc3_4_5() {
+    assert!(check_range(0, 8, 8).is_ok());
+    assert!(check_range(8, 0, 8).is_ok());
+    let e = check_range(7, 2, 8).unwrap_err();
+    assert_eq!(e.asc, Asc::LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE);
+    assert!(check_range(u64::MAX, 2, u64::MAX).is_err());
+}
+
+#[test]
+fn read_capacity_data() {
+    assert_eq!(read_capacity_10_data(8, 512), [0, 0, 0, 7, 0, 0, 2, 0]);
+    assert_eq!(
+        read_capacity_10_data(0x1_0000_0001, 4096),
+        [0xff, 0xff, 0xff, 0xff, 0, 0, 0x10, 0]
+    );
+    let d = read_capacity_16_data(0x1_0000_0001, 4096, 0);
+    assert_eq!(d.len(), 32);
+    assert_eq!(d[..12], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+}
+
+#[test]
+fn mode_sense_pages() {
+    let params = DiskModeParameters {
+        blocks: 0x1_0000_0000,
+        block_size: 512,
+        write_protect: true,
+        write_cache: true,
+    };
+    let cdb = ModeSenseCdb::decode(&[0x1a, 0, 0x3f, 0, 0xff, 0]).unwrap();
+    let d = mode_sense_data(&cdb, &params).unwrap();
+    assert_eq!(d.len(), 4 + 8 + 20 + 12);
+    assert_eq!(d[..4], [43, 0, 0x90, 8]);
+    assert_eq!(d[4..12], [0xff, 0xff, 0xff, 0xff, 0, 0, 2, 0]);
+    assert_eq!(d[12..15], [0x08, 0x12, 0x04]);
+    assert_eq!(d[32..36], [0x0a, 0x0a, 0x02, 0x10]);
+    let cdb = ModeSenseCdb::decode(&[0x5a, 0x10, 0x0a, 0, 0, 0, 0, 0, 0xff, 0]).unwrap();
+    let d = mode_sense_data(&cdb, &params).unwrap();
+    assert_eq!(d[..8], [0, 34, 0, 0x90, 1, 0, 0, 16]);
+    assert_eq!(d[8..24], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
+    assert_eq!(d[24], 0x0a);
+    let cdb = ModeSenseCdb::decode(&[0x1a, 0x08, 0x48, 0, 0xff, 0]).unwrap();
+    let d = mode_sense_data(&cdb, &params).unwrap();
+    assert_eq!(
+        d,
+        [23, 0, 0x90, 0, 0x08, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    );
+    let saved = ModeSenseCdb::decode(&[0x1a, 0, 0xc8, 0, 0xff, 0]).unwrap();
+    assert_eq!(
+        mode_sense_data(&saved, &params).unwrap_err().asc,
+        Asc::SAVING_PARAMETERS_NOT_SUPPORTED
+    );
+    let bad = ModeSenseCdb::decode(&[0x1a, 0, 0x1c, 0, 0xff, 0]).unwrap();
+    assert_eq!(
+        mode_sense_data(&bad, &params).unwrap_err().field_pointer(),
+        Some(2)
+    );
+    let bad = ModeSenseCdb::decode(&[0x1a, 0, 0x08, 1, 0xff, 0]).unwrap();
+    assert_eq!(
+        mode_sense_data(&bad, &params).unwrap_err().field_pointer(),
+        Some(3)
+    );
+}
+
+#[test]
+fn report_supported_operation_codes_spc3_6_23() {
+    let rsoc = |opts: u8, op: u8, sa: u16| {
+        let [s0, s1] = sa.to_be_bytes();
+        let cdb = [0xa3, 0x0c, opts, op, s0, s1, 0, 0, 0x10, 0, 0, 0];
+        ReportOpcodesCdb::decode(&cdb).and_then(|c| c.response(DISK_COMMANDS))
+    };
+    let all = rsoc(0, 0, 0).unwrap();
+    assert_eq!(all.len(), 4 + 8 * DISK_COMMANDS.len());
+    assert_eq!(all[..4], (8 * DISK_COMMANDS.len() as u32).to_be_bytes());
+    assert_eq!(all[4..12], [0x00, 0, 0, 0, 0, 0, 0, 6]);
+    let rc16 = all[4..].chunks(8).find(|d| d[0] == 0x9e).unwrap().to_vec();
+    assert_eq!(rc16, [0x9e, 0, 0, 0x10, 0, 1, 0, 16]);
+    let one = rsoc(1, 0x28, 0).unwrap();
+    assert_eq!(one[..4], [0, 3, 0, 10]);
+    assert_eq!(
+        one[4..],
+        [0x28, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0]
+    );
+    assert_eq!(rsoc(1, 0x83, 0).unwrap(), [0, 1, 0, 0]);
+    assert_eq!(rsoc(1, 0x9e, 0).unwrap_err().offset, 2);
+    let one = rsoc(2, 0x9e, 0x10).unwrap();
+    assert_eq!(one[..6], [0, 3, 0, 16, 0x9e, 0x10]);
+    assert_eq!(rsoc(2, 0x9e, 0x11).unwrap(), [0, 1, 0, 0]);
+    assert_eq!(rsoc(2, 0x28, 0).unwrap_err().offset, 2);
+    assert_eq!(rsoc(3, 0, 0).unwrap_err().offset, 2);
+    // Every listed usage decodes as a CDB of its own kind (bits set where evaluated,
+    // except where a set bit is itself an error).
+    for c in DISK_COMMANDS {
+        let mut cdb = vec![0u8; c.usage.len()];
+        cdb[0] = c.opcode;
+        if let Some(sa) = c.service_action {
+            cdb[1] = sa as u8;
+        }
+        if c.opcode == 0xa3 {
+            cdb[2] = 0;
+        }
+        let decoded = DiskCommand::decode(&cdb).unwrap();
+        assert_ne!(decoded, DiskCommand::Unsupported(c.opcode));
+        assert_eq!(c.usage[0], c.opcode);
+    }
+    let mut sorted = DISK_COMMANDS.to_vec();
+    sorted.sort_by_key(|c| (c.opcode, c.service_action));
+    assert_eq!(sorted, DISK_COMMANDS);
+}
+
+#[test]
+fn unknown_opcode_is_unsupported_and_junk_never_panics() {
+    assert_eq!(
+        DiskCommand::decode(&[0xc0, 0, 0, 0, 0, 0]).unwrap(),
+        DiskCommand::Unsupported(0xc0)
+    );
+    for len in 0..20 {
+        for op in 0..=255u8 {
+            let cdb: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i == 0 {
+                        op
+                    } else {
+                        (i as u8).wrapping_mul(0x5b)
+                    }
+                })
+                .collect();
+            let _ = DiskCommand::decode(&cdb);
+        }
+    }
+}
