@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod copy;
 mod decode;
 pub mod input;
 
@@ -24,6 +25,14 @@ pub enum Command {
     Decode(decode::DecodeArgs),
     /// Build a parameter list from a TOML description and write it (binary, or hex with -H).
     Encode(decode::EncodeArgs),
+    /// Execute a parameter list through the local copy manager over an inventory's devices.
+    Run(copy::RunArgs),
+    /// Copy a disk range to a tape (EXTENDED COPY 00h segments, then an optional filemark).
+    Backup(copy::BackupArgs),
+    /// Copy a tape's records back to a disk range (EXTENDED COPY 01h segments).
+    Restore(copy::RestoreArgs),
+    /// List the inventory's devices with their designators (like lsscsi + sg_vpd -p di).
+    Devices(copy::DevicesArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
@@ -39,6 +48,10 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Decode(args) => decode::decode(&args),
         Command::Encode(args) => decode::encode(&args),
+        Command::Run(args) => copy::run(&args),
+        Command::Backup(args) => copy::backup(&args),
+        Command::Restore(args) => copy::restore(&args),
+        Command::Devices(args) => copy::devices(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,641 @@
+//! `xcopy run`, `xcopy backup`, `xcopy restore` and `xcopy devices`: the local copy manager,
+//! the same one the daemon runs, over the devices of an inventory.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use super::input::{parse_hex_text, read_input};
+use crate::copy::manager::CopyManager;
+use crate::copy::run::Progress;
+use crate::copy::{Abort, Nexus};
+use crate::device::inventory::{DeviceKind, Inventory, InventoryDevice};
+use crate::device::DataDirection;
+use crate::scsi::dump::render_sense;
+use crate::scsi::parameter_list::Supported;
+use crate::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+use crate::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
+use crate::scsi::{Limits, ListIdUsage, ParameterList, Sense, SenseKeySpecific};
+
+/// Options every copying subcommand shares.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// The device inventory (TOML; the daemon config's [[device]] tables).
+    #[arg(short = 'd', long, value_name = "INV.toml")]
+    pub devices: PathBuf,
+    /// Print one JSON object as the last line of standard output.
+    #[arg(short = 'j', long)]
+    pub json: bool,
+    /// Copy-manager limits (TOML, the [limits] keys); default: xcopyd's.
+    #[arg(long, value_name = "TOML")]
+    pub limits: Option<PathBuf>,
+    /// No progress bar, even on a terminal.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The EXTENDED COPY parameter list (binary, or hex with --inhex; - for stdin).
+    pub list: PathBuf,
+    /// The list is hex text (sg3_utils --inhex style).
+    #[arg(long)]
+    pub inhex: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Source disk: NAME[:LBA[+BLOCKS]] (default: the whole disk).
+    #[arg(long, value_name = "DISK[:LBA[+BLOCKS]]")]
+    pub from: String,
+    /// Destination tape (inventory name).
+    #[arg(long, value_name = "TAPE")]
+    pub to: String,
+    /// Bytes per tape record (variable mode) or per WRITE (fixed mode): sg3_utils number
+    /// syntax, e.g. 256k, 1m, 0x40000.
+    #[arg(short = 't', long, default_value = "256k", value_parser = parse_size)]
+    pub transfer_length: u64,
+    /// Write a filemark after the data.
+    #[arg(long)]
+    pub filemark: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Source tape (inventory name), read from its current position.
+    #[arg(long, value_name = "TAPE")]
+    pub from: String,
+    /// Destination disk: NAME[:LBA[+BLOCKS]] (default: the whole disk).
+    #[arg(long, value_name = "DISK[:LBA[+BLOCKS]]")]
+    pub to: String,
+    /// Record size the backup was written with.
+    #[arg(short = 't', long, default_value = "256k", value_parser = parse_size)]
+    pub transfer_length: u64,
+    /// Position the tape at its beginning first (LOCATE to logical object 0).
+    #[arg(long)]
+    pub rewind: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// The device inventory (TOML).
+    #[arg(short = 'd', long, value_name = "INV.toml")]
+    pub devices: PathBuf,
+    /// Print one JSON object as the last line of standard output.
+    #[arg(short = 'j', long)]
+    pub json: bool,
+}
+
+/// Parses a number the sg3_utils way: decimal, `0x` or trailing `h` hex, and the suffixes
+/// c (1) w (2) b (512) k/K/KiB (1024) KB (1000) m/M/MiB MB g/G/GiB GB t/T/TiB TB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let bad = || format!("{text:?} is not a number (e.g. 262144, 256k, 1m, 0x40000)");
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).map_err(|_| bad());
+    }
+    if let Some(hex) = t.strip_suffix('h').or_else(|| t.strip_suffix('H')) {
+        if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return u64::from_str_radix(hex, 16).map_err(|_| bad());
+        }
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, suffix) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let multiplier: u64 = match suffix {
+        "" | "c" => 1,
+        "w" => 2,
+        "b" => 512,
+        "k" | "K" | "KiB" => 1 << 10,
+        "KB" | "kB" => 1000,
+        "m" | "M" | "MiB" => 1 << 20,
+        "MB" => 1_000_000,
+        "g" | "G" | "GiB" => 1 << 30,
+        "GB" => 1_000_000_000,
+        "t" | "T" | "TiB" => 1 << 40,
+        "TB" => 1_000_000_000_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(multiplier).ok_or_else(bad)
+}
+
+fn load(common: &Common) -> Result<(Arc<Inventory>, CopyManager)> {
+    let limits: Limits = match &common.limits {
+        Some(path) => toml::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{}: bad limits", path.display()))?,
+        None => Limits::default(),
+    };
+    let inventory = Arc::new(Inventory::load(&common.devices)?);
+    let manager = CopyManager::new(inventory.clone(), limits);
+    Ok((inventory, manager))
+}
+
+pub fn run(args: &RunArgs) -> Result<u8> {
+    let raw = read_input(&args.list)?;
+    let bytes = if args.inhex {
+        parse_hex_text(std::str::from_utf8(&raw).context("--inhex input is not text")?)?
+    } else {
+        raw
+    };
+    let (_inventory, manager) = load(&args.common)?;
+    if bytes.is_empty() {
+        return Ok(report(&args.common, None, 0, Duration::ZERO, 0));
+    }
+    let list = match ParameterList::decode(&bytes, manager.limits(), Supported::default()) {
+        Ok(list) => list,
+        Err(e) => {
+            let sense: Sense = e.into();
+            return Ok(report(&args.common, Some(sense), 0, Duration::ZERO, 0));
+        }
+    };
+    execute(&args.common, &manager, &list, total_bytes(&list))
+}
+
+pub fn backup(args: &BackupArgs) -> Result<u8> {
+    let (inventory, manager) = load(&args.common)?;
+    let (disk, lba, blocks, block_length) = disk_range(&inventory, &args.from)?;
+    let tape = device(&inventory, &args.to, DeviceKind::Tape)?;
+    let (tape_cscd, unit) = tape_cscd(tape, args.transfer_length)?;
+    let mut segments = Vec::new();
+    for (lba, blocks, stl) in records(lba, blocks, block_length, args.transfer_length, unit)? {
+        segments.push(SegmentDescriptor {
+            cat: false,
+            body: Segment::BlockToStream {
+                hold: false,
+                source: CscdId(0),
+                destination: CscdId(1),
+                stream_transfer_length: stl,
+                blocks,
+                lba,
+            },
+        });
+    }
+    if args.filemark {
+        segments.push(SegmentDescriptor {
+            cat: false,
+            body: Segment::WriteFilemarks {
+                destination: CscdId(1),
+                immed: false,
+                count: 1,
+            },
+        });
+    }
+    let list = build(vec![disk_cscd(disk, block_length)?, tape_cscd], segments);
+    execute(
+        &args.common,
+        &manager,
+        &list,
+        blocks * u64::from(block_length),
+    )
+}
+
+pub fn restore(args: &RestoreArgs) -> Result<u8> {
+    let (inventory, manager) = load(&args.common)?;
+    let (disk, lba, blocks, block_length) = disk_range(&inventory, &args.to)?;
+    let tape = device(&inventory, &args.from, DeviceKind::Tape)?;
+    let (tape_cscd, unit) = tape_cscd(tape, args.transfer_length)?;
+    let mut segments = Vec::new();
+    if args.rewind {
+        segments.push(SegmentDescriptor {
+            cat: false,
+            body: Segment::Locate {
+                destination: CscdId(1),
+                logical_object_id: 0,
+            },
+        });
+    }
+    for (lba, blocks, stl) in records(lba, blocks, block_length, args.transfer_length, unit)? {
+        segments.push(SegmentDescriptor {
+            cat: false,
+            body: Segment::StreamToBlock {
+                hold: false,
+                source: CscdId(1),
+                destination: CscdId(0),
+                stream_transfer_length: stl,
+                blocks,
+                lba,
+            },
+        });
+    }
+    let list = build(vec![disk_cscd(disk, block_length)?, tape_cscd], segments);
+    execute(
+        &args.common,
+        &manager,
+        &list,
+        blocks * u64::from(block_length),
+    )
+}
+
+pub fn devices(args: &DevicesArgs) -> Result<u8> {
+    let inventory = Inventory::load(&args.devices)?;
+    let mut rows = Vec::new();
+    for d in inventory.devices() {
+        let mut inquiry = [0u8; 36];
+        let answer = d.device.execute(
+            &[0x12, 0, 0, 0, 36, 0],
+            DataDirection::FromDevice(&mut inquiry),
+        );
+        let (pdt, vendor, product) = match answer {
+            Ok(c) if c.is_good() => (
+                inquiry[0] & 0x1f,
+                String::from_utf8_lossy(&inquiry[8..16]).trim().to_string(),
+                String::from_utf8_lossy(&inquiry[16..32]).trim().to_string(),
+            ),
+            _ => (0x1f, String::new(), String::new()),
+        };
+        let kind = match pdt {
+            0 => "disk",
+            1 => "tape",
+            8 => "mediumx",
+            _ => "other",
+        };
+        let (block_size, blocks) = d
+            .device
+            .block_backend()
+            .map_or((d.config.block_size, None), |b| {
+                (b.block_size, Some(b.blocks))
+            });
+        let designators: Vec<String> = d.designators.iter().map(ToString::to_string).collect();
+        println!(
+            "{:12} {:5} {:8} {:16} {}{}",
+            d.config.name,
+            kind,
+            vendor,
+            product,
+            d.config.path.display(),
+            blocks.map_or(String::new(), |b| format!("  {b} x {block_size} B")),
+        );
+        for name in &designators {
+            println!("{:14}designator: {name}", "");
+        }
+        rows.push(json!({
+            "name": d.config.name, "kind": kind, "peripheral_device_type": pdt, "vendor": vendor,
+            "product": product, "path": d.config.path, "designators": designators,
+            "block_size": block_size, "blocks": blocks, "allow": d.config.allow,
+        }));
+    }
+    if args.json {
+        println!("{}", json!({ "status": "good", "devices": rows }));
+    }
+    Ok(0)
+}
+
+fn build(cscds: Vec<CscdDescriptor>, segments: Vec<SegmentDescriptor>) -> ParameterList {
+    ParameterList {
+        list_identifier: 0,
+        sequential_striped: false,
+        list_id_usage: ListIdUsage::NoListId,
+        priority: 1,
+        cscds,
+        segments,
+        inline_data: Vec::new(),
+    }
+}
+
+fn device<'a>(
+    inventory: &'a Inventory,
+    name: &str,
+    kind: DeviceKind,
+) -> Result<&'a InventoryDevice> {
+    let d = inventory
+        .by_name(name)
+        .with_context(|| format!("no device {name:?} in the inventory"))?;
+    let want = match kind {
+        DeviceKind::Disk => 0x00,
+        _ => 0x01,
+    };
+    let mut inquiry = [0u8; 36];
+    let c = d.device.execute(
+        &[0x12, 0, 0, 0, 36, 0],
+        DataDirection::FromDevice(&mut inquiry),
+    )?;
+    if !c.is_good() || inquiry[0] & 0x1f != want {
+        bail!(
+            "device {name:?} is not a {}",
+            if want == 0 { "disk" } else { "tape" }
+        );
+    }
+    Ok(d)
+}
+
+/// NAME[:LBA[+BLOCKS]] -> (device, first LBA, blocks, block length).
+fn disk_range<'a>(
+    inventory: &'a Inventory,
+    spec: &str,
+) -> Result<(&'a InventoryDevice, u64, u64, u32)> {
+    let (name, range) = spec
+        .split_once(':')
+        .map_or((spec, None), |(n, r)| (n, Some(r)));
+    let d = device(inventory, name, DeviceKind::Disk)?;
+    let (block_length, capacity) = match d.device.block_backend() {
+        Some(b) => (b.block_size, b.blocks),
+        None => {
+            let mut data = [0u8; 32];
+            let c = d.device.execute(
+                &[0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0],
+                DataDirection::FromDevice(&mut data),
+            )?;
+            if !c.is_good() {
+                bail!("device {name:?}: READ CAPACITY failed");
+            }
+            let last = u64::from_be_bytes(data[..8].try_into().unwrap_or_default());
+            (
+                u32::from_be_bytes(data[8..12].try_into().unwrap_or_default()),
+                last + 1,
+            )
+        }
+    };
+    let (lba, blocks) = match range {
+        None => (0, capacity),
+        Some(r) => {
+            let (l, b) = r.split_once('+').map_or((r, None), |(l, b)| (l, Some(b)));
+            let lba = parse_size(l).map_err(|e| anyhow::anyhow!("{spec}: LBA: {e}"))?;
+            let blocks = match b {
+                Some(b) => parse_size(b).map_err(|e| anyhow::anyhow!("{spec}: BLOCKS: {e}"))?,
+                None => capacity.saturating_sub(lba),
+            };
+            (lba, blocks)
+        }
+    };
+    if lba.checked_add(blocks).is_none_or(|end| end > capacity) {
+        bail!(
+            "{spec}: LBA {lba} + {blocks} blocks is past the end of {name:?} ({capacity} blocks)"
+        );
+    }
+    if blocks == 0 {
+        bail!("{spec}: nothing to copy");
+    }
+    Ok((d, lba, blocks, block_length))
+}
+
+fn disk_cscd(d: &InventoryDevice, block_length: u32) -> Result<CscdDescriptor> {
+    Ok(CscdDescriptor {
+        nul: false,
+        peripheral_device_type: 0,
+        relative_initiator_port: 0,
+        identifier: identification(d)?,
+        parameters: DeviceParameters::Block {
+            pad: false,
+            block_length,
+        },
+    })
+}
+
+/// The tape's CSCD in the mode the drive is in (MODE SENSE block descriptor), and the
+/// stream unit: (FIXED, block length).
+fn tape_cscd(d: &InventoryDevice, transfer_length: u64) -> Result<(CscdDescriptor, (bool, u32))> {
+    let mut mode = [0u8; 12];
+    let c = d.device.execute(
+        &[0x1a, 0, 0, 0, 12, 0],
+        DataDirection::FromDevice(&mut mode),
+    )?;
+    let block_length = if c.is_good() && mode[3] >= 8 {
+        u32::from_be_bytes([0, mode[9], mode[10], mode[11]])
+    } else {
+        0
+    };
+    let fixed = block_length != 0;
+    if fixed && transfer_length % u64::from(block_length) != 0 {
+        bail!("--transfer-length {transfer_length} is not a multiple of the tape's block length {block_length}");
+    }
+    let cscd = CscdDescriptor {
+        nul: false,
+        peripheral_device_type: 1,
+        relative_initiator_port: 0,
+        identifier: identification(d)?,
+        parameters: DeviceParameters::Stream {
+            pad: false,
+            fixed,
+            block_length,
+        },
+    };
+    Ok((cscd, (fixed, block_length)))
+}
+
+fn identification(d: &InventoryDevice) -> Result<CscdIdentifier> {
+    let designator = d
+        .designators
+        .iter()
+        .filter(|x| x.value.len() <= 20 && x.designator_type <= 3)
+        .max_by_key(|x| x.designator_type)
+        .with_context(|| {
+            format!(
+                "device {:?} has no designator an E4h CSCD can carry",
+                d.config.name
+            )
+        })?;
+    Ok(CscdIdentifier::Identification {
+        designator: designator.clone(),
+    })
+}
+
+/// Splits `blocks` blocks from `lba` into segments of whole records of `transfer_length`
+/// bytes, each at most 65535 blocks, and a last segment whose single record takes the
+/// remainder: no record is padded and no leftover data is carried.
+fn records(
+    lba: u64,
+    blocks: u64,
+    block_length: u32,
+    transfer_length: u64,
+    (fixed, tape_block): (bool, u32),
+) -> Result<Vec<(u64, u16, u32)>> {
+    let bl = u64::from(block_length);
+    if transfer_length == 0 || transfer_length % bl != 0 {
+        bail!("--transfer-length {transfer_length} must be a nonzero multiple of the disk block length {block_length}");
+    }
+    if transfer_length > 0x00ff_ffff && !fixed {
+        bail!("--transfer-length {transfer_length} is more than a variable-mode record can hold (16 MiB - 1)");
+    }
+    let stl = |bytes: u64| -> Result<u32> {
+        if fixed {
+            if bytes % u64::from(tape_block) != 0 {
+                bail!("the last {bytes} bytes are not a whole number of the tape's {tape_block}-byte blocks");
+            }
+            Ok((bytes / u64::from(tape_block)) as u32)
+        } else {
+            Ok(bytes as u32)
+        }
+    };
+    let per_record = transfer_length / bl;
+    let records_per_segment = (65535 / per_record).max(1);
+    let mut out = Vec::new();
+    let (mut at, mut left) = (lba, blocks);
+    while left >= per_record {
+        let n = (left / per_record).min(records_per_segment) * per_record;
+        out.push((at, n as u16, stl(transfer_length)?));
+        at += n;
+        left -= n;
+    }
+    if left > 0 {
+        out.push((at, left as u16, stl(left * bl)?));
+    }
+    Ok(out)
+}
+
+/// Bytes a list will move, for the progress bar (block-counted and byte-counted segments).
+fn total_bytes(list: &ParameterList) -> u64 {
+    let block_length = |id: CscdId| {
+        list.cscds
+            .get(usize::from(id.0))
+            .map_or(512, |c| match c.parameters {
+                DeviceParameters::Block { block_length, .. } if block_length != 0 => {
+                    u64::from(block_length)
+                }
+                _ => 512,
+            })
+    };
+    list.segments
+        .iter()
+        .map(|s| match s.body {
+            Segment::BlockToStream { blocks, source, .. }
+            | Segment::BlockToBlock { blocks, source, .. } => {
+                u64::from(blocks) * block_length(source)
+            }
+            Segment::StreamToBlock {
+                blocks,
+                destination,
+                ..
+            } => u64::from(blocks) * block_length(destination),
+            Segment::BlockOffsetToBlockOffset { bytes, .. }
+            | Segment::InlineToStream { bytes, .. } => u64::from(bytes),
+            _ => 0,
+        })
+        .sum()
+}
+
+fn execute(common: &Common, manager: &CopyManager, list: &ParameterList, total: u64) -> Result<u8> {
+    let progress = Arc::new(Progress::default());
+    let abort = Abort::new();
+    let started = Instant::now();
+    let bar = (!common.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(total.max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let result = std::thread::scope(|scope| {
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(bar) = &bar {
+            let (bar, progress, done) = (bar.clone(), progress.clone(), done.clone());
+            scope.spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    bar.set_position(progress.bytes.load(Ordering::Relaxed));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        }
+        let result = manager.run_list(&Nexus::local(), list, None, &abort, progress.clone());
+        done.store(true, Ordering::Release);
+        result
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let bytes = progress.bytes.load(Ordering::Relaxed);
+    let segments = progress.segments_processed.load(Ordering::Relaxed);
+    Ok(report(
+        common,
+        result.err(),
+        bytes,
+        started.elapsed(),
+        segments,
+    ))
+}
+
+/// The ddpt-style summary, the sense if the copy failed, and the JSON line; returns the exit
+/// status (the sense key, as sg3_utils does).
+fn report(
+    common: &Common,
+    sense: Option<Sense>,
+    bytes: u64,
+    elapsed: Duration,
+    segments: u64,
+) -> u8 {
+    let secs = elapsed.as_secs_f64();
+    println!("{segments} segments processed, {bytes} bytes copied");
+    if secs > 0.0 {
+        println!(
+            "time to transfer data: {secs:.6} secs at {:.2} MB/sec",
+            bytes as f64 / secs / 1e6
+        );
+    }
+    if let Some(sense) = &sense {
+        print!("{}", render_sense(sense));
+    }
+    if common.json {
+        let field_pointer = sense.as_ref().and_then(|s| match s.sense_key_specific {
+            Some(
+                SenseKeySpecific::Field { pointer, .. } | SenseKeySpecific::Segment { pointer, .. },
+            ) => Some(pointer),
+            _ => None,
+        });
+        println!(
+            "{}",
+            json!({
+                "status": if sense.is_some() { "check_condition" } else { "good" },
+                "sense_key": sense.as_ref().map(|s| s.key.0),
+                "asc": sense.as_ref().map(|s| s.asc.asc()),
+                "ascq": sense.as_ref().map(|s| s.asc.ascq()),
+                "field_pointer": field_pointer,
+                "segment": sense.as_ref().and_then(|s| s.segment_number),
+                "bytes": bytes,
+                "seconds": secs,
+            })
+        );
+    }
+    sense.map_or(0, |s| s.key.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sg3_numbers() {
+        assert_eq!(parse_size("262144"), Ok(262144));
+        assert_eq!(parse_size("256k"), Ok(262144));
+        assert_eq!(parse_size("1m"), Ok(1 << 20));
+        assert_eq!(parse_size("0x40000"), Ok(0x40000));
+        assert_eq!(parse_size("40000h"), Ok(0x40000));
+        assert_eq!(parse_size("2KB"), Ok(2000));
+        assert!(parse_size("12q").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn records_split_without_padding() {
+        // 2050 blocks of 512 in 64 KiB records: 16 records (2048 blocks) + one of 1 KiB.
+        let r = records(10, 2050, 512, 65536, (false, 0)).unwrap();
+        assert_eq!(r, vec![(10, 2048, 65536), (2058, 2, 1024)]);
+        // Segments hold at most 65535 blocks, in whole records.
+        let r = records(0, 200_000, 512, 65536, (false, 0)).unwrap();
+        assert!(r.iter().all(|&(_, b, _)| b % 128 == 0 || b < 128));
+        assert_eq!(
+            r.iter().map(|&(_, b, _)| u64::from(b)).sum::<u64>(),
+            200_000
+        );
+        // Fixed mode: the transfer length counts tape blocks.
+        let r = records(0, 16, 512, 4096, (true, 512)).unwrap();
+        assert_eq!(r, vec![(0, 16, 8)]);
+        assert!(records(0, 16, 512, 1000, (false, 0)).is_err());
+    }
+}
