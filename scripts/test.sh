@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "prerequisites"
+if ! command -v python3 >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq python3 >/dev/null
+fi
+
 step "format"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
@@ -15,6 +20,15 @@ step "clippy"
 cargo clippy --all-targets -- -D warnings
 # The fuzz crate is its own workspace (own target dir; fuzz/.cargo/config.toml sets --cfg fuzzing).
 (cd fuzz && env -u CARGO_TARGET_DIR cargo clippy --all-targets -- -D warnings)
+
+step "golden vectors regenerate from scripts/golden.py"
+golden_tmp=$(mktemp -d)
+trap 'rm -rf "$golden_tmp"' EXIT
+python3 scripts/golden.py "$golden_tmp" >/dev/null
+for f in "$golden_tmp"/*; do
+    cmp -s "$f" "xcopy-descriptors/$(basename "$f")" || { echo "xcopy-descriptors/$(basename "$f") differs from scripts/golden.py's output"; exit 1; }
+done
+[ "$(ls xcopy-descriptors/*.bin | wc -l)" = "$(ls "$golden_tmp"/*.bin | wc -l)" ] || { echo "xcopy-descriptors/ has .bin files scripts/golden.py does not make"; exit 1; }
 
 step "tests"
 cargo test --release 2>&1 | tee /tmp/xcopyd-test.log

@@ -15,4 +15,5 @@ pub mod copy;
 pub mod device;
 pub mod frontend;
 pub mod scsi;
+pub mod state;
 pub mod sys;

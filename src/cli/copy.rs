@@ -26,9 +26,10 @@ use crate::scsi::{Limits, ListIdUsage, ParameterList, Sense, SenseKeySpecific};
 /// Options every copying subcommand shares.
 #[derive(Debug, Args)]
 pub struct Common {
-    /// The device inventory (TOML; the daemon config's [[device]] tables).
+    /// The device inventory (TOML; the daemon config's [[device]] tables). Default: the
+    /// embedded one in the state directory (disk0 and tape0, created on first use).
     #[arg(short = 'd', long, value_name = "INV.toml")]
-    pub devices: PathBuf,
+    pub devices: Option<PathBuf>,
     /// Print one JSON object as the last line of standard output.
     #[arg(short = 'j', long)]
     pub json: bool,
@@ -90,9 +91,9 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct DevicesArgs {
-    /// The device inventory (TOML).
+    /// The device inventory (TOML). Default: the embedded one in the state directory.
     #[arg(short = 'd', long, value_name = "INV.toml")]
-    pub devices: PathBuf,
+    pub devices: Option<PathBuf>,
     /// Print one JSON object as the last line of standard output.
     #[arg(short = 'j', long)]
     pub json: bool,
@@ -131,6 +132,18 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     n.checked_mul(multiplier).ok_or_else(bad)
 }
 
+/// The given inventory, or the embedded default in the state directory.
+fn inventory_path(given: Option<&PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(path) => Ok(path.clone()),
+        None => {
+            let dir = crate::state::state_dir();
+            crate::state::default_inventory(&dir)
+                .with_context(|| format!("creating the default inventory in {}", dir.display()))
+        }
+    }
+}
+
 fn load(common: &Common) -> Result<(Arc<Inventory>, CopyManager)> {
     let limits: Limits = match &common.limits {
         Some(path) => toml::from_str(
@@ -140,7 +153,7 @@ fn load(common: &Common) -> Result<(Arc<Inventory>, CopyManager)> {
         .with_context(|| format!("{}: bad limits", path.display()))?,
         None => Limits::default(),
     };
-    let inventory = Arc::new(Inventory::load(&common.devices)?);
+    let inventory = Arc::new(Inventory::load(&inventory_path(common.devices.as_ref())?)?);
     let manager = CopyManager::new(inventory.clone(), limits);
     Ok((inventory, manager))
 }
@@ -242,7 +255,7 @@ pub fn restore(args: &RestoreArgs) -> Result<u8> {
 }
 
 pub fn devices(args: &DevicesArgs) -> Result<u8> {
-    let inventory = Inventory::load(&args.devices)?;
+    let inventory = Inventory::load(&inventory_path(args.devices.as_ref())?)?;
     let mut rows = Vec::new();
     for d in inventory.devices() {
         let mut inquiry = [0u8; 36];

@@ -33,6 +33,11 @@ impl AlignedBuf {
         self.len = len;
         &mut self.raw[self.start..self.start + len]
     }
+
+    /// The first `len` bytes (at most what the last [`AlignedBuf::slice`] made).
+    pub fn get(&self, len: usize) -> &[u8] {
+        &self.raw[self.start..self.start + len.min(self.len)]
+    }
 }
 
 fn aligned(buf: &[u8]) -> bool {

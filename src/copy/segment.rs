@@ -14,6 +14,9 @@ use super::io::{self, AlignedBuf, Endpoint, Failure, Side, StreamUnit};
 /// Bytes per block-device read or write on the data path.
 pub const CHUNK: usize = 1 << 20;
 
+/// Disk chunks read ahead of the writer.
+pub const READ_AHEAD: usize = 4;
+
 /// Leftover source and destination data carried between segments.
 #[derive(Debug, Default)]
 pub struct Leftovers {
@@ -129,17 +132,17 @@ pub struct Residue {
 /// the processed bytes for 0Bh-0Fh (up to its capacity; returns whether any was dropped).
 #[allow(clippy::too_many_arguments)]
 pub fn transfer(
-    mut source: Source<'_>,
+    source: Source<'_>,
     mut sink: Sink<'_>,
     process: u64,
     left: &mut Leftovers,
     residue: Residue,
     mut hold: Option<&mut Held>,
-    abort: &dyn Fn() -> bool,
+    abort: &(dyn Fn() -> bool + Sync),
 ) -> Result<Moved, SegmentFailure> {
     let out_unit = sink.unit().max(1);
     let initial_destination = left.destination.len() as u64;
-    let mut moved = Moved {
+    let moved = Moved {
         written: 0,
         expected: (initial_destination + process) / out_unit as u64 * out_unit as u64,
     };
@@ -160,70 +163,93 @@ pub fn transfer(
     }
 
     let in_unit = source.unit().max(1);
-    let mut buf = AlignedBuf::default();
-    while remaining > 0 {
-        if abort() {
-            return fail(Failure::new(Asc::NO_ADDITIONAL_SENSE), moved);
-        }
-        // Read whole source units covering (at most a chunk of) what is still needed.
-        let needed_units = remaining.div_ceil(in_unit as u64);
-        let units = match source {
-            Source::Blocks { .. } => needed_units.min((CHUNK / in_unit).max(1) as u64),
-            Source::Stream { .. } => 1,
-            Source::Bytes(_) => remaining,
-        } as usize;
-        let got: &[u8] = match &mut source {
-            Source::Blocks { endpoint, lba } => {
-                let b = buf.slice(units * in_unit);
-                if let Err(f) = io::read_blocks(endpoint, Side::Source, *lba, b) {
-                    return fail(f, moved);
+    let mut flow = Flow {
+        sink: &mut sink,
+        pending,
+        moved,
+        out_unit,
+        hold,
+    };
+    match source {
+        // Disk sources are read ahead on a second thread, CHUNK bytes at a time with up to
+        // READ_AHEAD chunks in flight, so reads and writes overlap; buffers are recycled,
+        // so memory stays bounded whatever the segment's size.
+        Source::Blocks { endpoint, lba } if remaining > 0 => {
+            let units = remaining.div_ceil(in_unit as u64);
+            let per_chunk = (CHUNK / in_unit).max(1) as u64;
+            let result = std::thread::scope(|scope| {
+                let (full_tx, full_rx) =
+                    crossbeam::channel::bounded::<Result<(AlignedBuf, usize), Failure>>(READ_AHEAD);
+                let (free_tx, free_rx) = crossbeam::channel::unbounded::<AlignedBuf>();
+                for _ in 0..=READ_AHEAD {
+                    let _ = free_tx.send(AlignedBuf::default());
                 }
-                *lba += units as u64;
-                b
+                scope.spawn(move || {
+                    let (mut at, mut left_units) = (lba, units);
+                    while left_units > 0 {
+                        let Ok(mut buf) = free_rx.recv() else { return };
+                        if abort() {
+                            let _ = full_tx.send(Err(Failure::new(Asc::NO_ADDITIONAL_SENSE)));
+                            return;
+                        }
+                        let n = per_chunk.min(left_units);
+                        let len = n as usize * in_unit;
+                        let read = io::read_blocks(endpoint, Side::Source, at, buf.slice(len));
+                        let failed = read.is_err();
+                        if full_tx.send(read.map(|()| (buf, len))).is_err() || failed {
+                            return;
+                        }
+                        at += n;
+                        left_units -= n;
+                    }
+                });
+                for message in full_rx {
+                    let (buf, len) = message?;
+                    let got = buf.get(len);
+                    let used = remaining.min(got.len() as u64) as usize;
+                    left.source.extend_from_slice(&got[used..]);
+                    flow.push(&got[..used])?;
+                    remaining -= used as u64;
+                    let _ = free_tx.send(buf);
+                }
+                Ok(())
+            });
+            if let Err(f) = result {
+                return fail(f, flow.moved);
             }
-            Source::Stream { endpoint, unit } => {
+        }
+        Source::Blocks { .. } => {}
+        Source::Stream { endpoint, unit } => {
+            // Never read ahead on a stream source: one transfer at a time, as needed.
+            let mut buf = AlignedBuf::default();
+            while remaining > 0 {
+                if abort() {
+                    return fail(Failure::new(Asc::NO_ADDITIONAL_SENSE), flow.moved);
+                }
                 let b = buf.slice(in_unit);
-                if let Err(f) = io::read_stream(endpoint, *unit, b) {
-                    return fail(f, moved);
+                if let Err(f) = io::read_stream(endpoint, unit, b) {
+                    return fail(f, flow.moved);
                 }
-                b
+                let used = remaining.min(b.len() as u64) as usize;
+                left.source.extend_from_slice(&b[used..]);
+                if let Err(f) = flow.push(&b[..used]) {
+                    return fail(f, flow.moved);
+                }
+                remaining -= used as u64;
             }
-            Source::Bytes(bytes) => {
-                let (now, rest) = bytes.split_at(units.min(bytes.len()));
-                *bytes = rest;
-                now
-            }
-        };
-        let used = (remaining.min(got.len() as u64)) as usize;
-        let (data, extra) = got.split_at(used);
-        if let Some(h) = hold.as_deref_mut() {
-            h.keep(data);
         }
-        remaining -= used as u64;
-        if !extra.is_empty() {
-            left.source.extend_from_slice(extra);
-        }
-        // Write whole destination units: straight from the read buffer when nothing is
-        // pending and the data is whole units; else through the pending buffer.
-        let result = if pending.is_empty() && data.len() % out_unit == 0 {
-            sink.write(data).map(|()| data.len() as u64)
-        } else {
-            pending.extend_from_slice(data);
-            let whole = pending.len() / out_unit * out_unit;
-            let r = sink.write(&pending[..whole]).map(|()| whole as u64);
-            if r.is_ok() {
-                pending.drain(..whole);
-            }
-            r
-        };
-        match result {
-            Ok(n) => moved.written += n,
-            Err((f, done)) => {
-                moved.written += done;
-                return fail(f, moved);
+        Source::Bytes(bytes) => {
+            let data = bytes.get(..remaining as usize).unwrap_or(bytes);
+            if let Err(f) = flow.push(data) {
+                return fail(f, flow.moved);
             }
         }
     }
+    let Flow {
+        mut pending,
+        mut moved,
+        ..
+    } = flow;
     if !pending.is_empty() && pending.len() >= out_unit {
         let whole = pending.len() / out_unit * out_unit;
         if let Err((f, done)) = sink.write(&pending[..whole]) {
@@ -270,6 +296,51 @@ pub fn transfer(
         left.source.clear();
     }
     Ok(moved)
+}
+
+/// The destination side of a transfer: data in, whole units out.
+struct Flow<'s, 'a> {
+    sink: &'s mut Sink<'a>,
+    /// Destination data not yet a whole unit.
+    pending: Vec<u8>,
+    moved: Moved,
+    out_unit: usize,
+    hold: Option<&'s mut Held>,
+}
+
+impl Flow<'_, '_> {
+    /// Appends processed data and writes every whole unit: straight from `data` when
+    /// nothing is pending and it is whole units (no copy on the fast path), else through the
+    /// pending buffer.
+    fn push(&mut self, data: &[u8]) -> Result<(), Failure> {
+        if let Some(h) = self.hold.as_deref_mut() {
+            h.keep(data);
+        }
+        let result = if self.pending.is_empty() && data.len() % self.out_unit == 0 {
+            self.sink.write(data).map(|()| data.len() as u64)
+        } else {
+            self.pending.extend_from_slice(data);
+            let whole = self.pending.len() / self.out_unit * self.out_unit;
+            let r = self
+                .sink
+                .write(&self.pending[..whole])
+                .map(|()| whole as u64);
+            if r.is_ok() {
+                self.pending.drain(..whole);
+            }
+            r
+        };
+        match result {
+            Ok(n) => {
+                self.moved.written += n;
+                Ok(())
+            }
+            Err((f, done)) => {
+                self.moved.written += done;
+                Err(f)
+            }
+        }
+    }
 }
 
 /// Data held for RECEIVE DATA (segments 0Bh-0Fh), bounded by HELD DATA LIMIT.
