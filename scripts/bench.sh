@@ -5,6 +5,9 @@
 #   scripts/bench.sh [SECTION...]        (no section: all of them)
 #
 # Sections:
+#   copy   a disk image to a tape image (xcopy backup: 00h, 256 KiB variable records) and to a
+#          second disk image (xcopy run: 02h), vs dd (O_DIRECT, 1 MiB) and fio's read+write
+#          bound on the same files: MiB/s, ratios, CPU seconds per GiB, peak RSS.
 #   disk   sequential read and write of one image through EmulatedDisk READ(16)/WRITE(16)
 #          CDBs (examples/disk_bench.rs), vs fio (io_uring, O_DIRECT, iodepth 32) and dd
 #          (O_DIRECT), 1 MiB transfers.
@@ -103,11 +106,108 @@ section_disk() {
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$img"
 }
 
+# One timed command: prints "MiB/s cpu_seconds max_rss_kib" for BYTES moved.
+timed() {
+    local bytes=$1; shift
+    local t out
+    out=$(mktemp)
+    /usr/bin/time -o "$out" -f '%e %U %S %M' "$@" >/dev/null 2>&1
+    t=$(tail -1 "$out")
+    rm -f "$out"
+    awk -v b="$bytes" -v t="$t" 'BEGIN {split(t, f, " "); printf "%.1f %.2f %d\n", b / f[1] / 1048576, f[2] + f[3], f[4]}'
+}
+
+# fio's read+write bound for a copy: one run reading SRC and writing DST at once (io_uring,
+# O_DIRECT, iodepth 32, 1 MiB); the copy can go no faster than the slower of the two.
+fio_copy_bound() {
+    local src=$1 dst=$2
+    fio --output-format=terse --terse-version=3 --direct=1 --bs=1M --ioengine=io_uring \
+        --iodepth=32 --size="$BENCH_SIZE" \
+        --name=read --rw=read --filename="$src" \
+        --name=write --rw=write --filename="$dst" |
+        awk -F';' 'NR == 1 {r = $7} NR == 2 {w = $48} END {m = (r < w ? r : w); printf "%.1f\n", m / 1024}'
+}
+
+section_copy() {
+    need_fio
+    step "copy: building xcopy (release)"
+    cargo build --release --bin xcopy
+    local xcopy="$TARGET_DIR/release/xcopy" dir="$BENCH_DIR/copy"
+    mkdir -p "$dir"
+    local bytes
+    bytes=$(numfmt --from=iec "$BENCH_SIZE")
+    local blocks=$((bytes / 512))
+    cat >"$dir/inventory.toml" <<INV
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "disk0.img"
+designator = "naa.5001405a1b2c3d01"
+[[device]]
+name = "disk1"
+kind = "disk"
+path = "disk1.img"
+designator = "naa.5001405a1b2c3d03"
+[[device]]
+name = "tape0"
+kind = "tape"
+path = "tape0.tap"
+designator = "naa.5001405a1b2c3d02"
+INV
+    step "copy: $BENCH_SIZE source image with data (fio), preallocated destination"
+    fio --name=fill --filename="$dir/disk0.img" --rw=write --bs=1M --size="$BENCH_SIZE" --direct=1 \
+        --ioengine=io_uring --iodepth=32 --refill_buffers --output-format=terse >/dev/null
+    fallocate -l "$BENCH_SIZE" "$dir/disk1.img"
+    # The disk-to-disk list: 02h segments of 65024 blocks (xcopy encode from TOML).
+    {
+        echo 'list_identifier = 1'
+        for c in disk0:naa.5001405a1b2c3d01 disk1:naa.5001405a1b2c3d03; do
+            printf '[[cscd]]\nperipheral_device_type = 0\nidentifier = { type = "identification", designator = "%s" }\nparameters = { class = "block", pad = false, block_length = 512 }\n' "${c#*:}"
+        done
+        local at=0 n
+        while [ "$at" -lt "$blocks" ]; do
+            n=$((blocks - at < 65024 ? blocks - at : 65024))
+            printf '[[segment]]\ntype = "block_to_block"\nsource = 0\ndestination = 1\nblocks = %d\nsource_lba = %d\ndestination_lba = %d\n' "$n" "$at" "$at"
+            at=$((at + n))
+        done
+    } >"$dir/d2d.toml"
+    "$xcopy" encode "$dir/d2d.toml" -o "$dir/d2d.bin"
+
+    local t_ours=() t_cpu=() t_rss=() d_ours=() d_cpu=() d_rss=() dd=() fio=() i r
+    for i in $(seq "$BENCH_RUNS"); do
+        rm -f "$dir/tape0.tap"
+        r=$(timed "$bytes" "$xcopy" backup -q -d "$dir/inventory.toml" --from disk0 --to tape0 -t 256k)
+        read -r a b c <<<"$r"; t_ours+=("$a"); t_cpu+=("$b"); t_rss+=("$c")
+        r=$(timed "$bytes" "$xcopy" run -q -d "$dir/inventory.toml" "$dir/d2d.bin")
+        read -r a b c <<<"$r"; d_ours+=("$a"); d_cpu+=("$b"); d_rss+=("$c")
+        cmp -s "$dir/disk0.img" "$dir/disk1.img" || { echo "run $i: disk1 differs from disk0 after xcopy run" >&2; exit 1; }
+        dd+=("$(dd_mibs if="$dir/disk0.img" of="$dir/disk1.img" bs=1M iflag=direct oflag=direct conv=notrunc)")
+        fio+=("$(fio_copy_bound "$dir/disk0.img" "$dir/disk1.img")")
+        printf 'run %d: disk->tape %s MiB/s, disk->disk %s MiB/s, dd %s MiB/s, fio bound %s MiB/s\n' \
+            "$i" "${t_ours[-1]}" "${d_ours[-1]}" "${dd[-1]}" "${fio[-1]}"
+    done
+    local mt md mdd mf gib
+    mt=$(printf '%s\n' "${t_ours[@]}" | median)
+    md=$(printf '%s\n' "${d_ours[@]}" | median)
+    mdd=$(printf '%s\n' "${dd[@]}" | median)
+    mf=$(printf '%s\n' "${fio[@]}" | median)
+    gib=$(awk -v b="$bytes" 'BEGIN {print b / 1073741824}')
+    step "copy: medians of $BENCH_RUNS runs, $BENCH_SIZE"
+    printf '%-12s %9s %9s %9s %12s %12s\n' "" "MiB/s" "/dd" "/fio" "CPU s/GiB" "peak RSS KiB"
+    printf '%-12s %9s %9s %9s %12s %12s\n' "disk->tape" "$mt" "$(ratio "$mt" "$mdd")" "$(ratio "$mt" "$mf")" \
+        "$(printf '%s\n' "${t_cpu[@]}" | median | awk -v g="$gib" '{printf "%.3f", $1 / g}')" "$(printf '%s\n' "${t_rss[@]}" | median)"
+    printf '%-12s %9s %9s %9s %12s %12s\n' "disk->disk" "$md" "$(ratio "$md" "$mdd")" "$(ratio "$md" "$mf")" \
+        "$(printf '%s\n' "${d_cpu[@]}" | median | awk -v g="$gib" '{printf "%.3f", $1 / g}')" "$(printf '%s\n' "${d_rss[@]}" | median)"
+    printf '%-12s %9s\n%-12s %9s\n' "dd direct" "$mdd" "fio bound" "$mf"
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
+
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(disk)
+[ ${#sections[@]} -gt 0 ] || sections=(disk copy)
 for s in "${sections[@]}"; do
     case "$s" in
         disk) section_disk ;;
-        *) echo "unknown section: $s (known: disk)" >&2; exit 1 ;;
+        copy) section_copy ;;
+        *) echo "unknown section: $s (known: disk, copy)" >&2; exit 1 ;;
     esac
 done
