@@ -139,10 +139,16 @@ pub fn read_blocks(
     check_range(endpoint, side, lba, blocks)?;
     if let Some(b) = &endpoint.backend {
         let offset = b.offset + lba * u64::from(b.block_size);
-        return b
-            .file
-            .read_exact_at(buf, offset)
-            .map_err(|e| io_failure(endpoint, side, &e, true));
+        let result = if b.direct && !aligned(buf) {
+            let mut bounce = AlignedBuf::default();
+            let tmp = bounce.slice(buf.len());
+            let r = b.file.read_exact_at(tmp, offset);
+            buf.copy_from_slice(tmp);
+            r
+        } else {
+            b.file.read_exact_at(buf, offset)
+        };
+        return result.map_err(|e| io_failure(endpoint, side, &e, true));
     }
     let mut done = 0usize;
     for chunk in buf.chunks_mut(cdb_chunk(endpoint)) {
