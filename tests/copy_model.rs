@@ -109,7 +109,7 @@ struct Reference {
 }
 
 impl Reference {
-    fn to_tape(&mut self, data: &[u8], stl: usize, cat: bool, last: bool) {
+    fn write_to_tape(&mut self, data: &[u8], stl: usize, cat: bool, last: bool) {
         self.pending.extend_from_slice(data);
         while self.pending.len() >= stl {
             let record: Vec<u8> = self.pending.drain(..stl).collect();
@@ -293,7 +293,7 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
             } => {
                 let a = lba as usize * BL;
                 let data = reference.src[a..a + blocks as usize * BL].to_vec();
-                reference.to_tape(&data, stl as usize, cat, last);
+                reference.write_to_tape(&data, stl as usize, cat, last);
                 (
                     cat,
                     Segment::BlockToStream {
@@ -309,7 +309,7 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
             Step::Inline { bytes, stl, cat } => {
                 let offset = inline.len() as u32;
                 let data: Vec<u8> = (0..bytes).map(|i| (i as u8) ^ 0x5a).collect();
-                reference.to_tape(&data, stl as usize, cat, last);
+                reference.write_to_tape(&data, stl as usize, cat, last);
                 inline.extend_from_slice(&data);
                 inline.resize(inline.len().next_multiple_of(4), 0);
                 (
@@ -323,7 +323,7 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
                 )
             }
             Step::Embedded { data, stl, cat } => {
-                reference.to_tape(&data, stl as usize, cat, last);
+                reference.write_to_tape(&data, stl as usize, cat, last);
                 (
                     cat,
                     Segment::EmbeddedToStream {
