@@ -171,7 +171,21 @@ pub fn transfer(
         hold,
     };
     match source {
-        // Disk sources are read ahead on a second thread, CHUNK bytes at a time with up to
+        // Short disk segments are read in line: a thread costs more than it saves there.
+        Source::Blocks { endpoint, lba } if remaining > 0 && remaining <= (2 * CHUNK) as u64 => {
+            let mut buf = AlignedBuf::default();
+            let len = remaining.div_ceil(in_unit as u64) as usize * in_unit;
+            let b = buf.slice(len);
+            if let Err(f) = io::read_blocks(endpoint, Side::Source, lba, b) {
+                return fail(f, flow.moved);
+            }
+            let used = remaining as usize;
+            left.source.extend_from_slice(&b[used..]);
+            if let Err(f) = flow.push(&b[..used]) {
+                return fail(f, flow.moved);
+            }
+        }
+        // Longer ones are read ahead on a second thread, CHUNK bytes at a time with up to
         // READ_AHEAD chunks in flight, so reads and writes overlap; buffers are recycled,
         // so memory stays bounded whatever the segment's size.
         Source::Blocks { endpoint, lba } if remaining > 0 => {
