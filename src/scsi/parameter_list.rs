@@ -359,39 +359,11 @@ impl ParameterList {
         };
         let shape = Shape::of(&segment.body);
         let max = u64::from(limits.max_stream_device_transfer_size);
-        for side in [shape.source, shape.destination].into_iter().flatten() {
-            let endpoint = self.endpoint(side.id, side.field)?;
-            let (class, fixed_block) = match endpoint {
-                Endpoint::Cscd(_, c) => match c.parameters {
-                    DeviceParameters::Stream {
-                        fixed: true,
-                        block_length,
-                        ..
-                    } => (Some(DeviceClass::Stream), Some(block_length)),
-                    p => (Some(p.class()), None),
-                },
-                Endpoint::Null(class) => (Some(class), None),
-                Endpoint::CopyManager => (None, None), // checked against the device itself
-            };
-            if let Some(class) = class {
-                if !side.want.admits(class) {
-                    return Err(SegmentError::field(
-                        Asc::INVALID_OPERATION_FOR_COPY_SOURCE_OR_DESTINATION,
-                        side.field,
-                    ));
-                }
-            }
-            // Each stream READ/WRITE moves STL bytes (FIXED=0) or STL blocks (FIXED=1): it
-            // must be nonzero when data moves, and within MAXIMUM STREAM DEVICE TRANSFER SIZE.
-            if let Some((stl, field)) = side.stream_transfer_length {
-                let bytes = u64::from(stl) * u64::from(fixed_block.unwrap_or(1));
-                if (bytes == 0 && shape.moves_data) || bytes > max {
-                    return Err(SegmentError::field(
-                        Asc::INVALID_FIELD_IN_PARAMETER_LIST,
-                        field,
-                    ));
-                }
-            }
+        if let Some(side) = shape.source {
+            self.check_side(side, shape.moves_data, max)?;
+        }
+        if let Some(side) = shape.destination {
+            self.check_side(side, shape.moves_data, max)?;
         }
         if let Segment::InlineToStream {
             inline_offset,
@@ -407,6 +379,42 @@ impl ParameterList {
             }
             if u64::from(inline_offset) + u64::from(bytes) > self.inline_data.len() as u64 {
                 return Err(SegmentError::field(Asc::INLINE_DATA_LENGTH_EXCEEDED, 12));
+            }
+        }
+        Ok(())
+    }
+
+    /// One side of [`ParameterList::check_segment`]: the ID names something usable, of a
+    /// class the segment type admits, with a usable stream transfer size.
+    #[inline]
+    fn check_side(&self, side: Side, moves_data: bool, max: u64) -> Result<(), SegmentError> {
+        let (class, fixed_block) = match self.endpoint(side.id, side.field)? {
+            Endpoint::Cscd(_, c) => match c.parameters {
+                DeviceParameters::Stream {
+                    fixed: true,
+                    block_length,
+                    ..
+                } => (Some(DeviceClass::Stream), block_length),
+                p => (Some(p.class()), 1),
+            },
+            Endpoint::Null(class) => (Some(class), 1),
+            Endpoint::CopyManager => (None, 1), // checked against the device itself
+        };
+        if class.is_some_and(|class| !side.want.admits(class)) {
+            return Err(SegmentError::field(
+                Asc::INVALID_OPERATION_FOR_COPY_SOURCE_OR_DESTINATION,
+                side.field,
+            ));
+        }
+        // Each stream READ/WRITE moves STL bytes (FIXED=0) or STL blocks (FIXED=1): it must be
+        // nonzero when data moves, and within MAXIMUM STREAM DEVICE TRANSFER SIZE.
+        if let Some((stl, field)) = side.stream_transfer_length {
+            let bytes = u64::from(stl) * u64::from(fixed_block);
+            if (bytes == 0 && moves_data) || bytes > max {
+                return Err(SegmentError::field(
+                    Asc::INVALID_FIELD_IN_PARAMETER_LIST,
+                    field,
+                ));
             }
         }
         Ok(())
