@@ -26,6 +26,9 @@ use crate::copy::{Abort, CommandResult, Nexus};
 use crate::frontend::dispatch::{lun_from_wire, Dispatcher};
 use crate::scsi::{Sense, Status};
 
+/// How long [`Target::shutdown`] waits for connection threads to end.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 /// What the daemon's `[iscsi]` table configures.
 #[derive(Clone, Debug)]
 pub struct TargetConfig {
@@ -121,17 +124,34 @@ impl Target {
         self.addr
     }
 
-    /// Stops accepting, closes every connection (aborting their tasks) and waits for the
-    /// accept thread.
+    /// Stops accepting connections; those already logged in go on being served.
+    pub fn stop_accepting(&self) {
+        if !self.shared.stopping.swap(true, Ordering::AcqRel) {
+            // Wake the accept loop so it sees `stopping`.
+            let _ = TcpStream::connect(self.addr);
+        }
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting, closes every connection (aborting their tasks), waits for the
+    /// accept thread, and waits (at most `CLOSE_WAIT`) for the connections' threads to
+    /// see their aborted tasks end.
     pub fn shutdown(mut self) {
-        self.shared.stopping.store(true, Ordering::Release);
-        let _ = TcpStream::connect(self.addr);
+        self.stop_accepting();
         for s in self.shared.sessions().values() {
             abort_all(s, None);
             let _ = s.stream.shutdown(Shutdown::Both);
         }
         if let Some(h) = self.accept.take() {
             let _ = h.join();
+        }
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while self.connections() > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -280,9 +300,18 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         queue_depth: shared.config.queue_depth.max(1),
         outstanding: outstanding.clone(),
     };
+    let peer = stream.peer_addr().ok();
     let Some((params, isid, tsih)) = login(&mut reader, &mut writer, shared)? else {
+        tracing::info!(peer = ?peer, "iSCSI login failed");
         return Ok(());
     };
+    tracing::info!(
+        peer = ?peer,
+        initiator = %params.initiator_name,
+        discovery = params.discovery,
+        tsih,
+        "iSCSI login"
+    );
     stream.set_read_timeout(None)?;
     writer.digests = Digests {
         header: params.header_digest,
@@ -358,6 +387,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     if !conn.params.discovery {
         shared.dispatcher.nexus_lost(&session.nexus());
     }
+    tracing::debug!(initiator = %session.initiator, tsih, "iSCSI connection closed");
     result
 }
 
