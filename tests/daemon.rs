@@ -160,6 +160,15 @@ fn extended_copy_disk_to_tape_over_iscsi_then_reload_and_stop() {
     write10[5] = 8;
     write10[8] = 16;
     assert_eq!(i.command(0, &write10, &pattern, 0).status, 0);
+    // Residuals against the Expected Data Transfer Length (RFC 7143 11.4.5): READ(10)
+    // of 16 blocks with 4096 expected overflows by 4096; with 10000, underflows.
+    let mut read10 = write10;
+    read10[0] = 0x28;
+    let r = i.command(0, &read10, &[], 4096);
+    assert_eq!((r.status, r.overflow, r.residual), (0, true, 4096), "{r:?}");
+    assert_eq!(r.data, pattern[..4096]);
+    let r = i.command(0, &read10, &[], 10000);
+    assert_eq!((r.underflow, r.residual), (true, 10000 - 8192));
 
     // disk0 -> tape0: 16 blocks in 2 KiB records, then a filemark.
     let tape = cscd(

@@ -42,6 +42,7 @@ pub struct Reply {
     pub sense: Vec<u8>,
     pub residual: u32,
     pub underflow: bool,
+    pub overflow: bool,
     pub data_in_pdus: usize,
 }
 
@@ -184,6 +185,7 @@ impl Initiator {
                         reply.status = r.bhs.byte(3);
                         reply.residual = r.bhs.residual_count();
                         reply.underflow = r.bhs.flags() & 0x02 != 0;
+                        reply.overflow = r.bhs.flags() & 0x04 != 0;
                         return reply;
                     }
                 }
@@ -191,6 +193,7 @@ impl Initiator {
                     reply.status = r.bhs.byte(3);
                     reply.residual = r.bhs.residual_count();
                     reply.underflow = r.bhs.flags() & 0x02 != 0;
+                    reply.overflow = r.bhs.flags() & 0x04 != 0;
                     if r.data.len() >= 2 {
                         let n = u16::from_be_bytes([r.data[0], r.data[1]]) as usize;
                         reply.sense = r.data[2..2 + n].to_vec();

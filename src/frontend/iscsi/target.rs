@@ -998,8 +998,18 @@ fn send_result(
     max_burst: u32,
 ) -> io::Result<()> {
     let data = &result.data_in;
-    let under = edtl.saturating_sub(if read { data.len() } else { edtl });
-    let residual_flags = if under > 0 { 0x02 } else { 0 };
+    // RFC 7143 11.4.5: O when the command wanted more than the Expected Data Transfer
+    // Length (the count is what did not fit), U when it moved less.
+    let (residual_flags, residual) = if result.overflow > 0 {
+        (0x04, result.overflow)
+    } else {
+        let under = if read {
+            edtl.saturating_sub(data.len())
+        } else {
+            result.residual.min(edtl)
+        };
+        (if under > 0 { 0x02 } else { 0 }, under)
+    };
     let collapse = result.status == Status::GOOD && result.sense.is_empty() && !data.is_empty();
     let seg = (max_send as usize).max(512);
     let burst = (max_burst as usize).max(seg);
@@ -1017,7 +1027,7 @@ fn send_result(
         }
         if last && collapse {
             flags |= 0x01 | residual_flags;
-            r.set_residual_count(under as u32);
+            r.set_residual_count(residual as u32);
         }
         r.set_flags(flags)
             .set_itt(itt)
@@ -1041,7 +1051,7 @@ fn send_result(
         .set_byte(3, result.status.0)
         .set_itt(itt)
         .set_exp_data_sn(data_sn)
-        .set_residual_count(under as u32);
+        .set_residual_count(residual as u32);
     let mut body = Vec::new();
     if !result.sense.is_empty() {
         let n = u16::try_from(result.sense.len()).unwrap_or(u16::MAX);
