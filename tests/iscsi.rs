@@ -216,7 +216,8 @@ fn hostile_pdus_close_or_reject_and_others_keep_being_served() {
         saved + 2,
         "the out-of-window command was ignored"
     );
-    // Data-Out with a wrong DataSN: protocol error, Reject and close.
+    // Data-Out with a wrong DataSN: Reject, and the task ends with ABORTED COMMAND, DATA
+    // PHASE ERROR; the connection stays up.
     let p = bad.command_pdu(0, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], 512, false, &[]);
     bad.send(&p);
     let r2t = bad.recv();
@@ -228,7 +229,14 @@ fn hostile_pdus_close_or_reject_and_others_keep_being_served() {
     bad.send(&Pdu::with_data(b, vec![0; 512]));
     let r = bad.recv();
     assert_eq!((r.bhs.opcode(), r.bhs.byte(2)), (Opcode::REJECT, 0x04));
-    assert!(read_pdu(&mut bad.s).is_none());
+    let r = bad.recv();
+    assert_eq!(
+        (r.bhs.opcode(), r.bhs.itt(), r.bhs.byte(3)),
+        (Opcode::SCSI_RESPONSE, p.bhs.itt(), 2)
+    );
+    let sense = xcopyd::scsi::Sense::decode(&r.data[2..]).unwrap();
+    assert_eq!((sense.key.0, sense.asc.asc()), (0x0b, 0x4b));
+    assert_eq!(bad.nop(b"alive").data, b"alive");
 
     // Random garbage on a fresh connection.
     let mut s = TcpStream::connect(addr).unwrap();

@@ -24,7 +24,7 @@ use super::login::{self, stage, Chap, LoginStatus, Negotiation, Params, TextKeys
 use super::pdu::{reject, Bhs, Digests, Opcode, Pdu, PduError, BHS_LEN};
 use crate::copy::{Abort, CommandResult, Nexus};
 use crate::frontend::dispatch::{lun_from_wire, Dispatcher};
-use crate::scsi::{Sense, Status};
+use crate::scsi::{Asc, Sense, SenseKey, Status};
 
 /// How long [`Target::shutdown`] waits for connection threads to end.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -747,23 +747,32 @@ impl Connection {
             return Ok(Next::Continue);
         }
         let have = p.task.data_out.len();
-        // ERL 0, DataPDUInOrder=Yes: anything out of place is a protocol error that ends
-        // the connection (and so the task) — never data written to the wrong place.
-        if b.ttt() != p.ttt
-            || b.data_sn() != p.data_sn
-            || b.buffer_offset() as usize != have
-            || have + pdu.data.len() > p.sequence_end
-        {
+        // DataPDUInOrder=Yes: a Data-Out out of place (DataSN, offset, TTT, F bit) is a
+        // protocol error. The PDU was read whole, so the connection is still in step: the
+        // PDU is rejected and the task ends with CHECK CONDITION, ABORTED COMMAND, DATA
+        // PHASE ERROR — never executed, never data written to the wrong place. Later
+        // Data-Out for it is dropped. (Closing the connection instead makes initiators
+        // reconnect and replay the write with renegotiated immediate data, which then
+        // succeeds: libiscsi's DataSnInvalid.)
+        let in_place = b.ttt() == p.ttt
+            && b.data_sn() == p.data_sn
+            && b.buffer_offset() as usize == have
+            && have + pdu.data.len() <= p.sequence_end
+            && b.final_bit() == (have + pdu.data.len() == p.sequence_end);
+        if !in_place {
             self.w().reject(reject::PROTOCOL_ERROR, &b)?;
-            return Ok(Next::Close);
+            self.session.tasks().remove(&itt);
+            self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.session.task_done.notify_all();
+            let sense = Sense::new(SenseKey::ABORTED_COMMAND, Asc::DATA_PHASE_ERROR);
+            let result = CommandResult::check_condition(&sense);
+            let mut w = self.w();
+            send_result(&mut w, itt, p.expected, false, &result, u32::MAX, u32::MAX)?;
+            return Ok(Next::Continue);
         }
         p.data_sn = p.data_sn.wrapping_add(1);
         p.task.data_out.extend_from_slice(&pdu.data);
         let done = p.task.data_out.len();
-        if b.final_bit() != (done == p.sequence_end) {
-            self.w().reject(reject::PROTOCOL_ERROR, &b)?;
-            return Ok(Next::Close);
-        }
         if done == p.expected {
             let _ = tx.send(p.task);
         } else if b.final_bit() {
