@@ -19,5 +19,8 @@ cargo clippy --all-targets -- -D warnings
 step "tests"
 cargo test --release 2>&1 | tee /tmp/xcopyd-test.log
 
+step "iSCSI conformance (libiscsi iscsi-test-cu)"
+scripts/conformance.sh
+
 step "fuzz smoke"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
