@@ -33,5 +33,8 @@ done
 step "tests"
 cargo test --release 2>&1 | tee /tmp/xcopyd-test.log
 
+step "iSCSI conformance (libiscsi iscsi-test-cu)"
+scripts/conformance.sh
+
 step "fuzz smoke"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"

@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod copy;
+pub mod daemon;
 pub mod device;
 pub mod frontend;
 pub mod scsi;

@@ -15,7 +15,7 @@ use super::input::{parse_hex_text, read_input};
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Progress;
 use crate::copy::{Abort, Nexus};
-use crate::device::inventory::{DeviceKind, Inventory, InventoryDevice};
+use crate::device::inventory::{DeviceKind, Inventory, InventoryConfig, InventoryDevice};
 use crate::device::DataDirection;
 use crate::scsi::dump::render_sense;
 use crate::scsi::parameter_list::Supported;
@@ -132,16 +132,18 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     n.checked_mul(multiplier).ok_or_else(bad)
 }
 
-/// The given inventory, or the embedded default in the state directory.
-fn inventory_path(given: Option<&PathBuf>) -> Result<PathBuf> {
-    match given {
-        Some(path) => Ok(path.clone()),
-        None => {
-            let dir = crate::state::state_dir();
-            crate::state::default_inventory(&dir)
-                .with_context(|| format!("creating the default inventory in {}", dir.display()))
-        }
+/// The given inventory, or the embedded default's devices in the state directory (the
+/// same disk0 and tape0 the daemon serves with no config; created on first use).
+fn open_inventory(given: Option<&PathBuf>) -> Result<Inventory> {
+    if let Some(path) = given {
+        return Ok(Inventory::load(path)?);
     }
+    let dir = crate::state::state_dir();
+    // Creates the images as the daemon does.
+    crate::daemon::DaemonConfig::embedded(&dir)
+        .with_context(|| format!("creating the embedded default in {}", dir.display()))?;
+    let config = InventoryConfig::parse(crate::daemon::EMBEDDED_DEFAULT, &dir)?;
+    Ok(Inventory::open(&config)?)
 }
 
 fn load(common: &Common) -> Result<(Arc<Inventory>, CopyManager)> {
@@ -153,7 +155,7 @@ fn load(common: &Common) -> Result<(Arc<Inventory>, CopyManager)> {
         .with_context(|| format!("{}: bad limits", path.display()))?,
         None => Limits::default(),
     };
-    let inventory = Arc::new(Inventory::load(&inventory_path(common.devices.as_ref())?)?);
+    let inventory = Arc::new(open_inventory(common.devices.as_ref())?);
     let manager = CopyManager::new(inventory.clone(), limits);
     Ok((inventory, manager))
 }
@@ -255,7 +257,7 @@ pub fn restore(args: &RestoreArgs) -> Result<u8> {
 }
 
 pub fn devices(args: &DevicesArgs) -> Result<u8> {
-    let inventory = Inventory::load(&inventory_path(args.devices.as_ref())?)?;
+    let inventory = open_inventory(args.devices.as_ref())?;
     let mut rows = Vec::new();
     for d in inventory.devices() {
         let mut inquiry = [0u8; 36];

@@ -70,6 +70,11 @@ impl CopyManager {
         &self.limits
     }
 
+    /// Lists running now (a shutting-down daemon waits for this to reach 0).
+    pub fn running(&self) -> usize {
+        self.state().running
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -273,17 +278,46 @@ impl CopyService for CopyManager {
             .unwrap_or(parameter_list);
         let list = match ParameterList::decode(bytes, &self.limits, Supported::default()) {
             Ok(list) => list,
-            Err(e) => return CommandResult::check_condition(&e.into()),
+            Err(e) => {
+                let sense: Sense = e.into();
+                tracing::warn!(
+                    initiator = %nexus.initiator,
+                    sense = %sense_text(&sense),
+                    "EXTENDED COPY parameter list refused"
+                );
+                return CommandResult::check_condition(&sense);
+            }
         };
-        match self.run_list(
-            nexus,
-            &list,
-            receiving_lun,
-            abort,
-            Arc::new(Progress::default()),
-        ) {
-            Ok(()) => CommandResult::good(Vec::new()),
-            Err(sense) => CommandResult::check_condition(&sense),
+        let progress = Arc::new(Progress::default());
+        let outcome = self.run_list(nexus, &list, receiving_lun, abort, progress.clone());
+        let bytes = progress.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let done = progress
+            .segments_processed
+            .load(std::sync::atomic::Ordering::Relaxed);
+        match outcome {
+            Ok(()) => {
+                tracing::info!(
+                    initiator = %nexus.initiator,
+                    list_id = list.list_identifier,
+                    segments = list.segments.len(),
+                    bytes,
+                    "EXTENDED COPY good"
+                );
+                CommandResult::good(Vec::new())
+            }
+            Err(sense) => {
+                tracing::warn!(
+                    initiator = %nexus.initiator,
+                    list_id = list.list_identifier,
+                    segments = list.segments.len(),
+                    segments_processed = done,
+                    bytes,
+                    aborted = abort.is_aborted(),
+                    sense = %sense_text(&sense),
+                    "EXTENDED COPY failed"
+                );
+                CommandResult::check_condition(&sense)
+            }
         }
     }
 
@@ -306,6 +340,16 @@ impl CopyService for CopyManager {
             .records
             .retain(|(n, _), r| n != nexus || r.finished.is_none());
     }
+}
+
+/// "KEY/ASC/ASCQ" in hex, as sg3_utils users read it.
+fn sense_text(sense: &Sense) -> String {
+    format!(
+        "{:02x}/{:02x}/{:02x}",
+        sense.key.0,
+        sense.asc.asc(),
+        sense.asc.ascq()
+    )
 }
 
 impl std::fmt::Debug for CopyManager {

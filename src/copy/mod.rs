@@ -43,6 +43,12 @@ pub struct CommandResult {
     pub sense: Vec<u8>,
     /// Data-In bytes (RECEIVE COPY RESULTS).
     pub data_in: Vec<u8>,
+    /// Data-out bytes the command did not consume (the device's residual). For data-in,
+    /// what `data_in` lacks of the expected length says it.
+    pub residual: usize,
+    /// Bytes the CDB asked to transfer beyond the expected length (the device's
+    /// overflow); the transport reports it as residual overflow (RFC 7143 11.4.5).
+    pub overflow: usize,
 }
 
 impl CommandResult {
@@ -51,6 +57,8 @@ impl CommandResult {
             status: Status::GOOD,
             sense: Vec::new(),
             data_in,
+            residual: 0,
+            overflow: 0,
         }
     }
 
@@ -59,6 +67,8 @@ impl CommandResult {
             status: Status::CHECK_CONDITION,
             sense: sense.encode(),
             data_in: Vec::new(),
+            residual: 0,
+            overflow: 0,
         }
     }
 }

@@ -44,7 +44,11 @@ impl Resolve for Inventory {
         match found {
             Ok(d) => Some(d.device.clone()),
             Err(e @ LookupError::NotAllowed { .. }) => {
-                eprintln!("xcopyd: refused CSCD {}: {e}", cscd.identifier.type_name());
+                tracing::warn!(
+                    cscd = cscd.identifier.type_name(),
+                    initiator,
+                    "refused CSCD: {e}"
+                );
                 None
             }
             Err(_) => None,

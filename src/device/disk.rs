@@ -323,14 +323,19 @@ impl EmulatedDisk {
     fn read(&self, cdb: &ReadWriteCdb, data: DataDirection<'_>) -> Result<Completion, Sense> {
         self.check_length(cdb.blocks, cdb.length_offset)?;
         sbc::check_range(cdb.lba, u64::from(cdb.blocks), self.blocks)?;
-        let DataDirection::FromDevice(buf) = data else {
-            return Ok(Completion::good(0));
-        };
         let need = cdb.blocks as usize * self.block_size as usize;
+        let buf = match data {
+            DataDirection::FromDevice(buf) => buf,
+            // No data-in buffer at all: nothing moves, all of it is overflow.
+            DataDirection::None => return Ok(Completion::good(0).with_overflow(need)),
+            DataDirection::ToDevice(_) => return Ok(Completion::good(0)),
+        };
+        // A buffer shorter than TRANSFER LENGTH gets what fits (SAM-3 5.4.3: the transfer
+        // stops at the buffer); the rest is overflow.
         let n = need.min(buf.len());
         self.read_at(&mut buf[..n], cdb.lba * u64::from(self.block_size))
             .map_err(|_| medium_error(Asc::UNRECOVERED_READ_ERROR, cdb.lba))?;
-        Ok(Completion::good(buf.len() - n))
+        Ok(Completion::good(buf.len() - n).with_overflow(need - n))
     }
 
     fn write(&self, cdb: &ReadWriteCdb, data: DataDirection<'_>) -> Result<Completion, Sense> {
@@ -343,23 +348,23 @@ impl EmulatedDisk {
             DataDirection::ToDevice(b) => b,
             _ => &[],
         };
-        let need = cdb.blocks as usize * self.block_size as usize;
-        // Less data-out than TRANSFER LENGTH asks for: refused, as LIO does.
-        let Some(payload) = buf.get(..need) else {
-            return Err(Sense::invalid_field_in_cdb(
-                u16::from(cdb.length_offset),
-                None,
-            ));
-        };
+        let bs = self.block_size as usize;
+        let need = cdb.blocks as usize * bs;
+        // Less data-out than TRANSFER LENGTH asks for: the whole blocks that came are
+        // written and the rest is overflow (what libiscsi's WriteNNResiduals expect of
+        // an iSCSI target whose Expected Data Transfer Length is short, and what LIO does).
+        let got = need.min(buf.len()) / bs * bs;
+        let payload = &buf[..got];
         let offset = cdb.lba * u64::from(self.block_size);
         self.write_at(payload, offset)
             .map_err(|e| write_error(&e, cdb.lba))?;
-        if cdb.fua && need > 0 {
+        if cdb.fua && got > 0 {
             self.file
                 .sync_data()
                 .map_err(|e| write_error(&e, cdb.lba))?;
         }
-        Ok(Completion::good(buf.len() - need))
+        Ok(Completion::good(buf.len().saturating_sub(need))
+            .with_overflow(need.saturating_sub(buf.len())))
     }
 
     fn verify(&self, cdb: &VerifyCdb, data: DataDirection<'_>) -> Result<Completion, Sense> {

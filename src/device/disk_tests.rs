@@ -300,15 +300,20 @@ fn transfer_length_and_buffer_disagreements() {
         data_out(&d, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 2, 0], &more),
         Completion::good(100)
     );
-    // A smaller one: INVALID FIELD IN CDB on TRANSFER LENGTH, nothing written.
+    // A smaller one: the whole blocks that came are written, the rest is overflow.
     let c = data_out(&d, &[0x2a, 0, 0, 0, 0, 8, 0, 0, 2, 0], &data[..1000]);
-    assert_eq!(
-        sense(&c),
-        illegal(Asc::INVALID_FIELD_IN_CDB, Some((7, None)))
-    );
-    // A smaller data-in buffer receives what fits (overrun), residual 0.
+    assert_eq!(c, Completion::good(0).with_overflow(24));
+    let (_, back) = data_in(&d, &[0x28, 0, 0, 0, 0, 8, 0, 0, 2, 0], 1024);
+    assert_eq!(back[..512], data[..512]);
+    assert!(back[512..].iter().all(|&b| b == 0), "block 9 not written");
+    // None at all: nothing written, all overflow.
+    let c = d
+        .execute(&[0x2a, 0, 0, 0, 0, 9, 0, 0, 1, 0], DataDirection::None)
+        .unwrap();
+    assert_eq!(c, Completion::good(0).with_overflow(512));
+    // A smaller data-in buffer receives what fits, residual 0, the rest is overflow.
     let (c, back) = data_in(&d, &[0x28, 0, 0, 0, 0, 0, 0, 0, 2, 0], 700);
-    assert_eq!(c, Completion::good(0));
+    assert_eq!(c, Completion::good(0).with_overflow(324));
     assert_eq!(back, data[..700]);
     // A larger one: residual.
     let (c, back) = data_in(&d, &[0x28, 0, 0, 0, 0, 0, 0, 0, 2, 0], 2000);

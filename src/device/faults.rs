@@ -61,6 +61,7 @@ impl Failure {
             status: self.status,
             sense: sense.unwrap_or_default(),
             residual,
+            overflow: 0,
         }
     }
 }

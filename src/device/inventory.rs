@@ -472,6 +472,36 @@ fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(1 << shift)
 }
 
+/// Opens one configured device, with the designators a CSCD may name it by.
+fn open_one(c: &DeviceConfig) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), InventoryError> {
+    let open_err = |source: Box<dyn std::error::Error + Send + Sync>| InventoryError::Open {
+        device: c.name.clone(),
+        source,
+    };
+    Ok(match c.kind {
+        DeviceKind::Disk => {
+            let designators = emulated_designators(c);
+            let opts = DiskOptions {
+                read_only: c.read_only,
+                create_size: c.size,
+                designators: designators.clone(),
+                serial: c.serial.clone(),
+                ..DiskOptions::new(&c.path, c.block_size)
+            };
+            let disk = EmulatedDisk::open(&c.name, &opts).map_err(|e| open_err(e.into()))?;
+            (Arc::new(disk), designators)
+        }
+        DeviceKind::Tape => (open_tape(c)?, emulated_designators(c)),
+        DeviceKind::Sg => {
+            let sg =
+                SgDevice::open(&c.name, &c.path, c.timeout_ms).map_err(|e| open_err(e.into()))?;
+            let mut designators = sg.designators().to_vec();
+            designators.extend(c.designators.iter().cloned());
+            (Arc::new(sg), designators)
+        }
+    })
+}
+
 /// The derived designator of an emulated device named `name` (see the module doc).
 pub fn derived_designator(name: &str) -> Designator {
     let h = fnv1a_128(format!("xcopyd:{name}").as_bytes());
@@ -523,35 +553,18 @@ impl Inventory {
 
     /// Opens every configured device (disk images are created where `size` says so).
     pub fn open(config: &InventoryConfig) -> Result<Self, InventoryError> {
+        Self::reopen(config, &Self::default())
+    }
+
+    /// Opens `config`, keeping the already open device of `previous` wherever an entry is
+    /// unchanged (a configuration reload): a tape keeps its position, and no image is ever
+    /// open twice through two devices with their own state.
+    pub fn reopen(config: &InventoryConfig, previous: &Self) -> Result<Self, InventoryError> {
         let mut opened = Vec::with_capacity(config.devices.len());
         for c in &config.devices {
-            let open_err =
-                |source: Box<dyn std::error::Error + Send + Sync>| InventoryError::Open {
-                    device: c.name.clone(),
-                    source,
-                };
-            let (device, designators): (Arc<dyn ScsiDevice>, Vec<Designator>) = match c.kind {
-                DeviceKind::Disk => {
-                    let designators = emulated_designators(c);
-                    let opts = DiskOptions {
-                        read_only: c.read_only,
-                        create_size: c.size,
-                        designators: designators.clone(),
-                        serial: c.serial.clone(),
-                        ..DiskOptions::new(&c.path, c.block_size)
-                    };
-                    let disk =
-                        EmulatedDisk::open(&c.name, &opts).map_err(|e| open_err(e.into()))?;
-                    (Arc::new(disk), designators)
-                }
-                DeviceKind::Tape => (open_tape(c)?, emulated_designators(c)),
-                DeviceKind::Sg => {
-                    let sg = SgDevice::open(&c.name, &c.path, c.timeout_ms)
-                        .map_err(|e| open_err(e.into()))?;
-                    let mut designators = sg.designators().to_vec();
-                    designators.extend(c.designators.iter().cloned());
-                    (Arc::new(sg), designators)
-                }
+            let (device, designators) = match previous.devices.iter().find(|d| d.config == *c) {
+                Some(d) => (d.device.clone(), d.designators.clone()),
+                None => open_one(c)?,
             };
             opened.push((c.clone(), device, designators));
         }

@@ -54,6 +54,10 @@ pub struct Completion {
     pub sense: Vec<u8>,
     /// Bytes of the data buffer not transferred (SG_IO `resid`).
     pub residual: usize,
+    /// Bytes the CDB asked to transfer beyond the buffer offered (nothing past the buffer
+    /// moves): what an iSCSI or FC target reports as residual overflow. SG_IO never
+    /// reports one (0).
+    pub overflow: usize,
 }
 
 impl Completion {
@@ -63,6 +67,7 @@ impl Completion {
             status: Status::GOOD,
             sense: Vec::new(),
             residual,
+            overflow: 0,
         }
     }
 
@@ -72,7 +77,14 @@ impl Completion {
             status: Status::CHECK_CONDITION,
             sense: sense.encode(),
             residual,
+            overflow: 0,
         }
+    }
+
+    /// The same completion, with `overflow` bytes the CDB asked for beyond the buffer.
+    pub fn with_overflow(mut self, overflow: usize) -> Self {
+        self.overflow = overflow;
+        self
     }
 
     pub fn is_good(&self) -> bool {

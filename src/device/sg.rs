@@ -227,6 +227,7 @@ fn completion(
         status: Status(status),
         sense: sense.get(..sense_len).unwrap_or_default().to_vec(),
         residual: usize::try_from(o.resid).unwrap_or(0),
+        overflow: 0,
     })
 }
 

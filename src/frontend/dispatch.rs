@@ -178,6 +178,13 @@ impl Dispatcher {
         if op == Some(Opcode::RECEIVE_COPY_RESULTS) {
             return self.copy.receive_copy_results(nexus, cdb);
         }
+        if op == Some(Opcode::INQUIRY) {
+            if let Ok(inq) = InquiryCdb::decode(cdb) {
+                if inq.evpd && inq.page_code == inquiry::page::SUPPORTED_VPD_PAGES {
+                    return self.supported_vpd_pages(&device, &inq, data_in_len);
+                }
+            }
+        }
         let mut buf = Vec::new();
         let direction = if !data_out.is_empty() {
             DataDirection::ToDevice(data_out)
@@ -221,7 +228,59 @@ impl Dispatcher {
             status: completion.status,
             sense: completion.sense,
             data_in: buf,
+            residual: if data_out.is_empty() {
+                0
+            } else {
+                completion.residual
+            },
+            overflow: completion.overflow,
         }
+    }
+
+    /// VPD 00h: the device's list, plus 8Fh when the device does not list it (this
+    /// dispatcher then serves 8Fh itself), kept in ascending order (SPC-3 7.6.12).
+    fn supported_vpd_pages(
+        &self,
+        device: &Arc<dyn ScsiDevice>,
+        inq: &InquiryCdb,
+        data_in_len: usize,
+    ) -> CommandResult {
+        let mut buf = vec![0u8; 4 + 255];
+        let full = InquiryCdb {
+            allocation_length: buf.len() as u16,
+            ..*inq
+        }
+        .encode();
+        let completion = match device.execute(&full, DataDirection::FromDevice(&mut buf)) {
+            Ok(c) => c,
+            Err(_) => {
+                return CommandResult::check_condition(&Sense::new(
+                    SenseKey::HARDWARE_ERROR,
+                    Asc::LOGICAL_UNIT_COMMUNICATION_FAILURE,
+                ))
+            }
+        };
+        if completion.status == Status::GOOD {
+            buf.truncate(buf.len().saturating_sub(completion.residual));
+        } else {
+            // A device without VPD pages: it has 00h and 8Fh now.
+            let pdt = self.peripheral_device_type(device);
+            buf = vec![pdt.0, 0, 0, 1, inquiry::page::SUPPORTED_VPD_PAGES];
+        }
+        let listed = buf
+            .get(2..4)
+            .map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+        let mut pages: Vec<u8> = buf.get(4..).unwrap_or_default().to_vec();
+        pages.truncate(listed);
+        if !pages.contains(&inquiry::page::THIRD_PARTY_COPY) {
+            pages.push(inquiry::page::THIRD_PARTY_COPY);
+            pages.sort_unstable();
+        }
+        let mut out = buf.get(..2).unwrap_or(&[0, 0]).to_vec();
+        out.put_u16(u16::try_from(pages.len()).unwrap_or(u16::MAX));
+        out.extend_from_slice(&pages);
+        out.truncate(usize::from(inq.allocation_length).min(data_in_len));
+        CommandResult::good(out)
     }
 
     /// The device's PDT, from its standard INQUIRY data.

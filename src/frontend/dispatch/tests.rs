@@ -230,6 +230,60 @@ fn third_party_copy_page_is_answered_when_the_device_does_not() {
 }
 
 #[test]
+fn supported_vpd_pages_list_third_party_copy_in_order() {
+    let f = fixture();
+    let n = nexus(1);
+    for lun in [0, 1] {
+        let r = run(&f.d, &n, lun, &[0x12, 1, 0, 0, 255, 0], 255);
+        assert_eq!(r.status, Status::GOOD, "{r:?}");
+        let len = usize::from(u16::from_be_bytes([r.data_in[2], r.data_in[3]]));
+        let pages = &r.data_in[4..];
+        assert_eq!(pages.len(), len);
+        assert_eq!(
+            pages.iter().filter(|&&p| p == 0x8f).count(),
+            1,
+            "{pages:x?}"
+        );
+        assert!(pages.windows(2).all(|w| w[0] < w[1]), "{pages:x?}");
+        // Allocation length and the transport's length both truncate.
+        let r = run(&f.d, &n, lun, &[0x12, 1, 0, 0, 5, 0], 255);
+        assert_eq!(r.data_in.len(), 5);
+        let r = run(&f.d, &n, lun, &[0x12, 1, 0, 0, 255, 0], 6);
+        assert_eq!(r.data_in.len(), 6);
+    }
+}
+
+#[test]
+fn overflow_and_residual_flow_from_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.img");
+    std::fs::write(&path, vec![0u8; 64 * 512]).unwrap();
+    let disk = crate::device::disk::EmulatedDisk::open(
+        "d",
+        &crate::device::disk::DiskOptions::new(&path, 512),
+    )
+    .unwrap();
+    let d = Dispatcher::new(vec![Arc::new(disk)], RecordingCopyService::new());
+    let n = nexus(1);
+    let _ = run(&d, &n, 0, &TUR, 0);
+    let read2 = [0x28, 0, 0, 0, 0, 0, 0, 0, 2, 0];
+    // READ(10) of 2 blocks, 512 expected: one block comes, one is overflow.
+    let r = run(&d, &n, 0, &read2, 512);
+    assert_eq!(
+        (r.status, r.data_in.len(), r.overflow),
+        (Status::GOOD, 512, 512)
+    );
+    // Expected length 0: all overflow.
+    assert_eq!(run(&d, &n, 0, &read2, 0).overflow, 1024);
+    // WRITE(10) of 1 block with 1000 bytes: 488 not consumed; with 200: 312 overflow.
+    let write1 = [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    let r = d.execute(&n, 0, &write1, &[7; 1000], 0, &Abort::new());
+    assert_eq!((r.status, r.residual, r.overflow), (Status::GOOD, 488, 0));
+    let r = d.execute(&n, 0, &write1, &[7; 200], 0, &Abort::new());
+    assert_eq!((r.status, r.residual, r.overflow), (Status::GOOD, 0, 312));
+}
+
+#[test]
 fn lun_wire_format() {
     assert_eq!(lun_to_wire(0), [0; 8]);
     assert_eq!(lun_to_wire(5), [0, 5, 0, 0, 0, 0, 0, 0]);

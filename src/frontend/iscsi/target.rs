@@ -24,7 +24,10 @@ use super::login::{self, stage, Chap, LoginStatus, Negotiation, Params, TextKeys
 use super::pdu::{reject, Bhs, Digests, Opcode, Pdu, PduError, BHS_LEN};
 use crate::copy::{Abort, CommandResult, Nexus};
 use crate::frontend::dispatch::{lun_from_wire, Dispatcher};
-use crate::scsi::{Sense, Status};
+use crate::scsi::{Asc, Sense, SenseKey, Status};
+
+/// How long [`Target::shutdown`] waits for connection threads to end.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// What the daemon's `[iscsi]` table configures.
 #[derive(Clone, Debug)]
@@ -121,17 +124,34 @@ impl Target {
         self.addr
     }
 
-    /// Stops accepting, closes every connection (aborting their tasks) and waits for the
-    /// accept thread.
+    /// Stops accepting connections; those already logged in go on being served.
+    pub fn stop_accepting(&self) {
+        if !self.shared.stopping.swap(true, Ordering::AcqRel) {
+            // Wake the accept loop so it sees `stopping`.
+            let _ = TcpStream::connect(self.addr);
+        }
+    }
+
+    /// Connections being served now.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting, closes every connection (aborting their tasks), waits for the
+    /// accept thread, and waits (at most `CLOSE_WAIT`) for the connections' threads to
+    /// see their aborted tasks end.
     pub fn shutdown(mut self) {
-        self.shared.stopping.store(true, Ordering::Release);
-        let _ = TcpStream::connect(self.addr);
+        self.stop_accepting();
         for s in self.shared.sessions().values() {
             abort_all(s, None);
             let _ = s.stream.shutdown(Shutdown::Both);
         }
         if let Some(h) = self.accept.take() {
             let _ = h.join();
+        }
+        let deadline = Instant::now() + CLOSE_WAIT;
+        while self.connections() > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -280,9 +300,18 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         queue_depth: shared.config.queue_depth.max(1),
         outstanding: outstanding.clone(),
     };
+    let peer = stream.peer_addr().ok();
     let Some((params, isid, tsih)) = login(&mut reader, &mut writer, shared)? else {
+        tracing::info!(peer = ?peer, "iSCSI login failed");
         return Ok(());
     };
+    tracing::info!(
+        peer = ?peer,
+        initiator = %params.initiator_name,
+        discovery = params.discovery,
+        tsih,
+        "iSCSI login"
+    );
     stream.set_read_timeout(None)?;
     writer.digests = Digests {
         header: params.header_digest,
@@ -358,6 +387,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     if !conn.params.discovery {
         shared.dispatcher.nexus_lost(&session.nexus());
     }
+    tracing::debug!(initiator = %session.initiator, tsih, "iSCSI connection closed");
     result
 }
 
@@ -717,23 +747,32 @@ impl Connection {
             return Ok(Next::Continue);
         }
         let have = p.task.data_out.len();
-        // ERL 0, DataPDUInOrder=Yes: anything out of place is a protocol error that ends
-        // the connection (and so the task) — never data written to the wrong place.
-        if b.ttt() != p.ttt
-            || b.data_sn() != p.data_sn
-            || b.buffer_offset() as usize != have
-            || have + pdu.data.len() > p.sequence_end
-        {
+        // DataPDUInOrder=Yes: a Data-Out out of place (DataSN, offset, TTT, F bit) is a
+        // protocol error. The PDU was read whole, so the connection is still in step: the
+        // PDU is rejected and the task ends with CHECK CONDITION, ABORTED COMMAND, DATA
+        // PHASE ERROR — never executed, never data written to the wrong place. Later
+        // Data-Out for it is dropped. (Closing the connection instead makes initiators
+        // reconnect and replay the write with renegotiated immediate data, which then
+        // succeeds: libiscsi's DataSnInvalid.)
+        let in_place = b.ttt() == p.ttt
+            && b.data_sn() == p.data_sn
+            && b.buffer_offset() as usize == have
+            && have + pdu.data.len() <= p.sequence_end
+            && b.final_bit() == (have + pdu.data.len() == p.sequence_end);
+        if !in_place {
             self.w().reject(reject::PROTOCOL_ERROR, &b)?;
-            return Ok(Next::Close);
+            self.session.tasks().remove(&itt);
+            self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.session.task_done.notify_all();
+            let sense = Sense::new(SenseKey::ABORTED_COMMAND, Asc::DATA_PHASE_ERROR);
+            let result = CommandResult::check_condition(&sense);
+            let mut w = self.w();
+            send_result(&mut w, itt, p.expected, false, &result, u32::MAX, u32::MAX)?;
+            return Ok(Next::Continue);
         }
         p.data_sn = p.data_sn.wrapping_add(1);
         p.task.data_out.extend_from_slice(&pdu.data);
         let done = p.task.data_out.len();
-        if b.final_bit() != (done == p.sequence_end) {
-            self.w().reject(reject::PROTOCOL_ERROR, &b)?;
-            return Ok(Next::Close);
-        }
         if done == p.expected {
             let _ = tx.send(p.task);
         } else if b.final_bit() {
@@ -968,8 +1007,18 @@ fn send_result(
     max_burst: u32,
 ) -> io::Result<()> {
     let data = &result.data_in;
-    let under = edtl.saturating_sub(if read { data.len() } else { edtl });
-    let residual_flags = if under > 0 { 0x02 } else { 0 };
+    // RFC 7143 11.4.5: O when the command wanted more than the Expected Data Transfer
+    // Length (the count is what did not fit), U when it moved less.
+    let (residual_flags, residual) = if result.overflow > 0 {
+        (0x04, result.overflow)
+    } else {
+        let under = if read {
+            edtl.saturating_sub(data.len())
+        } else {
+            result.residual.min(edtl)
+        };
+        (if under > 0 { 0x02 } else { 0 }, under)
+    };
     let collapse = result.status == Status::GOOD && result.sense.is_empty() && !data.is_empty();
     let seg = (max_send as usize).max(512);
     let burst = (max_burst as usize).max(seg);
@@ -987,7 +1036,7 @@ fn send_result(
         }
         if last && collapse {
             flags |= 0x01 | residual_flags;
-            r.set_residual_count(under as u32);
+            r.set_residual_count(residual as u32);
         }
         r.set_flags(flags)
             .set_itt(itt)
@@ -1011,7 +1060,7 @@ fn send_result(
         .set_byte(3, result.status.0)
         .set_itt(itt)
         .set_exp_data_sn(data_sn)
-        .set_residual_count(under as u32);
+        .set_residual_count(residual as u32);
     let mut body = Vec::new();
     if !result.sense.is_empty() {
         let n = u16::try_from(result.sense.len()).unwrap_or(u16::MAX);

@@ -1,0 +1,448 @@
+//! The daemon: its configuration file (DESIGN.md "Daemon"), the embedded default, and the
+//! wiring of inventory -> copy manager -> dispatcher -> iSCSI target.
+//!
+//! ```toml
+//! [iscsi]
+//! listen = "127.0.0.1:3260"
+//! target = "iqn.2026-11.org.xcopyd:mover"
+//! [limits]                # optional: scsi::Limits, what VPD 8Fh advertises and the copy
+//! max_segment_descriptors = 256   # manager enforces
+//! [daemon]                # optional
+//! shutdown_grace_secs = 30        # how long SIGTERM lets running copies finish
+//! [[lun]]
+//! device = "disk0"
+//! [[device]]              # the inventory (device::inventory)
+//! …
+//! ```
+//!
+//! Every LUN is a device of the inventory, and every LUN is a copy manager whose EXTENDED
+//! COPY resolves CSCDs against that same inventory (one opened device per entry, shared by
+//! the LUN map and the copy engine, so a tape has one position). A reload
+//! ([`Daemon::reload`]) reopens only the entries that changed and swaps the LUN map, which
+//! raises REPORTED LUNS DATA HAS CHANGED.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::copy::manager::CopyManager;
+use crate::copy::run::Resolve;
+use crate::copy::Nexus;
+use crate::device::inventory::{Inventory, InventoryConfig, InventoryError};
+use crate::device::ScsiDevice;
+use crate::frontend::iscsi::{self, Target, TargetConfig};
+use crate::frontend::Dispatcher;
+use crate::scsi::target_descriptor::CscdDescriptor;
+use crate::scsi::Limits;
+
+/// The target name served when the config names none.
+pub const DEFAULT_TARGET: &str = "iqn.2026-11.org.xcopyd:mover";
+/// The address listened on when the config names none.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3260";
+/// How long SIGTERM lets running copies finish by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The configuration served with no `--config`: a 64 MiB sparse disk and a tape image in
+/// the state directory (relative paths resolve against it), LUN 0 and LUN 1.
+pub const EMBEDDED_DEFAULT: &str = r#"
+[iscsi]
+listen = "127.0.0.1:3260"
+target = "iqn.2026-11.org.xcopyd:mover"
+
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "disk0.img"
+block_size = 512
+size = "64MiB"
+designator = "naa.5001405a1b2c3d01"
+
+[[device]]
+name = "tape0"
+kind = "tape"
+path = "tape0.tap"
+block_size = 0
+designator = "naa.5001405a1b2c3d02"
+
+[[lun]]
+device = "disk0"
+
+[[lun]]
+device = "tape0"
+"#;
+
+/// Why the daemon could not be configured or started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    #[error("config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error("state directory {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("iSCSI listen on {listen}: {source}")]
+    Listen {
+        listen: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The daemon configuration, parsed and checked (devices not yet opened).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonConfig {
+    pub listen: String,
+    pub target: String,
+    /// LUN n serves the inventory device named `luns[n]`.
+    pub luns: Vec<String>,
+    pub limits: Limits,
+    pub shutdown_grace: Duration,
+    pub inventory: InventoryConfig,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct IscsiTable {
+    listen: Option<String>,
+    target: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LunTable {
+    device: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DaemonTable {
+    shutdown_grace_secs: Option<u64>,
+}
+
+/// Top-level keys the daemon config may have.
+const KNOWN_KEYS: &[&str] = &["iscsi", "lun", "limits", "daemon", "device"];
+
+fn table<T: serde::de::DeserializeOwned + Default>(
+    doc: &toml::Table,
+    key: &str,
+) -> Result<T, DaemonError> {
+    match doc.get(key) {
+        None => Ok(T::default()),
+        Some(v) => v
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| DaemonError::Invalid(format!("[{key}]: {e}"))),
+    }
+}
+
+impl DaemonConfig {
+    /// Reads a config file; relative device paths resolve against its directory.
+    pub fn load(path: &Path) -> Result<Self, DaemonError> {
+        let text = std::fs::read_to_string(path).map_err(|source| DaemonError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base)
+    }
+
+    /// The embedded default with its images in `state_dir` (created if missing).
+    pub fn embedded(state_dir: &Path) -> Result<Self, DaemonError> {
+        let state_err = |source| DaemonError::StateDir {
+            path: state_dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(state_err)?;
+        // An empty image is a blank tape (BOT = end of data).
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state_dir.join("tape0.tap"))
+            .map_err(state_err)?;
+        Self::parse(EMBEDDED_DEFAULT, state_dir)
+    }
+
+    /// Parses config text; relative device paths resolve against `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Self, DaemonError> {
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| DaemonError::Invalid(e.to_string()))?;
+        if let Some(k) = doc.keys().find(|k| !KNOWN_KEYS.contains(&k.as_str())) {
+            return Err(DaemonError::Invalid(format!(
+                "unknown top-level key `{k}` (known: {})",
+                KNOWN_KEYS.join(", ")
+            )));
+        }
+        let inventory = InventoryConfig::from_table(&doc, base_dir)?;
+        let iscsi: IscsiTable = table(&doc, "iscsi")?;
+        let limits: Limits = table(&doc, "limits")?;
+        let daemon: DaemonTable = table(&doc, "daemon")?;
+        let luns: Vec<LunTable> = match doc.get("lun") {
+            None => Vec::new(),
+            Some(v) => v
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| DaemonError::Invalid(format!("[[lun]]: {e}")))?,
+        };
+        let luns: Vec<String> = luns.into_iter().map(|l| l.device).collect();
+        for name in &luns {
+            if !inventory.devices.iter().any(|d| &d.name == name) {
+                return Err(DaemonError::Invalid(format!(
+                    "[[lun]] device {name:?} is not a [[device]] of the inventory"
+                )));
+            }
+        }
+        Ok(Self {
+            listen: iscsi.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            target: iscsi.target.unwrap_or_else(|| DEFAULT_TARGET.into()),
+            luns,
+            limits,
+            shutdown_grace: daemon
+                .shutdown_grace_secs
+                .map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
+            inventory,
+        })
+    }
+}
+
+/// The inventory the copy manager resolves CSCDs against, swapped whole by a reload; a
+/// copy already running keeps the devices it resolved.
+#[derive(Default)]
+struct SharedInventory(RwLock<Arc<Inventory>>);
+
+impl SharedInventory {
+    fn get(&self) -> Arc<Inventory> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, inventory: Arc<Inventory>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = inventory;
+    }
+}
+
+impl Resolve for SharedInventory {
+    fn resolve(&self, cscd: &CscdDescriptor, nexus: &Nexus) -> Option<Arc<dyn ScsiDevice>> {
+        self.get().resolve(cscd, nexus)
+    }
+}
+
+/// The running daemon.
+pub struct Daemon {
+    config: DaemonConfig,
+    inventory: Arc<SharedInventory>,
+    copy: Arc<CopyManager>,
+    dispatcher: Arc<Dispatcher>,
+    target: Target,
+}
+
+fn lun_devices(
+    config: &DaemonConfig,
+    inventory: &Inventory,
+) -> Result<Vec<Arc<dyn ScsiDevice>>, DaemonError> {
+    config
+        .luns
+        .iter()
+        .map(|name| {
+            inventory
+                .by_name(name)
+                .map(|d| d.device.clone())
+                .ok_or_else(|| DaemonError::Invalid(format!("[[lun]] device {name:?} unknown")))
+        })
+        .collect()
+}
+
+impl Daemon {
+    /// Opens the inventory and starts serving it over iSCSI.
+    pub fn start(config: DaemonConfig) -> Result<Self, DaemonError> {
+        let inventory = Arc::new(Inventory::open(&config.inventory)?);
+        let luns = lun_devices(&config, &inventory)?;
+        let shared = Arc::new(SharedInventory::default());
+        shared.set(inventory.clone());
+        let copy = Arc::new(CopyManager::new(shared.clone(), config.limits.clone()));
+        let dispatcher =
+            Arc::new(Dispatcher::new(luns, copy.clone()).with_limits(config.limits.clone()));
+        let target = iscsi::start(
+            TargetConfig::new(&config.listen, &config.target),
+            dispatcher.clone(),
+        )
+        .map_err(|source| DaemonError::Listen {
+            listen: config.listen.clone(),
+            source,
+        })?;
+        tracing::info!(
+            listen = %target.local_addr(),
+            target = %config.target,
+            luns = ?config.luns,
+            devices = inventory.devices().len(),
+            "xcopyd serving"
+        );
+        for (n, name) in config.luns.iter().enumerate() {
+            if let Some(d) = inventory.by_name(name) {
+                let designators: Vec<String> =
+                    d.designators.iter().map(ToString::to_string).collect();
+                tracing::info!(lun = n, device = %name, kind = ?d.config.kind, ?designators, "LUN");
+            }
+        }
+        Ok(Self {
+            config,
+            inventory: shared,
+            copy,
+            dispatcher,
+            target,
+        })
+    }
+
+    /// Where the target listens (the port chosen when the config said 0).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.target.local_addr()
+    }
+
+    pub fn config(&self) -> &DaemonConfig {
+        &self.config
+    }
+
+    /// Applies a re-read configuration: the inventory (unchanged entries keep their open
+    /// device) and the LUN map. Listen address, target name and limits need a restart;
+    /// a change to them is logged and ignored. On error nothing changes.
+    pub fn reload(&mut self, new: DaemonConfig) -> Result<(), DaemonError> {
+        let old = self.inventory.get();
+        let inventory = Arc::new(Inventory::reopen(&new.inventory, &old)?);
+        let luns = lun_devices(&new, &inventory)?;
+        if new.listen != self.config.listen
+            || new.target != self.config.target
+            || new.limits != self.config.limits
+        {
+            tracing::warn!("reload: [iscsi] and [limits] changes take effect at restart");
+        }
+        self.inventory.set(inventory.clone());
+        self.dispatcher.set_luns(luns);
+        tracing::info!(
+            luns = ?new.luns,
+            devices = inventory.devices().len(),
+            "configuration reloaded"
+        );
+        self.config.luns = new.luns;
+        self.config.inventory = new.inventory;
+        self.config.shutdown_grace = new.shutdown_grace;
+        Ok(())
+    }
+
+    /// Copies running now.
+    pub fn running_copies(&self) -> usize {
+        self.copy.running()
+    }
+
+    /// Graceful stop: no new connections; running copies get `grace` to finish (their
+    /// sessions stay up, so RECEIVE COPY RESULTS keeps answering); then every task still
+    /// running is aborted and every connection closed.
+    pub fn shutdown(self, grace: Duration) {
+        self.target.stop_accepting();
+        let deadline = Instant::now() + grace;
+        let running = self.copy.running();
+        if running > 0 {
+            tracing::info!(running, grace_secs = grace.as_secs(), "waiting for copies");
+        }
+        while self.copy.running() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let left = self.copy.running();
+        if left > 0 {
+            tracing::warn!(running = left, "aborting copies still running");
+        }
+        self.target.shutdown();
+        tracing::info!("xcopyd stopped");
+    }
+}
+
+/// The default state directory: `$XDG_STATE_HOME/xcopyd`, else `/var/lib/xcopyd` for root,
+/// else `~/.local/state/xcopyd`.
+pub fn default_state_dir(xdg_state_home: Option<&str>, home: Option<&str>, root: bool) -> PathBuf {
+    match (xdg_state_home.filter(|s| !s.is_empty()), root, home) {
+        (Some(x), _, _) => Path::new(x).join("xcopyd"),
+        (None, true, _) => PathBuf::from("/var/lib/xcopyd"),
+        (None, false, Some(h)) => Path::new(h).join(".local/state/xcopyd"),
+        (None, false, None) => PathBuf::from("/var/lib/xcopyd"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_the_design_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = DaemonConfig::embedded(dir.path()).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3260");
+        assert_eq!(c.target, "iqn.2026-11.org.xcopyd:mover");
+        assert_eq!(c.luns, ["disk0", "tape0"]);
+        assert_eq!(c.inventory.devices[0].path, dir.path().join("disk0.img"));
+        assert_eq!(c.inventory.devices[0].size, Some(64 << 20));
+        assert_eq!(
+            c.inventory.devices[1].designators[0].to_string(),
+            "naa.5001405a1b2c3d02"
+        );
+        assert!(dir.path().join("tape0.tap").exists());
+    }
+
+    #[test]
+    fn config_keys_limits_and_errors() {
+        let base = Path::new("/srv");
+        let c = DaemonConfig::parse(
+            "[iscsi]\nlisten = \"0.0.0.0:3261\"\n[limits]\nmax_segment_descriptors = 8\n\
+             [daemon]\nshutdown_grace_secs = 2\n\
+             [[device]]\nname = \"d\"\nkind = \"disk\"\npath = \"d.img\"\n[[lun]]\ndevice = \"d\"\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:3261");
+        assert_eq!(c.target, DEFAULT_TARGET);
+        assert_eq!(c.limits.max_segment_descriptors, 8);
+        assert_eq!(
+            c.limits.max_cscd_descriptors,
+            Limits::default().max_cscd_descriptors
+        );
+        assert_eq!(c.shutdown_grace, Duration::from_secs(2));
+        assert_eq!(c.inventory.devices[0].path, base.join("d.img"));
+        for bad in [
+            "[[lun]]\ndevice = \"nope\"\n",
+            "[iscsi]\nlisten = 1\n",
+            "[iscsi]\nlisen = \"x\"\n",
+            "[limits]\nmax_segments = 1\n",
+            "[isci]\n",
+        ] {
+            assert!(DaemonConfig::parse(bad, base).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn state_dir_rules() {
+        let p = |x, h, r| default_state_dir(x, h, r);
+        assert_eq!(p(Some("/x"), Some("/h"), true), Path::new("/x/xcopyd"));
+        assert_eq!(p(None, Some("/h"), true), Path::new("/var/lib/xcopyd"));
+        assert_eq!(
+            p(None, Some("/h"), false),
+            Path::new("/h/.local/state/xcopyd")
+        );
+        assert_eq!(
+            p(Some(""), Some("/h"), false),
+            Path::new("/h/.local/state/xcopyd")
+        );
+    }
+}
