@@ -296,6 +296,10 @@ impl Negotiation {
                 _ if csg == stage::SECURITY && k.starts_with("CHAP_") => {
                     return Err(LoginStatus::AUTHENTICATION_FAILURE)
                 }
+                // A key this response already declares (TargetPortalGroupTag, which only a
+                // target sends): no key is declared twice (RFC 7143 6.2), so the
+                // initiator's copy gets no second answer.
+                _ if out.get(k).is_some() => {}
                 _ => out.push(k, "NotUnderstood"),
             }
         }
@@ -530,6 +534,23 @@ mod tests {
         assert!(p.header_digest && !p.data_digest && !p.immediate_data && !p.initial_r2t);
         assert_eq!(p.initiator_max_recv_data_segment_length, 4096);
         assert_eq!(p.first_burst_length, 4096);
+    }
+
+    /// The iscsi_pdu fuzz target's invariant (a login response decodes as a key list): an
+    /// initiator sending the target-only key TargetPortalGroupTag got a response naming it
+    /// twice ("1" and "NotUnderstood"), which RFC 7143 6.2 forbids and TextKeys::decode
+    /// rejects as Duplicate.
+    #[test]
+    fn initiator_target_portal_group_tag_is_answered_once() {
+        let mut n = Negotiation::new("iqn.t", None, 1);
+        let out = n
+            .login_keys(
+                stage::SECURITY,
+                &keys("InitiatorName=iqn.i|TargetName=iqn.t|TargetPortalGroupTag=7"),
+            )
+            .unwrap();
+        assert_eq!(TextKeys::decode(&out.encode()).as_ref(), Ok(&out));
+        assert_eq!(out.get("TargetPortalGroupTag"), Some("1"));
     }
 
     #[test]

@@ -1,0 +1,116 @@
+//! Block (SBC-3) CDBs of the emulated disk, and the parameter data built from them. Every
+//! decoder runs over the input; `DiskCommand::decode` must agree with the per-command
+//! decoders, READ/WRITE must survive re-encoding as (16), field offsets must lie in the
+//! CDB, and MODE SENSE / REPORT SUPPORTED OPERATION CODES data must carry consistent
+//! lengths.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use xcopyd::scsi::inquiry::InquiryCdb;
+use xcopyd::scsi::sbc::{
+    check_range, decode_read_capacity_10, decode_read_capacity_16, mode_sense_data, DiskCommand,
+    DiskModeParameters, ModeSenseCdb, ReadWriteCdb, ReportOpcodesCdb, SynchronizeCacheCdb,
+    VerifyCdb, DISK_COMMANDS,
+};
+use xcopyd::scsi::{DecodeError, Sense};
+
+/// Every decode error must become a sense that encodes.
+fn sense<T>(r: Result<T, DecodeError>) -> Option<T> {
+    r.map_err(|e| Sense::from(e).encode()).ok()
+}
+
+fuzz_target!(|cdb: &[u8]| {
+    let rw = sense(ReadWriteCdb::decode(cdb));
+    if let Some(c) = rw {
+        assert!(usize::from(c.length_offset) < cdb.len());
+        let sixteen = if c.write {
+            ReadWriteCdb::write_16(c.lba, c.blocks, c.fua)
+        } else {
+            ReadWriteCdb::read_16(c.lba, c.blocks)
+        };
+        let again = ReadWriteCdb::decode(&sixteen).expect("READ/WRITE(16) of a decoded CDB");
+        assert_eq!(
+            (again.write, again.lba, again.blocks),
+            (c.write, c.lba, c.blocks)
+        );
+        assert!(!c.write || again.fua == c.fua);
+        for capacity in [0, c.lba, u64::MAX] {
+            let _ = check_range(c.lba, u64::from(c.blocks), capacity);
+        }
+    }
+    let verify = sense(VerifyCdb::decode(cdb));
+    if let Some(c) = verify {
+        assert!(usize::from(c.length_offset) < cdb.len());
+    }
+    let sync = sense(SynchronizeCacheCdb::decode(cdb));
+    let capacity_10 = sense(decode_read_capacity_10(cdb));
+    let capacity_16 = sense(decode_read_capacity_16(cdb));
+    let mode_sense = sense(ModeSenseCdb::decode(cdb));
+    let opcodes = sense(ReportOpcodesCdb::decode(cdb));
+
+    if let Some(c) = mode_sense {
+        for params in [
+            DiskModeParameters {
+                blocks: 1 << 21,
+                block_size: 512,
+                write_protect: false,
+                write_cache: true,
+            },
+            DiskModeParameters {
+                blocks: u64::MAX,
+                block_size: u32::MAX,
+                write_protect: true,
+                write_cache: false,
+            },
+        ] {
+            let Ok(data) = mode_sense_data(&c, &params) else {
+                continue;
+            };
+            let (length, bdl) = if c.ten {
+                (
+                    usize::from(u16::from_be_bytes([data[0], data[1]])) + 2,
+                    usize::from(u16::from_be_bytes([data[6], data[7]])),
+                )
+            } else {
+                (usize::from(data[0]) + 1, usize::from(data[3]))
+            };
+            assert_eq!(length, data.len(), "MODE DATA LENGTH");
+            let want = match (c.dbd, c.ten && c.llbaa) {
+                (true, _) => 0,
+                (false, false) => 8,
+                (false, true) => 16,
+            };
+            assert_eq!(bdl, want, "BLOCK DESCRIPTOR LENGTH");
+        }
+    }
+    if let Some(c) = opcodes {
+        if let Some(data) = sense(c.response(DISK_COMMANDS)) {
+            if c.reporting_options == 0 {
+                let n = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+                assert_eq!(n, data.len() - 4);
+                assert_eq!(n, 8 * DISK_COMMANDS.len());
+            } else {
+                let n = usize::from(u16::from_be_bytes([data[2], data[3]]));
+                assert_eq!(n, data.len() - 4);
+                assert!(matches!(data[1], 0x01 | 0x03));
+            }
+        }
+    }
+
+    // The dispatcher's decode agrees with the decoder of the command it names.
+    match sense(DiskCommand::decode(cdb)) {
+        Some(DiskCommand::Read(c)) => assert_eq!(rw, Some(c)),
+        Some(DiskCommand::Write(c)) => assert_eq!(rw, Some(c)),
+        Some(DiskCommand::Verify(c)) => assert_eq!(verify, Some(c)),
+        Some(DiskCommand::SynchronizeCache(c)) => assert_eq!(sync, Some(c)),
+        Some(DiskCommand::ReadCapacity10) => assert_eq!(capacity_10, Some(())),
+        Some(DiskCommand::ReadCapacity16 { allocation_length }) => {
+            assert_eq!(capacity_16, Some(allocation_length))
+        }
+        Some(DiskCommand::ModeSense(c)) => assert_eq!(mode_sense, Some(c)),
+        Some(DiskCommand::ReportSupportedOperationCodes(c)) => assert_eq!(opcodes, Some(c)),
+        Some(DiskCommand::Inquiry(c)) => assert_eq!(sense(InquiryCdb::decode(cdb)), Some(c)),
+        Some(DiskCommand::Unsupported(op)) => assert_eq!(cdb.first(), Some(&op)),
+        Some(DiskCommand::TestUnitReady | DiskCommand::RequestSense { .. }) | None => {}
+    }
+});
