@@ -72,6 +72,22 @@ impl Failure {
             field: None,
         }
     }
+
+    /// A failure about CSCD `endpoint` (the segment pointer names its descriptor).
+    pub fn of(asc: Asc, endpoint: &Endpoint) -> Self {
+        Self {
+            cscd: endpoint.cscd,
+            ..Self::new(asc)
+        }
+    }
+
+    /// A failure about byte `field` of the segment descriptor.
+    pub fn at_field(asc: Asc, field: u16) -> Self {
+        Self {
+            field: Some(field),
+            ..Self::new(asc)
+        }
+    }
 }
 
 /// A resolved CSCD: the device and what the copy manager knows about it.
@@ -120,12 +136,7 @@ pub fn command(
 }
 
 fn unreachable(endpoint: &Endpoint, _e: &DeviceError) -> Failure {
-    Failure {
-        asc: Asc::COPY_TARGET_DEVICE_NOT_REACHABLE,
-        device: None,
-        cscd: endpoint.cscd,
-        field: None,
-    }
+    Failure::of(Asc::COPY_TARGET_DEVICE_NOT_REACHABLE, endpoint)
 }
 
 /// Reads `buf.len()` bytes (a whole number of blocks) starting at `lba`.
@@ -160,12 +171,7 @@ pub fn read_blocks(
         );
         let residual = command(endpoint, side, &cdb, DataDirection::FromDevice(chunk))?;
         if residual != 0 {
-            return Err(Failure {
-                asc: Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN,
-                device: None,
-                cscd: endpoint.cscd,
-                field: None,
-            });
+            return Err(Failure::of(Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN, endpoint));
         }
         done += n * endpoint.block_length as usize;
     }
@@ -203,12 +209,7 @@ pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Fai
             DataDirection::ToDevice(chunk),
         )?;
         if residual != 0 {
-            return Err(Failure {
-                asc: Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN,
-                device: None,
-                cscd: endpoint.cscd,
-                field: None,
-            });
+            return Err(Failure::of(Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN, endpoint));
         }
         done += n * endpoint.block_length as usize;
     }
@@ -218,12 +219,10 @@ pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Fai
 fn blocks_in(endpoint: &Endpoint, len: usize) -> Result<u64, Failure> {
     let bl = endpoint.block_length as usize;
     if bl == 0 || len % bl != 0 {
-        return Err(Failure {
-            asc: Asc::INCORRECT_COPY_TARGET_DEVICE_TYPE,
-            device: None,
-            cscd: endpoint.cscd,
-            field: None,
-        });
+        return Err(Failure::of(
+            Asc::INCORRECT_COPY_TARGET_DEVICE_TYPE,
+            endpoint,
+        ));
     }
     Ok((len / bl) as u64)
 }
@@ -318,12 +317,7 @@ pub fn read_stream(endpoint: &Endpoint, unit: StreamUnit, buf: &mut [u8]) -> Res
     let cdb = unit.cdb(0x08, buf.len());
     let residual = command(endpoint, Side::Source, &cdb, DataDirection::FromDevice(buf))?;
     if residual != 0 {
-        return Err(Failure {
-            asc: Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN,
-            device: None,
-            cscd: endpoint.cscd,
-            field: None,
-        });
+        return Err(Failure::of(Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN, endpoint));
     }
     Ok(())
 }
@@ -340,12 +334,7 @@ pub fn write_stream(
     match endpoint.device.execute(&cdb, DataDirection::ToDevice(buf)) {
         Ok(c) if c.is_good() && c.residual == 0 => Ok(()),
         Ok(c) if c.is_good() => Err((
-            Failure {
-                asc: Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN,
-                device: None,
-                cscd: endpoint.cscd,
-                field: None,
-            },
+            Failure::of(Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN, endpoint),
             false,
         )),
         Ok(c) => {

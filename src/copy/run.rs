@@ -738,12 +738,7 @@ fn range(endpoint: &Endpoint, lba: u64, blocks: u64, field: u16) -> Result<(), (
         Ok(())
     } else {
         Err((
-            Failure {
-                asc: Asc::NO_ADDITIONAL_SENSE,
-                device: None,
-                cscd: None,
-                field: Some(field),
-            },
+            Failure::at_field(Asc::NO_ADDITIONAL_SENSE, field),
             Moved::default(),
         ))
     }
@@ -775,17 +770,7 @@ fn read_range(endpoint: &Endpoint, lba: u64, offset: u16, bytes: u32) -> Result<
     let bl = u64::from(endpoint.block_length.max(1));
     let start = u64::from(offset);
     let blocks = (start + u64::from(bytes)).div_ceil(bl);
-    if lba
-        .checked_add(blocks)
-        .is_none_or(|end| end > endpoint.blocks)
-    {
-        return Err(Failure {
-            asc: Asc::NO_ADDITIONAL_SENSE,
-            device: None,
-            cscd: None,
-            field: Some(16),
-        });
-    }
+    range(endpoint, lba, blocks, 16).map_err(|(f, _)| f)?;
     let mut buf = vec![0u8; (blocks * bl) as usize];
     io::read_blocks(endpoint, Side::Source, lba, &mut buf)?;
     Ok(buf[start as usize..start as usize + bytes as usize].to_vec())
@@ -797,17 +782,7 @@ fn write_range(endpoint: &Endpoint, lba: u64, offset: u16, data: &[u8]) -> Resul
     let bl = u64::from(endpoint.block_length.max(1));
     let start = u64::from(offset);
     let blocks = (start + data.len() as u64).div_ceil(bl);
-    if lba
-        .checked_add(blocks)
-        .is_none_or(|end| end > endpoint.blocks)
-    {
-        return Err(Failure {
-            asc: Asc::NO_ADDITIONAL_SENSE,
-            device: None,
-            cscd: None,
-            field: Some(20),
-        });
-    }
+    range(endpoint, lba, blocks, 20).map_err(|(f, _)| f)?;
     let mut buf = vec![0u8; (blocks * bl) as usize];
     if start % bl != 0 || (start + data.len() as u64) % bl != 0 {
         io::read_blocks(endpoint, Side::Destination, lba, &mut buf)?;
@@ -883,14 +858,7 @@ fn tape_image_copy(
                     }
                 }
             }
-            Err(_) => {
-                return Err(Failure {
-                    asc: Asc::COPY_TARGET_DEVICE_NOT_REACHABLE,
-                    device: None,
-                    cscd: s.cscd,
-                    field: None,
-                })
-            }
+            Err(_) => return Err(Failure::of(Asc::COPY_TARGET_DEVICE_NOT_REACHABLE, s)),
         }
     }
 }
