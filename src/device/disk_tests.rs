@@ -123,14 +123,16 @@ fn buffered_fallback_still_moves_data() {
 fn standard_inquiry_spc3_6_4_2() {
     let (_dir, d) = open(512);
     let (c, buf) = data_in(&d, &[0x12, 0, 0, 0, 96, 0], 96);
-    assert_eq!(c, Completion::good(60));
-    // PDT 00h, VERSION 05h, RESPONSE DATA FORMAT 2 + HISUP, ADDITIONAL LENGTH 31, 3PC.
-    assert_eq!(buf[..8], [0x00, 0x00, 0x05, 0x12, 31, 0x08, 0x00, 0x02]);
+    assert_eq!(c, Completion::good(0));
+    // PDT 00h, VERSION 05h, RESPONSE DATA FORMAT 2 + HISUP, ADDITIONAL LENGTH 91, 3PC.
+    assert_eq!(buf[..8], [0x00, 0x00, 0x05, 0x12, 91, 0x08, 0x00, 0x02]);
     assert_eq!(&buf[8..36], b"XCOPYD  EMULATED DISK   0001");
+    // VERSION DESCRIPTORs: SAM-3, SPC-3, SBC-3.
+    assert_eq!(buf[58..66], [0x00, 0x60, 0x03, 0x00, 0x04, 0xc0, 0, 0]);
     // ALLOCATION LENGTH truncates.
     let (c, buf) = data_in(&d, &[0x12, 0, 0, 0, 5, 0], 36);
     assert_eq!(c, Completion::good(31));
-    assert_eq!(buf[..5], [0x00, 0x00, 0x05, 0x12, 31]);
+    assert_eq!(buf[..5], [0x00, 0x00, 0x05, 0x12, 91]);
 }
 
 #[test]
