@@ -544,6 +544,13 @@ fn report_supported_operation_codes_spc3_6_23() {
         sense(&c),
         illegal(Asc::INVALID_FIELD_IN_CDB, Some((2, Some(2))))
     );
+    // RCTD: 20-byte descriptors (8 + command timeouts descriptor).
+    let (c, buf) = data_in(&d, &[0xa3, 0x0c, 0x80, 0, 0, 0, 0, 0, 2, 0, 0, 0], 512);
+    let listed = 4 + 20 * DISK_COMMANDS.len();
+    assert_eq!(c, Completion::good(512 - listed));
+    assert!(buf[4..listed]
+        .chunks(20)
+        .all(|d| d[5] & 0x02 != 0 && d[8..10] == [0, 0x0a]));
     let (c, _) = data_in(&d, &[0xa3, 0x05, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0], 20);
     assert_eq!(
         sense(&c),
