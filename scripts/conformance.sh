@@ -18,10 +18,6 @@ declare -A ALLOWED=(
 )
 # Known bugs, reported as XFAIL so the rest stays guarded; each must be fixed, not grown.
 declare -A KNOWN_BUGS=(
-  [BlockLimits]="standard INQUIRY has no SBC-3 version descriptor while B0h is SBC-3 length"
-  [RCTD]="REPORT SUPPORTED OPCODES ignores RCTD (no command timeouts descriptor)"
-  # Stalled once after ~65 of 1000 queued READ(10)s on a debug build; passes in release.
-  [Async]="intermittent stall of 1000 queued commands (CmdSN window / executor)"
 )
 
 if ! command -v iscsi-test-cu >/dev/null; then

@@ -39,11 +39,13 @@ fn login_commands_tape_round_trip_abort_and_logout() {
     // INQUIRY is not blocked by the pending unit attention; it keeps 3PC.
     let r = i.command(1, &[0x12, 0, 0, 0, 96, 0], &[], 96);
     assert_eq!(r.status, 0);
-    assert_eq!(r.data.len(), 36);
+    assert_eq!(r.data.len(), 96);
     assert_eq!((r.data[0], r.data[5] & 0x08), (0x01, 0x08));
-    // Expected 96, got 36: underflow 60, status collapsed into the Data-In.
-    assert!(r.underflow);
-    assert_eq!((r.residual, r.data_in_pdus), (60, 1));
+    // SSC-3 version descriptor (after SAM-3, SPC-3).
+    assert_eq!(r.data[62..64], [0x04, 0x00]);
+    // Expected 96, got 96: no residual, status collapsed into the Data-In.
+    assert!(!r.underflow);
+    assert_eq!((r.residual, r.data_in_pdus), (0, 1));
 
     let r = i.command(0, &[0xa0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0], &[], 64);
     assert_eq!(&r.data[..8], &[0, 0, 0, 16, 0, 0, 0, 0]);

@@ -818,10 +818,12 @@ fn inquiry_and_vpd_pages() {
         ..TapeConfig::default()
     });
     let (c, d) = t.data_in(&[0x12, 0, 0, 0, 96, 0], 96);
-    good(&c, 96 - 36);
-    assert_eq!(d[..8], [0x01, 0x80, 0x05, 0x12, 31, 0x08, 0x00, 0x02]);
+    good(&c, 0);
+    assert_eq!(d[..8], [0x01, 0x80, 0x05, 0x12, 91, 0x08, 0x00, 0x02]);
     assert_eq!(&d[8..16], b"XCOPYD  ");
     assert_eq!(&d[16..32], b"EMULATED TAPE   ");
+    // VERSION DESCRIPTORs: SAM-3, SPC-3, SSC-3.
+    assert_eq!(d[58..66], [0x00, 0x60, 0x03, 0x00, 0x04, 0x00, 0, 0]);
     let (c, d) = t.data_in(&[0x12, 1, 0x00, 0, 64, 0], 64);
     good(&c, 64 - 7);
     assert_eq!(d[..7], [0x01, 0x00, 0, 3, 0x00, 0x80, 0x83]);

@@ -33,6 +33,7 @@ use super::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::designator::Designator;
 use crate::scsi::inquiry::{
     encode_device_identification, page, vpd_page, BlockLimits, InquiryCdb, StandardInquiry,
+    STANDARD_INQUIRY_LEN,
 };
 use crate::scsi::sbc::{
     self, ByteCheck, DiskCommand, DiskModeParameters, ReadWriteCdb, VerifyCdb, DISK_COMMANDS,
@@ -413,7 +414,7 @@ impl EmulatedDisk {
     fn inquiry(&self, cdb: &InquiryCdb) -> Result<Vec<u8>, Sense> {
         let pdt = PeripheralDeviceType::DIRECT_ACCESS;
         if !cdb.evpd {
-            let mut out = Vec::with_capacity(36);
+            let mut out = Vec::with_capacity(STANDARD_INQUIRY_LEN);
             StandardInquiry::new(pdt, VENDOR, PRODUCT, REVISION).encode(&mut out);
             return Ok(out);
         }

@@ -123,14 +123,16 @@ fn buffered_fallback_still_moves_data() {
 fn standard_inquiry_spc3_6_4_2() {
     let (_dir, d) = open(512);
     let (c, buf) = data_in(&d, &[0x12, 0, 0, 0, 96, 0], 96);
-    assert_eq!(c, Completion::good(60));
-    // PDT 00h, VERSION 05h, RESPONSE DATA FORMAT 2 + HISUP, ADDITIONAL LENGTH 31, 3PC.
-    assert_eq!(buf[..8], [0x00, 0x00, 0x05, 0x12, 31, 0x08, 0x00, 0x02]);
+    assert_eq!(c, Completion::good(0));
+    // PDT 00h, VERSION 05h, RESPONSE DATA FORMAT 2 + HISUP, ADDITIONAL LENGTH 91, 3PC.
+    assert_eq!(buf[..8], [0x00, 0x00, 0x05, 0x12, 91, 0x08, 0x00, 0x02]);
     assert_eq!(&buf[8..36], b"XCOPYD  EMULATED DISK   0001");
+    // VERSION DESCRIPTORs: SAM-3, SPC-3, SBC-3.
+    assert_eq!(buf[58..66], [0x00, 0x60, 0x03, 0x00, 0x04, 0xc0, 0, 0]);
     // ALLOCATION LENGTH truncates.
     let (c, buf) = data_in(&d, &[0x12, 0, 0, 0, 5, 0], 36);
     assert_eq!(c, Completion::good(31));
-    assert_eq!(buf[..5], [0x00, 0x00, 0x05, 0x12, 31]);
+    assert_eq!(buf[..5], [0x00, 0x00, 0x05, 0x12, 91]);
 }
 
 #[test]
@@ -542,6 +544,13 @@ fn report_supported_operation_codes_spc3_6_23() {
         sense(&c),
         illegal(Asc::INVALID_FIELD_IN_CDB, Some((2, Some(2))))
     );
+    // RCTD: 20-byte descriptors (8 + command timeouts descriptor).
+    let (c, buf) = data_in(&d, &[0xa3, 0x0c, 0x80, 0, 0, 0, 0, 0, 2, 0, 0, 0], 512);
+    let listed = 4 + 20 * DISK_COMMANDS.len();
+    assert_eq!(c, Completion::good(512 - listed));
+    assert!(buf[4..listed]
+        .chunks(20)
+        .all(|d| d[5] & 0x02 != 0 && d[8..10] == [0, 0x0a]));
     let (c, _) = data_in(&d, &[0xa3, 0x05, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0], 20);
     assert_eq!(
         sense(&c),

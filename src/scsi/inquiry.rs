@@ -11,6 +11,18 @@ use super::reader::{Put, Reader};
 /// VERSION we claim: 05h = SPC-3.
 pub const VERSION_SPC3: u8 = 0x05;
 
+/// Version descriptors (SPC-3 Table 85), the "no version claimed" code of each standard.
+pub mod version_descriptor {
+    pub const SAM_3: u16 = 0x0060;
+    pub const SPC_3: u16 = 0x0300;
+    pub const SBC_3: u16 = 0x04c0;
+    pub const SSC_3: u16 = 0x0400;
+}
+
+/// Length of the standard INQUIRY data we return: through the version descriptors and
+/// their trailing reserved bytes (SPC-3 Table 81, bytes 0-95).
+pub const STANDARD_INQUIRY_LEN: usize = 96;
+
 /// VPD page codes.
 pub mod page {
     pub const SUPPORTED_VPD_PAGES: u8 = 0x00;
@@ -56,7 +68,8 @@ impl InquiryCdb {
     }
 }
 
-/// Standard INQUIRY data (SPC-3 Table 81), the first 36 bytes.
+/// Standard INQUIRY data (SPC-3 Table 81): the first 36 bytes and the eight VERSION
+/// DESCRIPTORs (bytes 58-73); everything else is encoded as zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StandardInquiry {
     /// PERIPHERAL QUALIFIER (3 bits): 0 = connected.
@@ -74,6 +87,9 @@ pub struct StandardInquiry {
     pub vendor: [u8; 8],
     pub product: [u8; 16],
     pub revision: [u8; 4],
+    /// VERSION DESCRIPTORs (SPC-3 6.4.2), unused slots zero. Decoded from whatever part of
+    /// bytes 58-73 the data (and its ADDITIONAL LENGTH) covers; zero beyond it.
+    pub version_descriptors: [u16; 8],
 }
 
 impl StandardInquiry {
@@ -90,21 +106,28 @@ impl StandardInquiry {
             vendor: pad_ascii(vendor),
             product: pad_ascii(product),
             revision: pad_ascii(revision),
+            version_descriptors: claimed_standards(pdt),
         }
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
         out.put_u8((self.peripheral_qualifier << 5) | (self.peripheral_device_type.0 & 0x1f));
         out.put_u8(u8::from(self.removable) << 7);
         out.put_u8(self.version);
         out.put_u8((u8::from(self.hisup) << 4) | 0x02); // RESPONSE DATA FORMAT 2
-        out.put_u8(31); // ADDITIONAL LENGTH: 36-byte data
+        out.put_u8((STANDARD_INQUIRY_LEN - 5) as u8); // ADDITIONAL LENGTH
         out.put_u8(u8::from(self.third_party_copy) << 3);
         out.put_u8(0);
         out.put_u8(u8::from(self.command_queuing) << 1);
         out.extend_from_slice(&self.vendor);
         out.extend_from_slice(&self.product);
         out.extend_from_slice(&self.revision);
+        out.put_zeros(58 - 36); // vendor specific, CLOCKING/QAS/IUS, reserved
+        for d in self.version_descriptors {
+            out.put_u16(d);
+        }
+        out.resize(start + STANDARD_INQUIRY_LEN, 0);
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
@@ -113,10 +136,23 @@ impl StandardInquiry {
         let b1 = r.u8()?;
         let version = r.u8()?;
         let b3 = r.u8()?;
-        r.skip(1)?;
+        let additional_length = r.u8()?;
         let b5 = r.u8()?;
         r.skip(1)?;
         let b7 = r.u8()?;
+        let vendor = r.array()?;
+        let product = r.array()?;
+        let revision = r.array()?;
+        // Descriptors are optional: the device (or the allocation length) may stop at 36.
+        let end = bytes.len().min(5 + usize::from(additional_length)).min(74);
+        let mut version_descriptors = [0u16; 8];
+        let mut descriptors = Reader::new(bytes.get(58..end).unwrap_or_default());
+        for slot in &mut version_descriptors {
+            match descriptors.u16() {
+                Ok(d) => *slot = d,
+                Err(_) => break, // only whole descriptors count
+            }
+        }
         Ok(Self {
             peripheral_qualifier: b0 >> 5,
             peripheral_device_type: PeripheralDeviceType(b0 & 0x1f),
@@ -125,11 +161,33 @@ impl StandardInquiry {
             hisup: b3 & 0x10 != 0,
             third_party_copy: b5 & 0x08 != 0,
             command_queuing: b7 & 0x02 != 0,
-            vendor: r.array()?,
-            product: r.array()?,
-            revision: r.array()?,
+            vendor,
+            product,
+            revision,
+            version_descriptors,
         })
     }
+}
+
+/// The standards an xcopyd logical unit of type `pdt` claims: SAM-3, SPC-3 and its command
+/// set (SBC-3 for disks, SSC-3 for tapes). libiscsi, for one, keys SBC-3 checks (such as the
+/// B0h page length) on the SBC-3 descriptor.
+fn claimed_standards(pdt: PeripheralDeviceType) -> [u16; 8] {
+    let command_set = match pdt {
+        PeripheralDeviceType::DIRECT_ACCESS => version_descriptor::SBC_3,
+        PeripheralDeviceType::SEQUENTIAL_ACCESS => version_descriptor::SSC_3,
+        _ => 0,
+    };
+    [
+        version_descriptor::SAM_3,
+        version_descriptor::SPC_3,
+        command_set,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]
 }
 
 /// Left-justified, space-padded ASCII (SPC-3 4.4.1); non-ASCII characters become '?'.
@@ -229,10 +287,28 @@ mod tests {
         );
         let mut out = Vec::new();
         inq.encode(&mut out);
-        assert_eq!(out.len(), 36);
-        assert_eq!(out[..8], [0x01, 0x80, 0x05, 0x12, 31, 0x08, 0x00, 0x02]);
+        assert_eq!(out.len(), 96);
+        assert_eq!(out[..8], [0x01, 0x80, 0x05, 0x12, 91, 0x08, 0x00, 0x02]);
         assert_eq!(&out[8..16], b"XCOPYD  ");
+        assert_eq!(out[58..64], [0x00, 0x60, 0x03, 0x00, 0x04, 0x00]);
+        assert!(out[64..].iter().all(|&b| b == 0));
         assert_eq!(StandardInquiry::decode(&out).unwrap(), inq);
+    }
+
+    #[test]
+    fn disk_claims_sbc3_and_short_data_has_no_descriptors() {
+        let inq = StandardInquiry::new(PeripheralDeviceType::DIRECT_ACCESS, "X", "D", "1");
+        assert_eq!(inq.version_descriptors[..3], [0x0060, 0x0300, 0x04c0]);
+        let mut out = Vec::new();
+        inq.encode(&mut out);
+        assert_eq!(out[62..64], [0x04, 0xc0]);
+        // Truncated by the allocation length: 36 bytes decode, without descriptors.
+        let short = StandardInquiry::decode(&out[..36]).unwrap();
+        assert_eq!(short.version_descriptors, [0; 8]);
+        assert_eq!(short.vendor, inq.vendor);
+        // Cut mid-way: only whole descriptors inside the data count.
+        let part = StandardInquiry::decode(&out[..63]).unwrap();
+        assert_eq!(part.version_descriptors[..3], [0x0060, 0x0300, 0]);
     }
 
     #[test]

@@ -175,12 +175,14 @@ fn standard_inquiry() -> impl Strategy<Value = StandardInquiry> {
         (0u8..8, 0u8..32, any::<bool>(), any::<u8>()),
         (any::<bool>(), any::<bool>(), any::<bool>()),
         (any::<[u8; 8]>(), any::<[u8; 16]>(), any::<[u8; 4]>()),
+        any::<[u16; 8]>(),
     )
         .prop_map(
             |(
                 (peripheral_qualifier, pdt, removable, version),
                 (hisup, third_party_copy, command_queuing),
                 (vendor, product, revision),
+                version_descriptors,
             )| StandardInquiry {
                 peripheral_qualifier,
                 peripheral_device_type: PeripheralDeviceType(pdt),
@@ -192,6 +194,7 @@ fn standard_inquiry() -> impl Strategy<Value = StandardInquiry> {
                 vendor,
                 product,
                 revision,
+                version_descriptors,
             },
         )
 }
@@ -406,7 +409,7 @@ proptest! {
     #[test]
     fn standard_inquiry_round_trips(inq in standard_inquiry()) {
         let bytes = encoded(|o| inq.encode(o));
-        prop_assert_eq!(bytes.len(), 36);
+        prop_assert_eq!(bytes.len(), 96);
         prop_assert_eq!(StandardInquiry::decode(&bytes), Ok(inq));
     }
 

@@ -501,6 +501,8 @@ pub struct ReportOpcodesCdb {
     /// REPORTING OPTIONS: 0 all commands, 1 one command (no service action), 2 one command
     /// with a service action.
     pub reporting_options: u8,
+    /// RCTD (SPC-4 6.35.1): return a command timeouts descriptor with each command.
+    pub rctd: bool,
     pub requested_opcode: u8,
     pub requested_service_action: u16,
     pub allocation_length: u32,
@@ -513,16 +515,14 @@ impl ReportOpcodesCdb {
         if b1 & 0x1f != SA_REPORT_SUPPORTED_OPERATION_CODES {
             return Err(invalid_bit(1, 4));
         }
-        if b2 & 0x80 != 0 {
-            // RCTD (SPC-4): we return no command timeouts descriptors.
-            return Err(invalid_bit(2, 7));
-        }
+        let rctd = b2 & 0x80 != 0;
         let reporting_options = b2 & 0x07;
         if reporting_options > 2 || b2 & 0x78 != 0 {
             return Err(invalid_bit(2, 2));
         }
         Ok(Self {
             reporting_options,
+            rctd,
             requested_opcode: op,
             requested_service_action: u16::from_be_bytes([s0, s1]),
             allocation_length: be32([a0, a1, a2, a3]),
@@ -534,7 +534,8 @@ impl ReportOpcodesCdb {
     /// applies). One command (Table 192): SUPPORT 011b with the CDB USAGE DATA, or 001b
     /// (not supported) with CDB SIZE 0. Asking for an opcode with service actions without
     /// one (option 1), or for a service action of an opcode without them (option 2), is
-    /// INVALID FIELD IN CDB on REPORTING OPTIONS.
+    /// INVALID FIELD IN CDB on REPORTING OPTIONS. With RCTD (SPC-4) every descriptor has
+    /// CTDP set and is followed by a [command timeouts descriptor](COMMAND_TIMEOUTS).
     pub fn response(&self, table: &[CommandUsage]) -> Result<Vec<u8>, DecodeError> {
         let mut out = Vec::new();
         if self.reporting_options == 0 {
@@ -544,8 +545,11 @@ impl ReportOpcodesCdb {
                 out.put_u8(0);
                 out.put_u16(c.service_action.unwrap_or(0));
                 out.put_u8(0);
-                out.put_u8(u8::from(c.service_action.is_some()));
+                out.put_u8((u8::from(self.rctd) << 1) | u8::from(c.service_action.is_some()));
                 out.put_u16(u16::try_from(c.usage.len()).unwrap_or(0));
+                if self.rctd {
+                    out.extend_from_slice(&COMMAND_TIMEOUTS);
+                }
             }
             let len = u32::try_from(out.len() - 4).unwrap_or(u32::MAX);
             if let Some(head) = out.get_mut(..4) {
@@ -569,9 +573,12 @@ impl ReportOpcodesCdb {
         out.put_u8(0);
         match found {
             Some(c) => {
-                out.put_u8(0x03);
+                out.put_u8((u8::from(self.rctd) << 7) | 0x03);
                 out.put_u16(u16::try_from(c.usage.len()).unwrap_or(0));
                 out.extend_from_slice(c.usage);
+                if self.rctd {
+                    out.extend_from_slice(&COMMAND_TIMEOUTS);
+                }
             }
             None => {
                 out.put_u8(0x01);
@@ -581,6 +588,12 @@ impl ReportOpcodesCdb {
         Ok(out)
     }
 }
+
+/// The command timeouts descriptor (SPC-4 Table 253) we return for every command:
+/// DESCRIPTOR LENGTH 000Ah, COMMAND SPECIFIC 0, and NOMINAL COMMAND PROCESSING TIMEOUT and
+/// RECOMMENDED COMMAND TIMEOUT both 0 ("not specified"): a command's time depends on the
+/// backing file (and, for EXTENDED COPY, on other devices), so we promise no bound.
+pub const COMMAND_TIMEOUTS: [u8; 12] = [0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
 /// The commands an emulated disk supports, in opcode order, with the CDB bits it evaluates.
 /// The CONTROL byte is 00h: NACA and LINK are rejected, not evaluated.
@@ -649,7 +662,7 @@ pub const DISK_COMMANDS: &[CommandUsage] = &[
         opcode: 0xa3,
         service_action: Some(0x0c),
         usage: &[
-            0xa3, 0x0c, 0x07, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
+            0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
         ],
     },
     cmd(

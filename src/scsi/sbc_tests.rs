@@ -216,6 +216,24 @@ fn report_supported_operation_codes_spc3_6_23() {
     assert_eq!(rsoc(2, 0x9e, 0x11).unwrap(), [0, 1, 0, 0]);
     assert_eq!(rsoc(2, 0x28, 0).unwrap_err().offset, 2);
     assert_eq!(rsoc(3, 0, 0).unwrap_err().offset, 2);
+    // RCTD (SPC-4): CTDP in every descriptor, each followed by a 12-byte command timeouts
+    // descriptor of length 0Ah.
+    let timed = rsoc(0x80, 0, 0).unwrap();
+    assert_eq!(timed.len(), 4 + 20 * DISK_COMMANDS.len());
+    assert_eq!(timed[..4], (20 * DISK_COMMANDS.len() as u32).to_be_bytes());
+    for (d, c) in timed[4..].chunks(20).zip(DISK_COMMANDS) {
+        assert_eq!(d[0], c.opcode);
+        assert_eq!(d[5], 0x02 | u8::from(c.service_action.is_some()));
+        assert_eq!(d[8..20], COMMAND_TIMEOUTS);
+        assert_eq!(d[8..10], [0, 0x0a]);
+    }
+    let one = rsoc(0x81, 0x28, 0).unwrap();
+    assert_eq!(one[..4], [0, 0x83, 0, 10]);
+    assert_eq!(one.len(), 4 + 10 + 12);
+    assert_eq!(one[14..], COMMAND_TIMEOUTS);
+    // Unsupported: no CTDP, no timeouts descriptor.
+    assert_eq!(rsoc(0x81, 0x83, 0).unwrap(), [0, 1, 0, 0]);
+    assert_eq!(rsoc(0x40, 0, 0).unwrap_err().offset, 2);
     // Every listed usage decodes as a CDB of its own kind (bits set where evaluated,
     // except where a set bit is itself an error).
     for c in DISK_COMMANDS {

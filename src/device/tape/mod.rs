@@ -157,7 +157,7 @@ impl EmulatedTape {
         };
         let pdt = PeripheralDeviceType::SEQUENTIAL_ACCESS;
         let data = if !cdb.evpd {
-            let mut out = Vec::with_capacity(36);
+            let mut out = Vec::with_capacity(inquiry::STANDARD_INQUIRY_LEN);
             StandardInquiry::new(pdt, VENDOR, PRODUCT, REVISION).encode(&mut out);
             out
         } else {

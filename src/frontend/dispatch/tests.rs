@@ -188,7 +188,7 @@ fn device_commands_pass_through_with_direction_and_3pc() {
     // Standard INQUIRY from each device has 3PC.
     for lun in [0, 1] {
         let r = run(&f.d, &n, lun, &INQ, 96);
-        assert_eq!(r.data_in.len(), 36);
+        assert_eq!(r.data_in.len(), 96);
         assert_ne!(r.data_in[5] & 0x08, 0);
     }
     // WRITE(6) + REWIND + READ(6) on the tape, variable block.

@@ -224,9 +224,23 @@ struct Writer {
     exp_cmd_sn: Arc<AtomicU32>,
     queue_depth: u32,
     outstanding: Arc<AtomicUsize>,
+    /// The highest MaxCmdSN sent so far. The initiator may use every CmdSN up to it, so
+    /// that (not the current [`Self::max_cmd_sn`]) bounds what we accept: the reader
+    /// advances ExpCmdSN before it counts the command as outstanding, and a response sent
+    /// by the executor in between advertises one more slot than a moment later.
+    max_advertised: Option<u32>,
 }
 
 impl Writer {
+    /// The last CmdSN the initiator may have been allowed to send (RFC 7143 4.2.2.1).
+    fn window_end(&self) -> u32 {
+        let now = self.max_cmd_sn();
+        match self.max_advertised {
+            Some(sent) if sn_le(now, sent) => sent,
+            _ => now,
+        }
+    }
+
     fn max_cmd_sn(&self) -> u32 {
         let used = u32::try_from(self.outstanding.load(Ordering::Acquire)).unwrap_or(u32::MAX);
         let exp = self.exp_cmd_sn.load(Ordering::Acquire);
@@ -244,6 +258,7 @@ impl Writer {
             .set_exp_cmd_sn(self.exp_cmd_sn.load(Ordering::Acquire));
         let max = self.max_cmd_sn();
         pdu.bhs.set_max_cmd_sn(max);
+        self.max_advertised = Some(self.window_end());
         self.stream.write_all(&pdu.encode(self.digests))
     }
 
@@ -299,6 +314,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         exp_cmd_sn: exp_cmd_sn.clone(),
         queue_depth: shared.config.queue_depth.max(1),
         outstanding: outstanding.clone(),
+        max_advertised: None,
     };
     let peer = stream.peer_addr().ok();
     let Some((params, isid, tsih)) = login(&mut reader, &mut writer, shared)? else {
@@ -591,7 +607,7 @@ impl Connection {
         let sn = b.cmd_sn();
         if !immediate {
             let exp = self.exp_cmd_sn.load(Ordering::Acquire);
-            let max = self.w().max_cmd_sn();
+            let max = self.w().window_end();
             if !(sn_le(exp, sn) && sn_le(sn, max)) {
                 // Outside the window: silently ignored.
                 return Ok(Next::Continue);
@@ -803,7 +819,7 @@ impl Connection {
                     None => {
                         let exp = self.exp_cmd_sn.load(Ordering::Acquire);
                         let in_window = sn_le(exp, b.ref_cmd_sn()) && b.ref_cmd_sn() != b.cmd_sn();
-                        if in_window && sn_le(b.ref_cmd_sn(), self.w().max_cmd_sn()) {
+                        if in_window && sn_le(b.ref_cmd_sn(), self.w().window_end()) {
                             0
                         } else {
                             1
