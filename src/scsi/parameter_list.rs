@@ -260,12 +260,35 @@ impl ParameterList {
                 HEADER_LENGTH,
             ));
         }
-        let segment_count = count_descriptors(&segment_list, segment_length, 8, true)?;
-        if segment_count > usize::from(limits.max_segment_descriptors) {
-            return Err(DecodeError::new(
-                Reason::TooManySegmentDescriptors,
-                HEADER_LENGTH + cscd_len,
-            ));
+        // Segments are decoded while they are counted; anything irregular (a framing or field
+        // error, or one segment too many) falls back to counting first, so the errors still
+        // come in the order above.
+        let segment_types = CodeSet::new(supported.segment_types);
+        let max_segments = usize::from(limits.max_segment_descriptors);
+        let mut segments = Vec::with_capacity((segment_len / 28 + 1).min(max_segments));
+        let mut fast = segment_list.clone();
+        let mut regular = true;
+        while !fast.is_empty() {
+            if segments.len() == max_segments {
+                regular = false;
+                break;
+            }
+            match SegmentDescriptor::decode_framed(&mut fast, segment_types) {
+                Ok(segment) => segments.push(segment),
+                Err(_) => {
+                    regular = false;
+                    break;
+                }
+            }
+        }
+        if !regular {
+            let segment_count = count_descriptors(&segment_list, segment_length, 8, true)?;
+            if segment_count > max_segments {
+                return Err(DecodeError::new(
+                    Reason::TooManySegmentDescriptors,
+                    HEADER_LENGTH + cscd_len,
+                ));
+            }
         }
         if inline_len as u64 > u64::from(limits.max_inline_data_length) {
             return Err(DecodeError::new(Reason::InlineDataLengthExceeded, 12));
@@ -273,19 +296,21 @@ impl ParameterList {
 
         // 5. Each descriptor.
         let cscd_types = CodeSet::new(supported.cscd_types);
-        let segment_types = CodeSet::new(supported.segment_types);
         let mut cscds = Vec::with_capacity(cscd_count);
         while !cscd_list.is_empty() {
             let len = cscd_list.peek().map_or(0, cscd_length);
             let mut one = cscd_list.sub(len)?;
             cscds.push(CscdDescriptor::decode_with(&mut one, cscd_types)?);
         }
-        let mut segments = Vec::with_capacity(segment_count);
-        while !segment_list.is_empty() {
-            segments.push(SegmentDescriptor::decode_framed(
-                &mut segment_list,
-                segment_types,
-            )?);
+        if !regular {
+            // Decode again in order: this returns the first segment's error.
+            segments.clear();
+            while !segment_list.is_empty() {
+                segments.push(SegmentDescriptor::decode_framed(
+                    &mut segment_list,
+                    segment_types,
+                )?);
+            }
         }
         Ok(Self {
             list_identifier,

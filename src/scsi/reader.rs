@@ -51,6 +51,16 @@ impl<'a> Reader<'a> {
         Ok(*bytes)
     }
 
+    /// The next `N` bytes as an array, without consuming them.
+    #[inline]
+    pub fn peek_array<const N: usize>(&self) -> Result<[u8; N], DecodeError> {
+        self.buf
+            .get(self.pos..)
+            .and_then(<[u8]>::first_chunk::<N>)
+            .copied()
+            .ok_or_else(|| self.truncated())
+    }
+
     #[cold]
     fn truncated(&self) -> DecodeError {
         DecodeError::new(Reason::Truncated, self.offset())

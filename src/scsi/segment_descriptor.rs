@@ -556,10 +556,24 @@ impl SegmentDescriptor {
         list: &mut Reader<'_>,
         supported: CodeSet,
     ) -> Result<Self, DecodeError> {
-        let mut head = list.clone();
-        head.skip(2)?;
-        let len = 4 + usize::from(head.u16()?);
-        Self::decode_with(&mut list.sub(len)?, supported)
+        let [code, b1, hi, lo] = list.peek_array::<4>()?;
+        let length = u16::from_be_bytes([hi, lo]);
+        // The common case, a supported fixed-length type with its own length: one take,
+        // fields read in place.
+        if supported.contains(code) && fixed_descriptor_length(code) == Some(length) {
+            let bytes = list.take(4 + usize::from(length))?;
+            let body = decode_fixed(
+                code,
+                (0x0b..=0x0f).contains(&code),
+                b1,
+                &Fields(bytes.get(4..).unwrap_or_default()),
+            );
+            return Ok(Self {
+                cat: b1 & 0x01 != 0 && body.has_cat(),
+                body,
+            });
+        }
+        Self::decode_with(&mut list.sub(4 + usize::from(length))?, supported)
     }
 
     pub(crate) fn decode_with(r: &mut Reader<'_>, supported: CodeSet) -> Result<Self, DecodeError> {
