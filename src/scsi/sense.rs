@@ -245,8 +245,10 @@ impl Sense {
         );
         if self.key == SenseKey::COPY_ABORTED {
             for fwd in &self.forwarded {
+                // The area needs room for its status byte at least (an area may be only
+                // that: `decode` reads one at byte 251 of 252).
                 let offset = out.len();
-                if offset + 1 >= MAX_SENSE_LENGTH || offset > 0xff {
+                if offset >= MAX_SENSE_LENGTH || offset > 0xff {
                     break;
                 }
                 out.put_u8(fwd.status.0);
@@ -302,10 +304,11 @@ impl Sense {
         }
         if self.key == SenseKey::COPY_ABORTED {
             for fwd in &self.forwarded {
-                let room = MAX_SENSE_LENGTH.saturating_sub(out.len() + 4);
-                if room == 0 {
+                // The 4-byte descriptor header must fit; the sense is cut to what is left
+                // (possibly nothing: `decode` reads a header-only descriptor ending at 252).
+                let Some(room) = MAX_SENSE_LENGTH.checked_sub(out.len() + 4) else {
                     break;
-                }
+                };
                 let n = fwd.sense.len().min(room).min(0xff - 2);
                 let truncated = n < fwd.sense.len();
                 out.put_u8(0x0c);
@@ -721,6 +724,38 @@ mod tests {
         let s = Sense::decode(&shared).unwrap();
         assert_eq!(s.forwarded.len(), 1);
         assert_eq!(s.forwarded[0].source, ForwardedSource::CopySource);
+        assert_eq!(Sense::decode(&s.encode()).unwrap(), s);
+    }
+
+    /// Found by the `round_trip` fuzz target: a forwarded area or descriptor ending exactly
+    /// at byte 252 with no sense bytes of its own (a status only) decoded, but `encode`
+    /// stopped one byte (fixed) or four bytes (descriptor) early and dropped it.
+    #[test]
+    fn forwarded_sense_ending_exactly_at_252_bytes_round_trips() {
+        // Descriptor format: a 240-byte 0Ch descriptor, then a header-only one (bytes
+        // 248-251: source 01h, status BUSY, no sense).
+        let mut descriptor = vec![0x72, 0x0a, 0x0d, 0x01, 0, 0, 0, 244];
+        descriptor.extend_from_slice(&[0x0c, 238, 0x02, 0x02]);
+        descriptor.extend_from_slice(&[0x70; 236]);
+        descriptor.extend_from_slice(&[0x0c, 0x02, 0x01, 0x08]);
+        assert_eq!(descriptor.len(), MAX_SENSE_LENGTH);
+        let s = Sense::decode(&descriptor).unwrap();
+        assert_eq!(s.forwarded.len(), 2);
+        assert!(s.forwarded[1].sense.is_empty());
+        assert_eq!(s.encode(), descriptor);
+        assert_eq!(Sense::decode(&s.encode()).unwrap(), s);
+
+        // Fixed format: the source's area at 18-250, the destination's a status byte at 251.
+        let mut fixed = vec![0x70, 0, 0x0a, 0, 0, 0, 0, 244, 18, 251, 0, 0, 0x0d, 0x01];
+        fixed.extend_from_slice(&[0; 4]);
+        fixed.push(0x02);
+        fixed.extend_from_slice(&[0x70; 232]);
+        fixed.push(0x08);
+        assert_eq!(fixed.len(), MAX_SENSE_LENGTH);
+        let s = Sense::decode(&fixed).unwrap();
+        assert_eq!(s.forwarded.len(), 2);
+        assert_eq!(s.forwarded[1].status, Status::BUSY);
+        assert_eq!(s.encode(), fixed);
         assert_eq!(Sense::decode(&s.encode()).unwrap(), s);
     }
 
