@@ -85,14 +85,20 @@ fuzz_target!(|cdb: &[u8]| {
     }
     if let Some(c) = opcodes {
         if let Some(data) = sense(c.response(DISK_COMMANDS)) {
+            // With RCTD every command descriptor carries CTDP and a 12-byte command
+            // timeouts descriptor (SPC-4 6.35).
+            let timeouts = if c.rctd { 12 } else { 0 };
             if c.reporting_options == 0 {
                 let n = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
                 assert_eq!(n, data.len() - 4);
-                assert_eq!(n, 8 * DISK_COMMANDS.len());
+                assert_eq!(n, (8 + timeouts) * DISK_COMMANDS.len());
             } else {
+                // The one-command form: a timeouts descriptor only for a supported command.
                 let n = usize::from(u16::from_be_bytes([data[2], data[3]]));
-                assert_eq!(n, data.len() - 4);
-                assert!(matches!(data[1], 0x01 | 0x03));
+                let ctdp = data[1] & 0x80 != 0;
+                assert!(matches!(data[1] & 0x7f, 0x01 | 0x03));
+                assert_eq!(ctdp, c.rctd && data[1] & 0x7f == 0x03, "CTDP");
+                assert_eq!(n + if ctdp { timeouts } else { 0 }, data.len() - 4);
             }
         }
     }
