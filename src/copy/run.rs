@@ -269,42 +269,30 @@ impl Runner<'_> {
             }
             Segment::InlineToStream {
                 stream_transfer_length,
-                inline_offset,
-                bytes,
                 ..
-            } => {
-                let d = need(&destination)?;
-                let start = inline_offset as usize;
-                let data = self
-                    .list
-                    .inline_data
-                    .get(start..start + bytes as usize)
-                    .unwrap_or_default();
-                let sink = Sink::Stream {
-                    endpoint: d,
-                    unit: stream_unit(self.list, body.destination(), stream_transfer_length),
-                };
-                let residue = Residue {
-                    source_pad: false,
-                    ..residue
-                };
-                segment::transfer(
-                    Source::Bytes(data),
-                    sink,
-                    u64::from(bytes),
-                    &mut self.left,
-                    residue,
-                    None,
-                    &abort,
-                )
-                .map_err(|e| (e.failure, e.moved))?
             }
-            Segment::EmbeddedToStream {
+            | Segment::EmbeddedToStream {
                 stream_transfer_length,
-                ref data,
                 ..
             } => {
                 let d = need(&destination)?;
+                // Inline data (04h; its range was checked with the segment) or embedded
+                // data (05h): no source device, so act as if the source PAD were 0.
+                let data: &[u8] = match body {
+                    Segment::InlineToStream {
+                        inline_offset,
+                        bytes,
+                        ..
+                    } => {
+                        let start = *inline_offset as usize;
+                        self.list
+                            .inline_data
+                            .get(start..start + *bytes as usize)
+                            .unwrap_or_default()
+                    }
+                    Segment::EmbeddedToStream { data, .. } => data,
+                    _ => &[],
+                };
                 let sink = Sink::Stream {
                     endpoint: d,
                     unit: stream_unit(self.list, body.destination(), stream_transfer_length),
