@@ -514,6 +514,10 @@ impl ScsiDevice for EmulatedDisk {
         &self.name
     }
 
+    fn supported_commands(&self) -> Option<&'static [sbc::CommandUsage]> {
+        Some(DISK_COMMANDS)
+    }
+
     fn block_backend(&self) -> Option<BlockBackend> {
         Some(BlockBackend {
             file: Arc::clone(&self.file),

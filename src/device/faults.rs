@@ -297,6 +297,10 @@ impl ScsiDevice for FaultyDevice {
         self.inner.name()
     }
 
+    fn supported_commands(&self) -> Option<&'static [crate::scsi::sbc::CommandUsage]> {
+        self.inner.supported_commands()
+    }
+
     fn block_backend(&self) -> Option<BlockBackend> {
         if self.pass_backend {
             self.inner.block_backend()

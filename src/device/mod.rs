@@ -144,4 +144,12 @@ pub trait ScsiDevice: Send + Sync {
     fn block_backend(&self) -> Option<BlockBackend> {
         None
     }
+
+    /// The commands the device itself answers, in opcode order, for REPORT SUPPORTED
+    /// OPERATION CODES; the dispatcher adds the ones it answers for every LUN (REPORT LUNS,
+    /// EXTENDED COPY, RECEIVE COPY RESULTS). `None`: the device answers that command itself
+    /// (a real device behind SG_IO).
+    fn supported_commands(&self) -> Option<&'static [crate::scsi::sbc::CommandUsage]> {
+        None
+    }
 }

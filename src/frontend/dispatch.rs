@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use crate::copy::{Abort, CommandResult, CopyService, Nexus};
 use crate::device::{DataDirection, ScsiDevice};
 use crate::scsi::inquiry::{self, InquiryCdb};
+use crate::scsi::sbc::{self, ReportOpcodesCdb};
+use crate::scsi::third_party_copy;
 use crate::scsi::{
     Asc, Limits, Opcode, PeripheralDeviceType, Put, Sense, SenseKey, Status, ThirdPartyCopyPage,
 };
@@ -177,6 +179,13 @@ impl Dispatcher {
         }
         if op == Some(Opcode::RECEIVE_COPY_RESULTS) {
             return self.copy.receive_copy_results(nexus, cdb);
+        }
+        if op == Some(Opcode::MAINTENANCE_IN)
+            && cdb.get(1).map(|b| b & 0x1f) == Some(sbc::SA_REPORT_SUPPORTED_OPERATION_CODES)
+        {
+            if let Some(table) = device.supported_commands() {
+                return report_supported_operation_codes(cdb, table);
+            }
         }
         if op == Some(Opcode::INQUIRY) {
             if let Ok(inq) = InquiryCdb::decode(cdb) {
@@ -382,6 +391,20 @@ impl Dispatcher {
 
 /// The VPD 8Fh (Third-party Copy) page for a LUN whose device does not serve it: this
 /// copy manager's commands, limits and descriptor types (SPC-4 7.8.17).
+/// REPORT SUPPORTED OPERATION CODES for a device that lists its own commands: those plus the
+/// ones the dispatcher answers on every LUN (a copy manager must list EXTENDED COPY and
+/// RECEIVE COPY RESULTS: sg_opcodes and initiators look for them there).
+fn report_supported_operation_codes(cdb: &[u8], table: &[sbc::CommandUsage]) -> CommandResult {
+    let all = third_party_copy::with_copy_manager_commands(table);
+    match ReportOpcodesCdb::decode(cdb).and_then(|c| Ok((c.response(&all)?, c.allocation_length))) {
+        Ok((mut out, alloc)) => {
+            out.truncate(usize::try_from(alloc).unwrap_or(usize::MAX));
+            CommandResult::good(out)
+        }
+        Err(e) => CommandResult::check_condition(&Sense::from(e)),
+    }
+}
+
 pub fn third_party_copy_vpd(pdt: PeripheralDeviceType, limits: &Limits) -> Vec<u8> {
     let body = ThirdPartyCopyPage::from(limits).encode_body();
     inquiry::vpd_page(pdt, inquiry::page::THIRD_PARTY_COPY, &body)

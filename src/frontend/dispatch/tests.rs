@@ -295,3 +295,65 @@ fn lun_wire_format() {
     assert_eq!(lun_from_wire([0, 1, 0, 0, 0, 0, 0, 1]), u64::MAX);
     assert_eq!(lun_from_wire([0xc0, 0, 0, 0, 0, 0, 0, 0]), u64::MAX);
 }
+
+/// REPORT SUPPORTED OPERATION CODES on a disk LUN (SPC-3 6.23) lists the disk's own commands
+/// and the copy manager's: EXTENDED COPY, RECEIVE COPY RESULTS (service actions 00h, 01h,
+/// 03h, 04h) and REPORT LUNS, in opcode order. Seen missing from sg_opcodes in the VM.
+#[test]
+fn report_supported_operation_codes_lists_the_copy_manager_commands() {
+    use crate::device::disk::{DiskOptions, EmulatedDisk};
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = DiskOptions::new(dir.path().join("d.img"), 512);
+    opts.create_size = Some(1 << 20);
+    let disk = EmulatedDisk::open("disk0", &opts).unwrap();
+    let d = Dispatcher::new(vec![Arc::new(disk)], RecordingCopyService::new());
+    let n = nexus(1);
+    let _ = run(&d, &n, 0, &TUR, 0); // power-on unit attention
+    let all = run(&d, &n, 0, &[0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0], 1024);
+    assert_eq!(all.status, Status::GOOD, "{all:?}");
+    let len = u32::from_be_bytes(all.data_in[..4].try_into().unwrap()) as usize;
+    assert_eq!(len, all.data_in.len() - 4);
+    let listed: Vec<(u8, Option<u16>, u16)> = all.data_in[4..]
+        .chunks(8)
+        .map(|c| {
+            let sa = (c[5] & 1 != 0).then(|| u16::from_be_bytes([c[2], c[3]]));
+            (c[0], sa, u16::from_be_bytes([c[6], c[7]]))
+        })
+        .collect();
+    for want in [
+        (0x83, None, 16),
+        (0x84, Some(0), 16),
+        (0x84, Some(1), 16),
+        (0x84, Some(3), 16),
+        (0x84, Some(4), 16),
+        (0xa0, None, 12),
+        (0x28, None, 10),
+    ] {
+        assert!(listed.contains(&want), "{want:?} missing from {listed:x?}");
+    }
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(listed, sorted);
+    assert_eq!(listed.len(), sbc::DISK_COMMANDS.len() + 6);
+    // One command with a service action: RECEIVE COPY RESULTS / OPERATING PARAMETERS.
+    let one = run(
+        &d,
+        &n,
+        0,
+        &[0xa3, 0x0c, 2, 0x84, 0, 3, 0, 0, 0, 20, 0, 0],
+        20,
+    );
+    assert_eq!(
+        one.data_in,
+        [0, 3, 0, 16, 0x84, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0]
+    );
+    // EXTENDED COPY has no service action in LID1: asking with one is INVALID FIELD IN CDB.
+    let bad = run(
+        &d,
+        &n,
+        0,
+        &[0xa3, 0x0c, 2, 0x83, 0, 0, 0, 0, 0, 20, 0, 0],
+        20,
+    );
+    assert_eq!(key(&bad), (5, 0x24, 0));
+}
