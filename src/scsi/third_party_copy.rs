@@ -336,6 +336,71 @@ impl ThirdPartyCopyPage {
     }
 }
 
+/// The commands the copy manager answers on every LUN, whatever the device behind it, with
+/// their CDB USAGE DATA for REPORT SUPPORTED OPERATION CODES (SPC-3 6.23): EXTENDED COPY
+/// (LID1), RECEIVE COPY RESULTS with the four service actions we implement, and REPORT LUNS.
+pub const COPY_MANAGER_COMMANDS: &[CommandUsage] = &[
+    CommandUsage {
+        opcode: 0x83,
+        service_action: None,
+        usage: &[
+            0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    },
+    rcr(
+        0x00,
+        &[
+            0x84, 0x00, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    ),
+    rcr(
+        0x01,
+        &[
+            0x84, 0x01, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    ),
+    // OPERATING PARAMETERS: the LIST IDENTIFIER byte is reserved.
+    rcr(
+        0x03,
+        &[
+            0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    ),
+    rcr(
+        0x04,
+        &[
+            0x84, 0x04, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    ),
+    CommandUsage {
+        opcode: 0xa0,
+        service_action: None,
+        usage: &[0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0],
+    },
+];
+
+/// RECEIVE COPY RESULTS with service action `sa`.
+const fn rcr(sa: u16, usage: &'static [u8]) -> CommandUsage {
+    CommandUsage {
+        opcode: 0x84,
+        service_action: Some(sa),
+        usage,
+    }
+}
+
+/// A device's command table with [`COPY_MANAGER_COMMANDS`] merged in, in opcode and service
+/// action order (the order REPORT SUPPORTED OPERATION CODES lists them in).
+pub fn with_copy_manager_commands(device: &[CommandUsage]) -> Vec<CommandUsage> {
+    let mut all: Vec<CommandUsage> = device
+        .iter()
+        .chain(COPY_MANAGER_COMMANDS)
+        .copied()
+        .collect();
+    all.sort_by_key(|c| (c.opcode, c.service_action));
+    all.dedup_by_key(|c| (c.opcode, c.service_action));
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::codes::PeripheralDeviceType;
@@ -522,69 +587,4 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
-}
-
-/// The commands the copy manager answers on every LUN, whatever the device behind it, with
-/// their CDB USAGE DATA for REPORT SUPPORTED OPERATION CODES (SPC-3 6.23): EXTENDED COPY
-/// (LID1), RECEIVE COPY RESULTS with the four service actions we implement, and REPORT LUNS.
-pub const COPY_MANAGER_COMMANDS: &[CommandUsage] = &[
-    CommandUsage {
-        opcode: 0x83,
-        service_action: None,
-        usage: &[
-            0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
-        ],
-    },
-    rcr(
-        0x00,
-        &[
-            0x84, 0x00, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
-        ],
-    ),
-    rcr(
-        0x01,
-        &[
-            0x84, 0x01, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
-        ],
-    ),
-    // OPERATING PARAMETERS: the LIST IDENTIFIER byte is reserved.
-    rcr(
-        0x03,
-        &[
-            0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
-        ],
-    ),
-    rcr(
-        0x04,
-        &[
-            0x84, 0x04, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
-        ],
-    ),
-    CommandUsage {
-        opcode: 0xa0,
-        service_action: None,
-        usage: &[0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0],
-    },
-];
-
-/// RECEIVE COPY RESULTS with service action `sa`.
-const fn rcr(sa: u16, usage: &'static [u8]) -> CommandUsage {
-    CommandUsage {
-        opcode: 0x84,
-        service_action: Some(sa),
-        usage,
-    }
-}
-
-/// A device's command table with [`COPY_MANAGER_COMMANDS`] merged in, in opcode and service
-/// action order (the order REPORT SUPPORTED OPERATION CODES lists them in).
-pub fn with_copy_manager_commands(device: &[CommandUsage]) -> Vec<CommandUsage> {
-    let mut all: Vec<CommandUsage> = device
-        .iter()
-        .chain(COPY_MANAGER_COMMANDS)
-        .copied()
-        .collect();
-    all.sort_by_key(|c| (c.opcode, c.service_action));
-    all.dedup_by_key(|c| (c.opcode, c.service_action));
-    all
 }
