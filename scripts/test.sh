@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command (README "Run the tests"). Installs what it needs on a fresh
-# Debian machine, then runs: formatting, clippy, unit + property + golden-vector tests, and a
-# short fuzz smoke of every decoder.
+# Debian machine, then runs: formatting, clippy, unit + property + golden-vector tests,
+# libiscsi's conformance suite against the iSCSI target, sg-tests inside a qemu VM running a
+# stock Debian kernel (scripts/vm/run.sh), and a short fuzz smoke of every decoder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,10 @@ cargo test --release 2>&1 | tee /tmp/xcopyd-test.log
 
 step "iSCSI conformance (libiscsi iscsi-test-cu)"
 scripts/conformance.sh
+
+step "sg-tests in a VM: the real Linux SCSI stack (scsi_debug, LIO, tcm_loop, st, open-iscsi, tgt)"
+cargo build --release --bins
+scripts/vm/run.sh
 
 step "fuzz smoke"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
