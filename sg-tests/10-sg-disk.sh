@@ -2,10 +2,13 @@
 # disk range to an emulated tape and restore onto the kernel disk, a block-to-block list, and
 # the sense of a read past the end forwarded inside COPY ABORTED.
 . "$SGT_LIB"
-modprobe scsi_debug dev_size_mb=64 num_tgts=1 max_luns=1 sector_size=512
+# Two targets: their LUs share target-port designators (relative port 1), which must not
+# make the inventory ambiguous: only logical-unit designators name a device.
+modprobe scsi_debug dev_size_mb=64 num_tgts=2 max_luns=1 sector_size=512
 check scsi_debug_present wait_for 10 sg_of Linux scsi_debug
 SG=$(sg_of Linux scsi_debug) SD=/dev/$(block_of "$(sg_of Linux scsi_debug)")
-settle "$SG"
+SG2=$(for d in /sys/class/scsi_generic/sg*; do [ "$(tr -d ' ' < $d/device/model)" = scsi_debug ] && echo /dev/${d##*/}; done | grep -vx "$SG" | head -n1)
+settle "$SG"; settle "$SG2"
 head -c 8388608 /dev/urandom > pat.bin
 dd if=pat.bin of="$SD" bs=1M oflag=direct status=none
 truncate -s 16M disk1.img
@@ -14,6 +17,10 @@ cat > inv.toml <<EOT
 name = "sd"
 kind = "sg"
 path = "$SG"
+[[device]]
+name = "sd2"
+kind = "sg"
+path = "$SG2"
 [[device]]
 name = "tape0"
 kind = "tape"

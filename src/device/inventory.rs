@@ -495,7 +495,15 @@ fn open_one(c: &DeviceConfig) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), 
         DeviceKind::Sg => {
             let sg =
                 SgDevice::open(&c.name, &c.path, c.timeout_ms).map_err(|e| open_err(e.into()))?;
-            let mut designators = sg.designators().to_vec();
+            // Only logical-unit designators name the device: target-port and target-device
+            // ones (relative target port 1, a port's NAA) are shared by every LU behind the
+            // port, and an E4h CSCD names a logical unit.
+            let mut designators: Vec<Designator> = sg
+                .designators()
+                .iter()
+                .filter(|d| d.association == designator::association::LOGICAL_UNIT)
+                .cloned()
+                .collect();
             designators.extend(c.designators.iter().cloned());
             (Arc::new(sg), designators)
         }
