@@ -60,10 +60,15 @@ for i in $(seq 0 15); do
 done
 expect restore_first_4_bytes 0 $ok
 
-# Asking for more than the file holds: the filemark after record 16 ends the copy with
-# COPY ABORTED, and the drive's sense (FILEMARK) is forwarded.
+# Asking for more than the file holds: segment 1 (after the LOCATE) wants 4096 blocks; the
+# filemark after record 16 ends it with COPY ABORTED, THIRD PARTY DEVICE FAILURE (0D/01),
+# residue 2048 destination blocks, and the drive's own sense forwarded (NO SENSE, FILEMARK,
+# 00/01 FILEMARK DETECTED).
 xcopy restore -d inv.toml --from st --rewind --to disk1:0+4096 -t 64k --json -q > fm.out
-echo "rc=$?"; cat fm.out
-expect filemark_sense_key 10 "$(json sense_key fm.out)"
+expect filemark_exit 10 $?
+cat fm.out
+expect filemark_sense "10 13 1 1" "$(json sense_key fm.out) $(json asc fm.out) $(json ascq fm.out) $(json segment fm.out)"
+expect filemark_residue 2048 "$(sed -n 's/^ *information \([0-9]*\);.*/\1/p' fm.out)"
+check filemark_forwarded grep -q 'copy source status 0x02 \[0h NO SENSE 00/01 FILEMARK DETECTED' fm.out
 rmmod scsi_debug
 finish
