@@ -27,8 +27,17 @@ dd if="$B1" bs=512 skip=8192 count=16384 iflag=direct status=none of=x.bin
 check sg_xcopy_data cmp x.bin pat.bin
 sg_copy_results --status --list_id=5 "$D0" > st.txt; echo "rc=$?"; cat st.txt
 check rcr_copy_status_held grep -qi 'Copy manager status: Operation completed without errors' st.txt
-sg_copy_results --failed --list_id=5 "$D0" > failed.txt; echo "rc=$?"; cat failed.txt
-sg_copy_results --receive --list_id=5 "$D0" > recv.txt; echo "rc=$?"; cat recv.txt
+sg_copy_results --failed --list_id=5 "$D0" > failed.txt 2>&1; echo "rc=$?"; cat failed.txt
+check rcr_failed_none_after_success grep -q 'no segment details' failed.txt
+# A copy past disk1's end (131072 blocks) fails: sg_xcopy gets COPY ABORTED, and FAILED
+# SEGMENT DETAILS for its list ID carries the sense.
+sg_xcopy if="$D0" of="$D1" bs=512 count=16 seek=131070 list_id=6 > bad.txt 2>&1
+expect sg_xcopy_past_end_exit 10 $?
+cat bad.txt
+sg_copy_results --status --list_id=6 "$D0" > st6.txt; echo "rc=$?"; cat st6.txt
+check rcr_status_failed grep -qi 'Copy manager status: Operation completed with errors' st6.txt
+sg_copy_results --failed --list_id=6 "$D0" > failed6.txt; echo "rc=$?"; cat failed6.txt
+check rcr_failed_details_sense grep -qi 'copy aborted' failed6.txt
 
 # ddpt, the same copy through its xcopy mode, to LBA 40960.
 check ddpt_xcopy ddpt if="$D0" of="$D1" bs=512 count=16384 seek=40960 oflag=xcopy
