@@ -73,5 +73,15 @@ echo "BENCH sg_copy_64MiB xcopy_s=$x sg_dd_s=$s ratio_throughput=$(awk -v s="$s"
 dd if=/dev/$(block_of "$A") bs=1M count=64 iflag=direct status=none of=a.bin
 dd if=/dev/$(block_of "$B") bs=1M count=64 iflag=direct status=none of=b.bin
 check sg_dd_copies_equal cmp a.bin b.bin
+# How to drive SG devices: one thread with SG_IO, SG_IO on QD worker threads, or the sg
+# driver's queued write/read interface from one thread (examples/sg_queue_bench.rs).
+QB=$(dirname "$(command -v xcopy)")/examples/sg_queue_bench
+for qd in 1 4 8; do "$QB" "$A" 64 1024 $qd; done
+rmmod scsi_debug
+# Again with 4 ms of device latency per command (delay=1 jiffy), as a real disk has.
+modprobe scsi_debug dev_size_mb=80 delay=1 num_tgts=1 max_luns=1
+wait_for 10 sg_of Linux scsi_debug
+A=$(sg_of Linux scsi_debug); settle "$A"
+for qd in 1 4 8; do "$QB" "$A" 32 256 $qd | sed 's/mode=/latency=4ms mode=/'; done
 rmmod scsi_debug
 finish

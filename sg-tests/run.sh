@@ -18,7 +18,7 @@ for t in $tests; do
     mkdir -p "/tmp/sgt/$name"
     (cd "/tmp/sgt/$name" && SGT_NAME=$name sh "$HERE/$name.sh") > "$OUT/$name.log" 2>&1
     rc=$?
-    grep -a '^RESULT ' "$OUT/$name.log"
+    grep -a -E '^(RESULT|BENCH) ' "$OUT/$name.log"
     rm -rf "/tmp/sgt/$name"    # the guest's /tmp is RAM
     if [ $rc != 0 ] && ! grep -aq "^RESULT $name\..* FAIL" "$OUT/$name.log"; then
         echo "RESULT $name.exit FAIL rc=$rc (see $OUT/$name.log)"

@@ -6,10 +6,14 @@
 //! - [`sg_io`]: the SCSI generic v3 interface (`SG_IO`, include/scsi/sg.h). Invariant: the
 //!   header's pointers are taken from borrowed slices that outlive the synchronous ioctl,
 //!   and its lengths are those slices' lengths.
+//! - [`sg_async`]: the sg driver's queued interface (write/read of `sg_io_hdr` on /dev/sg*).
+//!   Invariant: a queued command's CDB, data and sense buffers are owned by the queue until
+//!   `read` returns that command, and are leaked rather than freed if it never does.
 //! - [`block`]: block-device geometry (`BLKSSZGET`, `BLKGETSIZE64`, include/uapi/linux/fs.h)
 //!   and the O_DIRECT alignment a file needs (`statx(STATX_DIOALIGN)`,
 //!   include/uapi/linux/stat.h). Invariant: the kernel writes only into the out-parameter
 //!   it is handed, which is a live, properly typed local.
 
 pub mod block;
+pub mod sg_async;
 pub mod sg_io;
