@@ -351,5 +351,38 @@ impl Inner {
     }
 }
 
+impl SharedMap for crate::sys::uio::UioMap {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), ring::OutOfBounds> {
+        crate::sys::uio::UioMap::read_at(self, offset, buf).map_err(|_| ring::OutOfBounds)
+    }
+    fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), ring::OutOfBounds> {
+        crate::sys::uio::UioMap::write_at(self, offset, data).map_err(|_| ring::OutOfBounds)
+    }
+    fn cmd_head(&self) -> u32 {
+        // The mailbox is inside every valid map; a map too small fails Mailbox::read first.
+        self.load_u32_acquire(ring::mailbox::CMD_HEAD)
+            .unwrap_or(u32::MAX)
+    }
+    fn cmd_tail(&self) -> u32 {
+        self.load_u32_acquire(ring::mailbox::CMD_TAIL)
+            .unwrap_or(u32::MAX)
+    }
+    fn set_cmd_tail(&self, tail: u32) {
+        let _ = self.store_u32_release(ring::mailbox::CMD_TAIL, tail);
+    }
+}
+
+impl Uio for crate::sys::uio::UioMap {
+    fn notify(&self) -> std::io::Result<()> {
+        crate::sys::uio::UioMap::notify(self)
+    }
+    fn wait(&self, timeout: Duration) -> std::io::Result<bool> {
+        crate::sys::uio::UioMap::wait(self, timeout)
+    }
+}
+
 #[cfg(test)]
 mod tests;
