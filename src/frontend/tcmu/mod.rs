@@ -18,6 +18,7 @@
 //! Held copy results are therefore shared by every initiator reaching the device.
 
 pub mod ring;
+pub mod scan;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
