@@ -12,10 +12,12 @@
 //!
 //! The ring carries no data direction: it is taken from the CDB ([`is_data_out`]).
 //!
-//! Nexus: TCMU does not say who the initiator is, so every command of a device runs as
-//! initiator `tcmu:<hba>/<device>` (the configfs names, e.g. `tcmu:user_1/dev0` shows as
-//! `tcmu:1/dev0`), session 0. Inventory `allow` lists are matched against that name.
-//! Held copy results are therefore shared by every initiator reaching the device.
+//! Nexus: TCMU does not say who the initiator is. Every command of the devices of one
+//! configfs HBA (`target/core/user_<n>`) runs as initiator `tcmu:<n>`, session 0: like
+//! the LUNs of one I_T nexus, they share held copy results (an EXTENDED COPY sent to one
+//! LUN can be followed by RECEIVE COPY RESULTS on another) and unit attention state is
+//! per LUN. Initiators that must not see each other's list identifiers get devices in
+//! separate HBAs. Inventory `allow` lists are matched against `tcmu:<n>`.
 
 pub mod ring;
 pub mod scan;

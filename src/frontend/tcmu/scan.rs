@@ -47,11 +47,11 @@ pub fn parse_name(name: &str) -> Option<TcmuName> {
 }
 
 impl TcmuName {
-    /// The initiator name TCMU commands of this device run as (see the module docs of
-    /// [`super`]): `tcmu:<hba>/<device>`.
+    /// The nexus TCMU commands of this device run as (see the module docs of [`super`]):
+    /// initiator `tcmu:<hba>`, shared by the devices of one `user_<hba>` HBA.
     pub fn nexus(&self) -> Nexus {
         Nexus {
-            initiator: format!("tcmu:{}/{}", self.hba, self.device),
+            initiator: format!("tcmu:{}", self.hba),
             session: 0,
         }
     }
@@ -220,7 +220,7 @@ mod tests {
                 .unwrap()
                 .nexus()
                 .initiator,
-            "tcmu:1/dev0"
+            "tcmu:1"
         );
     }
 

@@ -261,7 +261,7 @@ impl CopyService for SlowCopy {
 
 fn nexus() -> Nexus {
     Nexus {
-        initiator: "tcmu:1/dev0".into(),
+        initiator: "tcmu:1".into(),
         session: 0,
     }
 }
