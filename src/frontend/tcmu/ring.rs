@@ -492,3 +492,58 @@ pub fn complete(
         .map_err(bad)?;
     skip_non_commands(mb, map, mb.advance(at, len), limit)
 }
+
+/// A [`SharedMap`] over plain memory: for tests and fuzzing, where no kernel runs.
+pub struct MemMap(std::sync::Mutex<Vec<u8>>);
+
+impl MemMap {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(std::sync::Mutex::new(bytes))
+    }
+
+    fn bytes(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn u32_at(&self, off: usize) -> u32 {
+        let mut b = [0u8; 4];
+        let _ = self.read_at(off, &mut b);
+        u32::from_ne_bytes(b)
+    }
+}
+
+impl SharedMap for MemMap {
+    fn size(&self) -> usize {
+        self.bytes().len()
+    }
+
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<(), OutOfBounds> {
+        let m = self.bytes();
+        let end = offset.checked_add(buf.len()).ok_or(OutOfBounds)?;
+        buf.copy_from_slice(m.get(offset..end).ok_or(OutOfBounds)?);
+        Ok(())
+    }
+
+    fn write_at(&self, offset: usize, data: &[u8]) -> Result<(), OutOfBounds> {
+        let mut m = self.bytes();
+        let end = offset.checked_add(data.len()).ok_or(OutOfBounds)?;
+        m.get_mut(offset..end)
+            .ok_or(OutOfBounds)?
+            .copy_from_slice(data);
+        Ok(())
+    }
+
+    fn cmd_head(&self) -> u32 {
+        self.u32_at(mailbox::CMD_HEAD)
+    }
+
+    fn cmd_tail(&self) -> u32 {
+        self.u32_at(mailbox::CMD_TAIL)
+    }
+
+    fn set_cmd_tail(&self, tail: u32) {
+        let _ = self.write_at(mailbox::CMD_TAIL, &tail.to_ne_bytes());
+    }
+}

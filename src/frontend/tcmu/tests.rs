@@ -532,3 +532,60 @@ fn decoding_never_panics_on_garbage() {
     assert_eq!(mb.entry(&*k, 4), Err(RingError::BadOffset(4)));
     assert_eq!(mb.entry(&*k, 1024), Err(RingError::BadOffset(1024)));
 }
+
+/// The fuzz target's walk, over a valid map with random bytes written into it: decoding,
+/// gathering and completing never panic, and what decodes lies inside the map.
+fn walk_never_panics(bytes: Vec<u8>) {
+    let size = bytes.len();
+    let map = ring::MemMap::new(bytes);
+    let Ok(mb) = Mailbox::read(&map) else {
+        return;
+    };
+    let Ok(tail) = mb.check_offset(map.cmd_tail()) else {
+        return;
+    };
+    let head = map.cmd_head();
+    let mut at = tail;
+    for _ in 0..1024 {
+        if at == head {
+            break;
+        }
+        let Ok((entry, len)) = mb.entry(&map, at) else {
+            break;
+        };
+        assert!(u64::from(at) + u64::from(len) <= u64::from(mb.cmdr_size));
+        if let Entry::Cmd(c) = &entry {
+            if c.bad.is_none() {
+                assert!(c.iovs.iter().all(|i| i.base + i.len <= size));
+                assert_eq!(ring::gather(&map, &c.iovs).unwrap().len(), c.data_len());
+            }
+        }
+        at = mb.advance(at, len);
+    }
+    let rsp = Response {
+        cmd_id: 1,
+        scsi_status: 2,
+        sense: vec![0x70; 200],
+        read_len: Some(4),
+    };
+    if let Ok(t) = ring::complete(&mb, &map, tail, at, &rsp) {
+        assert!(mb.check_offset(t).is_ok());
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn hostile_maps_never_panic(
+        pokes in proptest::collection::vec((0usize..2048, proptest::num::u8::ANY), 0..64)
+    ) {
+        let k = FakeKernel::new(1024, ring::CAP_OOOC);
+        k.queue_cmd(1, &READ10_3_BLOCKS, &[(DATA_OFF, 1000), (DATA_OFF + 4096, 536)]);
+        k.queue_tmr(ring::tmr::ABORT_TASK, &[1]);
+        k.queue_cmd(2, &WRITE10_3_BLOCKS, &[(DATA_OFF, 1536)]);
+        let mut bytes = k.mem.lock().unwrap().clone();
+        for (at, b) in pokes {
+            bytes[at] = b;
+        }
+        walk_never_panics(bytes);
+    }
+}
