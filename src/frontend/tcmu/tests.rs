@@ -589,3 +589,16 @@ proptest::proptest! {
         walk_never_panics(bytes);
     }
 }
+
+#[test]
+fn direction_comes_from_the_cdb() {
+    for op in [0x0a, 0x15, 0x2a, 0x55, 0x83, 0x8a, 0xaa, 0x42, 0x5f] {
+        assert!(is_data_out(&[op, 0, 0, 0, 0, 0]), "{op:#x}");
+    }
+    for op in [
+        0x00, 0x08, 0x12, 0x1a, 0x25, 0x28, 0x84, 0x88, 0x9e, 0xa0, 0x10, 0x11,
+    ] {
+        assert!(!is_data_out(&[op, 0, 0, 0, 0, 0]), "{op:#x}");
+    }
+    assert!(!is_data_out(&[]));
+}
