@@ -90,11 +90,13 @@ chk read_disk1_via_lio cmp $W/pattern $W/back1
 sg_copy_results --status --list_id=1 $SG0; chk sg_copy_results_status sg_copy_results --status --list_id=1 $SG0
 # a long copy and COPY STATUS on the same ring while it runs
 head -c 16777216 /dev/urandom > $W/big; dd if=$W/big of=$SD0 bs=1M oflag=direct 2>&1 | tail -1
+t0=$(date +%s.%N)
 sg_xcopy if=$SG0 of=$SG1 bs=512 count=32768 list_id=2 > $W/x2.log 2>&1 &
 XC=$!
 sleep 0.3
 sg_copy_results --status --list_id=2 $SG1; st=$?
 wait $XC; xrc=$?
+echo "sg_xcopy 16 MiB rc=$xrc $(awk -v a=$(date +%s.%N) -v b=$t0 'BEGIN{print a-b}') s"
 chk rcr_during_copy [ $st = 0 ]
 chk long_xcopy [ $xrc = 0 ]
 chk long_xcopy_data cmp $W/big $W/disk1.img
