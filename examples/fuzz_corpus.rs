@@ -40,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     let ssc = ssc_seeds();
     let sbc = sbc_seeds();
     let iscsi = iscsi_seeds();
+    let tcmu = tcmu_seeds();
     for (target, seeds) in [
         ("sense", &sense),
         ("receive_copy_results", &rcr),
@@ -50,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         ("ssc_cdb", &ssc),
         ("sbc_cdb", &sbc),
         ("iscsi_pdu", &iscsi),
+        ("tcmu_entry", &tcmu),
     ] {
         let target_dir = dir.join(target);
         fs::create_dir_all(&target_dir).with_context(|| format!("{}", target_dir.display()))?;
@@ -544,4 +546,43 @@ fn iscsi_seeds() -> Seeds {
         seeds.push((format!("keys-{name}"), seed));
     }
     seeds
+}
+
+/// TCMU maps: mailbox (version 2, ring of 1 KiB at 128), a READ(10) entry with two data
+/// buffers, a TMR, and a PAD to the ring end followed by a TEST UNIT READY at offset 0.
+fn tcmu_seeds() -> Seeds {
+    let put = |m: &mut Vec<u8>, at: usize, b: &[u8]| m[at..at + b.len()].copy_from_slice(b);
+    let mut m = vec![0u8; 4096];
+    put(&mut m, 0, &2u16.to_ne_bytes());
+    put(&mut m, 2, &7u16.to_ne_bytes());
+    put(&mut m, 4, &128u32.to_ne_bytes());
+    put(&mut m, 8, &1024u32.to_ne_bytes());
+    // READ(10) at ring offset 0: 112 + 2 iovecs + 10-byte CDB -> 160 bytes.
+    let e = 128;
+    put(&mut m, e, &(160u32 | 1).to_ne_bytes());
+    put(&mut m, e + 4, &1u16.to_ne_bytes());
+    put(&mut m, e + 8, &2u32.to_ne_bytes());
+    put(&mut m, e + 24, &((e + 144) as u64).to_ne_bytes());
+    put(&mut m, e + 48, &2048u64.to_ne_bytes());
+    put(&mut m, e + 56, &512u64.to_ne_bytes());
+    put(&mut m, e + 64, &3072u64.to_ne_bytes());
+    put(&mut m, e + 72, &512u64.to_ne_bytes());
+    put(&mut m, e + 144, &[0x28, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
+    // TMR ABORT TASK of command 1 at 160: 32 + 2 -> 40 bytes.
+    let t = 128 + 160;
+    put(&mut m, t, &(40u32 | 2).to_ne_bytes());
+    m[t + 8] = 1;
+    put(&mut m, t + 12, &1u32.to_ne_bytes());
+    put(&mut m, t + 32, &1u16.to_ne_bytes());
+    put(&mut m, 12, &200u32.to_ne_bytes());
+    let mut wrapped = m.clone();
+    // PAD from 200 to the end (824 bytes), then TEST UNIT READY at 0.
+    put(&mut wrapped, 64, &200u32.to_ne_bytes());
+    put(&mut wrapped, 128 + 200, &824u32.to_ne_bytes());
+    put(&mut wrapped, 128, &(120u32 | 1).to_ne_bytes());
+    put(&mut wrapped, 128 + 8, &0u32.to_ne_bytes());
+    put(&mut wrapped, 128 + 24, &(128u64 + 112).to_ne_bytes());
+    put(&mut wrapped, 128 + 112, &[0; 6]);
+    put(&mut wrapped, 12, &120u32.to_ne_bytes());
+    vec![("map".into(), m), ("wrapped".into(), wrapped)]
 }

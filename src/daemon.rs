@@ -9,6 +9,8 @@
 //! max_segment_descriptors = 256   # manager enforces
 //! [daemon]                # optional
 //! shutdown_grace_secs = 30        # how long SIGTERM lets running copies finish
+//! [tcmu]                  # optional; present = serve LIO user backstores (frontend::tcmu)
+//! subtype = "xcopyd"              # dev_config "<subtype>/<inventory device name>"
 //! [[lun]]
 //! device = "disk0"
 //! [[device]]              # the inventory (device::inventory)
@@ -33,6 +35,7 @@ use crate::copy::Nexus;
 use crate::device::inventory::{Inventory, InventoryConfig, InventoryError};
 use crate::device::ScsiDevice;
 use crate::frontend::iscsi::{self, Target, TargetConfig};
+use crate::frontend::tcmu::scan::{Resolver, Scanner};
 use crate::frontend::Dispatcher;
 use crate::scsi::target_descriptor::CscdDescriptor;
 use crate::scsi::Limits;
@@ -111,6 +114,21 @@ pub struct DaemonConfig {
     pub limits: Limits,
     pub shutdown_grace: Duration,
     pub inventory: InventoryConfig,
+    /// `[tcmu]`: serve the LIO user backstores whose dev_config names this subtype.
+    pub tcmu: Option<TcmuConfig>,
+}
+
+/// The `[tcmu]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcmuConfig {
+    /// The handler subtype in `dev_config=<subtype>/<device>`; default "xcopyd".
+    #[serde(default = "default_subtype")]
+    pub subtype: String,
+}
+
+fn default_subtype() -> String {
+    "xcopyd".into()
 }
 
 #[derive(Deserialize, Default)]
@@ -133,7 +151,7 @@ struct DaemonTable {
 }
 
 /// Top-level keys the daemon config may have.
-const KNOWN_KEYS: &[&str] = &["iscsi", "lun", "limits", "daemon", "device"];
+const KNOWN_KEYS: &[&str] = &["iscsi", "lun", "limits", "daemon", "device", "tcmu"];
 
 fn table<T: serde::de::DeserializeOwned + Default>(
     doc: &toml::Table,
@@ -198,6 +216,14 @@ impl DaemonConfig {
                 .map_err(|e: toml::de::Error| DaemonError::Invalid(format!("[[lun]]: {e}")))?,
         };
         let luns: Vec<String> = luns.into_iter().map(|l| l.device).collect();
+        let tcmu: Option<TcmuConfig> = match doc.get("tcmu") {
+            None => None,
+            Some(v) => Some(
+                v.clone()
+                    .try_into()
+                    .map_err(|e: toml::de::Error| DaemonError::Invalid(format!("[tcmu]: {e}")))?,
+            ),
+        };
         for name in &luns {
             if !inventory.devices.iter().any(|d| &d.name == name) {
                 return Err(DaemonError::Invalid(format!(
@@ -214,6 +240,7 @@ impl DaemonConfig {
                 .shutdown_grace_secs
                 .map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
             inventory,
+            tcmu,
         })
     }
 }
@@ -249,6 +276,7 @@ pub struct Daemon {
     copy: Arc<CopyManager>,
     dispatcher: Arc<Dispatcher>,
     target: Target,
+    tcmu: Option<Scanner>,
 }
 
 fn lun_devices(
@@ -299,12 +327,33 @@ impl Daemon {
                 tracing::info!(lun = n, device = %name, kind = ?d.config.kind, ?designators, "LUN");
             }
         }
+        let tcmu = match &config.tcmu {
+            None => None,
+            Some(t) => {
+                let (inv, copy, limits) = (shared.clone(), copy.clone(), config.limits.clone());
+                // Each TCMU device is LUN 0 of a dispatcher of its own, sharing the copy
+                // manager (and so the held copy results) with every other LUN.
+                let resolve: Arc<Resolver> = Arc::new(move |name: &str| {
+                    let device = inv.get().by_name(name)?.device.clone();
+                    let copy: Arc<dyn crate::copy::CopyService> = copy.clone();
+                    Some(Arc::new(
+                        Dispatcher::new(vec![device], copy).with_limits(limits.clone()),
+                    ))
+                });
+                let scanner =
+                    Scanner::start(t.subtype.clone(), PathBuf::from("/sys/class/uio"), resolve)
+                        .map_err(|e| DaemonError::Invalid(format!("[tcmu]: {e}")))?;
+                tracing::info!(subtype = %t.subtype, "tcmu: watching /sys/class/uio");
+                Some(scanner)
+            }
+        };
         Ok(Self {
             config,
             inventory: shared,
             copy,
             dispatcher,
             target,
+            tcmu,
         })
     }
 
@@ -327,8 +376,9 @@ impl Daemon {
         if new.listen != self.config.listen
             || new.target != self.config.target
             || new.limits != self.config.limits
+            || new.tcmu != self.config.tcmu
         {
-            tracing::warn!("reload: [iscsi] and [limits] changes take effect at restart");
+            tracing::warn!("reload: [iscsi], [limits] and [tcmu] changes take effect at restart");
         }
         self.inventory.set(inventory.clone());
         self.dispatcher.set_luns(luns);
@@ -364,6 +414,9 @@ impl Daemon {
         let left = self.copy.running();
         if left > 0 {
             tracing::warn!(running = left, "aborting copies still running");
+        }
+        if let Some(t) = self.tcmu {
+            t.stop();
         }
         self.target.shutdown();
         tracing::info!("xcopyd stopped");
@@ -420,12 +473,18 @@ mod tests {
         );
         assert_eq!(c.shutdown_grace, Duration::from_secs(2));
         assert_eq!(c.inventory.devices[0].path, base.join("d.img"));
+        assert_eq!(c.tcmu, None);
+        let t = DaemonConfig::parse("[tcmu]\n", base).unwrap();
+        assert_eq!(t.tcmu.unwrap().subtype, "xcopyd");
+        let t = DaemonConfig::parse("[tcmu]\nsubtype = \"mover\"\n", base).unwrap();
+        assert_eq!(t.tcmu.unwrap().subtype, "mover");
         for bad in [
             "[[lun]]\ndevice = \"nope\"\n",
             "[iscsi]\nlisten = 1\n",
             "[iscsi]\nlisen = \"x\"\n",
             "[limits]\nmax_segments = 1\n",
             "[isci]\n",
+            "[tcmu]\nsubtipe = \"x\"\n",
         ] {
             assert!(DaemonConfig::parse(bad, base).is_err(), "{bad}");
         }

@@ -4,6 +4,7 @@
 
 pub mod dispatch;
 pub mod iscsi;
+pub mod tcmu;
 pub mod testing;
 
 pub use dispatch::Dispatcher;

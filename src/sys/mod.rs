@@ -13,7 +13,11 @@
 //!   and the O_DIRECT alignment a file needs (`statx(STATX_DIOALIGN)`,
 //!   include/uapi/linux/stat.h). Invariant: the kernel writes only into the out-parameter
 //!   it is handed, which is a live, properly typed local.
+//! - [`uio`]: a UIO device's map 0 mapped shared (the TCMU mailbox, ring and data area)
+//!   and its interrupt. Invariant: every access is bounds-checked against the mapping,
+//!   which lives as long as its owner.
 
 pub mod block;
 pub mod sg_async;
 pub mod sg_io;
+pub mod uio;
