@@ -4,15 +4,12 @@
 # dd through /dev/sdX, sg_xcopy between the LUNs (4 MiB, then 16 MiB with COPY STATUS asked
 # while it runs), backstore removal while xcopyd runs, and the stop order.
 # Prints RESULT name PASS|FAIL lines; exits non-zero on any failure.
-# env: XCOPYD (default: the repo's target/release/xcopyd), OUT (logs; default /tmp).
-# From the host, with the scripts in ../shared/vm (HOSTSHARE=1 makes the host / visible):
-#   OUTDIR=/tmp/out HOSTSHARE=1 run-vm.sh <kver> vmt.checks=0 \
-#     'vmt.run="XCOPYD=$PWD/target/release/xcopyd OUT=/tmp/out $PWD/scripts/tcmu-guest-disk.sh"'
-O=${OUT:-/tmp}
+# Run by sg-tests/run.sh inside the sg-tests VM (scripts/vm/run.sh), xcopyd on PATH.
+O=$PWD
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${XCOPYD:-$REPO/target/release/xcopyd}
+BIN=${XCOPYD:-$(command -v xcopyd)}
 T=/sys/kernel/config/target
-W=/tmp/w; mkdir -p $W
+W=$PWD
 FAILS=0
 modprobe target_core_user; modprobe tcm_loop
 [ -d $T ] || mount -t configfs none /sys/kernel/config

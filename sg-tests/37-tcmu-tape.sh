@@ -3,15 +3,12 @@
 # served by xcopyd, driven by the Linux st driver through tcm_loop: mt status, variable-block
 # writes and reads on /dev/nst0, filemarks written on close, eod/bsf/fsf, tar to tape and back.
 # Prints RESULT name PASS|FAIL lines; exits non-zero on any failure.
-# env: XCOPYD (default: the repo's target/release/xcopyd), OUT (logs; default /tmp).
-# From the host, with the scripts in ../shared/vm (HOSTSHARE=1 makes the host / visible):
-#   OUTDIR=/tmp/out HOSTSHARE=1 run-vm.sh <kver> vmt.checks=0 \
-#     'vmt.run="XCOPYD=$PWD/target/release/xcopyd OUT=/tmp/out $PWD/scripts/tcmu-guest-tape.sh"'
-O=${OUT:-/tmp}
+# Run by sg-tests/run.sh inside the sg-tests VM (scripts/vm/run.sh), xcopyd on PATH.
+O=$PWD
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${XCOPYD:-$REPO/target/release/xcopyd}
+BIN=${XCOPYD:-$(command -v xcopyd)}
 T=/sys/kernel/config/target
-W=/tmp/w; mkdir -p $W
+W=$PWD
 FAILS=0
 ok() { echo "RESULT $1 PASS"; }
 bad() { echo "RESULT $1 FAIL"; FAILS=$((FAILS+1)); }
