@@ -10,6 +10,10 @@
 //!   and the O_DIRECT alignment a file needs (`statx(STATX_DIOALIGN)`,
 //!   include/uapi/linux/stat.h). Invariant: the kernel writes only into the out-parameter
 //!   it is handed, which is a live, properly typed local.
+//! - [`uring`]: io_uring with a registered buffer pool (io_uring_enter(2),
+//!   io_uring_register(2)). Invariant: a buffer the kernel may use is owned by the ring until
+//!   its completion is reaped; dropping the ring waits for the kernel or leaks the memory.
 
 pub mod block;
 pub mod sg_io;
+pub mod uring;
