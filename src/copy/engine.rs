@@ -29,6 +29,11 @@ use super::segment::{Flow, Sink, CHUNK};
 /// Buffers in a thread's pool: the most chunks in flight (reads and writes together).
 pub const BUFFERS: u16 = 32;
 
+/// Reads in flight at most: the rest of the pool is for writes. With every buffer reading
+/// at once, a disk completes the first read about when it completes the last, and the
+/// writes of a segment would only start when its reads are nearly done.
+pub const READS: usize = 16;
+
 const SOURCE_SLOT: u32 = 0;
 const DESTINATION_SLOT: u32 = 1;
 
@@ -114,6 +119,7 @@ pub(super) fn read_blocks(
             stop: None,
             ready: BTreeMap::new(),
             next_push: 0,
+            reading: 0,
         };
         #[cfg(test)]
         SERVED.with(|n| n.set(n.get() + 1));
@@ -158,6 +164,8 @@ struct Job<'e> {
     /// Chunks read and waiting for their turn (in-order mode).
     ready: BTreeMap<usize, Buf>,
     next_push: usize,
+    /// Reads in flight.
+    reading: usize,
 }
 
 impl Job<'_> {
@@ -196,9 +204,12 @@ impl Job<'_> {
         let (done, len) = (self.read_done[k], self.read_len(k));
         let offset =
             self.src.offset + self.source_lba(k) * u64::from(self.src.block_size) + done as u64;
-        if let Err(r) = ring.read(SOURCE_SLOT, offset, buf, done..len, tag(k, false)) {
-            let f = io_failure(self.source, Side::Source, &r.error, true);
-            self.fail(k, f);
+        match ring.read(SOURCE_SLOT, offset, buf, done..len, tag(k, false)) {
+            Ok(()) => self.reading += 1,
+            Err(r) => {
+                let f = io_failure(self.source, Side::Source, &r.error, true);
+                self.fail(k, f);
+            }
         }
     }
 
@@ -230,7 +241,7 @@ impl Job<'_> {
         let mut next_read = 0usize;
         let mut done: Vec<Done> = Vec::with_capacity(usize::from(BUFFERS));
         loop {
-            while next_read < self.stop_at() {
+            while next_read < self.stop_at() && self.reading < READS {
                 if abort() {
                     self.fail(next_read, Failure::new(Asc::NO_ADDITIONAL_SENSE));
                     break;
@@ -270,6 +281,7 @@ impl Job<'_> {
         flow: &mut Flow<'_, '_>,
         left_source: &mut Vec<u8>,
     ) {
+        self.reading -= 1;
         let n = match d.result {
             Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
             other => other,
