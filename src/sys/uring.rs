@@ -206,6 +206,10 @@ impl Ring {
             .files
             .get_mut(slot as usize)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such file slot"))?;
+        if entry.as_ref().is_some_and(|f| Arc::ptr_eq(f, file)) {
+            // Already there: updating the kernel's table is not free.
+            return Ok(());
+        }
         self.ring
             .submitter()
             .register_files_update(slot, &[file.as_raw_fd()])?;
