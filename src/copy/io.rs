@@ -231,7 +231,12 @@ fn blocks_in(endpoint: &Endpoint, len: usize) -> Result<u64, Failure> {
 /// would, without sending the command (so nothing is partially done). The segment executor
 /// checks ranges first and reports them against the segment's LBA field; this is the net
 /// under it.
-fn check_range(endpoint: &Endpoint, side: Side, lba: u64, blocks: u64) -> Result<(), Failure> {
+pub(super) fn check_range(
+    endpoint: &Endpoint,
+    side: Side,
+    lba: u64,
+    blocks: u64,
+) -> Result<(), Failure> {
     if lba
         .checked_add(blocks)
         .is_some_and(|end| end <= endpoint.blocks)
@@ -248,7 +253,12 @@ fn check_range(endpoint: &Endpoint, side: Side, lba: u64, blocks: u64) -> Result
     })
 }
 
-fn io_failure(endpoint: &Endpoint, side: Side, e: &std::io::Error, read: bool) -> Failure {
+pub(super) fn io_failure(
+    endpoint: &Endpoint,
+    side: Side,
+    e: &std::io::Error,
+    read: bool,
+) -> Failure {
     // The host read or write of a device's medium failed: the device reports MEDIUM ERROR.
     let asc = if read {
         Asc::UNRECOVERED_READ_ERROR

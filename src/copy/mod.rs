@@ -3,6 +3,7 @@
 //!
 //! Front ends reach it through [`CopyService`]; they stay thin.
 
+pub mod engine;
 pub mod io;
 pub mod manager;
 pub mod resolve;

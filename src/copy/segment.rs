@@ -189,47 +189,31 @@ pub fn transfer(
         // READ_AHEAD chunks in flight, so reads and writes overlap; buffers are recycled,
         // so memory stays bounded whatever the segment's size.
         Source::Blocks { endpoint, lba } if remaining > 0 => {
-            let units = remaining.div_ceil(in_unit as u64);
-            let per_chunk = (CHUNK / in_unit).max(1) as u64;
-            let result = std::thread::scope(|scope| {
-                let (full_tx, full_rx) =
-                    crossbeam::channel::bounded::<Result<(AlignedBuf, usize), Failure>>(READ_AHEAD);
-                let (free_tx, free_rx) = crossbeam::channel::unbounded::<AlignedBuf>();
-                for _ in 0..=READ_AHEAD {
-                    let _ = free_tx.send(AlignedBuf::default());
-                }
-                scope.spawn(move || {
-                    let (mut at, mut left_units) = (lba, units);
-                    while left_units > 0 {
-                        let Ok(mut buf) = free_rx.recv() else { return };
-                        if abort() {
-                            let _ = full_tx.send(Err(Failure::new(Asc::NO_ADDITIONAL_SENSE)));
-                            return;
-                        }
-                        let n = per_chunk.min(left_units);
-                        let len = n as usize * in_unit;
-                        let read = io::read_blocks(endpoint, Side::Source, at, buf.slice(len));
-                        let failed = read.is_err();
-                        if full_tx.send(read.map(|()| (buf, len))).is_err() || failed {
-                            return;
-                        }
-                        at += n;
-                        left_units -= n;
+            // Through the ring where the source has a file-backed fast path.
+            let ring = super::engine::read_blocks(
+                endpoint,
+                lba,
+                remaining,
+                &mut flow,
+                &mut left.source,
+                abort,
+            );
+            match ring {
+                Some(Ok(())) => {}
+                Some(Err(f)) => return fail(f, flow.moved),
+                None => {
+                    if let Err(f) = read_ahead(
+                        endpoint,
+                        lba,
+                        remaining,
+                        in_unit,
+                        &mut flow,
+                        &mut left.source,
+                        abort,
+                    ) {
+                        return fail(f, flow.moved);
                     }
-                });
-                for message in full_rx {
-                    let (buf, len) = message?;
-                    let got = buf.get(len);
-                    let used = remaining.min(got.len() as u64) as usize;
-                    left.source.extend_from_slice(&got[used..]);
-                    flow.push(&got[..used])?;
-                    remaining -= used as u64;
-                    let _ = free_tx.send(buf);
                 }
-                Ok(())
-            });
-            if let Err(f) = result {
-                return fail(f, flow.moved);
             }
         }
         Source::Blocks { .. } => {}
@@ -313,20 +297,20 @@ pub fn transfer(
 }
 
 /// The destination side of a transfer: data in, whole units out.
-struct Flow<'s, 'a> {
-    sink: &'s mut Sink<'a>,
+pub(super) struct Flow<'s, 'a> {
+    pub(super) sink: &'s mut Sink<'a>,
     /// Destination data not yet a whole unit.
-    pending: Vec<u8>,
-    moved: Moved,
-    out_unit: usize,
-    hold: Option<&'s mut Held>,
+    pub(super) pending: Vec<u8>,
+    pub(super) moved: Moved,
+    pub(super) out_unit: usize,
+    pub(super) hold: Option<&'s mut Held>,
 }
 
 impl Flow<'_, '_> {
     /// Appends processed data and writes every whole unit: straight from `data` when
     /// nothing is pending and it is whole units (no copy on the fast path), else through the
     /// pending buffer.
-    fn push(&mut self, data: &[u8]) -> Result<(), Failure> {
+    pub(super) fn push(&mut self, data: &[u8]) -> Result<(), Failure> {
         if let Some(h) = self.hold.as_deref_mut() {
             h.keep(data);
         }
@@ -385,4 +369,58 @@ pub fn exact_destination(body: &Segment) -> bool {
             | Segment::StreamToBlockOffset { .. }
             | Segment::BlockOffsetToBlockOffset { .. }
     )
+}
+
+/// A long block segment without the ring (a source reached through CDBs, or no io_uring):
+/// read ahead on a second thread, CHUNK bytes at a time with up to READ_AHEAD chunks in
+/// flight, so reads and writes overlap; buffers are recycled, so memory stays bounded
+/// whatever the segment's size.
+fn read_ahead(
+    endpoint: &Endpoint,
+    lba: u64,
+    mut remaining: u64,
+    in_unit: usize,
+    flow: &mut Flow<'_, '_>,
+    left_source: &mut Vec<u8>,
+    abort: &(dyn Fn() -> bool + Sync),
+) -> Result<(), Failure> {
+    let units = remaining.div_ceil(in_unit as u64);
+    let per_chunk = (CHUNK / in_unit).max(1) as u64;
+    std::thread::scope(|scope| {
+        let (full_tx, full_rx) =
+            crossbeam::channel::bounded::<Result<(AlignedBuf, usize), Failure>>(READ_AHEAD);
+        let (free_tx, free_rx) = crossbeam::channel::unbounded::<AlignedBuf>();
+        for _ in 0..=READ_AHEAD {
+            let _ = free_tx.send(AlignedBuf::default());
+        }
+        scope.spawn(move || {
+            let (mut at, mut left_units) = (lba, units);
+            while left_units > 0 {
+                let Ok(mut buf) = free_rx.recv() else { return };
+                if abort() {
+                    let _ = full_tx.send(Err(Failure::new(Asc::NO_ADDITIONAL_SENSE)));
+                    return;
+                }
+                let n = per_chunk.min(left_units);
+                let len = n as usize * in_unit;
+                let read = io::read_blocks(endpoint, Side::Source, at, buf.slice(len));
+                let failed = read.is_err();
+                if full_tx.send(read.map(|()| (buf, len))).is_err() || failed {
+                    return;
+                }
+                at += n;
+                left_units -= n;
+            }
+        });
+        for message in full_rx {
+            let (buf, len) = message?;
+            let got = buf.get(len);
+            let used = remaining.min(got.len() as u64) as usize;
+            left_source.extend_from_slice(&got[used..]);
+            flow.push(&got[..used])?;
+            remaining -= used as u64;
+            let _ = free_tx.send(buf);
+        }
+        Ok(())
+    })
 }

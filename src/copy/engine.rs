@@ -1,0 +1,393 @@
+//! The ring engine: a block source with a fast path (a file-backed disk) read through
+//! io_uring into registered buffers, many chunks in flight at once.
+//!
+//! - To a block destination with a fast path, each chunk is written from the buffer it was
+//!   read into as soon as its read completes (reads and writes in flight together, in any
+//!   order: a disk is random access), no copy.
+//! - To anything else (a tape, a disk reached through CDBs, a discard), chunks are handed to
+//!   the segment's [`Flow`] strictly in order, from the buffers they were read into, while
+//!   the later chunks' reads go on in the kernel; a tape therefore gets its records in order,
+//!   each written by the device as one record (its crash safety is the device's own).
+//!
+//! Failures keep the sequential semantics exactly: the first failing chunk (by position, a
+//! read, a write, an LBA out of range or an abort) ends the segment; every chunk before it
+//! is completed and counted, nothing from it on is counted. Each thread keeps one ring and
+//! one pool of [`BUFFERS`] x [`super::segment::CHUNK`] bytes, so memory is bounded whatever
+//! the copy's size.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+
+use crate::device::BlockBackend;
+use crate::scsi::Asc;
+use crate::sys::uring::{Buf, Done, Ring};
+
+use super::io::{check_range, io_failure, Endpoint, Failure, Side};
+use super::segment::{Flow, Sink, CHUNK};
+
+/// Buffers in a thread's pool: the most chunks in flight (reads and writes together).
+pub const BUFFERS: u16 = 32;
+
+/// Reads in flight at most: the rest of the pool is for writes. With every buffer reading
+/// at once, a disk completes the first read about when it completes the last, and the
+/// writes of a segment would only start when its reads are nearly done.
+pub const READS: usize = 16;
+
+const SOURCE_SLOT: u32 = 0;
+const DESTINATION_SLOT: u32 = 1;
+
+thread_local! {
+    static RING: RefCell<Option<Ring>> = const { RefCell::new(None) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Segments this thread's ring served (the tests check the ring really ran).
+    static SERVED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The fast path of `endpoint` if the ring can use it: O_DIRECT needs 512-byte aligned
+/// offsets and lengths (the pool's buffers are aligned).
+fn usable(endpoint: &Endpoint) -> Option<&BlockBackend> {
+    let b = endpoint.backend.as_ref()?;
+    let ok = b.block_size == endpoint.block_length
+        && b.block_size > 0
+        && (!b.direct || (b.block_size % 512 == 0 && b.offset % 512 == 0));
+    ok.then_some(b)
+}
+
+/// Reads `remaining` bytes (whole source units, the tail kept as leftover source data) from
+/// `lba` of `source` and passes them to `flow`. `None`: the ring cannot serve this segment
+/// (no ring on this system, an unusable backend or unit); nothing was done.
+pub(super) fn read_blocks(
+    source: &Endpoint,
+    lba: u64,
+    remaining: u64,
+    flow: &mut Flow<'_, '_>,
+    left_source: &mut Vec<u8>,
+    abort: &(dyn Fn() -> bool + Sync),
+) -> Option<Result<(), Failure>> {
+    let src = usable(source)?;
+    let in_unit = source.block_length as usize;
+    // Straight to the destination's file when it has a usable fast path and nothing is
+    // pending or held; else in order through the flow.
+    let direct_sink = match &*flow.sink {
+        Sink::Blocks { endpoint, .. }
+            if flow.pending.is_empty()
+                && flow.hold.is_none()
+                && endpoint.backend.as_ref().is_some_and(|b| !b.read_only) =>
+        {
+            usable(endpoint).map(|b| (*endpoint, b))
+        }
+        _ => None,
+    };
+    let out_unit = flow.out_unit;
+    let step = match direct_sink {
+        Some(_) => lcm(in_unit, out_unit),
+        None => in_unit,
+    };
+    let chunk = CHUNK / step * step;
+    if chunk == 0 {
+        return None;
+    }
+    RING.with(|cell| {
+        let mut slot = cell.try_borrow_mut().ok()?;
+        if slot.is_none() {
+            *slot = Ring::new(BUFFERS, CHUNK, 2).ok();
+        }
+        let ring = slot.as_mut()?;
+        if ring.set_file(SOURCE_SLOT, &src.file).is_err() {
+            return None;
+        }
+        if let Some((_, b)) = direct_sink {
+            if ring.set_file(DESTINATION_SLOT, &b.file).is_err() {
+                return None;
+            }
+        }
+        let mut job = Job {
+            source,
+            src,
+            lba,
+            remaining,
+            chunk,
+            in_unit,
+            chunks: remaining.div_ceil(chunk as u64) as usize,
+            sink: direct_sink,
+            read_done: Vec::new(),
+            write_done: Vec::new(),
+            stop: None,
+            ready: BTreeMap::new(),
+            next_push: 0,
+            reading: 0,
+        };
+        #[cfg(test)]
+        SERVED.with(|n| n.set(n.get() + 1));
+        job.read_done.resize(job.chunks, 0);
+        if job.sink.is_some() {
+            job.write_done.resize(job.chunks, 0);
+        }
+        if let Err(e) = job.run(ring, flow, left_source, abort) {
+            // The ring itself failed: drop it (its drop waits for the kernel or leaks) and
+            // count nothing not yet known to be done.
+            *slot = None;
+            let k = if job.sink.is_some() { 0 } else { job.next_push };
+            job.fail(k, io_failure(source, Side::Source, &e, true));
+        }
+        Some(job.finish(flow))
+    })
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    a.checked_div(x).map_or(0, |q| q * b)
+}
+
+struct Job<'e> {
+    source: &'e Endpoint,
+    src: &'e BlockBackend,
+    lba: u64,
+    remaining: u64,
+    /// Bytes per chunk (whole source units; whole destination units too with `sink`).
+    chunk: usize,
+    in_unit: usize,
+    chunks: usize,
+    /// The destination written directly through the ring.
+    sink: Option<(&'e Endpoint, &'e BlockBackend)>,
+    read_done: Vec<usize>,
+    write_done: Vec<usize>,
+    /// The first chunk that failed, and why.
+    stop: Option<(usize, Failure)>,
+    /// Chunks read and waiting for their turn (in-order mode).
+    ready: BTreeMap<usize, Buf>,
+    next_push: usize,
+    /// Reads in flight.
+    reading: usize,
+}
+
+impl Job<'_> {
+    fn stop_at(&self) -> usize {
+        self.stop.as_ref().map_or(self.chunks, |(k, _)| *k)
+    }
+
+    fn fail(&mut self, k: usize, f: Failure) {
+        if k < self.stop_at() {
+            self.stop = Some((k, f));
+        }
+    }
+
+    /// Bytes read for chunk `k` (whole source units).
+    fn read_len(&self, k: usize) -> usize {
+        let start = (k * self.chunk) as u64;
+        let wanted = (self.remaining - start).min(self.chunk as u64);
+        wanted.div_ceil(self.in_unit as u64) as usize * self.in_unit
+    }
+
+    /// Bytes of chunk `k` the segment processes.
+    fn used_len(&self, k: usize) -> usize {
+        (self.remaining - (k * self.chunk) as u64).min(self.chunk as u64) as usize
+    }
+
+    /// Bytes of chunk `k` written directly (whole destination units).
+    fn write_len(&self, k: usize, out_unit: usize) -> usize {
+        self.used_len(k) / out_unit * out_unit
+    }
+
+    fn source_lba(&self, k: usize) -> u64 {
+        self.lba + (k * self.chunk / self.in_unit) as u64
+    }
+
+    fn submit_read(&mut self, ring: &mut Ring, k: usize, buf: Buf) {
+        let (done, len) = (self.read_done[k], self.read_len(k));
+        let offset =
+            self.src.offset + self.source_lba(k) * u64::from(self.src.block_size) + done as u64;
+        match ring.read(SOURCE_SLOT, offset, buf, done..len, tag(k, false)) {
+            Ok(()) => self.reading += 1,
+            Err(r) => {
+                let f = io_failure(self.source, Side::Source, &r.error, true);
+                self.fail(k, f);
+            }
+        }
+    }
+
+    fn submit_write(&mut self, ring: &mut Ring, k: usize, buf: Buf, first_lba: u64, out: usize) {
+        let Some((endpoint, b)) = self.sink else {
+            return;
+        };
+        let (done, len) = (self.write_done[k], self.write_len(k, out));
+        let lba = first_lba + (k * self.chunk / out) as u64;
+        let offset = b.offset + lba * u64::from(b.block_size) + done as u64;
+        if let Err(r) = ring.write(DESTINATION_SLOT, offset, buf, done..len, tag(k, true)) {
+            let f = io_failure(endpoint, Side::Destination, &r.error, false);
+            self.fail(k, f);
+        }
+    }
+
+    fn run(
+        &mut self,
+        ring: &mut Ring,
+        flow: &mut Flow<'_, '_>,
+        left_source: &mut Vec<u8>,
+        abort: &(dyn Fn() -> bool + Sync),
+    ) -> io::Result<()> {
+        let out = flow.out_unit;
+        let first_lba = match &*flow.sink {
+            Sink::Blocks { lba, .. } => *lba,
+            _ => 0,
+        };
+        let mut next_read = 0usize;
+        let mut done: Vec<Done> = Vec::with_capacity(usize::from(BUFFERS));
+        loop {
+            while next_read < self.stop_at() && self.reading < READS {
+                if abort() {
+                    self.fail(next_read, Failure::new(Asc::NO_ADDITIONAL_SENSE));
+                    break;
+                }
+                let units = (self.read_len(next_read) / self.in_unit) as u64;
+                let lba = self.source_lba(next_read);
+                if let Err(f) = check_range(self.source, Side::Source, lba, units) {
+                    self.fail(next_read, f);
+                    break;
+                }
+                let Some(buf) = ring.buffer() else { break };
+                self.submit_read(ring, next_read, buf);
+                next_read += 1;
+            }
+            if ring.in_flight() == 0 {
+                break;
+            }
+            ring.wait(&mut done)?;
+            for d in done.drain(..) {
+                let (k, write) = untag(d.tag);
+                if write {
+                    self.write_completed(ring, k, d, first_lba, out);
+                } else {
+                    self.read_completed(ring, k, d, first_lba, flow, left_source);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn read_completed(
+        &mut self,
+        ring: &mut Ring,
+        k: usize,
+        d: Done,
+        first_lba: u64,
+        flow: &mut Flow<'_, '_>,
+        left_source: &mut Vec<u8>,
+    ) {
+        self.reading -= 1;
+        let n = match d.result {
+            Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            other => other,
+        };
+        let n = match n {
+            Ok(n) => n,
+            Err(e) => {
+                let f = io_failure(self.source, Side::Source, &e, true);
+                return self.fail(k, f);
+            }
+        };
+        self.read_done[k] += n;
+        if self.read_done[k] < self.read_len(k) {
+            return self.submit_read(ring, k, d.buf);
+        }
+        if k >= self.stop_at() {
+            return;
+        }
+        let (used, len) = (self.used_len(k), self.read_len(k));
+        if self.sink.is_some() {
+            let out = flow.out_unit;
+            let whole = self.write_len(k, out);
+            if used < len || whole < used {
+                // The last chunk: its tail is leftover source / pending destination data.
+                let bytes = d.buf.as_slice();
+                flow.pending.extend_from_slice(&bytes[whole..used]);
+                left_source.extend_from_slice(&bytes[used..len]);
+            }
+            if whole == 0 {
+                return;
+            }
+            let (endpoint, _) = self.sink.expect("checked");
+            let lba = first_lba + (k * self.chunk / out) as u64;
+            if let Err(f) = check_range(endpoint, Side::Destination, lba, (whole / out) as u64) {
+                return self.fail(k, f);
+            }
+            return self.submit_write(ring, k, d.buf, first_lba, out);
+        }
+        self.ready.insert(k, d.buf);
+        while self.next_push < self.stop_at() {
+            let Some(buf) = self.ready.remove(&self.next_push) else {
+                break;
+            };
+            let k = self.next_push;
+            let (used, len) = (self.used_len(k), self.read_len(k));
+            let bytes = buf.as_slice();
+            left_source.extend_from_slice(&bytes[used..len]);
+            if let Err(f) = flow.push(&bytes[..used]) {
+                self.fail(k, f);
+                break;
+            }
+            self.next_push += 1;
+        }
+        if self.next_push >= self.stop_at() {
+            self.ready.clear();
+        }
+    }
+
+    fn write_completed(&mut self, ring: &mut Ring, k: usize, d: Done, first_lba: u64, out: usize) {
+        let n = match d.result {
+            Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
+            other => other,
+        };
+        match n {
+            Ok(n) => {
+                self.write_done[k] += n;
+                if self.write_done[k] < self.write_len(k, out) {
+                    self.submit_write(ring, k, d.buf, first_lba, out);
+                }
+            }
+            Err(e) => {
+                if let Some((endpoint, _)) = self.sink {
+                    let f = io_failure(endpoint, Side::Destination, &e, false);
+                    self.fail(k, f);
+                }
+            }
+        }
+    }
+
+    /// Counts what the direct sink wrote (every chunk before the failing one) and returns
+    /// the segment's outcome.
+    fn finish(self, flow: &mut Flow<'_, '_>) -> Result<(), Failure> {
+        let stop = self.stop_at();
+        if self.sink.is_some() {
+            let out = flow.out_unit;
+            let written: u64 = (0..stop).map(|k| self.write_len(k, out) as u64).sum();
+            flow.moved.written += written;
+            if let Sink::Blocks { lba, .. } = &mut *flow.sink {
+                *lba += written / out as u64;
+            }
+        }
+        match self.stop {
+            Some((_, f)) => Err(f),
+            None => Ok(()),
+        }
+    }
+}
+
+fn tag(k: usize, write: bool) -> u64 {
+    (k as u64) << 1 | u64::from(write)
+}
+
+fn untag(tag: u64) -> (usize, bool) {
+    ((tag >> 1) as usize, tag & 1 == 1)
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -1,0 +1,289 @@
+//! The ring engine against the reference path: the same transfer through the ring (devices
+//! with a fast path) and through CDBs with the read-ahead thread (the same devices, no fast
+//! path) must leave the same bytes, the same counts, the same leftovers and the same failure.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::copy::io::{Endpoint, StreamUnit};
+use crate::copy::segment::{transfer, Held, Leftovers, Moved, Residue, Sink, Source};
+use crate::device::disk::{DiskOptions, EmulatedDisk};
+use crate::device::tape::{EmulatedTape, TapeConfig};
+use crate::device::ScsiDevice;
+
+const MIB: usize = 1 << 20;
+
+fn disk(dir: &Path, name: &str, block: u32, bytes: usize, fill: bool) -> Arc<EmulatedDisk> {
+    let path = dir.join(name);
+    let data: Vec<u8> = if fill {
+        (0..bytes)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
+            .collect()
+    } else {
+        vec![0xee; bytes]
+    };
+    std::fs::write(&path, data).unwrap();
+    Arc::new(EmulatedDisk::open(name, &DiskOptions::new(path, block)).unwrap())
+}
+
+fn endpoint(d: &Arc<EmulatedDisk>, fast: bool) -> Endpoint {
+    let b = d.block_backend().unwrap();
+    Endpoint {
+        device: Arc::clone(d) as Arc<dyn ScsiDevice>,
+        cscd: Some(1),
+        block_length: b.block_size,
+        blocks: b.blocks,
+        backend: fast.then_some(b),
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Case {
+    src_block: u32,
+    dst_block: u32,
+    src_bytes: usize,
+    dst_bytes: usize,
+    src_lba: u64,
+    dst_lba: u64,
+    process: u64,
+    residue: Residue,
+    hold: bool,
+    /// Abort after this many abort checks.
+    abort_after: Option<usize>,
+    /// Leftover destination data carried in.
+    carried: usize,
+}
+
+type Outcome = (
+    Vec<u8>,
+    Result<Moved, (Moved, String)>,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+);
+
+fn run(case: Case, fast: bool) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let s = disk(dir.path(), "s.img", case.src_block, case.src_bytes, true);
+    let d = disk(dir.path(), "d.img", case.dst_block, case.dst_bytes, false);
+    let (se, de) = (endpoint(&s, fast), endpoint(&d, fast));
+    let mut left = Leftovers {
+        source: Vec::new(),
+        destination: vec![0x5a; case.carried],
+    };
+    let mut held = Held {
+        limit: 3 * MIB,
+        ..Held::default()
+    };
+    let checks = AtomicUsize::new(0);
+    let abort = || {
+        let n = checks.fetch_add(1, Ordering::Relaxed);
+        case.abort_after.is_some_and(|a| n >= a)
+    };
+    let r = transfer(
+        Source::Blocks {
+            endpoint: &se,
+            lba: case.src_lba,
+        },
+        Sink::Blocks {
+            endpoint: &de,
+            lba: case.dst_lba,
+        },
+        case.process,
+        &mut left,
+        case.residue,
+        case.hold.then_some(&mut held),
+        &abort,
+    );
+    let r = r.map_err(|e| (e.moved, format!("{:?}", e.failure)));
+    drop((se, de, s, d));
+    let bytes = std::fs::read(dir.path().join("d.img")).unwrap();
+    (bytes, r, left.source, left.destination, held.data)
+}
+
+fn same(case: Case) -> Outcome {
+    let before = super::SERVED.with(std::cell::Cell::get);
+    let fast = run(case, true);
+    assert_eq!(
+        super::SERVED.with(std::cell::Cell::get),
+        before + 1,
+        "the ring served it"
+    );
+    let slow = run(case, false);
+    assert_eq!(fast.1, slow.1, "outcome");
+    assert!(fast.0 == slow.0, "destination bytes differ");
+    assert_eq!((&fast.2, &fast.3), (&slow.2, &slow.3), "leftovers");
+    assert!(fast.4 == slow.4, "held data differs");
+    fast
+}
+
+const PAD: Residue = Residue {
+    cat: false,
+    source_pad: true,
+    destination_pad: true,
+    last: false,
+    exact_destination: false,
+};
+
+fn base() -> Case {
+    Case {
+        src_block: 512,
+        dst_block: 512,
+        src_bytes: 12 * MIB,
+        dst_bytes: 12 * MIB,
+        src_lba: 3,
+        dst_lba: 5,
+        process: (5 * MIB + 3 * 512) as u64,
+        residue: PAD,
+        hold: false,
+        abort_after: None,
+        carried: 0,
+    }
+}
+
+#[test]
+fn disk_to_disk_same_block_size() {
+    let out = same(base());
+    assert_eq!(out.1.unwrap().written, (5 * MIB + 3 * 512) as u64);
+}
+
+#[test]
+fn disk_to_disk_large_copy_many_chunks_in_flight() {
+    let out = same(Case {
+        src_bytes: 70 * MIB,
+        dst_bytes: 70 * MIB,
+        process: (69 * MIB) as u64,
+        ..base()
+    });
+    assert_eq!(out.1.unwrap().written, (69 * MIB) as u64);
+}
+
+#[test]
+fn reblocking_512_to_4096_with_a_padded_tail() {
+    let _ = same(Case {
+        dst_block: 4096,
+        dst_lba: 2,
+        ..base()
+    });
+}
+
+#[test]
+fn reblocking_4096_to_512_with_leftover_source() {
+    let _ = same(Case {
+        src_block: 4096,
+        src_lba: 1,
+        process: (5 * MIB + 700) as u64,
+        residue: Residue { cat: true, ..PAD },
+        ..base()
+    });
+}
+
+#[test]
+fn carried_destination_data_and_held_data_go_in_order() {
+    let _ = same(Case {
+        carried: 100,
+        hold: true,
+        residue: Residue { cat: true, ..PAD },
+        ..base()
+    });
+    let _ = same(Case {
+        hold: true,
+        ..base()
+    });
+}
+
+#[test]
+fn destination_out_of_range_midway_counts_what_was_written() {
+    let out = same(Case {
+        dst_bytes: 3 * MIB + 4096,
+        ..base()
+    });
+    assert!(out.1.is_err());
+}
+
+#[test]
+fn source_out_of_range_midway() {
+    let out = same(Case {
+        src_bytes: 4 * MIB,
+        ..base()
+    });
+    assert!(out.1.is_err());
+}
+
+#[test]
+fn abort_stops_at_a_chunk_boundary() {
+    let out = same(Case {
+        abort_after: Some(3),
+        ..base()
+    });
+    let (moved, _) = out.1.unwrap_err();
+    assert_eq!(moved.written, (3 * MIB) as u64);
+}
+
+#[test]
+fn inexact_segment_is_refused_the_same_way() {
+    let _ = same(Case {
+        dst_block: 4096,
+        residue: Residue {
+            source_pad: false,
+            destination_pad: false,
+            ..PAD
+        },
+        ..base()
+    });
+}
+
+fn tape_run(fast: bool) -> (Vec<u8>, Result<Moved, String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = disk(dir.path(), "s.img", 512, 8 * MIB, true);
+    let path = dir.path().join("t.tap");
+    let (tape, _) = EmulatedTape::open("t", &path, TapeConfig::default()).unwrap();
+    let tape: Arc<dyn ScsiDevice> = Arc::new(tape);
+    let te = Endpoint {
+        device: tape,
+        cscd: Some(2),
+        block_length: 0,
+        blocks: 0,
+        backend: None,
+    };
+    let se = endpoint(&s, fast);
+    let unit = StreamUnit {
+        fixed: false,
+        block_length: 0,
+        transfer_length: 256 * 1024,
+    };
+    let mut left = Leftovers::default();
+    let r = transfer(
+        Source::Blocks {
+            endpoint: &se,
+            lba: 7,
+        },
+        Sink::Stream {
+            endpoint: &te,
+            unit,
+        },
+        (6 * MIB + 1000) as u64,
+        &mut left,
+        PAD,
+        None,
+        &|| false,
+    )
+    .map_err(|e| format!("{:?} {:?}", e.failure, e.moved));
+    drop((se, te));
+    (std::fs::read(&path).unwrap(), r)
+}
+
+#[test]
+fn disk_to_tape_records_land_in_order() {
+    let before = super::SERVED.with(std::cell::Cell::get);
+    let (fast, slow) = (tape_run(true), tape_run(false));
+    assert_eq!(
+        super::SERVED.with(std::cell::Cell::get),
+        before + 1,
+        "the ring served it"
+    );
+    assert_eq!(fast.1, slow.1);
+    assert!(fast.0 == slow.0, "tape images differ");
+    assert!(fast.0.len() > 6 * MIB);
+}
