@@ -27,7 +27,8 @@ mkdir -p /hostro /ovl /host
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /hostro || { mark "no host share"; poweroff -f; }
 mount -t tmpfs ovl /ovl && mkdir -p /ovl/upper /ovl/work
 mount -t overlay overlay -o lowerdir=/hostro,upperdir=/ovl/upper,workdir=/ovl/work /host
-for d in proc dev dev/pts tmp; do mount --bind /$d /host/$d; done
+# /tmp stays the overlay's: the repository may live under the host's /tmp (CI clones)
+for d in proc dev dev/pts; do mount --bind /$d /host/$d; done
 mount --rbind /sys /host/sys
 mkdir -p "/host/lib/modules/$(uname -r)" && mount --bind "/lib/modules/$(uname -r)" "/host/lib/modules/$(uname -r)"
 OUT=$(arg xcopyd.out)
