@@ -210,3 +210,38 @@ fn stress_4_sessions_x_10_copies_each_in_its_own_region() {
     });
     daemon.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn chap_login_then_a_command_and_a_wrong_secret_refused() {
+    use std::sync::Arc;
+    use xcopyd::device::ScsiDevice;
+    use xcopyd::frontend::iscsi::login::Chap;
+    use xcopyd::frontend::iscsi::{self, TargetConfig};
+    use xcopyd::frontend::testing::{MemoryDisk, RecordingCopyService};
+    use xcopyd::frontend::Dispatcher;
+
+    let luns: Vec<Arc<dyn ScsiDevice>> = vec![Arc::new(MemoryDisk::new("disk0", 512, 64))];
+    let d = Arc::new(Dispatcher::new(luns, RecordingCopyService::new()));
+    let mut config = TargetConfig::new("127.0.0.1:0", TARGET);
+    config.chap = Some(Chap {
+        user: "backup".into(),
+        secret: b"sixteen-bytes-ok".to_vec(),
+    });
+    let t = iscsi::start(config, d).unwrap();
+    let mut opts = LoginOptions::new(TARGET);
+    opts.chap = Some(("backup".into(), b"sixteen-bytes-ok".to_vec()));
+    let s = Session::connect(t.local_addr(), &opts).unwrap();
+    let r = s.command(0, &[0x12, 0, 0, 0, 36, 0], &[], 36).unwrap();
+    assert_eq!((r.status, r.data_in.len(), r.data_in[0]), (0, 36, 0));
+    s.logout().unwrap();
+
+    opts.chap = Some(("backup".into(), b"not-the-secret!!".to_vec()));
+    let e = Session::connect(t.local_addr(), &opts).err().unwrap();
+    assert!(
+        matches!(
+            e,
+            xcopyd::frontend::iscsi::initiator::InitiatorError::LoginRefused(2, 1)
+        ),
+        "{e}"
+    );
+}
