@@ -245,3 +245,121 @@ fn chap_login_then_a_command_and_a_wrong_secret_refused() {
         "{e}"
     );
 }
+
+/// Runs the `xcopy` binary; returns (exit status, stdout, the last line parsed as JSON with
+/// the timing field removed).
+fn xcopy(args: &[&str]) -> (i32, String, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap_or_default();
+    let mut json: serde_json::Value = serde_json::from_str(last).unwrap_or_default();
+    if let Some(o) = json.as_object_mut() {
+        o.remove("seconds");
+    }
+    (out.status.code().unwrap_or(-1), stdout, json)
+}
+
+#[test]
+fn cli_run_and_results_against_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(config(dir.path())).unwrap();
+    let url = format!("iscsi://{}/{TARGET}/0", daemon.local_addr());
+    let s = Session::connect(daemon.local_addr(), &LoginOptions::new(TARGET)).unwrap();
+    clear_unit_attention(&s);
+    let data = pattern(256 * 512, 7);
+    assert_eq!(s.command(0, &write16(40, 256), &data, 0).unwrap().status, 0);
+
+    let list = dir.path().join("copy.bin");
+    std::fs::write(&list, copy_list(5, 40, 256)).unwrap();
+    let (code, stdout, json) = xcopy(&[
+        "run",
+        "-q",
+        "--json",
+        "--target",
+        &url,
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "good", "sense_key": null, "asc": null, "ascq": null,
+            "field_pointer": null, "segment": null, "bytes": 131072}),
+        "{stdout}"
+    );
+    assert!(
+        stdout.starts_with("1 segments processed, 131072 bytes copied\n"),
+        "{stdout}"
+    );
+    let r = s.command(1, &read16(40, 256), &[], data.len()).unwrap();
+    assert!(r.data_in == data, "destination bytes");
+
+    // Held results belong to the I_T nexus that ran the copy (SPC-3 6.18), and `xcopy run`
+    // logged out: a new session asking about list 5 gets 05/24/00 at CDB byte 2.
+    let (code, stdout, json) = xcopy(&[
+        "results",
+        "--json",
+        "--target",
+        &url,
+        "--list-id",
+        "5",
+        "--sa",
+        "copy-status",
+    ]);
+    assert_eq!(code, 5, "{stdout}");
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "check_condition", "sense_key": 5, "asc": 0x24, "ascq": 0,
+            "field_pointer": 2, "segment": null, "bytes": 0, "data": ""}),
+        "{stdout}"
+    );
+    let (code, stdout, json) = xcopy(&[
+        "results",
+        "--json",
+        "--target",
+        &url,
+        "--sa",
+        "operating-parameters",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(json["status"], "good");
+    assert!(stdout.contains("max_segment_descriptors: 1024"), "{stdout}");
+    assert!(
+        json["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("000000430100000000400400"),
+        "{stdout}"
+    );
+
+    // A CSCD naming a device the daemon does not have: COPY ABORTED, 0D/02, exit 10.
+    let mut bad = copy_list(6, 40, 8);
+    // The destination CSCD's 8-byte NAA designator sits at list offset 16 + 32 + 8.
+    let at = 16 + 32 + 8;
+    assert_eq!(
+        bad[at..at + 8],
+        [0x50, 0x01, 0x40, 0x5a, 0x1b, 0x2c, 0x3d, 0x03]
+    );
+    bad[at + 7] = 0x77;
+    std::fs::write(&list, &bad).unwrap();
+    let (code, stdout, json) = xcopy(&[
+        "run",
+        "-q",
+        "--json",
+        "--target",
+        &url,
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 10, "{stdout}");
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "check_condition", "sense_key": 10, "asc": 13, "ascq": 2,
+            "field_pointer": 48, "segment": 0, "bytes": 0}),
+        "{stdout}"
+    );
+    assert!(stdout.contains("COPY ABORTED"), "{stdout}");
+    s.logout().unwrap();
+    daemon.shutdown(Duration::from_secs(1));
+}
