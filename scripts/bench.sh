@@ -222,7 +222,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # iscsi-perf's own throughput figure (its last "MB/s"), the same unit for both targets.
 perf_mibs() {
-    timeout $((BENCH_PERF_SECS + 20)) iscsi-perf -t "$BENCH_PERF_SECS" -m 32 -b "$BENCH_PERF_BLOCKS" "$1" 2>&1 \
+    timeout $((BENCH_PERF_SECS + 20)) iscsi-perf -t "$BENCH_PERF_SECS" -m "${BENCH_PERF_QD:-32}" -b "$BENCH_PERF_BLOCKS" "$1" 2>&1 \
         | tr '\r' '\n' | grep -o '[0-9.]* MB/s' | tail -1 | awk '{print $1}'
 }
 
@@ -262,7 +262,7 @@ TOML
     tgtadm -C "$ctl" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$img" \
         ${BENCH_PERF_TGT_FLAGS---bsoflags direct}
     tgtadm -C "$ctl" --lld iscsi --op bind --mode target --tid 1 -I ALL
-    step "iscsi-perf: READ(16) x $BENCH_PERF_BLOCKS blocks, 32 in flight, ${BENCH_PERF_SECS}s each, $BENCH_RUNS rounds"
+    step "iscsi-perf: READ(16) x $BENCH_PERF_BLOCKS blocks, ${BENCH_PERF_QD:-32} in flight, ${BENCH_PERF_SECS}s each, $BENCH_RUNS rounds"
     local x=() t=() i
     for i in $(seq "$BENCH_RUNS"); do
         x+=("$(perf_mibs "iscsi://127.0.0.1:$xport/$iqn/0")")
