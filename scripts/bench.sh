@@ -11,6 +11,14 @@
 #   disk   sequential read and write of one image through EmulatedDisk READ(16)/WRITE(16)
 #          CDBs (examples/disk_bench.rs), vs fio (io_uring, O_DIRECT, iodepth 32) and dd
 #          (O_DIRECT), 1 MiB transfers.
+#   stress 16 initiators at once through xcopyd's own iSCSI initiator, each issuing 200
+#          EXTENDED COPY (02h, 4 MiB) with RECEIVE COPY RESULTS in between, against an
+#          in-process xcopyd on loopback (examples/iscsi_stress.rs): errors, data checked,
+#          p50/p99 latency, RSS per quarter. STRESS="SESSIONS COPIES MIB" overrides.
+#   iscsi-perf  libiscsi's iscsi-perf (sequential READ(16), BENCH_PERF_BLOCKS blocks per
+#          request, 32 in flight) against xcopyd and against tgtd serving the same image
+#          file (both O_DIRECT), alternating, BENCH_PERF_SECS seconds each: MB/s as
+#          iscsi-perf prints it, and the ratio.
 #
 # Environment: BENCH_DIR (default /work/bench-tmp: must be on a real file system, not tmpfs),
 # BENCH_SIZE (default 4G), BENCH_RUNS (default 5), BENCH_THREADS (our commands in flight,
@@ -202,12 +210,81 @@ INV
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 
+section_stress() {
+    mkdir -p "$BENCH_DIR"
+    step "stress: ${STRESS:-16 200 4} (sessions, copies each, MiB per copy)"
+    cargo build --release --example iscsi_stress >/dev/null 2>&1
+    # shellcheck disable=SC2086
+    "$TARGET_DIR/release/examples/iscsi_stress" ${STRESS:-16 200 4} "$BENCH_DIR"
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# iscsi-perf's own throughput figure (its last "MB/s"), the same unit for both targets.
+perf_mibs() {
+    timeout $((BENCH_PERF_SECS + 20)) iscsi-perf -t "$BENCH_PERF_SECS" -m "${BENCH_PERF_QD:-32}" -b "$BENCH_PERF_BLOCKS" "$1" 2>&1 \
+        | tr '\r' '\n' | grep -o '[0-9.]* MB/s' | tail -1 | awk '{print $1}'
+}
+
+section_iscsi_perf() {
+    command -v iscsi-perf >/dev/null && command -v tgtd >/dev/null || {
+        echo "iscsi-perf: needs libiscsi-bin and tgt (apt-get install libiscsi-bin tgt)" >&2; return 1; }
+    mkdir -p "$BENCH_DIR"
+    BENCH_PERF_SECS=${BENCH_PERF_SECS:-10}
+    BENCH_PERF_BLOCKS=${BENCH_PERF_BLOCKS:-256}
+    local dir img xport tport ctl iqn=iqn.2026-11.org.xcopyd:mover
+    dir=$(mktemp -d "$BENCH_DIR/perf.XXXXXX")
+    img="$dir/disk0.img"
+    truncate -s 1G "$img"
+    dd if=/dev/urandom of="$img" bs=1M count=1024 conv=notrunc status=none
+    cargo build --release --bin xcopyd >/dev/null 2>&1
+    xport=$(free_port); tport=$(free_port); ctl=$((20000 + RANDOM % 10000))
+    cat > "$dir/xcopyd.toml" <<TOML
+[iscsi]
+listen = "127.0.0.1:$xport"
+target = "$iqn"
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "$img"
+designator = "naa.5001405a1b2c3d01"
+[[lun]]
+device = "disk0"
+TOML
+    "$TARGET_DIR/release/xcopyd" --config "$dir/xcopyd.toml" 2>"$dir/xcopyd.log" &
+    local xpid=$!
+    tgtd -f -C "$ctl" --iscsi "portal=127.0.0.1:$tport" >"$dir/tgtd.log" 2>&1 &
+    local tpid=$!
+    sleep 1
+    tgtadm -C "$ctl" --lld iscsi --op new --mode target --tid 1 -T "$iqn"
+    # O_DIRECT like xcopyd's emulated disk (tgtd would otherwise read from the page cache
+    # the dd above filled). BENCH_PERF_TGT_FLAGS= (empty) measures tgtd buffered.
+    tgtadm -C "$ctl" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$img" \
+        ${BENCH_PERF_TGT_FLAGS---bsoflags direct}
+    tgtadm -C "$ctl" --lld iscsi --op bind --mode target --tid 1 -I ALL
+    step "iscsi-perf: READ(16) x $BENCH_PERF_BLOCKS blocks, ${BENCH_PERF_QD:-32} in flight, ${BENCH_PERF_SECS}s each, $BENCH_RUNS rounds"
+    local x=() t=() i
+    for i in $(seq "$BENCH_RUNS"); do
+        x+=("$(perf_mibs "iscsi://127.0.0.1:$xport/$iqn/0")")
+        t+=("$(perf_mibs "iscsi://127.0.0.1:$tport/$iqn/1")")
+        echo "round $i: xcopyd ${x[-1]} MB/s, tgtd ${t[-1]} MB/s"
+    done
+    local mx mt
+    mx=$(printf '%s\n' "${x[@]}" | median); mt=$(printf '%s\n' "${t[@]}" | median)
+    echo "median: xcopyd $mx MB/s, tgtd $mt MB/s, xcopyd/tgtd $(ratio "$mx" "$mt")"
+    tgtadm -C "$ctl" --op delete --mode system --force >/dev/null 2>&1 || true
+    kill "$xpid" "$tpid" 2>/dev/null; wait "$xpid" "$tpid" 2>/dev/null || true
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
+
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(disk copy)
 for s in "${sections[@]}"; do
     case "$s" in
         disk) section_disk ;;
         copy) section_copy ;;
-        *) echo "unknown section: $s (known: disk, copy)" >&2; exit 1 ;;
+        stress) section_stress ;;
+        iscsi-perf) section_iscsi_perf ;;
+        *) echo "unknown section: $s (known: disk, copy, stress, iscsi-perf)" >&2; exit 1 ;;
     esac
 done

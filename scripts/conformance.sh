@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 SUITES=(iSCSI SCSI.ExtendedCopy SCSI.ReceiveCopyResults SCSI.Inquiry SCSI.ReadCapacity10
         SCSI.ReadCapacity16 SCSI.Read10 SCSI.Read16 SCSI.Write10 SCSI.Write16
+        SCSI.WriteVerify10 SCSI.WriteVerify12 SCSI.WriteVerify16
         SCSI.TestUnitReady SCSI.ReportSupportedOpcodes)
 
 # Expectations that contradict a documented choice (not bugs):

@@ -10,7 +10,7 @@ use xcopyd::scsi::inquiry::InquiryCdb;
 use xcopyd::scsi::sbc::{
     check_range, decode_read_capacity_10, decode_read_capacity_16, mode_sense_data, DiskCommand,
     DiskModeParameters, ModeSenseCdb, ReadWriteCdb, ReportOpcodesCdb, SynchronizeCacheCdb,
-    VerifyCdb, DISK_COMMANDS,
+    VerifyCdb, WriteVerifyCdb, DISK_COMMANDS,
 };
 use xcopyd::scsi::{DecodeError, Sense};
 
@@ -41,6 +41,11 @@ fuzz_target!(|cdb: &[u8]| {
     let verify = sense(VerifyCdb::decode(cdb));
     if let Some(c) = verify {
         assert!(usize::from(c.length_offset) < cdb.len());
+    }
+    let write_verify = sense(WriteVerifyCdb::decode(cdb));
+    if let Some(c) = write_verify {
+        assert!(usize::from(c.length_offset) < cdb.len());
+        assert_eq!((c.write().lba, c.write().blocks), (c.lba, c.blocks));
     }
     let sync = sense(SynchronizeCacheCdb::decode(cdb));
     let capacity_10 = sense(decode_read_capacity_10(cdb));
@@ -108,6 +113,7 @@ fuzz_target!(|cdb: &[u8]| {
         Some(DiskCommand::Read(c)) => assert_eq!(rw, Some(c)),
         Some(DiskCommand::Write(c)) => assert_eq!(rw, Some(c)),
         Some(DiskCommand::Verify(c)) => assert_eq!(verify, Some(c)),
+        Some(DiskCommand::WriteAndVerify(c)) => assert_eq!(write_verify, Some(c)),
         Some(DiskCommand::SynchronizeCache(c)) => assert_eq!(sync, Some(c)),
         Some(DiskCommand::ReadCapacity10) => assert_eq!(capacity_10, Some(())),
         Some(DiskCommand::ReadCapacity16 { allocation_length }) => {

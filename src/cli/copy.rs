@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// The list is hex text (sg3_utils --inhex style).
     #[arg(long)]
     pub inhex: bool,
+    /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN (the
+    /// CSCDs must name devices that copy manager can resolve, e.g. by E4h designator).
+    #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +171,12 @@ pub fn run(args: &RunArgs) -> Result<u8> {
     } else {
         raw
     };
+    if let Some(url) = &args.target {
+        // The remote copy manager validates the list; decoded here only for the bar's total.
+        let total = ParameterList::decode(&bytes, &Limits::default(), Supported::default())
+            .map_or(0, |l| total_bytes(&l));
+        return super::remote::execute(&args.common, url, &bytes, total);
+    }
     let (_inventory, manager) = load(&args.common)?;
     if bytes.is_empty() {
         return Ok(report(&args.common, None, 0, Duration::ZERO, 0));
@@ -579,7 +589,7 @@ fn execute(common: &Common, manager: &CopyManager, list: &ParameterList, total: 
 
 /// The ddpt-style summary, the sense if the copy failed, and the JSON line; returns the exit
 /// status (the sense key, as sg3_utils does).
-fn report(
+pub(super) fn report(
     common: &Common,
     sense: Option<Sense>,
     bytes: u64,

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod copy;
 mod decode;
 pub mod input;
+mod remote;
 
 /// xcopy: drive and inspect an EXTENDED COPY (LID1) third-party copy manager.
 #[derive(Debug, Parser)]
@@ -31,6 +32,8 @@ pub enum Command {
     Backup(copy::BackupArgs),
     /// Copy a tape's records back to a disk range (EXTENDED COPY 01h segments).
     Restore(copy::RestoreArgs),
+    /// Ask a remote copy manager (iSCSI) for one RECEIVE COPY RESULTS page, decoded.
+    Results(remote::ResultsArgs),
     /// List the inventory's devices with their designators (like lsscsi + sg_vpd -p di).
     Devices(copy::DevicesArgs),
 }
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => copy::run(&args),
         Command::Backup(args) => copy::backup(&args),
         Command::Restore(args) => copy::restore(&args),
+        Command::Results(args) => remote::results(&args),
         Command::Devices(args) => copy::devices(&args),
     };
     match result {

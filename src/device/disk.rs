@@ -36,7 +36,8 @@ use crate::scsi::inquiry::{
     STANDARD_INQUIRY_LEN,
 };
 use crate::scsi::sbc::{
-    self, ByteCheck, DiskCommand, DiskModeParameters, ReadWriteCdb, VerifyCdb, DISK_COMMANDS,
+    self, ByteCheck, DiskCommand, DiskModeParameters, ReadWriteCdb, VerifyCdb, WriteVerifyCdb,
+    DISK_COMMANDS,
 };
 use crate::scsi::{Asc, PeripheralDeviceType, Sense, SenseKey};
 
@@ -383,19 +384,49 @@ impl EmulatedDisk {
                 None,
             ));
         }
-        let base = cdb.lba * bs as u64;
+        let compare = (cdb.byte_check == ByteCheck::Compare).then_some(expected);
+        self.check_medium(cdb.lba, need, compare)?;
+        Ok(Completion::good(expected.len().saturating_sub(need)))
+    }
+
+    /// WRITE AND VERIFY: the WRITE (with its residual rules: only the whole blocks that came
+    /// are written), then the blocks written are read back and verified, or compared with
+    /// the data-out when BYTCHK is 1.
+    fn write_and_verify(
+        &self,
+        cdb: &WriteVerifyCdb,
+        data: DataDirection<'_>,
+    ) -> Result<Completion, Sense> {
+        let buf: &[u8] = match data {
+            DataDirection::ToDevice(b) => b,
+            _ => &[],
+        };
+        let completion = self.write(&cdb.write(), DataDirection::ToDevice(buf))?;
+        let bs = self.block_size as usize;
+        let written = (cdb.blocks as usize * bs).min(buf.len()) / bs * bs;
+        let compare = (cdb.byte_check == ByteCheck::Compare).then(|| &buf[..written]);
+        self.check_medium(cdb.lba, written, compare)?;
+        Ok(completion)
+    }
+
+    /// Reads `len` bytes from `lba` on: MEDIUM ERROR (03/11/00, INFORMATION = the LBA) when
+    /// they cannot be read; with `expected`, MISCOMPARE DURING VERIFY OPERATION (0E/1D/00)
+    /// with INFORMATION = the offset of the first differing byte from the start of
+    /// `expected` (SBC-3 5.22, 5.29).
+    fn check_medium(&self, lba: u64, len: usize, expected: Option<&[u8]>) -> Result<(), Sense> {
+        let bs = self.block_size as usize;
+        let base = lba * bs as u64;
         let mut done = 0;
-        with_bounce(need.clamp(1, BOUNCE_CHUNK), |bounce| {
-            while done < need {
-                let len = (need - done).min(BOUNCE_CHUNK);
-                let chunk = &mut bounce[..len];
+        with_bounce(len.clamp(1, BOUNCE_CHUNK), |bounce| {
+            while done < len {
+                let n = (len - done).min(BOUNCE_CHUNK);
+                let chunk = &mut bounce[..n];
                 self.file
                     .read_exact_at(chunk, base + done as u64)
                     .map_err(|_| {
-                        medium_error(Asc::UNRECOVERED_READ_ERROR, cdb.lba + (done / bs) as u64)
+                        medium_error(Asc::UNRECOVERED_READ_ERROR, lba + (done / bs) as u64)
                     })?;
-                if cdb.byte_check == ByteCheck::Compare {
-                    let want = &expected[done..done + len];
+                if let Some(want) = expected.and_then(|e| e.get(done..done + n)) {
                     if let Some(at) = chunk.iter().zip(want).position(|(a, b)| a != b) {
                         return Err(Sense::new(
                             SenseKey::MISCOMPARE,
@@ -404,11 +435,10 @@ impl EmulatedDisk {
                         .with_information((done + at) as u64));
                     }
                 }
-                done += len;
+                done += n;
             }
             Ok(())
-        })?;
-        Ok(Completion::good(expected.len().saturating_sub(need)))
+        })
     }
 
     fn inquiry(&self, cdb: &InquiryCdb) -> Result<Vec<u8>, Sense> {
@@ -482,6 +512,7 @@ impl EmulatedDisk {
             DiskCommand::Read(rw) => self.read(&rw, data),
             DiskCommand::Write(rw) => self.write(&rw, data),
             DiskCommand::Verify(v) => self.verify(&v, data),
+            DiskCommand::WriteAndVerify(wv) => self.write_and_verify(&wv, data),
             DiskCommand::SynchronizeCache(sc) => {
                 // NUMBER OF LOGICAL BLOCKS 0 = through the end: only the LBA is checked.
                 sbc::check_range(sc.lba, u64::from(sc.blocks), self.blocks)?;

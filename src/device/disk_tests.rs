@@ -468,6 +468,74 @@ fn verify_sbc3_5_22_to_5_24() {
 }
 
 #[test]
+fn write_and_verify_sbc3_5_29_to_5_31() {
+    let (_dir, d) = open(512);
+    let data = pattern(4 * 512, 9);
+    // WRITE AND VERIFY(10), BYTCHK 0: written, then the medium verified.
+    let c = data_out(&d, &[0x2e, 0, 0, 0, 0, 8, 0, 0, 4, 0], &data);
+    assert_eq!(c, Completion::good(0));
+    let (c, back) = data_in(&d, &ReadWriteCdb::read_16(8, 4), 4 * 512);
+    assert!(c.is_good());
+    assert_eq!(back, data);
+    // WRITE AND VERIFY(16), BYTCHK 01b (compare with the data-out), DPO set.
+    let other = pattern(2 * 512, 77);
+    let mut wv16 = [0u8; 16];
+    wv16[0] = 0x8e;
+    wv16[1] = 0x12;
+    wv16[9] = 20;
+    wv16[13] = 2;
+    assert_eq!(data_out(&d, &wv16, &other), Completion::good(0));
+    let (_, back) = data_in(&d, &ReadWriteCdb::read_16(20, 2), 2 * 512);
+    assert_eq!(back, other);
+    // WRITE AND VERIFY(12) too.
+    let c = data_out(
+        &d,
+        &[0xae, 0x02, 0, 0, 0, 30, 0, 0, 0, 1, 0, 0],
+        &data[..512],
+    );
+    assert_eq!(c, Completion::good(0));
+    // The compare step: INFORMATION is the offset into the data-out of the first difference.
+    let mut wrong = other.clone();
+    wrong[600] ^= 0x01;
+    let s = d.check_medium(20, wrong.len(), Some(&wrong)).unwrap_err();
+    assert_eq!(
+        (s.key, s.asc, s.information),
+        (
+            SenseKey::MISCOMPARE,
+            Asc::MISCOMPARE_DURING_VERIFY_OPERATION,
+            Some(600)
+        )
+    );
+    // BYTCHK 10b and 11b are reserved: 24/00 at byte 1 bit 2.
+    for b1 in [0x04, 0x06] {
+        let c = data_out(&d, &[0x2e, b1, 0, 0, 0, 8, 0, 0, 1, 0], &data[..512]);
+        assert_eq!(
+            sense(&c),
+            illegal(Asc::INVALID_FIELD_IN_CDB, Some((1, Some(2))))
+        );
+    }
+    // WRPROTECT without protection information: 24/00 at byte 1 bit 7.
+    let c = data_out(&d, &[0x2e, 0x20, 0, 0, 0, 8, 0, 0, 1, 0], &data[..512]);
+    assert_eq!(
+        sense(&c),
+        illegal(Asc::INVALID_FIELD_IN_CDB, Some((1, Some(7))))
+    );
+    // Past the end: 21/00, nothing written.
+    let c = data_out(&d, &[0x2e, 0, 0, 0, 0, 63, 0, 0, 2, 0], &data[..1024]);
+    assert_eq!(
+        sense(&c),
+        illegal(Asc::LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, None)
+    );
+    // Short data-out (iSCSI EDTL < TRANSFER LENGTH): the whole blocks that came are
+    // written and verified, the rest is overflow, as for WRITE.
+    let fresh = pattern(512, 200);
+    let c = data_out(&d, &[0x2e, 0x02, 0, 0, 0, 40, 0, 0, 2, 0], &fresh);
+    assert_eq!(c, Completion::good(0).with_overflow(512));
+    let (_, back) = data_in(&d, &ReadWriteCdb::read_16(40, 1), 512);
+    assert_eq!(back, fresh);
+}
+
+#[test]
 fn synchronize_cache_sbc3_5_18_5_19() {
     let (_dir, d) = open(512);
     let ok = Completion::good(0);
@@ -528,8 +596,8 @@ fn report_supported_operation_codes_spc3_6_23() {
     assert_eq!(
         ops,
         [
-            0x00, 0x03, 0x08, 0x0a, 0x12, 0x1a, 0x25, 0x28, 0x2a, 0x2f, 0x35, 0x5a, 0x88, 0x8a,
-            0x8f, 0x91, 0x9e, 0xa3, 0xa8, 0xaa, 0xaf
+            0x00, 0x03, 0x08, 0x0a, 0x12, 0x1a, 0x25, 0x28, 0x2a, 0x2e, 0x2f, 0x35, 0x5a, 0x88,
+            0x8a, 0x8e, 0x8f, 0x91, 0x9e, 0xa3, 0xa8, 0xaa, 0xae, 0xaf
         ]
     );
     let (c, buf) = data_in(

@@ -225,6 +225,7 @@ open_enum! {
         READ_10 = 0x28, "READ(10)";
         WRITE_10 = 0x2a, "WRITE(10)";
         LOCATE_10 = 0x2b, "LOCATE(10)";
+        WRITE_AND_VERIFY_10 = 0x2e, "WRITE AND VERIFY(10)";
         VERIFY_10 = 0x2f, "VERIFY(10)";
         READ_POSITION = 0x34, "READ POSITION";
         SYNCHRONIZE_CACHE_10 = 0x35, "SYNCHRONIZE CACHE(10)";
@@ -236,6 +237,7 @@ open_enum! {
         RECEIVE_COPY_RESULTS = 0x84, "RECEIVE COPY RESULTS";
         READ_16 = 0x88, "READ(16)";
         WRITE_16 = 0x8a, "WRITE(16)";
+        WRITE_AND_VERIFY_16 = 0x8e, "WRITE AND VERIFY(16)";
         VERIFY_16 = 0x8f, "VERIFY(16)";
         SYNCHRONIZE_CACHE_16 = 0x91, "SYNCHRONIZE CACHE(16)";
         LOCATE_16 = 0x92, "LOCATE(16)";
@@ -244,6 +246,7 @@ open_enum! {
         MAINTENANCE_IN = 0xa3, "MAINTENANCE IN";
         READ_12 = 0xa8, "READ(12)";
         WRITE_12 = 0xaa, "WRITE(12)";
+        WRITE_AND_VERIFY_12 = 0xae, "WRITE AND VERIFY(12)";
         VERIFY_12 = 0xaf, "VERIFY(12)";
     }
 }

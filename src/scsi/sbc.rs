@@ -1,6 +1,6 @@
 //! The block commands (SBC-3, T10/1799-D) an emulated direct-access logical unit answers:
 //! CDB decoders for READ/WRITE (6/10/12/16) (SBC-3 5.7-5.10, 5.25-5.28), VERIFY (10/12/16)
-//! (5.22-5.24), SYNCHRONIZE CACHE (10/16) (5.18-5.19), READ CAPACITY (10/16) (5.10-5.11),
+//! (5.22-5.24), WRITE AND VERIFY (10/12/16) (5.29-5.31), SYNCHRONIZE CACHE (10/16) (5.18-5.19), READ CAPACITY (10/16) (5.10-5.11),
 //! MODE SENSE (6/10) (SPC-3 6.9-6.10 with the SBC-3 6.3 pages), REPORT SUPPORTED OPERATION
 //! CODES (SPC-3 6.23), and the encoders of the parameter data they return.
 //!
@@ -239,19 +239,86 @@ impl VerifyCdb {
             _ => return Err(invalid(0)),
         };
         protect(b1)?;
-        // SBC-3: BYTCHK is bit 1 and bit 2 is reserved; SBC-4 made bits 2:1 a 2-bit field
-        // whose 10b is reserved and 11b (one block against all) we do not support.
-        let byte_check = match (b1 >> 1) & 0x03 {
-            0 => ByteCheck::Medium,
-            1 => ByteCheck::Compare,
-            _ => return Err(invalid_bit(1, 2)),
-        };
         Ok(Self {
             lba,
             blocks,
-            byte_check,
+            byte_check: byte_check(b1)?,
             length_offset,
         })
+    }
+}
+
+/// The BYTCHK field of VERIFY and WRITE AND VERIFY (byte 1 bits 2:1). SBC-3 has a one-bit
+/// BYTCHK (bit 1) with bit 2 reserved; SBC-4 made bits 2:1 a field whose 10b is reserved and
+/// whose 11b (VERIFY only: one block against all) we do not support: both are 24/00 at
+/// byte 1 bit 2.
+fn byte_check(b1: u8) -> Result<ByteCheck, DecodeError> {
+    match (b1 >> 1) & 0x03 {
+        0 => Ok(ByteCheck::Medium),
+        1 => Ok(ByteCheck::Compare),
+        _ => Err(invalid_bit(1, 2)),
+    }
+}
+
+/// WRITE AND VERIFY (10/12/16) (SBC-3 5.29-5.31): write the data-out, then verify the
+/// medium (BYTCHK 0) or compare it with the data-out (BYTCHK 1, MISCOMPARE 0E/1D/00 with
+/// the offset of the first differing byte in INFORMATION).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteVerifyCdb {
+    pub lba: u64,
+    /// TRANSFER LENGTH in logical blocks.
+    pub blocks: u32,
+    pub byte_check: ByteCheck,
+    pub dpo: bool,
+    /// CDB byte of the TRANSFER LENGTH field, for field pointers.
+    pub length_offset: u8,
+}
+
+impl WriteVerifyCdb {
+    pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
+        let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
+        let (b1, lba, blocks, length_offset) = match opcode {
+            Opcode::WRITE_AND_VERIFY_10 => {
+                let [_, b1, l0, l1, l2, l3, _group, n0, n1, ctl] = fixed::<10>(cdb)?;
+                control(ctl, 9)?;
+                let len = u32::from(u16::from_be_bytes([n0, n1]));
+                (b1, u64::from(be32([l0, l1, l2, l3])), len, 7)
+            }
+            Opcode::WRITE_AND_VERIFY_12 => {
+                let [_, b1, l0, l1, l2, l3, n0, n1, n2, n3, _group, ctl] = fixed::<12>(cdb)?;
+                control(ctl, 11)?;
+                let lba = u64::from(be32([l0, l1, l2, l3]));
+                (b1, lba, be32([n0, n1, n2, n3]), 6)
+            }
+            Opcode::WRITE_AND_VERIFY_16 => {
+                let [_, b1, l0, l1, l2, l3, l4, l5, l6, l7, n0, n1, n2, n3, _group, ctl] =
+                    fixed::<16>(cdb)?;
+                control(ctl, 15)?;
+                let lba = be64([l0, l1, l2, l3, l4, l5, l6, l7]);
+                (b1, lba, be32([n0, n1, n2, n3]), 10)
+            }
+            _ => return Err(invalid(0)),
+        };
+        protect(b1)?;
+        Ok(Self {
+            lba,
+            blocks,
+            byte_check: byte_check(b1)?,
+            dpo: b1 & 0x10 != 0,
+            length_offset,
+        })
+    }
+
+    /// The WRITE this command starts with.
+    pub fn write(&self) -> ReadWriteCdb {
+        ReadWriteCdb {
+            write: true,
+            lba: self.lba,
+            blocks: self.blocks,
+            fua: false,
+            dpo: self.dpo,
+            length_offset: self.length_offset,
+        }
     }
 }
 
@@ -614,6 +681,10 @@ pub const DISK_COMMANDS: &[CommandUsage] = &[
         &[0x2a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
     ),
     cmd(
+        0x2e,
+        &[0x2e, 0xf2, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
+    ),
+    cmd(
         0x2f,
         &[0x2f, 0xf2, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
     ),
@@ -633,6 +704,13 @@ pub const DISK_COMMANDS: &[CommandUsage] = &[
         0x8a,
         &[
             0x8a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0x1f, 0,
+        ],
+    ),
+    cmd(
+        0x8e,
+        &[
+            0x8e, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
             0x1f, 0,
         ],
     ),
@@ -678,6 +756,12 @@ pub const DISK_COMMANDS: &[CommandUsage] = &[
         ],
     ),
     cmd(
+        0xae,
+        &[
+            0xae, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
+        ],
+    ),
+    cmd(
         0xaf,
         &[
             0xaf, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
@@ -710,6 +794,7 @@ pub enum DiskCommand {
     Read(ReadWriteCdb),
     Write(ReadWriteCdb),
     Verify(VerifyCdb),
+    WriteAndVerify(WriteVerifyCdb),
     SynchronizeCache(SynchronizeCacheCdb),
     ReportSupportedOperationCodes(ReportOpcodesCdb),
     /// An operation code this logical unit does not implement (20/00).
@@ -761,6 +846,9 @@ impl DiskCommand {
             Opcode::VERIFY_10 | Opcode::VERIFY_12 | Opcode::VERIFY_16 => {
                 Self::Verify(VerifyCdb::decode(cdb)?)
             }
+            Opcode::WRITE_AND_VERIFY_10
+            | Opcode::WRITE_AND_VERIFY_12
+            | Opcode::WRITE_AND_VERIFY_16 => Self::WriteAndVerify(WriteVerifyCdb::decode(cdb)?),
             Opcode::SYNCHRONIZE_CACHE_10 | Opcode::SYNCHRONIZE_CACHE_16 => {
                 Self::SynchronizeCache(SynchronizeCacheCdb::decode(cdb)?)
             }

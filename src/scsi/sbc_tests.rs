@@ -97,6 +97,47 @@ fn bad_cdb_fields_point_at_the_byte() {
 }
 
 #[test]
+fn write_and_verify_10_12_16() {
+    let w = WriteVerifyCdb::decode(&[0x2e, 0x12, 0, 0, 1, 0, 0, 0, 8, 0]).unwrap();
+    assert_eq!(
+        w,
+        WriteVerifyCdb {
+            lba: 256,
+            blocks: 8,
+            byte_check: ByteCheck::Compare,
+            dpo: true,
+            length_offset: 7
+        }
+    );
+    let w = WriteVerifyCdb::decode(&[0xae, 0, 0, 0, 0, 3, 0, 1, 0, 0, 0, 0]).unwrap();
+    assert_eq!(
+        (w.lba, w.blocks, w.byte_check, w.length_offset),
+        (3, 65536, ByteCheck::Medium, 6)
+    );
+    let mut w16 = [0u8; 16];
+    w16[0] = 0x8e;
+    w16[2] = 0x01;
+    w16[13] = 2;
+    let w = WriteVerifyCdb::decode(&w16).unwrap();
+    assert_eq!((w.lba, w.blocks, w.length_offset), (1 << 56, 2, 10));
+    assert_eq!(w.write().lba, 1 << 56);
+    // Reserved BYTCHK values, WRPROTECT, NACA, a short CDB.
+    let err = |cdb: &[u8]| {
+        let e = WriteVerifyCdb::decode(cdb).unwrap_err();
+        (e.offset, e.bit)
+    };
+    assert_eq!(err(&[0x2e, 0x04, 0, 0, 0, 0, 0, 0, 1, 0]), (1, Some(2)));
+    assert_eq!(err(&[0x2e, 0x06, 0, 0, 0, 0, 0, 0, 1, 0]), (1, Some(2)));
+    assert_eq!(err(&[0x2e, 0x80, 0, 0, 0, 0, 0, 0, 1, 0]), (1, Some(7)));
+    assert_eq!(err(&[0x2e, 0, 0, 0, 0, 0, 0, 0, 1, 0x04]), (9, Some(2)));
+    assert_eq!(err(&[0x2e, 0, 0]), (0, None));
+    assert!(matches!(
+        DiskCommand::decode(&w16),
+        Ok(DiskCommand::WriteAndVerify(_))
+    ));
+}
+
+#[test]
 fn verify_and_synchronize_cache() {
     let v = VerifyCdb::decode(&[0x2f, 0x02, 0, 0, 0, 4, 0, 0, 2, 0]).unwrap();
     assert_eq!(

@@ -1,0 +1,365 @@
+//! The daemon in process, reached through xcopyd's own initiator
+//! ([`xcopyd::frontend::iscsi::initiator`]): login, WRITE/READ through immediate data and
+//! R2T, an EXTENDED COPY (02h) running while RECEIVE COPY RESULTS polls on the same
+//! session, and a scaled-down stress run (4 sessions x 10 copies of 256 KiB, each in its
+//! own region) whose destination bytes are checked.
+
+use std::path::Path;
+use std::time::Duration;
+
+use xcopyd::daemon::{Daemon, DaemonConfig};
+use xcopyd::frontend::iscsi::initiator::{LoginOptions, Session};
+use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
+use xcopyd::scsi::{Designator, ListIdUsage, ParameterList};
+
+const TARGET: &str = "iqn.2026-11.org.xcopyd:mover";
+const SRC: &str = "naa.5001405a1b2c3d01";
+const DST: &str = "naa.5001405a1b2c3d03";
+
+fn config(dir: &Path) -> DaemonConfig {
+    let text = format!(
+        r#"
+[iscsi]
+listen = "127.0.0.1:0"
+target = "{TARGET}"
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "disk0.img"
+size = "16MiB"
+designator = "{SRC}"
+[[device]]
+name = "disk1"
+kind = "disk"
+path = "disk1.img"
+size = "16MiB"
+designator = "{DST}"
+[[lun]]
+device = "disk0"
+[[lun]]
+device = "disk1"
+"#
+    );
+    DaemonConfig::parse(&text, dir).unwrap()
+}
+
+fn disk(designator: &str) -> CscdDescriptor {
+    CscdDescriptor {
+        nul: false,
+        peripheral_device_type: 0,
+        relative_initiator_port: 0,
+        identifier: CscdIdentifier::Identification {
+            designator: Designator::parse_name(designator).unwrap(),
+        },
+        parameters: DeviceParameters::Block {
+            pad: false,
+            block_length: 512,
+        },
+    }
+}
+
+/// One 02h segment: `blocks` blocks from SRC at `lba` to DST at the same LBA.
+fn copy_list(id: u8, lba: u64, blocks: u16) -> Vec<u8> {
+    ParameterList {
+        list_identifier: id,
+        sequential_striped: false,
+        list_id_usage: ListIdUsage::Hold,
+        priority: 1,
+        cscds: vec![disk(SRC), disk(DST)],
+        segments: vec![SegmentDescriptor {
+            cat: false,
+            body: Segment::BlockToBlock {
+                hold: false,
+                dc: false,
+                source: CscdId(0),
+                destination: CscdId(1),
+                blocks,
+                source_lba: lba,
+                destination_lba: lba,
+            },
+        }],
+        inline_data: Vec::new(),
+    }
+    .encode()
+}
+
+fn extended_copy_cdb(len: usize) -> [u8; 16] {
+    let mut c = [0u8; 16];
+    c[0] = 0x83;
+    c[10..14].copy_from_slice(&(len as u32).to_be_bytes());
+    c
+}
+
+fn copy_status_cdb(id: u8) -> [u8; 16] {
+    let mut c = [0u8; 16];
+    c[0] = 0x84;
+    c[2] = id;
+    c[10..14].copy_from_slice(&12u32.to_be_bytes());
+    c
+}
+
+fn write16(lba: u64, blocks: u32) -> [u8; 16] {
+    let mut c = [0u8; 16];
+    c[0] = 0x8a;
+    c[2..10].copy_from_slice(&lba.to_be_bytes());
+    c[10..14].copy_from_slice(&blocks.to_be_bytes());
+    c
+}
+
+fn read16(lba: u64, blocks: u32) -> [u8; 16] {
+    let mut c = write16(lba, blocks);
+    c[0] = 0x88;
+    c
+}
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|n| (n.wrapping_mul(2654435761) >> 13) as u8 ^ seed as u8)
+        .collect()
+}
+
+/// Clears the POWER ON, RESET unit attention on both LUNs.
+fn clear_unit_attention(s: &Session) {
+    for lun in 0..2 {
+        assert_eq!(s.command(lun, &[0; 6], &[], 0).unwrap().status, 2);
+        assert_eq!(s.command(lun, &[0; 6], &[], 0).unwrap().status, 0);
+    }
+}
+
+#[test]
+fn extended_copy_with_copy_status_polled_on_the_same_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(config(dir.path())).unwrap();
+    let s = Session::connect(daemon.local_addr(), &LoginOptions::new(TARGET)).unwrap();
+    clear_unit_attention(&s);
+
+    // 2 MiB through immediate data, unsolicited Data-Out and R2T; read back.
+    let data = pattern(4096 * 512, 1);
+    let r = s.command(0, &write16(100, 4096), &data, 0).unwrap();
+    assert_eq!((r.status, r.residual), (0, 0));
+    let r = s.command(0, &read16(100, 4096), &[], data.len()).unwrap();
+    assert_eq!(r.status, 0);
+    assert!(r.data_in == data, "read back what was written");
+
+    // The copy runs on one thread while this one polls COPY STATUS for the same list ID.
+    let list = copy_list(9, 100, 4096);
+    std::thread::scope(|scope| {
+        let copy = scope.spawn(|| s.command(0, &extended_copy_cdb(list.len()), &list, 0));
+        let mut polls = 0;
+        while !copy.is_finished() {
+            let r = s.command(0, &copy_status_cdb(9), &[], 12).unwrap();
+            // GOOD with a status page, or 05/24/00 before the list ID is known.
+            assert!(r.status == 0 || r.status == 2, "{r:?}");
+            polls += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let r = copy.join().unwrap().unwrap();
+        assert_eq!((r.status, r.sense.len()), (0, 0), "{r:?}");
+        assert!(polls > 0);
+    });
+    let r = s.command(0, &copy_status_cdb(9), &[], 12).unwrap();
+    assert_eq!(r.status, 0);
+    assert_eq!(
+        r.data_in,
+        [0, 0, 0, 8, 0x01, 0, 1, 0, 0, 0x20, 0, 0],
+        "completed, 1 segment, 2 MiB in bytes"
+    );
+    let r = s.command(1, &read16(100, 4096), &[], data.len()).unwrap();
+    assert!(r.data_in == data, "destination holds the source bytes");
+    s.logout().unwrap();
+    daemon.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn stress_4_sessions_x_10_copies_each_in_its_own_region() {
+    const SESSIONS: u64 = 4;
+    const COPIES: u64 = 10;
+    const BLOCKS: u16 = 512;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(config(dir.path())).unwrap();
+    let addr = daemon.local_addr();
+    std::thread::scope(|scope| {
+        for n in 0..SESSIONS {
+            scope.spawn(move || {
+                let s = Session::connect(addr, &LoginOptions::new(TARGET)).unwrap();
+                clear_unit_attention(&s);
+                let base = n * COPIES * u64::from(BLOCKS);
+                let bytes = usize::from(BLOCKS) * 512;
+                for k in 0..COPIES {
+                    let lba = base + k * u64::from(BLOCKS);
+                    let data = pattern(bytes, (n * 100 + k) as u32);
+                    let r = s.command(0, &write16(lba, BLOCKS.into()), &data, 0);
+                    assert_eq!(r.unwrap().status, 0);
+                    let id = (k % 200) as u8 + 1;
+                    let list = copy_list(id, lba, BLOCKS);
+                    let r = s.command(0, &extended_copy_cdb(list.len()), &list, 0);
+                    assert_eq!(r.unwrap().status, 0, "session {n} copy {k}");
+                    let r = s.command(0, &copy_status_cdb(id), &[], 12).unwrap();
+                    assert_eq!(r.data_in[4], 0x01, "session {n} copy {k}");
+                }
+                for k in 0..COPIES {
+                    let lba = base + k * u64::from(BLOCKS);
+                    let r = s.command(1, &read16(lba, BLOCKS.into()), &[], bytes);
+                    let want = pattern(bytes, (n * 100 + k) as u32);
+                    assert!(r.unwrap().data_in == want, "session {n} copy {k} data");
+                }
+                s.logout().unwrap();
+            });
+        }
+    });
+    daemon.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn chap_login_then_a_command_and_a_wrong_secret_refused() {
+    use std::sync::Arc;
+    use xcopyd::device::ScsiDevice;
+    use xcopyd::frontend::iscsi::login::Chap;
+    use xcopyd::frontend::iscsi::{self, TargetConfig};
+    use xcopyd::frontend::testing::{MemoryDisk, RecordingCopyService};
+    use xcopyd::frontend::Dispatcher;
+
+    let luns: Vec<Arc<dyn ScsiDevice>> = vec![Arc::new(MemoryDisk::new("disk0", 512, 64))];
+    let d = Arc::new(Dispatcher::new(luns, RecordingCopyService::new()));
+    let mut config = TargetConfig::new("127.0.0.1:0", TARGET);
+    config.chap = Some(Chap {
+        user: "backup".into(),
+        secret: b"sixteen-bytes-ok".to_vec(),
+    });
+    let t = iscsi::start(config, d).unwrap();
+    let mut opts = LoginOptions::new(TARGET);
+    opts.chap = Some(("backup".into(), b"sixteen-bytes-ok".to_vec()));
+    let s = Session::connect(t.local_addr(), &opts).unwrap();
+    let r = s.command(0, &[0x12, 0, 0, 0, 36, 0], &[], 36).unwrap();
+    assert_eq!((r.status, r.data_in.len(), r.data_in[0]), (0, 36, 0));
+    s.logout().unwrap();
+
+    opts.chap = Some(("backup".into(), b"not-the-secret!!".to_vec()));
+    let e = Session::connect(t.local_addr(), &opts).err().unwrap();
+    assert!(
+        matches!(
+            e,
+            xcopyd::frontend::iscsi::initiator::InitiatorError::LoginRefused(2, 1)
+        ),
+        "{e}"
+    );
+}
+
+/// Runs the `xcopy` binary; returns (exit status, stdout, the last line parsed as JSON with
+/// the timing field removed).
+fn xcopy(args: &[&str]) -> (i32, String, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap_or_default();
+    let mut json: serde_json::Value = serde_json::from_str(last).unwrap_or_default();
+    if let Some(o) = json.as_object_mut() {
+        o.remove("seconds");
+    }
+    (out.status.code().unwrap_or(-1), stdout, json)
+}
+
+#[test]
+fn cli_run_and_results_against_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(config(dir.path())).unwrap();
+    let url = format!("iscsi://{}/{TARGET}/0", daemon.local_addr());
+    let s = Session::connect(daemon.local_addr(), &LoginOptions::new(TARGET)).unwrap();
+    clear_unit_attention(&s);
+    let data = pattern(256 * 512, 7);
+    assert_eq!(s.command(0, &write16(40, 256), &data, 0).unwrap().status, 0);
+
+    let list = dir.path().join("copy.bin");
+    std::fs::write(&list, copy_list(5, 40, 256)).unwrap();
+    let (code, stdout, json) = xcopy(&[
+        "run",
+        "-q",
+        "--json",
+        "--target",
+        &url,
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "good", "sense_key": null, "asc": null, "ascq": null,
+            "field_pointer": null, "segment": null, "bytes": 131072}),
+        "{stdout}"
+    );
+    assert!(
+        stdout.starts_with("1 segments processed, 131072 bytes copied\n"),
+        "{stdout}"
+    );
+    let r = s.command(1, &read16(40, 256), &[], data.len()).unwrap();
+    assert!(r.data_in == data, "destination bytes");
+
+    // Held results belong to the I_T nexus that ran the copy (SPC-3 6.18), and `xcopy run`
+    // logged out: a new session asking about list 5 gets 05/24/00 at CDB byte 2.
+    let (code, stdout, json) = xcopy(&[
+        "results",
+        "--json",
+        "--target",
+        &url,
+        "--list-id",
+        "5",
+        "--sa",
+        "copy-status",
+    ]);
+    assert_eq!(code, 5, "{stdout}");
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "check_condition", "sense_key": 5, "asc": 0x24, "ascq": 0,
+            "field_pointer": 2, "segment": null, "bytes": 0, "data": ""}),
+        "{stdout}"
+    );
+    let (code, stdout, json) = xcopy(&[
+        "results",
+        "--json",
+        "--target",
+        &url,
+        "--sa",
+        "operating-parameters",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(json["status"], "good");
+    assert!(stdout.contains("max_segment_descriptors: 1024"), "{stdout}");
+    assert!(
+        json["data"]
+            .as_str()
+            .unwrap()
+            .starts_with("000000430100000000400400"),
+        "{stdout}"
+    );
+
+    // A CSCD naming a device the daemon does not have: COPY ABORTED, 0D/02, exit 10.
+    let mut bad = copy_list(6, 40, 8);
+    // The destination CSCD's 8-byte NAA designator sits at list offset 16 + 32 + 8.
+    let at = 16 + 32 + 8;
+    assert_eq!(
+        bad[at..at + 8],
+        [0x50, 0x01, 0x40, 0x5a, 0x1b, 0x2c, 0x3d, 0x03]
+    );
+    bad[at + 7] = 0x77;
+    std::fs::write(&list, &bad).unwrap();
+    let (code, stdout, json) = xcopy(&[
+        "run",
+        "-q",
+        "--json",
+        "--target",
+        &url,
+        list.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 10, "{stdout}");
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "check_condition", "sense_key": 10, "asc": 13, "ascq": 2,
+            "field_pointer": 48, "segment": 0, "bytes": 0}),
+        "{stdout}"
+    );
+    assert!(stdout.contains("COPY ABORTED"), "{stdout}");
+    s.logout().unwrap();
+    daemon.shutdown(Duration::from_secs(1));
+}
