@@ -29,6 +29,9 @@ sg_copy_results --status --list_id=5 "$D0" > st.txt; echo "rc=$?"; cat st.txt
 check rcr_copy_status_held grep -qi 'Copy manager status: Operation completed without errors' st.txt
 sg_copy_results --failed --list_id=5 "$D0" > failed.txt 2>&1; echo "rc=$?"; cat failed.txt
 check rcr_failed_none_after_success grep -q 'no segment details' failed.txt
+sg_copy_results --receive --list_id=5 "$D0" > recv.txt 2>&1; echo "rc=$?"; head -2 recv.txt
+# RECEIVE DATA for a 02h list: nothing held, AVAILABLE DATA (bytes 0-3) is 0.
+check rcr_receive_data_nothing_held grep -qE '^ 00 +00 00 00 00 ' recv.txt
 # A copy past disk1's end (131072 blocks) fails: sg_xcopy gets COPY ABORTED, and FAILED
 # SEGMENT DETAILS for its list ID carries the sense.
 sg_xcopy if="$D0" of="$D1" bs=512 count=16 seek=131070 list_id=6 > bad.txt 2>&1
