@@ -10,18 +10,24 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::copy::{report, Common};
-use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, Session};
+use super::copy::{
+    backup_list, disk_range, report, restore_list, BackupArgs, Common, DiskEnd, RestoreArgs,
+    TapeEnd,
+};
+use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
 use crate::scsi::copy_results::{
     CopyStatus, FailedSegmentDetails, OperatingParameters, ReceiveCopyResultsCdb, ReceiveData,
     ServiceAction,
 };
+use crate::scsi::designator::association;
 use crate::scsi::dump::render_sense;
-use crate::scsi::Sense;
+use crate::scsi::{CscdIdentifier, Designator, ListIdUsage, ParameterList, Reader, Sense};
 
 /// SCSI status values the CLI tells apart.
 const GOOD: u8 = 0x00;
 const CHECK_CONDITION: u8 = 0x02;
+/// The UNIT ATTENTION sense key.
+const UNIT_ATTENTION: u8 = 0x06;
 /// LIST ID USAGE 11b: no list identifier, nothing to poll.
 const NO_LIST_ID: u8 = 0x03;
 /// How often COPY STATUS is polled while the copy runs.
@@ -229,4 +235,187 @@ pub fn results(args: &ResultsArgs) -> Result<u8> {
         );
     }
     Ok(sense.map_or(0, |s| s.key.0))
+}
+
+/// `xcopy backup --target`: the local backup's list, its CSCDs naming the remote devices by
+/// the designators their LUNs report.
+pub fn backup(args: &BackupArgs, url: &str) -> Result<u8> {
+    let (session, _) = open(url)?;
+    let ends = remote_disk(&session, &args.from, "--from", args.block_length)
+        .and_then(|disk| Ok((disk, remote_tape(&session, &args.to, "--to")?)));
+    let _ = session.logout();
+    let (disk, tape) = ends?;
+    let list = backup_list(&disk, &tape, args.transfer_length, args.filemark)?;
+    send(&args.common, url, list, disk.bytes())
+}
+
+/// `xcopy restore --target`: the local restore's list, with remote CSCDs.
+pub fn restore(args: &RestoreArgs, url: &str) -> Result<u8> {
+    let (session, _) = open(url)?;
+    let ends = remote_disk(&session, &args.to, "--to", args.block_length)
+        .and_then(|disk| Ok((disk, remote_tape(&session, &args.from, "--from")?)));
+    let _ = session.logout();
+    let (disk, tape) = ends?;
+    let list = restore_list(&disk, &tape, args.transfer_length, args.rewind)?;
+    send(&args.common, url, list, disk.bytes())
+}
+
+/// Sends a built list with a list identifier (the session is new, so 1 is unique on its
+/// I_T nexus) that COPY STATUS can poll for the bar and the segment count.
+fn send(common: &Common, url: &str, mut list: ParameterList, total: u64) -> Result<u8> {
+    list.list_identifier = 1;
+    list.list_id_usage = ListIdUsage::Hold;
+    execute(common, url, &list.encode(), total)
+}
+
+/// A data-in command on `lun`, retried past unit attentions (POWER ON, RESET on a LUN not
+/// yet addressed in this session).
+fn query(session: &Session, lun: u64, cdb: &[u8], len: usize) -> Result<ScsiResponse> {
+    let mut r = session.command(lun, cdb, &[], len)?;
+    for _ in 0..4 {
+        let attention = r.status == CHECK_CONDITION
+            && Sense::decode(&r.sense).is_ok_and(|s| s.key.0 == UNIT_ATTENTION);
+        if !attention {
+            break;
+        }
+        r = session.command(lun, cdb, &[], len)?;
+    }
+    Ok(r)
+}
+
+/// `lun:N` -> N and the CSCD identifier of that LUN, which must be of peripheral device
+/// type `pdt`: its VPD 83h logical-unit designator (the highest of NAA, EUI-64, T10 vendor
+/// ID, as the local inventory path picks).
+fn remote_lun(
+    session: &Session,
+    n: &str,
+    spec: &str,
+    field: &str,
+    pdt: u8,
+) -> Result<(u64, CscdIdentifier)> {
+    let lun: u64 = n
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{field} {spec}: LUN {n:?} is not a number"))?;
+    let inquiry = query(session, lun, &[0x12, 0, 0, 0, 36, 0], 36)?;
+    let b0 = inquiry.data_in.first().copied().unwrap_or(0x7f);
+    if inquiry.status != GOOD || b0 >> 5 != 0 {
+        bail!("{field} {spec}: the target has no LUN {lun}");
+    }
+    if b0 & 0x1f != pdt {
+        bail!(
+            "{field} {spec}: LUN {lun} is not a {} (peripheral device type {:#04x})",
+            if pdt == 0 { "disk" } else { "tape" },
+            b0 & 0x1f
+        );
+    }
+    let page = query(session, lun, &[0x12, 1, 0x83, 0x10, 0, 0], 4096)?;
+    if page.status != GOOD {
+        bail!("{field} {spec}: LUN {lun} returned no VPD 83h page");
+    }
+    let len = page
+        .data_in
+        .get(2..4)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let body = page
+        .data_in
+        .get(4..(4 + len).min(page.data_in.len()))
+        .unwrap_or_default();
+    let mut reader = Reader::new(body);
+    let mut best: Option<Designator> = None;
+    while let Ok(d) = Designator::decode(&mut reader) {
+        let usable = d.association == association::LOGICAL_UNIT
+            && d.designator_type <= 3
+            && d.value.len() <= 20;
+        if usable
+            && best
+                .as_ref()
+                .is_none_or(|b| d.designator_type > b.designator_type)
+        {
+            best = Some(d);
+        }
+    }
+    let designator = best.with_context(|| {
+        format!(
+            "{field} {spec}: LUN {lun} reports no logical-unit designator an E4h CSCD can carry"
+        )
+    })?;
+    Ok((lun, CscdIdentifier::Identification { designator }))
+}
+
+/// A designator argument (naa./eui./t10.) -> its CSCD identifier.
+fn named(name: &str, spec: &str, field: &str) -> Result<CscdIdentifier> {
+    let designator = Designator::parse_name(name)
+        .map_err(|e| anyhow::anyhow!("{field} {spec}: expected lun:N or a designator: {e}"))?;
+    Ok(CscdIdentifier::Identification { designator })
+}
+
+/// `lun:N[:LBA[+BLOCKS]]` or `DESIGNATOR[:LBA+BLOCKS]` -> the disk end.
+fn remote_disk(
+    session: &Session,
+    spec: &str,
+    field: &str,
+    block_length: Option<u64>,
+) -> Result<DiskEnd> {
+    if let Some(rest) = spec.strip_prefix("lun:") {
+        let (n, range) = rest
+            .split_once(':')
+            .map_or((rest, None), |(n, r)| (n, Some(r)));
+        let (lun, identifier) = remote_lun(session, n, spec, field, 0)?;
+        let cdb = [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
+        let r = query(session, lun, &cdb, 32)?;
+        let capacity = r.data_in.get(..12).filter(|_| r.status == GOOD);
+        let Some(c) = capacity else {
+            bail!("{field} {spec}: READ CAPACITY(16) on LUN {lun} failed");
+        };
+        let last = u64::from_be_bytes(c[..8].try_into().unwrap_or_default());
+        let block_length = u32::from_be_bytes(c[8..12].try_into().unwrap_or_default());
+        let (lba, blocks) = disk_range(spec, range, Some(last.saturating_add(1)))?;
+        return Ok(DiskEnd {
+            identifier,
+            lba,
+            blocks,
+            block_length,
+        });
+    }
+    let (name, range) = spec
+        .split_once(':')
+        .map_or((spec, None), |(n, r)| (n, Some(r)));
+    let identifier = named(name, spec, field)?;
+    let Some(block_length) = block_length else {
+        bail!("{field} {spec}: --block-length: a disk named by designator needs its logical block length (or name it lun:N)");
+    };
+    let block_length = u32::try_from(block_length)
+        .ok()
+        .filter(|&b| b != 0 && b <= 0x00ff_ffff)
+        .with_context(|| format!("--block-length {block_length}: must be 1 to 16777215"))?;
+    let (lba, blocks) = disk_range(spec, range, None)?;
+    Ok(DiskEnd {
+        identifier,
+        lba,
+        blocks,
+        block_length,
+    })
+}
+
+/// `lun:N` (mode from its MODE SENSE block descriptor) or a designator (variable mode) ->
+/// the tape end.
+fn remote_tape(session: &Session, spec: &str, field: &str) -> Result<TapeEnd> {
+    let Some(n) = spec.strip_prefix("lun:") else {
+        return Ok(TapeEnd {
+            identifier: named(spec, spec, field)?,
+            fixed: false,
+            block_length: 0,
+        });
+    };
+    let (lun, identifier) = remote_lun(session, n, spec, field, 1)?;
+    let mode = query(session, lun, &[0x1a, 0, 0, 0, 12, 0], 12)?;
+    let block_length = match mode.data_in.get(..12) {
+        Some(m) if mode.status == GOOD && m[3] >= 8 => u32::from_be_bytes([0, m[9], m[10], m[11]]),
+        _ => 0,
+    };
+    Ok(TapeEnd {
+        identifier,
+        fixed: block_length != 0,
+        block_length,
+    })
 }
