@@ -516,6 +516,99 @@ fn cli_backup_and_restore_through_the_remote_copy_manager() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr, "xcopy: --to lun:9: the target has no LUN 9\n");
+    // A disk named by designator: its block length must be given.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["backup", "-q", "--target", &url, "--from"])
+        .args([&format!("{SRC}:0+8"), "--to", "lun:2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "xcopy: --from {SRC}:0+8: --block-length: a disk named by designator needs its \
+             logical block length (or name it lun:N)\n"
+        )
+    );
+    // The tape LUN given as the disk.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["restore", "-q", "--target", &url, "--from", "lun:2"])
+        .args(["--to", "lun:2:0+8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "xcopy: --to lun:2:0+8: LUN 2 is not a disk (peripheral device type 0x01)\n"
+    );
     s.logout().unwrap();
     daemon.shutdown(Duration::from_secs(1));
+}
+
+/// The shared list builder's local path, for comparison: the same backup and restore over
+/// an inventory give the same tape image and disk bytes.
+#[test]
+fn cli_backup_and_restore_locally_build_the_same_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(300 * 512, 9);
+    let mut image = vec![0u8; 4 << 20];
+    image[100 * 512..400 * 512].copy_from_slice(&data);
+    std::fs::write(dir.path().join("disk0.img"), &image).unwrap();
+    std::fs::write(dir.path().join("disk1.img"), vec![0u8; 4 << 20]).unwrap();
+    let inventory = dir.path().join("inventory.toml");
+    let text = format!(
+        "[[device]]\nname = \"disk0\"\nkind = \"disk\"\npath = \"{0}/disk0.img\"\nsize = \"4MiB\"\n\
+         designator = \"{SRC}\"\n[[device]]\nname = \"disk1\"\nkind = \"disk\"\n\
+         path = \"{0}/disk1.img\"\nsize = \"4MiB\"\ndesignator = \"{DST}\"\n[[device]]\n\
+         name = \"tape0\"\nkind = \"tape\"\npath = \"{0}/tape0.tap\"\nblock_size = 0\n\
+         designator = \"{TAPE}\"\n",
+        dir.path().display()
+    );
+    std::fs::write(&inventory, text).unwrap();
+    let inv = inventory.to_str().unwrap();
+    let (code, stdout, json) = xcopy(&[
+        "backup",
+        "-q",
+        "--json",
+        "-d",
+        inv,
+        "--from",
+        "disk0:100+300",
+        "--to",
+        "tape0",
+        "-t",
+        "64k",
+        "--filemark",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(json["bytes"], 153600, "{stdout}");
+    let tape = std::fs::read(dir.path().join("tape0.tap")).unwrap();
+    assert_eq!(
+        parse_simh(&tape),
+        vec![
+            Some(data[..65536].to_vec()),
+            Some(data[65536..131072].to_vec()),
+            Some(data[131072..].to_vec()),
+            None,
+        ]
+    );
+    let (code, stdout, _) = xcopy(&[
+        "restore",
+        "-q",
+        "--json",
+        "-d",
+        inv,
+        "--from",
+        "tape0",
+        "--to",
+        "disk1:500+300",
+        "-t",
+        "64k",
+        "--rewind",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    let disk1 = std::fs::read(dir.path().join("disk1.img")).unwrap();
+    assert!(disk1[500 * 512..800 * 512] == data[..], "restored bytes");
+    assert!(disk1[..500 * 512].iter().all(|&b| b == 0));
+    assert!(disk1[800 * 512..].iter().all(|&b| b == 0));
 }
