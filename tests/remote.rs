@@ -516,19 +516,40 @@ fn cli_backup_and_restore_through_the_remote_copy_manager() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr, "xcopy: --to lun:9: the target has no LUN 9\n");
-    // A disk named by designator: its block length must be given.
+    // The same restore with both ends named by designator (resolved to LUNs 2 and 1).
+    let (code, stdout, json) = xcopy(&[
+        "restore",
+        "-q",
+        "--json",
+        "--target",
+        &url,
+        "--from",
+        TAPE,
+        "--to",
+        &format!("{DST}:1000+300"),
+        "-t",
+        "64k",
+        "--rewind",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(json["bytes"], 153600, "{stdout}");
+    let r = s.command(1, &read16(1000, 300), &[], 300 * 512).unwrap();
+    assert!(
+        r.status == 0 && r.data_in == data,
+        "restored bytes by designator"
+    );
+
+    // A disk named by a designator the target does not have: its block length is needed.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
         .args(["backup", "-q", "--target", &url, "--from"])
-        .args([&format!("{SRC}:0+8"), "--to", "lun:2"])
+        .args(["naa.5001405a1b2c3d77:0+8", "--to", "lun:2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
-        format!(
-            "xcopy: --from {SRC}:0+8: --block-length: a disk named by designator needs its \
-             logical block length (or name it lun:N)\n"
-        )
+        "xcopy: --from naa.5001405a1b2c3d77:0+8: --block-length: naa.5001405a1b2c3d77 \
+         is not a LUN of the target, give the disk's logical block length\n"
     );
     // The tape LUN given as the disk.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))

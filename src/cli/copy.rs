@@ -75,8 +75,9 @@ pub struct BackupArgs {
     pub filemark: bool,
     /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN. The
     /// disk and tape are then `lun:N` of that target (disk: `lun:N[:LBA[+BLOCKS]]`) or a
-    /// designator (naa./eui./t10.; a disk so named needs --block-length and LBA+BLOCKS, a
-    /// tape so named is taken to be in variable mode).
+    /// designator (naa./eui./t10.): one of the target's LUNs is resolved as lun:N is;
+    /// another device so named needs --block-length and LBA+BLOCKS for a disk and is taken
+    /// to be in variable mode for a tape.
     #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
     pub target: Option<String>,
     /// The disk's logical block length, for a disk named by designator with --target.
@@ -102,8 +103,9 @@ pub struct RestoreArgs {
     pub rewind: bool,
     /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN. The
     /// disk and tape are then `lun:N` of that target (disk: `lun:N[:LBA[+BLOCKS]]`) or a
-    /// designator (naa./eui./t10.; a disk so named needs --block-length and LBA+BLOCKS, a
-    /// tape so named is taken to be in variable mode).
+    /// designator (naa./eui./t10.): one of the target's LUNs is resolved as lun:N is;
+    /// another device so named needs --block-length and LBA+BLOCKS for a disk and is taken
+    /// to be in variable mode for a tape.
     #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
     pub target: Option<String>,
     /// The disk's logical block length, for a disk named by designator with --target.

@@ -14,6 +14,7 @@ use super::copy::{
     backup_list, disk_range, report, restore_list, BackupArgs, Common, DiskEnd, RestoreArgs,
     TapeEnd,
 };
+use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
 use crate::scsi::copy_results::{
     CopyStatus, FailedSegmentDetails, OperatingParameters, ReceiveCopyResultsCdb, ReceiveData,
@@ -240,9 +241,9 @@ pub fn results(args: &ResultsArgs) -> Result<u8> {
 /// `xcopy backup --target`: the local backup's list, its CSCDs naming the remote devices by
 /// the designators their LUNs report.
 pub fn backup(args: &BackupArgs, url: &str) -> Result<u8> {
-    let (session, _) = open(url)?;
-    let ends = remote_disk(&session, &args.from, "--from", args.block_length)
-        .and_then(|disk| Ok((disk, remote_tape(&session, &args.to, "--to")?)));
+    let (session, via) = open(url)?;
+    let ends = remote_disk(&session, via, &args.from, "--from", args.block_length)
+        .and_then(|disk| Ok((disk, remote_tape(&session, via, &args.to, "--to")?)));
     let _ = session.logout();
     let (disk, tape) = ends?;
     let list = backup_list(&disk, &tape, args.transfer_length, args.filemark)?;
@@ -251,9 +252,9 @@ pub fn backup(args: &BackupArgs, url: &str) -> Result<u8> {
 
 /// `xcopy restore --target`: the local restore's list, with remote CSCDs.
 pub fn restore(args: &RestoreArgs, url: &str) -> Result<u8> {
-    let (session, _) = open(url)?;
-    let ends = remote_disk(&session, &args.to, "--to", args.block_length)
-        .and_then(|disk| Ok((disk, remote_tape(&session, &args.from, "--from")?)));
+    let (session, via) = open(url)?;
+    let ends = remote_disk(&session, via, &args.to, "--to", args.block_length)
+        .and_then(|disk| Ok((disk, remote_tape(&session, via, &args.from, "--from")?)));
     let _ = session.logout();
     let (disk, tape) = ends?;
     let list = restore_list(&disk, &tape, args.transfer_length, args.rewind)?;
@@ -308,9 +309,27 @@ fn remote_lun(
             b0 & 0x1f
         );
     }
+    let best = lun_designators(session, lun)?
+        .into_iter()
+        .filter(|d| {
+            d.association == association::LOGICAL_UNIT
+                && d.designator_type <= 3
+                && d.value.len() <= 20
+        })
+        .max_by_key(|d| d.designator_type);
+    let designator = best.with_context(|| {
+        format!(
+            "{field} {spec}: LUN {lun} reports no logical-unit designator an E4h CSCD can carry"
+        )
+    })?;
+    Ok((lun, CscdIdentifier::Identification { designator }))
+}
+
+/// The designators of `lun`'s VPD 83h page (none if it has no such page).
+fn lun_designators(session: &Session, lun: u64) -> Result<Vec<Designator>> {
     let page = query(session, lun, &[0x12, 1, 0x83, 0x10, 0, 0], 4096)?;
     if page.status != GOOD {
-        bail!("{field} {spec}: LUN {lun} returned no VPD 83h page");
+        return Ok(Vec::new());
     }
     let len = page
         .data_in
@@ -321,25 +340,36 @@ fn remote_lun(
         .get(4..(4 + len).min(page.data_in.len()))
         .unwrap_or_default();
     let mut reader = Reader::new(body);
-    let mut best: Option<Designator> = None;
+    let mut out = Vec::new();
     while let Ok(d) = Designator::decode(&mut reader) {
-        let usable = d.association == association::LOGICAL_UNIT
-            && d.designator_type <= 3
-            && d.value.len() <= 20;
-        if usable
-            && best
-                .as_ref()
-                .is_none_or(|b| d.designator_type > b.designator_type)
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// The LUN of the target (REPORT LUNS, asked of LUN `via`) whose VPD 83h page carries
+/// `designator`, if any.
+fn find_lun(session: &Session, via: u64, designator: &Designator) -> Result<Option<u64>> {
+    const ALLOCATION: usize = 8 + 8 * 256;
+    let mut cdb = [0u8; 12];
+    cdb[0] = 0xa0;
+    cdb[6..10].copy_from_slice(&(ALLOCATION as u32).to_be_bytes());
+    let r = query(session, via, &cdb, ALLOCATION)?;
+    if r.status != GOOD {
+        return Ok(None);
+    }
+    for entry in r.data_in.get(8..).unwrap_or_default().chunks_exact(8) {
+        let mut wire = [0u8; 8];
+        wire.copy_from_slice(entry);
+        let lun = lun_from_wire(wire);
+        if lun_designators(session, lun)?
+            .iter()
+            .any(|d| d.matches(designator))
         {
-            best = Some(d);
+            return Ok(Some(lun));
         }
     }
-    let designator = best.with_context(|| {
-        format!(
-            "{field} {spec}: LUN {lun} reports no logical-unit designator an E4h CSCD can carry"
-        )
-    })?;
-    Ok((lun, CscdIdentifier::Identification { designator }))
+    Ok(None)
 }
 
 /// A designator argument (naa./eui./t10.) -> its CSCD identifier.
@@ -349,9 +379,25 @@ fn named(name: &str, spec: &str, field: &str) -> Result<CscdIdentifier> {
     Ok(CscdIdentifier::Identification { designator })
 }
 
-/// `lun:N[:LBA[+BLOCKS]]` or `DESIGNATOR[:LBA+BLOCKS]` -> the disk end.
+/// READ CAPACITY(16) of a disk LUN -> (block length, blocks).
+fn geometry(session: &Session, lun: u64, spec: &str, field: &str) -> Result<(u32, u64)> {
+    let cdb = [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
+    let r = query(session, lun, &cdb, 32)?;
+    let capacity = r.data_in.get(..12).filter(|_| r.status == GOOD);
+    let Some(c) = capacity else {
+        bail!("{field} {spec}: READ CAPACITY(16) on LUN {lun} failed");
+    };
+    let last = u64::from_be_bytes(c[..8].try_into().unwrap_or_default());
+    let block_length = u32::from_be_bytes(c[8..12].try_into().unwrap_or_default());
+    Ok((block_length, last.saturating_add(1)))
+}
+
+/// `lun:N[:LBA[+BLOCKS]]` or `DESIGNATOR[:LBA[+BLOCKS]]` -> the disk end (a designator
+/// that is one of the target's LUNs gets that LUN's geometry; otherwise --block-length and
+/// LBA+BLOCKS are required).
 fn remote_disk(
     session: &Session,
+    via: u64,
     spec: &str,
     field: &str,
     block_length: Option<u64>,
@@ -361,15 +407,8 @@ fn remote_disk(
             .split_once(':')
             .map_or((rest, None), |(n, r)| (n, Some(r)));
         let (lun, identifier) = remote_lun(session, n, spec, field, 0)?;
-        let cdb = [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
-        let r = query(session, lun, &cdb, 32)?;
-        let capacity = r.data_in.get(..12).filter(|_| r.status == GOOD);
-        let Some(c) = capacity else {
-            bail!("{field} {spec}: READ CAPACITY(16) on LUN {lun} failed");
-        };
-        let last = u64::from_be_bytes(c[..8].try_into().unwrap_or_default());
-        let block_length = u32::from_be_bytes(c[8..12].try_into().unwrap_or_default());
-        let (lba, blocks) = disk_range(spec, range, Some(last.saturating_add(1)))?;
+        let (block_length, capacity) = geometry(session, lun, spec, field)?;
+        let (lba, blocks) = disk_range(spec, range, Some(capacity))?;
         return Ok(DiskEnd {
             identifier,
             lba,
@@ -381,8 +420,21 @@ fn remote_disk(
         .split_once(':')
         .map_or((spec, None), |(n, r)| (n, Some(r)));
     let identifier = named(name, spec, field)?;
+    let CscdIdentifier::Identification { designator } = &identifier else {
+        bail!("{field} {spec}: not a designator");
+    };
+    if let Some(lun) = find_lun(session, via, designator)? {
+        let (block_length, capacity) = geometry(session, lun, spec, field)?;
+        let (lba, blocks) = disk_range(spec, range, Some(capacity))?;
+        return Ok(DiskEnd {
+            identifier,
+            lba,
+            blocks,
+            block_length,
+        });
+    }
     let Some(block_length) = block_length else {
-        bail!("{field} {spec}: --block-length: a disk named by designator needs its logical block length (or name it lun:N)");
+        bail!("{field} {spec}: --block-length: {name} is not a LUN of the target, give the disk's logical block length");
     };
     let block_length = u32::try_from(block_length)
         .ok()
@@ -397,17 +449,28 @@ fn remote_disk(
     })
 }
 
-/// `lun:N` (mode from its MODE SENSE block descriptor) or a designator (variable mode) ->
-/// the tape end.
-fn remote_tape(session: &Session, spec: &str, field: &str) -> Result<TapeEnd> {
-    let Some(n) = spec.strip_prefix("lun:") else {
-        return Ok(TapeEnd {
-            identifier: named(spec, spec, field)?,
-            fixed: false,
-            block_length: 0,
-        });
+/// `lun:N` or a designator of one of the target's LUNs (mode from its MODE SENSE block
+/// descriptor), or another designator (variable mode) -> the tape end.
+fn remote_tape(session: &Session, via: u64, spec: &str, field: &str) -> Result<TapeEnd> {
+    let (lun, identifier) = match spec.strip_prefix("lun:") {
+        Some(n) => remote_lun(session, n, spec, field, 1)?,
+        None => {
+            let identifier = named(spec, spec, field)?;
+            let CscdIdentifier::Identification { designator } = &identifier else {
+                bail!("{field} {spec}: not a designator");
+            };
+            match find_lun(session, via, designator)? {
+                Some(lun) => (lun, identifier),
+                None => {
+                    return Ok(TapeEnd {
+                        identifier,
+                        fixed: false,
+                        block_length: 0,
+                    })
+                }
+            }
+        }
     };
-    let (lun, identifier) = remote_lun(session, n, spec, field, 1)?;
     let mode = query(session, lun, &[0x1a, 0, 0, 0, 12, 0], 12)?;
     let block_length = match mode.data_in.get(..12) {
         Some(m) if mode.status == GOOD && m[3] >= 8 => u32::from_be_bytes([0, m[9], m[10], m[11]]),
