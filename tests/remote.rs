@@ -363,3 +363,273 @@ fn cli_run_and_results_against_the_daemon() {
     s.logout().unwrap();
     daemon.shutdown(Duration::from_secs(1));
 }
+
+const TAPE: &str = "naa.5001405a1b2c3d02";
+
+/// disk0, disk1 and a variable-mode tape0 as LUNs 0, 1 and 2.
+fn tape_config(dir: &Path) -> DaemonConfig {
+    let text = format!(
+        r#"
+[iscsi]
+listen = "127.0.0.1:0"
+target = "{TARGET}"
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "disk0.img"
+size = "4MiB"
+designator = "{SRC}"
+[[device]]
+name = "disk1"
+kind = "disk"
+path = "disk1.img"
+size = "4MiB"
+designator = "{DST}"
+[[device]]
+name = "tape0"
+kind = "tape"
+path = "tape0.tap"
+block_size = 0
+designator = "{TAPE}"
+[[lun]]
+device = "disk0"
+[[lun]]
+device = "disk1"
+[[lun]]
+device = "tape0"
+"#
+    );
+    DaemonConfig::parse(&text, dir).unwrap()
+}
+
+/// A strict, independent SIMH .tap parse: (record lengths and bytes, None for a filemark).
+fn parse_simh(bytes: &[u8]) -> Vec<Option<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut p = 0usize;
+    while p < bytes.len() {
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let len = word(p);
+        assert_eq!(len & 0x8000_0000, 0, "bad record or end-of-medium at {p}");
+        if len == 0 {
+            out.push(None);
+            p += 4;
+            continue;
+        }
+        let n = len as usize;
+        let data = bytes[p + 4..p + 4 + n].to_vec();
+        let mut q = p + 4 + n;
+        if n % 2 == 1 {
+            assert_eq!(bytes[q], 0, "pad byte at {q}");
+            q += 1;
+        }
+        assert_eq!(word(q), len, "trailing length at {q}");
+        out.push(Some(data));
+        p = q + 4;
+    }
+    assert_eq!(p, bytes.len());
+    out
+}
+
+#[test]
+fn cli_backup_and_restore_through_the_remote_copy_manager() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(tape_config(dir.path())).unwrap();
+    let url = format!("iscsi://{}/{TARGET}/0", daemon.local_addr());
+    let s = Session::connect(daemon.local_addr(), &LoginOptions::new(TARGET)).unwrap();
+    clear_unit_attention(&s);
+    // 300 blocks at LBA 100: two 64 KiB records and one of 44 blocks (22528 bytes).
+    let data = pattern(300 * 512, 9);
+    assert_eq!(
+        s.command(0, &write16(100, 300), &data, 0).unwrap().status,
+        0
+    );
+
+    let (code, stdout, json) = xcopy(&[
+        "backup",
+        "-q",
+        "--json",
+        "--target",
+        &url,
+        "--from",
+        "lun:0:100+300",
+        "--to",
+        "lun:2",
+        "-t",
+        "64k",
+        "--filemark",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "good", "sense_key": null, "asc": null, "ascq": null,
+            "field_pointer": null, "segment": null, "bytes": 153600}),
+        "{stdout}"
+    );
+    assert!(
+        stdout.starts_with("3 segments processed, 153600 bytes copied\n"),
+        "{stdout}"
+    );
+    let image = std::fs::read(dir.path().join("tape0.tap")).unwrap();
+    assert_eq!(
+        parse_simh(&image),
+        vec![
+            Some(data[..65536].to_vec()),
+            Some(data[65536..131072].to_vec()),
+            Some(data[131072..].to_vec()),
+            None,
+        ]
+    );
+
+    let (code, stdout, json) = xcopy(&[
+        "restore",
+        "-q",
+        "--json",
+        "--target",
+        &url,
+        "--from",
+        "lun:2",
+        "--to",
+        "lun:1:500+300",
+        "-t",
+        "64k",
+        "--rewind",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "good", "sense_key": null, "asc": null, "ascq": null,
+            "field_pointer": null, "segment": null, "bytes": 153600}),
+        "{stdout}"
+    );
+    let r = s.command(1, &read16(499, 302), &[], 302 * 512).unwrap();
+    assert_eq!(r.status, 0);
+    assert!(r.data_in[..512] == [0; 512], "block before the range");
+    assert!(r.data_in[512..301 * 512] == data[..], "restored bytes");
+    assert!(r.data_in[301 * 512..] == [0; 512], "block after the range");
+
+    // A LUN the target does not have: exit 1, the field and the LUN named.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["backup", "-q", "--target", &url, "--from", "lun:0:0+8"])
+        .args(["--to", "lun:9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr, "xcopy: --to lun:9: the target has no LUN 9\n");
+    // The same restore with both ends named by designator (resolved to LUNs 2 and 1).
+    let (code, stdout, json) = xcopy(&[
+        "restore",
+        "-q",
+        "--json",
+        "--target",
+        &url,
+        "--from",
+        TAPE,
+        "--to",
+        &format!("{DST}:1000+300"),
+        "-t",
+        "64k",
+        "--rewind",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(json["bytes"], 153600, "{stdout}");
+    let r = s.command(1, &read16(1000, 300), &[], 300 * 512).unwrap();
+    assert!(
+        r.status == 0 && r.data_in == data,
+        "restored bytes by designator"
+    );
+
+    // A disk named by a designator the target does not have: its block length is needed.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["backup", "-q", "--target", &url, "--from"])
+        .args(["naa.5001405a1b2c3d77:0+8", "--to", "lun:2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "xcopy: --from naa.5001405a1b2c3d77:0+8: --block-length: naa.5001405a1b2c3d77 \
+         is not a LUN of the target, give the disk's logical block length\n"
+    );
+    // The tape LUN given as the disk.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["restore", "-q", "--target", &url, "--from", "lun:2"])
+        .args(["--to", "lun:2:0+8"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "xcopy: --to lun:2:0+8: LUN 2 is not a disk (peripheral device type 0x01)\n"
+    );
+    s.logout().unwrap();
+    daemon.shutdown(Duration::from_secs(1));
+}
+
+/// The shared list builder's local path, for comparison: the same backup and restore over
+/// an inventory give the same tape image and disk bytes.
+#[test]
+fn cli_backup_and_restore_locally_build_the_same_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(300 * 512, 9);
+    let mut image = vec![0u8; 4 << 20];
+    image[100 * 512..400 * 512].copy_from_slice(&data);
+    std::fs::write(dir.path().join("disk0.img"), &image).unwrap();
+    std::fs::write(dir.path().join("disk1.img"), vec![0u8; 4 << 20]).unwrap();
+    let inventory = dir.path().join("inventory.toml");
+    let text = format!(
+        "[[device]]\nname = \"disk0\"\nkind = \"disk\"\npath = \"{0}/disk0.img\"\nsize = \"4MiB\"\n\
+         designator = \"{SRC}\"\n[[device]]\nname = \"disk1\"\nkind = \"disk\"\n\
+         path = \"{0}/disk1.img\"\nsize = \"4MiB\"\ndesignator = \"{DST}\"\n[[device]]\n\
+         name = \"tape0\"\nkind = \"tape\"\npath = \"{0}/tape0.tap\"\nblock_size = 0\n\
+         designator = \"{TAPE}\"\n",
+        dir.path().display()
+    );
+    std::fs::write(&inventory, text).unwrap();
+    let inv = inventory.to_str().unwrap();
+    let (code, stdout, json) = xcopy(&[
+        "backup",
+        "-q",
+        "--json",
+        "-d",
+        inv,
+        "--from",
+        "disk0:100+300",
+        "--to",
+        "tape0",
+        "-t",
+        "64k",
+        "--filemark",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(json["bytes"], 153600, "{stdout}");
+    let tape = std::fs::read(dir.path().join("tape0.tap")).unwrap();
+    assert_eq!(
+        parse_simh(&tape),
+        vec![
+            Some(data[..65536].to_vec()),
+            Some(data[65536..131072].to_vec()),
+            Some(data[131072..].to_vec()),
+            None,
+        ]
+    );
+    let (code, stdout, _) = xcopy(&[
+        "restore",
+        "-q",
+        "--json",
+        "-d",
+        inv,
+        "--from",
+        "tape0",
+        "--to",
+        "disk1:500+300",
+        "-t",
+        "64k",
+        "--rewind",
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    let disk1 = std::fs::read(dir.path().join("disk1.img")).unwrap();
+    assert!(disk1[500 * 512..800 * 512] == data[..], "restored bytes");
+    assert!(disk1[..500 * 512].iter().all(|&b| b == 0));
+    assert!(disk1[800 * 512..].iter().all(|&b| b == 0));
+}

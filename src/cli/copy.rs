@@ -73,6 +73,16 @@ pub struct BackupArgs {
     /// Write a filemark after the data.
     #[arg(long)]
     pub filemark: bool,
+    /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN. The
+    /// disk and tape are then `lun:N` of that target (disk: `lun:N[:LBA[+BLOCKS]]`) or a
+    /// designator (naa./eui./t10.): one of the target's LUNs is resolved as lun:N is;
+    /// another device so named needs --block-length and LBA+BLOCKS for a disk and is taken
+    /// to be in variable mode for a tape.
+    #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
+    pub target: Option<String>,
+    /// The disk's logical block length, for a disk named by designator with --target.
+    #[arg(long, value_parser = parse_size)]
+    pub block_length: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +101,16 @@ pub struct RestoreArgs {
     /// Position the tape at its beginning first (LOCATE to logical object 0).
     #[arg(long)]
     pub rewind: bool,
+    /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN. The
+    /// disk and tape are then `lun:N` of that target (disk: `lun:N[:LBA[+BLOCKS]]`) or a
+    /// designator (naa./eui./t10.): one of the target's LUNs is resolved as lun:N is;
+    /// another device so named needs --block-length and LBA+BLOCKS for a disk and is taken
+    /// to be in variable mode for a tape.
+    #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
+    pub target: Option<String>,
+    /// The disk's logical block length, for a disk named by designator with --target.
+    #[arg(long, value_parser = parse_size)]
+    pub block_length: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -192,12 +212,65 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 }
 
 pub fn backup(args: &BackupArgs) -> Result<u8> {
+    if let Some(url) = &args.target {
+        return super::remote::backup(args, url);
+    }
     let (inventory, manager) = load(&args.common)?;
-    let (disk, lba, blocks, block_length) = disk_range(&inventory, &args.from)?;
-    let tape = device(&inventory, &args.to, DeviceKind::Tape)?;
-    let (tape_cscd, unit) = tape_cscd(tape, args.transfer_length)?;
+    let disk = local_disk(&inventory, &args.from)?;
+    let tape = local_tape(&inventory, &args.to)?;
+    let list = backup_list(&disk, &tape, args.transfer_length, args.filemark)?;
+    execute(&args.common, &manager, &list, disk.bytes())
+}
+
+pub fn restore(args: &RestoreArgs) -> Result<u8> {
+    if let Some(url) = &args.target {
+        return super::remote::restore(args, url);
+    }
+    let (inventory, manager) = load(&args.common)?;
+    let disk = local_disk(&inventory, &args.to)?;
+    let tape = local_tape(&inventory, &args.from)?;
+    let list = restore_list(&disk, &tape, args.transfer_length, args.rewind)?;
+    execute(&args.common, &manager, &list, disk.bytes())
+}
+
+/// The disk end of a backup or restore: how its CSCD names it and the range copied.
+pub(super) struct DiskEnd {
+    pub identifier: CscdIdentifier,
+    pub lba: u64,
+    pub blocks: u64,
+    pub block_length: u32,
+}
+
+impl DiskEnd {
+    pub fn bytes(&self) -> u64 {
+        self.blocks * u64::from(self.block_length)
+    }
+}
+
+/// The tape end: how its CSCD names it and the mode the drive is in.
+pub(super) struct TapeEnd {
+    pub identifier: CscdIdentifier,
+    pub fixed: bool,
+    pub block_length: u32,
+}
+
+/// The backup list (local and remote alike): the disk and tape CSCDs, 00h segments of
+/// whole records, then an optional filemark.
+pub(super) fn backup_list(
+    disk: &DiskEnd,
+    tape: &TapeEnd,
+    transfer_length: u64,
+    filemark: bool,
+) -> Result<ParameterList> {
+    let cscds = cscds(disk, tape, transfer_length)?;
     let mut segments = Vec::new();
-    for (lba, blocks, stl) in records(lba, blocks, block_length, args.transfer_length, unit)? {
+    for (lba, blocks, stl) in records(
+        disk.lba,
+        disk.blocks,
+        disk.block_length,
+        transfer_length,
+        (tape.fixed, tape.block_length),
+    )? {
         segments.push(SegmentDescriptor {
             cat: false,
             body: Segment::BlockToStream {
@@ -210,7 +283,7 @@ pub fn backup(args: &BackupArgs) -> Result<u8> {
             },
         });
     }
-    if args.filemark {
+    if filemark {
         segments.push(SegmentDescriptor {
             cat: false,
             body: Segment::WriteFilemarks {
@@ -220,22 +293,20 @@ pub fn backup(args: &BackupArgs) -> Result<u8> {
             },
         });
     }
-    let list = build(vec![disk_cscd(disk, block_length)?, tape_cscd], segments);
-    execute(
-        &args.common,
-        &manager,
-        &list,
-        blocks * u64::from(block_length),
-    )
+    Ok(build(cscds, segments))
 }
 
-pub fn restore(args: &RestoreArgs) -> Result<u8> {
-    let (inventory, manager) = load(&args.common)?;
-    let (disk, lba, blocks, block_length) = disk_range(&inventory, &args.to)?;
-    let tape = device(&inventory, &args.from, DeviceKind::Tape)?;
-    let (tape_cscd, unit) = tape_cscd(tape, args.transfer_length)?;
+/// The restore list (local and remote alike): the disk and tape CSCDs, an optional LOCATE
+/// to logical object 0, then 01h segments of whole records.
+pub(super) fn restore_list(
+    disk: &DiskEnd,
+    tape: &TapeEnd,
+    transfer_length: u64,
+    rewind: bool,
+) -> Result<ParameterList> {
+    let cscds = cscds(disk, tape, transfer_length)?;
     let mut segments = Vec::new();
-    if args.rewind {
+    if rewind {
         segments.push(SegmentDescriptor {
             cat: false,
             body: Segment::Locate {
@@ -244,7 +315,13 @@ pub fn restore(args: &RestoreArgs) -> Result<u8> {
             },
         });
     }
-    for (lba, blocks, stl) in records(lba, blocks, block_length, args.transfer_length, unit)? {
+    for (lba, blocks, stl) in records(
+        disk.lba,
+        disk.blocks,
+        disk.block_length,
+        transfer_length,
+        (tape.fixed, tape.block_length),
+    )? {
         segments.push(SegmentDescriptor {
             cat: false,
             body: Segment::StreamToBlock {
@@ -257,13 +334,40 @@ pub fn restore(args: &RestoreArgs) -> Result<u8> {
             },
         });
     }
-    let list = build(vec![disk_cscd(disk, block_length)?, tape_cscd], segments);
-    execute(
-        &args.common,
-        &manager,
-        &list,
-        blocks * u64::from(block_length),
-    )
+    Ok(build(cscds, segments))
+}
+
+/// CSCD 0 the disk, CSCD 1 the tape.
+fn cscds(disk: &DiskEnd, tape: &TapeEnd, transfer_length: u64) -> Result<Vec<CscdDescriptor>> {
+    if tape.fixed && transfer_length % u64::from(tape.block_length) != 0 {
+        bail!(
+            "--transfer-length {transfer_length} is not a multiple of the tape's block length {}",
+            tape.block_length
+        );
+    }
+    Ok(vec![
+        CscdDescriptor {
+            nul: false,
+            peripheral_device_type: 0,
+            relative_initiator_port: 0,
+            identifier: disk.identifier.clone(),
+            parameters: DeviceParameters::Block {
+                pad: false,
+                block_length: disk.block_length,
+            },
+        },
+        CscdDescriptor {
+            nul: false,
+            peripheral_device_type: 1,
+            relative_initiator_port: 0,
+            identifier: tape.identifier.clone(),
+            parameters: DeviceParameters::Stream {
+                pad: false,
+                fixed: tape.fixed,
+                block_length: tape.block_length,
+            },
+        },
+    ])
 }
 
 pub fn devices(args: &DevicesArgs) -> Result<u8> {
@@ -358,11 +462,8 @@ fn device<'a>(
     Ok(d)
 }
 
-/// NAME[:LBA[+BLOCKS]] -> (device, first LBA, blocks, block length).
-fn disk_range<'a>(
-    inventory: &'a Inventory,
-    spec: &str,
-) -> Result<(&'a InventoryDevice, u64, u64, u32)> {
+/// NAME[:LBA[+BLOCKS]] of the inventory -> the disk end.
+fn local_disk(inventory: &Inventory, spec: &str) -> Result<DiskEnd> {
     let (name, range) = spec
         .split_once(':')
         .map_or((spec, None), |(n, r)| (n, Some(r)));
@@ -385,45 +486,55 @@ fn disk_range<'a>(
             )
         }
     };
-    let (lba, blocks) = match range {
-        None => (0, capacity),
-        Some(r) => {
+    let (lba, blocks) = disk_range(spec, range, Some(capacity))?;
+    Ok(DiskEnd {
+        identifier: identification(d)?,
+        lba,
+        blocks,
+        block_length,
+    })
+}
+
+/// The LBA[+BLOCKS] part of a disk argument against the disk's capacity (None: unknown, so
+/// BLOCKS is required) -> (first LBA, blocks).
+pub(super) fn disk_range(
+    spec: &str,
+    range: Option<&str>,
+    capacity: Option<u64>,
+) -> Result<(u64, u64)> {
+    let (lba, blocks) = match (range, capacity) {
+        (None, Some(capacity)) => (0, capacity),
+        (Some(r), _) => {
             let (l, b) = r.split_once('+').map_or((r, None), |(l, b)| (l, Some(b)));
             let lba = parse_size(l).map_err(|e| anyhow::anyhow!("{spec}: LBA: {e}"))?;
-            let blocks = match b {
-                Some(b) => parse_size(b).map_err(|e| anyhow::anyhow!("{spec}: BLOCKS: {e}"))?,
-                None => capacity.saturating_sub(lba),
+            let blocks = match (b, capacity) {
+                (Some(b), _) => {
+                    parse_size(b).map_err(|e| anyhow::anyhow!("{spec}: BLOCKS: {e}"))?
+                }
+                (None, Some(capacity)) => capacity.saturating_sub(lba),
+                (None, None) => {
+                    bail!("{spec}: BLOCKS: the disk's capacity is unknown, give LBA+BLOCKS")
+                }
             };
             (lba, blocks)
         }
+        (None, None) => bail!("{spec}: BLOCKS: the disk's capacity is unknown, give LBA+BLOCKS"),
     };
-    if lba.checked_add(blocks).is_none_or(|end| end > capacity) {
-        bail!(
-            "{spec}: LBA {lba} + {blocks} blocks is past the end of {name:?} ({capacity} blocks)"
-        );
+    if let Some(capacity) = capacity {
+        if lba.checked_add(blocks).is_none_or(|end| end > capacity) {
+            bail!("{spec}: LBA {lba} + {blocks} blocks is past the end of the disk ({capacity} blocks)");
+        }
     }
     if blocks == 0 {
         bail!("{spec}: nothing to copy");
     }
-    Ok((d, lba, blocks, block_length))
+    Ok((lba, blocks))
 }
 
-fn disk_cscd(d: &InventoryDevice, block_length: u32) -> Result<CscdDescriptor> {
-    Ok(CscdDescriptor {
-        nul: false,
-        peripheral_device_type: 0,
-        relative_initiator_port: 0,
-        identifier: identification(d)?,
-        parameters: DeviceParameters::Block {
-            pad: false,
-            block_length,
-        },
-    })
-}
-
-/// The tape's CSCD in the mode the drive is in (MODE SENSE block descriptor), and the
-/// stream unit: (FIXED, block length).
-fn tape_cscd(d: &InventoryDevice, transfer_length: u64) -> Result<(CscdDescriptor, (bool, u32))> {
+/// An inventory tape -> the tape end, in the mode the drive is in (MODE SENSE block
+/// descriptor).
+fn local_tape(inventory: &Inventory, name: &str) -> Result<TapeEnd> {
+    let d = device(inventory, name, DeviceKind::Tape)?;
     let mut mode = [0u8; 12];
     let c = d.device.execute(
         &[0x1a, 0, 0, 0, 12, 0],
@@ -434,22 +545,11 @@ fn tape_cscd(d: &InventoryDevice, transfer_length: u64) -> Result<(CscdDescripto
     } else {
         0
     };
-    let fixed = block_length != 0;
-    if fixed && transfer_length % u64::from(block_length) != 0 {
-        bail!("--transfer-length {transfer_length} is not a multiple of the tape's block length {block_length}");
-    }
-    let cscd = CscdDescriptor {
-        nul: false,
-        peripheral_device_type: 1,
-        relative_initiator_port: 0,
+    Ok(TapeEnd {
         identifier: identification(d)?,
-        parameters: DeviceParameters::Stream {
-            pad: false,
-            fixed,
-            block_length,
-        },
-    };
-    Ok((cscd, (fixed, block_length)))
+        fixed: block_length != 0,
+        block_length,
+    })
 }
 
 fn identification(d: &InventoryDevice) -> Result<CscdIdentifier> {

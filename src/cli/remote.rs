@@ -10,18 +10,25 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::copy::{report, Common};
-use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, Session};
+use super::copy::{
+    backup_list, disk_range, report, restore_list, BackupArgs, Common, DiskEnd, RestoreArgs,
+    TapeEnd,
+};
+use crate::frontend::dispatch::lun_from_wire;
+use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
 use crate::scsi::copy_results::{
     CopyStatus, FailedSegmentDetails, OperatingParameters, ReceiveCopyResultsCdb, ReceiveData,
     ServiceAction,
 };
+use crate::scsi::designator::association;
 use crate::scsi::dump::render_sense;
-use crate::scsi::Sense;
+use crate::scsi::{CscdIdentifier, Designator, ListIdUsage, ParameterList, Reader, Sense};
 
 /// SCSI status values the CLI tells apart.
 const GOOD: u8 = 0x00;
 const CHECK_CONDITION: u8 = 0x02;
+/// The UNIT ATTENTION sense key.
+const UNIT_ATTENTION: u8 = 0x06;
 /// LIST ID USAGE 11b: no list identifier, nothing to poll.
 const NO_LIST_ID: u8 = 0x03;
 /// How often COPY STATUS is polled while the copy runs.
@@ -229,4 +236,249 @@ pub fn results(args: &ResultsArgs) -> Result<u8> {
         );
     }
     Ok(sense.map_or(0, |s| s.key.0))
+}
+
+/// `xcopy backup --target`: the local backup's list, its CSCDs naming the remote devices by
+/// the designators their LUNs report.
+pub fn backup(args: &BackupArgs, url: &str) -> Result<u8> {
+    let (session, via) = open(url)?;
+    let ends = remote_disk(&session, via, &args.from, "--from", args.block_length)
+        .and_then(|disk| Ok((disk, remote_tape(&session, via, &args.to, "--to")?)));
+    let _ = session.logout();
+    let (disk, tape) = ends?;
+    let list = backup_list(&disk, &tape, args.transfer_length, args.filemark)?;
+    send(&args.common, url, list, disk.bytes())
+}
+
+/// `xcopy restore --target`: the local restore's list, with remote CSCDs.
+pub fn restore(args: &RestoreArgs, url: &str) -> Result<u8> {
+    let (session, via) = open(url)?;
+    let ends = remote_disk(&session, via, &args.to, "--to", args.block_length)
+        .and_then(|disk| Ok((disk, remote_tape(&session, via, &args.from, "--from")?)));
+    let _ = session.logout();
+    let (disk, tape) = ends?;
+    let list = restore_list(&disk, &tape, args.transfer_length, args.rewind)?;
+    send(&args.common, url, list, disk.bytes())
+}
+
+/// Sends a built list with a list identifier (the session is new, so 1 is unique on its
+/// I_T nexus) that COPY STATUS can poll for the bar and the segment count.
+fn send(common: &Common, url: &str, mut list: ParameterList, total: u64) -> Result<u8> {
+    list.list_identifier = 1;
+    list.list_id_usage = ListIdUsage::Hold;
+    execute(common, url, &list.encode(), total)
+}
+
+/// A data-in command on `lun`, retried past unit attentions (POWER ON, RESET on a LUN not
+/// yet addressed in this session).
+fn query(session: &Session, lun: u64, cdb: &[u8], len: usize) -> Result<ScsiResponse> {
+    let mut r = session.command(lun, cdb, &[], len)?;
+    for _ in 0..4 {
+        let attention = r.status == CHECK_CONDITION
+            && Sense::decode(&r.sense).is_ok_and(|s| s.key.0 == UNIT_ATTENTION);
+        if !attention {
+            break;
+        }
+        r = session.command(lun, cdb, &[], len)?;
+    }
+    Ok(r)
+}
+
+/// `lun:N` -> N and the CSCD identifier of that LUN, which must be of peripheral device
+/// type `pdt`: its VPD 83h logical-unit designator (the highest of NAA, EUI-64, T10 vendor
+/// ID, as the local inventory path picks).
+fn remote_lun(
+    session: &Session,
+    n: &str,
+    spec: &str,
+    field: &str,
+    pdt: u8,
+) -> Result<(u64, CscdIdentifier)> {
+    let lun: u64 = n
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{field} {spec}: LUN {n:?} is not a number"))?;
+    let inquiry = query(session, lun, &[0x12, 0, 0, 0, 36, 0], 36)?;
+    let b0 = inquiry.data_in.first().copied().unwrap_or(0x7f);
+    if inquiry.status != GOOD || b0 >> 5 != 0 {
+        bail!("{field} {spec}: the target has no LUN {lun}");
+    }
+    if b0 & 0x1f != pdt {
+        bail!(
+            "{field} {spec}: LUN {lun} is not a {} (peripheral device type {:#04x})",
+            if pdt == 0 { "disk" } else { "tape" },
+            b0 & 0x1f
+        );
+    }
+    let best = lun_designators(session, lun)?
+        .into_iter()
+        .filter(|d| {
+            d.association == association::LOGICAL_UNIT
+                && d.designator_type <= 3
+                && d.value.len() <= 20
+        })
+        .max_by_key(|d| d.designator_type);
+    let designator = best.with_context(|| {
+        format!(
+            "{field} {spec}: LUN {lun} reports no logical-unit designator an E4h CSCD can carry"
+        )
+    })?;
+    Ok((lun, CscdIdentifier::Identification { designator }))
+}
+
+/// The designators of `lun`'s VPD 83h page (none if it has no such page).
+fn lun_designators(session: &Session, lun: u64) -> Result<Vec<Designator>> {
+    let page = query(session, lun, &[0x12, 1, 0x83, 0x10, 0, 0], 4096)?;
+    if page.status != GOOD {
+        return Ok(Vec::new());
+    }
+    let len = page
+        .data_in
+        .get(2..4)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let body = page
+        .data_in
+        .get(4..(4 + len).min(page.data_in.len()))
+        .unwrap_or_default();
+    let mut reader = Reader::new(body);
+    let mut out = Vec::new();
+    while let Ok(d) = Designator::decode(&mut reader) {
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// The LUN of the target (REPORT LUNS, asked of LUN `via`) whose VPD 83h page carries
+/// `designator`, if any.
+fn find_lun(session: &Session, via: u64, designator: &Designator) -> Result<Option<u64>> {
+    const ALLOCATION: usize = 8 + 8 * 256;
+    let mut cdb = [0u8; 12];
+    cdb[0] = 0xa0;
+    cdb[6..10].copy_from_slice(&(ALLOCATION as u32).to_be_bytes());
+    let r = query(session, via, &cdb, ALLOCATION)?;
+    if r.status != GOOD {
+        return Ok(None);
+    }
+    for entry in r.data_in.get(8..).unwrap_or_default().chunks_exact(8) {
+        let mut wire = [0u8; 8];
+        wire.copy_from_slice(entry);
+        let lun = lun_from_wire(wire);
+        if lun_designators(session, lun)?
+            .iter()
+            .any(|d| d.matches(designator))
+        {
+            return Ok(Some(lun));
+        }
+    }
+    Ok(None)
+}
+
+/// A designator argument (naa./eui./t10.) -> its CSCD identifier.
+fn named(name: &str, spec: &str, field: &str) -> Result<CscdIdentifier> {
+    let designator = Designator::parse_name(name)
+        .map_err(|e| anyhow::anyhow!("{field} {spec}: expected lun:N or a designator: {e}"))?;
+    Ok(CscdIdentifier::Identification { designator })
+}
+
+/// READ CAPACITY(16) of a disk LUN -> (block length, blocks).
+fn geometry(session: &Session, lun: u64, spec: &str, field: &str) -> Result<(u32, u64)> {
+    let cdb = [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
+    let r = query(session, lun, &cdb, 32)?;
+    let capacity = r.data_in.get(..12).filter(|_| r.status == GOOD);
+    let Some(c) = capacity else {
+        bail!("{field} {spec}: READ CAPACITY(16) on LUN {lun} failed");
+    };
+    let last = u64::from_be_bytes(c[..8].try_into().unwrap_or_default());
+    let block_length = u32::from_be_bytes(c[8..12].try_into().unwrap_or_default());
+    Ok((block_length, last.saturating_add(1)))
+}
+
+/// `lun:N[:LBA[+BLOCKS]]` or `DESIGNATOR[:LBA[+BLOCKS]]` -> the disk end (a designator
+/// that is one of the target's LUNs gets that LUN's geometry; otherwise --block-length and
+/// LBA+BLOCKS are required).
+fn remote_disk(
+    session: &Session,
+    via: u64,
+    spec: &str,
+    field: &str,
+    block_length: Option<u64>,
+) -> Result<DiskEnd> {
+    if let Some(rest) = spec.strip_prefix("lun:") {
+        let (n, range) = rest
+            .split_once(':')
+            .map_or((rest, None), |(n, r)| (n, Some(r)));
+        let (lun, identifier) = remote_lun(session, n, spec, field, 0)?;
+        let (block_length, capacity) = geometry(session, lun, spec, field)?;
+        let (lba, blocks) = disk_range(spec, range, Some(capacity))?;
+        return Ok(DiskEnd {
+            identifier,
+            lba,
+            blocks,
+            block_length,
+        });
+    }
+    let (name, range) = spec
+        .split_once(':')
+        .map_or((spec, None), |(n, r)| (n, Some(r)));
+    let identifier = named(name, spec, field)?;
+    let CscdIdentifier::Identification { designator } = &identifier else {
+        bail!("{field} {spec}: not a designator");
+    };
+    if let Some(lun) = find_lun(session, via, designator)? {
+        let (block_length, capacity) = geometry(session, lun, spec, field)?;
+        let (lba, blocks) = disk_range(spec, range, Some(capacity))?;
+        return Ok(DiskEnd {
+            identifier,
+            lba,
+            blocks,
+            block_length,
+        });
+    }
+    let Some(block_length) = block_length else {
+        bail!("{field} {spec}: --block-length: {name} is not a LUN of the target, give the disk's logical block length");
+    };
+    let block_length = u32::try_from(block_length)
+        .ok()
+        .filter(|&b| b != 0 && b <= 0x00ff_ffff)
+        .with_context(|| format!("--block-length {block_length}: must be 1 to 16777215"))?;
+    let (lba, blocks) = disk_range(spec, range, None)?;
+    Ok(DiskEnd {
+        identifier,
+        lba,
+        blocks,
+        block_length,
+    })
+}
+
+/// `lun:N` or a designator of one of the target's LUNs (mode from its MODE SENSE block
+/// descriptor), or another designator (variable mode) -> the tape end.
+fn remote_tape(session: &Session, via: u64, spec: &str, field: &str) -> Result<TapeEnd> {
+    let (lun, identifier) = match spec.strip_prefix("lun:") {
+        Some(n) => remote_lun(session, n, spec, field, 1)?,
+        None => {
+            let identifier = named(spec, spec, field)?;
+            let CscdIdentifier::Identification { designator } = &identifier else {
+                bail!("{field} {spec}: not a designator");
+            };
+            match find_lun(session, via, designator)? {
+                Some(lun) => (lun, identifier),
+                None => {
+                    return Ok(TapeEnd {
+                        identifier,
+                        fixed: false,
+                        block_length: 0,
+                    })
+                }
+            }
+        }
+    };
+    let mode = query(session, lun, &[0x1a, 0, 0, 0, 12, 0], 12)?;
+    let block_length = match mode.data_in.get(..12) {
+        Some(m) if mode.status == GOOD && m[3] >= 8 => u32::from_be_bytes([0, m[9], m[10], m[11]]),
+        _ => 0,
+    };
+    Ok(TapeEnd {
+        identifier,
+        fixed: block_length != 0,
+        block_length,
+    })
 }
