@@ -199,6 +199,33 @@ pub enum ByteCheck {
     Compare,
 }
 
+/// Byte 1, LBA, length and the CDB offset of the length field of the 10/12/16-byte CDBs that
+/// share the READ/WRITE layout without a 6-byte form (VERIFY, WRITE AND VERIFY): 10 has a
+/// 4-byte LBA and a 2-byte length at 7, 12 a 4-byte length at 6, 16 an 8-byte LBA and a 4-byte
+/// length at 10. `opcodes` are the 10, 12 and 16-byte opcodes.
+fn lba_and_length(cdb: &[u8], opcodes: [Opcode; 3]) -> Result<(u8, u64, u32, u8), DecodeError> {
+    let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
+    if opcode == opcodes[0] {
+        let [_, b1, l0, l1, l2, l3, _group, n0, n1, ctl] = fixed::<10>(cdb)?;
+        control(ctl, 9)?;
+        let len = u32::from(u16::from_be_bytes([n0, n1]));
+        Ok((b1, u64::from(be32([l0, l1, l2, l3])), len, 7))
+    } else if opcode == opcodes[1] {
+        let [_, b1, l0, l1, l2, l3, n0, n1, n2, n3, _group, ctl] = fixed::<12>(cdb)?;
+        control(ctl, 11)?;
+        let lba = u64::from(be32([l0, l1, l2, l3]));
+        Ok((b1, lba, be32([n0, n1, n2, n3]), 6))
+    } else if opcode == opcodes[2] {
+        let [_, b1, l0, l1, l2, l3, l4, l5, l6, l7, n0, n1, n2, n3, _group, ctl] =
+            fixed::<16>(cdb)?;
+        control(ctl, 15)?;
+        let lba = be64([l0, l1, l2, l3, l4, l5, l6, l7]);
+        Ok((b1, lba, be32([n0, n1, n2, n3]), 10))
+    } else {
+        Err(invalid(0))
+    }
+}
+
 /// VERIFY (10/12/16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifyCdb {
@@ -211,33 +238,10 @@ pub struct VerifyCdb {
 
 impl VerifyCdb {
     pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
-        let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
-        let (b1, lba, blocks, length_offset) = match opcode {
-            Opcode::VERIFY_10 => {
-                let [_, b1, l0, l1, l2, l3, _group, n0, n1, ctl] = fixed::<10>(cdb)?;
-                control(ctl, 9)?;
-                let len = u32::from(u16::from_be_bytes([n0, n1]));
-                (b1, u64::from(be32([l0, l1, l2, l3])), len, 7)
-            }
-            Opcode::VERIFY_12 => {
-                let [_, b1, l0, l1, l2, l3, n0, n1, n2, n3, _group, ctl] = fixed::<12>(cdb)?;
-                control(ctl, 11)?;
-                (
-                    b1,
-                    u64::from(be32([l0, l1, l2, l3])),
-                    be32([n0, n1, n2, n3]),
-                    6,
-                )
-            }
-            Opcode::VERIFY_16 => {
-                let [_, b1, l0, l1, l2, l3, l4, l5, l6, l7, n0, n1, n2, n3, _group, ctl] =
-                    fixed::<16>(cdb)?;
-                control(ctl, 15)?;
-                let lba = be64([l0, l1, l2, l3, l4, l5, l6, l7]);
-                (b1, lba, be32([n0, n1, n2, n3]), 10)
-            }
-            _ => return Err(invalid(0)),
-        };
+        let (b1, lba, blocks, length_offset) = lba_and_length(
+            cdb,
+            [Opcode::VERIFY_10, Opcode::VERIFY_12, Opcode::VERIFY_16],
+        )?;
         protect(b1)?;
         Ok(Self {
             lba,
@@ -276,29 +280,14 @@ pub struct WriteVerifyCdb {
 
 impl WriteVerifyCdb {
     pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
-        let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
-        let (b1, lba, blocks, length_offset) = match opcode {
-            Opcode::WRITE_AND_VERIFY_10 => {
-                let [_, b1, l0, l1, l2, l3, _group, n0, n1, ctl] = fixed::<10>(cdb)?;
-                control(ctl, 9)?;
-                let len = u32::from(u16::from_be_bytes([n0, n1]));
-                (b1, u64::from(be32([l0, l1, l2, l3])), len, 7)
-            }
-            Opcode::WRITE_AND_VERIFY_12 => {
-                let [_, b1, l0, l1, l2, l3, n0, n1, n2, n3, _group, ctl] = fixed::<12>(cdb)?;
-                control(ctl, 11)?;
-                let lba = u64::from(be32([l0, l1, l2, l3]));
-                (b1, lba, be32([n0, n1, n2, n3]), 6)
-            }
-            Opcode::WRITE_AND_VERIFY_16 => {
-                let [_, b1, l0, l1, l2, l3, l4, l5, l6, l7, n0, n1, n2, n3, _group, ctl] =
-                    fixed::<16>(cdb)?;
-                control(ctl, 15)?;
-                let lba = be64([l0, l1, l2, l3, l4, l5, l6, l7]);
-                (b1, lba, be32([n0, n1, n2, n3]), 10)
-            }
-            _ => return Err(invalid(0)),
-        };
+        let (b1, lba, blocks, length_offset) = lba_and_length(
+            cdb,
+            [
+                Opcode::WRITE_AND_VERIFY_10,
+                Opcode::WRITE_AND_VERIFY_12,
+                Opcode::WRITE_AND_VERIFY_16,
+            ],
+        )?;
         protect(b1)?;
         Ok(Self {
             lba,
