@@ -643,11 +643,9 @@ fn total_bytes(list: &ParameterList) -> u64 {
         .sum()
 }
 
-fn execute(common: &Common, manager: &CopyManager, list: &ParameterList, total: u64) -> Result<u8> {
-    let progress = Arc::new(Progress::default());
-    let abort = Abort::new();
-    let started = Instant::now();
-    let bar = (!common.quiet && std::io::stderr().is_terminal()).then(|| {
+/// The progress bar of a copy of `total` bytes: only on a terminal, and not with --quiet.
+pub(crate) fn progress_bar(common: &Common, total: u64) -> Option<indicatif::ProgressBar> {
+    (!common.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(total.max(1));
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -657,7 +655,14 @@ fn execute(common: &Common, manager: &CopyManager, list: &ParameterList, total: 
             .progress_chars("=> "),
         );
         bar
-    });
+    })
+}
+
+fn execute(common: &Common, manager: &CopyManager, list: &ParameterList, total: u64) -> Result<u8> {
+    let progress = Arc::new(Progress::default());
+    let abort = Abort::new();
+    let started = Instant::now();
+    let bar = progress_bar(common, total);
     let result = std::thread::scope(|scope| {
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if let Some(bar) = &bar {

@@ -3,7 +3,6 @@
 //! (COPY STATUS, same list identifier) polls on the same session and drives the progress
 //! bar; `xcopy results` prints one decoded RECEIVE COPY RESULTS page.
 
-use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -106,17 +105,7 @@ pub fn execute(common: &Common, url: &str, list: &[u8], total: u64) -> Result<u8
     cdb[0] = 0x83;
     let len = u32::try_from(list.len()).context("parameter list longer than 4 GiB")?;
     cdb[10..14].copy_from_slice(&len.to_be_bytes());
-    let bar = (!common.quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(total.max(1));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar
-    });
+    let bar = super::copy::progress_bar(common, total);
     let started = Instant::now();
     let response = std::thread::scope(|scope| {
         let copy = scope.spawn(|| session.command(lun, &cdb, list, 0));
