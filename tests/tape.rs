@@ -1107,3 +1107,57 @@ proptest::proptest! {
         proptest::prop_assert_eq!(parse_simh(&t.image()), model.objects);
     }
 }
+
+/// Many WRITE(6) commands sent together (`write_transfers`, what the copy engine uses) must
+/// end exactly as the same commands one by one: the same count of GOOD commands, the same
+/// stopping completion (early warning, then VOLUME OVERFLOW), the same image — in variable
+/// and fixed mode, with the batch crossing early warning and the capacity.
+#[test]
+fn write_transfers_match_commands_one_by_one() {
+    for (fixed, transfer) in [(false, 1000usize), (true, 4 * 512)] {
+        let config = TapeConfig {
+            capacity: 40_000,
+            early_warning: 12_000,
+            block_size: if fixed { 512 } else { 0 },
+            ..TapeConfig::default()
+        };
+        let data: Vec<u8> = (0..60 * transfer)
+            .map(|i| (i * 13 + i / 509) as u8)
+            .collect();
+        let cdb = write6(fixed, if fixed { 4 } else { transfer as u32 });
+        let (batched, _) = open_with(config.clone());
+        let (single, _) = open_with(config);
+        // A few records first, so batches start at an unaligned end of data.
+        for t in [&batched, &single] {
+            good(&t.write_var(&[7u8; 333]), 0);
+        }
+        let mut outcomes = Vec::new();
+        for t in [&batched, &single] {
+            let mut rest = &data[..];
+            let mut rounds = Vec::new();
+            while !rest.is_empty() {
+                let (done, stopped) = if std::ptr::eq(t, &batched) {
+                    t.dev.write_transfers(&cdb, rest, transfer)
+                } else {
+                    let send = |p: &[u8]| t.dev.execute(&cdb, DataDirection::ToDevice(p));
+                    xcopyd::device::write_one_by_one(send, rest, transfer)
+                };
+                let stopped = stopped.map(|c| c.unwrap());
+                let stop = stopped.is_some();
+                rounds.push((done, stopped.map(|c| (c.status, c.sense, c.residual))));
+                rest = &rest[((done + usize::from(stop)) * transfer).min(rest.len())..];
+            }
+            outcomes.push((rounds, t.image()));
+        }
+        assert_eq!(outcomes[0].0, outcomes[1].0, "fixed={fixed}");
+        // It did stop at early warning and at the capacity.
+        assert!(
+            outcomes[0].0.len() >= 3,
+            "fixed={fixed}: {:?}",
+            outcomes[0].0
+        );
+        assert_eq!(outcomes[0].1, outcomes[1].1, "fixed={fixed}");
+        let records = parse_simh(&outcomes[0].1);
+        assert!(records.len() > 10);
+    }
+}

@@ -10,35 +10,7 @@ use std::sync::Arc;
 use crate::device::{BlockBackend, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::{Asc, Status};
 
-/// Alignment of data buffers: O_DIRECT needs 512 bytes on this machine's file systems;
-/// 4096 serves 4Kn devices too.
-pub const ALIGN: usize = 4096;
-
-/// A growable byte buffer whose data starts on an [`ALIGN`] boundary, so O_DIRECT reads and
-/// writes need no bounce copy (safe code: over-allocates and offsets).
-#[derive(Default)]
-pub struct AlignedBuf {
-    raw: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    /// The first `len` bytes, aligned (contents unspecified: the caller fills them).
-    pub fn slice(&mut self, len: usize) -> &mut [u8] {
-        if self.raw.len() < len + ALIGN {
-            self.raw = vec![0u8; len + ALIGN];
-            self.start = self.raw.as_ptr().align_offset(ALIGN).min(ALIGN);
-        }
-        self.len = len;
-        &mut self.raw[self.start..self.start + len]
-    }
-
-    /// The first `len` bytes (at most what the last [`AlignedBuf::slice`] made).
-    pub fn get(&self, len: usize) -> &[u8] {
-        &self.raw[self.start..self.start + len.min(self.len)]
-    }
-}
+pub use crate::device::{AlignedBuf, ALIGN};
 
 fn aligned(buf: &[u8]) -> bool {
     buf.as_ptr().align_offset(ALIGN) == 0 && buf.len() % 512 == 0
@@ -332,36 +304,40 @@ pub fn read_stream(endpoint: &Endpoint, unit: StreamUnit, buf: &mut [u8]) -> Res
     Ok(())
 }
 
-/// Writes one transfer to a stream device. Early warning (CHECK CONDITION with EOM and the
-/// data written) ends the copy: the drive is at the end of its medium and the initiator must
-/// be told; the bytes were written and count as done (`Err` carries `written = true`).
+/// Writes `data` (whole transfers of `unit`) to a stream device, one WRITE per transfer
+/// (sent together where the device can, [`ScsiDevice::write_transfers`]). Early warning
+/// (CHECK CONDITION with EOM and the data written) ends the copy: the drive is at the end of
+/// its medium and the initiator must be told; that transfer's bytes were written and count
+/// as done. `Err` carries the bytes written before the failure.
 pub fn write_stream(
     endpoint: &Endpoint,
     unit: StreamUnit,
-    buf: &[u8],
-) -> Result<(), (Failure, bool)> {
-    let cdb = unit.cdb(0x0a, buf.len());
-    match endpoint.device.execute(&cdb, DataDirection::ToDevice(buf)) {
-        Ok(c) if c.is_good() && c.residual == 0 => Ok(()),
-        Ok(c) if c.is_good() => Err((
+    data: &[u8],
+) -> Result<(), (Failure, u64)> {
+    let transfer = unit.bytes().max(1);
+    let cdb = unit.cdb(0x0a, transfer);
+    let (done, stopped) = endpoint.device.write_transfers(&cdb, data, transfer);
+    let before = (done * transfer) as u64;
+    match stopped {
+        None => Ok(()),
+        Some(Ok(c)) if c.is_good() => Err((
             Failure::of(Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN, endpoint),
-            false,
+            before,
         )),
-        Ok(c) => {
+        Some(Ok(c)) => {
             // EOM with NO SENSE (early warning) means the data was written.
             let written = c
                 .decoded_sense()
                 .is_some_and(|s| s.eom && s.key == crate::scsi::SenseKey::NO_SENSE);
-            Err((
-                Failure {
-                    asc: Asc::THIRD_PARTY_DEVICE_FAILURE,
-                    device: Some((Side::Destination, c.status, c.sense)),
-                    cscd: endpoint.cscd,
-                    field: None,
-                },
-                written,
-            ))
+            let failure = Failure {
+                asc: Asc::THIRD_PARTY_DEVICE_FAILURE,
+                device: Some((Side::Destination, c.status, c.sense)),
+                cscd: endpoint.cscd,
+                field: None,
+            };
+            let piece = data.len().saturating_sub(done * transfer).min(transfer);
+            Err((failure, before + if written { piece as u64 } else { 0 }))
         }
-        Err(e) => Err((unreachable(endpoint, &e), false)),
+        Some(Err(e)) => Err((unreachable(endpoint, &e), before)),
     }
 }

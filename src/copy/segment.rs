@@ -60,15 +60,7 @@ impl Sink<'_> {
                 }
                 Ok(())
             }
-            Self::Stream { endpoint, unit } => {
-                for record in data.chunks(unit.bytes().max(1)) {
-                    if let Err((f, written)) = io::write_stream(endpoint, *unit, record) {
-                        return Err((f, done + if written { record.len() as u64 } else { 0 }));
-                    }
-                    done += record.len() as u64;
-                }
-                Ok(())
-            }
+            Self::Stream { endpoint, unit } => io::write_stream(endpoint, *unit, data),
             Self::Discard => Ok(()),
         }
     }

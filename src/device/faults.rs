@@ -297,6 +297,9 @@ impl ScsiDevice for FaultyDevice {
         self.inner.name()
     }
 
+    // `write_transfers` stays the default, one command at a time, so every WRITE meets the
+    // faults.
+
     fn supported_commands(&self) -> Option<&'static [crate::scsi::sbc::CommandUsage]> {
         self.inner.supported_commands()
     }

@@ -132,6 +132,36 @@ pub struct BlockBackend {
     pub read_only: bool,
 }
 
+/// Alignment of data buffers: O_DIRECT needs 512 bytes on this machine's file systems;
+/// 4096 serves 4Kn devices too.
+pub const ALIGN: usize = 4096;
+
+/// A growable byte buffer whose data starts on an [`ALIGN`] boundary, so O_DIRECT reads and
+/// writes need no bounce copy (safe code: over-allocates and offsets).
+#[derive(Default)]
+pub struct AlignedBuf {
+    raw: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    /// The first `len` bytes, aligned (contents unspecified: the caller fills them).
+    pub fn slice(&mut self, len: usize) -> &mut [u8] {
+        if self.raw.len() < len + ALIGN {
+            self.raw = vec![0u8; len + ALIGN];
+            self.start = self.raw.as_ptr().align_offset(ALIGN).min(ALIGN);
+        }
+        self.len = len;
+        &mut self.raw[self.start..self.start + len]
+    }
+
+    /// The first `len` bytes (at most what the last [`AlignedBuf::slice`] made).
+    pub fn get(&self, len: usize) -> &[u8] {
+        &self.raw[self.start..self.start + len.min(self.len)]
+    }
+}
+
 /// Something a CDB can be sent to.
 pub trait ScsiDevice: Send + Sync {
     /// Sends one CDB. `Ok` whenever the device returned a SCSI status, GOOD or not.
@@ -145,6 +175,24 @@ pub trait ScsiDevice: Send + Sync {
         None
     }
 
+    /// Sends the write `cdb` once per `transfer` bytes of `data`, each time with the next
+    /// `transfer` bytes, and stops at the first command that does not complete GOOD with
+    /// nothing left over. Returns how many did, and the outcome of the one that stopped.
+    /// A device with a faster way to do exactly the same (an emulated tape appending many
+    /// records at once) overrides it.
+    fn write_transfers(
+        &self,
+        cdb: &[u8],
+        data: &[u8],
+        transfer: usize,
+    ) -> (usize, Option<Result<Completion, DeviceError>>) {
+        write_one_by_one(
+            |piece| self.execute(cdb, DataDirection::ToDevice(piece)),
+            data,
+            transfer,
+        )
+    }
+
     /// The commands the device itself answers, in opcode order, for REPORT SUPPORTED
     /// OPERATION CODES; the dispatcher adds the ones it answers for every LUN (REPORT LUNS,
     /// EXTENDED COPY, RECEIVE COPY RESULTS). `None`: the device answers that command itself
@@ -152,4 +200,19 @@ pub trait ScsiDevice: Send + Sync {
     fn supported_commands(&self) -> Option<&'static [crate::scsi::sbc::CommandUsage]> {
         None
     }
+}
+
+/// [`ScsiDevice::write_transfers`] the plain way: `send` once per `transfer` bytes.
+pub fn write_one_by_one(
+    mut send: impl FnMut(&[u8]) -> Result<Completion, DeviceError>,
+    data: &[u8],
+    transfer: usize,
+) -> (usize, Option<Result<Completion, DeviceError>>) {
+    for (done, piece) in data.chunks(transfer.max(1)).enumerate() {
+        match send(piece) {
+            Ok(c) if c.is_good() && c.residual == 0 => {}
+            other => return (done, Some(other)),
+        }
+    }
+    (data.len().div_ceil(transfer.max(1)), None)
 }

@@ -42,6 +42,26 @@ fn write_error(information: u64) -> Sense {
     Sense::new(SenseKey::MEDIUM_ERROR, Asc::WRITE_ERROR).with_information(information)
 }
 
+/// A WRITE(6)'s records: `count` of `size` bytes.
+#[derive(Clone, Copy)]
+struct WriteShape {
+    fixed: bool,
+    count: u64,
+    size: u64,
+}
+
+impl WriteShape {
+    /// INFORMATION when `written` of the records were written: blocks not written (fixed),
+    /// the requested length (variable).
+    fn residue(self, written: u64) -> u64 {
+        if self.fixed {
+            self.count - written
+        } else {
+            self.size
+        }
+    }
+}
+
 fn write_protected() -> Completion {
     check(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED), 0)
 }
@@ -166,21 +186,15 @@ impl Drive {
         Completion::good(total - blocks as usize * size)
     }
 
-    /// SSC-3 WRITE(6). Writing anywhere but at end of data first discards what follows.
-    /// Records that would end past the physical end are not written: VOLUME OVERFLOW,
-    /// EOM=1, 00/02, INFORMATION the blocks (or bytes) not written. A write that leaves end
-    /// of data at or past early warning completes with NO SENSE, EOM=1, 00/02, INFORMATION 0.
-    pub(super) fn write(&mut self, cdb: &[u8], buf: &[u8]) -> Completion {
-        let total = buf.len();
-        let cmd = match Write6::decode(cdb) {
-            Ok(c) => c,
-            Err(e) => return decode_error(e, total),
-        };
+    /// What a WRITE(6) asks for, checked as [`Drive::write`] checks it: `Ok(None)` for a
+    /// zero transfer length, `Err` with the completion for a refused command.
+    fn write_shape(&self, cdb: &[u8], total: usize) -> Result<Option<WriteShape>, Completion> {
+        let cmd = Write6::decode(cdb).map_err(|e| decode_error(e, total))?;
         if !self.loaded {
-            return not_ready(total);
+            return Err(not_ready(total));
         }
         if cmd.fixed && self.mode.block_length == 0 {
-            return fixed_in_variable_mode(total);
+            return Err(fixed_in_variable_mode(total));
         }
         let (count, size) = if cmd.fixed {
             (
@@ -191,37 +205,108 @@ impl Drive {
             (1, u64::from(cmd.transfer_length))
         };
         if (!cmd.fixed && size > u64::from(self.max_block_length)) || count * size > total as u64 {
-            return bad_transfer_length(total);
+            return Err(bad_transfer_length(total));
         }
         if self.mode.write_protect {
-            return write_protected();
+            return Err(write_protected());
         }
-        if cmd.transfer_length == 0 {
-            return Completion::good(total);
+        Ok((cmd.transfer_length != 0).then_some(WriteShape {
+            fixed: cmd.fixed,
+            count,
+            size,
+        }))
+    }
+
+    /// Appends `data` as records of `size` bytes at the current position (discarding what
+    /// follows it). `Err` with the records written when the image write fails.
+    fn append(&mut self, data: &[u8], size: u64) -> Result<(), u64> {
+        let base = self.position;
+        let result = self
+            .image
+            .truncate(base)
+            .and_then(|()| self.image.append_records(data, size as usize));
+        self.dirty = true;
+        let written = self.image.objects().saturating_sub(base);
+        self.position = self.image.objects();
+        result.map_err(|_| written)
+    }
+
+    /// WRITE(6) `cdb` once per `transfer` bytes of `buf` (as [`ScsiDevice::write_transfers`]).
+    /// The commands that end before early warning are all GOOD, so their records are
+    /// appended at once; the rest go one by one through [`Drive::write`], whose sense they
+    /// get. Returns the commands that completed GOOD and the one that did not.
+    ///
+    /// [`ScsiDevice::write_transfers`]: crate::device::ScsiDevice::write_transfers
+    pub(super) fn write_many(
+        &mut self,
+        cdb: &[u8],
+        buf: &[u8],
+        transfer: usize,
+    ) -> (usize, Option<Completion>) {
+        let transfer = transfer.max(1);
+        let mut done = 0usize;
+        if let Ok(Some(shape)) = self.write_shape(cdb, transfer) {
+            let per = shape.count * record_image_len(shape.size);
+            let start = self.image.offset_of(self.position);
+            let room = self
+                .early_warning_at
+                .saturating_sub(start.saturating_add(1));
+            let clean = (room / per).min((buf.len() / transfer) as u64) as usize;
+            let whole = (shape.count * shape.size) as usize;
+            if clean > 1 && whole == transfer {
+                let data = buf.get(..clean * transfer).unwrap_or_default();
+                if let Err(written) = self.append(data, shape.size) {
+                    let k = (written / shape.count) as usize;
+                    let partial = written % shape.count;
+                    let residual = transfer - (partial * shape.size) as usize;
+                    let sense = write_error(shape.residue(partial));
+                    return (k, Some(check(sense, residual)));
+                }
+                done = clean;
+            }
         }
+        for piece in buf
+            .get(done * transfer..)
+            .unwrap_or_default()
+            .chunks(transfer)
+        {
+            let c = self.write(cdb, piece);
+            if !(c.is_good() && c.residual == 0) {
+                return (done, Some(c));
+            }
+            done += 1;
+        }
+        (done, None)
+    }
+
+    /// SSC-3 WRITE(6). Writing anywhere but at end of data first discards what follows.
+    /// Records that would end past the physical end are not written: VOLUME OVERFLOW,
+    /// EOM=1, 00/02, INFORMATION the blocks (or bytes) not written. A write that leaves end
+    /// of data at or past early warning completes with NO SENSE, EOM=1, 00/02, INFORMATION 0.
+    pub(super) fn write(&mut self, cdb: &[u8], buf: &[u8]) -> Completion {
+        let total = buf.len();
+        let shape = match self.write_shape(cdb, total) {
+            Ok(Some(shape)) => shape,
+            Ok(None) => return Completion::good(total),
+            Err(c) => return c,
+        };
+        let WriteShape { count, size, .. } = shape;
         let start = self.image.offset_of(self.position);
         let fit = count.min(self.capacity.saturating_sub(start) / record_image_len(size));
-        let residue = |written: u64| if cmd.fixed { count - written } else { size };
         if fit > 0 {
-            let base = self.position;
             let data = buf.get(..(fit * size) as usize).unwrap_or_default();
-            let result = self
-                .image
-                .truncate(base)
-                .and_then(|()| self.image.append_records(data, size as usize));
-            self.dirty = true;
-            let written = self.image.objects().saturating_sub(base);
-            self.position = self.image.objects();
-            if result.is_err() {
-                let residual = total - (written * size) as usize;
-                return check(write_error(residue(written)), residual);
+            if let Err(written) = self.append(data, size) {
+                return check(
+                    write_error(shape.residue(written)),
+                    total - (written * size) as usize,
+                );
             }
         }
         let residual = total - (fit * size) as usize;
         if fit < count {
             let sense = Sense {
                 eom: true,
-                information: Some(residue(fit)),
+                information: Some(shape.residue(fit)),
                 ..Sense::new(
                     SenseKey::VOLUME_OVERFLOW,
                     Asc::END_OF_PARTITION_MEDIUM_DETECTED,

@@ -282,6 +282,20 @@ impl ScsiDevice for EmulatedTape {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn write_transfers(
+        &self,
+        cdb: &[u8],
+        data: &[u8],
+        transfer: usize,
+    ) -> (usize, Option<Result<Completion, DeviceError>>) {
+        if cdb.first() != Some(&Opcode::WRITE_6.0) {
+            let send = |piece: &[u8]| self.execute(cdb, DataDirection::ToDevice(piece));
+            return super::write_one_by_one(send, data, transfer);
+        }
+        let (done, stopped) = self.lock().write_many(cdb, data, transfer);
+        (done, stopped.map(Ok))
+    }
 }
 
 impl Drive {
