@@ -1137,10 +1137,10 @@ fn write_transfers_match_commands_one_by_one() {
             let mut rounds = Vec::new();
             while !rest.is_empty() {
                 let (done, stopped) = if std::ptr::eq(t, &batched) {
-                    t.dev.write_transfers(&cdb, rest, transfer)
+                    t.dev.write_transfers(&cdb, &[rest], transfer)
                 } else {
                     let send = |p: &[u8]| t.dev.execute(&cdb, DataDirection::ToDevice(p));
-                    xcopyd::device::write_one_by_one(send, rest, transfer)
+                    xcopyd::device::write_one_by_one(send, &[rest], transfer)
                 };
                 let stopped = stopped.map(|c| c.unwrap());
                 let stop = stopped.is_some();

@@ -321,19 +321,26 @@ impl Job<'_> {
             return self.submit_write(ring, k, d.buf, first_lba, out);
         }
         self.ready.insert(k, d.buf);
-        while self.next_push < self.stop_at() {
-            let Some(buf) = self.ready.remove(&self.next_push) else {
-                break;
-            };
-            let k = self.next_push;
-            let (used, len) = (self.used_len(k), self.read_len(k));
-            let bytes = buf.as_slice();
-            left_source.extend_from_slice(&bytes[used..len]);
-            if let Err(f) = flow.push(&bytes[..used]) {
-                self.fail(k, f);
-                break;
+        // Every chunk ready in order from `next_push` goes to the flow in one call: a tape
+        // then appends them in one go.
+        let first = self.next_push;
+        let mut end = first;
+        while end < self.stop_at() && self.ready.contains_key(&end) {
+            end += 1;
+        }
+        if end > first {
+            let bufs: Vec<Buf> = (first..end).filter_map(|k| self.ready.remove(&k)).collect();
+            let mut parts = Vec::with_capacity(bufs.len());
+            for (k, buf) in (first..end).zip(&bufs) {
+                let (used, len) = (self.used_len(k), self.read_len(k));
+                let bytes = buf.as_slice();
+                left_source.extend_from_slice(&bytes[used..len]);
+                parts.push(&bytes[..used]);
             }
-            self.next_push += 1;
+            match flow.push(&parts) {
+                Ok(()) => self.next_push = end,
+                Err(f) => self.fail(first, f),
+            }
         }
         if self.next_push >= self.stop_at() {
             self.ready.clear();

@@ -304,7 +304,7 @@ pub fn read_stream(endpoint: &Endpoint, unit: StreamUnit, buf: &mut [u8]) -> Res
     Ok(())
 }
 
-/// Writes `data` (whole transfers of `unit`) to a stream device, one WRITE per transfer
+/// Writes `data` (each slice whole transfers of `unit`) to a stream device, one WRITE per transfer
 /// (sent together where the device can, [`ScsiDevice::write_transfers`]). Early warning
 /// (CHECK CONDITION with EOM and the data written) ends the copy: the drive is at the end of
 /// its medium and the initiator must be told; that transfer's bytes were written and count
@@ -312,7 +312,7 @@ pub fn read_stream(endpoint: &Endpoint, unit: StreamUnit, buf: &mut [u8]) -> Res
 pub fn write_stream(
     endpoint: &Endpoint,
     unit: StreamUnit,
-    data: &[u8],
+    data: &[&[u8]],
 ) -> Result<(), (Failure, u64)> {
     let transfer = unit.bytes().max(1);
     let cdb = unit.cdb(0x0a, transfer);
@@ -335,7 +335,8 @@ pub fn write_stream(
                 cscd: endpoint.cscd,
                 field: None,
             };
-            let piece = data.len().saturating_sub(done * transfer).min(transfer);
+            let total: usize = data.iter().map(|d| d.len()).sum();
+            let piece = total.saturating_sub(done * transfer).min(transfer);
             Err((failure, before + if written { piece as u64 } else { 0 }))
         }
         Some(Err(e)) => Err((unreachable(endpoint, &e), before)),

@@ -857,7 +857,7 @@ fn write_record(d: &Endpoint, record: &[u8]) -> Result<(), Failure> {
         block_length: 0,
         transfer_length: record.len() as u32,
     };
-    io::write_stream(d, unit, record).map_err(|(f, _)| f)
+    io::write_stream(d, unit, &[record]).map_err(|(f, _)| f)
 }
 
 /// PERSISTENT RESERVE OUT (10 bytes) with service action `sa` and a parameter list.

@@ -47,13 +47,13 @@ impl Sink<'_> {
         }
     }
 
-    /// Writes `data` (whole units). On failure, returns how many of its bytes reached the
-    /// medium before (or, at tape early warning, including) the failing command.
-    fn write(&mut self, data: &[u8]) -> Result<(), (Failure, u64)> {
+    /// Writes `data` (each slice whole units). On failure, returns how many of its bytes
+    /// reached the medium before (or, at tape early warning, including) the failing command.
+    fn write(&mut self, data: &[&[u8]]) -> Result<(), (Failure, u64)> {
         let mut done = 0u64;
         match self {
             Self::Blocks { endpoint, lba } => {
-                for chunk in data.chunks(CHUNK) {
+                for chunk in data.iter().flat_map(|d| d.chunks(CHUNK)) {
                     io::write_blocks(endpoint, *lba, chunk).map_err(|f| (f, done))?;
                     *lba += (chunk.len() / endpoint.block_length as usize) as u64;
                     done += chunk.len() as u64;
@@ -173,7 +173,7 @@ pub fn transfer(
             }
             let used = remaining as usize;
             left.source.extend_from_slice(&b[used..]);
-            if let Err(f) = flow.push(&b[..used]) {
+            if let Err(f) = flow.push(&[&b[..used]]) {
                 return fail(f, flow.moved);
             }
         }
@@ -222,7 +222,7 @@ pub fn transfer(
                 }
                 let used = remaining.min(b.len() as u64) as usize;
                 left.source.extend_from_slice(&b[used..]);
-                if let Err(f) = flow.push(&b[..used]) {
+                if let Err(f) = flow.push(&[&b[..used]]) {
                     return fail(f, flow.moved);
                 }
                 remaining -= used as u64;
@@ -230,7 +230,7 @@ pub fn transfer(
         }
         Source::Bytes(bytes) => {
             let data = bytes.get(..remaining as usize).unwrap_or(bytes);
-            if let Err(f) = flow.push(data) {
+            if let Err(f) = flow.push(&[data]) {
                 return fail(f, flow.moved);
             }
         }
@@ -242,7 +242,7 @@ pub fn transfer(
     } = flow;
     if !pending.is_empty() && pending.len() >= out_unit {
         let whole = pending.len() / out_unit * out_unit;
-        if let Err((f, done)) = sink.write(&pending[..whole]) {
+        if let Err((f, done)) = sink.write(&[&pending[..whole]]) {
             moved.written += done;
             return fail(f, moved);
         }
@@ -272,7 +272,7 @@ pub fn transfer(
         (_, true) if destination_left => {
             let mut padded = std::mem::take(&mut left.destination);
             padded.resize(padded.len().next_multiple_of(out_unit), 0);
-            if let Err((f, done)) = sink.write(&padded) {
+            if let Err((f, done)) = sink.write(&[&padded]) {
                 moved.written += done;
                 return fail(f, moved);
             }
@@ -299,21 +299,27 @@ pub(super) struct Flow<'s, 'a> {
 }
 
 impl Flow<'_, '_> {
-    /// Appends processed data and writes every whole unit: straight from `data` when
-    /// nothing is pending and it is whole units (no copy on the fast path), else through the
-    /// pending buffer.
-    pub(super) fn push(&mut self, data: &[u8]) -> Result<(), Failure> {
+    /// Appends processed data (the slices in order) and writes every whole unit: straight
+    /// from `data` when nothing is pending and each slice is whole units (no copy on the
+    /// fast path), else through the pending buffer.
+    pub(super) fn push(&mut self, data: &[&[u8]]) -> Result<(), Failure> {
         if let Some(h) = self.hold.as_deref_mut() {
-            h.keep(data);
+            for d in data {
+                h.keep(d);
+            }
         }
-        let result = if self.pending.is_empty() && data.len() % self.out_unit == 0 {
-            self.sink.write(data).map(|()| data.len() as u64)
+        let out_unit = self.out_unit;
+        let result = if self.pending.is_empty() && data.iter().all(|d| d.len() % out_unit == 0) {
+            let n: usize = data.iter().map(|d| d.len()).sum();
+            self.sink.write(data).map(|()| n as u64)
         } else {
-            self.pending.extend_from_slice(data);
+            for d in data {
+                self.pending.extend_from_slice(d);
+            }
             let whole = self.pending.len() / self.out_unit * self.out_unit;
             let r = self
                 .sink
-                .write(&self.pending[..whole])
+                .write(&[&self.pending[..whole]])
                 .map(|()| whole as u64);
             if r.is_ok() {
                 self.pending.drain(..whole);
@@ -409,7 +415,7 @@ fn read_ahead(
             let got = buf.get(len);
             let used = remaining.min(got.len() as u64) as usize;
             left_source.extend_from_slice(&got[used..]);
-            flow.push(&got[..used])?;
+            flow.push(&[&got[..used]])?;
             remaining -= used as u64;
             let _ = free_tx.send(buf);
         }

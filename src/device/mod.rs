@@ -175,15 +175,15 @@ pub trait ScsiDevice: Send + Sync {
         None
     }
 
-    /// Sends the write `cdb` once per `transfer` bytes of `data`, each time with the next
-    /// `transfer` bytes, and stops at the first command that does not complete GOOD with
-    /// nothing left over. Returns how many did, and the outcome of the one that stopped.
+    /// Sends the write `cdb` once per `transfer` bytes of `data` (each slice whole
+    /// transfers), each time with the next `transfer` bytes, and stops at the first command
+    /// that does not complete GOOD with nothing left over. Returns how many did, and the outcome of the one that stopped.
     /// A device with a faster way to do exactly the same (an emulated tape appending many
     /// records at once) overrides it.
     fn write_transfers(
         &self,
         cdb: &[u8],
-        data: &[u8],
+        data: &[&[u8]],
         transfer: usize,
     ) -> (usize, Option<Result<Completion, DeviceError>>) {
         write_one_by_one(
@@ -205,14 +205,15 @@ pub trait ScsiDevice: Send + Sync {
 /// [`ScsiDevice::write_transfers`] the plain way: `send` once per `transfer` bytes.
 pub fn write_one_by_one(
     mut send: impl FnMut(&[u8]) -> Result<Completion, DeviceError>,
-    data: &[u8],
+    data: &[&[u8]],
     transfer: usize,
 ) -> (usize, Option<Result<Completion, DeviceError>>) {
-    for (done, piece) in data.chunks(transfer.max(1)).enumerate() {
+    let mut done = 0;
+    for piece in data.iter().flat_map(|d| d.chunks(transfer.max(1))) {
         match send(piece) {
-            Ok(c) if c.is_good() && c.residual == 0 => {}
+            Ok(c) if c.is_good() && c.residual == 0 => done += 1,
             other => return (done, Some(other)),
         }
     }
-    (data.len().div_ceil(transfer.max(1)), None)
+    (done, None)
 }

@@ -316,6 +316,17 @@ impl Ring {
         Ok(())
     }
 
+    /// Hands what is queued to the kernel without waiting for anything.
+    pub fn submit(&mut self) -> io::Result<()> {
+        loop {
+            match self.ring.submit() {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Submits what is queued, waits for at least one completion if anything is in flight,
     /// and appends every completion available to `out`.
     pub fn wait(&mut self, out: &mut Vec<Done>) -> io::Result<()> {

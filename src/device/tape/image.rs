@@ -32,10 +32,11 @@ use std::io::{self, IoSlice};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Arc;
 
 use nix::libc;
 
-use crate::device::{AlignedBuf, ALIGN};
+use crate::sys::uring::{Buf, Done, Ring, BUF_ALIGN};
 
 /// Tape mark (filemark).
 pub const TAPE_MARK: u32 = 0x0000_0000;
@@ -50,8 +51,10 @@ pub const BAD_RECORD: u32 = 0x8000_0000;
 
 /// Records per `pwritev`, keeping the slice count under IOV_MAX (1024).
 const RECORDS_PER_WRITE: usize = 256;
-/// Bytes of records per O_DIRECT write (more when one record is longer).
-const DIRECT_BATCH: usize = 4 << 20;
+/// Bytes per O_DIRECT write of an append, and how many may be in flight while the next
+/// ones are filled.
+const PIECE: usize = 1 << 20;
+const PIECES: u16 = 4;
 /// Bytes of zeros per filemark write.
 const FILEMARK_CHUNK: usize = 64 * 1024;
 /// Read-ahead while scanning.
@@ -420,11 +423,13 @@ pub struct TapeImage {
 
 /// The O_DIRECT side of an image opened for writing.
 struct Direct {
-    file: File,
+    file: Arc<File>,
     /// Offset and length alignment of O_DIRECT on this file (a power of two, at most
-    /// [`ALIGN`], which is also the staging buffer's memory alignment).
+    /// [`ALIGN`], which also aligns the ring's buffers).
     align: u64,
-    staging: AlignedBuf,
+    /// Writes pieces of the framed stream while the next ones are being filled; made at
+    /// the first append (a tape only read never pays for it).
+    ring: Option<Ring>,
     /// The file's bytes from the last `align` boundary at or before end of data up to end
     /// of data, when known (they start the next append's first sector).
     head: Option<Vec<u8>>,
@@ -432,7 +437,7 @@ struct Direct {
 
 impl Direct {
     /// Opens `path` again with O_DIRECT; `None` where the file system refuses it or needs
-    /// an alignment the staging buffer does not have.
+    /// an alignment the ring's buffers do not have.
     fn open(path: &Path) -> Option<Self> {
         let file = OpenOptions::new()
             .write(true)
@@ -442,16 +447,125 @@ impl Direct {
         let align = match crate::sys::block::direct_io_alignment(file.as_fd()) {
             Some((mem, offset)) => {
                 let a = u64::from(mem.max(offset)).max(512);
-                (a <= ALIGN as u64 && a.is_power_of_two()).then_some(a)?
+                (a <= BUF_ALIGN as u64 && a.is_power_of_two()).then_some(a)?
             }
-            None => ALIGN as u64,
+            None => BUF_ALIGN as u64,
         };
         Some(Self {
-            file,
+            file: Arc::new(file),
             align,
-            staging: AlignedBuf::default(),
+            ring: None,
             head: None,
         })
+    }
+}
+
+/// Lays a byte stream out in the ring's buffers, each one `piece` bytes of the image from
+/// `base` on, and writes every buffer as soon as it is full; completions are reaped while
+/// waiting for a free buffer. Remembers the first piece whose write failed.
+struct Pieces<'r> {
+    ring: &'r mut Ring,
+    base: u64,
+    piece: usize,
+    /// Index of the piece being filled (all before it are submitted).
+    next: usize,
+    current: Option<Buf>,
+    fill: usize,
+    /// Bytes each submitted piece must write.
+    lengths: Vec<usize>,
+    failed: Option<(usize, io::Error)>,
+    done: Vec<Done>,
+}
+
+impl Pieces<'_> {
+    fn fail(&mut self, k: usize, e: io::Error) {
+        if self.failed.as_ref().is_none_or(|(f, _)| k < *f) {
+            self.failed = Some((k, e));
+        }
+    }
+
+    fn reap(&mut self) {
+        if let Err(e) = self.ring.wait(&mut self.done) {
+            // The ring is unusable; nothing of this batch can be trusted.
+            self.fail(0, e);
+        }
+        let mut done = std::mem::take(&mut self.done);
+        for d in done.drain(..) {
+            let k = d.tag as usize;
+            let expected = self.lengths.get(k).copied().unwrap_or(0);
+            match d.result {
+                Ok(n) if n == expected => {}
+                Ok(_) => self.fail(k, io::ErrorKind::WriteZero.into()),
+                Err(e) => self.fail(k, e),
+            }
+        }
+        self.done = done;
+    }
+
+    /// Copies `bytes` in, writing each piece that fills up.
+    fn put(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() && self.failed.is_none() {
+            let buf = match self.current.as_mut() {
+                Some(b) => b,
+                None => match self.ring.buffer() {
+                    Some(b) => self.current.insert(b),
+                    None if self.ring.in_flight() > 0 => {
+                        self.reap();
+                        continue;
+                    }
+                    None => return self.fail(self.next, io::Error::other("no ring buffer")),
+                },
+            };
+            let n = bytes.len().min(self.piece - self.fill);
+            let (now, rest) = bytes.split_at(n);
+            if let Some(dst) = buf.as_mut_slice().get_mut(self.fill..self.fill + n) {
+                dst.copy_from_slice(now);
+            }
+            self.fill += n;
+            bytes = rest;
+            if self.fill == self.piece {
+                self.submit(self.piece);
+            }
+        }
+    }
+
+    /// Writes the first `len` bytes of the current piece and moves on to the next.
+    fn submit(&mut self, len: usize) {
+        let Some(buf) = self.current.take() else {
+            return;
+        };
+        let k = self.next;
+        self.next += 1;
+        self.fill = 0;
+        self.lengths.push(len);
+        let offset = self.base + (k * self.piece) as u64;
+        if let Err(r) = self.ring.write(0, offset, buf, 0..len, k as u64) {
+            return self.fail(k, r.error);
+        }
+        if let Err(e) = self.ring.submit() {
+            self.fail(k, e);
+        }
+    }
+
+    /// Writes the current piece's whole sectors (`align`), waits for every write, and
+    /// returns the bytes of the partial last sector, which O_DIRECT cannot write.
+    fn finish(&mut self, align: usize) -> Vec<u8> {
+        let aligned = self.fill / align * align;
+        let tail = self
+            .current
+            .as_ref()
+            .and_then(|b| b.as_slice().get(aligned..self.fill))
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        if aligned > 0 {
+            self.submit(aligned);
+        } else {
+            self.current = None;
+        }
+        while self.ring.in_flight() > 0 {
+            self.reap();
+        }
+        tail
     }
 }
 
@@ -600,38 +714,52 @@ impl TapeImage {
         Ok(())
     }
 
-    /// Appends `data.len() / record_len` records of `record_len` bytes at end of data.
-    /// The index grows batch by batch, so after an error it holds what reached the file.
-    pub fn append_records(&mut self, data: &[u8], record_len: usize) -> io::Result<()> {
+    /// Appends the records in `data`, each slice whole records of `record_len` bytes, at
+    /// end of data. The index grows as writes complete, so after an error it holds what
+    /// reached the file.
+    pub fn append_records(&mut self, data: &[&[u8]], record_len: usize) -> io::Result<()> {
         let word = u32::try_from(record_len)
             .ok()
-            .filter(|&w| w != 0 && w & BAD_RECORD == 0 && data.len() % record_len == 0)
+            .filter(|&w| {
+                w != 0 && w & BAD_RECORD == 0 && data.iter().all(|d| d.len() % record_len == 0)
+            })
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad record length"))?;
         self.cut_tail()?;
         if let Some(mut direct) = self.direct.take() {
-            let result = self.append_direct(&mut direct, data, record_len, word);
-            self.direct = Some(direct);
-            return result;
+            if direct.ring.is_none() {
+                direct.ring = Ring::new(PIECES, PIECE, 1)
+                    .and_then(|mut r| r.set_file(0, &direct.file).map(|()| r))
+                    .ok();
+            }
+            if let Some(mut ring) = direct.ring.take() {
+                let result = self.append_direct(&mut direct, &mut ring, data, record_len, word);
+                direct.ring = Some(ring);
+                self.direct = Some(direct);
+                return result;
+            }
+            // No io_uring here: the page cache it is, for good.
         }
         let word_bytes = word.to_le_bytes();
         let pad = [0u8; 1];
         let odd = record_len % 2 == 1;
         let size = record_image_len(record_len as u64);
         let mut iov = Vec::with_capacity(RECORDS_PER_WRITE * 4);
-        for batch in data.chunks(record_len * RECORDS_PER_WRITE) {
+        let mut records = data.iter().flat_map(|d| d.chunks(record_len)).peekable();
+        while records.peek().is_some() {
             iov.clear();
-            for rec in batch.chunks(record_len) {
+            let mut count = 0u64;
+            for rec in records.by_ref().take(RECORDS_PER_WRITE) {
                 iov.push(IoSlice::new(&word_bytes));
                 iov.push(IoSlice::new(rec));
                 if odd {
                     iov.push(IoSlice::new(&pad));
                 }
                 iov.push(IoSlice::new(&word_bytes));
+                count += 1;
             }
             let start = self.end;
             self.tail_after_end = true; // until the write is known complete
             pwritev_all(&self.file, &mut iov, start)?;
-            let count = (batch.len() / record_len) as u64;
             self.entries.extend((0..count).map(|i| Entry {
                 offset: start + i * size,
                 word,
@@ -646,67 +774,74 @@ impl TapeImage {
     fn append_direct(
         &mut self,
         d: &mut Direct,
-        data: &[u8],
+        ring: &mut Ring,
+        data: &[&[u8]],
         record_len: usize,
         word: u32,
     ) -> io::Result<()> {
         let size = record_image_len(record_len as u64) as usize;
-        let per_batch = (DIRECT_BATCH / size).max(1);
+        let align = d.align as usize;
+        let base = self.end / d.align * d.align;
+        let head_len = (self.end - base) as usize;
+        let head = match d.head.take() {
+            Some(h) if h.len() == head_len => h,
+            _ => {
+                let mut h = vec![0u8; head_len];
+                self.file.read_exact_at(&mut h, base)?;
+                h
+            }
+        };
         let word_bytes = word.to_le_bytes();
-        for batch in data.chunks(record_len * per_batch) {
-            let count = batch.len() / record_len;
-            let base = self.end / d.align * d.align;
-            let head_len = (self.end - base) as usize;
-            let head = match d.head.take() {
-                Some(h) if h.len() == head_len => h,
-                _ => {
-                    let mut h = vec![0u8; head_len];
-                    self.file.read_exact_at(&mut h, base)?;
-                    h
-                }
-            };
-            let used = head_len + count * size;
-            let buf = d.staging.slice(used.next_multiple_of(d.align as usize));
-            let (start, rest) = buf.split_at_mut(head_len);
-            start.copy_from_slice(&head);
-            for (image, rec) in rest.chunks_exact_mut(size).zip(batch.chunks(record_len)) {
-                let (header, body) = image.split_at_mut(4);
-                header.copy_from_slice(&word_bytes);
-                let (payload, tail) = body.split_at_mut(record_len);
-                payload.copy_from_slice(rec);
-                let (pad, trailer) = tail.split_at_mut(tail.len() - 4);
-                pad.fill(0);
-                trailer.copy_from_slice(&word_bytes);
+        let mut out = Pieces {
+            piece: ring.buffer_size() / align * align,
+            ring,
+            base,
+            next: 0,
+            current: None,
+            fill: 0,
+            lengths: Vec::new(),
+            failed: None,
+            done: Vec::new(),
+        };
+        // Until the writes are known complete, whatever is past end of data is unknown.
+        self.tail_after_end = true;
+        out.put(&head);
+        let mut count = 0usize;
+        for rec in data.iter().flat_map(|d| d.chunks(record_len)) {
+            out.put(&word_bytes);
+            out.put(rec);
+            if record_len % 2 == 1 {
+                out.put(&[0]);
             }
-            // Whole sectors through O_DIRECT, the last partial one through the page cache
-            // (the next append's O_DIRECT write makes the kernel write that page back first).
-            let staged = d.staging.get(used);
-            let aligned = used / d.align as usize * d.align as usize;
-            self.tail_after_end = true; // until the writes are known complete
-            let written = write_all_at(&d.file, staged.get(..aligned).unwrap_or_default(), base)
-                .and_then(|()| {
-                    let from = aligned.max(head_len);
-                    let tail = staged.get(from..).unwrap_or_default();
-                    write_all_at(&self.file, tail, base + from as u64)
-                        .map_err(|(n, e)| (from + n, e))
-                });
-            let complete = match &written {
-                Ok(()) => count,
-                Err((n, _)) => n.saturating_sub(head_len) / size,
-            };
-            let start = self.end;
-            self.entries.extend((0..complete as u64).map(|i| Entry {
-                offset: start + i * size as u64,
-                word,
-            }));
-            self.end = start + (complete * size) as u64;
-            if let Err((_, e)) = written {
-                return Err(e);
-            }
-            self.tail_after_end = false;
-            let keep = (self.end / d.align * d.align - base) as usize..used;
-            d.head = staged.get(keep).map(<[u8]>::to_vec);
+            out.put(&word_bytes);
+            count += 1;
         }
+        let tail = out.finish(align);
+        let mut durable = head_len + count * size;
+        let mut failure = out.failed.take().map(|(k, e)| {
+            durable = durable.min(k * out.piece);
+            e
+        });
+        if failure.is_none() {
+            // The partial last sector through the page cache.
+            let at = base + (durable - tail.len()) as u64;
+            if let Err(e) = self.file.write_all_at(&tail, at) {
+                durable -= tail.len();
+                failure = Some(e);
+            }
+        }
+        let complete = durable.saturating_sub(head_len) / size;
+        let start = self.end;
+        self.entries.extend((0..complete as u64).map(|i| Entry {
+            offset: start + i * size as u64,
+            word,
+        }));
+        self.end = start + (complete * size) as u64;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        self.tail_after_end = false;
+        d.head = Some(tail);
         Ok(())
     }
 
@@ -740,23 +875,6 @@ impl TapeImage {
     pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
     }
-}
-
-/// `pwrite` until every byte is written; on failure, how many were.
-fn write_all_at(file: &File, mut buf: &[u8], mut offset: u64) -> Result<(), (usize, io::Error)> {
-    let total = buf.len();
-    while !buf.is_empty() {
-        match file.write_at(buf, offset) {
-            Ok(0) => return Err((total - buf.len(), io::ErrorKind::WriteZero.into())),
-            Ok(n) => {
-                buf = buf.get(n..).unwrap_or_default();
-                offset += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err((total - buf.len(), e)),
-        }
-    }
-    Ok(())
 }
 
 /// `pwritev` until every slice is written.
@@ -886,6 +1004,7 @@ mod tests {
             (0, 2),
             (262_144, 3),
             (4_194_305, 1),
+            (1_048_576, 6),
             (7, 1),
         ];
         let mut images = Vec::new();
@@ -909,7 +1028,7 @@ mod tests {
                     }
                     _ => {
                         let bytes: Vec<u8> = (0..n).flat_map(|i| data(len, k * 100 + i)).collect();
-                        img.append_records(&bytes, len).unwrap();
+                        img.append_records(&[&bytes], len).unwrap();
                         expected.extend(bytes.chunks(len).map(rec));
                     }
                 }

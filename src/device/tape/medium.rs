@@ -219,7 +219,7 @@ impl Drive {
 
     /// Appends `data` as records of `size` bytes at the current position (discarding what
     /// follows it). `Err` with the records written when the image write fails.
-    fn append(&mut self, data: &[u8], size: u64) -> Result<(), u64> {
+    fn append(&mut self, data: &[&[u8]], size: u64) -> Result<(), u64> {
         let base = self.position;
         let result = self
             .image
@@ -231,50 +231,54 @@ impl Drive {
         result.map_err(|_| written)
     }
 
-    /// WRITE(6) `cdb` once per `transfer` bytes of `buf` (as [`ScsiDevice::write_transfers`]).
-    /// The commands that end before early warning are all GOOD, so their records are
-    /// appended at once; the rest go one by one through [`Drive::write`], whose sense they
-    /// get. Returns the commands that completed GOOD and the one that did not.
+    /// WRITE(6) `cdb` once per `transfer` bytes of `data` (as
+    /// [`ScsiDevice::write_transfers`]: each slice whole transfers). The commands that end
+    /// before early warning are all GOOD, so their records are appended at once; the rest
+    /// go one by one through [`Drive::write`], whose sense they get. Returns the commands
+    /// that completed GOOD and the one that did not.
     ///
     /// [`ScsiDevice::write_transfers`]: crate::device::ScsiDevice::write_transfers
     pub(super) fn write_many(
         &mut self,
         cdb: &[u8],
-        buf: &[u8],
+        data: &[&[u8]],
         transfer: usize,
     ) -> (usize, Option<Completion>) {
         let transfer = transfer.max(1);
-        let mut done = 0usize;
+        let total: usize = data.iter().map(|d| d.len()).sum();
+        let mut clean = 0usize;
         if let Ok(Some(shape)) = self.write_shape(cdb, transfer) {
             let per = shape.count * record_image_len(shape.size);
             let start = self.image.offset_of(self.position);
             let room = self
                 .early_warning_at
                 .saturating_sub(start.saturating_add(1));
-            let clean = (room / per).min((buf.len() / transfer) as u64) as usize;
+            let fits = (room / per).min((total / transfer) as u64) as usize;
             let whole = (shape.count * shape.size) as usize;
-            if clean > 1 && whole == transfer {
-                let data = buf.get(..clean * transfer).unwrap_or_default();
-                if let Err(written) = self.append(data, shape.size) {
+            if fits > 1 && whole == transfer {
+                let parts = prefix(data, fits * transfer);
+                if let Err(written) = self.append(&parts, shape.size) {
                     let k = (written / shape.count) as usize;
                     let partial = written % shape.count;
                     let residual = transfer - (partial * shape.size) as usize;
                     let sense = write_error(shape.residue(partial));
                     return (k, Some(check(sense, residual)));
                 }
-                done = clean;
+                clean = fits;
             }
         }
-        for piece in buf
-            .get(done * transfer..)
-            .unwrap_or_default()
-            .chunks(transfer)
-        {
-            let c = self.write(cdb, piece);
-            if !(c.is_good() && c.residual == 0) {
-                return (done, Some(c));
+        let mut done = clean;
+        let mut skip = clean * transfer;
+        for d in data {
+            let rest = d.get(skip.min(d.len())..).unwrap_or_default();
+            skip = skip.saturating_sub(d.len());
+            for piece in rest.chunks(transfer) {
+                let c = self.write(cdb, piece);
+                if !(c.is_good() && c.residual == 0) {
+                    return (done, Some(c));
+                }
+                done += 1;
             }
-            done += 1;
         }
         (done, None)
     }
@@ -295,7 +299,7 @@ impl Drive {
         let fit = count.min(self.capacity.saturating_sub(start) / record_image_len(size));
         if fit > 0 {
             let data = buf.get(..(fit * size) as usize).unwrap_or_default();
-            if let Err(written) = self.append(data, size) {
+            if let Err(written) = self.append(&[data], size) {
                 return check(
                     write_error(shape.residue(written)),
                     total - (written * size) as usize,
@@ -545,4 +549,18 @@ fn early_warning() -> Sense {
         information: Some(0),
         ..Sense::new(SenseKey::NO_SENSE, Asc::END_OF_PARTITION_MEDIUM_DETECTED)
     }
+}
+
+/// The first `len` bytes of `data`, as slices.
+fn prefix<'a>(data: &[&'a [u8]], mut len: usize) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    for d in data {
+        if len == 0 {
+            break;
+        }
+        let take = d.len().min(len);
+        out.push(d.get(..take).unwrap_or_default());
+        len -= take;
+    }
+    out
 }

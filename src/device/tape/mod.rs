@@ -286,7 +286,7 @@ impl ScsiDevice for EmulatedTape {
     fn write_transfers(
         &self,
         cdb: &[u8],
-        data: &[u8],
+        data: &[&[u8]],
         transfer: usize,
     ) -> (usize, Option<Result<Completion, DeviceError>>) {
         if cdb.first() != Some(&Opcode::WRITE_6.0) {
