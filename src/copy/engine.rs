@@ -17,7 +17,9 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io;
+use std::sync::Arc;
 
 use crate::device::BlockBackend;
 use crate::scsi::Asc;
@@ -38,13 +40,86 @@ const SOURCE_SLOT: u32 = 0;
 const DESTINATION_SLOT: u32 = 1;
 
 thread_local! {
-    static RING: RefCell<Option<Ring>> = const { RefCell::new(None) };
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+    /// Where the segment after the one running on this thread will read, when the runner
+    /// knows it and may let it be read early.
+    static NEXT: RefCell<Option<NextRead>> = const { RefCell::new(None) };
 }
+
+/// A thread's ring, and the reads it already has in flight for the next segment.
+struct Engine {
+    ring: Ring,
+    /// The last generation handed out: every job's (and every prefetch's) completions
+    /// carry their own, so a stale completion is never taken for a current one.
+    generation: u64,
+    prefetch: Option<Prefetch>,
+}
+
+impl Engine {
+    fn next_generation(&mut self) -> u64 {
+        self.generation = (self.generation + 1) & GENERATION_MASK;
+        self.generation
+    }
+}
+
+/// The next segment's source range: a file-backed disk, read in whole `in_unit`s.
+#[derive(Clone)]
+pub(super) struct NextRead {
+    pub file: Arc<File>,
+    /// Byte offset of its first byte in the file.
+    pub offset: u64,
+    pub bytes: u64,
+    pub in_unit: usize,
+}
+
+/// Tells this thread's engine where the next segment will read (None: unknown, or it must
+/// not be read early because this segment may write it). Only a segment whose reads go
+/// through the ring, in order to a flow, uses the hint; it holds until replaced.
+pub(super) fn expect_next(next: Option<NextRead>) {
+    NEXT.with(|n| *n.borrow_mut() = next);
+}
+
+/// Drops any read done early (a list ended: nothing read before it may be used after it).
+pub(super) fn forget_prefetch() {
+    expect_next(None);
+    ENGINE.with(|cell| {
+        if let Ok(mut slot) = cell.try_borrow_mut() {
+            if let Some(engine) = slot.as_mut() {
+                engine.prefetch = None;
+            }
+        }
+    });
+}
+
+/// Reads issued for the next segment while this one finishes: the first chunks of the next
+/// job, with the same chunk geometry, tagged with the generation that job will run under.
+struct Prefetch {
+    next: NextRead,
+    chunk: usize,
+    chunks: usize,
+    generation: u64,
+    issued: usize,
+    in_flight: usize,
+    done: Vec<Done>,
+}
+
+impl Prefetch {
+    fn read_len(&self, k: usize) -> usize {
+        let start = (k * self.chunk) as u64;
+        let wanted = (self.next.bytes - start).min(self.chunk as u64);
+        wanted.div_ceil(self.next.in_unit as u64) as usize * self.next.in_unit
+    }
+}
+
+const GENERATION_SHIFT: u32 = 40;
+const GENERATION_MASK: u64 = (1 << (64 - GENERATION_SHIFT)) - 1;
 
 #[cfg(test)]
 thread_local! {
     /// Segments this thread's ring served (the tests check the ring really ran).
     static SERVED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Segments that took over reads done early for them.
+    static ADOPTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The fast path of `endpoint` if the ring can use it: O_DIRECT needs 512-byte aligned
@@ -91,20 +166,56 @@ pub(super) fn read_blocks(
     if chunk == 0 {
         return None;
     }
-    RING.with(|cell| {
+    ENGINE.with(|cell| {
         let mut slot = cell.try_borrow_mut().ok()?;
         if slot.is_none() {
-            *slot = Ring::new(BUFFERS, CHUNK, 2).ok();
+            *slot = Ring::new(BUFFERS, CHUNK, 2).ok().map(|ring| Engine {
+                ring,
+                generation: 0,
+                prefetch: None,
+            });
         }
-        let ring = slot.as_mut()?;
-        if ring.set_file(SOURCE_SLOT, &src.file).is_err() {
+        let engine = slot.as_mut()?;
+        if engine.ring.set_file(SOURCE_SLOT, &src.file).is_err() {
             return None;
         }
         if let Some((_, b)) = direct_sink {
-            if ring.set_file(DESTINATION_SLOT, &b.file).is_err() {
+            if engine.ring.set_file(DESTINATION_SLOT, &b.file).is_err() {
                 return None;
             }
         }
+        let chunks = remaining.div_ceil(chunk as u64) as usize;
+        let offset = src.offset + lba * u64::from(src.block_size);
+        // The reads done early for this segment, if they are its reads.
+        let adopted = engine.prefetch.take().filter(|p| {
+            direct_sink.is_none()
+                && Arc::ptr_eq(&p.next.file, &src.file)
+                && p.next.offset == offset
+                && p.next.bytes == remaining
+                && p.next.in_unit == in_unit
+                && p.chunk == chunk
+        });
+        let generation = match &adopted {
+            Some(p) => p.generation,
+            None => engine.next_generation(),
+        };
+        // The next segment's reads, when the runner says they may be done early and this
+        // one feeds a flow in order (a direct sink needs every buffer it can get).
+        let next = NEXT
+            .with(|n| n.borrow().clone())
+            .filter(|n| direct_sink.is_none() && Arc::ptr_eq(&n.file, &src.file))
+            .and_then(|n| {
+                let chunk = CHUNK / n.in_unit.max(1) * n.in_unit;
+                (chunk > 0 && n.bytes > 0).then(|| Prefetch {
+                    chunk,
+                    chunks: n.bytes.div_ceil(chunk as u64) as usize,
+                    generation: engine.next_generation(),
+                    issued: 0,
+                    in_flight: 0,
+                    done: Vec::new(),
+                    next: n,
+                })
+            });
         let mut job = Job {
             source,
             src,
@@ -112,7 +223,7 @@ pub(super) fn read_blocks(
             remaining,
             chunk,
             in_unit,
-            chunks: remaining.div_ceil(chunk as u64) as usize,
+            chunks,
             sink: direct_sink,
             read_done: Vec::new(),
             write_done: Vec::new(),
@@ -120,6 +231,10 @@ pub(super) fn read_blocks(
             ready: BTreeMap::new(),
             next_push: 0,
             reading: 0,
+            writing: 0,
+            generation,
+            next_read: 0,
+            next,
         };
         #[cfg(test)]
         SERVED.with(|n| n.set(n.get() + 1));
@@ -127,12 +242,19 @@ pub(super) fn read_blocks(
         if job.sink.is_some() {
             job.write_done.resize(job.chunks, 0);
         }
-        if let Err(e) = job.run(ring, flow, left_source, abort) {
+        let ring = &mut engine.ring;
+        if let Some(p) = adopted {
+            job.adopt(ring, p, flow, left_source);
+        }
+        let result = job.run(ring, flow, left_source, abort);
+        if let Err(e) = result {
             // The ring itself failed: drop it (its drop waits for the kernel or leaks) and
             // count nothing not yet known to be done.
             *slot = None;
             let k = if job.sink.is_some() { 0 } else { job.next_push };
             job.fail(k, io_failure(source, Side::Source, &e, true));
+        } else if job.stop.is_none() {
+            engine.prefetch = job.next.take().filter(|p| p.issued > 0);
         }
         Some(job.finish(flow))
     })
@@ -164,8 +286,15 @@ struct Job<'e> {
     /// Chunks read and waiting for their turn (in-order mode).
     ready: BTreeMap<usize, Buf>,
     next_push: usize,
-    /// Reads in flight.
+    /// This job's reads and writes in flight.
     reading: usize,
+    writing: usize,
+    /// Carried by this job's completions.
+    generation: u64,
+    /// The next chunk to read.
+    next_read: usize,
+    /// Reads for the next segment, issued once all of this one's are.
+    next: Option<Prefetch>,
 }
 
 impl Job<'_> {
@@ -204,7 +333,7 @@ impl Job<'_> {
         let (done, len) = (self.read_done[k], self.read_len(k));
         let offset =
             self.src.offset + self.source_lba(k) * u64::from(self.src.block_size) + done as u64;
-        match ring.read(SOURCE_SLOT, offset, buf, done..len, tag(k, false)) {
+        match ring.read(SOURCE_SLOT, offset, buf, done..len, self.tag(k, false)) {
             Ok(()) => self.reading += 1,
             Err(r) => {
                 let f = io_failure(self.source, Side::Source, &r.error, true);
@@ -220,9 +349,58 @@ impl Job<'_> {
         let (done, len) = (self.write_done[k], self.write_len(k, out));
         let lba = first_lba + (k * self.chunk / out) as u64;
         let offset = b.offset + lba * u64::from(b.block_size) + done as u64;
-        if let Err(r) = ring.write(DESTINATION_SLOT, offset, buf, done..len, tag(k, true)) {
-            let f = io_failure(endpoint, Side::Destination, &r.error, false);
-            self.fail(k, f);
+        match ring.write(DESTINATION_SLOT, offset, buf, done..len, self.tag(k, true)) {
+            Ok(()) => self.writing += 1,
+            Err(r) => {
+                let f = io_failure(endpoint, Side::Destination, &r.error, false);
+                self.fail(k, f);
+            }
+        }
+    }
+
+    fn tag(&self, k: usize, write: bool) -> u64 {
+        tag(self.generation, k, write)
+    }
+
+    /// Takes over the reads done early for this segment, as if this job had issued them.
+    fn adopt(
+        &mut self,
+        ring: &mut Ring,
+        p: Prefetch,
+        flow: &mut Flow<'_, '_>,
+        left_source: &mut Vec<u8>,
+    ) {
+        #[cfg(test)]
+        ADOPTED.with(|n| n.set(n.get() + 1));
+        self.next_read = p.issued;
+        self.reading = p.in_flight + p.done.len();
+        for d in p.done {
+            let (_, k, _) = untag(d.tag);
+            self.read_completed(ring, k, d, 0, flow, left_source);
+        }
+    }
+
+    /// Once every read of this segment is issued, reads the next segment's first chunks
+    /// (at most [`READS`] buffers' worth) with the buffers this one no longer needs.
+    fn read_next(&mut self, ring: &mut Ring) {
+        if self.next_read < self.chunks || self.stop.is_some() {
+            return;
+        }
+        let Some(p) = self.next.as_mut() else {
+            return;
+        };
+        while p.issued < p.chunks && p.in_flight + p.done.len() < READS {
+            let Some(buf) = ring.buffer() else {
+                break;
+            };
+            let len = p.read_len(p.issued);
+            let offset = p.next.offset + (p.issued * p.chunk) as u64;
+            let t = tag(p.generation, p.issued, false);
+            if ring.read(SOURCE_SLOT, offset, buf, 0..len, t).is_err() {
+                break;
+            }
+            p.issued += 1;
+            p.in_flight += 1;
         }
     }
 
@@ -238,35 +416,46 @@ impl Job<'_> {
             Sink::Blocks { lba, .. } => *lba,
             _ => 0,
         };
-        let mut next_read = 0usize;
         let mut done: Vec<Done> = Vec::with_capacity(usize::from(BUFFERS));
         loop {
-            while next_read < self.stop_at() && self.reading < READS {
+            while self.next_read < self.stop_at() && self.reading < READS {
+                let k = self.next_read;
                 if abort() {
-                    self.fail(next_read, Failure::new(Asc::NO_ADDITIONAL_SENSE));
+                    self.fail(k, Failure::new(Asc::NO_ADDITIONAL_SENSE));
                     break;
                 }
-                let units = (self.read_len(next_read) / self.in_unit) as u64;
-                let lba = self.source_lba(next_read);
+                let units = (self.read_len(k) / self.in_unit) as u64;
+                let lba = self.source_lba(k);
                 if let Err(f) = check_range(self.source, Side::Source, lba, units) {
-                    self.fail(next_read, f);
+                    self.fail(k, f);
                     break;
                 }
                 let Some(buf) = ring.buffer() else { break };
-                self.submit_read(ring, next_read, buf);
-                next_read += 1;
+                self.submit_read(ring, k, buf);
+                self.next_read += 1;
             }
-            if ring.in_flight() == 0 {
+            self.read_next(ring);
+            // Done when nothing of this job is in flight and nothing more can be issued;
+            // the next segment's reads stay in flight for it.
+            let more = self.next_read < self.stop_at();
+            if self.reading + self.writing == 0 && (!more || ring.in_flight() == 0) {
                 break;
             }
             ring.wait(&mut done)?;
             for d in done.drain(..) {
-                let (k, write) = untag(d.tag);
-                if write {
-                    self.write_completed(ring, k, d, first_lba, out);
-                } else {
-                    self.read_completed(ring, k, d, first_lba, flow, left_source);
+                let (generation, k, write) = untag(d.tag);
+                if generation == self.generation {
+                    if write {
+                        self.write_completed(ring, k, d, first_lba, out);
+                    } else {
+                        self.read_completed(ring, k, d, first_lba, flow, left_source);
+                    }
+                } else if let Some(p) = self.next.as_mut().filter(|p| p.generation == generation) {
+                    p.in_flight -= 1;
+                    p.done.push(d);
                 }
+                // Anything else is a read done early for a segment that did not use it:
+                // its buffer goes back to the pool.
             }
         }
         Ok(())
@@ -348,6 +537,7 @@ impl Job<'_> {
     }
 
     fn write_completed(&mut self, ring: &mut Ring, k: usize, d: Done, first_lba: u64, out: usize) {
+        self.writing -= 1;
         let n = match d.result {
             Ok(0) => Err(io::Error::from(io::ErrorKind::WriteZero)),
             other => other,
@@ -387,12 +577,14 @@ impl Job<'_> {
     }
 }
 
-fn tag(k: usize, write: bool) -> u64 {
-    (k as u64) << 1 | u64::from(write)
+fn tag(generation: u64, k: usize, write: bool) -> u64 {
+    generation << GENERATION_SHIFT | (k as u64) << 1 | u64::from(write)
 }
 
-fn untag(tag: u64) -> (usize, bool) {
-    ((tag >> 1) as usize, tag & 1 == 1)
+/// (generation, chunk, write)
+fn untag(tag: u64) -> (u64, usize, bool) {
+    let low = tag & ((1 << GENERATION_SHIFT) - 1);
+    (tag >> GENERATION_SHIFT, (low >> 1) as usize, low & 1 == 1)
 }
 
 #[cfg(test)]

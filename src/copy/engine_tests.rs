@@ -287,3 +287,76 @@ fn disk_to_tape_records_land_in_order() {
     assert!(fast.0 == slow.0, "tape images differ");
     assert!(fast.0.len() > 6 * MIB);
 }
+
+/// A backup as the runner drives it: consecutive disk-to-tape segments, each told where the
+/// next one reads. Each later segment must take over the reads done early for it, and the
+/// tape must hold exactly what the reference path writes; a hint that turns out wrong (the
+/// next transfer reads elsewhere) must be dropped, never used.
+#[test]
+fn next_segment_reads_done_early_are_used_and_wrong_ones_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = disk(dir.path(), "s.img", 512, 40 * MIB, true);
+    // (lba, bytes) per segment; the fourth hint is a lie: the segment after it reads
+    // elsewhere.
+    let segments: [(u64, u64); 6] = [
+        (0, 3 * MIB as u64),
+        (6144, 5 * MIB as u64 + 512),
+        (16_385, 4 * MIB as u64),
+        (24_577, 3 * MIB as u64),
+        (40_000, 5 * MIB as u64),
+        (50_000, 3 * MIB as u64),
+    ];
+    let mut images = Vec::new();
+    for fast in [true, false] {
+        let path = dir.path().join(format!("t{fast}.tap"));
+        let (tape, _) = EmulatedTape::open("t", &path, TapeConfig::default()).unwrap();
+        let te = Endpoint {
+            device: Arc::new(tape),
+            cscd: Some(2),
+            block_length: 0,
+            blocks: 0,
+            backend: None,
+        };
+        let se = endpoint(&s, fast);
+        let file = Arc::clone(&s.block_backend().unwrap().file);
+        let unit = StreamUnit {
+            fixed: false,
+            block_length: 0,
+            transfer_length: 512,
+        };
+        let adopted = super::ADOPTED.with(std::cell::Cell::get);
+        let mut left = Leftovers::default();
+        for (i, &(lba, bytes)) in segments.iter().enumerate() {
+            let next = segments.get(i + 1).map(|&(l, b)| super::NextRead {
+                file: Arc::clone(&file),
+                offset: if i == 3 { 12_345 * 512 } else { l * 512 },
+                bytes: b,
+                in_unit: 512,
+            });
+            super::expect_next(next);
+            transfer(
+                Source::Blocks { endpoint: &se, lba },
+                Sink::Stream {
+                    endpoint: &te,
+                    unit,
+                },
+                bytes,
+                &mut left,
+                PAD,
+                None,
+                &|| false,
+            )
+            .unwrap();
+        }
+        super::forget_prefetch();
+        if fast {
+            // Every segment after the first but the one after the lie.
+            assert_eq!(super::ADOPTED.with(std::cell::Cell::get), adopted + 4);
+        }
+        drop(te);
+        images.push(std::fs::read(&path).unwrap());
+    }
+    let total: u64 = segments.iter().map(|&(_, b)| b).sum();
+    assert_eq!(images[0].len() as u64, total / 512 * 520);
+    assert!(images[0] == images[1], "tape images differ");
+}

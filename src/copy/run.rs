@@ -17,6 +17,7 @@ use crate::scsi::{
     SenseKeySpecific,
 };
 
+use super::engine;
 use super::io::{self, Endpoint, Failure, Side, StreamUnit};
 use super::segment::{self, Held, Leftovers, Moved, Residue, Sink, Source};
 use super::{Abort, Nexus};
@@ -91,8 +92,42 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
             }
         }
     }
+    // Nothing read early may outlive the list: the disk may change before the next one.
+    engine::forget_prefetch();
     outcome.held = runner.held;
     outcome
+}
+
+/// Where segment `index + 1` reads, if it is a block-to-stream segment whose source is a
+/// file-backed disk already resolved and not the device segment `index` writes
+/// (`destination`): reading it early could then return data this segment is changing.
+fn next_read(
+    list: &ParameterList,
+    endpoints: &HashMap<CscdId, Endpoint>,
+    index: usize,
+    destination: &Endpoint,
+) -> Option<engine::NextRead> {
+    let next = list.segments.get(index + 1)?;
+    let Segment::BlockToStream { blocks, lba, .. } = next.body else {
+        return None;
+    };
+    let source = endpoints.get(&next.body.source()?)?;
+    let backend = source.backend.as_ref()?;
+    let same = |e: &Endpoint| {
+        Arc::ptr_eq(&e.device, &source.device)
+            || e.backend
+                .as_ref()
+                .is_some_and(|b| Arc::ptr_eq(&b.file, &backend.file))
+    };
+    if same(destination) || backend.block_size != source.block_length {
+        return None;
+    }
+    Some(engine::NextRead {
+        file: Arc::clone(&backend.file),
+        offset: backend.offset + lba * u64::from(backend.block_size),
+        bytes: u64::from(blocks) * u64::from(source.block_length),
+        in_unit: source.block_length as usize,
+    })
 }
 
 struct Runner<'a> {
@@ -161,7 +196,10 @@ impl Runner<'_> {
                     unit: stream_unit(self.list, body.destination(), stream_transfer_length),
                 };
                 let residue = Residue { ..residue };
-                segment::transfer(
+                // A backup is a run of these from one disk: the next one's reads may start
+                // while this one's last records are written.
+                engine::expect_next(next_read(self.list, &self.endpoints, index, d));
+                let moved = segment::transfer(
                     Source::Blocks { endpoint: s, lba },
                     sink,
                     process,
@@ -169,8 +207,9 @@ impl Runner<'_> {
                     residue,
                     hold.as_deref_mut(),
                     &abort,
-                )
-                .map_err(|e| (e.failure, e.moved))?
+                );
+                engine::expect_next(None);
+                moved.map_err(|e| (e.failure, e.moved))?
             }
             Segment::StreamToBlock {
                 stream_transfer_length,
