@@ -9,6 +9,8 @@
 //! - [`sg_async`]: the sg driver's queued interface (write/read of `sg_io_hdr` on /dev/sg*).
 //!   Invariant: a queued command's CDB, data and sense buffers are owned by the queue until
 //!   `read` returns that command, and are leaked rather than freed if it never does.
+//! - [`copy`]: copying with non-temporal stores (SSE2). Invariant: every vector access lies
+//!   inside the borrowed slices, and stores are to 16-byte aligned addresses.
 //! - [`block`]: block-device geometry (`BLKSSZGET`, `BLKGETSIZE64`, include/uapi/linux/fs.h)
 //!   and the O_DIRECT alignment a file needs (`statx(STATX_DIOALIGN)`,
 //!   include/uapi/linux/stat.h). Invariant: the kernel writes only into the out-parameter
@@ -21,6 +23,7 @@
 //!   its completion is reaped; dropping the ring waits for the kernel or leaks the memory.
 
 pub mod block;
+pub mod copy;
 pub mod sg_async;
 pub mod sg_io;
 pub mod uio;

@@ -14,14 +14,17 @@
 //! Writes go at end of data: the file is first cut to end of data (dropping whatever a write
 //! in the middle of the tape overwrites, and any half-written tail). Records are then
 //! appended through a second descriptor opened with O_DIRECT where the file system allows
-//! it: SIMH's 4-byte framing puts record data at offsets no DMA can reach directly, so each
-//! batch is laid out once in an aligned staging buffer that starts at the last alignment
-//! boundary before end of data (those few bytes, already in the file, are kept in memory);
-//! its whole sectors go out in one O_DIRECT `pwrite`, the partial last one through the page
-//! cache, so the file always ends exactly at end of data. That costs one copy in memory but
-//! almost no page cache: a buffered write copies too, then pays for the pages and their
-//! writeback. Where O_DIRECT is refused (tmpfs), each batch of records is one `pwritev` of
-//! header + data + pad + trailer slices through the page cache.
+//! it. SIMH's 4-byte framing puts record data at offsets no DMA can reach directly, so each
+//! append lays the framed records out once in the buffers of a small io_uring ring, 1 MiB of
+//! the image each, written as soon as each is full while the next is filled. Only whole
+//! file-system blocks go that way: the partial block at each end goes through the page
+//! cache, where the first is still cached from the last append and the last is new, so
+//! neither needs a read, and an O_DIRECT write never overlaps a cached page. The file always
+//! ends exactly at end of data, and an append returns when all of it is in the file. That
+//! costs one copy in memory but no page cache to speak of: a buffered write copies too, then
+//! pays for the pages and their writeback. Where O_DIRECT or io_uring is refused (tmpfs),
+//! each batch of records is one `pwritev` of header + data + pad + trailer slices through
+//! the page cache.
 //!
 //! Either way a crash at any point leaves a prefix of complete objects plus at most one
 //! partial one, which [`TapeImage::open`] detects and cuts off.
@@ -30,7 +33,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -424,15 +427,14 @@ pub struct TapeImage {
 /// The O_DIRECT side of an image opened for writing.
 struct Direct {
     file: Arc<File>,
-    /// Offset and length alignment of O_DIRECT on this file (a power of two, at most
-    /// [`ALIGN`], which also aligns the ring's buffers).
-    align: u64,
+    /// What O_DIRECT writes are aligned to: the file system's block, at least O_DIRECT's
+    /// offset and length alignment (a power of two; the ring's buffers are aligned to
+    /// [`BUF_ALIGN`], at least O_DIRECT's memory alignment). Partial blocks go through the
+    /// page cache, where a block already cached or newly allocated needs no read.
+    block: u64,
     /// Writes pieces of the framed stream while the next ones are being filled; made at
     /// the first append (a tape only read never pays for it).
     ring: Option<Ring>,
-    /// The file's bytes from the last `align` boundary at or before end of data up to end
-    /// of data, when known (they start the next append's first sector).
-    head: Option<Vec<u8>>,
 }
 
 impl Direct {
@@ -444,27 +446,33 @@ impl Direct {
             .custom_flags(libc::O_DIRECT)
             .open(path)
             .ok()?;
-        let align = match crate::sys::block::direct_io_alignment(file.as_fd()) {
-            Some((mem, offset)) => {
-                let a = u64::from(mem.max(offset)).max(512);
-                (a <= BUF_ALIGN as u64 && a.is_power_of_two()).then_some(a)?
-            }
-            None => BUF_ALIGN as u64,
-        };
+        let (mem, offset) = crate::sys::block::direct_io_alignment(file.as_fd())
+            .unwrap_or((BUF_ALIGN as u32, BUF_ALIGN as u32));
+        if mem as usize > BUF_ALIGN {
+            return None;
+        }
+        let blksize = file.metadata().ok()?.blksize();
+        let block = u64::from(offset).max(blksize).max(512);
+        if !block.is_power_of_two() || block > PIECE as u64 {
+            return None;
+        }
         Some(Self {
             file: Arc::new(file),
-            align,
+            block,
             ring: None,
-            head: None,
         })
     }
 }
 
 /// Lays a byte stream out in the ring's buffers, each one `piece` bytes of the image from
-/// `base` on, and writes every buffer as soon as it is full; completions are reaped while
-/// waiting for a free buffer. Remembers the first piece whose write failed.
+/// `base` (a block boundary) on, and writes every buffer as soon as it is full; completions
+/// are reaped while waiting for a free buffer. Remembers the first piece whose write failed.
+/// The bytes before `base` are only collected.
 struct Pieces<'r> {
     ring: &'r mut Ring,
+    /// The stream's first bytes, up to the first block boundary: kept here, not in pieces.
+    prefix: Vec<u8>,
+    prefix_room: usize,
     base: u64,
     piece: usize,
     /// Index of the piece being filled (all before it are submitted).
@@ -504,6 +512,12 @@ impl Pieces<'_> {
 
     /// Copies `bytes` in, writing each piece that fills up.
     fn put(&mut self, mut bytes: &[u8]) {
+        if self.prefix.len() < self.prefix_room {
+            let n = bytes.len().min(self.prefix_room - self.prefix.len());
+            let (now, rest) = bytes.split_at(n);
+            self.prefix.extend_from_slice(now);
+            bytes = rest;
+        }
         while !bytes.is_empty() && self.failed.is_none() {
             let buf = match self.current.as_mut() {
                 Some(b) => b,
@@ -519,7 +533,7 @@ impl Pieces<'_> {
             let n = bytes.len().min(self.piece - self.fill);
             let (now, rest) = bytes.split_at(n);
             if let Some(dst) = buf.as_mut_slice().get_mut(self.fill..self.fill + n) {
-                dst.copy_from_slice(now);
+                crate::sys::copy::copy_streaming(dst, now);
             }
             self.fill += n;
             bytes = rest;
@@ -547,8 +561,8 @@ impl Pieces<'_> {
         }
     }
 
-    /// Writes the current piece's whole sectors (`align`), waits for every write, and
-    /// returns the bytes of the partial last sector, which O_DIRECT cannot write.
+    /// Writes the current piece's whole blocks, waits for every write, and returns the
+    /// bytes of the partial last block, which O_DIRECT cannot (or should not) write.
     fn finish(&mut self, align: usize) -> Vec<u8> {
         let aligned = self.fill / align * align;
         let tail = self
@@ -686,7 +700,6 @@ impl TapeImage {
     /// in the file (a drive writing or erasing mid-tape loses what follows).
     pub fn truncate(&mut self, n: u64) -> io::Result<()> {
         if n < self.objects() {
-            self.forget_head();
             self.end = self.offset_of(n);
             self.entries
                 .truncate(usize::try_from(n).unwrap_or(usize::MAX));
@@ -695,14 +708,6 @@ impl TapeImage {
             self.tail_after_end = true;
         }
         self.cut_tail()
-    }
-
-    /// End of data moves by other means than an O_DIRECT append: the bytes kept for its
-    /// first sector are no longer the file's.
-    fn forget_head(&mut self) {
-        if let Some(d) = self.direct.as_mut() {
-            d.head = None;
-        }
     }
 
     fn cut_tail(&mut self) -> io::Result<()> {
@@ -732,7 +737,7 @@ impl TapeImage {
                     .ok();
             }
             if let Some(mut ring) = direct.ring.take() {
-                let result = self.append_direct(&mut direct, &mut ring, data, record_len, word);
+                let result = self.append_direct(&direct, &mut ring, data, record_len, word);
                 direct.ring = Some(ring);
                 self.direct = Some(direct);
                 return result;
@@ -773,29 +778,25 @@ impl TapeImage {
     /// [`TapeImage::append_records`] through O_DIRECT (see the module's description).
     fn append_direct(
         &mut self,
-        d: &mut Direct,
+        d: &Direct,
         ring: &mut Ring,
         data: &[&[u8]],
         record_len: usize,
         word: u32,
     ) -> io::Result<()> {
         let size = record_image_len(record_len as u64) as usize;
-        let align = d.align as usize;
-        let base = self.end / d.align * d.align;
-        let head_len = (self.end - base) as usize;
-        let head = match d.head.take() {
-            Some(h) if h.len() == head_len => h,
-            _ => {
-                let mut h = vec![0u8; head_len];
-                self.file.read_exact_at(&mut h, base)?;
-                h
-            }
-        };
+        let count: usize = data.iter().map(|d| d.len() / record_len).sum();
+        let total = count * size;
+        let block = d.block as usize;
+        let start = self.end;
+        let prefix_room = ((start.next_multiple_of(d.block) - start) as usize).min(total);
         let word_bytes = word.to_le_bytes();
         let mut out = Pieces {
-            piece: ring.buffer_size() / align * align,
+            piece: ring.buffer_size() / block * block,
             ring,
-            base,
+            prefix: Vec::with_capacity(prefix_room),
+            prefix_room,
+            base: start + prefix_room as u64,
             next: 0,
             current: None,
             fill: 0,
@@ -805,8 +806,6 @@ impl TapeImage {
         };
         // Until the writes are known complete, whatever is past end of data is unknown.
         self.tail_after_end = true;
-        out.put(&head);
-        let mut count = 0usize;
         for rec in data.iter().flat_map(|d| d.chunks(record_len)) {
             out.put(&word_bytes);
             out.put(rec);
@@ -814,24 +813,27 @@ impl TapeImage {
                 out.put(&[0]);
             }
             out.put(&word_bytes);
-            count += 1;
         }
-        let tail = out.finish(align);
-        let mut durable = head_len + count * size;
-        let mut failure = out.failed.take().map(|(k, e)| {
-            durable = durable.min(k * out.piece);
-            e
-        });
+        let tail = out.finish(block);
+        // The partial first block (cached: the last append wrote it) and the partial last
+        // one (new) through the page cache; neither needs a read.
+        let mut durable = total;
+        let mut failure = self.file.write_all_at(&out.prefix, start).err();
+        if failure.is_some() {
+            durable = 0;
+        }
+        if let Some((k, e)) = out.failed.take() {
+            durable = durable.min(prefix_room + k * out.piece);
+            failure = failure.or(Some(e));
+        }
         if failure.is_none() {
-            // The partial last sector through the page cache.
-            let at = base + (durable - tail.len()) as u64;
+            let at = start + (total - tail.len()) as u64;
             if let Err(e) = self.file.write_all_at(&tail, at) {
-                durable -= tail.len();
+                durable = total - tail.len();
                 failure = Some(e);
             }
         }
-        let complete = durable.saturating_sub(head_len) / size;
-        let start = self.end;
+        let complete = durable / size;
         self.entries.extend((0..complete as u64).map(|i| Entry {
             offset: start + i * size as u64,
             word,
@@ -841,14 +843,12 @@ impl TapeImage {
             return Err(e);
         }
         self.tail_after_end = false;
-        d.head = Some(tail);
         Ok(())
     }
 
     /// Appends `count` filemarks at end of data.
     pub fn append_filemarks(&mut self, count: u64) -> io::Result<()> {
         self.cut_tail()?;
-        self.forget_head();
         let zeros = vec![0u8; FILEMARK_CHUNK.min(usize::try_from(count * 4).unwrap_or(0))];
         let mut left = count;
         while left > 0 {
