@@ -145,6 +145,14 @@ pub trait ScsiDevice: Send + Sync {
         None
     }
 
+    /// Whether SIMPLE-attribute READs and WRITEs may run on several threads at once and
+    /// complete in any order (SAM-3 8.6: the initiator orders them itself if it cares). A
+    /// random-access disk: yes. A tape, whose position makes every command depend on the
+    /// one before: no (the default).
+    fn concurrent_io(&self) -> bool {
+        false
+    }
+
     /// The commands the device itself answers, in opcode order, for REPORT SUPPORTED
     /// OPERATION CODES; the dispatcher adds the ones it answers for every LUN (REPORT LUNS,
     /// EXTENDED COPY, RECEIVE COPY RESULTS). `None`: the device answers that command itself
