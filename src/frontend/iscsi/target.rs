@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -227,23 +227,41 @@ struct Writer {
     stream: TcpStream,
     digests: Digests,
     stat_sn: u32,
-    exp_cmd_sn: Arc<AtomicU32>,
-    queue_depth: u32,
-    outstanding: Arc<AtomicUsize>,
-    /// The highest MaxCmdSN sent so far. The initiator may use every CmdSN up to it, so
-    /// that (not the current [`Self::max_cmd_sn`]) bounds what we accept: the reader
-    /// advances ExpCmdSN before it counts the command as outstanding, and a response sent
-    /// by the executor in between advertises one more slot than a moment later.
-    max_advertised: Option<u32>,
+    window: Arc<CmdWindow>,
 }
 
-impl Writer {
-    /// The last CmdSN the initiator may have been allowed to send (RFC 7143 4.2.2.1).
-    fn window_end(&self) -> u32 {
+/// The CmdSN window (RFC 7143 4.2.2.1), in atomics: the reader checks each command
+/// against it without waiting for the writer lock, which a worker holds while it sends.
+struct CmdWindow {
+    exp_cmd_sn: AtomicU32,
+    queue_depth: u32,
+    outstanding: AtomicUsize,
+    /// The highest MaxCmdSN sent so far (bit 32 set once one was). The initiator may use
+    /// every CmdSN up to it, so that (not the current [`Self::max_cmd_sn`]) bounds what we
+    /// accept: the reader advances ExpCmdSN before it counts the command as outstanding,
+    /// and a response sent by a worker in between advertises one more slot than a moment
+    /// later. Written under the writer lock before the PDU that carries it is sent.
+    advertised: AtomicU64,
+}
+
+impl CmdWindow {
+    fn new(queue_depth: u32) -> Self {
+        Self {
+            exp_cmd_sn: AtomicU32::new(0),
+            queue_depth,
+            outstanding: AtomicUsize::new(0),
+            advertised: AtomicU64::new(0),
+        }
+    }
+
+    /// The last CmdSN the initiator may have been allowed to send.
+    fn end(&self) -> u32 {
         let now = self.max_cmd_sn();
-        match self.max_advertised {
-            Some(sent) if sn_le(now, sent) => sent,
-            _ => now,
+        let sent = self.advertised.load(Ordering::Acquire);
+        if sent >> 32 != 0 && sn_le(now, sent as u32) {
+            sent as u32
+        } else {
+            now
         }
     }
 
@@ -253,17 +271,22 @@ impl Writer {
         exp.wrapping_add(self.queue_depth.saturating_sub(used))
             .wrapping_sub(1)
     }
+}
 
+impl Writer {
     /// Fills StatSN (advanced when `status`), ExpCmdSN and MaxCmdSN of a target PDU.
     fn stamp(&mut self, bhs: &mut Bhs, status: bool) {
         bhs.set_stat_sn(self.stat_sn);
         if status {
             self.stat_sn = self.stat_sn.wrapping_add(1);
         }
-        bhs.set_exp_cmd_sn(self.exp_cmd_sn.load(Ordering::Acquire));
-        let max = self.max_cmd_sn();
-        bhs.set_max_cmd_sn(max);
-        self.max_advertised = Some(self.window_end());
+        let window = &self.window;
+        bhs.set_exp_cmd_sn(window.exp_cmd_sn.load(Ordering::Acquire));
+        bhs.set_max_cmd_sn(window.max_cmd_sn());
+        let end = window.end();
+        window
+            .advertised
+            .store((1 << 32) | u64::from(end), Ordering::Release);
     }
 
     /// Sends a target PDU (no AHS: the target sends none), stamped as [`Self::stamp`] says.
@@ -370,16 +393,12 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     // A login must finish promptly; full feature phase has no idle limit.
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
-    let exp_cmd_sn = Arc::new(AtomicU32::new(0));
-    let outstanding = Arc::new(AtomicUsize::new(0));
+    let window = Arc::new(CmdWindow::new(shared.config.queue_depth.max(1)));
     let mut writer = Writer {
         stream: stream.try_clone()?,
         digests: Digests::default(),
         stat_sn: 1,
-        exp_cmd_sn: exp_cmd_sn.clone(),
-        queue_depth: shared.config.queue_depth.max(1),
-        outstanding: outstanding.clone(),
-        max_advertised: None,
+        window: window.clone(),
     };
     let peer = stream.peer_addr().ok();
     let Some((params, isid, tsih)) = login(&mut reader, &mut writer, shared)? else {
@@ -428,8 +447,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         session: session.clone(),
         params,
         writer: writer.clone(),
-        exp_cmd_sn,
-        outstanding,
+        window,
         held: BTreeMap::new(),
         writes: HashMap::new(),
         next_ttt: 1,
@@ -438,7 +456,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         shared: shared.clone(),
         session: session.clone(),
         writer: writer.clone(),
-        outstanding: conn.outstanding.clone(),
+        window: conn.window.clone(),
         max_send: conn.params.initiator_max_recv_data_segment_length,
         max_burst: conn.params.max_burst_length,
         queue: Mutex::new(Queue::default()),
@@ -486,7 +504,7 @@ fn login(
         }
         if first {
             first = false;
-            w.exp_cmd_sn.store(b.cmd_sn(), Ordering::Release);
+            w.window.exp_cmd_sn.store(b.cmd_sn(), Ordering::Release);
             w.stat_sn = b.exp_stat_sn();
         }
         let isid = b.isid();
@@ -601,8 +619,7 @@ struct Connection {
     session: Arc<Session>,
     params: Params,
     writer: Arc<Mutex<Writer>>,
-    exp_cmd_sn: Arc<AtomicU32>,
-    outstanding: Arc<AtomicUsize>,
+    window: Arc<CmdWindow>,
     /// Non-immediate requests that arrived ahead of ExpCmdSN.
     held: BTreeMap<u32, Pdu>,
     writes: HashMap<u32, PendingWrite>,
@@ -659,8 +676,8 @@ impl Connection {
         let immediate = b.immediate();
         let sn = b.cmd_sn();
         if !immediate {
-            let exp = self.exp_cmd_sn.load(Ordering::Acquire);
-            let max = self.w().window_end();
+            let exp = self.window.exp_cmd_sn.load(Ordering::Acquire);
+            let max = self.window.end();
             if !(sn_le(exp, sn) && sn_le(sn, max)) {
                 // Outside the window: silently ignored.
                 return Ok(Next::Continue);
@@ -669,17 +686,19 @@ impl Connection {
                 self.held.insert(sn, pdu);
                 return Ok(Next::Continue);
             }
-            self.exp_cmd_sn
+            self.window
+                .exp_cmd_sn
                 .store(exp.wrapping_add(1), Ordering::Release);
         }
         let mut next = self.request(pdu, tx)?;
         // Requests held for a gap that is now filled.
         while let Next::Continue = next {
-            let exp = self.exp_cmd_sn.load(Ordering::Acquire);
+            let exp = self.window.exp_cmd_sn.load(Ordering::Acquire);
             let Some(p) = self.held.remove(&exp) else {
                 break;
             };
-            self.exp_cmd_sn
+            self.window
+                .exp_cmd_sn
                 .store(exp.wrapping_add(1), Ordering::Release);
             next = self.request(p, tx)?;
         }
@@ -757,7 +776,7 @@ impl Connection {
                 .map(|_| Next::Continue);
         }
         self.session.tasks().insert(itt, TaskEntry { lun, abort });
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.window.outstanding.fetch_add(1, Ordering::AcqRel);
         if !write || task.data_out.len() == edtl {
             tx.push(task);
             return Ok(Next::Continue);
@@ -834,7 +853,7 @@ impl Connection {
         if !in_place {
             self.w().reject(reject::PROTOCOL_ERROR, &b)?;
             self.session.tasks().remove(&itt);
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
             self.session.task_done.notify_all();
             let sense = Sense::new(SenseKey::ABORTED_COMMAND, Asc::DATA_PHASE_ERROR);
             let result = CommandResult::check_condition(&sense);
@@ -883,9 +902,9 @@ impl Connection {
                         0
                     }
                     None => {
-                        let exp = self.exp_cmd_sn.load(Ordering::Acquire);
+                        let exp = self.window.exp_cmd_sn.load(Ordering::Acquire);
                         let in_window = sn_le(exp, b.ref_cmd_sn()) && b.ref_cmd_sn() != b.cmd_sn();
-                        if in_window && sn_le(b.ref_cmd_sn(), self.w().window_end()) {
+                        if in_window && sn_le(b.ref_cmd_sn(), self.window.end()) {
                             0
                         } else {
                             1
@@ -959,7 +978,7 @@ impl Connection {
     fn forget_write(&mut self, itt: u32) {
         if self.writes.remove(&itt).is_some() {
             self.session.tasks().remove(&itt);
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
             self.session.task_done.notify_all();
         }
     }
@@ -1060,7 +1079,7 @@ struct Executor {
     shared: Arc<Shared>,
     session: Arc<Session>,
     writer: Arc<Mutex<Writer>>,
-    outstanding: Arc<AtomicUsize>,
+    window: Arc<CmdWindow>,
     max_send: u32,
     max_burst: u32,
     queue: Mutex<Queue>,
@@ -1198,7 +1217,7 @@ impl Executor {
     /// CmdSN window.
     fn finish(&self, task: &ReadyTask) {
         if self.session.tasks().remove(&task.itt).is_some() {
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
         }
         self.session.task_done.notify_all();
     }
