@@ -281,7 +281,9 @@ TOML
     echo "median: xcopyd $mx MB/s, tgtd $mt MB/s, xcopyd/tgtd $(ratio "$mx" "$mt")"
     echo "median of per-round ratios: $(for i in "${!x[@]}"; do ratio "${x[i]}" "${t[i]}"; echo; done | median)"
     tgtadm -C "$ctl" --op delete --mode system --force >/dev/null 2>&1 || true
-    kill "$xpid" "$tpid" 2>/dev/null; wait "$xpid" "$tpid" 2>/dev/null || true
+    # tgtd ignores SIGTERM (and "delete system" refuses while targets exist): it would
+    # outlive the run and keep the image's directory.
+    kill "$xpid" 2>/dev/null; kill -KILL "$tpid" 2>/dev/null; wait "$xpid" "$tpid" 2>/dev/null || true
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 
