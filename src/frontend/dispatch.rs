@@ -123,7 +123,7 @@ impl Dispatcher {
 
     /// Whether a SIMPLE command with this CDB on `lun` may run beside others and complete
     /// out of order: a READ or WRITE (6/10/12/16) on a device that allows it
-    /// ([`ScsiDevice::concurrent_io`]). Everything else — mode pages, reservations of state,
+    /// ([`ScsiDevice::concurrent_io`]). Everything else — MODE SELECT, SYNCHRONIZE CACHE,
     /// EXTENDED COPY, tape commands — keeps running alone, in order.
     pub fn concurrent(&self, lun: u64, cdb: &[u8]) -> bool {
         const RW: [Opcode; 8] = [
