@@ -284,3 +284,247 @@ fn many_sessions_at_once() {
     }
     target.shutdown();
 }
+
+/// A memory disk whose READ(10) of one LBA stops at a gate: it says it has entered, then
+/// waits until the test opens the gate (or `timeout` passes). Lets a test hold one command
+/// in flight on the target.
+struct GateDisk {
+    inner: MemoryDisk,
+    held_lba: u8,
+    timeout: std::time::Duration,
+    gate: Arc<Gate>,
+}
+
+#[derive(Default)]
+struct Gate {
+    state: std::sync::Mutex<(bool, bool)>,
+    cv: std::sync::Condvar,
+}
+
+impl Gate {
+    fn set(&self, entered: Option<bool>, open: Option<bool>) {
+        let mut s = self.state.lock().unwrap();
+        s.0 = entered.unwrap_or(s.0);
+        s.1 = open.unwrap_or(s.1);
+        self.cv.notify_all();
+    }
+
+    fn wait_entered(&self) {
+        let s = self.state.lock().unwrap();
+        let (s, t) = self
+            .cv
+            .wait_timeout_while(s, std::time::Duration::from_secs(10), |s| !s.0)
+            .unwrap();
+        assert!(!t.timed_out() && s.0, "the held read reached the device");
+    }
+}
+
+impl ScsiDevice for GateDisk {
+    fn execute(
+        &self,
+        cdb: &[u8],
+        data: xcopyd::device::DataDirection<'_>,
+    ) -> Result<xcopyd::device::Completion, xcopyd::device::DeviceError> {
+        let read10_of = |lba: u8| cdb[0] == 0x28 && cdb[2..5] == [0, 0, 0] && cdb[5] == lba;
+        if read10_of(self.held_lba) {
+            self.gate.set(Some(true), None);
+            let s = self.gate.state.lock().unwrap();
+            drop(
+                self.gate
+                    .cv
+                    .wait_timeout_while(s, self.timeout, |s| !s.1)
+                    .unwrap(),
+            );
+        }
+        self.inner.execute(cdb, data)
+    }
+
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn concurrent_io(&self) -> bool {
+        true
+    }
+}
+
+/// A target whose LUN 0 is a [`GateDisk`] holding READ(10) of LBA 0, filled with a
+/// pattern (block n: bytes n*7+i), and LUN 1 a plain memory disk.
+fn start_gated(timeout_ms: u64) -> (Target, Arc<Gate>, Vec<u8>) {
+    let gate = Arc::new(Gate::default());
+    let disk = GateDisk {
+        inner: MemoryDisk::new("gated", 512, 64),
+        held_lba: 0,
+        timeout: std::time::Duration::from_millis(timeout_ms),
+        gate: gate.clone(),
+    };
+    let pattern: Vec<u8> = (0..64 * 512u32)
+        .map(|x| ((x / 512) * 7 + x % 251) as u8)
+        .collect();
+    let write = [0x2a, 0, 0, 0, 0, 0, 0, 0, 64, 0];
+    disk.execute(&write, xcopyd::device::DataDirection::ToDevice(&pattern))
+        .unwrap();
+    let luns: Vec<Arc<dyn ScsiDevice>> =
+        vec![Arc::new(disk), Arc::new(MemoryDisk::new("disk1", 512, 64))];
+    let d = Arc::new(Dispatcher::new(luns, RecordingCopyService::new()));
+    let t = iscsi::start(TargetConfig::new("127.0.0.1:0", IQN), d).unwrap();
+    (t, gate, pattern)
+}
+
+/// Reads replies until every ITT in `itts` has its final one; returns them in the order
+/// they completed, each with its data-in (checked contiguous) and status.
+fn replies(i: &mut Initiator, itts: &[u32]) -> Vec<(u32, u8, Vec<u8>)> {
+    let mut data: std::collections::HashMap<u32, Vec<u8>> = Default::default();
+    let mut done = Vec::new();
+    while done.len() < itts.len() {
+        let r = i.recv();
+        let itt = r.bhs.itt();
+        assert!(itts.contains(&itt), "{:?}", r.bhs);
+        let d = data.entry(itt).or_default();
+        match r.bhs.opcode() {
+            Opcode::DATA_IN => {
+                assert_eq!(r.bhs.buffer_offset() as usize, d.len());
+                d.extend_from_slice(&r.data);
+                if r.bhs.flags() & 0x01 != 0 {
+                    done.push((itt, r.bhs.byte(3), std::mem::take(d)));
+                }
+            }
+            Opcode::SCSI_RESPONSE => done.push((itt, r.bhs.byte(3), std::mem::take(d))),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    done
+}
+
+fn read10(lba: u8, blocks: u8) -> [u8; 10] {
+    [0x28, 0, 0, 0, 0, lba, 0, 0, blocks, 0]
+}
+
+#[test]
+fn simple_reads_complete_out_of_order_with_exact_data() {
+    // READ of LBA 0 is held in the device; the READ of LBA 1, sent after it, is answered
+    // meanwhile; then the first is let go.
+    let (target, gate, pattern) = start_gated(10_000);
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    let a = i.command_pdu(0, &read10(0, 2), 1024, true, &[]);
+    let b = i.command_pdu(0, &read10(1, 3), 1536, true, &[]);
+    i.send(&a);
+    gate.wait_entered();
+    i.send(&b);
+    // Only b may come now (a PDU of a fails in `replies`).
+    let got = replies(&mut i, &[b.bhs.itt()]);
+    assert_eq!((got[0].0, got[0].1), (b.bhs.itt(), 0));
+    assert!(got[0].2 == pattern[512..2048]);
+    gate.set(None, Some(true));
+    let got = replies(&mut i, &[a.bhs.itt()]);
+    assert_eq!((got[0].0, got[0].1), (a.bhs.itt(), 0));
+    assert!(got[0].2 == pattern[..1024]);
+
+    // 32 in flight, some overlapping the held one and each other, a few short
+    // (underflow) and one out of range: every one answered once with exactly its data.
+    let mut sent = Vec::new();
+    for n in 0..32u8 {
+        let lba = n % 60 + 1;
+        let blocks = n % 4 + 1;
+        let want = u32::from(blocks) * 512 + if n % 5 == 0 { 512 } else { 0 };
+        let p = i.command_pdu(0, &read10(lba, blocks), want, true, &[]);
+        i.send(&p);
+        sent.push((p.bhs.itt(), lba as usize, blocks as usize));
+    }
+    let oob = i.command_pdu(0, &read10(63, 2), 1024, true, &[]);
+    i.send(&oob);
+    let itts: Vec<u32> = sent.iter().map(|s| s.0).chain([oob.bhs.itt()]).collect();
+    let got = replies(&mut i, &itts);
+    assert_eq!(got.len(), 33);
+    for (itt, lba, blocks) in sent {
+        let r = got.iter().find(|r| r.0 == itt).unwrap();
+        assert_eq!(r.1, 0);
+        assert!(
+            r.2 == pattern[lba * 512..(lba + blocks) * 512],
+            "data of LBA {lba}"
+        );
+    }
+    let r = got.iter().find(|r| r.0 == oob.bhs.itt()).unwrap();
+    assert_eq!((r.1, r.2.len()), (2, 0));
+    assert_eq!(i.nop(b"after").data, b"after");
+    i.logout();
+    target.shutdown();
+}
+
+#[test]
+fn ordered_and_non_disk_commands_wait_for_the_running_read() {
+    // The held read opens only on a timeout (300 ms): an ORDERED read sent after it, and
+    // a TEST UNIT READY, are answered after it all the same.
+    let (target, gate, pattern) = start_gated(300);
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    let a = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
+    let mut b = i.command_pdu(0, &read10(1, 1), 512, true, &[]);
+    b.bhs.set_flags((b.bhs.flags() & !0x07) | 2);
+    let c = i.command_pdu(0, &[0; 6], 0, false, &[]);
+    i.send(&a);
+    gate.wait_entered();
+    i.send(&b);
+    i.send(&c);
+    let got = replies(&mut i, &[a.bhs.itt(), b.bhs.itt(), c.bhs.itt()]);
+    let order: Vec<(u32, u8)> = got.iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(
+        order,
+        [(a.bhs.itt(), 0), (b.bhs.itt(), 0), (c.bhs.itt(), 0)],
+        "in CmdSN order"
+    );
+    assert!(got[0].2 == pattern[..512] && got[1].2 == pattern[512..1024]);
+    assert!(got[2].2.is_empty());
+    i.logout();
+    target.shutdown();
+}
+
+#[test]
+fn abort_task_of_a_read_in_flight_and_of_one_queued_behind_an_exclusive_task() {
+    let (target, gate, pattern) = start_gated(10_000);
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    // The read is in the device when ABORT TASK comes: the TMF response waits for it to
+    // leave, and the read is never answered.
+    let a = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
+    i.send(&a);
+    gate.wait_entered();
+    let opener = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            gate.set(None, Some(true));
+        })
+    };
+    assert_eq!(i.tmf(1, 0, a.bhs.itt()), 0, "function complete");
+    opener.join().unwrap();
+    assert_eq!(i.nop(b"no data-in before me").data, b"no data-in before me");
+
+    // A TEST UNIT READY held behind an ORDERED read that is in the device, aborted while
+    // queued: answered by its TMF at once, never executed, and the read still completes.
+    gate.set(Some(false), Some(false));
+    let mut b = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
+    b.bhs.set_flags((b.bhs.flags() & !0x07) | 2);
+    let c = i.command_pdu(0, &[0; 6], 0, false, &[]);
+    i.send(&b);
+    gate.wait_entered();
+    i.send(&c);
+    assert_eq!(i.tmf(1, 0, c.bhs.itt()), 0);
+    gate.set(None, Some(true));
+    let got = replies(&mut i, &[b.bhs.itt()]);
+    assert_eq!((got[0].0, got[0].1), (b.bhs.itt(), 0));
+    assert!(got[0].2 == pattern[..512]);
+    assert_eq!(i.nop(b"c was dropped").data, b"c was dropped");
+    i.logout();
+    target.shutdown();
+}

@@ -549,6 +549,10 @@ impl ScsiDevice for EmulatedDisk {
         Some(DISK_COMMANDS)
     }
 
+    fn concurrent_io(&self) -> bool {
+        true
+    }
+
     fn block_backend(&self) -> Option<BlockBackend> {
         Some(BlockBackend {
             file: Arc::clone(&self.file),

@@ -177,9 +177,9 @@ pub trait ScsiDevice: Send + Sync {
 
     /// Sends the write `cdb` once per `transfer` bytes of `data` (each slice whole
     /// transfers), each time with the next `transfer` bytes, and stops at the first command
-    /// that does not complete GOOD with nothing left over. Returns how many did, and the outcome of the one that stopped.
-    /// A device with a faster way to do exactly the same (an emulated tape appending many
-    /// records at once) overrides it.
+    /// that does not complete GOOD with nothing left over. Returns how many did, and the
+    /// outcome of the one that stopped. A device with a faster way to do exactly the same
+    /// (an emulated tape appending many records at once) overrides it.
     fn write_transfers(
         &self,
         cdb: &[u8],
@@ -191,6 +191,14 @@ pub trait ScsiDevice: Send + Sync {
             data,
             transfer,
         )
+    }
+
+    /// Whether SIMPLE-attribute READs and WRITEs may run on several threads at once and
+    /// complete in any order (SAM-3 8.6: the initiator orders them itself if it cares). A
+    /// random-access disk: yes. A tape, whose position makes every command depend on the
+    /// one before: no (the default).
+    fn concurrent_io(&self) -> bool {
+        false
     }
 
     /// The commands the device itself answers, in opcode order, for REPORT SUPPORTED

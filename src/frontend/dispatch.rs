@@ -121,6 +121,25 @@ impl Dispatcher {
         self.device(lun).is_some()
     }
 
+    /// Whether a SIMPLE command with this CDB on `lun` may run beside others and complete
+    /// out of order: a READ or WRITE (6/10/12/16) on a device that allows it
+    /// ([`ScsiDevice::concurrent_io`]). Everything else — MODE SELECT, SYNCHRONIZE CACHE,
+    /// EXTENDED COPY, tape commands — keeps running alone, in order.
+    pub fn concurrent(&self, lun: u64, cdb: &[u8]) -> bool {
+        const RW: [Opcode; 8] = [
+            Opcode::READ_6,
+            Opcode::READ_10,
+            Opcode::READ_12,
+            Opcode::READ_16,
+            Opcode::WRITE_6,
+            Opcode::WRITE_10,
+            Opcode::WRITE_12,
+            Opcode::WRITE_16,
+        ];
+        cdb.first().is_some_and(|&op| RW.contains(&Opcode(op)))
+            && self.device(lun).is_some_and(|d| d.concurrent_io())
+    }
+
     /// Runs one command. `data_out` is what the initiator sent; `data_in_len` the most it
     /// accepts back (the result's `data_in` is never longer).
     pub fn execute(
@@ -132,13 +151,33 @@ impl Dispatcher {
         data_in_len: usize,
         abort: &Abort,
     ) -> CommandResult {
+        let mut buf = vec![0u8; data_in_len];
+        let (mut result, n) = self.execute_into(nexus, lun, cdb, data_out, &mut buf, abort);
+        buf.truncate(n);
+        result.data_in = buf;
+        result
+    }
+
+    /// [`Dispatcher::execute`] with the data-in placed in the caller's `data_in` (its
+    /// length is the most the initiator accepts): returns the result, whose own `data_in`
+    /// is empty, and how many bytes at the start of `data_in` are the command's data-in.
+    /// A device reads straight into `data_in`, so a transport that keeps an aligned buffer
+    /// per worker moves disk data with no allocation and no copy.
+    pub fn execute_into(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in: &mut [u8],
+        abort: &Abort,
+    ) -> (CommandResult, usize) {
         let Some(&op) = cdb.first() else {
-            return CommandResult::check_condition(&Sense::illegal_request(
-                Asc::INVALID_COMMAND_OPERATION_CODE,
-            ));
+            let sense = Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE);
+            return (CommandResult::check_condition(&sense), 0);
         };
         let op = Opcode(op);
-        let mut result = if op == Opcode::REPORT_LUNS {
+        let result = if op == Opcode::REPORT_LUNS {
             self.report_luns(nexus, lun, cdb)
         } else {
             match self.device(lun) {
@@ -153,13 +192,14 @@ impl Dispatcher {
                             SenseKey::UNIT_ATTENTION,
                             asc,
                         )),
-                        None => self.to_device(nexus, device, cdb, data_out, data_in_len, abort),
+                        None => {
+                            return self.to_device(nexus, device, cdb, data_out, data_in, abort)
+                        }
                     }
                 }
             }
         };
-        result.data_in.truncate(data_in_len);
-        result
+        placed(result, data_in)
     }
 
     fn to_device(
@@ -168,58 +208,62 @@ impl Dispatcher {
         device: Arc<dyn ScsiDevice>,
         cdb: &[u8],
         data_out: &[u8],
-        data_in_len: usize,
+        buf: &mut [u8],
         abort: &Abort,
-    ) -> CommandResult {
+    ) -> (CommandResult, usize) {
+        let data_in_len = buf.len();
         let op = cdb.first().map(|&b| Opcode(b));
         if op == Some(Opcode::EXTENDED_COPY) {
-            return self
+            let r = self
                 .copy
                 .extended_copy(nexus, Some(device), cdb, data_out, abort);
+            return placed(r, buf);
         }
         if op == Some(Opcode::RECEIVE_COPY_RESULTS) {
-            return self.copy.receive_copy_results(nexus, cdb);
+            return placed(self.copy.receive_copy_results(nexus, cdb), buf);
         }
         if op == Some(Opcode::MAINTENANCE_IN)
             && cdb.get(1).map(|b| b & 0x1f) == Some(sbc::SA_REPORT_SUPPORTED_OPERATION_CODES)
         {
             if let Some(table) = device.supported_commands() {
-                return report_supported_operation_codes(cdb, table);
+                return placed(report_supported_operation_codes(cdb, table), buf);
             }
         }
         if op == Some(Opcode::INQUIRY) {
             if let Ok(inq) = InquiryCdb::decode(cdb) {
                 if inq.evpd && inq.page_code == inquiry::page::SUPPORTED_VPD_PAGES {
-                    return self.supported_vpd_pages(&device, &inq, data_in_len);
+                    return placed(self.supported_vpd_pages(&device, &inq, data_in_len), buf);
                 }
             }
         }
-        let mut buf = Vec::new();
+        let reading = data_out.is_empty() && data_in_len > 0;
         let direction = if !data_out.is_empty() {
             DataDirection::ToDevice(data_out)
-        } else if data_in_len > 0 {
-            buf.resize(data_in_len, 0);
-            DataDirection::FromDevice(&mut buf)
+        } else if reading {
+            DataDirection::FromDevice(&mut *buf)
         } else {
             DataDirection::None
         };
         let completion = match device.execute(cdb, direction) {
             Ok(c) => c,
             Err(_) => {
-                return CommandResult::check_condition(&Sense::new(
+                let sense = Sense::new(
                     SenseKey::HARDWARE_ERROR,
                     Asc::LOGICAL_UNIT_COMMUNICATION_FAILURE,
-                ))
+                );
+                return (CommandResult::check_condition(&sense), 0);
             }
         };
-        if data_out.is_empty() {
-            buf.truncate(data_in_len.saturating_sub(completion.residual));
-        }
+        let n = if reading {
+            data_in_len.saturating_sub(completion.residual)
+        } else {
+            0
+        };
         if op == Some(Opcode::INQUIRY) {
             if let Ok(inq) = InquiryCdb::decode(cdb) {
                 if !inq.evpd && completion.status == Status::GOOD {
                     // 3PC: every LUN is a copy manager, whatever the device says.
-                    if let Some(b5) = buf.get_mut(5) {
+                    if let Some(b5) = buf.get_mut(..n).and_then(|d| d.get_mut(5)) {
                         *b5 |= 0x08;
                     }
                 } else if inq.evpd
@@ -229,21 +273,22 @@ impl Dispatcher {
                     let pdt = self.peripheral_device_type(&device);
                     let mut page = third_party_copy_vpd(pdt, &self.limits);
                     page.truncate(usize::from(inq.allocation_length));
-                    return CommandResult::good(page);
+                    return placed(CommandResult::good(page), buf);
                 }
             }
         }
-        CommandResult {
+        let result = CommandResult {
             status: completion.status,
             sense: completion.sense,
-            data_in: buf,
+            data_in: Vec::new(),
             residual: if data_out.is_empty() {
                 0
             } else {
                 completion.residual
             },
             overflow: completion.overflow,
-        }
+        };
+        (result, n)
     }
 
     /// VPD 00h: the device's list, plus 8Fh when the device does not list it (this
@@ -387,6 +432,16 @@ impl Dispatcher {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Moves a result's own data-in into `buf` (what fits: the initiator accepts no more).
+fn placed(mut result: CommandResult, buf: &mut [u8]) -> (CommandResult, usize) {
+    let n = result.data_in.len().min(buf.len());
+    if let (Some(dst), Some(src)) = (buf.get_mut(..n), result.data_in.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    result.data_in = Vec::new();
+    (result, n)
 }
 
 /// The VPD 8Fh (Third-party Copy) page for a LUN whose device does not serve it: this

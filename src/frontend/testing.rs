@@ -119,6 +119,10 @@ impl ScsiDevice for MemoryDisk {
     fn name(&self) -> &str {
         &self.name
     }
+
+    fn concurrent_io(&self) -> bool {
+        true
+    }
 }
 
 /// A [`CopyService`] that records what it was asked and answers GOOD with fixed data.

@@ -357,3 +357,61 @@ fn report_supported_operation_codes_lists_the_copy_manager_commands() {
     );
     assert_eq!(key(&bad), (5, 0x24, 0));
 }
+
+#[test]
+fn execute_into_places_data_in_the_callers_buffer() {
+    let f = fixture();
+    let n = nexus(1);
+    assert_eq!(key(&run(&f.d, &n, 0, &TUR, 0)), (6, 0x29, 0));
+    let data: Vec<u8> = (0..1024u32).map(|x| (x * 3 + 1) as u8).collect();
+    let write = [0x2a, 0, 0, 0, 0, 2, 0, 0, 2, 0];
+    let r = f.d.execute(&n, 0, &write, &data, 0, &Abort::new());
+    assert_eq!(r.status, Status::GOOD);
+    // A READ straight into the buffer; the bytes past what was read are not touched.
+    let mut buf = vec![0xee; 1536];
+    let read = [0x28, 0, 0, 0, 0, 2, 0, 0, 2, 0];
+    let (r, got) = f.d.execute_into(&n, 0, &read, &[], &mut buf, &Abort::new());
+    assert_eq!((r.status, got, r.data_in.len()), (Status::GOOD, 1024, 0));
+    assert!(buf[..1024] == data[..] && buf[1024..].iter().all(|&b| b == 0xee));
+    // What the dispatcher builds itself is copied in, cut to the buffer; INQUIRY gets 3PC.
+    let mut small = [0u8; 20];
+    let (r, got) =
+        f.d.execute_into(&n, 0, &REPORT_LUNS, &[], &mut small, &Abort::new());
+    assert_eq!((r.status, got), (Status::GOOD, 20));
+    assert_eq!(small[..4], [0, 0, 0, 16]);
+    let mut inq = [0u8; 96];
+    let (r, got) = f.d.execute_into(&n, 0, &INQ, &[], &mut inq, &Abort::new());
+    assert_eq!((r.status, got, inq[5] & 0x08), (Status::GOOD, 96, 0x08));
+    // A CHECK CONDITION places nothing.
+    let oob = [0x28, 0, 0, 0, 0, 63, 0, 0, 2, 0];
+    let (r, got) = f.d.execute_into(&n, 0, &oob, &[], &mut buf, &Abort::new());
+    assert_eq!((key(&r), got), ((5, 0x21, 0), 0));
+}
+
+#[test]
+fn only_reads_and_writes_on_a_concurrent_device_may_overlap() {
+    let f = fixture();
+    for op in [0x08, 0x28, 0xa8, 0x88, 0x0a, 0x2a, 0xaa, 0x8a] {
+        assert!(
+            f.d.concurrent(0, &[op, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
+            "{op:#x} on the disk"
+        );
+        assert!(
+            !f.d.concurrent(1, &[op, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
+            "{op:#x} on the tape"
+        );
+        assert!(
+            !f.d.concurrent(9, &[op, 0, 0, 0, 0, 0, 0, 0, 1, 0]),
+            "no such LUN"
+        );
+    }
+    for cdb in [
+        &TUR[..],
+        &INQ,
+        &[0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        &[0x83; 16],
+        &[],
+    ] {
+        assert!(!f.d.concurrent(0, cdb), "{cdb:x?}");
+    }
+}

@@ -384,9 +384,66 @@ impl Pdu {
     }
 }
 
+/// The bytes around a data segment that is sent from where it lies (one vectored write of
+/// `head`, the data, `tail`) instead of being copied into an encoded PDU: the BHS with its
+/// length fields set (no AHS), the header digest, and after the data its padding and data
+/// digest. `head + data + tail` is exactly what [`Pdu::encode`] gives for the same PDU.
+#[derive(Clone, Copy, Debug)]
+pub struct Framing {
+    head: [u8; BHS_LEN + 4],
+    head_len: usize,
+    tail: [u8; 7],
+    tail_len: usize,
+}
+
+impl Framing {
+    /// Framing for `bhs` carrying `data` (at most 16 MiB - 1 bytes: the caller splits).
+    pub fn new(bhs: &Bhs, data: &[u8], digests: Digests) -> Self {
+        let mut bhs = *bhs;
+        bhs.0[4] = 0;
+        bhs.set_data_segment_len(data.len().min(0xff_ffff));
+        let mut head = [0u8; BHS_LEN + 4];
+        head[..BHS_LEN].copy_from_slice(&bhs.0);
+        let mut head_len = BHS_LEN;
+        if digests.header {
+            head[BHS_LEN..].copy_from_slice(&crc32c(&bhs.0).to_le_bytes());
+            head_len += 4;
+        }
+        let mut tail = [0u8; 7];
+        let pad = data.len().next_multiple_of(4) - data.len();
+        let mut tail_len = pad;
+        if digests.data && !data.is_empty() {
+            let crc = crc32c_append(crc32c_append(!0, data), &[0u8; 3][..pad]);
+            tail[pad..pad + 4].copy_from_slice(&(!crc).to_le_bytes());
+            tail_len += 4;
+        }
+        Self {
+            head,
+            head_len,
+            tail,
+            tail_len,
+        }
+    }
+
+    /// The BHS and header digest.
+    pub fn head(&self) -> &[u8] {
+        &self.head[..self.head_len]
+    }
+
+    /// The padding and data digest.
+    pub fn tail(&self) -> &[u8] {
+        &self.tail[..self.tail_len]
+    }
+}
+
 /// CRC32C (Castagnoli, reflected polynomial 82F63B78h) as iSCSI digests use it (RFC 7143
 /// 13.1; sent least significant byte first, i.e. little-endian on the wire).
 pub fn crc32c(bytes: &[u8]) -> u32 {
+    !crc32c_append(!0, bytes)
+}
+
+/// The running (not yet inverted) CRC32C register `crc` advanced over `bytes`.
+fn crc32c_append(crc: u32, bytes: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {
         let mut t = [0u32; 256];
         let mut i = 0;
@@ -406,11 +463,11 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
         }
         t
     };
-    let mut crc = !0u32;
+    let mut crc = crc;
     for &b in bytes {
         crc = TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8);
     }
-    !crc
+    crc
 }
 
 #[cfg(test)]
@@ -528,6 +585,24 @@ mod tests {
             prop_assert_eq!(q.encode(d), bytes);
             prop_assert_eq!(q.ahs.len(), p.ahs.len());
             prop_assert_eq!(q.data, p.data);
+        }
+
+        #[test]
+        fn framing_around_data_equals_encode(
+            head in proptest::collection::vec(any::<u8>(), BHS_LEN),
+            data in proptest::collection::vec(any::<u8>(), 0..300),
+            hd in any::<bool>(),
+            dd in any::<bool>(),
+        ) {
+            let bhs = Bhs(head.try_into().unwrap());
+            let d = Digests { header: hd, data: dd };
+            let f = Framing::new(&bhs, &data, d);
+            let mut sent = f.head().to_vec();
+            sent.extend_from_slice(&data);
+            sent.extend_from_slice(f.tail());
+            let mut p = Pdu::with_data(bhs, data);
+            p.bhs.0[4] = 0;
+            prop_assert_eq!(sent, p.encode(d));
         }
 
         #[test]

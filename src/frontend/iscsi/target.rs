@@ -1,27 +1,32 @@
-//! The iSCSI target server: a `std::net` listener and two threads per connection.
+//! The iSCSI target server: a `std::net` listener, and per connection a reader thread and
+//! a few worker threads.
 //!
 //! Why threads and not an event loop: a connection carries at most a queue depth of
 //! commands, the devices behind the dispatcher are synchronous (`ScsiDevice::execute`
 //! blocks), and an EXTENDED COPY may run for minutes. A reader thread per connection keeps
-//! parsing PDUs (Data-Out, NOP-Out, task management) while an executor thread runs that
-//! connection's commands one at a time in CmdSN order — which is also the order a tape
-//! needs. Sessions are independent: one hung or hostile connection costs two parked
-//! threads, bounded by `max_connections`, and never blocks another.
+//! parsing PDUs (Data-Out, NOP-Out, task management) while the connection's [`Executor`]
+//! runs its commands: SIMPLE READs and WRITEs on a disk side by side on up to [`WORKERS`]
+//! threads (a disk serves several reads at once; one at a time left it mostly idle), each
+//! answered as it completes; everything else alone, in CmdSN order — which is also the
+//! order a tape needs. Data-In leaves straight from the buffer the disk read into, header
+//! and data in one vectored write. Sessions are independent: one hung or hostile
+//! connection costs a few parked threads, bounded by `max_connections`, and never blocks
+//! another.
 //!
 //! Error recovery level 0 (RFC 7143 7.1.5): a protocol error the target cannot recover
 //! from by a Reject closes the connection, which ends the session and its tasks.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufReader, Read, Write};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::login::{self, stage, Chap, LoginStatus, Negotiation, Params, TextKeys};
-use super::pdu::{reject, Bhs, Digests, Opcode, Pdu, PduError, BHS_LEN};
+use super::pdu::{reject, Bhs, Digests, Framing, Opcode, Pdu, PduError, BHS_LEN};
+use crate::copy::io::AlignedBuf;
 use crate::copy::{Abort, CommandResult, Nexus};
 use crate::frontend::dispatch::{lun_from_wire, Dispatcher};
 use crate::scsi::{Asc, Sense, SenseKey, Status};
@@ -82,7 +87,8 @@ struct Shared {
 struct Session {
     initiator: String,
     isid: [u8; 6],
-    tsih: u16,
+    /// The I_T nexus (initiator name + ISID/TSIH), built once: every command needs it.
+    nexus: Nexus,
     stream: TcpStream,
     tasks: Mutex<HashMap<u32, TaskEntry>>,
     task_done: Condvar,
@@ -167,12 +173,12 @@ impl Session {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn nexus(&self) -> Nexus {
+    fn nexus(initiator: &str, isid: [u8; 6], tsih: u16) -> Nexus {
         let mut id = [0u8; 8];
-        id[..6].copy_from_slice(&self.isid);
-        id[6..].copy_from_slice(&self.tsih.to_be_bytes());
+        id[..6].copy_from_slice(&isid);
+        id[6..].copy_from_slice(&tsih.to_be_bytes());
         Nexus {
-            initiator: self.initiator.clone(),
+            initiator: initiator.to_string(),
             session: u64::from_be_bytes(id),
         }
     }
@@ -221,23 +227,41 @@ struct Writer {
     stream: TcpStream,
     digests: Digests,
     stat_sn: u32,
-    exp_cmd_sn: Arc<AtomicU32>,
-    queue_depth: u32,
-    outstanding: Arc<AtomicUsize>,
-    /// The highest MaxCmdSN sent so far. The initiator may use every CmdSN up to it, so
-    /// that (not the current [`Self::max_cmd_sn`]) bounds what we accept: the reader
-    /// advances ExpCmdSN before it counts the command as outstanding, and a response sent
-    /// by the executor in between advertises one more slot than a moment later.
-    max_advertised: Option<u32>,
+    window: Arc<CmdWindow>,
 }
 
-impl Writer {
-    /// The last CmdSN the initiator may have been allowed to send (RFC 7143 4.2.2.1).
-    fn window_end(&self) -> u32 {
+/// The CmdSN window (RFC 7143 4.2.2.1), in atomics: the reader checks each command
+/// against it without waiting for the writer lock, which a worker holds while it sends.
+struct CmdWindow {
+    exp_cmd_sn: AtomicU32,
+    queue_depth: u32,
+    outstanding: AtomicUsize,
+    /// The highest MaxCmdSN sent so far (bit 32 set once one was). The initiator may use
+    /// every CmdSN up to it, so that (not the current [`Self::max_cmd_sn`]) bounds what we
+    /// accept: the reader advances ExpCmdSN before it counts the command as outstanding,
+    /// and a response sent by a worker in between advertises one more slot than a moment
+    /// later. Written under the writer lock before the PDU that carries it is sent.
+    advertised: AtomicU64,
+}
+
+impl CmdWindow {
+    fn new(queue_depth: u32) -> Self {
+        Self {
+            exp_cmd_sn: AtomicU32::new(0),
+            queue_depth,
+            outstanding: AtomicUsize::new(0),
+            advertised: AtomicU64::new(0),
+        }
+    }
+
+    /// The last CmdSN the initiator may have been allowed to send.
+    fn end(&self) -> u32 {
         let now = self.max_cmd_sn();
-        match self.max_advertised {
-            Some(sent) if sn_le(now, sent) => sent,
-            _ => now,
+        let sent = self.advertised.load(Ordering::Acquire);
+        if sent >> 32 != 0 && sn_le(now, sent as u32) {
+            sent as u32
+        } else {
+            now
         }
     }
 
@@ -247,19 +271,58 @@ impl Writer {
         exp.wrapping_add(self.queue_depth.saturating_sub(used))
             .wrapping_sub(1)
     }
+}
 
-    /// Sends a target PDU, filling StatSN (advanced when `status`), ExpCmdSN, MaxCmdSN.
-    fn send(&mut self, mut pdu: Pdu, status: bool) -> io::Result<()> {
-        pdu.bhs.set_stat_sn(self.stat_sn);
+impl Writer {
+    /// Fills StatSN (advanced when `status`), ExpCmdSN and MaxCmdSN of a target PDU.
+    fn stamp(&mut self, bhs: &mut Bhs, status: bool) {
+        bhs.set_stat_sn(self.stat_sn);
         if status {
             self.stat_sn = self.stat_sn.wrapping_add(1);
         }
-        pdu.bhs
-            .set_exp_cmd_sn(self.exp_cmd_sn.load(Ordering::Acquire));
-        let max = self.max_cmd_sn();
-        pdu.bhs.set_max_cmd_sn(max);
-        self.max_advertised = Some(self.window_end());
-        self.stream.write_all(&pdu.encode(self.digests))
+        let window = &self.window;
+        bhs.set_exp_cmd_sn(window.exp_cmd_sn.load(Ordering::Acquire));
+        bhs.set_max_cmd_sn(window.max_cmd_sn());
+        let end = window.end();
+        window
+            .advertised
+            .store((1 << 32) | u64::from(end), Ordering::Release);
+    }
+
+    /// Sends a target PDU (no AHS: the target sends none), stamped as [`Self::stamp`] says.
+    fn send(&mut self, pdu: Pdu, status: bool) -> io::Result<()> {
+        self.send_all(&[Outgoing {
+            bhs: pdu.bhs,
+            data: &pdu.data,
+            status,
+        }])
+    }
+
+    /// Sends PDUs in order, each stamped, their data straight from where it lies: one
+    /// vectored write for up to [`IOV_MAX`] slices (header, data, padding+digest each).
+    fn send_all(&mut self, pdus: &[Outgoing<'_>]) -> io::Result<()> {
+        let framings: Vec<Framing> = pdus
+            .iter()
+            .map(|p| {
+                let mut bhs = p.bhs;
+                self.stamp(&mut bhs, p.status);
+                Framing::new(&bhs, p.data, self.digests)
+            })
+            .collect();
+        let mut slices = Vec::with_capacity(3 * pdus.len());
+        for (f, p) in framings.iter().zip(pdus) {
+            slices.push(IoSlice::new(f.head()));
+            if !p.data.is_empty() {
+                slices.push(IoSlice::new(p.data));
+            }
+            if !f.tail().is_empty() {
+                slices.push(IoSlice::new(f.tail()));
+            }
+        }
+        for chunk in slices.chunks_mut(IOV_MAX) {
+            write_all_vectored(&mut self.stream, chunk)?;
+        }
+        Ok(())
     }
 
     fn reject(&mut self, reason: u8, bhs: &Bhs) -> io::Result<()> {
@@ -267,6 +330,31 @@ impl Writer {
         r.set_flags(0x80).set_byte(2, reason).set_itt(0xffff_ffff);
         self.send(Pdu::with_data(r, bhs.0.to_vec()), true)
     }
+}
+
+/// One PDU to send: its header (StatSN and the window are filled at send time), its data
+/// segment, and whether it carries status (advances StatSN).
+struct Outgoing<'a> {
+    bhs: Bhs,
+    data: &'a [u8],
+    status: bool,
+}
+
+/// Slices per writev(2) (the kernel's UIO_MAXIOV).
+const IOV_MAX: usize = 1024;
+
+/// `write_all` for vectored writes (std's is unstable).
+fn write_all_vectored(stream: &mut TcpStream, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match stream.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn lock(w: &Mutex<Writer>) -> MutexGuard<'_, Writer> {
@@ -305,16 +393,12 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     // A login must finish promptly; full feature phase has no idle limit.
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
-    let exp_cmd_sn = Arc::new(AtomicU32::new(0));
-    let outstanding = Arc::new(AtomicUsize::new(0));
+    let window = Arc::new(CmdWindow::new(shared.config.queue_depth.max(1)));
     let mut writer = Writer {
         stream: stream.try_clone()?,
         digests: Digests::default(),
         stat_sn: 1,
-        exp_cmd_sn: exp_cmd_sn.clone(),
-        queue_depth: shared.config.queue_depth.max(1),
-        outstanding: outstanding.clone(),
-        max_advertised: None,
+        window: window.clone(),
     };
     let peer = stream.peer_addr().ok();
     let Some((params, isid, tsih)) = login(&mut reader, &mut writer, shared)? else {
@@ -336,7 +420,7 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     let session = Arc::new(Session {
         initiator: params.initiator_name.clone(),
         isid,
-        tsih,
+        nexus: Session::nexus(&params.initiator_name, isid, tsih),
         stream: stream.try_clone()?,
         tasks: Mutex::new(HashMap::new()),
         task_done: Condvar::new(),
@@ -363,45 +447,29 @@ fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         session: session.clone(),
         params,
         writer: writer.clone(),
-        exp_cmd_sn,
-        outstanding,
+        window,
         held: BTreeMap::new(),
         writes: HashMap::new(),
         next_ttt: 1,
     };
-    let (tx, rx) = mpsc::channel::<ReadyTask>();
-    let exec = {
-        let shared = shared.clone();
-        let session = session.clone();
-        let writer = writer.clone();
-        let outstanding = conn.outstanding.clone();
-        let max_send = conn.params.initiator_max_recv_data_segment_length;
-        let max_burst = conn.params.max_burst_length;
-        thread::Builder::new()
-            .name("iscsi-exec".into())
-            .spawn(move || {
-                for task in rx {
-                    execute(
-                        &shared,
-                        &session,
-                        &writer,
-                        &outstanding,
-                        task,
-                        max_send,
-                        max_burst,
-                    );
-                }
-            })?
-    };
-    let result = conn.run(&mut reader, &tx);
-    // Connection gone: abort its tasks, let the executor drain, forget the nexus.
+    let exec = Executor::start(Executor {
+        shared: shared.clone(),
+        session: session.clone(),
+        writer: writer.clone(),
+        window: conn.window.clone(),
+        max_send: conn.params.initiator_max_recv_data_segment_length,
+        max_burst: conn.params.max_burst_length,
+        queue: Mutex::new(Queue::default()),
+        wake: Condvar::new(),
+    })?;
+    let result = conn.run(&mut reader, &exec);
+    // Connection gone: abort its tasks, let the workers drain, forget the nexus.
     abort_all(&session, None);
-    drop(tx);
-    let _ = exec.join();
+    exec.close();
     let _ = stream.shutdown(Shutdown::Both);
     shared.sessions().remove(&conn_id);
     if !conn.params.discovery {
-        shared.dispatcher.nexus_lost(&session.nexus());
+        shared.dispatcher.nexus_lost(&session.nexus);
     }
     tracing::debug!(initiator = %session.initiator, tsih, "iSCSI connection closed");
     result
@@ -436,7 +504,7 @@ fn login(
         }
         if first {
             first = false;
-            w.exp_cmd_sn.store(b.cmd_sn(), Ordering::Release);
+            w.window.exp_cmd_sn.store(b.cmd_sn(), Ordering::Release);
             w.stat_sn = b.exp_stat_sn();
         }
         let isid = b.isid();
@@ -529,6 +597,9 @@ struct ReadyTask {
     data_out: Vec<u8>,
     data_in_len: usize,
     abort: Abort,
+    /// May run beside other such tasks and complete out of order: a SIMPLE READ/WRITE on
+    /// a disk ([`Dispatcher::concurrent`]). Any other task runs alone, in order.
+    concurrent: bool,
 }
 
 /// A write command still collecting data-out.
@@ -548,8 +619,7 @@ struct Connection {
     session: Arc<Session>,
     params: Params,
     writer: Arc<Mutex<Writer>>,
-    exp_cmd_sn: Arc<AtomicU32>,
-    outstanding: Arc<AtomicUsize>,
+    window: Arc<CmdWindow>,
     /// Non-immediate requests that arrived ahead of ExpCmdSN.
     held: BTreeMap<u32, Pdu>,
     writes: HashMap<u32, PendingWrite>,
@@ -563,7 +633,7 @@ enum Next {
 }
 
 impl Connection {
-    fn run(&mut self, reader: &mut impl Read, tx: &mpsc::Sender<ReadyTask>) -> io::Result<()> {
+    fn run(&mut self, reader: &mut impl Read, tx: &Arc<Executor>) -> io::Result<()> {
         let digests = Digests {
             header: self.params.header_digest,
             data: self.params.data_digest,
@@ -592,7 +662,7 @@ impl Connection {
         lock(&self.writer)
     }
 
-    fn handle(&mut self, pdu: Pdu, tx: &mpsc::Sender<ReadyTask>) -> io::Result<Next> {
+    fn handle(&mut self, pdu: Pdu, tx: &Arc<Executor>) -> io::Result<Next> {
         let b = pdu.bhs;
         let op = b.opcode();
         if op == Opcode::DATA_OUT {
@@ -606,8 +676,8 @@ impl Connection {
         let immediate = b.immediate();
         let sn = b.cmd_sn();
         if !immediate {
-            let exp = self.exp_cmd_sn.load(Ordering::Acquire);
-            let max = self.w().window_end();
+            let exp = self.window.exp_cmd_sn.load(Ordering::Acquire);
+            let max = self.window.end();
             if !(sn_le(exp, sn) && sn_le(sn, max)) {
                 // Outside the window: silently ignored.
                 return Ok(Next::Continue);
@@ -616,17 +686,19 @@ impl Connection {
                 self.held.insert(sn, pdu);
                 return Ok(Next::Continue);
             }
-            self.exp_cmd_sn
+            self.window
+                .exp_cmd_sn
                 .store(exp.wrapping_add(1), Ordering::Release);
         }
         let mut next = self.request(pdu, tx)?;
         // Requests held for a gap that is now filled.
         while let Next::Continue = next {
-            let exp = self.exp_cmd_sn.load(Ordering::Acquire);
+            let exp = self.window.exp_cmd_sn.load(Ordering::Acquire);
             let Some(p) = self.held.remove(&exp) else {
                 break;
             };
-            self.exp_cmd_sn
+            self.window
+                .exp_cmd_sn
                 .store(exp.wrapping_add(1), Ordering::Release);
             next = self.request(p, tx)?;
         }
@@ -634,7 +706,7 @@ impl Connection {
     }
 
     /// A request in CmdSN order.
-    fn request(&mut self, pdu: Pdu, tx: &mpsc::Sender<ReadyTask>) -> io::Result<Next> {
+    fn request(&mut self, pdu: Pdu, tx: &Arc<Executor>) -> io::Result<Next> {
         let b = pdu.bhs;
         let op = b.opcode();
         if op == Opcode::NOP_OUT {
@@ -650,7 +722,7 @@ impl Connection {
         } else if op == Opcode::SCSI_COMMAND && !self.params.discovery {
             self.scsi_command(pdu, tx)
         } else if op == Opcode::TASK_MANAGEMENT_REQUEST && !self.params.discovery {
-            self.task_management(&b)
+            self.task_management(&b, tx)
         } else if op == Opcode::TEXT_REQUEST {
             self.text(pdu)
         } else if op == Opcode::LOGOUT_REQUEST {
@@ -665,7 +737,7 @@ impl Connection {
         }
     }
 
-    fn scsi_command(&mut self, pdu: Pdu, tx: &mpsc::Sender<ReadyTask>) -> io::Result<Next> {
+    fn scsi_command(&mut self, pdu: Pdu, tx: &Arc<Executor>) -> io::Result<Next> {
         let b = pdu.bhs;
         let itt = b.itt();
         let flags = b.flags();
@@ -685,9 +757,12 @@ impl Connection {
         cdb.extend_from_slice(&pdu.ahs_cdb());
         let lun = lun_from_wire(b.lun());
         let abort = Abort::new();
+        // Task attribute (RFC 7143 11.3.1.2): 1 = SIMPLE.
+        let simple = flags & 0x07 == 1;
         let task = ReadyTask {
             itt,
             lun,
+            concurrent: simple && self.shared.dispatcher.concurrent(lun, &cdb),
             cdb,
             data_out: pdu.data,
             data_in_len: if read { edtl } else { 0 },
@@ -697,13 +772,13 @@ impl Connection {
             let sense = Sense::invalid_field_in_cdb(0, None);
             let result = CommandResult::check_condition(&sense);
             let mut w = self.w();
-            return send_result(&mut w, itt, edtl, read, &result, u32::MAX, u32::MAX)
+            return send_result(&mut w, itt, edtl, read, &result, &[], u32::MAX, u32::MAX)
                 .map(|_| Next::Continue);
         }
         self.session.tasks().insert(itt, TaskEntry { lun, abort });
-        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.window.outstanding.fetch_add(1, Ordering::AcqRel);
         if !write || task.data_out.len() == edtl {
-            let _ = tx.send(task);
+            tx.push(task);
             return Ok(Next::Continue);
         }
         let have = task.data_out.len();
@@ -752,7 +827,7 @@ impl Connection {
         self.w().send(Pdu::new(r), false)
     }
 
-    fn data_out(&mut self, pdu: Pdu, tx: &mpsc::Sender<ReadyTask>) -> io::Result<Next> {
+    fn data_out(&mut self, pdu: Pdu, tx: &Arc<Executor>) -> io::Result<Next> {
         let b = pdu.bhs;
         let itt = b.itt();
         let Some(mut p) = self.writes.remove(&itt) else {
@@ -778,19 +853,28 @@ impl Connection {
         if !in_place {
             self.w().reject(reject::PROTOCOL_ERROR, &b)?;
             self.session.tasks().remove(&itt);
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
             self.session.task_done.notify_all();
             let sense = Sense::new(SenseKey::ABORTED_COMMAND, Asc::DATA_PHASE_ERROR);
             let result = CommandResult::check_condition(&sense);
             let mut w = self.w();
-            send_result(&mut w, itt, p.expected, false, &result, u32::MAX, u32::MAX)?;
+            send_result(
+                &mut w,
+                itt,
+                p.expected,
+                false,
+                &result,
+                &[],
+                u32::MAX,
+                u32::MAX,
+            )?;
             return Ok(Next::Continue);
         }
         p.data_sn = p.data_sn.wrapping_add(1);
         p.task.data_out.extend_from_slice(&pdu.data);
         let done = p.task.data_out.len();
         if done == p.expected {
-            let _ = tx.send(p.task);
+            tx.push(p.task);
         } else if b.final_bit() {
             self.r2t(&mut p, &b)?;
             self.writes.insert(itt, p);
@@ -800,7 +884,7 @@ impl Connection {
         Ok(Next::Continue)
     }
 
-    fn task_management(&mut self, b: &Bhs) -> io::Result<Next> {
+    fn task_management(&mut self, b: &Bhs, tx: &Arc<Executor>) -> io::Result<Next> {
         let function = b.flags() & 0x7f;
         let lun = lun_from_wire(b.lun());
         let dispatcher = self.shared.dispatcher.clone();
@@ -813,13 +897,14 @@ impl Connection {
                     Some(t) => {
                         t.abort.abort();
                         self.forget_write(rtt);
+                        tx.drop_aborted();
                         self.wait_for(|tasks| !tasks.contains_key(&rtt));
                         0
                     }
                     None => {
-                        let exp = self.exp_cmd_sn.load(Ordering::Acquire);
+                        let exp = self.window.exp_cmd_sn.load(Ordering::Acquire);
                         let in_window = sn_le(exp, b.ref_cmd_sn()) && b.ref_cmd_sn() != b.cmd_sn();
-                        if in_window && sn_le(b.ref_cmd_sn(), self.w().window_end()) {
+                        if in_window && sn_le(b.ref_cmd_sn(), self.window.end()) {
                             0
                         } else {
                             1
@@ -839,6 +924,7 @@ impl Connection {
                     abort_all(s, Some(lun));
                 }
                 self.forget_writes(Some(lun));
+                tx.drop_aborted();
                 self.wait_for(|tasks| tasks.values().all(|t| t.lun != lun));
                 0
             }
@@ -849,6 +935,7 @@ impl Connection {
                     abort_all(s, Some(lun));
                 }
                 self.forget_writes(Some(lun));
+                tx.drop_aborted();
                 dispatcher.lun_reset(lun);
                 self.wait_for(|tasks| tasks.values().all(|t| t.lun != lun));
                 0
@@ -859,6 +946,7 @@ impl Connection {
                     abort_all(s, None);
                 }
                 self.forget_writes(None);
+                tx.drop_aborted();
                 dispatcher.target_reset();
                 self.wait_for(|tasks| tasks.is_empty());
                 0
@@ -890,7 +978,7 @@ impl Connection {
     fn forget_write(&mut self, itt: u32) {
         if self.writes.remove(&itt).is_some() {
             self.session.tasks().remove(&itt);
-            self.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
             self.session.task_done.notify_all();
         }
     }
@@ -971,58 +1059,223 @@ impl Pdu {
     }
 }
 
-/// Runs one command on the executor thread and sends its result, unless it was aborted.
-fn execute(
-    shared: &Shared,
-    session: &Session,
-    writer: &Mutex<Writer>,
-    outstanding: &AtomicUsize,
-    task: ReadyTask,
+/// Most workers one connection runs its commands on (started only as its queue fills).
+/// Measured with iscsi-perf, 32 x 128 KiB READs in flight on an O_DIRECT image: a read
+/// takes ~0.2 ms alone, and the disk's throughput is flat from 8 reads at once (each
+/// then takes ~0.9 ms) to 32 (~4 ms); 16 matches tgtd's backing-store threads and rides
+/// out a host disk that is slower than usual.
+const WORKERS: usize = 16;
+
+/// Largest data-in buffer a worker keeps for its next command; larger ones are allocated
+/// for the command and freed after it.
+const KEEP_BUFFER: usize = 1 << 20;
+
+/// A connection's command executor: the reader queues ready tasks in CmdSN order, and up
+/// to [`WORKERS`] threads (started as the queue needs them, kept until the connection
+/// closes) take them from the front. A concurrent task (SIMPLE READ/WRITE on a disk) runs
+/// as soon as no exclusive task runs; any other task waits until nothing runs, and
+/// nothing behind it starts until it is done. Each worker reads into its own aligned,
+/// reused buffer, and sends the result itself, so responses leave in completion order
+/// (RFC 7143 allows that for SIMPLE tasks: the initiator matches them by ITT).
+struct Executor {
+    shared: Arc<Shared>,
+    session: Arc<Session>,
+    writer: Arc<Mutex<Writer>>,
+    window: Arc<CmdWindow>,
     max_send: u32,
     max_burst: u32,
-) {
-    let finish = || {
-        if session.tasks().remove(&task.itt).is_some() {
-            outstanding.fetch_sub(1, Ordering::AcqRel);
+    queue: Mutex<Queue>,
+    /// Signalled when a task is queued, when the last running task ends, and at close.
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    tasks: VecDeque<ReadyTask>,
+    /// Tasks being executed now.
+    running: usize,
+    /// Whether the one running task is an exclusive (non-concurrent) one.
+    exclusive: bool,
+    /// Workers waiting for work, and wake-ups sent to them not yet taken.
+    idle: usize,
+    signals: usize,
+    handles: Vec<thread::JoinHandle<()>>,
+    closed: bool,
+}
+
+impl Executor {
+    /// Starts the first worker.
+    fn start(exec: Self) -> io::Result<Arc<Self>> {
+        let exec = Arc::new(exec);
+        let h = exec.spawn()?;
+        exec.queue().handles.push(h);
+        Ok(exec)
+    }
+
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn spawn(self: &Arc<Self>) -> io::Result<thread::JoinHandle<()>> {
+        let exec = self.clone();
+        thread::Builder::new()
+            .name("iscsi-exec".into())
+            .spawn(move || exec.work())
+    }
+
+    /// Queues a task whose data-out is complete, waking or starting a worker for it.
+    fn push(self: &Arc<Self>, task: ReadyTask) {
+        let mut q = self.queue();
+        q.tasks.push_back(task);
+        if q.idle > q.signals {
+            q.signals += 1;
+            self.wake.notify_one();
+        } else if q.handles.len() < WORKERS {
+            // Every worker is busy (or about to take a queued task): one more. If the
+            // thread cannot be started, the running ones get to it.
+            if let Ok(h) = self.spawn() {
+                q.handles.push(h);
+            }
         }
-        session.task_done.notify_all();
-    };
-    if !task.abort.is_aborted() {
-        let result = shared.dispatcher.execute(
-            &session.nexus(),
+    }
+
+    /// Ends every queued task that was aborted before it ran: it is never executed nor
+    /// answered (its ABORT TASK or reset is).
+    fn drop_aborted(&self) {
+        let gone: VecDeque<ReadyTask> = {
+            let mut q = self.queue();
+            let (gone, keep) = std::mem::take(&mut q.tasks)
+                .into_iter()
+                .partition(|t| t.abort.is_aborted());
+            q.tasks = keep;
+            gone
+        };
+        for t in gone {
+            self.finish(&t);
+        }
+    }
+
+    /// Lets the workers run what is queued (aborted by now: the connection is gone), then
+    /// stops and joins them.
+    fn close(&self) {
+        let handles = {
+            let mut q = self.queue();
+            q.closed = true;
+            self.wake.notify_all();
+            std::mem::take(&mut q.handles)
+        };
+        for h in handles {
+            let _ = h.join();
+        }
+    }
+
+    fn work(&self) {
+        let mut buf = AlignedBuf::default();
+        let mut q = self.queue();
+        loop {
+            let runnable = q.tasks.front().map(|t| {
+                if t.concurrent {
+                    !q.exclusive
+                } else {
+                    q.running == 0
+                }
+            });
+            match runnable {
+                Some(true) => {
+                    let Some(task) = q.tasks.pop_front() else {
+                        continue;
+                    };
+                    let exclusive = !task.concurrent;
+                    q.running += 1;
+                    q.exclusive = exclusive;
+                    drop(q);
+                    if task.data_in_len > KEEP_BUFFER {
+                        self.execute(task, &mut AlignedBuf::default());
+                    } else {
+                        self.execute(task, &mut buf);
+                    }
+                    q = self.queue();
+                    q.running -= 1;
+                    if exclusive {
+                        q.exclusive = false;
+                    }
+                    if q.running == 0 && q.tasks.len() > 1 {
+                        // A task that waited for the others may start now.
+                        self.wake.notify_all();
+                    }
+                }
+                None if q.closed => return,
+                _ => {
+                    q.idle += 1;
+                    q = self.wake.wait(q).unwrap_or_else(PoisonError::into_inner);
+                    q.idle -= 1;
+                    q.signals = q.signals.saturating_sub(1);
+                }
+            }
+        }
+    }
+
+    /// The task is over (answered, aborted or dropped): it leaves the task set and the
+    /// CmdSN window.
+    fn finish(&self, task: &ReadyTask) {
+        if self.session.tasks().remove(&task.itt).is_some() {
+            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
+        }
+        self.session.task_done.notify_all();
+    }
+
+    /// Runs one command on a worker and sends its result, unless it was aborted.
+    fn execute(&self, task: ReadyTask, buf: &mut AlignedBuf) {
+        if task.abort.is_aborted() {
+            self.finish(&task);
+            return;
+        }
+        let data_in = buf.slice(task.data_in_len);
+        let (result, n) = self.shared.dispatcher.execute_into(
+            &self.session.nexus,
             task.lun,
             &task.cdb,
             &task.data_out,
-            task.data_in_len,
+            data_in,
             &task.abort,
         );
+        let data = data_in.get(..n).unwrap_or_default();
         let edtl = task.data_in_len.max(task.data_out.len());
         let read = task.data_in_len > 0;
-        let mut w = lock(writer);
+        let mut w = lock(&self.writer);
         // Finish before answering so the window reopens in this response.
         let aborted = task.abort.is_aborted();
-        finish();
+        self.finish(&task);
         if !aborted {
-            let _ = send_result(&mut w, task.itt, edtl, read, &result, max_send, max_burst);
+            let _ = send_result(
+                &mut w,
+                task.itt,
+                edtl,
+                read,
+                &result,
+                data,
+                self.max_send,
+                self.max_burst,
+            );
         }
-        return;
     }
-    finish();
 }
 
 /// Data-In (split by the initiator's MaxRecvDataSegmentLength, F at each MaxBurstLength)
 /// and status: collapsed into the last Data-In when GOOD with no sense, else a SCSI
-/// Response carrying SenseLength + sense.
+/// Response carrying SenseLength + sense. `data` is the data-in (the result's own is
+/// ignored); every PDU goes out in one vectored write, its data straight from `data`.
+#[allow(clippy::too_many_arguments)]
 fn send_result(
     w: &mut Writer,
     itt: u32,
     edtl: usize,
     read: bool,
     result: &CommandResult,
+    data: &[u8],
     max_send: u32,
     max_burst: u32,
 ) -> io::Result<()> {
-    let data = &result.data_in;
     // RFC 7143 11.4.5: O when the command wanted more than the Expected Data Transfer
     // Length (the count is what did not fit), U when it moved less.
     let (residual_flags, residual) = if result.overflow > 0 {
@@ -1038,6 +1291,7 @@ fn send_result(
     let collapse = result.status == Status::GOOD && result.sense.is_empty() && !data.is_empty();
     let seg = (max_send as usize).max(512);
     let burst = (max_burst as usize).max(seg);
+    let mut pdus = Vec::with_capacity(data.len().div_ceil(seg) + 1);
     let mut offset = 0;
     let mut data_sn = 0u32;
     while offset < data.len() {
@@ -1062,26 +1316,33 @@ fn send_result(
         if last && collapse {
             r.set_byte(3, result.status.0);
         }
-        let slice = data.get(offset..end).unwrap_or_default().to_vec();
-        w.send(Pdu::with_data(r, slice), last && collapse)?;
+        pdus.push(Outgoing {
+            bhs: r,
+            data: data.get(offset..end).unwrap_or_default(),
+            status: last && collapse,
+        });
         data_sn = data_sn.wrapping_add(1);
         offset = end;
     }
-    if collapse {
-        return Ok(());
-    }
-    let mut r = Bhs::new(Opcode::SCSI_RESPONSE);
-    r.set_flags(0x80 | residual_flags)
-        .set_byte(2, 0)
-        .set_byte(3, result.status.0)
-        .set_itt(itt)
-        .set_exp_data_sn(data_sn)
-        .set_residual_count(residual as u32);
     let mut body = Vec::new();
-    if !result.sense.is_empty() {
-        let n = u16::try_from(result.sense.len()).unwrap_or(u16::MAX);
-        body.extend_from_slice(&n.to_be_bytes());
-        body.extend_from_slice(&result.sense);
+    if !collapse {
+        let mut r = Bhs::new(Opcode::SCSI_RESPONSE);
+        r.set_flags(0x80 | residual_flags)
+            .set_byte(2, 0)
+            .set_byte(3, result.status.0)
+            .set_itt(itt)
+            .set_exp_data_sn(data_sn)
+            .set_residual_count(residual as u32);
+        if !result.sense.is_empty() {
+            let n = u16::try_from(result.sense.len()).unwrap_or(u16::MAX);
+            body.extend_from_slice(&n.to_be_bytes());
+            body.extend_from_slice(&result.sense);
+        }
+        pdus.push(Outgoing {
+            bhs: r,
+            data: &body,
+            status: true,
+        });
     }
-    w.send(Pdu::with_data(r, body), true)
+    w.send_all(&pdus)
 }
