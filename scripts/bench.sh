@@ -7,7 +7,9 @@
 # Sections:
 #   copy   a disk image to a tape image (xcopy backup: 00h, 256 KiB variable records) and to a
 #          second disk image (xcopy run: 02h), vs dd (O_DIRECT, 1 MiB) and fio's read+write
-#          bound on the same files: MiB/s, ratios, CPU seconds per GiB, peak RSS.
+#          bound on the same files: MiB/s, ratios, CPU seconds per GiB, peak RSS. The
+#          tape image is a new file each run, so disk->tape is also set against dd and fio
+#          writing a new file (fio appending), which costs the file system more.
 #   disk   sequential read and write of one image through EmulatedDisk READ(16)/WRITE(16)
 #          CDBs (examples/disk_bench.rs), vs fio (io_uring, O_DIRECT, iodepth 32) and dd
 #          (O_DIRECT), 1 MiB transfers.
@@ -136,6 +138,20 @@ fio_copy_bound() {
         awk -F';' 'NR == 1 {r = $7} NR == 2 {w = $48} END {m = (r < w ? r : w); printf "%.1f\n", m / 1024}'
 }
 
+# The same, with the writes appended to a new, empty file (`file_append`): what writing a
+# tape image costs the file system (block allocation, an i_size update per write), unlike
+# the overwrite of an existing image above.
+fio_append_bound() {
+    local src=$1 dst=$2
+    rm -f "$dst" && : >"$dst"
+    fio --output-format=terse --terse-version=3 --direct=1 --bs=1M --ioengine=io_uring \
+        --iodepth=32 --size="$BENCH_SIZE" \
+        --name=read --rw=read --filename="$src" \
+        --name=write --rw=write --filename="$dst" --fallocate=none --file_append=1 |
+        awk -F';' 'NR == 1 {r = $7} NR == 2 {w = $48} END {m = (r < w ? r : w); printf "%.1f\n", m / 1024}'
+    rm -f "$dst"
+}
+
 section_copy() {
     need_fio
     step "copy: building xcopy (release)"
@@ -181,7 +197,7 @@ INV
     } >"$dir/d2d.toml"
     "$xcopy" encode "$dir/d2d.toml" -o "$dir/d2d.bin"
 
-    local t_ours=() t_cpu=() t_rss=() d_ours=() d_cpu=() d_rss=() dd=() fio=() i r
+    local t_ours=() t_cpu=() t_rss=() d_ours=() d_cpu=() d_rss=() dd=() fio=() ddn=() fion=() i r
     for i in $(seq "$BENCH_RUNS"); do
         rm -f "$dir/tape0.tap"
         r=$(timed "$bytes" "$xcopy" backup -q -d "$dir/inventory.toml" --from disk0 --to tape0 -t 256k)
@@ -191,8 +207,12 @@ INV
         cmp -s "$dir/disk0.img" "$dir/disk1.img" || { echo "run $i: disk1 differs from disk0 after xcopy run" >&2; exit 1; }
         dd+=("$(dd_mibs if="$dir/disk0.img" of="$dir/disk1.img" bs=1M iflag=direct oflag=direct conv=notrunc)")
         fio+=("$(fio_copy_bound "$dir/disk0.img" "$dir/disk1.img")")
-        printf 'run %d: disk->tape %s MiB/s, disk->disk %s MiB/s, dd %s MiB/s, fio bound %s MiB/s\n' \
-            "$i" "${t_ours[-1]}" "${d_ours[-1]}" "${dd[-1]}" "${fio[-1]}"
+        rm -f "$dir/new.img"
+        ddn+=("$(dd_mibs if="$dir/disk0.img" of="$dir/new.img" bs=1M iflag=direct oflag=direct)")
+        rm -f "$dir/new.img"
+        fion+=("$(fio_append_bound "$dir/disk0.img" "$dir/new.img")")
+        printf 'run %d: disk->tape %s MiB/s, disk->disk %s MiB/s, dd %s MiB/s, fio bound %s MiB/s, to a new file: dd %s, fio %s\n' \
+            "$i" "${t_ours[-1]}" "${d_ours[-1]}" "${dd[-1]}" "${fio[-1]}" "${ddn[-1]}" "${fion[-1]}"
     done
     local mt md mdd mf gib
     mt=$(printf '%s\n' "${t_ours[@]}" | median)
@@ -207,6 +227,12 @@ INV
     printf '%-12s %9s %9s %9s %12s %12s\n' "disk->disk" "$md" "$(ratio "$md" "$mdd")" "$(ratio "$md" "$mf")" \
         "$(printf '%s\n' "${d_cpu[@]}" | median | awk -v g="$gib" '{printf "%.3f", $1 / g}')" "$(printf '%s\n' "${d_rss[@]}" | median)"
     printf '%-12s %9s\n%-12s %9s\n' "dd direct" "$mdd" "fio bound" "$mf"
+    # A tape image is a new file each run: the same tools writing a new file.
+    local mddn mfn
+    mddn=$(printf '%s\n' "${ddn[@]}" | median)
+    mfn=$(printf '%s\n' "${fion[@]}" | median)
+    printf '%-12s %9s %9s %9s   (to a new file: dd %s, fio append bound %s MiB/s)\n' "disk->tape" "$mt" \
+        "$(ratio "$mt" "$mddn")" "$(ratio "$mt" "$mfn")" "$mddn" "$mfn"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 
