@@ -9,6 +9,7 @@
 //! max_segment_descriptors = 256   # manager enforces
 //! [daemon]                # optional
 //! shutdown_grace_secs = 30        # how long SIGTERM lets running copies finish
+//! copy_buffers = 32               # 1 MiB buffers per copying thread's pool (4..=1024)
 //! [tcmu]                  # optional; present = serve LIO user backstores (frontend::tcmu)
 //! subtype = "xcopyd"              # dev_config "<subtype>/<inventory device name>"
 //! [[lun]]
@@ -29,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::copy::engine;
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Resolve;
 use crate::copy::Nexus;
@@ -113,6 +115,8 @@ pub struct DaemonConfig {
     pub luns: Vec<String>,
     pub limits: Limits,
     pub shutdown_grace: Duration,
+    /// 1 MiB buffers in each copying thread's pool (copy::engine::set_pool_buffers).
+    pub copy_buffers: u16,
     pub inventory: InventoryConfig,
     /// `[tcmu]`: serve the LIO user backstores whose dev_config names this subtype.
     pub tcmu: Option<TcmuConfig>,
@@ -148,6 +152,7 @@ struct LunTable {
 #[serde(deny_unknown_fields)]
 struct DaemonTable {
     shutdown_grace_secs: Option<u64>,
+    copy_buffers: Option<u16>,
 }
 
 /// Top-level keys the daemon config may have.
@@ -224,6 +229,14 @@ impl DaemonConfig {
                     .map_err(|e: toml::de::Error| DaemonError::Invalid(format!("[tcmu]: {e}")))?,
             ),
         };
+        let copy_buffers = daemon.copy_buffers.unwrap_or(engine::BUFFERS);
+        if !engine::POOL_BUFFERS.contains(&copy_buffers) {
+            return Err(DaemonError::Invalid(format!(
+                "[daemon] copy_buffers = {copy_buffers}: must be {}..={}",
+                engine::POOL_BUFFERS.start(),
+                engine::POOL_BUFFERS.end()
+            )));
+        }
         for name in &luns {
             if !inventory.devices.iter().any(|d| &d.name == name) {
                 return Err(DaemonError::Invalid(format!(
@@ -239,6 +252,7 @@ impl DaemonConfig {
             shutdown_grace: daemon
                 .shutdown_grace_secs
                 .map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
+            copy_buffers,
             inventory,
             tcmu,
         })
@@ -298,6 +312,7 @@ fn lun_devices(
 impl Daemon {
     /// Opens the inventory and starts serving it over iSCSI.
     pub fn start(config: DaemonConfig) -> Result<Self, DaemonError> {
+        engine::set_pool_buffers(config.copy_buffers).map_err(DaemonError::Invalid)?;
         let inventory = Arc::new(Inventory::open(&config.inventory)?);
         let luns = lun_devices(&config, &inventory)?;
         let shared = Arc::new(SharedInventory::default());
@@ -370,6 +385,8 @@ impl Daemon {
     /// device) and the LUN map. Listen address, target name and limits need a restart;
     /// a change to them is logged and ignored. On error nothing changes.
     pub fn reload(&mut self, new: DaemonConfig) -> Result<(), DaemonError> {
+        // Copies whose thread makes its ring from now on get the new pool.
+        engine::set_pool_buffers(new.copy_buffers).map_err(DaemonError::Invalid)?;
         let old = self.inventory.get();
         let inventory = Arc::new(Inventory::reopen(&new.inventory, &old)?);
         let luns = lun_devices(&new, &inventory)?;
@@ -472,6 +489,11 @@ mod tests {
             Limits::default().max_cscd_descriptors
         );
         assert_eq!(c.shutdown_grace, Duration::from_secs(2));
+        assert_eq!(c.copy_buffers, engine::BUFFERS);
+        let b = DaemonConfig::parse("[daemon]\ncopy_buffers = 64\n", base).unwrap();
+        assert_eq!(b.copy_buffers, 64);
+        let e = DaemonConfig::parse("[daemon]\ncopy_buffers = 3\n", base).unwrap_err();
+        assert!(e.to_string().contains("copy_buffers = 3"), "{e}");
         assert_eq!(c.inventory.devices[0].path, base.join("d.img"));
         assert_eq!(c.tcmu, None);
         let t = DaemonConfig::parse("[tcmu]\n", base).unwrap();

@@ -633,3 +633,40 @@ fn cli_backup_and_restore_locally_build_the_same_lists() {
     assert!(disk1[..500 * 512].iter().all(|&b| b == 0));
     assert!(disk1[800 * 512..].iter().all(|&b| b == 0));
 }
+
+/// `--buffers` sets the copy engine's pool: a backup long enough for the ring (6 MiB) with the
+/// smallest pool leaves exactly the disk's bytes on the tape; a pool out of range is refused
+/// with a message naming the option, before anything is opened.
+#[test]
+fn cli_buffers_sets_the_pool_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(6 << 20, 3);
+    std::fs::write(dir.path().join("disk0.img"), &data).unwrap();
+    let inventory = dir.path().join("inventory.toml");
+    let text = format!(
+        "[[device]]\nname = \"disk0\"\nkind = \"disk\"\npath = \"{0}/disk0.img\"\n\
+         designator = \"{SRC}\"\n[[device]]\nname = \"tape0\"\nkind = \"tape\"\n\
+         path = \"{0}/tape0.tap\"\nblock_size = 0\ndesignator = \"{TAPE}\"\n",
+        dir.path().display()
+    );
+    std::fs::write(&inventory, text).unwrap();
+    let inv = inventory.to_str().unwrap();
+    let args = [
+        "backup", "-q", "-d", inv, "--from", "disk0", "--to", "tape0", "-t", "256k",
+    ];
+    let (code, stdout, _) = xcopy(&[&args[..], &["--buffers", "4"]].concat());
+    assert_eq!(code, 0, "{stdout}");
+    let tape = std::fs::read(dir.path().join("tape0.tap")).unwrap();
+    let expected: Vec<_> = data.chunks(256 << 10).map(|r| Some(r.to_vec())).collect();
+    assert!(parse_simh(&tape) == expected, "tape image");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args([&args[..], &["--buffers", "3"]].concat())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "xcopy: --buffers: copy buffers: 3 is outside 4..=1024\n"
+    );
+}

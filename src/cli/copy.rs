@@ -39,6 +39,10 @@ pub struct Common {
     /// No progress bar, even on a terminal.
     #[arg(short, long)]
     pub quiet: bool,
+    /// 1 MiB buffers in the copy engine's pool (4..=1024): the memory a local copy uses
+    /// for data, whatever its size.
+    #[arg(long, value_name = "N", default_value_t = crate::copy::engine::BUFFERS)]
+    pub buffers: u16,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +175,8 @@ fn open_inventory(given: Option<&PathBuf>) -> Result<Inventory> {
 }
 
 fn load(common: &Common) -> Result<(Arc<Inventory>, CopyManager)> {
+    crate::copy::engine::set_pool_buffers(common.buffers)
+        .map_err(|e| anyhow::anyhow!("--buffers: {e}"))?;
     let limits: Limits = match &common.limits {
         Some(path) => toml::from_str(
             &std::fs::read_to_string(path)

@@ -12,13 +12,14 @@
 //! Failures keep the sequential semantics exactly: the first failing chunk (by position, a
 //! read, a write, an LBA out of range or an abort) ends the segment; every chunk before it
 //! is completed and counted, nothing from it on is counted. Each thread keeps one ring and
-//! one pool of [`BUFFERS`] x [`super::segment::CHUNK`] bytes, so memory is bounded whatever
-//! the copy's size.
+//! one pool of [`BUFFERS`] (or what [`set_pool_buffers`] set) x [`super::segment::CHUNK`]
+//! bytes, so memory is bounded whatever the copy's size.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 use crate::device::BlockBackend;
@@ -28,13 +29,35 @@ use crate::sys::uring::{Buf, Done, Ring};
 use super::io::{check_range, io_failure, Endpoint, Failure, Side};
 use super::segment::{Flow, Sink, CHUNK};
 
-/// Buffers in a thread's pool: the most chunks in flight (reads and writes together).
+/// Buffers in a thread's pool by default: the most chunks in flight (reads and writes
+/// together), so CHUNK x this is the memory a copying thread uses whatever the copy's size.
 pub const BUFFERS: u16 = 32;
 
-/// Reads in flight at most: the rest of the pool is for writes. With every buffer reading
-/// at once, a disk completes the first read about when it completes the last, and the
-/// writes of a segment would only start when its reads are nearly done.
-pub const READS: usize = 16;
+/// The pool sizes [`set_pool_buffers`] accepts.
+pub const POOL_BUFFERS: std::ops::RangeInclusive<u16> = 4..=1024;
+
+static POOL: AtomicU16 = AtomicU16::new(BUFFERS);
+
+/// Sets the pool of every copying thread's ring made from now on to `buffers` x
+/// [`CHUNK`] bytes (the daemon's `[daemon] copy_buffers`, the CLI's `--buffers`).
+pub fn set_pool_buffers(buffers: u16) -> Result<(), String> {
+    if !POOL_BUFFERS.contains(&buffers) {
+        return Err(format!(
+            "copy buffers: {buffers} is outside {}..={}",
+            POOL_BUFFERS.start(),
+            POOL_BUFFERS.end()
+        ));
+    }
+    POOL.store(buffers, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Reads in flight at most with a pool of `buffers`: half; the rest is for writes. With
+/// every buffer reading at once, a disk completes the first read about when it completes
+/// the last, and the writes of a segment would only start when its reads are nearly done.
+fn reads_for(buffers: usize) -> usize {
+    (buffers / 2).max(1)
+}
 
 const SOURCE_SLOT: u32 = 0;
 const DESTINATION_SLOT: u32 = 1;
@@ -169,11 +192,13 @@ pub(super) fn read_blocks(
     ENGINE.with(|cell| {
         let mut slot = cell.try_borrow_mut().ok()?;
         if slot.is_none() {
-            *slot = Ring::new(BUFFERS, CHUNK, 2).ok().map(|ring| Engine {
-                ring,
-                generation: 0,
-                prefetch: None,
-            });
+            *slot = Ring::new(POOL.load(Ordering::Relaxed), CHUNK, 2)
+                .ok()
+                .map(|ring| Engine {
+                    ring,
+                    generation: 0,
+                    prefetch: None,
+                });
         }
         let engine = slot.as_mut()?;
         if engine.ring.set_file(SOURCE_SLOT, &src.file).is_err() {
@@ -381,7 +406,7 @@ impl Job<'_> {
     }
 
     /// Once every read of this segment is issued, reads the next segment's first chunks
-    /// (at most [`READS`] buffers' worth) with the buffers this one no longer needs.
+    /// (at most half the pool's worth) with the buffers this one no longer needs.
     fn read_next(&mut self, ring: &mut Ring) {
         if self.next_read < self.chunks || self.stop.is_some() {
             return;
@@ -389,7 +414,7 @@ impl Job<'_> {
         let Some(p) = self.next.as_mut() else {
             return;
         };
-        while p.issued < p.chunks && p.in_flight + p.done.len() < READS {
+        while p.issued < p.chunks && p.in_flight + p.done.len() < reads_for(ring.buffers()) {
             let Some(buf) = ring.buffer() else {
                 break;
             };
@@ -416,9 +441,10 @@ impl Job<'_> {
             Sink::Blocks { lba, .. } => *lba,
             _ => 0,
         };
-        let mut done: Vec<Done> = Vec::with_capacity(usize::from(BUFFERS));
+        let reads = reads_for(ring.buffers());
+        let mut done: Vec<Done> = Vec::with_capacity(ring.buffers());
         loop {
-            while self.next_read < self.stop_at() && self.reading < READS {
+            while self.next_read < self.stop_at() && self.reading < reads {
                 let k = self.next_read;
                 if abort() {
                     self.fail(k, Failure::new(Asc::NO_ADDITIONAL_SENSE));
