@@ -16,11 +16,13 @@
 //! appended through a second descriptor opened with O_DIRECT where the file system allows
 //! it. SIMH's 4-byte framing puts record data at offsets no DMA can reach directly, so each
 //! append lays the framed records out once in the buffers of a small io_uring ring, 1 MiB of
-//! the image each, written as soon as each is full while the next is filled. Only whole
-//! file-system blocks go that way: the partial block at each end goes through the page
-//! cache, where the first is still cached from the last append and the last is new, so
-//! neither needs a read, and an O_DIRECT write never overlaps a cached page. The file always
-//! ends exactly at end of data, and an append returns when all of it is in the file. That
+//! the image each, written in order, one at a time, while the next are filled (so the file
+//! never grows past a hole). Only whole file-system blocks go that way: the partial block at
+//! each end goes through the page cache, where the first is still cached from the last
+//! append and the last is new, so neither needs a read, and an O_DIRECT write never overlaps
+//! a cached page; the first is written out before any O_DIRECT write extends the file past
+//! it. The file always ends exactly at end of data, and an append returns when all of it is
+//! in the file. That
 //! costs one copy in memory but no page cache to speak of: a buffered write copies too, then
 //! pays for the pages and their writeback. Where O_DIRECT or io_uring is refused (tmpfs),
 //! each batch of records is one `pwritev` of header + data + pad + trailer slices through
@@ -465,21 +467,31 @@ impl Direct {
 }
 
 /// Lays a byte stream out in the ring's buffers, each one `piece` bytes of the image from
-/// `base` (a block boundary) on, and writes every buffer as soon as it is full; completions
-/// are reaped while waiting for a free buffer. Remembers the first piece whose write failed.
-/// The bytes before `base` are only collected.
+/// `base` (a block boundary) on, and writes them in order, one at a time, while the next are
+/// filled: a write that extends the file must never complete before the one below it, or
+/// the file would hold a hole (read back as zeros, i.e. filemarks) if the process died in
+/// between (ext4 runs such writes one at a time anyway). The bytes before `base` (the partial
+/// first block) are written through the page cache and written out to the device before the
+/// first piece goes, so no write-back order can leave that block behind the file's size.
+/// Remembers the first piece that failed (0 also for the prefix), and writes nothing after it.
 struct Pieces<'r> {
     ring: &'r mut Ring,
-    /// The stream's first bytes, up to the first block boundary: kept here, not in pieces.
+    /// The image through the page cache, and where the stream starts in it.
+    file: &'r File,
+    start: u64,
+    /// The stream's first bytes, up to the first block boundary `base`.
     prefix: Vec<u8>,
     prefix_room: usize,
+    prefix_written: bool,
     base: u64,
     piece: usize,
-    /// Index of the piece being filled (all before it are submitted).
+    /// Index of the piece being filled (all before it are queued or written).
     next: usize,
     current: Option<Buf>,
     fill: usize,
-    /// Bytes each submitted piece must write.
+    /// Filled pieces waiting for the one in flight: (index, buffer, bytes to write).
+    queued: std::collections::VecDeque<(usize, Buf, usize)>,
+    /// Bytes each piece must write.
     lengths: Vec<usize>,
     failed: Option<(usize, io::Error)>,
     done: Vec<Done>,
@@ -490,8 +502,52 @@ impl Pieces<'_> {
         if self.failed.as_ref().is_none_or(|(f, _)| k < *f) {
             self.failed = Some((k, e));
         }
+        // Nothing after a failed piece may reach the file.
+        self.queued.clear();
     }
 
+    /// Writes the prefix and waits until it is on the device (once).
+    fn write_prefix(&mut self) {
+        if self.prefix_written {
+            return;
+        }
+        self.prefix_written = true;
+        let written = self
+            .file
+            .write_all_at(&self.prefix, self.start)
+            .and_then(|()| {
+                let fd = self.file.as_fd();
+                crate::sys::block::write_out_range(fd, self.start, self.prefix.len() as u64)
+            });
+        if let Err(e) = written {
+            self.fail(0, e);
+        }
+    }
+
+    /// Starts the next queued piece when none is in flight.
+    fn pump(&mut self) {
+        if self.ring.in_flight() > 0 || self.failed.is_some() {
+            return;
+        }
+        let Some((k, buf, len)) = self.queued.pop_front() else {
+            return;
+        };
+        if k == 0 {
+            self.write_prefix();
+            if self.failed.is_some() {
+                return;
+            }
+        }
+        let offset = self.base + (k * self.piece) as u64;
+        if let Err(r) = self.ring.write(0, offset, buf, 0..len, k as u64) {
+            return self.fail(k, r.error);
+        }
+        if let Err(e) = self.ring.submit() {
+            self.fail(k, e);
+        }
+    }
+
+    /// Waits for the piece in flight and starts the next.
     fn reap(&mut self) {
         if let Err(e) = self.ring.wait(&mut self.done) {
             // The ring is unusable; nothing of this batch can be trusted.
@@ -508,9 +564,10 @@ impl Pieces<'_> {
             }
         }
         self.done = done;
+        self.pump();
     }
 
-    /// Copies `bytes` in, writing each piece that fills up.
+    /// Copies `bytes` in, queueing each piece that fills up.
     fn put(&mut self, mut bytes: &[u8]) {
         if self.prefix.len() < self.prefix_room {
             let n = bytes.len().min(self.prefix_room - self.prefix.len());
@@ -538,13 +595,13 @@ impl Pieces<'_> {
             self.fill += n;
             bytes = rest;
             if self.fill == self.piece {
-                self.submit(self.piece);
+                self.queue(self.piece);
             }
         }
     }
 
-    /// Writes the first `len` bytes of the current piece and moves on to the next.
-    fn submit(&mut self, len: usize) {
+    /// Queues the first `len` bytes of the current piece and moves on to the next.
+    fn queue(&mut self, len: usize) {
         let Some(buf) = self.current.take() else {
             return;
         };
@@ -552,16 +609,13 @@ impl Pieces<'_> {
         self.next += 1;
         self.fill = 0;
         self.lengths.push(len);
-        let offset = self.base + (k * self.piece) as u64;
-        if let Err(r) = self.ring.write(0, offset, buf, 0..len, k as u64) {
-            return self.fail(k, r.error);
+        if self.failed.is_none() {
+            self.queued.push_back((k, buf, len));
         }
-        if let Err(e) = self.ring.submit() {
-            self.fail(k, e);
-        }
+        self.pump();
     }
 
-    /// Writes the current piece's whole blocks, waits for every write, and returns the
+    /// Queues the current piece's whole blocks, writes everything queued, and returns the
     /// bytes of the partial last block, which O_DIRECT cannot (or should not) write.
     fn finish(&mut self, align: usize) -> Vec<u8> {
         let aligned = self.fill / align * align;
@@ -572,12 +626,23 @@ impl Pieces<'_> {
             .map(<[u8]>::to_vec)
             .unwrap_or_default();
         if aligned > 0 {
-            self.submit(aligned);
+            self.queue(aligned);
         } else {
             self.current = None;
         }
-        while self.ring.in_flight() > 0 {
-            self.reap();
+        while self.ring.in_flight() > 0 || !self.queued.is_empty() {
+            if self.ring.in_flight() == 0 {
+                self.pump();
+            } else {
+                self.reap();
+            }
+        }
+        // Nothing went through O_DIRECT: the prefix is all there is before the tail.
+        if self.failed.is_none() && !self.prefix_written {
+            self.prefix_written = true;
+            if let Err(e) = self.file.write_all_at(&self.prefix, self.start) {
+                self.fail(0, e);
+            }
         }
         tail
     }
@@ -794,12 +859,16 @@ impl TapeImage {
         let mut out = Pieces {
             piece: ring.buffer_size() / block * block,
             ring,
+            file: &self.file,
+            start,
             prefix: Vec::with_capacity(prefix_room),
             prefix_room,
+            prefix_written: false,
             base: start + prefix_room as u64,
             next: 0,
             current: None,
             fill: 0,
+            queued: std::collections::VecDeque::new(),
             lengths: Vec::new(),
             failed: None,
             done: Vec::new(),
@@ -814,17 +883,18 @@ impl TapeImage {
             }
             out.put(&word_bytes);
         }
-        let tail = out.finish(block);
         // The partial first block (cached: the last append wrote it) and the partial last
-        // one (new) through the page cache; neither needs a read.
+        // one (new) go through the page cache; neither needs a read.
+        let tail = out.finish(block);
         let mut durable = total;
-        let mut failure = self.file.write_all_at(&out.prefix, start).err();
-        if failure.is_some() {
-            durable = 0;
-        }
+        let mut failure = None;
         if let Some((k, e)) = out.failed.take() {
-            durable = durable.min(prefix_room + k * out.piece);
-            failure = failure.or(Some(e));
+            durable = if out.prefix_written && k > 0 {
+                prefix_room + k * out.piece
+            } else {
+                0
+            };
+            failure = Some(e);
         }
         if failure.is_none() {
             let at = start + (total - tail.len()) as u64;
