@@ -128,10 +128,15 @@ struct Prefetch {
 
 impl Prefetch {
     fn read_len(&self, k: usize) -> usize {
-        let start = (k * self.chunk) as u64;
-        let wanted = (self.next.bytes - start).min(self.chunk as u64);
-        wanted.div_ceil(self.next.in_unit as u64) as usize * self.next.in_unit
+        chunk_read_len(self.next.bytes, self.chunk, self.next.in_unit, k)
     }
+}
+
+/// Bytes read for chunk `k` of a `bytes`-long range cut in `chunk`-byte chunks: the chunk,
+/// or what is left of the range, rounded up to whole `unit`s.
+fn chunk_read_len(bytes: u64, chunk: usize, unit: usize, k: usize) -> usize {
+    let wanted = (bytes - (k * chunk) as u64).min(chunk as u64);
+    wanted.div_ceil(unit as u64) as usize * unit
 }
 
 const GENERATION_SHIFT: u32 = 40;
@@ -335,9 +340,7 @@ impl Job<'_> {
 
     /// Bytes read for chunk `k` (whole source units).
     fn read_len(&self, k: usize) -> usize {
-        let start = (k * self.chunk) as u64;
-        let wanted = (self.remaining - start).min(self.chunk as u64);
-        wanted.div_ceil(self.in_unit as u64) as usize * self.in_unit
+        chunk_read_len(self.remaining, self.chunk, self.in_unit, k)
     }
 
     /// Bytes of chunk `k` the segment processes.

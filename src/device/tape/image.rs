@@ -22,11 +22,10 @@
 //! append and the last is new, so neither needs a read, and an O_DIRECT write never overlaps
 //! a cached page; the first is written out before any O_DIRECT write extends the file past
 //! it. The file always ends exactly at end of data, and an append returns when all of it is
-//! in the file. That
-//! costs one copy in memory but no page cache to speak of: a buffered write copies too, then
-//! pays for the pages and their writeback. Where O_DIRECT or io_uring is refused (tmpfs),
-//! each batch of records is one `pwritev` of header + data + pad + trailer slices through
-//! the page cache.
+//! in the file. That costs one copy in memory but no page cache to speak of: a buffered
+//! write copies too, then pays for the pages and their writeback. Where O_DIRECT or io_uring
+//! is refused (tmpfs), each batch of records is one `pwritev` of header + data + pad +
+//! trailer slices through the page cache.
 //!
 //! Either way a crash at any point leaves a prefix of complete objects plus at most one
 //! partial one, which [`TapeImage::open`] detects and cuts off.
@@ -56,8 +55,8 @@ pub const BAD_RECORD: u32 = 0x8000_0000;
 
 /// Records per `pwritev`, keeping the slice count under IOV_MAX (1024).
 const RECORDS_PER_WRITE: usize = 256;
-/// Bytes per O_DIRECT write of an append, and how many may be in flight while the next
-/// ones are filled.
+/// Bytes per O_DIRECT write of an append, and buffers of that size: one is written while
+/// the others are filled.
 const PIECE: usize = 1 << 20;
 const PIECES: u16 = 4;
 /// Bytes of zeros per filemark write.
@@ -506,8 +505,9 @@ impl Pieces<'_> {
         self.queued.clear();
     }
 
-    /// Writes the prefix and waits until it is on the device (once).
-    fn write_prefix(&mut self) {
+    /// Writes the prefix (once) and, if an O_DIRECT write is to grow the file past it,
+    /// waits until it is on the device.
+    fn write_prefix(&mut self, write_out: bool) {
         if self.prefix_written {
             return;
         }
@@ -516,6 +516,9 @@ impl Pieces<'_> {
             .file
             .write_all_at(&self.prefix, self.start)
             .and_then(|()| {
+                if !write_out {
+                    return Ok(());
+                }
                 let fd = self.file.as_fd();
                 crate::sys::block::write_out_range(fd, self.start, self.prefix.len() as u64)
             });
@@ -533,7 +536,7 @@ impl Pieces<'_> {
             return;
         };
         if k == 0 {
-            self.write_prefix();
+            self.write_prefix(true);
             if self.failed.is_some() {
                 return;
             }
@@ -638,11 +641,8 @@ impl Pieces<'_> {
             }
         }
         // Nothing went through O_DIRECT: the prefix is all there is before the tail.
-        if self.failed.is_none() && !self.prefix_written {
-            self.prefix_written = true;
-            if let Err(e) = self.file.write_all_at(&self.prefix, self.start) {
-                self.fail(0, e);
-            }
+        if self.failed.is_none() {
+            self.write_prefix(false);
         }
         tail
     }

@@ -309,15 +309,9 @@ impl Pdu {
             let d = crc32c(&out);
             out.extend_from_slice(&d.to_le_bytes());
         }
-        if !data.is_empty() {
-            let start = out.len();
-            out.extend_from_slice(data);
-            out.resize(start + data.len().next_multiple_of(4), 0);
-            if digests.data {
-                let d = crc32c(out.get(start..).unwrap_or_default());
-                out.extend_from_slice(&d.to_le_bytes());
-            }
-        }
+        out.extend_from_slice(data);
+        let (tail, tail_len) = data_tail(data, digests.data);
+        out.extend_from_slice(tail.get(..tail_len).unwrap_or_default());
         out
     }
 
@@ -409,14 +403,7 @@ impl Framing {
             head[BHS_LEN..].copy_from_slice(&crc32c(&bhs.0).to_le_bytes());
             head_len += 4;
         }
-        let mut tail = [0u8; 7];
-        let pad = data.len().next_multiple_of(4) - data.len();
-        let mut tail_len = pad;
-        if digests.data && !data.is_empty() {
-            let crc = crc32c_append(crc32c_append(!0, data), &[0u8; 3][..pad]);
-            tail[pad..pad + 4].copy_from_slice(&(!crc).to_le_bytes());
-            tail_len += 4;
-        }
+        let (tail, tail_len) = data_tail(data, digests.data);
         Self {
             head,
             head_len,
@@ -440,6 +427,20 @@ impl Framing {
 /// 13.1; sent least significant byte first, i.e. little-endian on the wire).
 pub fn crc32c(bytes: &[u8]) -> u32 {
     !crc32c_append(!0, bytes)
+}
+
+/// What follows a data segment on the wire: its padding to 4 bytes and, with `digest`, the
+/// CRC32C of data and padding (nothing at all for an empty segment); (bytes, length).
+fn data_tail(data: &[u8], digest: bool) -> ([u8; 7], usize) {
+    let mut tail = [0u8; 7];
+    let pad = data.len().next_multiple_of(4) - data.len();
+    let mut len = pad;
+    if digest && !data.is_empty() {
+        let crc = crc32c_append(crc32c_append(!0, data), &[0u8; 3][..pad]);
+        tail[pad..pad + 4].copy_from_slice(&(!crc).to_le_bytes());
+        len += 4;
+    }
+    (tail, len)
 }
 
 /// The running (not yet inverted) CRC32C register `crc` advanced over `bytes`.
