@@ -444,26 +444,18 @@ impl Job<'_> {
             Sink::Blocks { lba, .. } => *lba,
             _ => 0,
         };
-        let reads = reads_for(ring.buffers());
         let mut done: Vec<Done> = Vec::with_capacity(ring.buffers());
         loop {
-            while self.next_read < self.stop_at() && self.reading < reads {
-                let k = self.next_read;
-                if abort() {
-                    self.fail(k, Failure::new(Asc::NO_ADDITIONAL_SENSE));
-                    break;
-                }
-                let units = (self.read_len(k) / self.in_unit) as u64;
-                let lba = self.source_lba(k);
-                if let Err(f) = check_range(self.source, Side::Source, lba, units) {
-                    self.fail(k, f);
-                    break;
-                }
-                let Some(buf) = ring.buffer() else { break };
-                self.submit_read(ring, k, buf);
-                self.next_read += 1;
-            }
+            self.issue_reads(ring, abort);
             self.read_next(ring);
+            if !self.ready.is_empty() {
+                // The source reads on while the flow (a tape, on this thread) writes what
+                // is ready; the buffers it frees are refilled before anything waits.
+                ring.submit()?;
+                if self.push_ready(flow, left_source) {
+                    continue;
+                }
+            }
             // Done when nothing of this job is in flight and nothing more can be issued;
             // the next segment's reads stay in flight for it.
             let more = self.next_read < self.stop_at();
@@ -488,6 +480,27 @@ impl Job<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Reads the next chunks while the pool has buffers and the read depth allows.
+    fn issue_reads(&mut self, ring: &mut Ring, abort: &(dyn Fn() -> bool + Sync)) {
+        let reads = reads_for(ring.buffers());
+        while self.next_read < self.stop_at() && self.reading < reads {
+            let k = self.next_read;
+            if abort() {
+                self.fail(k, Failure::new(Asc::NO_ADDITIONAL_SENSE));
+                break;
+            }
+            let units = (self.read_len(k) / self.in_unit) as u64;
+            let lba = self.source_lba(k);
+            if let Err(f) = check_range(self.source, Side::Source, lba, units) {
+                self.fail(k, f);
+                break;
+            }
+            let Some(buf) = ring.buffer() else { break };
+            self.submit_read(ring, k, buf);
+            self.next_read += 1;
+        }
     }
 
     fn read_completed(
@@ -539,8 +552,11 @@ impl Job<'_> {
             return self.submit_write(ring, k, d.buf, first_lba, out);
         }
         self.ready.insert(k, d.buf);
-        // Every chunk ready in order from `next_push` goes to the flow in one call: a tape
-        // then appends them in one go.
+    }
+
+    /// Hands the flow every chunk ready in order from `next_push`, in one call (a tape then
+    /// appends them in one go); false if none was.
+    fn push_ready(&mut self, flow: &mut Flow<'_, '_>, left_source: &mut Vec<u8>) -> bool {
         let first = self.next_push;
         let mut end = first;
         while end < self.stop_at() && self.ready.contains_key(&end) {
@@ -563,6 +579,7 @@ impl Job<'_> {
         if self.next_push >= self.stop_at() {
             self.ready.clear();
         }
+        end > first
     }
 
     fn write_completed(&mut self, ring: &mut Ring, k: usize, d: Done, first_lba: u64, out: usize) {

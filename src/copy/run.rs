@@ -94,6 +94,10 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
     }
     // Nothing read early may outlive the list: the disk may change before the next one.
     engine::forget_prefetch();
+    // A tape written to ends exactly at end of data when the list is done.
+    for endpoint in runner.endpoints.values() {
+        endpoint.device.settle();
+    }
     outcome.held = runner.held;
     outcome
 }

@@ -297,6 +297,10 @@ impl ScsiDevice for FaultyDevice {
         self.inner.name()
     }
 
+    fn settle(&self) {
+        self.inner.settle();
+    }
+
     // `write_transfers` stays the default, one command at a time, so every WRITE meets the
     // faults.
 

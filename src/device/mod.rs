@@ -163,6 +163,11 @@ pub trait ScsiDevice: Send + Sync {
         )
     }
 
+    /// Finishes what a run of writes left for later, once the copy manager is done with the
+    /// device for a list: an emulated tape cuts the erase gaps its O_DIRECT appends leave
+    /// past end of data, so the image ends exactly at end of data. Nothing by default.
+    fn settle(&self) {}
+
     /// Whether SIMPLE-attribute READs and WRITEs may run on several threads at once and
     /// complete in any order (SAM-3 8.6: the initiator orders them itself if it cares). A
     /// random-access disk: yes. A tape, whose position makes every command depend on the

@@ -264,7 +264,13 @@ impl ScsiDevice for EmulatedTape {
             Opcode::PREVENT_ALLOW_MEDIUM_REMOVAL => d.prevent_allow(cdb),
             Opcode::REWIND => d.rewind(cdb),
             Opcode::READ_6 => d.read(cdb, data_in(data)),
-            Opcode::WRITE_6 => d.write(cdb, data_out(data)),
+            Opcode::WRITE_6 => {
+                let c = d.write(cdb, data_out(data));
+                // A host's WRITE leaves the image exact, whoever looks at it next; only the
+                // copy manager's runs of writes keep the gap padding until the list ends.
+                d.settle(&self.name);
+                c
+            }
             Opcode::WRITE_FILEMARKS_6 => d.write_filemarks(cdb),
             Opcode::SPACE_6 => d.space(cdb),
             Opcode::LOCATE_10 => d.locate(ssc::Locate::decode10(cdb), 8),
@@ -296,9 +302,22 @@ impl ScsiDevice for EmulatedTape {
         let (done, stopped) = self.lock().write_many(cdb, data, transfer);
         (done, stopped.map(Ok))
     }
+
+    fn settle(&self) {
+        self.lock().settle(&self.name);
+    }
 }
 
 impl Drive {
+    /// Cuts the image to end of data ([`TapeImage::settle`]).
+    fn settle(&mut self, name: &str) {
+        if let Err(e) = self.image.settle() {
+            // The image still reads the same (SIMH skips the gaps); the next write, a flush
+            // or the close cuts them.
+            tracing::warn!(tape = %name, error = %e, "could not cut the image to end of data");
+        }
+    }
+
     fn test_unit_ready(&self) -> Completion {
         if self.loaded {
             Completion::good(0)
