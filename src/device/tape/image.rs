@@ -478,8 +478,10 @@ impl Direct {
     }
 }
 
-/// Lays a byte stream out in the ring's buffers, each one `piece` bytes of the image from
-/// `base` (a block boundary) on, and writes them in order, one at a time, while the next are
+/// Lays a byte stream out in the ring's buffers, each one `piece` bytes of the image between
+/// multiples of `piece` (the first from `base`, a block boundary, on: the device sees
+/// aligned writes, as from dd, not ones straddling its boundaries), and writes them in
+/// order, one at a time, while the next are
 /// filled: a write that extends the file must never complete before the one below it, or
 /// the file would hold a hole (read back as zeros, i.e. filemarks) if the process died in
 /// between (ext4 runs such writes one at a time anyway). Remembers the first piece that
@@ -488,6 +490,8 @@ struct Pieces<'r> {
     ring: &'r mut Ring,
     base: u64,
     piece: usize,
+    /// Where `base` falls in its piece: the first piece's bytes start there.
+    lead: usize,
     /// Index of the piece being filled (all before it are queued or written).
     next: usize,
     current: Option<Buf>,
@@ -517,8 +521,9 @@ impl Pieces<'_> {
         let Some((k, buf, len)) = self.queued.pop_front() else {
             return;
         };
-        let offset = self.base + (k * self.piece) as u64;
-        if let Err(r) = self.ring.write(0, offset, buf, 0..len, k as u64) {
+        let from = if k == 0 { self.lead } else { 0 };
+        let offset = self.base - self.lead as u64 + (k * self.piece + from) as u64;
+        if let Err(r) = self.ring.write(0, offset, buf, from..len, k as u64) {
             return self.fail(k, r.error);
         }
         if let Err(e) = self.ring.submit() {
@@ -588,7 +593,7 @@ impl Pieces<'_> {
         let k = self.next;
         self.next += 1;
         self.fill = 0;
-        self.lengths.push(len);
+        self.lengths.push(len - if k == 0 { self.lead } else { 0 });
         if self.failed.is_none() {
             self.queued.push_back((k, buf, len));
         }
@@ -598,7 +603,7 @@ impl Pieces<'_> {
     /// Queues what the current piece holds (whole blocks: the stream ends on one) and
     /// writes everything queued.
     fn finish(&mut self) {
-        if self.fill > 0 {
+        if self.fill > if self.next == 0 { self.lead } else { 0 } {
             self.queue(self.fill);
         }
         while self.ring.in_flight() > 0 || !self.queued.is_empty() {
@@ -866,13 +871,16 @@ impl TapeImage {
         };
         let stop = start + total as u64;
         let word_bytes = word.to_le_bytes();
+        let piece = ring.buffer_size() / block as usize * block as usize;
+        let lead = (base % piece as u64) as usize;
         let mut out = Pieces {
-            piece: ring.buffer_size() / block as usize * block as usize,
+            piece,
             ring,
             base,
+            lead,
             next: 0,
             current: None,
-            fill: 0,
+            fill: lead,
             queued: std::collections::VecDeque::new(),
             lengths: Vec::new(),
             failed: None,
@@ -896,7 +904,8 @@ impl TapeImage {
         out.finish();
         if let Some((k, e)) = out.failed.take() {
             // Pieces below the failed one are in the file, the carry first.
-            let durable = (k * out.piece).saturating_sub(head).min(total);
+            let written = (k * out.piece).saturating_sub(lead);
+            let durable = written.saturating_sub(head).min(total);
             let complete = durable / size;
             self.entries.extend((0..complete as u64).map(|i| Entry {
                 offset: start + i * size as u64,
