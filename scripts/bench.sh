@@ -10,6 +10,8 @@
 #          bound on the same files: MiB/s, ratios, CPU seconds per GiB, peak RSS. The
 #          tape image is a new file each run, so disk->tape is also set against dd and fio
 #          writing a new file (fio appending), which costs the file system more.
+#   depth  the disk-to-disk copy at queue depths 2-32: fio's bound at each iodepth and xcopy
+#          run with as many reads in flight, against dd: does the device reward depth?
 #   disk   sequential read and write of one image through EmulatedDisk READ(16)/WRITE(16)
 #          CDBs (examples/disk_bench.rs), vs fio (io_uring, O_DIRECT, iodepth 32) and dd
 #          (O_DIRECT), 1 MiB transfers.
@@ -128,11 +130,11 @@ timed() {
 }
 
 # fio's read+write bound for a copy: one run reading SRC and writing DST at once (io_uring,
-# O_DIRECT, iodepth 32, 1 MiB); the copy can go no faster than the slower of the two.
+# O_DIRECT, iodepth DEPTH (32), 1 MiB); the copy can go no faster than the slower of the two.
 fio_copy_bound() {
-    local src=$1 dst=$2
+    local src=$1 dst=$2 depth=${3:-32}
     fio --output-format=terse --terse-version=3 --direct=1 --bs=1M --ioengine=io_uring \
-        --iodepth=32 --size="$BENCH_SIZE" \
+        --iodepth="$depth" --size="$BENCH_SIZE" \
         --name=read --rw=read --filename="$src" \
         --name=write --rw=write --filename="$dst" |
         awk -F';' 'NR == 1 {r = $7} NR == 2 {w = $48} END {m = (r < w ? r : w); printf "%.1f\n", m / 1024}'
@@ -152,11 +154,13 @@ fio_append_bound() {
     rm -f "$dst"
 }
 
-section_copy() {
-    need_fio
-    step "copy: building xcopy (release)"
-    cargo build --release --bin xcopy
-    local xcopy="$TARGET_DIR/release/xcopy" dir="$BENCH_DIR/copy"
+# Sets up $1 for the copy sections: xcopy built, an inventory of disk0 (a BENCH_SIZE image
+# with data), disk1 (preallocated) and tape0, and d2d.bin, the disk-to-disk list (02h
+# segments of 65024 blocks, encoded by xcopy from TOML). Prints the xcopy binary.
+copy_setup() {
+    local dir=$1
+    step "copy: building xcopy (release)" >&2
+    cargo build --release --bin xcopy >&2
     mkdir -p "$dir"
     local bytes
     bytes=$(numfmt --from=iec "$BENCH_SIZE")
@@ -178,11 +182,10 @@ kind = "tape"
 path = "tape0.tap"
 designator = "naa.5001405a1b2c3d02"
 INV
-    step "copy: $BENCH_SIZE source image with data (fio), preallocated destination"
+    step "copy: $BENCH_SIZE source image with data (fio), preallocated destination" >&2
     fio --name=fill --filename="$dir/disk0.img" --rw=write --bs=1M --size="$BENCH_SIZE" --direct=1 \
         --ioengine=io_uring --iodepth=32 --refill_buffers --output-format=terse >/dev/null
     fallocate -l "$BENCH_SIZE" "$dir/disk1.img"
-    # The disk-to-disk list: 02h segments of 65024 blocks (xcopy encode from TOML).
     {
         echo 'list_identifier = 1'
         for c in disk0:naa.5001405a1b2c3d01 disk1:naa.5001405a1b2c3d03; do
@@ -195,7 +198,15 @@ INV
             at=$((at + n))
         done
     } >"$dir/d2d.toml"
-    "$xcopy" encode "$dir/d2d.toml" -o "$dir/d2d.bin"
+    "$TARGET_DIR/release/xcopy" encode "$dir/d2d.toml" -o "$dir/d2d.bin" >&2
+    echo "$TARGET_DIR/release/xcopy"
+}
+
+section_copy() {
+    need_fio
+    local dir="$BENCH_DIR/copy" xcopy bytes
+    xcopy=$(copy_setup "$dir")
+    bytes=$(numfmt --from=iec "$BENCH_SIZE")
 
     local t_ours=() t_cpu=() t_rss=() d_ours=() d_cpu=() d_rss=() dd=() fio=() ddn=() fion=() i r
     for i in $(seq "$BENCH_RUNS"); do
@@ -233,6 +244,39 @@ INV
     mfn=$(printf '%s\n' "${fion[@]}" | median)
     printf '%-12s %9s %9s %9s   (to a new file: dd %s, fio append bound %s MiB/s)\n' "disk->tape" "$mt" \
         "$(ratio "$mt" "$mddn")" "$(ratio "$mt" "$mfn")" "$mddn" "$mfn"
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
+
+# The same disk-to-disk copy at several queue depths: fio's read+write bound at iodepth D
+# and xcopy run with D reads in flight (--buffers 2D), against dd. Shows whether the device
+# rewards depth at all (a SAN array or NVMe does; a throttled virtual disk may not).
+section_depth() {
+    need_fio
+    local dir="$BENCH_DIR/depth" xcopy bytes d i a b
+    xcopy=$(copy_setup "$dir")
+    bytes=$(numfmt --from=iec "$BENCH_SIZE")
+    local depths=(2 4 8 16 32) dd=()
+    declare -A f x
+    for i in $(seq "$BENCH_RUNS"); do
+        dd+=("$(dd_mibs if="$dir/disk0.img" of="$dir/disk1.img" bs=1M iflag=direct oflag=direct conv=notrunc)")
+        printf 'run %d: dd %s MiB/s' "$i" "${dd[-1]}"
+        for d in "${depths[@]}"; do
+            a=$(fio_copy_bound "$dir/disk0.img" "$dir/disk1.img" "$d")
+            b=$(timed "$bytes" "$xcopy" run -q -d "$dir/inventory.toml" --buffers $((2 * d)) "$dir/d2d.bin" | cut -d' ' -f1)
+            f[$d]+="$a "; x[$d]+="$b "
+            printf ', depth %s: fio %s xcopy %s' "$d" "$a" "$b"
+        done
+        echo
+    done
+    local mdd
+    mdd=$(printf '%s\n' "${dd[@]}" | median)
+    step "depth: medians of $BENCH_RUNS runs, $BENCH_SIZE, dd $mdd MiB/s"
+    printf '%-6s %12s %12s %9s %9s\n' depth "fio bound" "xcopy run" "/dd" "/fio"
+    for d in "${depths[@]}"; do
+        local mf mx
+        mf=$(printf '%s\n' ${f[$d]} | median); mx=$(printf '%s\n' ${x[$d]} | median)
+        printf '%-6s %12s %12s %9s %9s\n' "$d" "$mf" "$mx" "$(ratio "$mx" "$mdd")" "$(ratio "$mx" "$mf")"
+    done
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 
@@ -319,8 +363,9 @@ for s in "${sections[@]}"; do
     case "$s" in
         disk) section_disk ;;
         copy) section_copy ;;
+        depth) section_depth ;;
         stress) section_stress ;;
         iscsi-perf) section_iscsi_perf ;;
-        *) echo "unknown section: $s (known: disk, copy, stress, iscsi-perf)" >&2; exit 1 ;;
+        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf)" >&2; exit 1 ;;
     esac
 done
