@@ -64,26 +64,6 @@ pub fn direct_io_alignment(fd: BorrowedFd<'_>) -> Option<(u32, u32)> {
     Some((stx.stx_dio_mem_align, stx.stx_dio_offset_align))
 }
 
-/// Writes the dirty page-cache pages of `len` bytes at `offset` of `fd` to the device and
-/// waits for them (`sync_file_range` with WAIT_BEFORE | WRITE | WAIT_AFTER, include/uapi/
-/// linux/fs.h): that range's data is on the device, without the journal commit of fdatasync.
-pub fn write_out_range(fd: BorrowedFd<'_>, offset: u64, len: u64) -> io::Result<()> {
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
-    };
-    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
-        | libc::SYNC_FILE_RANGE_WRITE
-        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
-    // SAFETY: sync_file_range(2) takes only integers (an fd borrowed for the call, which keeps
-    // it open, an offset, a length and flags); it touches no memory of ours.
-    let rc = unsafe { libc::sync_file_range(fd.as_raw_fd(), offset, len, flags) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::os::fd::AsFd;

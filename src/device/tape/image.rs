@@ -443,8 +443,9 @@ pub struct TapeImage {
     /// O_DIRECT append: the next one overwrites them, any other write and the close cut them.
     padded: bool,
     /// The image's bytes from the block boundary below `end` up to `end`, as the last
-    /// O_DIRECT append left them; the next one writes them again as its first block's head.
-    carry: Option<Vec<u8>>,
+    /// O_DIRECT append left them (with the end of data they belong to); the next one writes
+    /// them again as its first block's head.
+    carry: Option<(u64, Vec<u8>)>,
     direct: Option<Direct>,
 }
 
@@ -871,7 +872,7 @@ impl TapeImage {
         let base = start / block * block;
         let head = (start - base) as usize;
         let carry = match self.carry.take() {
-            Some(c) if c.len() == head => c,
+            Some((at, c)) if at == start && c.len() == head => c,
             _ => {
                 let mut c = vec![0; head];
                 self.file.read_exact_at(&mut c, base)?;
@@ -930,7 +931,7 @@ impl TapeImage {
         self.end = stop;
         self.tail_after_end = false;
         self.padded = !padding.is_empty();
-        self.carry = next_carry;
+        self.carry = next_carry.map(|c| (stop, c));
         Ok(())
     }
 
