@@ -26,7 +26,8 @@
 #
 # Environment: BENCH_DIR (default /work/bench-tmp: must be on a real file system, not tmpfs),
 # BENCH_SIZE (default 4G), BENCH_RUNS (default 5), BENCH_THREADS (our commands in flight,
-# default 32 = fio's iodepth), BENCH_KEEP=1 keeps the image.
+# default 32 = fio's iodepth), BENCH_KEEP=1 keeps the image, BENCH_QUEUE_DEPTH gives the
+# copy sections' disks that inventory `queue_depth`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -164,18 +165,21 @@ copy_setup() {
     mkdir -p "$dir"
     local bytes
     bytes=$(numfmt --from=iec "$BENCH_SIZE")
-    local blocks=$((bytes / 512))
+    local blocks=$((bytes / 512)) depth=""
+    [ -z "${BENCH_QUEUE_DEPTH:-}" ] || depth="queue_depth = $BENCH_QUEUE_DEPTH"
     cat >"$dir/inventory.toml" <<INV
 [[device]]
 name = "disk0"
 kind = "disk"
 path = "disk0.img"
 designator = "naa.5001405a1b2c3d01"
+$depth
 [[device]]
 name = "disk1"
 kind = "disk"
 path = "disk1.img"
 designator = "naa.5001405a1b2c3d03"
+$depth
 [[device]]
 name = "tape0"
 kind = "tape"

@@ -16,7 +16,7 @@
 //! bytes, so memory is bounded whatever the copy's size.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -148,6 +148,8 @@ thread_local! {
     static SERVED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Segments that took over reads done early for them.
     static ADOPTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The most reads and writes one job had in flight at once.
+    static MAX_IN_FLIGHT: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 /// The fast path of `endpoint` if the ring can use it: O_DIRECT needs 512-byte aligned
@@ -246,7 +248,15 @@ pub(super) fn read_blocks(
                     next: n,
                 })
             });
+        let pool_reads = reads_for(engine.ring.buffers());
+        let depth = |b: &BlockBackend| b.queue_depth.map(usize::from);
         let mut job = Job {
+            read_depth: depth(src).unwrap_or(pool_reads).clamp(1, pool_reads),
+            write_depth: direct_sink
+                .and_then(|(_, b)| depth(b))
+                .unwrap_or(usize::MAX)
+                .max(1),
+            deferred: VecDeque::new(),
             source,
             src,
             lba,
@@ -316,9 +326,14 @@ struct Job<'e> {
     /// Chunks read and waiting for their turn (in-order mode).
     ready: BTreeMap<usize, Buf>,
     next_push: usize,
-    /// This job's reads and writes in flight.
+    /// This job's reads and writes in flight, at most these many (the devices'
+    /// `queue_depth`, the pool's half for reads by default; writes wait their turn in
+    /// `deferred`, in order).
     reading: usize,
     writing: usize,
+    read_depth: usize,
+    write_depth: usize,
+    deferred: VecDeque<(usize, Buf)>,
     /// Carried by this job's completions.
     generation: u64,
     /// The next chunk to read.
@@ -362,7 +377,10 @@ impl Job<'_> {
         let offset =
             self.src.offset + self.source_lba(k) * u64::from(self.src.block_size) + done as u64;
         match ring.read(SOURCE_SLOT, offset, buf, done..len, self.tag(k, false)) {
-            Ok(()) => self.reading += 1,
+            Ok(()) => {
+                self.reading += 1;
+                self.note_in_flight();
+            }
             Err(r) => {
                 let f = io_failure(self.source, Side::Source, &r.error, true);
                 self.fail(k, f);
@@ -378,12 +396,23 @@ impl Job<'_> {
         let lba = first_lba + (k * self.chunk / out) as u64;
         let offset = b.offset + lba * u64::from(b.block_size) + done as u64;
         match ring.write(DESTINATION_SLOT, offset, buf, done..len, self.tag(k, true)) {
-            Ok(()) => self.writing += 1,
+            Ok(()) => {
+                self.writing += 1;
+                self.note_in_flight();
+            }
             Err(r) => {
                 let f = io_failure(endpoint, Side::Destination, &r.error, false);
                 self.fail(k, f);
             }
         }
+    }
+
+    fn note_in_flight(&self) {
+        #[cfg(test)]
+        MAX_IN_FLIGHT.with(|m| {
+            let (r, w) = m.get();
+            m.set((r.max(self.reading), w.max(self.writing)));
+        });
     }
 
     fn tag(&self, k: usize, write: bool) -> u64 {
@@ -417,7 +446,7 @@ impl Job<'_> {
         let Some(p) = self.next.as_mut() else {
             return;
         };
-        while p.issued < p.chunks && p.in_flight + p.done.len() < reads_for(ring.buffers()) {
+        while p.issued < p.chunks && p.in_flight + p.done.len() < self.read_depth {
             let Some(buf) = ring.buffer() else {
                 break;
             };
@@ -484,8 +513,7 @@ impl Job<'_> {
 
     /// Reads the next chunks while the pool has buffers and the read depth allows.
     fn issue_reads(&mut self, ring: &mut Ring, abort: &(dyn Fn() -> bool + Sync)) {
-        let reads = reads_for(ring.buffers());
-        while self.next_read < self.stop_at() && self.reading < reads {
+        while self.next_read < self.stop_at() && self.reading < self.read_depth {
             let k = self.next_read;
             if abort() {
                 self.fail(k, Failure::new(Asc::NO_ADDITIONAL_SENSE));
@@ -549,7 +577,8 @@ impl Job<'_> {
             if let Err(f) = check_range(endpoint, Side::Destination, lba, (whole / out) as u64) {
                 return self.fail(k, f);
             }
-            return self.submit_write(ring, k, d.buf, first_lba, out);
+            self.deferred.push_back((k, d.buf));
+            return self.submit_deferred(ring, first_lba, out);
         }
         self.ready.insert(k, d.buf);
     }
@@ -582,6 +611,18 @@ impl Job<'_> {
         end > first
     }
 
+    /// Writes waiting chunks while the destination's depth allows (none past a failure).
+    fn submit_deferred(&mut self, ring: &mut Ring, first_lba: u64, out: usize) {
+        while self.writing < self.write_depth {
+            let Some((k, buf)) = self.deferred.pop_front() else {
+                break;
+            };
+            if k < self.stop_at() {
+                self.submit_write(ring, k, buf, first_lba, out);
+            }
+        }
+    }
+
     fn write_completed(&mut self, ring: &mut Ring, k: usize, d: Done, first_lba: u64, out: usize) {
         self.writing -= 1;
         let n = match d.result {
@@ -602,6 +643,7 @@ impl Job<'_> {
                 }
             }
         }
+        self.submit_deferred(ring, first_lba, out);
     }
 
     /// Counts what the direct sink wrote (every chunk before the failing one) and returns

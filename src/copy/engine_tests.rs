@@ -15,6 +15,17 @@ use crate::device::ScsiDevice;
 const MIB: usize = 1 << 20;
 
 fn disk(dir: &Path, name: &str, block: u32, bytes: usize, fill: bool) -> Arc<EmulatedDisk> {
+    disk_with_depth(dir, name, block, bytes, fill, None)
+}
+
+fn disk_with_depth(
+    dir: &Path,
+    name: &str,
+    block: u32,
+    bytes: usize,
+    fill: bool,
+    queue_depth: Option<u16>,
+) -> Arc<EmulatedDisk> {
     let path = dir.join(name);
     let data: Vec<u8> = if fill {
         (0..bytes)
@@ -24,7 +35,11 @@ fn disk(dir: &Path, name: &str, block: u32, bytes: usize, fill: bool) -> Arc<Emu
         vec![0xee; bytes]
     };
     std::fs::write(&path, data).unwrap();
-    Arc::new(EmulatedDisk::open(name, &DiskOptions::new(path, block)).unwrap())
+    let opts = DiskOptions {
+        queue_depth,
+        ..DiskOptions::new(path, block)
+    };
+    Arc::new(EmulatedDisk::open(name, &opts).unwrap())
 }
 
 fn endpoint(d: &Arc<EmulatedDisk>, fast: bool) -> Endpoint {
@@ -53,6 +68,8 @@ struct Case {
     abort_after: Option<usize>,
     /// Leftover destination data carried in.
     carried: usize,
+    /// The source's and the destination's `queue_depth`.
+    depths: (Option<u16>, Option<u16>),
 }
 
 type Outcome = (
@@ -65,8 +82,23 @@ type Outcome = (
 
 fn run(case: Case, fast: bool) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
-    let s = disk(dir.path(), "s.img", case.src_block, case.src_bytes, true);
-    let d = disk(dir.path(), "d.img", case.dst_block, case.dst_bytes, false);
+    let (sq, dq) = case.depths;
+    let s = disk_with_depth(
+        dir.path(),
+        "s.img",
+        case.src_block,
+        case.src_bytes,
+        true,
+        sq,
+    );
+    let d = disk_with_depth(
+        dir.path(),
+        "d.img",
+        case.dst_block,
+        case.dst_bytes,
+        false,
+        dq,
+    );
     let (se, de) = (endpoint(&s, fast), endpoint(&d, fast));
     let mut left = Leftovers {
         source: Vec::new(),
@@ -139,6 +171,7 @@ fn base() -> Case {
         hold: false,
         abort_after: None,
         carried: 0,
+        depths: (None, None),
     }
 }
 
@@ -157,6 +190,39 @@ fn disk_to_disk_large_copy_many_chunks_in_flight() {
         ..base()
     });
     assert_eq!(out.1.unwrap().written, (69 * MIB) as u64);
+}
+
+/// A device's `queue_depth` caps what the ring keeps in flight on it (reads on the source,
+/// writes on the destination) and the copy is the same; without one, reads go as deep as
+/// the pool allows.
+#[test]
+fn queue_depth_caps_reads_and_writes_in_flight() {
+    for (depths, cap) in [
+        ((Some(1), Some(2)), (1, 2)),
+        ((Some(3), Some(1)), (3, 1)),
+        ((None, None), (usize::MAX, usize::MAX)),
+    ] {
+        super::MAX_IN_FLIGHT.with(|m| m.set((0, 0)));
+        let out = same(Case {
+            src_bytes: 24 * MIB,
+            dst_bytes: 24 * MIB,
+            process: (20 * MIB) as u64,
+            depths,
+            ..base()
+        });
+        assert_eq!(out.1.unwrap().written, (20 * MIB) as u64);
+        let (reads, writes) = super::MAX_IN_FLIGHT.with(std::cell::Cell::get);
+        assert!(
+            reads <= cap.0 && writes <= cap.1,
+            "{depths:?}: {reads} {writes}"
+        );
+        assert!(writes >= 1, "{depths:?}");
+        match depths.0 {
+            // The first reads all go at once.
+            Some(d) => assert_eq!(reads, usize::from(d), "{depths:?}"),
+            None => assert!(reads >= 2, "{reads}"),
+        }
+    }
 }
 
 #[test]

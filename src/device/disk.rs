@@ -71,6 +71,8 @@ pub struct DiskOptions {
     pub direct_io: bool,
     /// MAXIMUM TRANSFER LENGTH in bytes (a multiple of the block size).
     pub max_transfer_bytes: u32,
+    /// I/Os the copy engine keeps in flight on the image ([`BlockBackend::queue_depth`]).
+    pub queue_depth: Option<u16>,
 }
 
 impl DiskOptions {
@@ -84,6 +86,7 @@ impl DiskOptions {
             serial: None,
             direct_io: true,
             max_transfer_bytes: DEFAULT_MAX_TRANSFER_BYTES,
+            queue_depth: None,
         }
     }
 }
@@ -137,6 +140,7 @@ pub struct EmulatedDisk {
     designators: Vec<Designator>,
     serial: String,
     max_transfer_blocks: u32,
+    queue_depth: Option<u16>,
 }
 
 impl EmulatedDisk {
@@ -248,6 +252,7 @@ impl EmulatedDisk {
             designators: opts.designators.clone(),
             serial,
             max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
+            queue_depth: opts.queue_depth,
         })
     }
 
@@ -561,6 +566,7 @@ impl ScsiDevice for EmulatedDisk {
             blocks: self.blocks,
             direct: self.direct,
             read_only: self.read_only,
+            queue_depth: self.queue_depth,
         })
     }
 }

@@ -17,6 +17,7 @@
 //! | `read_only` | disk | writes fail with DATA PROTECT |
 //! | `size` | disk | bytes (integer, or `"4GiB"`, `"512M"`): create a sparse image if `path` is missing |
 //! | `serial` | disk | VPD 80h serial (default: hex of the first designator) |
+//! | `queue_depth` | disk | I/Os the copy engine keeps in flight on it, 1..=512 (default: half its buffer pool); a throttled virtual disk may move more with 1-2 |
 //! | `capacity`, `early_warning` | tape | bytes of medium, and where early warning starts |
 //! | `timeout_ms` | sg | command timeout (default 60000) |
 //!
@@ -46,6 +47,9 @@ use super::sg::{SgDevice, DEFAULT_TIMEOUT_MS};
 use super::tape::{EmulatedTape, TapeConfig};
 use super::ScsiDevice;
 use crate::scsi::designator::{self, parse_hex, Designator};
+
+/// The deepest `queue_depth` a disk may ask for (the copy pool holds at most 1024 buffers).
+pub const MAX_QUEUE_DEPTH: u16 = 512;
 
 /// What kind of device an entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,6 +93,7 @@ pub struct DeviceConfig {
     /// Disk: create a sparse image of this many bytes if missing.
     pub size: Option<u64>,
     pub serial: Option<String>,
+    pub queue_depth: Option<u16>,
     pub tape: TapeSettings,
     pub timeout_ms: u32,
 }
@@ -110,6 +115,7 @@ impl DeviceConfig {
             read_only: false,
             size: None,
             serial: None,
+            queue_depth: None,
             tape: TapeSettings::default(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
         }
@@ -363,6 +369,16 @@ fn parse_device(
                     _ => return Err(e("must be a non-empty ASCII string".into())),
                 }
             }
+            "queue_depth" => {
+                only(key, &[DeviceKind::Disk])?;
+                let depth = integer(v).map_err(e)?;
+                c.queue_depth = Some(
+                    u16::try_from(depth)
+                        .ok()
+                        .filter(|d| (1..=MAX_QUEUE_DEPTH).contains(d))
+                        .ok_or_else(|| e(format!("{depth} is not 1..={MAX_QUEUE_DEPTH}")))?,
+                );
+            }
             "capacity" => {
                 only(key, &[DeviceKind::Tape])?;
                 c.tape.capacity = Some(integer(v).map_err(e)?);
@@ -486,6 +502,7 @@ fn open_one(c: &DeviceConfig) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), 
                 create_size: c.size,
                 designators: designators.clone(),
                 serial: c.serial.clone(),
+                queue_depth: c.queue_depth,
                 ..DiskOptions::new(&c.path, c.block_size)
             };
             let disk = EmulatedDisk::open(&c.name, &opts).map_err(|e| open_err(e.into()))?;

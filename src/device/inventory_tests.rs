@@ -78,6 +78,7 @@ allow = ["iqn.1998-01.com.vmware:esx1"]
 read_only = true
 size = "4GiB"
 serial = "SER1"
+queue_depth = 2
 [[device]]
 name = "t"
 kind = "tape"
@@ -105,7 +106,9 @@ timeout_ms = 5000
     assert!(d.read_only);
     assert_eq!(d.size, Some(4 << 30));
     assert_eq!(d.serial.as_deref(), Some("SER1"));
+    assert_eq!(d.queue_depth, Some(2));
     let t = &inv.devices[1];
+    assert_eq!(t.queue_depth, None);
     assert_eq!(
         t.tape,
         TapeSettings {
@@ -157,6 +160,15 @@ fn errors_name_the_device_and_the_field() {
             "field capacity: does not apply to kind = \"disk\"",
         ),
         ("timeout_ms = 5", "field timeout_ms: does not apply"),
+        (
+            "queue_depth = 0",
+            "device \"d\": field queue_depth: 0 is not 1..=512",
+        ),
+        ("queue_depth = 513", "field queue_depth: 513 is not 1..=512"),
+        (
+            "queue_depth = \"2\"",
+            "field queue_depth: expected an integer",
+        ),
         ("size = \"4 parsecs\"", "field size: \"4 parsecs\""),
     ] {
         let e = parse_err(&format!("{base}{extra}\n"));
@@ -183,6 +195,11 @@ fn errors_name_the_device_and_the_field() {
     );
     assert!(
         e.contains("device \"t\": field early_warning: 11 is past the capacity 10"),
+        "{e}"
+    );
+    let e = parse_err("[[device]]\nname = \"t\"\nkind = \"tape\"\npath = \"t\"\nqueue_depth = 2\n");
+    assert!(
+        e.contains("device \"t\": field queue_depth: does not apply to kind = \"tape\""),
         "{e}"
     );
     assert!(parse_err("[[device]\n").starts_with("inventory: "));

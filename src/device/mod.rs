@@ -130,6 +130,9 @@ pub struct BlockBackend {
     /// Opened with O_DIRECT: buffers, offsets and lengths must be 512-byte aligned.
     pub direct: bool,
     pub read_only: bool,
+    /// I/Os the copy engine keeps in flight on this file (reads as a source, writes as a
+    /// destination); `None`: the engine's default, half its buffer pool.
+    pub queue_depth: Option<u16>,
 }
 
 /// Something a CDB can be sent to.
