@@ -437,8 +437,8 @@ impl Job<'_> {
         }
     }
 
-    /// Once every read of this segment is issued, reads the next segment's first chunks
-    /// (at most half the pool's worth) with the buffers this one no longer needs.
+    /// Once every read of this segment is issued, reads the next segment's first chunks (as
+    /// many as this one's read depth) with the buffers this one no longer needs.
     fn read_next(&mut self, ring: &mut Ring) {
         if self.next_read < self.chunks || self.stop.is_some() {
             return;

@@ -2,8 +2,7 @@
 //!
 //! `BLKSSZGET` (`_IO(0x12, 104)`, writes an `int`) and `BLKGETSIZE64` (`_IOR(0x12, 114,
 //! size_t)`, writes a `u64`) from include/uapi/linux/fs.h; `statx` with `STATX_DIOALIGN`
-//! (Linux 6.1+) from include/uapi/linux/stat.h; `sync_file_range` for writing out part of a
-//! file's page cache.
+//! (Linux 6.1+) from include/uapi/linux/stat.h.
 
 use std::io;
 use std::mem::MaybeUninit;

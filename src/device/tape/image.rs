@@ -809,7 +809,9 @@ impl TapeImage {
         if self.end % 2 == 1 {
             self.direct = None;
         }
-        if self.direct.is_none() || self.tail_after_end {
+        // What an earlier write left past end of data goes; the gap padding of the last
+        // O_DIRECT append stays for this one to write over (the page cache path cuts it).
+        if self.tail_after_end {
             self.cut_tail()?;
         }
         if let Some(mut direct) = self.direct.take() {
@@ -984,9 +986,7 @@ impl Drop for TapeImage {
     /// A closed image ends exactly at end of data: the last O_DIRECT append's gap padding
     /// goes (left behind, say by a crash, it would read as erase gaps, which SIMH skips).
     fn drop(&mut self) {
-        if self.padded {
-            let _ = self.file.set_len(self.end);
-        }
+        let _ = self.settle();
     }
 }
 
