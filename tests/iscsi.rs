@@ -349,8 +349,9 @@ impl ScsiDevice for GateDisk {
 }
 
 /// A target whose LUN 0 is a [`GateDisk`] holding READ(10) of LBA 0, filled with a
-/// pattern (block n: bytes n*7+i), and LUN 1 a plain memory disk.
-fn start_gated(timeout_ms: u64) -> (Target, Arc<Gate>, Vec<u8>) {
+/// pattern (block n: bytes n*7+i), and LUN 1 a plain memory disk; and an initiator logged
+/// in to it, past the power-on unit attention.
+fn start_gated(timeout_ms: u64) -> (Target, Arc<Gate>, Vec<u8>, Initiator) {
     let gate = Arc::new(Gate::default());
     let disk = GateDisk {
         inner: MemoryDisk::new("gated", 512, 64),
@@ -368,7 +369,12 @@ fn start_gated(timeout_ms: u64) -> (Target, Arc<Gate>, Vec<u8>) {
         vec![Arc::new(disk), Arc::new(MemoryDisk::new("disk1", 512, 64))];
     let d = Arc::new(Dispatcher::new(luns, RecordingCopyService::new()));
     let t = iscsi::start(TargetConfig::new("127.0.0.1:0", IQN), d).unwrap();
-    (t, gate, pattern)
+    let mut i = Initiator::logged_in(t.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    (t, gate, pattern, i)
 }
 
 /// Reads replies until every ITT in `itts` has its final one; returns them in the order
@@ -404,12 +410,7 @@ fn read10(lba: u8, blocks: u8) -> [u8; 10] {
 fn simple_reads_complete_out_of_order_with_exact_data() {
     // READ of LBA 0 is held in the device; the READ of LBA 1, sent after it, is answered
     // meanwhile; then the first is let go.
-    let (target, gate, pattern) = start_gated(10_000);
-    let mut i = Initiator::logged_in(target.local_addr());
-    assert_eq!(
-        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
-        (6, 0x29, 0)
-    );
+    let (target, gate, pattern, mut i) = start_gated(10_000);
     let a = i.command_pdu(0, &read10(0, 2), 1024, true, &[]);
     let b = i.command_pdu(0, &read10(1, 3), 1536, true, &[]);
     i.send(&a);
@@ -459,12 +460,7 @@ fn simple_reads_complete_out_of_order_with_exact_data() {
 fn ordered_and_non_disk_commands_wait_for_the_running_read() {
     // The held read opens only on a timeout (300 ms): an ORDERED read sent after it, and
     // a TEST UNIT READY, are answered after it all the same.
-    let (target, gate, pattern) = start_gated(300);
-    let mut i = Initiator::logged_in(target.local_addr());
-    assert_eq!(
-        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
-        (6, 0x29, 0)
-    );
+    let (target, gate, pattern, mut i) = start_gated(300);
     let a = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
     let mut b = i.command_pdu(0, &read10(1, 1), 512, true, &[]);
     b.bhs.set_flags((b.bhs.flags() & !0x07) | 2);
@@ -488,12 +484,7 @@ fn ordered_and_non_disk_commands_wait_for_the_running_read() {
 
 #[test]
 fn abort_task_of_a_read_in_flight_and_of_one_queued_behind_an_exclusive_task() {
-    let (target, gate, pattern) = start_gated(10_000);
-    let mut i = Initiator::logged_in(target.local_addr());
-    assert_eq!(
-        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
-        (6, 0x29, 0)
-    );
+    let (target, gate, pattern, mut i) = start_gated(10_000);
     // The read is in the device when ABORT TASK comes: the TMF response waits for it to
     // leave, and the read is never answered.
     let a = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
