@@ -16,23 +16,31 @@
 //! appended through a second descriptor opened with O_DIRECT where the file system allows
 //! it. SIMH's 4-byte framing puts record data at offsets no DMA can reach directly, so each
 //! append lays the framed records out once in the buffers of a small io_uring ring, 1 MiB of
-//! the image each, written in order, one at a time, while the next are filled (so the file
-//! never grows past a hole). Only whole file-system blocks go that way, and no page cache:
-//! an append starts at the block boundary below end of data, with that block's head (kept
-//! in memory from the last append) written again, and ends at the next boundary, the room
-//! after the last record filled with SIMH erase gaps (a 2-byte forward half gap first where
-//! needed), which any SIMH reader skips. The next append writes over them; any other write,
-//! a flush and the close cut the file to end of data. (Partial blocks through the page
-//! cache would make every append wait for a block's write-back, which ext4 stalls behind
-//! its journal commits.) An append returns when all of it is in the file. That costs one
-//! copy in memory but no page cache to speak of: a buffered write copies too, then pays for
-//! the pages and their write-back. Where O_DIRECT or io_uring is refused (tmpfs), each
-//! batch of records is one `pwritev` of header + data + pad + trailer slices through the
-//! page cache.
+//! the image each, written while the next are filled. Only whole file-system blocks go that
+//! way, and no page cache: an append starts at the block boundary below end of data, with
+//! that block's head (kept in memory from the last append) written again, and ends at the
+//! next boundary, the room after the last record holding an end-of-medium marker and zeros
+//! (the end padding). The next append writes over them; any other write, a flush and the
+//! close cut the file to end of data. (Partial blocks through the page cache would make
+//! every append wait for a block's write-back, which ext4 stalls behind its journal
+//! commits.)
 //!
-//! Either way a crash at any point leaves a prefix of complete objects plus at most one
-//! partial one, which [`TapeImage::open`] detects and cuts off, or erase gaps after the last
-//! object, which are not data: end of data is the end of the last object.
+//! The first append after the file was cut writes its pieces in order, one at a time: each
+//! extends the file, which ext4 runs one at a time anyway, and a later one must never land
+//! before an earlier one, or a crash would leave a hole that reads as filemarks. The
+//! appends after it find the last one's marker at end of data and go all at once: the file
+//! grows to the new end first (blocks allocated, so the writes neither extend the file nor
+//! wait for each other), every piece past the blocks holding the marker is written in
+//! flight together, then, once they are on stable storage, those blocks, turning the marker
+//! into the first new record's header. Until that last write lands, any reader stops at the
+//! marker. An append returns when all of it is in the file. That costs one copy in memory
+//! but no page cache to speak of: a buffered write copies too, then pays for the pages and
+//! their write-back. Where O_DIRECT or io_uring is refused (tmpfs), each batch of records is
+//! one `pwritev` of header + data + pad + trailer slices through the page cache.
+//!
+//! Either way a crash at any point leaves a prefix of complete objects, then at most one
+//! partial one, which [`TapeImage::open`] detects and cuts off, or the end-of-medium marker,
+//! which ends the tape for every SIMH reader (the next write here cuts it and what follows).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -62,7 +70,9 @@ const RECORDS_PER_WRITE: usize = 256;
 /// Bytes per O_DIRECT write of an append, and buffers of that size: one is written while
 /// the others are filled.
 const PIECE: usize = 1 << 20;
-const PIECES: u16 = 4;
+const PIECES: u16 = 8;
+/// How far ahead of end of data the appends of a copy grow the file at a time.
+const GROW_AHEAD: u64 = 64 << 20;
 /// Bytes of zeros per filemark write.
 const FILEMARK_CHUNK: usize = 64 * 1024;
 /// Read-ahead while scanning objects that follow each other closely (small records,
@@ -332,8 +342,8 @@ fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> io::Result<Scan> {
     let mut report = LoadReport::default();
     let mut p = 0u64;
     // End of the last object: erase gaps after it, up to the end of the file, are not data
-    // (a crash can leave the gap padding of an O_DIRECT append there), and the next write
-    // goes over them. Gaps before a damaged object or a marker stay, as before.
+    // (a SIMH writer, or an earlier xcopyd's O_DIRECT padding, can leave them there), and the
+    // next write goes over them. Gaps before a damaged object or a marker stay, as before.
     let mut data_end = 0u64;
     while p < len {
         let remaining = len - p;
@@ -450,6 +460,9 @@ pub struct TapeImage {
     /// O_DIRECT append left them (with the end of data they belong to); the next one writes
     /// them again as its first block's head.
     carry: Option<(u64, Vec<u8>)>,
+    /// How far the file was grown ahead of the appends writing all at once (0: not at all);
+    /// what lies past the end padding is zeros, hidden by its marker.
+    grown: u64,
     direct: Option<Direct>,
 }
 
@@ -481,7 +494,7 @@ impl Direct {
         }
         let blksize = file.metadata().ok()?.blksize();
         let block = u64::from(offset).max(blksize).max(512);
-        if !block.is_power_of_two() || block > PIECE as u64 {
+        if !block.is_power_of_two() || block > PIECE as u64 / 2 {
             return None;
         }
         Some(Self {
@@ -494,12 +507,15 @@ impl Direct {
 
 /// Lays a byte stream out in the ring's buffers, each one `piece` bytes of the image between
 /// multiples of `piece` (the first from `base`, a block boundary, on: the device sees
-/// aligned writes, as from dd, not ones straddling its boundaries), and writes them in
-/// order, one at a time, while the next are
-/// filled: a write that extends the file must never complete before the one below it, or
-/// the file would hold a hole (read back as zeros, i.e. filemarks) if the process died in
-/// between (ext4 runs such writes one at a time anyway). Remembers the first piece that
-/// failed, and writes nothing after it.
+/// aligned writes, as from dd, not ones straddling its boundaries), and writes them while
+/// the next are filled. Remembers the first piece that failed, and writes nothing after it.
+///
+/// Without a guard the pieces go in order, one at a time: each extends the file, and one
+/// must never complete before the one below it, or the file would hold a hole (read back as
+/// zeros, i.e. filemarks) if the process died in between (ext4 runs such writes one at a
+/// time anyway). With a guard the file already reaches past the stream, and the pieces go
+/// all at once; what lies below the guard's end is only collected, for the caller to write
+/// last.
 struct Pieces<'r> {
     ring: &'r mut Ring,
     base: u64,
@@ -516,6 +532,16 @@ struct Pieces<'r> {
     lengths: Vec<usize>,
     failed: Option<(usize, io::Error)>,
     done: Vec<Done>,
+    guard: Option<Guard>,
+}
+
+/// The head of a stream written all at once: the blocks from `base` up to `end`, which
+/// hold the end-of-medium marker the last append left at end of data. Written after
+/// everything else (and a flush), they turn the marker into the first record's header:
+/// until then any reader stops at the marker, never reaching the pieces in flight.
+struct Guard {
+    end: u64,
+    bytes: Vec<u8>,
 }
 
 impl Pieces<'_> {
@@ -527,21 +553,36 @@ impl Pieces<'_> {
         self.queued.clear();
     }
 
-    /// Starts the next queued piece when none is in flight.
+    /// Starts the next queued piece when none is in flight; with a guard, every queued one.
     fn pump(&mut self) {
-        if self.ring.in_flight() > 0 || self.failed.is_some() {
-            return;
-        }
-        let Some((k, buf, len)) = self.queued.pop_front() else {
-            return;
-        };
-        let from = if k == 0 { self.lead } else { 0 };
-        let offset = self.base - self.lead as u64 + (k * self.piece + from) as u64;
-        if let Err(r) = self.ring.write(0, offset, buf, from..len, k as u64) {
-            return self.fail(k, r.error);
-        }
-        if let Err(e) = self.ring.submit() {
-            self.fail(k, e);
+        while self.failed.is_none() && (self.guard.is_some() || self.ring.in_flight() == 0) {
+            let Some((k, buf, len)) = self.queued.pop_front() else {
+                return;
+            };
+            let mut from = if k == 0 { self.lead } else { 0 };
+            let mut offset = self.base - self.lead as u64 + (k * self.piece + from) as u64;
+            if let Some(g) = self.guard.as_mut() {
+                if offset < g.end {
+                    // Collected for the guard's write; only the rest goes now.
+                    let n = ((g.end - offset) as usize).min(len - from);
+                    g.bytes
+                        .extend_from_slice(buf.as_slice().get(from..from + n).unwrap_or_default());
+                    from += n;
+                    offset += n as u64;
+                }
+            }
+            if let Some(l) = self.lengths.get_mut(k) {
+                *l = len - from;
+            }
+            if from == len {
+                continue;
+            }
+            if let Err(r) = self.ring.write(0, offset, buf, from..len, k as u64) {
+                return self.fail(k, r.error);
+            }
+            if let Err(e) = self.ring.submit() {
+                return self.fail(k, e);
+            }
         }
     }
 
@@ -628,24 +669,42 @@ impl Pieces<'_> {
             }
         }
     }
+
+    /// Writes `bytes` (whole blocks) at `offset` and waits for it.
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        let mut buf = self
+            .ring
+            .buffer()
+            .ok_or_else(|| io::Error::other("no ring buffer"))?;
+        let dst = buf
+            .as_mut_slice()
+            .get_mut(..bytes.len())
+            .ok_or_else(|| io::Error::other("guard larger than a ring buffer"))?;
+        dst.copy_from_slice(bytes);
+        self.ring
+            .write(0, offset, buf, 0..bytes.len(), 0)
+            .map_err(|r| r.error)?;
+        let mut done = Vec::new();
+        while self.ring.in_flight() > 0 {
+            self.ring.wait(&mut done)?;
+        }
+        match done.pop().map(|d| d.result) {
+            Some(Ok(n)) if n == bytes.len() => Ok(()),
+            Some(Ok(_)) => Err(io::ErrorKind::WriteZero.into()),
+            Some(Err(e)) => Err(e),
+            None => Err(io::Error::other("no completion")),
+        }
+    }
 }
 
-/// The erase gaps that fill the image from `end` (even: SIMH keeps every object 16-bit
-/// aligned) to a block boundary: a 2-byte forward half gap first when the distance is not a
-/// multiple of 4, then 4-byte erase gaps. A distance of exactly 2 cannot hold a half gap's
-/// whole word, so that one runs to the next boundary.
-fn gap_padding(end: u64, block: u64) -> Vec<u8> {
-    let mut len = (end.next_multiple_of(block) - end) as usize;
-    if len == 2 {
-        len += block as usize;
-    }
-    let mut pad = Vec::with_capacity(len);
-    if len % 4 == 2 {
-        // FFFEFFFFh read at `end`: skip 2 bytes, where FFFFFFFEh words begin.
-        pad.extend_from_slice(&[0xff, 0xff]);
-    }
-    while pad.len() < len {
-        pad.extend_from_slice(&ERASE_GAP.to_le_bytes());
+/// What follows the records of an O_DIRECT append up to a block boundary: an end-of-medium
+/// marker at `end` (any SIMH reader stops there), then zeros. At least the marker's 4 bytes,
+/// so the boundary may be the next-but-one.
+fn end_padding(end: u64, block: u64) -> Vec<u8> {
+    let len = ((end + 4).next_multiple_of(block) - end) as usize;
+    let mut pad = vec![0u8; len];
+    if let Some(marker) = pad.get_mut(..4) {
+        marker.copy_from_slice(&END_OF_MEDIUM.to_le_bytes());
     }
     pad
 }
@@ -696,6 +755,7 @@ impl TapeImage {
                 end_of_medium_marker: report.end_of_medium_marker,
                 padded: false,
                 carry: None,
+                grown: 0,
                 direct,
             },
             report,
@@ -777,7 +837,7 @@ impl TapeImage {
             self.tail_after_end = true;
             self.carry = None;
         }
-        // The gap padding alone may stay: an append at end of data overwrites it.
+        // The end padding alone may stay: an append at end of data overwrites it.
         if self.tail_after_end {
             self.cut_tail()?;
         }
@@ -790,6 +850,7 @@ impl TapeImage {
             self.file.set_len(self.end)?;
             self.tail_after_end = false;
             self.padded = false;
+            self.grown = 0;
             self.end_of_medium_marker = false;
         }
         Ok(())
@@ -805,11 +866,12 @@ impl TapeImage {
                 w != 0 && w & BAD_RECORD == 0 && data.iter().all(|d| d.len() % record_len == 0)
             })
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad record length"))?;
-        // SIMH keeps objects 16-bit aligned, so end of data is even; the gap padding needs it.
+        // SIMH keeps objects 16-bit aligned, so end of data is even; the O_DIRECT path needs
+        // it (its pieces are laid out from the block boundary below).
         if self.end % 2 == 1 {
             self.direct = None;
         }
-        // What an earlier write left past end of data goes; the gap padding of the last
+        // What an earlier write left past end of data goes; the end padding of the last
         // O_DIRECT append stays for this one to write over (the page cache path cuts it).
         if self.tail_after_end {
             self.cut_tail()?;
@@ -872,11 +934,17 @@ impl TapeImage {
     ) -> io::Result<()> {
         let size = record_image_len(record_len as u64) as usize;
         let count: usize = data.iter().map(|d| d.len() / record_len).sum();
+        if count == 0 {
+            return Ok(());
+        }
         let total = count * size;
         let block = d.block;
         let start = self.end;
         let base = start / block * block;
         let head = (start - base) as usize;
+        // The last append left its end padding here (an end-of-medium marker at end of
+        // data): the file may grow first and take everything at once.
+        let at_once = self.padded;
         let carry = match self.carry.take() {
             Some((at, c)) if at == start && c.len() == head => c,
             _ => {
@@ -886,6 +954,21 @@ impl TapeImage {
             }
         };
         let stop = start + total as u64;
+        let padding = end_padding(stop, block);
+        let file_end = stop + padding.len() as u64;
+        let guard_end = (start + 4).next_multiple_of(block);
+        // Until the writes are known complete, whatever is past end of data is unknown.
+        self.tail_after_end = true;
+        self.padded = false;
+        let grown = self.grown.max(guard_end);
+        if at_once && file_end > grown {
+            // Ahead of this append too: one allocation per GROW_AHEAD, not per append.
+            let to = file_end.max(grown + GROW_AHEAD).next_multiple_of(block);
+            match grow(&self.file, grown, to) {
+                Ok(()) => self.grown = to,
+                Err(_) => grow(&self.file, grown, file_end)?,
+            }
+        }
         let word_bytes = word.to_le_bytes();
         let piece = ring.buffer_size() / block as usize * block as usize;
         let lead = (base % piece as u64) as usize;
@@ -901,10 +984,11 @@ impl TapeImage {
             lengths: Vec::new(),
             failed: None,
             done: Vec::new(),
+            guard: at_once.then(|| Guard {
+                end: guard_end,
+                bytes: Vec::with_capacity((guard_end - base) as usize),
+            }),
         };
-        // Until the writes are known complete, whatever is past end of data is unknown.
-        self.tail_after_end = true;
-        self.padded = false;
         out.put(&carry);
         for rec in data.iter().flat_map(|d| d.chunks(record_len)) {
             out.put(&word_bytes);
@@ -915,28 +999,41 @@ impl TapeImage {
             out.put(&word_bytes);
         }
         let next_carry = out.last((stop % block) as usize);
-        let padding = gap_padding(stop, block);
         out.put(&padding);
         out.finish();
-        if let Some((k, e)) = out.failed.take() {
-            // Pieces below the failed one are in the file, the carry first.
-            let written = (k * out.piece).saturating_sub(lead);
-            let durable = written.saturating_sub(head).min(total);
-            let complete = durable / size;
-            self.entries.extend((0..complete as u64).map(|i| Entry {
-                offset: start + i * size as u64,
-                word,
-            }));
-            self.end = start + (complete * size) as u64;
-            return Err(e);
-        }
+        let result = match (out.failed.take(), out.guard.take()) {
+            (None, Some(g)) => {
+                // Everything past the guard must be on stable storage (ext4's conversion
+                // of the new blocks committed) before the marker that hides it goes, or a
+                // power failure could leave records whose middle reads as zeros.
+                self.file
+                    .sync_data()
+                    .and_then(|()| out.write_at(base, &g.bytes))
+            }
+            (None, None) => Ok(()),
+            (Some((k, e)), None) => {
+                // Pieces below the failed one are in the file, the carry first.
+                let written = (k * out.piece).saturating_sub(lead);
+                let durable = written.saturating_sub(head).min(total);
+                let complete = durable / size;
+                self.entries.extend((0..complete as u64).map(|i| Entry {
+                    offset: start + i * size as u64,
+                    word,
+                }));
+                self.end = start + (complete * size) as u64;
+                return Err(e);
+            }
+            // The marker at end of data still hides all of it: none of it was written.
+            (Some((_, e)), Some(_)) => Err(e),
+        };
+        result?;
         self.entries.extend((0..count as u64).map(|i| Entry {
             offset: start + i * size as u64,
             word,
         }));
         self.end = stop;
         self.tail_after_end = false;
-        self.padded = !padding.is_empty();
+        self.padded = true;
         self.carry = next_carry.map(|c| (stop, c));
         Ok(())
     }
@@ -967,7 +1064,7 @@ impl TapeImage {
         Ok(())
     }
 
-    /// Cuts the gap padding of the last O_DIRECT append: the file ends at end of data.
+    /// Cuts the end padding of the last O_DIRECT append: the file ends at end of data.
     pub fn settle(&mut self) -> io::Result<()> {
         if self.padded {
             self.cut_tail()?;
@@ -983,10 +1080,25 @@ impl TapeImage {
 }
 
 impl Drop for TapeImage {
-    /// A closed image ends exactly at end of data: the last O_DIRECT append's gap padding
-    /// goes (left behind, say by a crash, it would read as erase gaps, which SIMH skips).
+    /// A closed image ends exactly at end of data: the last O_DIRECT append's end padding
+    /// goes (left behind, say by a crash, its end-of-medium marker ends the tape there).
     fn drop(&mut self) {
         let _ = self.settle();
+    }
+}
+
+/// Makes the file `to` bytes long from `from`, allocating the blocks where the file system
+/// can (ext4 then takes O_DIRECT writes into them concurrently: they no longer extend the
+/// file), as a hole where it cannot. The new bytes read as zeros.
+fn grow(file: &File, from: u64, to: u64) -> io::Result<()> {
+    use nix::errno::Errno;
+    use nix::fcntl::{fallocate, FallocateFlags};
+    let offset = i64::try_from(from).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let len = i64::try_from(to - from).map_err(|_| io::ErrorKind::InvalidInput)?;
+    match fallocate(file, FallocateFlags::empty(), offset, len) {
+        Ok(()) => Ok(()),
+        Err(Errno::EOPNOTSUPP) => file.set_len(to),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -1146,22 +1258,36 @@ mod tests {
                     }
                 }
             }
-            // Open, an O_DIRECT image runs on to its block boundary in erase gaps (as a crash
+            // Open, an O_DIRECT image runs on to its block boundary: an end-of-medium marker,
+            // then zeros, also where the file was grown ahead of the appends (as a crash
             // would leave it); closed, it ends at end of data.
             let expected = expected.concat();
             let open_image = std::fs::read(&path).unwrap();
             let mut padded = expected.clone();
             if let (true, Some(d)) = (fs_direct, img.direct.as_ref()) {
-                padded.extend_from_slice(&gap_padding(expected.len() as u64, d.block));
+                padded.extend_from_slice(&end_padding(expected.len() as u64, d.block));
                 assert!(padded.len() > expected.len());
+                // The last appends went all at once, into a file grown ahead of them.
+                assert!(img.grown >= padded.len() as u64 + 4 * PIECE as u64);
+                assert_eq!(open_image.len() as u64, img.grown);
             }
-            assert_eq!(
-                open_image, padded,
+            assert!(open_image.len() >= padded.len());
+            assert!(
+                open_image[..padded.len()] == padded[..]
+                    && open_image[padded.len()..].iter().all(|&b| b == 0),
                 "direct={direct} (fs allows it: {fs_direct})"
             );
             let (objects_open, report) = scan_bytes(&open_image);
             assert_eq!(report.end_of_data, expected.len() as u64);
-            assert!(report.is_clean(), "{report}");
+            assert_eq!(
+                (
+                    report.damage,
+                    report.ignored_bytes,
+                    report.end_of_medium_marker
+                ),
+                (None, (open_image.len() - expected.len()) as u64, fs_direct),
+                "{report}"
+            );
             let mut back = vec![0u8; 65536];
             img.read_data(3, &mut back).unwrap();
             assert_eq!(back, data(65536, 500));
@@ -1225,51 +1351,62 @@ mod tests {
         assert_eq!(scan_bytes(&trailing).1.end_of_data, 12);
     }
 
-    /// The gap padding scans as gaps up to the block boundary from every even end, and an
-    /// image left with it (a crash after an O_DIRECT append) reopens to the same objects,
-    /// takes the next append over the gaps, and closes exact.
+    /// The end padding starts with an end-of-medium marker at every even end and runs to a
+    /// block boundary; an image left with it, and whatever an append in flight had written
+    /// past it (a crash), reopens to the objects before the marker, takes the next append
+    /// over it, and closes exact.
     #[test]
-    fn gap_padding_reads_as_nothing_and_is_written_over() {
+    fn end_padding_hides_what_follows_and_is_written_over() {
         for block in [512u64, 4096] {
             for end in (0..block + 16)
                 .step_by(2)
                 .chain([block * 3 - 2, block * 3 - 4])
             {
-                let pad = gap_padding(end, block);
+                let pad = end_padding(end, block);
                 assert_eq!((end + pad.len() as u64) % block, 0, "end {end}");
-                assert!(pad.len() != 2);
-                // One record filling the image up to `end` (filemarks below 10 bytes), then
-                // the padding: the gaps are all skipped.
+                assert!(
+                    pad.len() >= 4 && pad.len() < block as usize + 4,
+                    "end {end}"
+                );
                 let (mut img, objects_before) = match end {
                     0 => (Vec::new(), 0),
                     4 | 8 => (vec![0u8; end as usize], end as usize / 4),
                     2 | 6 => continue,
                     _ => (rec(&vec![7u8; end as usize - 8]), 1),
                 };
-                assert_eq!(img.len() as u64, end);
                 img.extend_from_slice(&pad);
+                // Pieces of the next append that landed before its head did.
+                img.extend_from_slice(&rec(&[9u8; 700]));
+                img.extend_from_slice(&[0u8; 64]);
                 let (objects, report) = scan_bytes(&img);
                 assert_eq!(objects.len(), objects_before, "end {end}");
                 assert_eq!(report.end_of_data, end, "end {end}");
-                assert!(report.is_clean() && report.damage.is_none(), "end {end}");
-                assert_eq!(report.gaps, pad.len().div_ceil(4) as u64, "end {end}");
+                assert!(report.end_of_medium_marker && report.damage.is_none());
+                assert_eq!(report.ignored_bytes, img.len() as u64 - end, "end {end}");
             }
         }
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         let path = dir.path().join("crashed.tap");
         let mut bytes = rec(b"hello");
-        bytes.extend_from_slice(&gap_padding(bytes.len() as u64, 4096));
+        bytes.extend_from_slice(&end_padding(bytes.len() as u64, 4096));
+        bytes.extend_from_slice(&rec(&[5u8; 10_000]));
         std::fs::write(&path, &bytes).unwrap();
         let (mut img, report) = TapeImage::open(&path, true).unwrap();
         assert_eq!(
             (img.objects(), report.end_of_data, report.damage),
             (1, 14, None)
         );
+        assert!(report.end_of_medium_marker);
         img.append_records(&[b"world!"], 6).unwrap();
+        img.append_records(&[&[3u8; 9000]], 4500).unwrap();
         drop(img);
         let mut expected = rec(b"hello");
         expected.extend_from_slice(&rec(b"world!"));
+        expected.extend_from_slice(&rec(&[3u8; 4500]));
+        expected.extend_from_slice(&rec(&[3u8; 4500]));
         assert_eq!(std::fs::read(&path).unwrap(), expected);
+        let (img, report) = TapeImage::open(&path, true).unwrap();
+        assert_eq!((img.objects(), report.is_clean()), (4, true));
     }
 
     proptest::proptest! {

@@ -267,7 +267,7 @@ impl ScsiDevice for EmulatedTape {
             Opcode::WRITE_6 => {
                 let c = d.write(cdb, data_out(data));
                 // A host's WRITE leaves the image exact, whoever looks at it next; only the
-                // copy manager's runs of writes keep the gap padding until the list ends.
+                // copy manager's runs of writes keep the end padding until the list ends.
                 d.settle(&self.name);
                 c
             }
@@ -312,8 +312,8 @@ impl Drive {
     /// Cuts the image to end of data ([`TapeImage::settle`]).
     fn settle(&mut self, name: &str) {
         if let Err(e) = self.image.settle() {
-            // The image still reads the same (SIMH skips the gaps); the next write, a flush
-            // or the close cuts them.
+            // The image still reads the same (readers stop at the padding's end-of-medium
+            // marker); the next write, a flush or the close cuts it.
             tracing::warn!(tape = %name, error = %e, "could not cut the image to end of data");
         }
     }
