@@ -535,6 +535,12 @@ struct Pieces<'r> {
     guard: Option<Guard>,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// The piece of an O_DIRECT append whose write fails, for tests.
+    static FAIL_PIECE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
 /// The head of a stream written all at once: the blocks from `base` up to `end`, which
 /// hold the end-of-medium marker the last append left at end of data. Written after
 /// everything else (and a flush), they turn the marker into the first record's header:
@@ -576,6 +582,10 @@ impl Pieces<'_> {
             }
             if from == len {
                 continue;
+            }
+            #[cfg(test)]
+            if FAIL_PIECE.with(|f| f.get() == Some(k)) {
+                return self.fail(k, io::Error::other("injected write failure"));
             }
             if let Err(r) = self.ring.write(0, offset, buf, from..len, k as u64) {
                 return self.fail(k, r.error);
@@ -1407,6 +1417,48 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), expected);
         let (img, report) = TapeImage::open(&path, true).unwrap();
         assert_eq!((img.objects(), report.is_clean()), (4, true));
+    }
+
+    /// A piece that fails: in order (the first append after a cut), the records wholly
+    /// below it count; all at once, none of the append counts, and the marker the last
+    /// append left at end of data hides whatever pieces did land, in the file as in the
+    /// index. Either way the next append cuts what is past end of data and the image
+    /// closes exact.
+    #[test]
+    fn a_failed_append_keeps_what_reached_the_file_and_nothing_else() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("fail.tap");
+        let (mut img, _) = TapeImage::open(&path, true).unwrap();
+        if img.direct.is_none() {
+            eprintln!("no O_DIRECT on this file system: nothing to test");
+            return;
+        }
+        let len = 100_000;
+        let data: Vec<u8> = (0..len * 30).map(|i| (i % 251) as u8).collect();
+        let fail_at = |k| FAIL_PIECE.with(|f| f.set(k));
+        // In order: piece 0 (the image's first MiB) lands, holding 10 whole records.
+        fail_at(Some(1));
+        assert!(img.append_records(&[&data], len).is_err());
+        fail_at(None);
+        assert_eq!((img.objects(), img.end_of_data()), (10, 10 * 100_008));
+        img.append_records(&[&data[..2 * len]], len).unwrap();
+        assert_eq!(img.objects(), 12);
+        // All at once (the last append left its marker): pieces 0 (past the marker's
+        // block) and 1 land, piece 2 fails.
+        fail_at(Some(2));
+        assert!(img.append_records(&[&data], len).is_err());
+        fail_at(None);
+        assert_eq!((img.objects(), img.end_of_data()), (12, 12 * 100_008));
+        let (objects, report) = scan_bytes(&std::fs::read(&path).unwrap());
+        assert_eq!((objects.len(), report.end_of_data), (12, 12 * 100_008));
+        assert!(report.end_of_medium_marker && report.damage.is_none());
+        img.append_records(&[&data[len..2 * len]], len).unwrap();
+        drop(img);
+        let expected: Vec<u8> = (0..10)
+            .chain([0, 1, 1])
+            .flat_map(|i| rec(&data[i * len..(i + 1) * len]))
+            .collect();
+        assert!(std::fs::read(&path).unwrap() == expected);
     }
 
     proptest::proptest! {
