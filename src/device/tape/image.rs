@@ -29,11 +29,12 @@
 //! extends the file, which ext4 runs one at a time anyway, and a later one must never land
 //! before an earlier one, or a crash would leave a hole that reads as filemarks. The
 //! appends after it find the last one's marker at end of data and go all at once: the file
-//! grows to the new end first (blocks allocated, so the writes neither extend the file nor
-//! wait for each other), every piece past the blocks holding the marker is written in
-//! flight together, then, once they are on stable storage, those blocks, turning the marker
-//! into the first new record's header. Until that last write lands, any reader stops at the
-//! marker. An append returns when all of it is in the file. That costs one copy in memory
+//! grows first (fallocate, ahead of the append; the writes then neither extend the file nor
+//! wait for each other), every piece is written in flight together, the marker kept in
+//! place of the first new record's header, and once all of it is on stable storage the
+//! blocks holding the marker are written again with that header, the only bytes that
+//! change. Until that last write lands, any reader stops at the marker; torn, it leaves the
+//! marker or the header. A failed append leaves the file cut at end of data. An append returns when all of it is in the file. That costs one copy in memory
 //! but no page cache to speak of: a buffered write copies too, then pays for the pages and
 //! their write-back. Where O_DIRECT or io_uring is refused (tmpfs), each batch of records is
 //! one `pwritev` of header + data + pad + trailer slices through the page cache.
@@ -533,6 +534,8 @@ struct Pieces<'r> {
     failed: Option<(usize, io::Error)>,
     done: Vec<Done>,
     guard: Option<Guard>,
+    /// Waiting on the ring failed: what is in flight is unknown, the ring unusable.
+    broken: bool,
 }
 
 #[cfg(test)]
@@ -542,10 +545,14 @@ thread_local! {
 }
 
 /// The head of a stream written all at once: the blocks from `base` up to `end`, which
-/// hold the end-of-medium marker the last append left at end of data. Written after
-/// everything else (and a flush), they turn the marker into the first record's header:
-/// until then any reader stops at the marker, never reaching the pieces in flight.
+/// hold the end-of-medium marker the last append left at end of data (at `marker`). The
+/// pieces write them with everything in place but that marker; once all of it is on
+/// stable storage they are written again whole (`bytes`), which changes only the 4 bytes
+/// that turn the marker into the first record's header. Until then any reader stops at
+/// the marker, never reaching the pieces in flight, and a torn last write can only leave
+/// the marker or the header there.
 struct Guard {
+    marker: u64,
     end: u64,
     bytes: Vec<u8>,
 }
@@ -562,26 +569,30 @@ impl Pieces<'_> {
     /// Starts the next queued piece when none is in flight; with a guard, every queued one.
     fn pump(&mut self) {
         while self.failed.is_none() && (self.guard.is_some() || self.ring.in_flight() == 0) {
-            let Some((k, buf, len)) = self.queued.pop_front() else {
+            let Some((k, mut buf, len)) = self.queued.pop_front() else {
                 return;
             };
-            let mut from = if k == 0 { self.lead } else { 0 };
-            let mut offset = self.base - self.lead as u64 + (k * self.piece + from) as u64;
+            let from = if k == 0 { self.lead } else { 0 };
+            let offset = self.base - self.lead as u64 + (k * self.piece + from) as u64;
             if let Some(g) = self.guard.as_mut() {
                 if offset < g.end {
-                    // Collected for the guard's write; only the rest goes now.
+                    // The guard's final bytes are kept for the last write; this one puts
+                    // the marker back where the first header goes.
                     let n = ((g.end - offset) as usize).min(len - from);
                     g.bytes
                         .extend_from_slice(buf.as_slice().get(from..from + n).unwrap_or_default());
-                    from += n;
-                    offset += n as u64;
+                    let marker = END_OF_MEDIUM.to_le_bytes();
+                    for (i, byte) in marker.iter().enumerate() {
+                        let at = g.marker + i as u64;
+                        if (offset..offset + n as u64).contains(&at) {
+                            if let Some(b) =
+                                buf.as_mut_slice().get_mut(from + (at - offset) as usize)
+                            {
+                                *b = *byte;
+                            }
+                        }
+                    }
                 }
-            }
-            if let Some(l) = self.lengths.get_mut(k) {
-                *l = len - from;
-            }
-            if from == len {
-                continue;
             }
             #[cfg(test)]
             if FAIL_PIECE.with(|f| f.get() == Some(k)) {
@@ -600,6 +611,7 @@ impl Pieces<'_> {
     fn reap(&mut self) {
         if let Err(e) = self.ring.wait(&mut self.done) {
             // The ring is unusable; nothing of this batch can be trusted.
+            self.broken = true;
             self.fail(0, e);
         }
         let mut done = std::mem::take(&mut self.done);
@@ -671,7 +683,7 @@ impl Pieces<'_> {
         if self.fill > if self.next == 0 { self.lead } else { 0 } {
             self.queue(self.fill);
         }
-        while self.ring.in_flight() > 0 || !self.queued.is_empty() {
+        while !self.broken && (self.ring.in_flight() > 0 || !self.queued.is_empty()) {
             if self.ring.in_flight() == 0 {
                 self.pump();
             } else {
@@ -696,7 +708,10 @@ impl Pieces<'_> {
             .map_err(|r| r.error)?;
         let mut done = Vec::new();
         while self.ring.in_flight() > 0 {
-            self.ring.wait(&mut done)?;
+            if let Err(e) = self.ring.wait(&mut done) {
+                self.broken = true;
+                return Err(e);
+            }
         }
         match done.pop().map(|d| d.result) {
             Some(Ok(n)) if n == bytes.len() => Ok(()),
@@ -894,8 +909,15 @@ impl TapeImage {
             }
             if let Some(mut ring) = direct.ring.take() {
                 let result = self.append_direct(&direct, &mut ring, data, record_len, word);
-                direct.ring = Some(ring);
+                // A ring still holding writes failed to wait for them: it goes (its drop
+                // waits for them, or leaks their buffers), and a new one is made next time.
+                direct.ring = (ring.in_flight() == 0).then_some(ring);
                 self.direct = Some(direct);
+                if result.is_err() {
+                    // The file ends where the index does (what reached it past there, and
+                    // the room grown ahead, goes); failing that, the next write cuts it.
+                    let _ = self.cut_tail();
+                }
                 return result;
             }
             // No io_uring here: the page cache it is, for good.
@@ -922,7 +944,10 @@ impl TapeImage {
             }
             let start = self.end;
             self.tail_after_end = true; // until the write is known complete
-            pwritev_all(&self.file, &mut iov, start)?;
+            if let Err(e) = pwritev_all(&self.file, &mut iov, start) {
+                let _ = self.cut_tail();
+                return Err(e);
+            }
             self.entries.extend((0..count).map(|i| Entry {
                 offset: start + i * size,
                 word,
@@ -994,7 +1019,9 @@ impl TapeImage {
             lengths: Vec::new(),
             failed: None,
             done: Vec::new(),
+            broken: false,
             guard: at_once.then(|| Guard {
+                marker: start,
                 end: guard_end,
                 bytes: Vec::with_capacity((guard_end - base) as usize),
             }),
@@ -1420,10 +1447,9 @@ mod tests {
     }
 
     /// A piece that fails: in order (the first append after a cut), the records wholly
-    /// below it count; all at once, none of the append counts, and the marker the last
-    /// append left at end of data hides whatever pieces did land, in the file as in the
-    /// index. Either way the next append cuts what is past end of data and the image
-    /// closes exact.
+    /// below it count; all at once, none of the append counts, and until the file is cut
+    /// the marker the last append left at end of data hides whatever pieces did land.
+    /// `append_records` then cuts the file to end of data, and the image closes exact.
     #[test]
     fn a_failed_append_keeps_what_reached_the_file_and_nothing_else() {
         let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
@@ -1443,19 +1469,37 @@ mod tests {
         assert_eq!((img.objects(), img.end_of_data()), (10, 10 * 100_008));
         img.append_records(&[&data[..2 * len]], len).unwrap();
         assert_eq!(img.objects(), 12);
-        // All at once (the last append left its marker): pieces 0 (past the marker's
-        // block) and 1 land, piece 2 fails.
+        // All at once (the last append left its marker): piece 2 fails; pieces 0 and 1
+        // land (the marker's block with the marker kept in place), and the file, read as
+        // a crash would leave it, still ends at the marker.
+        let mut direct = img.direct.take().unwrap();
+        let mut ring = direct.ring.take().unwrap();
         fail_at(Some(2));
-        assert!(img.append_records(&[&data], len).is_err());
+        let word = len as u32;
+        assert!(img
+            .append_direct(&direct, &mut ring, &[&data], len, word)
+            .is_err());
         fail_at(None);
+        direct.ring = Some(ring);
+        img.direct = Some(direct);
         assert_eq!((img.objects(), img.end_of_data()), (12, 12 * 100_008));
         let (objects, report) = scan_bytes(&std::fs::read(&path).unwrap());
         assert_eq!((objects.len(), report.end_of_data), (12, 12 * 100_008));
         assert!(report.end_of_medium_marker && report.damage.is_none());
+        assert!(report.ignored_bytes > 2 << 20, "{report}");
+        // Through append_records, a failure also cuts the file to end of data.
+        img.append_records(&[&data[..len]], len).unwrap();
+        fail_at(Some(1));
+        assert!(img.append_records(&[&data], len).is_err());
+        fail_at(None);
+        assert_eq!(img.objects(), 13);
+        let (objects, report) = scan_bytes(&std::fs::read(&path).unwrap());
+        assert_eq!((objects.len() as u64, report.is_clean()), (13, true));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 13 * 100_008);
         img.append_records(&[&data[len..2 * len]], len).unwrap();
         drop(img);
         let expected: Vec<u8> = (0..10)
-            .chain([0, 1, 1])
+            .chain([0, 1, 0, 1])
             .flat_map(|i| rec(&data[i * len..(i + 1) * len]))
             .collect();
         assert!(std::fs::read(&path).unwrap() == expected);
