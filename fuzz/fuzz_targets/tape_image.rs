@@ -52,7 +52,7 @@ fuzz_target!(|image: &[u8]| {
         (records, bad, filemarks)
     );
     // A scan that reached the end of the file ends its data at the last object: whatever
-    // follows it is gaps (the padding a crash can leave after an O_DIRECT append).
+    // follows it is gaps (a SIMH writer's, or an earlier xcopyd's O_DIRECT padding).
     let tail = len - end;
     let stopped = report.damage.is_some()
         || report.unsupported_marker.is_some()

@@ -167,8 +167,9 @@ pub trait ScsiDevice: Send + Sync {
     }
 
     /// Finishes what a run of writes left for later, once the copy manager is done with the
-    /// device for a list: an emulated tape cuts the erase gaps its O_DIRECT appends leave
-    /// past end of data, so the image ends exactly at end of data. Nothing by default.
+    /// device for a list: an emulated tape cuts the end padding (an end-of-medium marker,
+    /// zeros, room grown ahead) its O_DIRECT appends leave past end of data, so the image
+    /// ends exactly at end of data. Nothing by default.
     fn settle(&self) {}
 
     /// Whether SIMPLE-attribute READs and WRITEs may run on several threads at once and

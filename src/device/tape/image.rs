@@ -515,8 +515,7 @@ impl Direct {
 /// must never complete before the one below it, or the file would hold a hole (read back as
 /// zeros, i.e. filemarks) if the process died in between (ext4 runs such writes one at a
 /// time anyway). With a guard the file already reaches past the stream, and the pieces go
-/// all at once; what lies below the guard's end is only collected, for the caller to write
-/// last.
+/// all at once, the guard's blocks with the marker kept in place (see [`Guard`]).
 struct Pieces<'r> {
     ring: &'r mut Ring,
     base: u64,
@@ -527,7 +526,7 @@ struct Pieces<'r> {
     next: usize,
     current: Option<Buf>,
     fill: usize,
-    /// Filled pieces waiting for the one in flight: (index, buffer, bytes to write).
+    /// Filled pieces not yet written: (index, buffer, end of the bytes to write).
     queued: std::collections::VecDeque<(usize, Buf, usize)>,
     /// Bytes each piece must write.
     lengths: Vec<usize>,
@@ -581,15 +580,18 @@ impl Pieces<'_> {
                     let n = ((g.end - offset) as usize).min(len - from);
                     g.bytes
                         .extend_from_slice(buf.as_slice().get(from..from + n).unwrap_or_default());
-                    let marker = END_OF_MEDIUM.to_le_bytes();
-                    for (i, byte) in marker.iter().enumerate() {
-                        let at = g.marker + i as u64;
-                        if (offset..offset + n as u64).contains(&at) {
-                            if let Some(b) =
-                                buf.as_mut_slice().get_mut(from + (at - offset) as usize)
-                            {
-                                *b = *byte;
-                            }
+                    // The marker's bytes that fall in this piece (it may straddle two).
+                    let lo = g.marker.max(offset);
+                    let hi = (g.marker + 4).min(offset + n as u64);
+                    if lo < hi {
+                        let at = from + (lo - offset) as usize;
+                        let marker = END_OF_MEDIUM.to_le_bytes();
+                        let part = marker.get((lo - g.marker) as usize..(hi - g.marker) as usize);
+                        if let (Some(dst), Some(src)) = (
+                            buf.as_mut_slice().get_mut(at..at + (hi - lo) as usize),
+                            part,
+                        ) {
+                            dst.copy_from_slice(src);
                         }
                     }
                 }
@@ -692,7 +694,7 @@ impl Pieces<'_> {
         }
     }
 
-    /// Writes `bytes` (whole blocks) at `offset` and waits for it.
+    /// Writes `bytes` (whole blocks) at `offset` after everything else, and waits for it.
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let mut buf = self
             .ring
@@ -703,22 +705,16 @@ impl Pieces<'_> {
             .get_mut(..bytes.len())
             .ok_or_else(|| io::Error::other("guard larger than a ring buffer"))?;
         dst.copy_from_slice(bytes);
+        // One more piece, checked by `reap` like the others.
+        let k = self.lengths.len();
+        self.lengths.push(bytes.len());
         self.ring
-            .write(0, offset, buf, 0..bytes.len(), 0)
+            .write(0, offset, buf, 0..bytes.len(), k as u64)
             .map_err(|r| r.error)?;
-        let mut done = Vec::new();
-        while self.ring.in_flight() > 0 {
-            if let Err(e) = self.ring.wait(&mut done) {
-                self.broken = true;
-                return Err(e);
-            }
+        while !self.broken && self.ring.in_flight() > 0 {
+            self.reap();
         }
-        match done.pop().map(|d| d.result) {
-            Some(Ok(n)) if n == bytes.len() => Ok(()),
-            Some(Ok(_)) => Err(io::ErrorKind::WriteZero.into()),
-            Some(Err(e)) => Err(e),
-            None => Err(io::Error::other("no completion")),
-        }
+        self.failed.take().map_or(Ok(()), |(_, e)| Err(e))
     }
 }
 
@@ -883,7 +879,7 @@ impl TapeImage {
 
     /// Appends the records in `data`, each slice whole records of `record_len` bytes, at
     /// end of data. The index grows as writes complete, so after an error it holds what
-    /// reached the file.
+    /// reached the file, and the file is cut there (failing that, the next write cuts it).
     pub fn append_records(&mut self, data: &[&[u8]], record_len: usize) -> io::Result<()> {
         let word = u32::try_from(record_len)
             .ok()
@@ -891,6 +887,16 @@ impl TapeImage {
                 w != 0 && w & BAD_RECORD == 0 && data.iter().all(|d| d.len() % record_len == 0)
             })
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad record length"))?;
+        let result = self.append_words(data, record_len, word);
+        if result.is_err() {
+            // What reached the file past the index (and the room grown ahead) goes.
+            let _ = self.cut_tail();
+        }
+        result
+    }
+
+    /// [`TapeImage::append_records`] once the length word is known good.
+    fn append_words(&mut self, data: &[&[u8]], record_len: usize, word: u32) -> io::Result<()> {
         // SIMH keeps objects 16-bit aligned, so end of data is even; the O_DIRECT path needs
         // it (its pieces are laid out from the block boundary below).
         if self.end % 2 == 1 {
@@ -913,11 +919,6 @@ impl TapeImage {
                 // waits for them, or leaks their buffers), and a new one is made next time.
                 direct.ring = (ring.in_flight() == 0).then_some(ring);
                 self.direct = Some(direct);
-                if result.is_err() {
-                    // The file ends where the index does (what reached it past there, and
-                    // the room grown ahead, goes); failing that, the next write cuts it.
-                    let _ = self.cut_tail();
-                }
                 return result;
             }
             // No io_uring here: the page cache it is, for good.
@@ -944,10 +945,7 @@ impl TapeImage {
             }
             let start = self.end;
             self.tail_after_end = true; // until the write is known complete
-            if let Err(e) = pwritev_all(&self.file, &mut iov, start) {
-                let _ = self.cut_tail();
-                return Err(e);
-            }
+            pwritev_all(&self.file, &mut iov, start)?;
             self.entries.extend((0..count).map(|i| Entry {
                 offset: start + i * size,
                 word,
