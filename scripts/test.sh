@@ -13,6 +13,9 @@ if ! command -v python3 >/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3 >/dev/null
 fi
 
+step "VM scripts: the Debian mirror comes from live apt entries only"
+scripts/vm/mirror-test.sh
+
 step "format"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check

@@ -11,7 +11,7 @@
 set -eu
 PKG=${1:-linux-image-6.18.15+deb13-amd64}
 VMT=${VMT:-${TMPDIR:-/tmp}/xcopyd-vm}
-MIRROR=${MIRROR:-$(grep -rhoE 'https?://[^ ]+/debian\b' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -n1)}
+MIRROR=$("$(dirname "$0")/mirror.sh")
 A=$VMT/apt
 mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/parts" "$VMT/debs" "$VMT/k"
 [ -e "$A/status" ] || : > "$A/status"

@@ -345,7 +345,7 @@ pub(super) fn restore_list(
 
 /// CSCD 0 the disk, CSCD 1 the tape.
 fn cscds(disk: &DiskEnd, tape: &TapeEnd, transfer_length: u64) -> Result<Vec<CscdDescriptor>> {
-    if tape.fixed && transfer_length % u64::from(tape.block_length) != 0 {
+    if tape.fixed && !transfer_length.is_multiple_of(u64::from(tape.block_length)) {
         bail!(
             "--transfer-length {transfer_length} is not a multiple of the tape's block length {}",
             tape.block_length
@@ -586,7 +586,7 @@ fn records(
     (fixed, tape_block): (bool, u32),
 ) -> Result<Vec<(u64, u16, u32)>> {
     let bl = u64::from(block_length);
-    if transfer_length == 0 || transfer_length % bl != 0 {
+    if transfer_length == 0 || !transfer_length.is_multiple_of(bl) {
         bail!("--transfer-length {transfer_length} must be a nonzero multiple of the disk block length {block_length}");
     }
     if transfer_length > 0x00ff_ffff && !fixed {
@@ -594,7 +594,7 @@ fn records(
     }
     let stl = |bytes: u64| -> Result<u32> {
         if fixed {
-            if bytes % u64::from(tape_block) != 0 {
+            if !bytes.is_multiple_of(u64::from(tape_block)) {
                 bail!("the last {bytes} bytes are not a whole number of the tape's {tape_block}-byte blocks");
             }
             Ok((bytes / u64::from(tape_block)) as u32)

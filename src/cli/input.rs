@@ -36,7 +36,7 @@ pub fn parse_hex_text(text: &str) -> Result<Vec<u8>> {
             }
             if digits.len() <= 2 {
                 out.push(u8::from_str_radix(token, 16)?);
-            } else if digits.len() % 2 == 0 {
+            } else if digits.len().is_multiple_of(2) {
                 for pair in digits.chunks(2) {
                     out.push(u8::from_str_radix(&pair.iter().collect::<String>(), 16)?);
                 }

@@ -41,7 +41,7 @@ impl AlignedBuf {
 }
 
 fn aligned(buf: &[u8]) -> bool {
-    buf.as_ptr().align_offset(ALIGN) == 0 && buf.len() % 512 == 0
+    buf.as_ptr().align_offset(ALIGN) == 0 && buf.len().is_multiple_of(512)
 }
 
 /// Which CSCD of a segment failed.
@@ -218,7 +218,7 @@ pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Fai
 
 fn blocks_in(endpoint: &Endpoint, len: usize) -> Result<u64, Failure> {
     let bl = endpoint.block_length as usize;
-    if bl == 0 || len % bl != 0 {
+    if bl == 0 || !len.is_multiple_of(bl) {
         return Err(Failure::of(
             Asc::INCORRECT_COPY_TARGET_DEVICE_TYPE,
             endpoint,

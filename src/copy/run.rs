@@ -815,7 +815,7 @@ fn write_range(endpoint: &Endpoint, lba: u64, offset: u16, data: &[u8]) -> Resul
     let blocks = (start + data.len() as u64).div_ceil(bl);
     range(endpoint, lba, blocks, 20).map_err(|(f, _)| f)?;
     let mut buf = vec![0u8; (blocks * bl) as usize];
-    if start % bl != 0 || (start + data.len() as u64) % bl != 0 {
+    if start % bl != 0 || !(start + data.len() as u64).is_multiple_of(bl) {
         io::read_blocks(endpoint, Side::Destination, lba, &mut buf)?;
     }
     buf[start as usize..start as usize + data.len()].copy_from_slice(data);

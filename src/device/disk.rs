@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use nix::libc;
 
+use super::lock::{ImageLock, LockError, LockMode};
 use super::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::designator::Designator;
 use crate::scsi::inquiry::{
@@ -122,6 +123,8 @@ pub enum DiskError {
         size: u64,
         block_size: u32,
     },
+    #[error(transparent)]
+    Locked(LockError),
 }
 
 /// An SBC-3 disk over a file or block device. `Sync`: commands may run concurrently.
@@ -141,6 +144,8 @@ pub struct EmulatedDisk {
     serial: String,
     max_transfer_blocks: u32,
     queue_depth: Option<u16>,
+    /// This process's flock on the image: exclusive, or shared when read-only.
+    _lock: ImageLock,
 }
 
 impl EmulatedDisk {
@@ -177,6 +182,15 @@ impl EmulatedDisk {
         if !is_block && !meta.is_file() {
             return Err(DiskError::NotBlockStorage { path });
         }
+        let mode = if opts.read_only {
+            LockMode::Shared
+        } else {
+            LockMode::Exclusive
+        };
+        let lock = ImageLock::acquire(&path, mode).map_err(|e| match e {
+            LockError::Io { source, .. } => io_err(source),
+            busy => DiskError::Locked(busy),
+        })?;
         let open = |direct: bool| {
             let mut o = OpenOptions::new();
             o.read(true).write(!opts.read_only);
@@ -253,6 +267,7 @@ impl EmulatedDisk {
             serial,
             max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
             queue_depth: opts.queue_depth,
+            _lock: lock,
         })
     }
 
@@ -284,7 +299,7 @@ impl EmulatedDisk {
 
     /// Whether `buf` at a block-aligned offset may go straight to the O_DIRECT file.
     fn aligned(&self, ptr: usize, len: usize) -> bool {
-        ptr % self.mem_align == 0 && len % self.offset_align == 0
+        ptr.is_multiple_of(self.mem_align) && len.is_multiple_of(self.offset_align)
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {

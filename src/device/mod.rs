@@ -11,6 +11,7 @@ pub mod disk;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
 pub mod inventory;
+pub mod lock;
 pub mod sg;
 
 use std::fs::File;

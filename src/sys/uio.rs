@@ -136,7 +136,7 @@ impl UioMap {
 
     fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32, OutOfBounds> {
         self.check(offset, 4)?;
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(OutOfBounds);
         }
         // SAFETY: in bounds (checked), 4-byte aligned (the mapping is page aligned and the

@@ -53,6 +53,7 @@ use std::sync::Arc;
 
 use nix::libc;
 
+use crate::device::lock::{ImageLock, LockError, LockMode};
 use crate::sys::uring::{Buf, Done, Ring, BUF_ALIGN};
 
 /// Tape mark (filemark).
@@ -465,6 +466,9 @@ pub struct TapeImage {
     /// what lies past the end padding is zeros, hidden by its marker.
     grown: u64,
     direct: Option<Direct>,
+    /// This process's flock on the image (exclusive when writable), released after
+    /// everything else is closed.
+    _lock: ImageLock,
 }
 
 /// The O_DIRECT side of an image opened for writing.
@@ -751,6 +755,16 @@ impl TapeImage {
             .create(writable)
             .truncate(false)
             .open(path)?;
+        let mode = if writable {
+            LockMode::Exclusive
+        } else {
+            LockMode::Shared
+        };
+        // Before the scan: a damaged tail is cut only under an exclusive lock.
+        let lock = ImageLock::acquire(path, mode).map_err(|e| match e {
+            LockError::Busy { .. } => io::Error::new(io::ErrorKind::ResourceBusy, e),
+            LockError::Io { source, .. } => source,
+        })?;
         let len = file.metadata()?.len();
         let Scan {
             entries,
@@ -778,6 +792,7 @@ impl TapeImage {
                 carry: None,
                 grown: 0,
                 direct,
+                _lock: lock,
             },
             report,
         ))

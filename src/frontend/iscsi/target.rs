@@ -1301,7 +1301,7 @@ fn send_result(
         let last = end == data.len();
         let mut r = Bhs::new(Opcode::DATA_IN);
         let mut flags = 0;
-        if last || end % burst == 0 {
+        if last || end.is_multiple_of(burst) {
             flags |= 0x80;
         }
         if last && collapse {

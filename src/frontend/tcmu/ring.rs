@@ -186,7 +186,7 @@ impl Mailbox {
         let end = u64::from(mb.cmdr_off) + u64::from(mb.cmdr_size);
         if (mb.cmdr_off as usize) < mailbox::SIZE
             || mb.cmdr_size == 0
-            || mb.cmdr_size % 8 != 0
+            || !mb.cmdr_size.is_multiple_of(8)
             || end > size as u64
         {
             return Err(RingError::RingOutside {
@@ -204,7 +204,7 @@ impl Mailbox {
 
     /// Checks a ring offset (head or tail) the kernel or we produced.
     pub fn check_offset(&self, at: u32) -> Result<u32, RingError> {
-        if at < self.cmdr_size && at % 8 == 0 {
+        if at < self.cmdr_size && at.is_multiple_of(8) {
             Ok(at)
         } else {
             Err(RingError::BadOffset(at))
