@@ -41,6 +41,7 @@ pub mod reader;
 pub mod sbc;
 pub mod segment_descriptor;
 pub mod sense;
+pub mod smc;
 pub mod ssc;
 pub mod target_descriptor;
 pub mod third_party_copy;
