@@ -27,6 +27,7 @@
 pub mod cdb;
 pub mod codes;
 pub mod copy_results;
+pub mod density;
 pub mod designator;
 pub mod dump;
 pub mod error;

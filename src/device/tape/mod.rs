@@ -52,6 +52,9 @@ pub struct TapeConfig {
     pub designators: Vec<Designator>,
     /// VPD 80h PRODUCT SERIAL NUMBER; the inventory name when empty.
     pub serial: String,
+    /// DENSITY CODE of the medium (MODE SENSE block descriptor): 0 (default) for a lone
+    /// drive; a library drive reports its cartridge's (an LTO generation's code).
+    pub density_code: u8,
 }
 
 impl Default for TapeConfig {
@@ -65,6 +68,7 @@ impl Default for TapeConfig {
             max_block_length: ssc::MAX_BLOCK_LENGTH_LIMIT,
             designators: Vec::new(),
             serial: String::new(),
+            density_code: 0,
         }
     }
 }
@@ -191,7 +195,7 @@ impl EmulatedTape {
 
 fn default_mode(config: &TapeConfig) -> ModeState {
     ModeState {
-        density_code: 0,
+        density_code: config.density_code,
         block_length: config.block_size,
         buffered_mode: 1,
         write_protect: config.write_protect,
