@@ -156,7 +156,9 @@ struct DaemonTable {
 }
 
 /// Top-level keys the daemon config may have.
-const KNOWN_KEYS: &[&str] = &["iscsi", "lun", "limits", "daemon", "device", "tcmu"];
+const KNOWN_KEYS: &[&str] = &[
+    "iscsi", "lun", "limits", "daemon", "device", "tcmu", "library",
+];
 
 fn table<T: serde::de::DeserializeOwned + Default>(
     doc: &toml::Table,
@@ -238,7 +240,8 @@ impl DaemonConfig {
             )));
         }
         for name in &luns {
-            if !inventory.devices.iter().any(|d| &d.name == name) {
+            let library = inventory.libraries.iter().any(|l| &l.name == name);
+            if !library && !inventory.devices.iter().any(|d| &d.name == name) {
                 return Err(DaemonError::Invalid(format!(
                     "[[lun]] device {name:?} is not a [[device]] of the inventory"
                 )));
@@ -309,12 +312,29 @@ fn lun_devices(
         .collect()
 }
 
+/// Tells each library which LUN its drives are (READ ELEMENT STATUS reports LUNs 0-7 of
+/// this target with LU VALID, as the Linux ch driver reads them).
+fn set_drive_luns(config: &DaemonConfig, inventory: &Inventory) {
+    for library in inventory.libraries() {
+        let luns: Vec<Option<u64>> = library
+            .drives()
+            .iter()
+            .map(|d| {
+                let name = &d.config().name;
+                config.luns.iter().position(|l| l == name).map(|n| n as u64)
+            })
+            .collect();
+        library.set_drive_luns(&luns);
+    }
+}
+
 impl Daemon {
     /// Opens the inventory and starts serving it over iSCSI.
     pub fn start(config: DaemonConfig) -> Result<Self, DaemonError> {
         engine::set_pool_buffers(config.copy_buffers).map_err(DaemonError::Invalid)?;
         let inventory = Arc::new(Inventory::open(&config.inventory)?);
         let luns = lun_devices(&config, &inventory)?;
+        set_drive_luns(&config, &inventory);
         let shared = Arc::new(SharedInventory::default());
         shared.set(inventory.clone());
         let copy = Arc::new(CopyManager::new(shared.clone(), config.limits.clone()));
@@ -390,6 +410,7 @@ impl Daemon {
         let old = self.inventory.get();
         let inventory = Arc::new(Inventory::reopen(&new.inventory, &old)?);
         let luns = lun_devices(&new, &inventory)?;
+        set_drive_luns(&new, &inventory);
         if new.listen != self.config.listen
             || new.target != self.config.target
             || new.limits != self.config.limits

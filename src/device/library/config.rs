@@ -314,3 +314,146 @@ pub fn open_libraries(
     }
     Ok((libraries, drives))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::DataDirection;
+
+    const CONFIG: &str = r#"
+[[device]]
+name = "drive0"
+kind = "tape"
+designator = "naa.5001405a1b2c3d20"
+[[device]]
+name = "drive1"
+kind = "tape"
+generation = 8
+[[library]]
+name = "vtl0"
+designator = "naa.5001405a1b2c3d10"
+drives = ["drive0", "drive1"]
+slots = 24
+import_export = 2
+media = "vtl0"
+"#;
+
+    #[test]
+    fn the_design_contract_parses_and_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = InventoryConfig::parse(CONFIG, dir.path()).unwrap();
+        let l = &c.libraries[0];
+        assert_eq!(
+            (l.name.as_str(), l.slots, l.import_export, l.drives.len()),
+            ("vtl0", 24, 2, 2)
+        );
+        assert_eq!(l.media, dir.path().join("vtl0"));
+        assert_eq!(l.designators[0].to_string(), "naa.5001405a1b2c3d10");
+        assert_eq!(c.devices[1].generation, Some(8));
+        assert!(c.devices[0].path.as_os_str().is_empty());
+        c.libraries[0].state_dir = dir.path().join("state");
+        std::fs::create_dir_all(dir.path().join("vtl0")).unwrap();
+        std::fs::write(dir.path().join("vtl0/XC0001L8.tap"), b"").unwrap();
+        let inv = Inventory::open(&c).unwrap();
+        let changer = inv.by_name("vtl0").unwrap();
+        assert_eq!(changer.config.kind, DeviceKind::Changer);
+        let mut inq = [0u8; 36];
+        changer
+            .device
+            .execute(&[0x12, 0, 0, 0, 36, 0], DataDirection::FromDevice(&mut inq))
+            .unwrap();
+        assert_eq!(inq[0], 0x08);
+        let drive1 = inv.by_name("drive1").unwrap();
+        drive1
+            .device
+            .execute(&[0x12, 0, 0, 0, 36, 0], DataDirection::FromDevice(&mut inq))
+            .unwrap();
+        assert_eq!(&inq[16..27], b"ULT3580-TD8");
+        let lib = inv.library("vtl0").unwrap();
+        assert_eq!(lib.locate("XC0001L8"), Some(0x1000));
+        lib.move_medium(0, 0x1000, 0x101).unwrap();
+        let tur = drive1.device.execute(&[0; 6], DataDirection::None).unwrap();
+        assert!(tur.is_good());
+        // A reload with the library unchanged keeps it (and its loaded drive).
+        let again = Inventory::reopen(&c, &inv).unwrap();
+        assert!(Arc::ptr_eq(again.library("vtl0").unwrap(), lib));
+        let mut changed = c.clone();
+        changed.libraries[0].slots = 30;
+        let e = Inventory::reopen(&changed, &inv).unwrap_err();
+        assert!(e.to_string().contains("restart"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_library_or_device_and_the_key() {
+        let cases: &[(&str, &str)] = &[
+            ("slots = 24", "device \"vtl0\": field slots: missing"),
+            ("slots = 0", "field slots: 0 is not 1..="),
+            (
+                "import_export = 241",
+                "field import_export: 241 is not 0..=240",
+            ),
+            ("media = \"\"", "field media: must be a non-empty path"),
+            ("media = \"s3://b/p\"", "field media: object store media"),
+            (
+                "drives = [\"disk0\"]",
+                "field drives: \"disk0\" is not a kind = \"tape\"",
+            ),
+            (
+                "drives = [\"nope\"]",
+                "field drives: \"nope\" is not a [[device]]",
+            ),
+            (
+                "drives = [\"t\"]",
+                "device \"t\": field path: a library drive has no path",
+            ),
+            ("drives = []", "field drives: must name 1..="),
+            (
+                "drives = [\"drive0\", \"drive0\"]",
+                "\"drive0\" is listed twice",
+            ),
+            ("colour = 1", "device \"vtl0\": field colour: unknown field"),
+        ];
+        let base = "[[device]]\nname = \"drive0\"\nkind = \"tape\"\n\
+                    [[device]]\nname = \"t\"\nkind = \"tape\"\npath = \"t.tap\"\n\
+                    [[device]]\nname = \"disk0\"\nkind = \"disk\"\npath = \"d.img\"\n";
+        for (change, want) in cases {
+            let mut lib = String::from(
+                "[[library]]\nname = \"vtl0\"\nslots = 24\nmedia = \"m\"\ndrives = [\"drive0\"]\n",
+            );
+            let key = change.split(' ').next().unwrap();
+            lib = lib
+                .lines()
+                .filter(|l| !l.starts_with(&format!("{key} ")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if *change != "slots = 24" {
+                lib.push('\n');
+                lib.push_str(change);
+            }
+            lib.push('\n');
+            let e = InventoryConfig::parse(&format!("{base}{lib}"), Path::new("/")).unwrap_err();
+            assert!(e.to_string().contains(want), "{change}: {e}");
+        }
+        // A tape without path outside any library; two libraries sharing a drive.
+        let e = InventoryConfig::parse(base, Path::new("/")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("device \"drive0\": field path: missing (a tape without path"),
+            "{e}"
+        );
+        let two = format!(
+            "{base}[[library]]\nname = \"a\"\nslots = 1\nmedia = \"m\"\ndrives = [\"drive0\"]\n\
+             [[library]]\nname = \"b\"\nslots = 1\nmedia = \"m\"\ndrives = [\"drive0\"]\n"
+        );
+        let e = InventoryConfig::parse(&two, Path::new("/")).unwrap_err();
+        assert!(
+            e.to_string().contains("already a drive of library \"a\""),
+            "{e}"
+        );
+        let clash = format!(
+            "{base}[[library]]\nname = \"t\"\nslots = 1\nmedia = \"m\"\ndrives = [\"drive0\"]\n"
+        );
+        let e = InventoryConfig::parse(&clash, Path::new("/")).unwrap_err();
+        assert!(e.to_string().contains("same name"), "{e}");
+    }
+}
