@@ -459,14 +459,16 @@ fn cli_backup_and_restore_through_the_remote_copy_manager() {
         "--filemark",
     ]);
     assert_eq!(code, 0, "{stdout}");
+    // A blank tape: the backup is tape file 0 from block 0 (SPACE to end of data first).
     assert_eq!(
         json,
         serde_json::json!({"status": "good", "sense_key": null, "asc": null, "ascq": null,
-            "field_pointer": null, "segment": null, "bytes": 153600}),
+            "field_pointer": null, "segment": null, "bytes": 153600,
+            "tape_file": 0, "tape_block": 0}),
         "{stdout}"
     );
     assert!(
-        stdout.starts_with("3 segments processed, 153600 bytes copied\n"),
+        stdout.starts_with("4 segments processed, 153600 bytes copied\n"),
         "{stdout}"
     );
     let image = std::fs::read(dir.path().join("tape0.tap")).unwrap();
