@@ -186,3 +186,207 @@ fn extended_copy_writes_the_cartridge_the_robot_loaded() {
     }
     assert_eq!(objects[4], None);
 }
+
+/// Runs the `xcopy` binary in `dir` with its state directory there.
+fn xcopy(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(args)
+        .current_dir(dir)
+        .env("XCOPYD_STATE_DIR", dir.join("state"))
+        .output()
+        .unwrap()
+}
+
+fn last_json(out: &std::process::Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or("")).unwrap()
+}
+
+#[test]
+fn cli_creates_lists_backs_up_and_restores_cartridges_by_barcode() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let inv = format!(
+        "{CONFIG}[[device]]\nname = \"disk1\"\nkind = \"disk\"\npath = \"disk1.img\"\nsize = \"1MiB\"\n"
+    );
+    std::fs::write(d.join("inv.toml"), inv).unwrap();
+    let pattern: Vec<u8> = (0..1u32 << 20).map(|i| (i * 31 + i / 4096) as u8).collect();
+    std::fs::write(d.join("disk0.img"), &pattern).unwrap();
+    let out = xcopy(
+        d,
+        &["library", "-d", "inv.toml", "create", "XC0001", "XC0002L8"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = xcopy(d, &["library", "-d", "inv.toml", "status", "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("  Storage Changer vtl0:2 Drives, 9 Slots ( 1 Import/Export )\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      Storage Element 1:Full :VolumeTag=XC0001L9\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      Storage Element 9 IMPORT/EXPORT:Empty\n"),
+        "{text}"
+    );
+    let status = last_json(&out);
+    assert_eq!(status["slots"][1]["barcode"], "XC0002L8");
+    assert_eq!(status["drives"][0]["designator"], "naa.5001405a1b2c3d20");
+    // Backup to a cartridge by barcode: loaded into drive 0, written, put back in slot 1.
+    let out = xcopy(
+        d,
+        &[
+            "backup",
+            "-d",
+            "inv.toml",
+            "--from",
+            "disk0:0+256",
+            "--to",
+            "vtl0:XC0001L9",
+            "-t",
+            "64k",
+            "--filemark",
+            "-q",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(last_json(&out)["tape_file"], 0);
+    let objects = simh(&std::fs::read(d.join("media/XC0001L9.tap")).unwrap());
+    assert_eq!(objects.len(), 3);
+    assert_eq!(objects[0].as_deref(), Some(&pattern[..65536]));
+    assert_eq!(objects[1].as_deref(), Some(&pattern[65536..131072]));
+    let out = xcopy(d, &["library", "-d", "inv.toml", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Data Transfer Element 0:Empty\n"), "{text}");
+    assert!(
+        text.contains("Storage Element 1:Full :VolumeTag=XC0001L9"),
+        "{text}"
+    );
+    // Restore from it, file 0, onto disk1.
+    let out = xcopy(
+        d,
+        &[
+            "restore",
+            "-d",
+            "inv.toml",
+            "--from",
+            "vtl0:XC0001L9",
+            "--file",
+            "0",
+            "--to",
+            "disk1:0+256",
+            "-t",
+            "64k",
+            "-q",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read(d.join("disk1.img")).unwrap()[..131072],
+        pattern[..131072]
+    );
+    // mtx-style moves; an empty drive cannot be unloaded: exit status = sense key 5.
+    let out = xcopy(d, &["library", "-d", "inv.toml", "load", "2", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = xcopy(d, &["library", "-d", "inv.toml", "unload", "--json"]);
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    assert_eq!(
+        (
+            last_json(&out)["asc"].clone(),
+            last_json(&out)["ascq"].clone()
+        ),
+        (0x3b.into(), 0x0e.into())
+    );
+    let out = xcopy(d, &["library", "-d", "inv.toml", "unload", "3", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    // Export through the import/export slot, import back.
+    std::fs::create_dir(d.join("out")).unwrap();
+    let out = xcopy(
+        d,
+        &[
+            "library", "-d", "inv.toml", "export", "XC0002L8", "--to", "out",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(d.join("out/XC0002L8.tap").exists() && !d.join("media/XC0002L8.tap").exists());
+    let out = xcopy(
+        d,
+        &["library", "-d", "inv.toml", "import", "out/XC0002L8.tap"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = xcopy(d, &["library", "-d", "inv.toml", "status", "--json"]);
+    assert_eq!(last_json(&out)["slots"][1]["barcode"], "XC0002L8");
+}
+
+#[test]
+fn cli_drives_a_running_xcopyd_library_over_iscsi() {
+    use xcopyd::daemon::{Daemon, DaemonConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("inv.toml"), CONFIG).unwrap();
+    std::fs::create_dir_all(d.join("media")).unwrap();
+    std::fs::write(d.join("media/XC0001L9.tap"), b"").unwrap();
+    let pattern: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(d.join("disk0.img"), &pattern).unwrap();
+    let text = format!(
+        "[iscsi]\nlisten = \"127.0.0.1:0\"\n{CONFIG}[[lun]]\ndevice = \"vtl0\"\n[[lun]]\ndevice = \"drive0\"\n\
+         [[lun]]\ndevice = \"drive1\"\n[[lun]]\ndevice = \"disk0\"\n"
+    );
+    let mut config = DaemonConfig::parse(&text, d).unwrap();
+    config.inventory.libraries[0].state_dir = d.join("state");
+    let daemon = Daemon::start(config).unwrap();
+    let base = format!(
+        "iscsi://{}/iqn.2026-11.org.xcopyd:mover",
+        daemon.local_addr()
+    );
+    let changer = format!("{base}/0");
+    // The running daemon holds the library: the local path is refused, naming it.
+    let out = xcopy(d, &["library", "-d", "inv.toml", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Remotely: create (the file, then INITIALIZE ELEMENT STATUS and a move), status.
+    let out = xcopy(
+        d,
+        &[
+            "library", "-d", "inv.toml", "--target", &changer, "create", "XC0002",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let out = xcopy(d, &["library", "--target", &changer, "status", "--json"]);
+    let status = last_json(&out);
+    assert_eq!(status["slots"][0]["barcode"], "XC0001L9");
+    assert_eq!(status["slots"][1]["barcode"], "XC0002L9");
+    // A backup to lun:0:XC0001L9 through the disk's LUN as copy manager.
+    let out = xcopy(
+        d,
+        &[
+            "backup",
+            "--target",
+            &format!("{base}/3"),
+            "--from",
+            "lun:3:0+128",
+            "--to",
+            "lun:0:XC0001L9",
+            "-t",
+            "64k",
+            "-q",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let objects = simh(&std::fs::read(d.join("media/XC0001L9.tap")).unwrap());
+    assert_eq!(objects[0].as_deref(), Some(&pattern[..65536]));
+    let out = xcopy(d, &["library", "--target", &changer, "load", "2", "1"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = xcopy(d, &["library", "--target", &changer, "status", "--json"]);
+    let status = last_json(&out);
+    assert_eq!(status["drives"][1]["barcode"], "XC0002L9");
+    assert_eq!(status["drives"][1]["source_slot"], 2);
+    assert_eq!(
+        status["slots"][0]["barcode"], "XC0001L9",
+        "back in its slot"
+    );
+    daemon.shutdown(std::time::Duration::from_secs(5));
+}

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod copy;
 mod decode;
 pub mod input;
+mod library;
 mod remote;
 mod tape_position;
 
@@ -37,6 +38,8 @@ pub enum Command {
     Results(remote::ResultsArgs),
     /// List the inventory's devices with their designators (like lsscsi + sg_vpd -p di).
     Devices(copy::DevicesArgs),
+    /// Administer a tape library, locally or through a running xcopyd (like mtx).
+    Library(library::LibraryArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => copy::restore(&args),
         Command::Results(args) => remote::results(&args),
         Command::Devices(args) => copy::devices(&args),
+        Command::Library(args) => library::library(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
