@@ -26,7 +26,7 @@ pub mod store;
 
 use std::collections::BTreeSet;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use self::drive::{DriveState, LibraryDrive, Loaded};
@@ -231,54 +231,6 @@ impl Library {
             self.attention.raise(Asc::IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
         }
         Ok(warnings)
-    }
-
-    /// An operator takes the cartridge out of import/export slot `address`: its image
-    /// moves from the media directory to `to` (a directory). Refused while removal is
-    /// prevented.
-    pub fn export(&self, address: u16, to: &Path) -> Result<PathBuf, MoveError> {
-        let mut st = self.lock();
-        if self.layout.element_type(address) != Some(ElementType::ImportExport) {
-            return Err(MoveError::InvalidAddress { address, field: 0 });
-        }
-        if st.prevent {
-            return Err(MoveError::RemovalPrevented(address));
-        }
-        let barcode = match st.map.get(address) {
-            Some(c) => c.barcode.clone(),
-            None => return Err(MoveError::SourceEmpty(address)),
-        };
-        let target = to.join(format!("{barcode}.tap"));
-        if target.exists() {
-            return Err(MoveError::DestinationFull(address));
-        }
-        let mut next = st.map.clone();
-        next.remove(address);
-        std::fs::rename(st.store.image(&barcode), &target)
-            .map_err(|e| MoveError::LoadFailed(format!("{}: {e}", target.display())))?;
-        self.save(&st, &next)?;
-        st.map = next;
-        self.attention.raise(Asc::IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
-        Ok(target)
-    }
-
-    /// Creates a blank cartridge (an empty image) that lands in a free import/export slot,
-    /// as an operator would put a new one in the library.
-    pub fn create_blank(&self, barcode: &str) -> Result<u16, MoveError> {
-        {
-            let st = self.lock();
-            if st.map.lowest_free(ElementType::ImportExport).is_none() {
-                return Err(MoveError::DestinationFull(elements::FIRST_IMPORT_EXPORT));
-            }
-            st.store
-                .create_blank(barcode)
-                .map_err(|e| MoveError::LoadFailed(e.to_string()))?;
-        }
-        self.initialize()?;
-        self.lock()
-            .map
-            .find(barcode)
-            .ok_or_else(|| MoveError::Internal(format!("{barcode} not placed")))
     }
 
     /// PREVENT ALLOW MEDIUM REMOVAL for the import/export slots.

@@ -98,22 +98,6 @@ impl Store {
         }
         Ok(out)
     }
-
-    /// Creates the empty image of a blank cartridge; an existing one is an error.
-    pub fn create_blank(&self, barcode: &str) -> io::Result<()> {
-        if !valid_barcode(barcode) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{barcode:?} is not a barcode (1-32 letters, digits, - or _)"),
-            ));
-        }
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(self.image(barcode))?
-            .sync_all()?;
-        File::open(&self.media)?.sync_all()
-    }
 }
 
 #[cfg(test)]
@@ -134,9 +118,7 @@ mod tests {
             "1001 A\n"
         );
         assert!(!state.join("vtl0.elements.tmp").exists());
-        store.create_blank("XC0001L9").unwrap();
-        assert!(store.create_blank("XC0001L9").is_err());
-        assert!(store.create_blank("a.b").is_err());
+        fs::write(media.join("XC0001L9.tap"), b"").unwrap();
         for other in ["XC0001L9.p1.tap", "notes.txt", "BAD NAME.tap"] {
             fs::write(media.join(other), b"").unwrap();
         }

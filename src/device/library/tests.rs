@@ -199,7 +199,7 @@ fn a_cartridge_in_a_drive_holds_its_image() {
 }
 
 #[test]
-fn initialize_imports_new_images_and_export_removes_them() {
+fn initialize_imports_new_images_and_forgets_vanished_ones() {
     let dir = tempfile::tempdir().unwrap();
     cartridges(dir.path(), &["XC0001L9"]);
     let (lib, _) = open(dir.path());
@@ -217,23 +217,11 @@ fn initialize_imports_new_images_and_export_removes_them() {
         lib.attention().after(seen).map(|c| c.1),
         Some(Asc::IMPORT_OR_EXPORT_ELEMENT_ACCESSED)
     );
-    // The robot moves it in; a blank cartridge created by the operator arrives in I/E.
+    // The robot stores it; an image gone from the media directory leaves its slot.
     lib.move_medium(0, 0x10, 0x1001).unwrap();
-    assert_eq!(lib.create_blank("BLANK1L8").unwrap(), 0x10);
-    let out = tempfile::tempdir().unwrap();
-    lib.set_prevent(true);
-    assert_eq!(
-        sense_of(lib.export(0x10, out.path()).unwrap_err()),
-        (SenseKey::ILLEGAL_REQUEST, Asc::MEDIUM_REMOVAL_PREVENTED)
-    );
-    lib.set_prevent(false);
-    let exported = lib.export(0x10, out.path()).unwrap();
-    assert!(exported.exists() && !dir.path().join("media/BLANK1L8.tap").exists());
-    assert_eq!(lib.locate("BLANK1L8"), None);
-    assert_eq!(
-        sense_of(lib.export(0x11, out.path()).unwrap_err()).1,
-        Asc::MEDIUM_SOURCE_ELEMENT_EMPTY
-    );
+    std::fs::remove_file(dir.path().join("media/NEW001L9.tap")).unwrap();
+    lib.initialize().unwrap();
+    assert_eq!(lib.locate("NEW001L9"), None);
 }
 
 fn run(
