@@ -22,6 +22,7 @@ use serde_json::json;
 
 use crate::device::inventory::{Inventory, InventoryConfig};
 use crate::device::library::drive::DriveState;
+use crate::device::library::mam::Mam;
 use crate::device::library::{lto, Library};
 use crate::device::{DataDirection, ScsiDevice};
 use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, Session};
@@ -71,6 +72,10 @@ pub enum Action {
         /// LTO generation of cartridges named without a suffix.
         #[arg(short = 'g', long, default_value_t = lto::DEFAULT_GENERATION)]
         generation: u8,
+        /// A capacity smaller than the generation's (e.g. 64MiB), kept in the cartridge's
+        /// attributes (MAXIMUM CAPACITY IN PARTITION).
+        #[arg(long, value_parser = super::copy::parse_size)]
+        capacity: Option<u64>,
     },
     /// Put SIMH images (named BARCODE.tap) into the library and store them in free slots.
     Import {
@@ -411,6 +416,7 @@ fn act(args: &LibraryArgs, changer: &Changer, name: &str) -> Result<u8> {
         Action::Create {
             barcodes,
             generation,
+            capacity,
         } => {
             let media = media_dir(args)?;
             for b in barcodes {
@@ -425,6 +431,11 @@ fn act(args: &LibraryArgs, changer: &Changer, name: &str) -> Result<u8> {
                     .create_new(true)
                     .open(&path)
                     .with_context(|| format!("creating {}", path.display()))?;
+                if let Some(bytes) = capacity {
+                    let mut mam = Mam::load(Mam::path_of(&path))?;
+                    mam.set_capacity(*bytes);
+                    mam.save()?;
+                }
                 store_new(changer, &barcode)?;
                 println!("{barcode}: created");
             }

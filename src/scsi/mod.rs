@@ -24,6 +24,7 @@
     )
 )]
 
+pub mod attribute;
 pub mod cdb;
 pub mod codes;
 pub mod copy_results;

@@ -17,6 +17,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::lto::{self, Access};
+use super::mam::{Mam, MediumFacts};
 use crate::device::attention::AttentionLog;
 use crate::device::tape::{EmulatedTape, TapeConfig};
 use crate::device::{Completion, DataDirection, DeviceError, ScsiDevice};
@@ -49,18 +50,35 @@ pub struct Loaded {
     tape: EmulatedTape,
     /// None: the drive cannot use it at all (every medium command 02/30/00).
     access: Access,
+    /// Its medium auxiliary memory.
+    mam: Mam,
 }
 
 impl Loaded {
-    /// A cartridge opened for a drive (see [`LibraryDrive::cartridge_config`]).
-    pub fn new(barcode: impl Into<String>, tape: EmulatedTape, access: Access) -> Self {
+    /// A cartridge opened for a drive (see [`LibraryDrive::cartridge_config`]), with its
+    /// attributes.
+    pub fn new(barcode: impl Into<String>, tape: EmulatedTape, access: Access, mam: Mam) -> Self {
         Self {
             barcode: barcode.into(),
             tape,
             access,
+            mam,
+        }
+    }
+
+    fn facts(&self) -> MediumFacts {
+        MediumFacts {
+            barcode: self.barcode.clone(),
+            capacity: self.tape.config().capacity,
+            used: self.tape.end_of_data(),
+            density_code: self.tape.config().density_code,
         }
     }
 }
+
+/// READ ATTRIBUTE and WRITE ATTRIBUTE's operation codes.
+const READ_ATTRIBUTE: u8 = 0x8c;
+const WRITE_ATTRIBUTE: u8 = 0x8d;
 
 /// A drive of a library.
 #[derive(Debug)]
@@ -335,7 +353,7 @@ impl ScsiDevice for LibraryDrive {
                 Err(e) => return Ok(check(Sense::from(e), total)),
             }
         }
-        let inner = self.lock();
+        let mut inner = self.lock();
         if op.0 == REPORT_DENSITY_SUPPORT {
             let medium = inner
                 .as_ref()
@@ -345,13 +363,24 @@ impl ScsiDevice for LibraryDrive {
                 _ => self.report_density_support(cdb, &mut [], medium),
             });
         }
-        match inner.as_ref() {
+        match inner.as_mut() {
             None if op == Opcode::PREVENT_ALLOW_MEDIUM_REMOVAL => Ok(Completion::good(0)),
             None => Ok(self.empty(op, cdb, data)),
             Some(l) if l.access == Access::None && op != Opcode::REQUEST_SENSE => Ok(check(
                 Sense::new(SenseKey::NOT_READY, Asc::INCOMPATIBLE_MEDIUM_INSTALLED),
                 total,
             )),
+            Some(l) if op.0 == READ_ATTRIBUTE => {
+                let facts = l.facts();
+                Ok(match data {
+                    DataDirection::FromDevice(b) => l.mam.read_attribute(cdb, b, &facts),
+                    _ => l.mam.read_attribute(cdb, &mut [], &facts),
+                })
+            }
+            Some(l) if op.0 == WRITE_ATTRIBUTE => Ok(match data {
+                DataDirection::ToDevice(b) => l.mam.write_attribute(cdb, b),
+                _ => l.mam.write_attribute(cdb, &[]),
+            }),
             Some(l) => l.tape.execute(cdb, data),
         }
     }

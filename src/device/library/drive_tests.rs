@@ -14,15 +14,16 @@ fn drive(generation: u8) -> LibraryDrive {
 }
 
 fn load(d: &LibraryDrive, dir: &std::path::Path, barcode: &str) {
-    let (config, access) = d.cartridge_config(barcode, None);
     let path = dir.join(format!("{barcode}.tap"));
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&path)
         .unwrap();
+    let mam = Mam::load(Mam::path_of(&path)).unwrap();
+    let (config, access) = d.cartridge_config(barcode, mam.capacity());
     let (tape, _) = EmulatedTape::open("t", path, config).unwrap();
-    d.insert(Loaded::new(barcode, tape, access));
+    d.insert(Loaded::new(barcode, tape, access, mam));
 }
 
 fn run(d: &LibraryDrive, cdb: &[u8], len: usize) -> (Completion, Vec<u8>) {
@@ -143,4 +144,43 @@ fn prevent_follows_the_drive_not_the_cartridge() {
     assert!(run(&d, &[0x1e, 0, 0, 0, 0, 0], 0).0.is_good());
     assert!(d.take().unwrap().is_some());
     assert_eq!(d.state(), DriveState::Empty);
+}
+
+#[test]
+fn attributes_of_the_loaded_cartridge() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mam = Mam::load(dir.path().join("SMALL1L9.mam")).unwrap();
+    mam.set_capacity(8 << 20);
+    mam.save().unwrap();
+    let d = drive(9);
+    // Empty: NOT READY.
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x8c;
+    cdb[10..14].copy_from_slice(&512u32.to_be_bytes());
+    assert_eq!(
+        sense(&run(&d, &cdb, 512).0),
+        (SenseKey::NOT_READY, Asc::MEDIUM_NOT_PRESENT)
+    );
+    let (config, access) = d.cartridge_config(
+        "SMALL1L9",
+        Mam::load(dir.path().join("SMALL1L9.mam"))
+            .unwrap()
+            .capacity(),
+    );
+    assert_eq!(
+        (config.capacity, config.early_warning),
+        (8 << 20, 128 << 10)
+    );
+    load(&d, dir.path(), "SMALL1L9");
+    assert_eq!(access, Access::ReadWrite);
+    // 1 MiB written: 7 MiB remain of 8.
+    let record = vec![0x5a; 1 << 20];
+    let c = d
+        .execute(&[0x0a, 0, 0x10, 0, 0, 0], DataDirection::ToDevice(&record))
+        .unwrap();
+    assert!(c.is_good(), "{c:?}");
+    let (c, data) = run(&d, &cdb, 512);
+    assert!(c.is_good());
+    assert_eq!(data[4..17], [0, 0, 0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 6]);
+    assert_eq!(data[17..30], [0, 1, 0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8]);
 }

@@ -22,6 +22,7 @@ pub mod config;
 pub mod drive;
 pub mod elements;
 pub mod lto;
+pub mod mam;
 pub mod store;
 
 use std::collections::BTreeSet;
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use self::drive::{DriveState, LibraryDrive, Loaded};
 use self::elements::{Cartridge, ElementMap, Layout, MoveError};
+use self::mam::Mam;
 use self::store::Store;
 use crate::device::attention::AttentionLog;
 use crate::device::tape::EmulatedTape;
@@ -323,14 +325,21 @@ impl Library {
             .drives
             .get(index)
             .ok_or_else(|| MoveError::Internal(format!("no drive {index}")))?;
-        let (config, access) = drive.cartridge_config(barcode, None);
+        let image = st.store.image(barcode);
+        let mut mam = Mam::load(Mam::path_of(&image))
+            .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))?;
+        let (config, access) = drive.cartridge_config(barcode, mam.capacity());
         let name = format!("{}:{barcode}", drive.config().name);
-        let (tape, report) = EmulatedTape::open(name, st.store.image(barcode), config)
+        let (tape, report) = EmulatedTape::open(name, image, config)
             .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))?;
         if !report.is_clean() {
             tracing::warn!(library = %self.config.name, %barcode, "cartridge image repaired: {report}");
         }
-        Ok(Loaded::new(barcode, tape, access))
+        mam.count_load();
+        if let Err(e) = mam.save() {
+            tracing::warn!(library = %self.config.name, %barcode, "load count not saved: {e}");
+        }
+        Ok(Loaded::new(barcode, tape, access, mam))
     }
 
     /// Carries out `moves` (element pairs, already checked, whose result is `next`):

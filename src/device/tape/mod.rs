@@ -150,6 +150,11 @@ impl EmulatedTape {
         self.lock().position
     }
 
+    /// Image bytes up to end of data: the medium used (a library's remaining capacity).
+    pub fn end_of_data(&self) -> u64 {
+        self.lock().image.end_of_data()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Drive> {
         self.drive.lock().unwrap_or_else(PoisonError::into_inner)
     }
