@@ -658,10 +658,6 @@ pub(super) fn with_remote_cartridge<T>(
     };
     let (session, lun) = connect(url, Some(lun))?;
     let changer = Changer::Remote(session, lun);
-    let view = View::new(changer.elements()?);
-    let home = view
-        .find(barcode)
-        .with_context(|| format!("{spec}: no cartridge {barcode:?} in the library"))?;
     let designator = |e: &ElementStatus| -> Result<String> {
         e.identifier
             .as_ref()
@@ -673,16 +669,42 @@ pub(super) fn with_remote_cartridge<T>(
                 )
             })
     };
-    if home.element_type == Some(ElementType::DataTransfer) {
-        return f(&designator(home)?);
-    }
-    let drive = view
-        .drives
-        .iter()
-        .find(|d| !d.full)
-        .with_context(|| format!("{spec}: every drive holds a cartridge"))?;
-    let name = designator(drive)?;
-    changer.move_medium(home.address, drive.address)?;
+    // Another initiator may take the drive chosen between READ ELEMENT STATUS and MOVE
+    // MEDIUM (3B/0D): look again and take the next empty one.
+    let mut attempts = 0;
+    let (home, drive, name) = loop {
+        let view = View::new(changer.elements()?);
+        let home = view
+            .find(barcode)
+            .with_context(|| format!("{spec}: no cartridge {barcode:?} in the library"))?
+            .clone();
+        if home.element_type == Some(ElementType::DataTransfer) {
+            let name = designator(&home)?;
+            if let Changer::Remote(session, _) = changer {
+                let _ = session.logout();
+            }
+            return f(&name);
+        }
+        let drive = view
+            .drives
+            .iter()
+            .find(|d| !d.full)
+            .with_context(|| format!("{spec}: every drive holds a cartridge"))?
+            .clone();
+        let name = designator(&drive)?;
+        match changer.move_medium(home.address, drive.address) {
+            Ok(()) => break (home, drive, name),
+            Err(e) => {
+                let taken = e.downcast_ref::<Refused>().is_some_and(|r| {
+                    r.sense.asc == crate::scsi::Asc::MEDIUM_DESTINATION_ELEMENT_FULL
+                });
+                attempts += 1;
+                if !taken || attempts >= 16 {
+                    return Err(e);
+                }
+            }
+        }
+    };
     if let Changer::Remote(session, _) = changer {
         let _ = session.logout();
     }
