@@ -23,6 +23,7 @@ use crate::device::tape::{EmulatedTape, TapeConfig};
 use crate::device::{Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::density::{density_support_data, DensityDescriptor, ReportDensitySupport};
 use crate::scsi::inquiry::{self, InquiryCdb, StandardInquiry};
+use crate::scsi::sbc::CommandUsage;
 use crate::scsi::ssc::{self, ModeSense, ModeState, PageControl};
 use crate::scsi::{Asc, Designator, Opcode, PeripheralDeviceType, Sense, SenseKey};
 
@@ -52,6 +53,8 @@ pub struct Loaded {
     access: Access,
     /// Its medium auxiliary memory.
     mam: Mam,
+    /// Written since it was loaded (VOLUME CHANGE REFERENCE already counted).
+    changed: bool,
 }
 
 impl Loaded {
@@ -63,6 +66,25 @@ impl Loaded {
             tape,
             access,
             mam,
+            changed: false,
+        }
+    }
+
+    /// After a command that may have written the medium: the first one that did counts a
+    /// volume change in the cartridge's memory.
+    fn note_write(&mut self, op: u8, c: &Result<Completion, DeviceError>) {
+        let writes = matches!(op, 0x0a | 0x10 | 0x19);
+        let took = c.as_ref().is_ok_and(|c| {
+            c.is_good()
+                || c.decoded_sense()
+                    .is_some_and(|s| s.key == SenseKey::NO_SENSE)
+        });
+        if writes && took && !self.changed {
+            self.changed = true;
+            self.mam.count_volume_change();
+            if let Err(e) = self.mam.save() {
+                tracing::warn!(barcode = %self.barcode, "volume change not saved: {e}");
+            }
         }
     }
 
@@ -381,7 +403,11 @@ impl ScsiDevice for LibraryDrive {
                 DataDirection::ToDevice(b) => l.mam.write_attribute(cdb, b),
                 _ => l.mam.write_attribute(cdb, &[]),
             }),
-            Some(l) => l.tape.execute(cdb, data),
+            Some(l) => {
+                let c = l.tape.execute(cdb, data);
+                l.note_write(op.0, &c);
+                c
+            }
         }
     }
 
@@ -396,9 +422,13 @@ impl ScsiDevice for LibraryDrive {
         transfer: usize,
     ) -> (usize, Option<Result<Completion, DeviceError>>) {
         {
-            let inner = self.lock();
-            if let Some(l) = inner.as_ref().filter(|l| l.access != Access::None) {
-                return l.tape.write_transfers(cdb, data, transfer);
+            let mut inner = self.lock();
+            if let Some(l) = inner.as_mut().filter(|l| l.access != Access::None) {
+                let (done, stopped) = l.tape.write_transfers(cdb, data, transfer);
+                if done > 0 {
+                    l.note_write(cdb.first().copied().unwrap_or(0), &Ok(Completion::good(0)));
+                }
+                return (done, stopped);
             }
         }
         // No usable cartridge: each transfer gets the drive's answer (NOT READY, ...).
@@ -415,7 +445,68 @@ impl ScsiDevice for LibraryDrive {
     fn unit_attentions(&self) -> Option<&AttentionLog> {
         Some(&self.attention)
     }
+
+    fn supported_commands(&self) -> Option<&'static [CommandUsage]> {
+        Some(DRIVE_COMMANDS)
+    }
 }
+
+const fn usage(opcode: u8, usage: &'static [u8]) -> CommandUsage {
+    CommandUsage {
+        opcode,
+        service_action: None,
+        usage,
+    }
+}
+
+/// The commands a library drive answers, in opcode order, with their CDB usage data
+/// (REPORT SUPPORTED OPERATION CODES; with RCTD each gets a timeouts descriptor).
+pub const DRIVE_COMMANDS: &[CommandUsage] = &[
+    usage(0x00, &[0x00, 0, 0, 0, 0, 0]),
+    usage(0x01, &[0x01, 0x01, 0, 0, 0, 0]),
+    usage(0x03, &[0x03, 0x01, 0, 0, 0xff, 0]),
+    usage(0x05, &[0x05, 0, 0, 0, 0, 0]),
+    usage(0x08, &[0x08, 0x03, 0xff, 0xff, 0xff, 0]),
+    usage(0x0a, &[0x0a, 0x01, 0xff, 0xff, 0xff, 0]),
+    usage(0x10, &[0x10, 0x01, 0xff, 0xff, 0xff, 0]),
+    usage(0x11, &[0x11, 0x03, 0xff, 0xff, 0xff, 0]),
+    usage(0x12, &[0x12, 0x01, 0xff, 0xff, 0xff, 0]),
+    usage(0x15, &[0x15, 0x10, 0, 0, 0xff, 0]),
+    usage(0x19, &[0x19, 0x03, 0, 0, 0, 0]),
+    usage(0x1a, &[0x1a, 0x08, 0xff, 0xff, 0xff, 0]),
+    usage(0x1b, &[0x1b, 0x01, 0, 0, 0x0f, 0]),
+    usage(0x1e, &[0x1e, 0, 0, 0, 0x01, 0]),
+    usage(0x2b, &[0x2b, 0x07, 0, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0]),
+    usage(0x34, &[0x34, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, 0]),
+    usage(0x44, &[0x44, 0x03, 0, 0, 0, 0, 0, 0xff, 0xff, 0]),
+    usage(0x55, &[0x55, 0x10, 0, 0, 0, 0, 0, 0xff, 0xff, 0]),
+    usage(0x5a, &[0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0]),
+    usage(
+        0x8c,
+        &[
+            0x8c, 0x1f, 0, 0, 0, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    ),
+    usage(
+        0x8d,
+        &[
+            0x8d, 0x01, 0, 0, 0, 0xff, 0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    ),
+    usage(
+        0x92,
+        &[
+            0x92, 0x3b, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+        ],
+    ),
+    CommandUsage {
+        opcode: 0xa3,
+        service_action: Some(0x0c),
+        usage: &[
+            0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    },
+];
 
 #[cfg(test)]
 #[path = "drive_tests.rs"]

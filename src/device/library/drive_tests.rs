@@ -184,3 +184,31 @@ fn attributes_of_the_loaded_cartridge() {
     assert_eq!(data[4..17], [0, 0, 0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 6]);
     assert_eq!(data[17..30], [0, 1, 0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8]);
 }
+
+#[test]
+fn a_write_after_a_load_counts_one_volume_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = drive(9);
+    let vcr = |d: &LibraryDrive| {
+        let mut cdb = [0u8; 16];
+        cdb[0] = 0x8c;
+        cdb[8..10].copy_from_slice(&[0, 9]);
+        cdb[10..14].copy_from_slice(&64u32.to_be_bytes());
+        let (_, data) = run(d, &cdb, 64);
+        assert_eq!(data[4..9], [0, 9, 0x80, 0, 4]);
+        u32::from_be_bytes(data[9..13].try_into().unwrap())
+    };
+    load(&d, dir.path(), "XC0001L9");
+    assert_eq!(vcr(&d), 1, "never written");
+    for _ in 0..3 {
+        let c = d
+            .execute(&[0x0a, 0, 0, 0, 2, 0], DataDirection::ToDevice(b"ab"))
+            .unwrap();
+        assert!(c.is_good());
+    }
+    assert_eq!(vcr(&d), 1, "one change per load, counted from 0");
+    drop(d.take());
+    load(&d, dir.path(), "XC0001L9");
+    assert!(run(&d, &[0x10, 0, 0, 0, 1, 0], 0).0.is_good());
+    assert_eq!(vcr(&d), 2);
+}

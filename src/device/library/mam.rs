@@ -135,6 +135,21 @@ impl Mam {
         self.set(0, Attribute::binary(id::LOAD_COUNT, &(n + 1).to_be_bytes()));
     }
 
+    /// The medium's contents changed (the first write after a load): VOLUME CHANGE
+    /// REFERENCE goes up, so an application that recorded it (LTFS, in its volume
+    /// coherency information) sees that someone wrote since.
+    pub fn count_volume_change(&mut self) {
+        let n = self
+            .get(0, id::VOLUME_CHANGE_REFERENCE)
+            .and_then(|a| <[u8; 4]>::try_from(a.value.as_slice()).ok())
+            .map_or(0, u32::from_be_bytes);
+        let next = n.wrapping_add(1).max(1);
+        self.set(
+            0,
+            Attribute::binary(id::VOLUME_CHANGE_REFERENCE, &next.to_be_bytes()),
+        );
+    }
+
     /// Bytes the host attributes take (what MAM SPACE REMAINING counts).
     fn host_bytes(&self) -> usize {
         self.entries
@@ -155,6 +170,7 @@ impl Mam {
             Attribute::binary(id::MAM_SPACE_REMAINING, &space.to_be_bytes()),
             Attribute::ascii(id::ASSIGNING_ORGANIZATION, "LTO-CVE", 8),
             Attribute::binary(id::FORMAT_DENSITY_CODE, &[facts.density_code]),
+            Attribute::binary(id::VOLUME_CHANGE_REFERENCE, &1u32.to_be_bytes()),
             Attribute::ascii(id::MEDIUM_MANUFACTURER, "XCOPYD", 8),
             Attribute::ascii(id::MEDIUM_SERIAL_NUMBER, &facts.barcode, 32),
             Attribute::binary(id::MEDIUM_DENSITY_CODE, &[facts.density_code]),
@@ -324,8 +340,8 @@ mod tests {
         assert_eq!(
             ids,
             [
-                0x0000, 0x0001, 0x0003, 0x0004, 0x0005, 0x0006, 0x0400, 0x0401, 0x0405, 0x0407,
-                0x0408
+                0x0000, 0x0001, 0x0003, 0x0004, 0x0005, 0x0006, 0x0009, 0x0400, 0x0401, 0x0405,
+                0x0407, 0x0408
             ]
         );
         // LOAD COUNT 1, from 0003h on.

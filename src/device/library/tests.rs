@@ -367,6 +367,12 @@ fn changer_and_drives_behind_the_dispatcher() {
         asc(&run(&d, &a, 0, &[0x1b, 0, 0, 0x10, 0, 0], 0)).1,
         Some((SenseKey::ILLEGAL_REQUEST, Asc::MEDIUM_REMOVAL_PREVENTED))
     );
+    // The drive's REPORT SUPPORTED OPERATION CODES: LOCATE(16) with its timeouts (RCTD),
+    // as LTFS asks.
+    let r = run(&d, &a, 1, &[0xa3, 0x0c, 0x81, 0x92, 0, 0, 0, 0, 0, 64, 0, 0], 64);
+    assert_eq!(r.data_in[1..4], [0x83, 0, 16], "CTDP, supported, 16-byte CDB");
+    assert_eq!(r.data_in[4..6], [0x92, 0x3b]);
+    assert_eq!(r.data_in[20..22], [0, 10], "command timeouts descriptor");
     // REPORT SUPPORTED OPERATION CODES lists MOVE MEDIUM.
     let r = run(
         &d,
