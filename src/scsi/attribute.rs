@@ -208,13 +208,17 @@ pub fn with_available_data(body: &[u8]) -> Vec<u8> {
 
 /// A WRITE ATTRIBUTE parameter list: PARAMETER DATA LENGTH (4 bytes) and the attributes.
 /// Offsets in errors are parameter-list bytes (26/00 with the field pointer, or 1A/00).
+/// LTFS sends PARAMETER DATA LENGTH as the length of the whole list, 4 more than the
+/// attributes (IBM drives take it): a length past the data by at most those 4 bytes reads
+/// the attributes that are there.
 pub fn decode_parameter_list(params: &[u8]) -> Result<Vec<Attribute>, DecodeError> {
     let mut r = Reader::new(params);
     let len = r.u32()? as usize;
-    let mut body = r.sub(len.min(r.remaining()))?;
-    if len > params.len().saturating_sub(4) {
+    let available = r.remaining();
+    if len > available + 4 {
         return Err(DecodeError::new(Reason::ParameterListLength, 0));
     }
+    let mut body = r.sub(len.min(available))?;
     let mut out = Vec::new();
     while !body.is_empty() {
         out.push(Attribute::decode(&mut body)?);
@@ -264,8 +268,11 @@ mod tests {
             (got[0].id, got[0].read_only, &got[0].value[..5]),
             (0x800, false, &b"XCOPY"[..])
         );
-        // PARAMETER DATA LENGTH past the data: 1A/00; an attribute cut short: 1A/00 too.
-        list[3] = 14;
+        // PARAMETER DATA LENGTH past the data: 1A/00 (LTFS's 4 bytes too many are taken);
+        // an attribute cut short: 1A/00 too.
+        list[3] = 17;
+        assert_eq!(decode_parameter_list(&list).unwrap()[0].id, 0x800);
+        list[3] = 18;
         assert_eq!(
             decode_parameter_list(&list).unwrap_err().reason,
             Reason::ParameterListLength

@@ -36,6 +36,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod inquiry;
 pub mod limits;
+pub mod log_sense;
 pub mod parameter_list;
 #[cfg(test)]
 mod proptests;

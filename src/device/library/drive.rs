@@ -98,6 +98,9 @@ impl Loaded {
     }
 }
 
+/// LOG SENSE's operation code.
+const LOG_SENSE: u8 = 0x4d;
+
 /// READ ATTRIBUTE and WRITE ATTRIBUTE's operation codes.
 const READ_ATTRIBUTE: u8 = 0x8c;
 const WRITE_ATTRIBUTE: u8 = 0x8d;
@@ -376,6 +379,14 @@ impl ScsiDevice for LibraryDrive {
             }
         }
         let mut inner = self.lock();
+        if op.0 == LOG_SENSE {
+            let facts = inner.as_ref().map(|l| (l.facts(), l.mam.load_count()));
+            let medium = facts.as_ref().map(|(f, n)| (f, *n));
+            return Ok(match data {
+                DataDirection::FromDevice(b) => super::logs::log_sense(cdb, b, medium),
+                _ => super::logs::log_sense(cdb, &mut [], medium),
+            });
+        }
         if op.0 == REPORT_DENSITY_SUPPORT {
             let medium = inner
                 .as_ref()
@@ -479,6 +490,7 @@ pub const DRIVE_COMMANDS: &[CommandUsage] = &[
     usage(0x2b, &[0x2b, 0x07, 0, 0xff, 0xff, 0xff, 0xff, 0, 0xff, 0]),
     usage(0x34, &[0x34, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, 0]),
     usage(0x44, &[0x44, 0x03, 0, 0, 0, 0, 0, 0xff, 0xff, 0]),
+    usage(0x4d, &[0x4d, 0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0]),
     usage(0x55, &[0x55, 0x10, 0, 0, 0, 0, 0, 0xff, 0xff, 0]),
     usage(0x5a, &[0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0]),
     usage(

@@ -126,12 +126,16 @@ impl Mam {
         );
     }
 
+    /// LOAD COUNT so far.
+    pub fn load_count(&self) -> u64 {
+        self.get(0, id::LOAD_COUNT)
+            .and_then(|a| <[u8; 8]>::try_from(a.value.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes)
+    }
+
     /// Counts one more load (LOAD COUNT).
     pub fn count_load(&mut self) {
-        let n = self
-            .get(0, id::LOAD_COUNT)
-            .and_then(|a| <[u8; 8]>::try_from(a.value.as_slice()).ok())
-            .map_or(0, u64::from_be_bytes);
+        let n = self.load_count();
         self.set(0, Attribute::binary(id::LOAD_COUNT, &(n + 1).to_be_bytes()));
     }
 

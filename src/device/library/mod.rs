@@ -21,6 +21,7 @@ pub mod changer;
 pub mod config;
 pub mod drive;
 pub mod elements;
+pub mod logs;
 pub mod lto;
 pub mod mam;
 pub mod store;

@@ -369,8 +369,18 @@ fn changer_and_drives_behind_the_dispatcher() {
     );
     // The drive's REPORT SUPPORTED OPERATION CODES: LOCATE(16) with its timeouts (RCTD),
     // as LTFS asks.
-    let r = run(&d, &a, 1, &[0xa3, 0x0c, 0x81, 0x92, 0, 0, 0, 0, 0, 64, 0, 0], 64);
-    assert_eq!(r.data_in[1..4], [0x83, 0, 16], "CTDP, supported, 16-byte CDB");
+    let r = run(
+        &d,
+        &a,
+        1,
+        &[0xa3, 0x0c, 0x81, 0x92, 0, 0, 0, 0, 0, 64, 0, 0],
+        64,
+    );
+    assert_eq!(
+        r.data_in[1..4],
+        [0x83, 0, 16],
+        "CTDP, supported, 16-byte CDB"
+    );
     assert_eq!(r.data_in[4..6], [0x92, 0x3b]);
     assert_eq!(r.data_in[20..22], [0, 10], "command timeouts descriptor");
     // REPORT SUPPORTED OPERATION CODES lists MOVE MEDIUM.
