@@ -98,6 +98,35 @@ impl Loaded {
     }
 }
 
+/// READ POSITION, extended form (service action 08h, SSC-4), from the tape's long form.
+fn extended_position(tape: &EmulatedTape, cdb: &[u8], buf: &mut [u8]) -> Completion {
+    if cdb.get(1).map(|b| b & 0xe0) != Some(0) || cdb.len() < 10 {
+        return check(Sense::invalid_field_in_cdb(1, Some(7)), buf.len());
+    }
+    let mut long = [0u8; 32];
+    match tape.execute(
+        &[0x34, 0x06, 0, 0, 0, 0, 0, 0, 32, 0],
+        DataDirection::FromDevice(&mut long),
+    ) {
+        Ok(c) if c.is_good() => {}
+        Ok(c) => {
+            return Completion {
+                residual: buf.len(),
+                ..c
+            }
+        }
+        Err(_) => return check(no_medium(), buf.len()),
+    }
+    let Some(position) = ssc::Position::decode_long(&long) else {
+        return check(no_medium(), buf.len());
+    };
+    let allocation = match cdb.get(7..9) {
+        Some(&[a, b]) if (a, b) != (0, 0) => usize::from(u16::from_be_bytes([a, b])),
+        _ => 32,
+    };
+    reply(buf, &position.encode_extended(), allocation)
+}
+
 /// LOG SENSE's operation code.
 const LOG_SENSE: u8 = 0x4d;
 
@@ -385,6 +414,13 @@ impl ScsiDevice for LibraryDrive {
             return Ok(match data {
                 DataDirection::FromDevice(b) => super::logs::log_sense(cdb, b, medium),
                 _ => super::logs::log_sense(cdb, &mut [], medium),
+            });
+        }
+        if op == Opcode::READ_POSITION && cdb.get(1).map(|b| b & 0x1f) == Some(0x08) {
+            return Ok(match (inner.as_ref(), data) {
+                (Some(l), DataDirection::FromDevice(b)) => extended_position(&l.tape, cdb, b),
+                (Some(l), _) => extended_position(&l.tape, cdb, &mut []),
+                (None, _) => check(no_medium(), total),
             });
         }
         if op.0 == REPORT_DENSITY_SUPPORT {

@@ -212,3 +212,31 @@ fn a_write_after_a_load_counts_one_volume_change() {
     assert!(run(&d, &[0x10, 0, 0, 0, 1, 0], 0).0.is_good());
     assert_eq!(vcr(&d), 2);
 }
+
+#[test]
+fn read_position_extended_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = drive(9);
+    let cdb = [0x34, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(
+        sense(&run(&d, &cdb, 32).0),
+        (SenseKey::NOT_READY, Asc::MEDIUM_NOT_PRESENT)
+    );
+    load(&d, dir.path(), "XC0001L9");
+    for _ in 0..3 {
+        let c = d
+            .execute(&[0x0a, 0, 0, 0, 2, 0], DataDirection::ToDevice(b"ab"))
+            .unwrap();
+        assert!(c.is_good());
+    }
+    // SSC-4 extended form: partition 0, ADDITIONAL LENGTH 1Ch, first and last object 3.
+    let (c, data) = run(&d, &cdb, 32);
+    assert!(c.is_good());
+    assert_eq!(data[..4], [0x00, 0x00, 0x00, 0x1c]);
+    assert_eq!(
+        data[8..24],
+        [0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 3]
+    );
+    assert!(run(&d, &[0x01, 0, 0, 0, 0, 0], 0).0.is_good());
+    assert_eq!(run(&d, &cdb, 32).1[0], 0x80, "BOP after REWIND");
+}
