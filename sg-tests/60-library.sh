@@ -43,7 +43,10 @@ device = "disk0"
 EOT
 # Cartridges before the daemon starts: the CLI owns the library then.
 check create_cartridges xcopy library -d xcopyd.toml create XC0001 XC0002 XC0003
-check create_small_cartridges xcopy library -d xcopyd.toml create --capacity 48MiB SMALL1 SMALL2
+# btape's fill re-reads 10000 records (about 330 MB) from its first tape: 400 MiB; the
+# second gets 1000 blocks.
+check create_small_cartridges sh -c 'xcopy library -d xcopyd.toml create --capacity 400MiB SMALL1 &&
+    xcopy library -d xcopyd.toml create --capacity 48MiB SMALL2'
 xcopy library -d xcopyd.toml status
 xcopyd --config xcopyd.toml > xcopyd.log 2>&1 &
 XPID=$!
@@ -195,8 +198,10 @@ EOT
     printf 'autochanger\ny\nquit\n' | timeout 600 btape -c "$PWD/sd.conf" Drive-0 > btape-ac.txt 2>&1
     cat btape-ac.txt
     check btape_autochanger grep -q 'The test autochanger worked!!' btape-ac.txt
-    # fill, the complete two-tape test: the 48 MiB cartridges in slots 1 and 2, the first
-    # written to its end, the changer swapping in the second.
+    # The test's 330 MB go (ERASE cuts the image), the guest's /tmp is RAM.
+    mt-st -f "$NST0" rewind && mt-st -f "$NST0" erase
+    # fill, the complete two-tape test: the small cartridges in slots 1 and 2, the first
+    # written to its end, the changer swapping in the second, both read back.
     mtx -f "$CH" unload
     mtx -f "$CH" transfer 1 7 && mtx -f "$CH" transfer 4 1 && mtx -f "$CH" transfer 5 2
     mtx -f "$CH" status
