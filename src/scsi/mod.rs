@@ -45,6 +45,7 @@ pub mod sbc;
 pub mod segment_descriptor;
 pub mod sense;
 pub mod smc;
+mod smc_pages;
 pub mod ssc;
 pub mod target_descriptor;
 pub mod third_party_copy;
