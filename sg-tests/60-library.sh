@@ -189,14 +189,14 @@ Device {
 EOT
     check mtx_load_for_btape mtx -f "$CH" load 1 0
     printf 'test\ny\nquit\n' | timeout 1800 btape -c "$PWD/sd.conf" Drive-0 > btape-test.txt 2>&1
-    cat btape-test.txt
+    cat btape-test.txt; echo
     check btape_test_write_reread grep -q '=== Test Succeeded. End Write, rewind, and re-read test ===' btape-test.txt
     check btape_test_append grep -q 'We should be in file 3. I am at file 3. This is correct!' btape-test.txt
     check btape_test_fsf grep -q '=== End Forward space files test ===' btape-test.txt
     check btape_test_autochanger grep -q 'The test autochanger worked!!' btape-test.txt
     check btape_test_nothing_wrong sh -c '! grep -q "NOT correct\|Test failed\|FAILED" btape-test.txt'
     printf 'autochanger\ny\nquit\n' | timeout 600 btape -c "$PWD/sd.conf" Drive-0 > btape-ac.txt 2>&1
-    cat btape-ac.txt
+    cat btape-ac.txt; echo
     check btape_autochanger grep -q 'The test autochanger worked!!' btape-ac.txt
     # The test's 330 MB go (ERASE cuts the image), the guest's /tmp is RAM.
     mt-st -f "$NST0" rewind && mt-st -f "$NST0" erase
@@ -207,7 +207,7 @@ EOT
     mtx -f "$CH" status
     check mtx_load_small mtx -f "$CH" load 1 0
     printf 'fill\nm\nquit\n' | timeout 1800 btape -c "$PWD/sd.conf" Drive-0 > btape-fill.txt 2>&1
-    grep -av 'Orphaned buffer' btape-fill.txt | tail -n 60
+    grep -av 'Orphaned buffer' btape-fill.txt | tail -n 60; echo
     check btape_fill_first_tape grep -q 'The last block of the first tape matches.' btape-fill.txt
     check btape_fill_second_tape grep -q 'The last block on the second tape matches. Test succeeded.' btape-fill.txt
     mtx -f "$CH" status
