@@ -471,15 +471,18 @@ fn act(args: &LibraryArgs, changer: &Changer, name: &str) -> Result<u8> {
 }
 
 /// A new image in the media directory: INITIALIZE ELEMENT STATUS puts it in an
-/// import/export slot (or, with none free, it waits outside); then into the lowest free
-/// storage slot.
+/// import/export slot (or, with none free, it waits outside; a library without any stores
+/// it itself); then into the lowest free storage slot.
 fn store_new(changer: &Changer, barcode: &str) -> Result<()> {
     changer.initialize()?;
     let view = View::new(changer.elements()?);
-    let at = view
+    let found = view
         .find(barcode)
-        .with_context(|| format!("{barcode}: no free import/export slot took it"))?
-        .address;
+        .with_context(|| format!("{barcode}: no free import/export slot took it"))?;
+    if found.element_type == Some(ElementType::Storage) {
+        return Ok(()); // a library without import/export slots stored it
+    }
+    let at = found.address;
     let to = view
         .free_storage()
         .with_context(|| format!("{barcode}: no free storage slot"))?

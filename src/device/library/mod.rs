@@ -197,9 +197,10 @@ impl Library {
     }
 
     /// INITIALIZE ELEMENT STATUS: looks at the media directory again. Images that appeared
-    /// land in free import/export slots (placed by an operator); cartridges whose image is
-    /// gone leave their slot (a cartridge in a drive keeps its open image). Raises 28/01
-    /// when an import/export slot changed.
+    /// land in free import/export slots (placed by an operator), or, in a library without
+    /// any, in free storage slots; cartridges whose image is gone leave their slot (a
+    /// cartridge in a drive keeps its open image). Raises 28/01 when an import/export slot
+    /// changed, 28/00 when storage slots did.
     pub fn initialize(&self) -> Result<Vec<String>, MoveError> {
         let mut st = self.lock();
         let images = st
@@ -219,19 +220,35 @@ impl Library {
         for a in gone {
             next.remove(a);
         }
-        import_export |= place_new(
-            &mut next,
-            &images,
-            ElementType::ImportExport,
-            true,
-            &mut warnings,
-        );
+        // A library without import/export elements takes new cartridges in its storage
+        // slots, as an operator fills a magazine with the door open.
+        let magazine = self.layout.import_export == 0;
+        let placed = if magazine {
+            place_new(
+                &mut next,
+                &images,
+                ElementType::Storage,
+                false,
+                &mut warnings,
+            )
+        } else {
+            place_new(
+                &mut next,
+                &images,
+                ElementType::ImportExport,
+                true,
+                &mut warnings,
+            )
+        };
+        import_export |= placed && !magazine;
         if next != st.map {
             self.save(&st, &next)?;
             st.map = next;
         }
         if import_export {
             self.attention.raise(Asc::IMPORT_OR_EXPORT_ELEMENT_ACCESSED);
+        } else if placed {
+            self.attention.raise(Asc::NOT_READY_TO_READY_CHANGE);
         }
         Ok(warnings)
     }

@@ -479,3 +479,18 @@ fn open_layout() -> &'static elements::Layout {
         drives: 2,
     }
 }
+
+#[test]
+fn a_library_without_import_export_slots_stores_new_images() {
+    let dir = tempfile::tempdir().unwrap();
+    cartridges(dir.path(), &["XC0001L9"]);
+    let (lib, _) = Library::open(config(dir.path(), 4, 0), drives(1)).unwrap();
+    let seen = lib.attention().latest();
+    cartridges(dir.path(), &["NEW001L9"]);
+    lib.initialize().unwrap();
+    assert_eq!(lib.locate("NEW001L9"), Some(0x1001));
+    assert_eq!(
+        lib.attention().after(seen).map(|c| c.1),
+        Some(Asc::NOT_READY_TO_READY_CHANGE)
+    );
+}
