@@ -107,10 +107,8 @@ impl Connection {
     }
 
     pub(super) fn forget_write(&mut self, itt: u32) {
-        if self.writes.remove(&itt).is_some() {
-            self.session.tasks().remove(&itt);
-            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
-            self.session.task_done.notify_all();
+        if let Some(p) = self.writes.remove(&itt) {
+            self.drop_write(p);
         }
     }
 

@@ -132,13 +132,13 @@ pub(super) fn read_pdu(
 }
 
 pub(super) enum ReadError {
-    Io,
+    Io(io::Error),
     Pdu(PduError),
 }
 
 impl From<io::Error> for ReadError {
-    fn from(_: io::Error) -> Self {
-        Self::Io
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
     }
 }
 
