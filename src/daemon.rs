@@ -36,6 +36,7 @@ use crate::copy::run::Resolve;
 use crate::copy::Nexus;
 use crate::device::inventory::{Inventory, InventoryConfig, InventoryError};
 use crate::device::ScsiDevice;
+use crate::frontend::dispatch::Lun;
 use crate::frontend::iscsi::auth::{Chap, Credentials, Initiators};
 use crate::frontend::iscsi::{self, Target, TargetConfig};
 use crate::frontend::tcmu::scan::{Resolver, Scanner};
@@ -543,17 +544,18 @@ pub struct Daemon {
     tcmu: Option<Scanner>,
 }
 
-fn lun_devices(
-    config: &DaemonConfig,
-    inventory: &Inventory,
-) -> Result<Vec<Arc<dyn ScsiDevice>>, DaemonError> {
+/// The LUN map: each `[[lun]]`'s device, with its `allow` list (LUN masking).
+fn lun_devices(config: &DaemonConfig, inventory: &Inventory) -> Result<Vec<Lun>, DaemonError> {
     config
         .luns
         .iter()
         .map(|name| {
             inventory
                 .by_name(name)
-                .map(|d| d.device.clone())
+                .map(|d| Lun {
+                    device: d.device.clone(),
+                    allow: d.config.allow.clone(),
+                })
                 .ok_or_else(|| DaemonError::Invalid(format!("[[lun]] device {name:?} unknown")))
         })
         .collect()
@@ -598,10 +600,15 @@ impl Daemon {
                 // Each TCMU device is LUN 0 of a dispatcher of its own, sharing the copy
                 // manager (and so the held copy results) with every other LUN.
                 let resolve: Arc<Resolver> = Arc::new(move |name: &str| {
-                    let device = inv.get().by_name(name)?.device.clone();
+                    let inventory = inv.get();
+                    let d = inventory.by_name(name)?;
+                    let lun = Lun {
+                        device: d.device.clone(),
+                        allow: d.config.allow.clone(),
+                    };
                     let copy: Arc<dyn crate::copy::CopyService> = copy.clone();
                     Some(Arc::new(
-                        Dispatcher::new(vec![device], copy).with_limits(limits.clone()),
+                        Dispatcher::new(vec![lun], copy).with_limits(limits.clone()),
                     ))
                 });
                 let scanner =
