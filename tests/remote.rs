@@ -215,7 +215,7 @@ fn stress_4_sessions_x_10_copies_each_in_its_own_region() {
 fn chap_login_then_a_command_and_a_wrong_secret_refused() {
     use std::sync::Arc;
     use xcopyd::device::ScsiDevice;
-    use xcopyd::frontend::iscsi::login::Chap;
+    use xcopyd::frontend::iscsi::auth::{Chap, Credentials, Initiators};
     use xcopyd::frontend::iscsi::{self, TargetConfig};
     use xcopyd::frontend::testing::{MemoryDisk, RecordingCopyService};
     use xcopyd::frontend::Dispatcher;
@@ -223,10 +223,15 @@ fn chap_login_then_a_command_and_a_wrong_secret_refused() {
     let luns: Vec<Arc<dyn ScsiDevice>> = vec![Arc::new(MemoryDisk::new("disk0", 512, 64))];
     let d = Arc::new(Dispatcher::new(luns, RecordingCopyService::new()));
     let mut config = TargetConfig::new("127.0.0.1:0", TARGET);
-    config.chap = Some(Chap {
-        user: "backup".into(),
-        secret: b"sixteen-bytes-ok".to_vec(),
-    });
+    let name = LoginOptions::new(TARGET).initiator_name;
+    let credentials = Credentials {
+        chap: Chap {
+            user: "backup".into(),
+            secret: b"sixteen-bytes-ok".to_vec(),
+        },
+        mutual: None,
+    };
+    config.initiators = Arc::new(Initiators::listed([(name, credentials)]).unwrap());
     let t = iscsi::start(config, d).unwrap();
     let mut opts = LoginOptions::new(TARGET);
     opts.chap = Some(("backup".into(), b"sixteen-bytes-ok".to_vec()));

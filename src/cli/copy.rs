@@ -703,6 +703,12 @@ fn device<'a>(
     let d = inventory
         .by_name(name)
         .with_context(|| format!("no device {name:?} in the inventory"))?;
+    if !d.config.allows(crate::device::access::LOCAL) {
+        bail!(
+            "device {name:?}: its allow list does not name \"{}\", the local command line",
+            crate::device::access::LOCAL
+        );
+    }
     let want = match kind {
         DeviceKind::Disk => 0x00,
         _ => 0x01,

@@ -246,7 +246,8 @@ fn changer_and_drives_behind_the_dispatcher() {
     let (lib, _) = open(dir.path());
     let lib = Arc::new(lib);
     let drive = lib.drives()[0].clone();
-    let d = Dispatcher::new(vec![lib.clone(), drive], RecordingCopyService::new());
+    let luns: Vec<Arc<dyn ScsiDevice>> = vec![lib.clone(), drive];
+    let d = Dispatcher::new(luns, RecordingCopyService::new());
     let a = Nexus {
         initiator: "iqn.a".into(),
         session: 1,

@@ -1,29 +1,34 @@
-//! One connection: login, then the reader loop — command sequencing, SCSI commands and
-//! their Data-Out (immediate, unsolicited, R2T), NOP, text and logout requests.
+//! One connection: login, then the reader loop — command sequencing, NOP, text and logout
+//! requests, an idle connection pinged and then closed, every close logged with its reason.
+//! Write commands and their Data-Out are in [`super::data_out`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufReader, Read};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, BufRead, BufReader};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::data_out::PendingWrite;
 use super::executor::{Executor, Queue};
-use super::login_phase::login;
+use super::login_phase::{is_timeout, login, LoggedIn, SILENT};
 use super::window::{sn_le, CmdWindow};
-use super::writer::{lock, read_pdu, send_result, ReadError, Writer};
-use super::{abort_all, Session, Shared, TaskEntry};
-use crate::copy::{Abort, CommandResult};
-use crate::frontend::dispatch::lun_from_wire;
+use super::writer::{lock, read_pdu, Deadline, ReadError, Writer};
+use super::{abort_all, Session, Shared};
 use crate::frontend::iscsi::login::{self, Params, TextKeys};
 use crate::frontend::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu, PduError};
-use crate::scsi::{Asc, Sense, SenseKey};
+
+/// The most one PDU may take to arrive once its first byte has (a slow sender holding a
+/// half-sent PDU is closed).
+const PDU_TIME: Duration = Duration::from_secs(30);
+/// How often an idle connection's reader wakes to check its clocks.
+const TICK: Duration = Duration::from_secs(1);
+/// The Target Transfer Tag of the target's NOP-In pings.
+const PING_TTT: u32 = 0x7069_6e67;
 
 /// One connection from accept to close.
 pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    // A login must finish promptly; full feature phase has no idle limit.
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let window = Arc::new(CmdWindow::new(shared.config.queue_depth.max(1)));
     let mut writer = Writer {
@@ -33,9 +38,21 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         window: window.clone(),
     };
     let peer = stream.peer_addr().ok();
-    let Some((params, isid, tsih)) = login(&mut reader, &mut writer, shared)? else {
-        tracing::info!(peer = ?peer, "iSCSI login failed");
-        return Ok(());
+    let LoggedIn {
+        params,
+        session,
+        conn_id,
+        tsih,
+    } = match login(&mut reader, &mut writer, shared)? {
+        Ok(l) => l,
+        Err(why) if why == SILENT => {
+            tracing::debug!(peer = ?peer, "iSCSI connection closed before a login");
+            return Ok(());
+        }
+        Err(why) => {
+            tracing::warn!(peer = ?peer, reason = %why, "iSCSI login refused");
+            return Ok(());
+        }
     };
     tracing::info!(
         peer = ?peer,
@@ -44,34 +61,12 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         tsih,
         "iSCSI login"
     );
-    stream.set_read_timeout(None)?;
     writer.digests = Digests {
         header: params.header_digest,
         data: params.data_digest,
     };
-    let session = Arc::new(Session {
-        initiator: params.initiator_name.clone(),
-        isid,
-        nexus: Session::nexus(&params.initiator_name, isid, tsih),
-        stream: stream.try_clone()?,
-        tasks: Mutex::new(HashMap::new()),
-        task_done: Condvar::new(),
-    });
-    let conn_id = shared.next_conn.fetch_add(1, Ordering::AcqRel);
     if !params.discovery {
-        // Session reinstatement (RFC 7143 6.3.5): a new login with the same initiator and
-        // ISID replaces the old session.
-        let old: Vec<Arc<Session>> = shared
-            .sessions()
-            .values()
-            .filter(|s| s.initiator == session.initiator && s.isid == isid)
-            .cloned()
-            .collect();
-        for s in old {
-            abort_all(&s, None);
-            let _ = s.stream.shutdown(Shutdown::Both);
-        }
-        shared.sessions().insert(conn_id, session.clone());
+        reinstate(shared, &session, peer);
     }
     let writer = Arc::new(Mutex::new(writer));
     let mut conn = Connection {
@@ -83,6 +78,8 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         held: BTreeMap::new(),
         writes: HashMap::new(),
         next_ttt: 1,
+        heard: Instant::now(),
+        pinged: false,
     };
     let exec = Executor::start(Executor {
         shared: shared.clone(),
@@ -94,7 +91,10 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         queue: Mutex::new(Queue::default()),
         wake: Condvar::new(),
     })?;
-    let result = conn.run(&mut reader, &exec);
+    let why = match conn.run(&mut reader, &exec) {
+        Ok(why) => why,
+        Err(e) => format!("send failed: {e}"),
+    };
     // Connection gone: abort its tasks, let the workers drain, forget the nexus.
     abort_all(&session, None);
     exec.close();
@@ -103,33 +103,28 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     if !conn.params.discovery {
         shared.dispatcher.nexus_lost(&session.nexus);
     }
-    tracing::debug!(initiator = %session.initiator, tsih, "iSCSI connection closed");
-    result
+    tracing::info!(initiator = %session.initiator, tsih, reason = %why, "iSCSI connection closed");
+    Ok(())
 }
 
-/// A command whose data-out is complete, ready for the executor.
-pub(super) struct ReadyTask {
-    pub(super) itt: u32,
-    pub(super) lun: u64,
-    pub(super) cdb: Vec<u8>,
-    pub(super) data_out: Vec<u8>,
-    pub(super) data_in_len: usize,
-    pub(super) abort: Abort,
-    /// May run beside other such tasks and complete out of order: a SIMPLE READ/WRITE on
-    /// a disk ([`Dispatcher::concurrent`]). Any other task runs alone, in order.
-    pub(super) concurrent: bool,
-}
-
-/// A write command still collecting data-out.
-pub(super) struct PendingWrite {
-    pub(super) task: ReadyTask,
-    pub(super) expected: usize,
-    /// The end of the current sequence (unsolicited burst or R2T'd burst).
-    pub(super) sequence_end: usize,
-    /// TTT the Data-Out must carry (ffffffffh for unsolicited).
-    pub(super) ttt: u32,
-    pub(super) data_sn: u32,
-    r2t_sn: u32,
+/// Session reinstatement (RFC 7143 6.3.5): a new login with the same initiator and ISID
+/// (authenticated, if the table asks for it) replaces the old session.
+fn reinstate(shared: &Shared, session: &Session, peer: Option<SocketAddr>) {
+    let old: Vec<Arc<Session>> = shared
+        .sessions()
+        .values()
+        .filter(|s| {
+            s.initiator.eq_ignore_ascii_case(&session.initiator)
+                && s.isid == session.isid
+                && !std::ptr::eq(Arc::as_ptr(s), session)
+        })
+        .cloned()
+        .collect();
+    for s in old {
+        tracing::info!(initiator = %s.initiator, peer = ?peer, "iSCSI session reinstated: the old one is closed");
+        abort_all(&s, None);
+        let _ = s.stream.shutdown(Shutdown::Both);
+    }
 }
 
 pub(super) struct Connection {
@@ -142,38 +137,117 @@ pub(super) struct Connection {
     pub(super) held: BTreeMap<u32, Pdu>,
     pub(super) writes: HashMap<u32, PendingWrite>,
     pub(super) next_ttt: u32,
+    /// When the last PDU arrived.
+    heard: Instant,
+    /// A NOP-In ping went out since.
+    pinged: bool,
 }
 
 /// What handling a PDU asks of the reader loop.
 pub(super) enum Next {
     Continue,
-    Close,
+    /// Close the connection, for this reason (logged).
+    Close(String),
 }
 
 impl Connection {
-    pub(super) fn run(&mut self, reader: &mut impl Read, tx: &Arc<Executor>) -> io::Result<()> {
+    /// Reads and handles PDUs until the connection ends; returns why it ended.
+    pub(super) fn run(
+        &mut self,
+        reader: &mut BufReader<TcpStream>,
+        tx: &Arc<Executor>,
+    ) -> io::Result<String> {
         let digests = Digests {
             header: self.params.header_digest,
             data: self.params.data_digest,
         };
         let max_data = login::TARGET_MAX_RECV_DATA_SEGMENT_LENGTH as usize;
         loop {
-            let pdu = match read_pdu(reader, digests, max_data) {
+            if let Some(why) = self.wait_for_pdu(reader)? {
+                return Ok(why);
+            }
+            let mut timed = Deadline {
+                reader: &mut *reader,
+                at: Instant::now() + PDU_TIME,
+            };
+            let pdu = match read_pdu(&mut timed, digests, max_data) {
                 Ok(p) => p,
-                Err(ReadError::Io) | Err(ReadError::Pdu(PduError::HeaderDigest)) => return Ok(()),
+                Err(ReadError::Io(e)) if is_timeout(&e) => {
+                    return Ok(format!(
+                        "a PDU took longer than {} s to arrive",
+                        PDU_TIME.as_secs()
+                    ))
+                }
+                Err(ReadError::Io(e)) => return Ok(format!("connection lost: {e}")),
+                Err(ReadError::Pdu(PduError::HeaderDigest)) => {
+                    return Ok("header digest error".into())
+                }
                 Err(ReadError::Pdu(PduError::DataDigest)) => {
-                    // The header is sound: say so, and drop the PDU (RFC 7143 7.8).
+                    // The header is sound: drop the PDU (RFC 7143 7.8).
+                    tracing::warn!(initiator = %self.session.initiator, "iSCSI PDU dropped: data digest error");
                     continue;
                 }
-                Err(ReadError::Pdu(_)) => {
+                Err(ReadError::Pdu(e)) => {
                     // Oversized data segment: we cannot resynchronise without reading it.
-                    return Ok(());
+                    return Ok(format!("{e}"));
                 }
             };
-            if let Next::Close = self.handle(pdu, tx)? {
-                return Ok(());
+            self.heard = Instant::now();
+            self.pinged = false;
+            if let Next::Close(why) = self.handle(pdu, tx)? {
+                return Ok(why);
             }
         }
+    }
+
+    /// Waits for the next PDU's first byte, waking every [`TICK`] to end stalled writes,
+    /// ping an idle initiator at half `idle_timeout` and close it at `idle_timeout` (idle:
+    /// nothing received and no command outstanding). Some(reason) = close.
+    fn wait_for_pdu(&mut self, reader: &mut BufReader<TcpStream>) -> io::Result<Option<String>> {
+        let idle = self.shared.config.idle_timeout;
+        loop {
+            reader.get_ref().set_read_timeout(Some(TICK))?;
+            match reader.fill_buf() {
+                Ok([]) => return Ok(Some("closed by the initiator".into())),
+                Ok(_) => return Ok(None),
+                Err(e) if is_timeout(&e) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Ok(Some(format!("connection lost: {e}"))),
+            }
+            self.expire_stalled_writes()?;
+            let busy = !self.session.tasks().is_empty();
+            let quiet = self.heard.elapsed();
+            if busy {
+                continue;
+            }
+            if quiet >= idle {
+                return Ok(Some(format!(
+                    "idle for {} s (idle_timeout)",
+                    quiet.as_secs()
+                )));
+            }
+            if quiet >= idle / 2 && !self.pinged {
+                // RFC 7143 11.19: a NOP-In with a TTT asks the initiator for a NOP-Out.
+                let mut r = Bhs::new(Opcode::NOP_IN);
+                r.set_flags(0x80)
+                    .set_itt(0xffff_ffff)
+                    .set_ttt(PING_TTT)
+                    .set_lun([0; 8]);
+                self.w().send(Pdu::new(r), false)?;
+                self.pinged = true;
+            }
+        }
+    }
+
+    /// A command refused before it ran, logged with its reason.
+    pub(super) fn refused(&self, b: &Bhs, why: &str) {
+        tracing::warn!(
+            initiator = %self.session.initiator,
+            itt = b.itt(),
+            opcode = ?b.opcode(),
+            reason = why,
+            "iSCSI command refused"
+        );
     }
 
     pub(super) fn w(&self) -> MutexGuard<'_, Writer> {
@@ -248,158 +322,11 @@ impl Connection {
         } else if op == Opcode::LOGIN_REQUEST {
             // A login in full feature phase is a protocol error.
             self.w().reject(reject::PROTOCOL_ERROR, &b)?;
-            Ok(Next::Close)
+            Ok(Next::Close("Login Request in full feature phase".into()))
         } else {
             self.w().reject(reject::COMMAND_NOT_SUPPORTED, &b)?;
             Ok(Next::Continue)
         }
-    }
-
-    pub(super) fn scsi_command(&mut self, pdu: Pdu, tx: &Arc<Executor>) -> io::Result<Next> {
-        let b = pdu.bhs;
-        let itt = b.itt();
-        let flags = b.flags();
-        let (read, write) = (flags & 0x40 != 0, flags & 0x20 != 0);
-        let edtl = b.expected_data_transfer_len() as usize;
-        if self.session.tasks().contains_key(&itt) || itt == 0xffff_ffff {
-            // ITT already in use: the task tag must be unique (RFC 7143 11.2.1.8).
-            self.w().reject(reject::INVALID_PDU_FIELD, &b)?;
-            return Ok(Next::Continue);
-        }
-        if (read && write) || pdu.data.len() > edtl || (!write && !pdu.data.is_empty()) {
-            // Bidirectional commands are not supported; immediate data must fit.
-            self.w().reject(reject::INVALID_PDU_FIELD, &b)?;
-            return Ok(Next::Continue);
-        }
-        let mut cdb = b.cdb().to_vec();
-        cdb.extend_from_slice(&pdu.ahs_cdb());
-        let lun = lun_from_wire(b.lun());
-        let abort = Abort::new();
-        // Task attribute (RFC 7143 11.3.1.2): 1 = SIMPLE.
-        let simple = flags & 0x07 == 1;
-        let task = ReadyTask {
-            itt,
-            lun,
-            concurrent: simple && self.shared.dispatcher.concurrent(lun, &cdb),
-            cdb,
-            data_out: pdu.data,
-            data_in_len: if read { edtl } else { 0 },
-            abort: abort.clone(),
-        };
-        if edtl > self.shared.config.max_command_data as usize {
-            let sense = Sense::invalid_field_in_cdb(0, None);
-            let result = CommandResult::check_condition(&sense);
-            let mut w = self.w();
-            return send_result(&mut w, itt, edtl, read, &result, &[], u32::MAX, u32::MAX)
-                .map(|_| Next::Continue);
-        }
-        self.session.tasks().insert(itt, TaskEntry { lun, abort });
-        self.window.outstanding.fetch_add(1, Ordering::AcqRel);
-        if !write || task.data_out.len() == edtl {
-            tx.push(task);
-            return Ok(Next::Continue);
-        }
-        let have = task.data_out.len();
-        let mut pending = PendingWrite {
-            task,
-            expected: edtl,
-            sequence_end: have,
-            ttt: 0xffff_ffff,
-            data_sn: 0,
-            r2t_sn: 0,
-        };
-        if flags & 0x80 == 0 {
-            // Unsolicited Data-Out follows, up to FirstBurstLength (F bit clear).
-            if self.params.initial_r2t {
-                self.w().reject(reject::PROTOCOL_ERROR, &b)?;
-                return Ok(Next::Close);
-            }
-            pending.sequence_end = edtl.min(self.params.first_burst_length as usize);
-        } else {
-            self.r2t(&mut pending, &b)?;
-        }
-        self.writes.insert(itt, pending);
-        Ok(Next::Continue)
-    }
-
-    /// Solicits the next burst (one R2T outstanding at a time: MaxOutstandingR2T=1).
-    pub(super) fn r2t(&mut self, p: &mut PendingWrite, b: &Bhs) -> io::Result<()> {
-        let have = p.task.data_out.len();
-        let len = (p.expected - have).min(self.params.max_burst_length as usize);
-        p.ttt = self.next_ttt;
-        self.next_ttt = match self.next_ttt.wrapping_add(1) {
-            u32::MAX => 0,
-            t => t,
-        };
-        p.sequence_end = have + len;
-        p.data_sn = 0;
-        let mut r = Bhs::new(Opcode::R2T);
-        r.set_flags(0x80)
-            .set_lun(b.lun())
-            .set_itt(p.task.itt)
-            .set_ttt(p.ttt)
-            .set_data_sn(p.r2t_sn)
-            .set_buffer_offset(have as u32)
-            .set_desired_data_transfer_len(len as u32);
-        p.r2t_sn += 1;
-        self.w().send(Pdu::new(r), false)
-    }
-
-    pub(super) fn data_out(&mut self, pdu: Pdu, tx: &Arc<Executor>) -> io::Result<Next> {
-        let b = pdu.bhs;
-        let itt = b.itt();
-        let Some(mut p) = self.writes.remove(&itt) else {
-            // Data for a task that is gone (aborted, rejected): dropped.
-            return Ok(Next::Continue);
-        };
-        if p.task.abort.is_aborted() {
-            return Ok(Next::Continue);
-        }
-        let have = p.task.data_out.len();
-        // DataPDUInOrder=Yes: a Data-Out out of place (DataSN, offset, TTT, F bit) is a
-        // protocol error. The PDU was read whole, so the connection is still in step: the
-        // PDU is rejected and the task ends with CHECK CONDITION, ABORTED COMMAND, DATA
-        // PHASE ERROR — never executed, never data written to the wrong place. Later
-        // Data-Out for it is dropped. (Closing the connection instead makes initiators
-        // reconnect and replay the write with renegotiated immediate data, which then
-        // succeeds: libiscsi's DataSnInvalid.)
-        let in_place = b.ttt() == p.ttt
-            && b.data_sn() == p.data_sn
-            && b.buffer_offset() as usize == have
-            && have + pdu.data.len() <= p.sequence_end
-            && b.final_bit() == (have + pdu.data.len() == p.sequence_end);
-        if !in_place {
-            self.w().reject(reject::PROTOCOL_ERROR, &b)?;
-            self.session.tasks().remove(&itt);
-            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
-            self.session.task_done.notify_all();
-            let sense = Sense::new(SenseKey::ABORTED_COMMAND, Asc::DATA_PHASE_ERROR);
-            let result = CommandResult::check_condition(&sense);
-            let mut w = self.w();
-            send_result(
-                &mut w,
-                itt,
-                p.expected,
-                false,
-                &result,
-                &[],
-                u32::MAX,
-                u32::MAX,
-            )?;
-            return Ok(Next::Continue);
-        }
-        p.data_sn = p.data_sn.wrapping_add(1);
-        p.task.data_out.extend_from_slice(&pdu.data);
-        let done = p.task.data_out.len();
-        if done == p.expected {
-            tx.push(p.task);
-        } else if b.final_bit() {
-            self.r2t(&mut p, &b)?;
-            self.writes.insert(itt, p);
-        } else {
-            self.writes.insert(itt, p);
-        }
-        Ok(Next::Continue)
     }
 
     pub(super) fn text(&mut self, pdu: Pdu) -> io::Result<Next> {
@@ -435,27 +362,6 @@ impl Connection {
         let mut r = Bhs::new(Opcode::LOGOUT_RESPONSE);
         r.set_flags(0x80).set_itt(b.itt());
         self.w().send(Pdu::new(r), true)?;
-        Ok(Next::Close)
-    }
-}
-
-impl Pdu {
-    /// The Extended CDB AHS (type 1) of a SCSI Command: CDB bytes past 16.
-    pub(super) fn ahs_cdb(&self) -> Vec<u8> {
-        let mut rest = self.ahs.as_slice();
-        // AHSLength counts the AHS-specific byte and the data, not the padding.
-        while let [l0, l1, kind, _, tail @ ..] = rest {
-            let len = usize::from(u16::from_be_bytes([*l0, *l1]));
-            if *kind == 1 {
-                return tail
-                    .get(..len.saturating_sub(1))
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_default();
-            }
-            rest = rest
-                .get((3 + len).next_multiple_of(4)..)
-                .unwrap_or_default();
-        }
-        Vec::new()
+        Ok(Next::Close("logout".into()))
     }
 }

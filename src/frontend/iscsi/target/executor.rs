@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use super::connection::ReadyTask;
+use super::data_out::ReadyTask;
 use super::window::CmdWindow;
 use super::writer::{lock, send_result, Writer};
 use super::{Session, Shared};
@@ -174,6 +174,7 @@ impl Executor {
     pub(super) fn finish(&self, task: &ReadyTask) {
         if self.session.tasks().remove(&task.itt).is_some() {
             self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
+            self.session.release(task.charge);
         }
         self.session.task_done.notify_all();
     }

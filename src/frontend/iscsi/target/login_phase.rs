@@ -1,40 +1,80 @@
-//! The login phase on the wire (RFC 7143 6.3): stages, transitions, text continuation and
-//! the TSIH; the keys themselves are negotiated by [`crate::frontend::iscsi::login`].
+//! The login phase on the wire (RFC 7143 6.3): stages, transitions, text continuation, the
+//! TSIH, the whole-login deadline and the per-initiator session limit; the keys themselves
+//! (and who may log in) are negotiated by [`crate::frontend::iscsi::login`].
 
-use std::io::{self, Read};
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::io::{self, BufReader};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
-use super::writer::{read_pdu, Writer};
-use super::Shared;
+use super::writer::{read_pdu, Deadline, ReadError, Writer};
+use super::{Session, Shared};
 use crate::frontend::iscsi::login::{stage, LoginStatus, Negotiation, Params, TextKeys};
 use crate::frontend::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu};
 
-/// The login phase (RFC 7143 6.3). Returns the negotiated parameters, ISID and TSIH, or
-/// None when the login failed (a Login Response with the failure status was sent).
+/// Largest data segment of a Login Request (what we declare before negotiation).
+const LOGIN_PDU_DATA: usize = 8192;
+/// Most text one login may send across continued PDUs.
+const LOGIN_TEXT: usize = 65536;
+
+/// Why a connection that closed before sending a byte ended (a port probe, not a login).
+pub(super) const SILENT: &str = "closed before a login";
+
+/// A login that reached full feature phase, its session registered (normal sessions).
+pub(super) struct LoggedIn {
+    pub(super) params: Params,
+    pub(super) session: Arc<Session>,
+    /// Its key in the target's session table.
+    pub(super) conn_id: u32,
+    pub(super) tsih: u16,
+}
+
+/// The login phase (RFC 7143 6.3), within `login_timeout` as a whole. Returns the session,
+/// or why the login failed (a Login Response with the failure status was sent where the
+/// connection still allowed it).
 pub(super) fn login(
-    reader: &mut impl Read,
+    reader: &mut BufReader<TcpStream>,
     w: &mut Writer,
     shared: &Shared,
-) -> io::Result<Option<(Params, [u8; 6], u16)>> {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-        ^ u64::from(shared.next_conn.load(Ordering::Relaxed)).rotate_left(32);
-    let mut neg = Negotiation::new(&shared.config.target_name, shared.config.chap.clone(), seed);
+) -> io::Result<Result<LoggedIn, String>> {
+    let deadline = Instant::now() + shared.config.login_timeout;
+    let mut neg = Negotiation::new(&shared.config.target_name, shared.config.initiators.clone());
     let mut current = stage::SECURITY;
     let mut text = Vec::new();
     let mut first = true;
     loop {
-        let req = match read_pdu(reader, Digests::default(), 8192) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Err(format!(
+                "not logged in within {} s",
+                shared.config.login_timeout.as_secs()
+            )));
+        }
+        let mut timed = Deadline {
+            reader,
+            at: deadline,
+        };
+        let req = match read_pdu(&mut timed, Digests::default(), LOGIN_PDU_DATA) {
             Ok(p) => p,
-            Err(_) => return Ok(None),
+            Err(ReadError::Io(e)) if is_timeout(&e) => {
+                return Ok(Err(format!(
+                    "not logged in within {} s",
+                    shared.config.login_timeout.as_secs()
+                )))
+            }
+            Err(ReadError::Io(e)) if first && e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Ok(Err(SILENT.into()))
+            }
+            Err(ReadError::Io(e)) => return Ok(Err(format!("connection lost: {e}"))),
+            Err(ReadError::Pdu(e)) => return Ok(Err(format!("bad login PDU: {e}"))),
         };
         let b = req.bhs;
         if b.opcode() != Opcode::LOGIN_REQUEST {
             // Anything but a Login Request before full feature phase: protocol error.
             let _ = w.reject(reject::PROTOCOL_ERROR, &b);
-            return Ok(None);
+            return Ok(Err(format!("{:?} before the login ended", b.opcode())));
         }
         if first {
             first = false;
@@ -57,28 +97,35 @@ pub(super) fn login(
                 .set_byte(37, status.1);
             w.send(Pdu::with_data(r, data), true)
         };
-        let fail = |w: &mut Writer, status: LoginStatus| -> io::Result<Option<_>> {
+        let fail = |w: &mut Writer, status: LoginStatus, why: String| {
             respond(w, 0, 0, status, Vec::new())?;
-            Ok(None)
+            Ok(Err(format!(
+                "{why} (status {:02x}{:02x})",
+                status.0, status.1
+            )))
         };
         // Version-max/min (bytes 2, 3): we speak version 0.
         if b.byte(3) != 0 {
-            return fail(w, LoginStatus::UNSUPPORTED_VERSION);
+            return fail(w, LoginStatus::UNSUPPORTED_VERSION, "version".into());
         }
         if b.tsih() != 0 {
             // MaxConnections=1: no connection may join an existing session.
-            return fail(w, LoginStatus::SESSION_DOES_NOT_EXIST);
+            let why = "a connection to join an existing session".into();
+            return fail(w, LoginStatus::SESSION_DOES_NOT_EXIST, why);
         }
         if csg == 2 || csg < current || (transit && (nsg == 2 || nsg <= csg)) || (transit && cont) {
-            return fail(w, LoginStatus::INITIATOR_ERROR);
+            let why = format!("stage transition CSG {csg} NSG {nsg}");
+            return fail(w, LoginStatus::INITIATOR_ERROR, why);
         }
         if csg == stage::OPERATIONAL && !neg.may_leave_security() {
-            return fail(w, LoginStatus::AUTHENTICATION_FAILURE);
+            let why = "operational stage before authentication".into();
+            return fail(w, LoginStatus::AUTHENTICATION_FAILURE, why);
         }
         current = csg;
         text.extend_from_slice(&req.data);
-        if text.len() > 65536 {
-            return fail(w, LoginStatus::INITIATOR_ERROR);
+        if text.len() > LOGIN_TEXT {
+            let why = format!("more than {LOGIN_TEXT} bytes of login text");
+            return fail(w, LoginStatus::INITIATOR_ERROR, why);
         }
         if cont {
             // Text continues in the next PDU (RFC 7143 6.2): acknowledge with nothing.
@@ -87,13 +134,22 @@ pub(super) fn login(
         }
         let keys = match TextKeys::decode(&text) {
             Ok(k) => k,
-            Err(_) => return fail(w, LoginStatus::INITIATOR_ERROR),
+            Err(e) => return fail(w, LoginStatus::INITIATOR_ERROR, format!("login keys: {e}")),
         };
         text.clear();
         let answer = match neg.login_keys(csg, &keys) {
             Ok(a) => a,
-            Err(status) => return fail(w, status),
+            Err(status) => {
+                let why = neg.refusal.take().unwrap_or_else(|| "refused".into());
+                return fail(w, status, why);
+            }
         };
+        // A login that starts in the operational stage names its initiator only now: one
+        // the table requires to authenticate has skipped the security stage.
+        if csg != stage::SECURITY && !neg.may_leave_security() {
+            let why = "the security stage skipped by an initiator that must authenticate".into();
+            return fail(w, LoginStatus::AUTHENTICATION_FAILURE, why);
+        }
         let may_transit = transit
             && !(csg == stage::SECURITY && (!neg.may_leave_security() || neg.chap_pending()));
         if may_transit && nsg == stage::FULL_FEATURE {
@@ -102,6 +158,37 @@ pub(super) fn login(
                 t => t,
             };
             let tsih = tsih.max(1);
+            let params = &neg.params;
+            let session = Arc::new(Session {
+                initiator: params.initiator_name.clone(),
+                isid,
+                nexus: Session::nexus(&params.initiator_name, isid, tsih),
+                stream: w.stream.try_clone()?,
+                tasks: Mutex::new(HashMap::new()),
+                task_done: Condvar::new(),
+                buffered: AtomicUsize::new(0),
+            });
+            let conn_id = shared.next_conn.fetch_add(1, Ordering::AcqRel);
+            // Counted and registered under one lock, before the initiator hears it is in:
+            // two logins racing cannot both take the last session.
+            if !params.discovery {
+                let mut sessions = shared.sessions();
+                let others = sessions
+                    .values()
+                    .filter(|s| {
+                        s.initiator.eq_ignore_ascii_case(&params.initiator_name) && s.isid != isid
+                    })
+                    .count();
+                if others >= shared.config.max_sessions_per_initiator {
+                    drop(sessions);
+                    let why = format!(
+                        "{others} sessions already: max_sessions_per_initiator = {}",
+                        shared.config.max_sessions_per_initiator
+                    );
+                    return fail(w, LoginStatus::TOO_MANY_CONNECTIONS, why);
+                }
+                sessions.insert(conn_id, session.clone());
+            }
             respond(
                 w,
                 0x80 | (csg << 2) | nsg,
@@ -109,7 +196,12 @@ pub(super) fn login(
                 LoginStatus::SUCCESS,
                 answer.encode(),
             )?;
-            return Ok(Some((neg.params, isid, tsih)));
+            return Ok(Ok(LoggedIn {
+                params: neg.params,
+                session,
+                conn_id,
+                tsih,
+            }));
         }
         let flags = if may_transit {
             0x80 | (csg << 2) | nsg
@@ -121,4 +213,12 @@ pub(super) fn login(
         }
         respond(w, flags, 0, LoginStatus::SUCCESS, answer.encode())?;
     }
+}
+
+/// A read that ran out of time (SO_RCVTIMEO: EAGAIN or ETIMEDOUT).
+pub(super) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }

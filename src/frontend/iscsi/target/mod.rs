@@ -17,6 +17,7 @@
 //! from by a Reject closes the connection, which ends the session and its tasks.
 
 mod connection;
+mod data_out;
 mod executor;
 mod login_phase;
 mod task_mgmt;
@@ -31,40 +32,63 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::login::Chap;
+use super::auth::Initiators;
 use crate::copy::{Abort, Nexus};
 use crate::frontend::dispatch::Dispatcher;
 
 /// How long [`Target::shutdown`] waits for connection threads to end.
 pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
-/// What the daemon's `[iscsi]` table configures.
+/// What the daemon's `[iscsi]` table configures: who may log in, and the bounds on what one
+/// peer may hold (every refusal is logged with its reason).
 #[derive(Clone, Debug)]
 pub struct TargetConfig {
     /// Address to listen on ("127.0.0.1:3260"; port 0 picks a free one).
     pub listen: String,
     /// The target's IQN.
     pub target_name: String,
-    /// CHAP credentials initiators must present; None = AuthMethod=None.
-    pub chap: Option<Chap>,
-    /// Connections served at once; more are closed at accept.
+    /// Who may log in and how they authenticate (`[[initiator]]`).
+    pub initiators: Arc<Initiators>,
+    /// Connections served at once (logging in or logged in); more are closed at accept.
     pub max_connections: usize,
+    /// Sessions one initiator name may have at once; one more login gets Too many
+    /// connections (0206h).
+    pub max_sessions_per_initiator: usize,
+    /// A login must reach full feature phase within this, as a whole.
+    pub login_timeout: Duration,
+    /// A logged-in connection with no command outstanding and nothing received for this
+    /// long is closed (a NOP-In ping goes out at half of it, so live initiators answer).
+    pub idle_timeout: Duration,
     /// Commands a session may have outstanding (the CmdSN window).
     pub queue_depth: u32,
     /// Largest Expected Data Transfer Length accepted for one command; bounds the buffer a
     /// command holds.
     pub max_command_data: u32,
+    /// Bytes of write data (immediate, unsolicited and solicited Data-Out) one connection
+    /// may hold in buffers at once; a write beyond it gets TASK SET FULL.
+    pub max_data_out: usize,
+    /// A write whose Data-Out stops arriving for this long ends with ABORTED COMMAND and
+    /// its buffer is freed.
+    pub data_out_timeout: Duration,
 }
 
 impl TargetConfig {
+    /// Safe defaults: anonymous logins (the daemon allows that only on loopback), 64
+    /// connections, 8 sessions per initiator, 15 s to log in, 5 minutes idle, 32 commands,
+    /// 16 MiB per command and 64 MiB of write data per connection, 60 s of Data-Out stall.
     pub fn new(listen: &str, target_name: &str) -> Self {
         Self {
             listen: listen.into(),
             target_name: target_name.into(),
-            chap: None,
+            initiators: Arc::new(Initiators::anonymous()),
             max_connections: 64,
+            max_sessions_per_initiator: 8,
+            login_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(300),
             queue_depth: 32,
             max_command_data: 16 * 1024 * 1024,
+            max_data_out: 64 * 1024 * 1024,
+            data_out_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -96,6 +120,9 @@ pub(super) struct Session {
     pub(super) stream: TcpStream,
     pub(super) tasks: Mutex<HashMap<u32, TaskEntry>>,
     pub(super) task_done: Condvar,
+    /// Bytes of write data the connection's tasks hold (reserved when a write command
+    /// arrives, given back when it ends): at most `max_data_out`.
+    pub(super) buffered: AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -177,6 +204,21 @@ impl Session {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Reserves `bytes` of the Data-Out allowance `limit`; false (nothing reserved) if
+    /// they do not fit.
+    pub(super) fn charge(&self, bytes: usize, limit: usize) -> bool {
+        self.buffered
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(bytes).filter(|&t| t <= limit)
+            })
+            .is_ok()
+    }
+
+    /// Gives `bytes` of the allowance back.
+    pub(super) fn release(&self, bytes: usize) {
+        self.buffered.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
     pub(super) fn nexus(initiator: &str, isid: [u8; 6], tsih: u16) -> Nexus {
         let mut id = [0u8; 8];
         id[..6].copy_from_slice(&isid);
@@ -205,6 +247,11 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let Ok(stream) = stream else { continue };
         if shared.connections.fetch_add(1, Ordering::AcqRel) >= shared.config.max_connections {
             shared.connections.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(
+                peer = ?stream.peer_addr().ok(),
+                max_connections = shared.config.max_connections,
+                "iSCSI connection refused: max_connections reached"
+            );
             continue;
         }
         let s = shared.clone();

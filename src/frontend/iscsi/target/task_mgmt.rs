@@ -44,7 +44,7 @@ impl Connection {
                 }
             }
             // ABORT TASK SET, CLEAR TASK SET
-            2 | 4 if !dispatcher.has_lun(lun) => 2,
+            2 | 4 if !dispatcher.has_lun(&self.session.nexus, lun) => 2,
             2 | 4 => {
                 let sessions: Vec<Arc<Session>> = if function == 4 {
                     self.shared.sessions().values().cloned().collect()
@@ -60,7 +60,7 @@ impl Connection {
                 0
             }
             // LOGICAL UNIT RESET
-            5 if !dispatcher.has_lun(lun) => 2,
+            5 if !dispatcher.has_lun(&self.session.nexus, lun) => 2,
             5 => {
                 for s in self.shared.sessions().values() {
                     abort_all(s, Some(lun));
@@ -107,10 +107,8 @@ impl Connection {
     }
 
     pub(super) fn forget_write(&mut self, itt: u32) {
-        if self.writes.remove(&itt).is_some() {
-            self.session.tasks().remove(&itt);
-            self.window.outstanding.fetch_sub(1, Ordering::AcqRel);
-            self.session.task_done.notify_all();
+        if let Some(p) = self.writes.remove(&itt) {
+            self.drop_write(p);
         }
     }
 
