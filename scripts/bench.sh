@@ -348,7 +348,7 @@ library_bench() {
         fio --name=fill --filename="$dir/disk$k.img" --rw=write --bs=1M --size="$size" --direct=1 \
             --ioengine=io_uring --iodepth=32 --refill_buffers --output-format=terse >/dev/null
     done
-    XCOPYD_STATE_DIR="$dir/state" "$xcopy" library -d "$dir/xcopyd.toml" create BK0000 BK0001 BK0002 BK0003 >/dev/null
+    XCOPYD_STATE_DIR="$dir/state" "$xcopy" library -d "$dir/xcopyd.toml" create BK0000L9 BK0001L9 BK0002L9 BK0003L9 >/dev/null
     XCOPYD_STATE_DIR="$dir/state" "$xcopyd" --config "$dir/xcopyd.toml" 2>"$dir/xcopyd.log" &
     pid=$!
     for _ in $(seq 100); do grep -q "$port" "$dir/xcopyd.log" 2>/dev/null && break; sleep 0.1; done
@@ -356,7 +356,7 @@ library_bench() {
     # job K: backup disk K (LUN K+1) to cartridge BK000K from its beginning.
     backup() {
         "$xcopy" backup -q --target "$url/$(($1 + 1))" --from "lun:$(($1 + 1))" \
-            --to "lun:0:BK000$1" -t 1m --overwrite
+            --to "lun:0:BK000$1L9" -t 1m --overwrite
     }
     copy_dd() { rm -f "$dir/new$1.img"; dd if="$dir/disk$1.img" of="$dir/new$1.img" bs=1M iflag=direct oflag=direct status=none; }
     gib=$(awk -v b="$bytes" 'BEGIN {print b / 1073741824}')
