@@ -38,6 +38,7 @@ pub mod inquiry;
 pub mod limits;
 pub mod log_sense;
 pub mod parameter_list;
+pub mod partition_page;
 #[cfg(test)]
 mod proptests;
 pub mod reader;

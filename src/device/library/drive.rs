@@ -1,5 +1,5 @@
 //! A library's tape drive: an LTO drive that is empty until the changer puts a cartridge in
-//! it. The cartridge is an [`EmulatedTape`] over its SIMH image, opened when the changer
+//! it. The cartridge is a [`Loaded`]: its partitions over their SIMH images, opened when the changer
 //! loads it (the image's lock then belongs to the drive) and closed when the changer takes
 //! it out; every SSC command the emulated tape answers works on whatever cartridge is in.
 //!
@@ -17,9 +17,8 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::lto::{self, Access};
-use super::mam::{Mam, MediumFacts};
 use crate::device::attention::AttentionLog;
-use crate::device::tape::{EmulatedTape, TapeConfig};
+use crate::device::tape::TapeConfig;
 use crate::device::{Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::density::{density_support_data, DensityDescriptor, ReportDensitySupport};
 use crate::scsi::inquiry::{self, InquiryCdb, StandardInquiry};
@@ -44,88 +43,7 @@ pub struct DriveConfig {
     pub serial: String,
 }
 
-/// A cartridge in a drive.
-#[derive(Debug)]
-pub struct Loaded {
-    pub barcode: String,
-    tape: EmulatedTape,
-    /// None: the drive cannot use it at all (every medium command 02/30/00).
-    access: Access,
-    /// Its medium auxiliary memory.
-    mam: Mam,
-    /// Written since it was loaded (VOLUME CHANGE REFERENCE already counted).
-    changed: bool,
-}
-
-impl Loaded {
-    /// A cartridge opened for a drive (see [`LibraryDrive::cartridge_config`]), with its
-    /// attributes.
-    pub fn new(barcode: impl Into<String>, tape: EmulatedTape, access: Access, mam: Mam) -> Self {
-        Self {
-            barcode: barcode.into(),
-            tape,
-            access,
-            mam,
-            changed: false,
-        }
-    }
-
-    /// After a command that may have written the medium: the first one that did counts a
-    /// volume change in the cartridge's memory.
-    fn note_write(&mut self, op: u8, c: &Result<Completion, DeviceError>) {
-        let writes = matches!(op, 0x0a | 0x10 | 0x19);
-        let took = c.as_ref().is_ok_and(|c| {
-            c.is_good()
-                || c.decoded_sense()
-                    .is_some_and(|s| s.key == SenseKey::NO_SENSE)
-        });
-        if writes && took && !self.changed {
-            self.changed = true;
-            self.mam.count_volume_change();
-            if let Err(e) = self.mam.save() {
-                tracing::warn!(barcode = %self.barcode, "volume change not saved: {e}");
-            }
-        }
-    }
-
-    fn facts(&self) -> MediumFacts {
-        MediumFacts {
-            barcode: self.barcode.clone(),
-            capacity: self.tape.config().capacity,
-            used: self.tape.end_of_data(),
-            density_code: self.tape.config().density_code,
-        }
-    }
-}
-
-/// READ POSITION, extended form (service action 08h, SSC-4), from the tape's long form.
-fn extended_position(tape: &EmulatedTape, cdb: &[u8], buf: &mut [u8]) -> Completion {
-    if cdb.get(1).map(|b| b & 0xe0) != Some(0) || cdb.len() < 10 {
-        return check(Sense::invalid_field_in_cdb(1, Some(7)), buf.len());
-    }
-    let mut long = [0u8; 32];
-    match tape.execute(
-        &[0x34, 0x06, 0, 0, 0, 0, 0, 0, 32, 0],
-        DataDirection::FromDevice(&mut long),
-    ) {
-        Ok(c) if c.is_good() => {}
-        Ok(c) => {
-            return Completion {
-                residual: buf.len(),
-                ..c
-            }
-        }
-        Err(_) => return check(no_medium(), buf.len()),
-    }
-    let Some(position) = ssc::Position::decode_long(&long) else {
-        return check(no_medium(), buf.len());
-    };
-    let allocation = match cdb.get(7..9) {
-        Some(&[a, b]) if (a, b) != (0, 0) => usize::from(u16::from_be_bytes([a, b])),
-        _ => 32,
-    };
-    reply(buf, &position.encode_extended(), allocation)
-}
+pub use super::loaded::Loaded;
 
 /// LOG SENSE's operation code.
 const LOG_SENSE: u8 = 0x4d;
@@ -206,16 +124,18 @@ impl LibraryDrive {
         (config, access)
     }
 
+    /// MODE SENSE's MEDIUM TYPE for cartridge `barcode` in this drive.
+    pub fn medium_type(&self, barcode: &str) -> u8 {
+        super::loaded::medium_type(lto::media_generation(barcode).unwrap_or(self.config.generation))
+    }
+
     /// Puts a cartridge in (the changer's load): it is loaded at BOP, with this drive's
     /// PREVENT state, and every nexus gets NOT READY TO READY CHANGE.
     pub fn insert(&self, loaded: Loaded) {
         let prevent = *self.prevent.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = loaded
-            .tape
-            .execute(&[0x1b, 0, 0, 0, 0x01, 0], DataDirection::None);
-        let _ = loaded
-            .tape
-            .execute(&[0x1e, 0, 0, 0, u8::from(prevent), 0], DataDirection::None);
+        let mut loaded = loaded;
+        let _ = loaded.load();
+        let _ = loaded.on_all(&[0x1e, 0, 0, 0, u8::from(prevent), 0]);
         *self.lock() = Some(loaded);
         self.attention.raise(Asc::NOT_READY_TO_READY_CHANGE);
     }
@@ -225,18 +145,10 @@ impl LibraryDrive {
     /// cartridge left in). Ok(None) for an empty drive.
     pub fn take(&self) -> Result<Option<Loaded>, Sense> {
         let mut inner = self.lock();
-        let Some(loaded) = inner.as_ref() else {
+        let Some(loaded) = inner.as_mut() else {
             return Ok(None);
         };
-        let c = loaded
-            .tape
-            .execute(&[0x1b, 0, 0, 0, 0, 0], DataDirection::None)
-            .map_err(|_| Sense::new(SenseKey::HARDWARE_ERROR, Asc::MEDIA_LOAD_OR_EJECT_FAILED))?;
-        if !c.is_good() {
-            return Err(c
-                .decoded_sense()
-                .unwrap_or_else(|| Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED)));
-        }
+        loaded.unload()?;
         Ok(inner.take())
     }
 
@@ -246,10 +158,7 @@ impl LibraryDrive {
             None => DriveState::Empty,
             Some(l) => DriveState::Full {
                 barcode: l.barcode.clone(),
-                ready: l
-                    .tape
-                    .execute(&[0, 0, 0, 0, 0, 0], DataDirection::None)
-                    .is_ok_and(|c| c.is_good()),
+                ready: l.ready(),
             },
         }
     }
@@ -410,17 +319,10 @@ impl ScsiDevice for LibraryDrive {
         let mut inner = self.lock();
         if op.0 == LOG_SENSE {
             let facts = inner.as_ref().map(|l| (l.facts(), l.mam.load_count()));
-            let medium = facts.as_ref().map(|(f, n)| (f, *n));
+            let medium = facts.as_ref().map(|(f, n)| (f.as_slice(), *n));
             return Ok(match data {
                 DataDirection::FromDevice(b) => super::logs::log_sense(cdb, b, medium),
                 _ => super::logs::log_sense(cdb, &mut [], medium),
-            });
-        }
-        if op == Opcode::READ_POSITION && cdb.get(1).map(|b| b & 0x1f) == Some(0x08) {
-            return Ok(match (inner.as_ref(), data) {
-                (Some(l), DataDirection::FromDevice(b)) => extended_position(&l.tape, cdb, b),
-                (Some(l), _) => extended_position(&l.tape, cdb, &mut []),
-                (None, _) => check(no_medium(), total),
             });
         }
         if op.0 == REPORT_DENSITY_SUPPORT {
@@ -446,15 +348,14 @@ impl ScsiDevice for LibraryDrive {
                     _ => l.mam.read_attribute(cdb, &mut [], &facts),
                 })
             }
-            Some(l) if op.0 == WRITE_ATTRIBUTE => Ok(match data {
-                DataDirection::ToDevice(b) => l.mam.write_attribute(cdb, b),
-                _ => l.mam.write_attribute(cdb, &[]),
-            }),
-            Some(l) => {
-                let c = l.tape.execute(cdb, data);
-                l.note_write(op.0, &c);
-                c
+            Some(l) if op.0 == WRITE_ATTRIBUTE => {
+                let partitions = l.partitions();
+                Ok(match data {
+                    DataDirection::ToDevice(b) => l.mam.write_attribute(cdb, b, partitions),
+                    _ => l.mam.write_attribute(cdb, &[], partitions),
+                })
             }
+            Some(l) => l.execute(cdb, data),
         }
     }
 
@@ -471,11 +372,7 @@ impl ScsiDevice for LibraryDrive {
         {
             let mut inner = self.lock();
             if let Some(l) = inner.as_mut().filter(|l| l.access != Access::None) {
-                let (done, stopped) = l.tape.write_transfers(cdb, data, transfer);
-                if done > 0 {
-                    l.note_write(cdb.first().copied().unwrap_or(0), &Ok(Completion::good(0)));
-                }
-                return (done, stopped);
+                return l.write_transfers(cdb, data, transfer);
             }
         }
         // No usable cartridge: each transfer gets the drive's answer (NOT READY, ...).
@@ -485,7 +382,7 @@ impl ScsiDevice for LibraryDrive {
 
     fn settle(&self) {
         if let Some(l) = self.lock().as_ref() {
-            l.tape.settle();
+            l.settle();
         }
     }
 
@@ -512,6 +409,7 @@ pub const DRIVE_COMMANDS: &[CommandUsage] = &[
     usage(0x00, &[0x00, 0, 0, 0, 0, 0]),
     usage(0x01, &[0x01, 0x01, 0, 0, 0, 0]),
     usage(0x03, &[0x03, 0x01, 0, 0, 0xff, 0]),
+    usage(0x04, &[0x04, 0x03, 0x0f, 0, 0, 0]),
     usage(0x05, &[0x05, 0, 0, 0, 0, 0]),
     usage(0x08, &[0x08, 0x03, 0xff, 0xff, 0xff, 0]),
     usage(0x0a, &[0x0a, 0x01, 0xff, 0xff, 0xff, 0]),
@@ -539,6 +437,12 @@ pub const DRIVE_COMMANDS: &[CommandUsage] = &[
         0x8d,
         &[
             0x8d, 0x01, 0, 0, 0, 0xff, 0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0,
+        ],
+    ),
+    usage(
+        0x91,
+        &[
+            0x91, 0x0f, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
         ],
     ),
     usage(

@@ -1,6 +1,7 @@
 //! A library drive on its own: empty, loaded with cartridges of several generations.
 
 use super::*;
+use crate::device::library::mam::Mam;
 use crate::scsi::Status;
 
 fn drive(generation: u8) -> LibraryDrive {
@@ -22,8 +23,8 @@ fn load(d: &LibraryDrive, dir: &std::path::Path, barcode: &str) {
         .unwrap();
     let mam = Mam::load(Mam::path_of(&path)).unwrap();
     let (config, access) = d.cartridge_config(barcode, mam.capacity());
-    let (tape, _) = EmulatedTape::open("t", path, config).unwrap();
-    d.insert(Loaded::new(barcode, tape, access, mam));
+    let medium_type = d.medium_type(barcode);
+    d.insert(Loaded::open("t", barcode, path, config, access, mam, medium_type).unwrap());
 }
 
 fn run(d: &LibraryDrive, cdb: &[u8], len: usize) -> (Completion, Vec<u8>) {
@@ -239,4 +240,159 @@ fn read_position_extended_form() {
     );
     assert!(run(&d, &[0x01, 0, 0, 0, 0, 0], 0).0.is_good());
     assert_eq!(run(&d, &cdb, 32).1[0], 0x80, "BOP after REWIND");
+}
+
+fn put(d: &LibraryDrive, cdb: &[u8], data: &[u8]) -> Completion {
+    d.execute(cdb, DataDirection::ToDevice(data)).unwrap()
+}
+
+fn long_position(d: &LibraryDrive) -> (u32, u64) {
+    let (c, data) = run(d, &[0x34, 0x06, 0, 0, 0, 0, 0, 0, 0, 0], 32);
+    assert!(c.is_good());
+    (
+        u32::from_be_bytes(data[4..8].try_into().unwrap()),
+        u64::from_be_bytes(data[8..16].try_into().unwrap()),
+    )
+}
+
+fn locate16(d: &LibraryDrive, partition: u8, block: u64) -> Completion {
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x92;
+    cdb[1] = 0x02;
+    cdb[3] = partition;
+    cdb[4..12].copy_from_slice(&block.to_be_bytes());
+    d.execute(&cdb, DataDirection::None).unwrap()
+}
+
+/// What LTFS's mkltfs does (libltfs tape_format, sg backend): MODE SENSE(10) of page 11h
+/// into 28 bytes, the page changed to two partitions (index 1 GB, data the rest), MODE
+/// SELECT(10) of the same 28 bytes, FORMAT MEDIUM 01h; then LOCATE(16) with CP between
+/// partitions, READ POSITION, LOG SENSE 31h, READ ATTRIBUTE of partition 1.
+#[test]
+fn ltfs_partitions_a_cartridge() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("LTFS01L9.tap");
+    let mut mam = Mam::load(Mam::path_of(&image)).unwrap();
+    mam.set_capacity(64 << 20);
+    mam.save().unwrap();
+    let d = drive(9);
+    load(&d, dir.path(), "LTFS01L9");
+    let sense_page = [0x5a, 0, 0x11, 0, 0, 0, 0, 0, 28, 0];
+    let (c, mut page) = run(&d, &sense_page, 28);
+    assert!(c.is_good());
+    // Header: MODE DATA LENGTH 26, MEDIUM TYPE 98h (LTO-9 data), BUFFERED MODE 1, one
+    // block descriptor (density 60h, variable); page 11h: one partition, POFM, PSUM 11b.
+    assert_eq!(page[..8], [0, 26, 0x98, 0x10, 0, 0, 0, 8]);
+    assert_eq!(page[8..16], [0x60, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(page[16..], [0x11, 0x0a, 1, 0, 0x1c, 3, 9, 0, 0, 0, 0, 0]);
+    // Changeable values.
+    let (_, mask) = run(&d, &[0x5a, 0x08, 0x51, 0, 0, 0, 0, 0, 20, 0], 20);
+    assert_eq!(
+        mask[8..],
+        [0x11, 0x0a, 0, 0xff, 0xf8, 0, 0x0f, 0, 0xff, 0xff, 0xff, 0xff]
+    );
+    page[0] = 0;
+    page[1] = 0;
+    page[19] = 1;
+    page[20] = 0x20 | (page[20] & 0x1f);
+    page[22] = 9;
+    page[24..28].copy_from_slice(&[0, 1, 0xff, 0xff]);
+    let select = [0x55, 0x10, 0, 0, 0, 0, 0, 0, 28, 0];
+    assert!(put(&d, &select, &page).is_good());
+    let (_, now) = run(&d, &sense_page, 28);
+    assert_eq!(
+        now[16..],
+        [0x11, 0x0a, 1, 1, 0x3c, 3, 9, 0, 0, 1, 0xff, 0xff]
+    );
+    // Three partitions: 26/00 at ADDITIONAL PARTITIONS DEFINED, nothing kept.
+    let mut three = page;
+    three[19] = 2;
+    let s = put(&d, &select, &three).decoded_sense().unwrap();
+    assert_eq!(
+        (s.asc, s.field_pointer()),
+        (Asc::INVALID_FIELD_IN_PARAMETER_LIST, Some(19))
+    );
+    // Not at the beginning of partition 0: 05/3B/0C.
+    assert!(put(&d, &[0x0a, 0, 0, 0, 3, 0], b"old").is_good());
+    let format = [0x04, 0, 0x01, 0, 0, 0];
+    assert_eq!(
+        sense(&run(&d, &format, 0).0),
+        (
+            SenseKey::ILLEGAL_REQUEST,
+            Asc::POSITION_PAST_BEGINNING_OF_MEDIUM
+        )
+    );
+    assert!(run(&d, &[0x01, 0, 0, 0, 0, 0], 0).0.is_good());
+    assert!(run(&d, &format, 0).0.is_good());
+    // Two partitions: the 1 GB asked for does not fit 64 MiB, so half each; partition 0
+    // erased, partition 1 its own image.
+    assert_eq!(std::fs::metadata(&image).unwrap().len(), 0);
+    assert!(dir.path().join("LTFS01L9.p1.tap").is_file());
+    let (_, caps) = run(&d, &[0x4d, 0, 0x71, 0, 0, 0, 0, 0, 64, 0], 64);
+    assert_eq!(caps[..4], [0x31, 0, 0, 32]);
+    for (i, code) in (1u8..=4).enumerate() {
+        assert_eq!(caps[4 + 8 * i..12 + 8 * i], [0, code, 3, 4, 0, 0, 0, 33]);
+    }
+    // LOCATE(16) CP=1 to partition 1, a record there; back to partition 0, another.
+    assert!(locate16(&d, 1, 0).is_good());
+    assert!(put(&d, &[0x0a, 0, 0, 0, 2, 0], b"P1").is_good());
+    assert_eq!(long_position(&d), (1, 1));
+    let (_, short) = run(&d, &[0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0], 20);
+    assert_eq!(short[..2], [0x00, 1]);
+    let (_, ext) = run(&d, &[0x34, 0x08, 0, 0, 0, 0, 0, 0, 0, 0], 32);
+    assert_eq!(ext[..2], [0x00, 1]);
+    assert!(locate16(&d, 0, 0).is_good());
+    assert!(put(&d, &[0x0a, 0, 0, 0, 2, 0], b"P0").is_good());
+    assert_eq!(long_position(&d), (0, 1));
+    // A third partition does not exist: 24/00 at PARTITION (LOCATE(10) byte 8).
+    let c = run(&d, &[0x2b, 0x02, 0, 0, 0, 0, 0, 0, 2, 0], 0).0;
+    assert_eq!(c.decoded_sense().unwrap().field_pointer(), Some(8));
+    // SPACE(16): back one record, forward one; a count beyond 24 bits is 24/00 at 4.
+    let mut space = [0u8; 16];
+    space[0] = 0x91;
+    space[4..12].copy_from_slice(&(-1i64).to_be_bytes());
+    assert!(run(&d, &space, 0).0.is_good());
+    assert_eq!(long_position(&d), (0, 0));
+    space[4..12].copy_from_slice(&1i64.to_be_bytes());
+    assert!(run(&d, &space, 0).0.is_good());
+    assert_eq!(long_position(&d), (0, 1));
+    space[4..12].copy_from_slice(&(1i64 << 40).to_be_bytes());
+    let c = run(&d, &space, 0).0;
+    assert_eq!(c.decoded_sense().unwrap().field_pointer(), Some(4));
+    // READ ATTRIBUTE: two partitions, partition 1's own capacity.
+    let mut ra = [0u8; 16];
+    ra[0] = 0x8c;
+    ra[1] = 0x03;
+    ra[10..14].copy_from_slice(&64u32.to_be_bytes());
+    assert_eq!(run(&d, &ra, 64).1, [0, 2, 0, 2]);
+    ra[1] = 0;
+    ra[7] = 1;
+    ra[8..10].copy_from_slice(&1u16.to_be_bytes());
+    let (c, attr) = run(&d, &ra, 64);
+    assert!(c.is_good());
+    assert_eq!(attr[4..17], [0, 1, 0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 32]);
+    // REWIND from partition 1 goes to the beginning of partition 0.
+    assert!(locate16(&d, 1, 1).is_good());
+    assert!(run(&d, &[0x01, 0, 0, 0, 0, 0], 0).0.is_good());
+    assert_eq!(long_position(&d), (0, 0));
+    // Out and in again: still two partitions (sizes in MB now), each with its record.
+    assert!(d.take().unwrap().is_some());
+    load(&d, dir.path(), "LTFS01L9");
+    let (_, again) = run(&d, &sense_page, 28);
+    assert_eq!(again[16..], [0x11, 0x0a, 1, 1, 0x3c, 3, 6, 0, 0, 34, 0, 34]);
+    for (p, want) in [(1u8, b"P1"), (0, b"P0")] {
+        assert!(locate16(&d, p, 0).is_good());
+        let (c, rec) = run(&d, &[0x08, 0, 0, 0, 2, 0], 2);
+        assert!(c.is_good());
+        assert_eq!(&rec, want);
+    }
+    // FORMAT MEDIUM 00h: one partition of the whole cartridge again.
+    assert!(run(&d, &[0x01, 0, 0, 0, 0, 0], 0).0.is_good());
+    assert!(run(&d, &[0x04, 0, 0, 0, 0, 0], 0).0.is_good());
+    assert!(!dir.path().join("LTFS01L9.p1.tap").exists());
+    let (_, single) = run(&d, &sense_page, 28);
+    assert_eq!(single[16..20], [0x11, 0x0a, 1, 0]);
+    let mam = Mam::load(Mam::path_of(&image)).unwrap();
+    assert_eq!(mam.partition_capacities(), Some(vec![64 << 20]));
+    assert_eq!(sense(&locate16(&d, 1, 0)).1, Asc::INVALID_FIELD_IN_CDB);
 }

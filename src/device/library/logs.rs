@@ -1,6 +1,6 @@
 //! LOG SENSE as a library drive answers it ([`crate::scsi::log_sense`]): supported pages,
 //! Volume Statistics (17h) and Tape Capacity (31h) of the cartridge in the drive, in
-//! megabytes (10^6 bytes), one partition.
+//! megabytes (10^6 bytes), per partition (one or two).
 
 use super::mam::MediumFacts;
 use crate::device::Completion;
@@ -13,9 +13,9 @@ fn mb(bytes: u64) -> u32 {
     u32::try_from(bytes / MB).unwrap_or(u32::MAX)
 }
 
-/// LOG SENSE; `medium` is the cartridge's facts and load count, None for an empty drive
-/// (pages 17h and 31h are then NOT READY, 3A/00).
-pub fn log_sense(cdb: &[u8], buf: &mut [u8], medium: Option<(&MediumFacts, u64)>) -> Completion {
+/// LOG SENSE; `medium` is the facts of the cartridge's partitions (partition 0 first) and
+/// its load count, None for an empty drive (pages 17h and 31h are then NOT READY, 3A/00).
+pub fn log_sense(cdb: &[u8], buf: &mut [u8], medium: Option<(&[MediumFacts], u64)>) -> Completion {
     let cdb = match LogSense::decode(cdb) {
         Ok(c) => c,
         Err(e) => return Completion::check_condition(&Sense::from(e), buf.len()),
@@ -30,8 +30,14 @@ pub fn log_sense(cdb: &[u8], buf: &mut [u8], medium: Option<(&MediumFacts, u64)>
             let sense = Sense::new(SenseKey::NOT_READY, Asc::MEDIUM_NOT_PRESENT);
             return Completion::check_condition(&sense, buf.len());
         }
-        (page::VOLUME_STATISTICS, Some((f, loads))) => {
-            let used = f.used.min(f.capacity);
+        (page::VOLUME_STATISTICS, Some((parts, loads))) => {
+            let per = |value: &dyn Fn(&MediumFacts) -> u64| -> Vec<(u16, u32)> {
+                (0u16..)
+                    .zip(parts)
+                    .map(|(p, f)| (p, mb(value(f))))
+                    .collect()
+            };
+            let used = |f: &MediumFacts| f.used.min(f.capacity);
             let params = [
                 Parameter {
                     code: 0x0001,
@@ -42,28 +48,38 @@ pub fn log_sense(cdb: &[u8], buf: &mut [u8], medium: Option<(&MediumFacts, u64)>
                 },
                 Parameter {
                     code: 0x0202,
-                    value: partition_records(&[(0, mb(f.capacity))]),
+                    value: partition_records(&per(&|f| f.capacity)),
                 },
                 Parameter {
                     code: 0x0203,
-                    value: partition_records(&[(0, mb(used))]),
+                    value: partition_records(&per(&used)),
                 },
                 Parameter {
                     code: 0x0204,
-                    value: partition_records(&[(0, mb(f.capacity - used))]),
+                    value: partition_records(&per(&|f| f.capacity - used(f))),
                 },
             ];
             log_sense::log_page(cdb.page_code, &params, cdb.parameter_pointer)
         }
-        (page::TAPE_CAPACITY, Some((f, _))) => {
-            let remaining = f.capacity.saturating_sub(f.used);
-            let params: Vec<Parameter> = [(1, mb(remaining)), (2, 0), (3, mb(f.capacity)), (4, 0)]
-                .into_iter()
-                .map(|(code, v): (u16, u32)| Parameter {
-                    code,
-                    value: v.to_be_bytes().to_vec(),
-                })
-                .collect();
+        (page::TAPE_CAPACITY, Some((parts, _))) => {
+            let remaining = |p: usize| {
+                parts
+                    .get(p)
+                    .map_or(0, |f| mb(f.capacity.saturating_sub(f.used)))
+            };
+            let maximum = |p: usize| parts.get(p).map_or(0, |f| mb(f.capacity));
+            let params: Vec<Parameter> = [
+                (1, remaining(0)),
+                (2, remaining(1)),
+                (3, maximum(0)),
+                (4, maximum(1)),
+            ]
+            .into_iter()
+            .map(|(code, v): (u16, u32)| Parameter {
+                code,
+                value: v.to_be_bytes().to_vec(),
+            })
+            .collect();
             log_sense::log_page(cdb.page_code, &params, cdb.parameter_pointer)
         }
         _ => {
@@ -96,7 +112,7 @@ mod tests {
         let c = log_sense(
             &[0x4d, 0, 0x71, 0, 0, 0, 0, 0, 128, 0],
             &mut buf,
-            Some((&facts, 4)),
+            Some((std::slice::from_ref(&facts), 4)),
         );
         assert!(c.is_good());
         assert_eq!(buf[..4], [0x31, 0, 0, 32]);
@@ -106,7 +122,7 @@ mod tests {
         let c = log_sense(
             &[0x4d, 0, 0x57, 0, 0, 0x02, 0x04, 0, 128, 0],
             &mut buf,
-            Some((&facts, 4)),
+            Some((std::slice::from_ref(&facts), 4)),
         );
         assert!(c.is_good());
         assert_eq!(

@@ -111,19 +111,38 @@ impl Mam {
         self.entries.insert((partition, a.id), a);
     }
 
-    /// A capacity set for this cartridge (MAXIMUM CAPACITY IN PARTITION of partition 0).
+    /// A capacity set for this cartridge: the sum of its partitions' MAXIMUM CAPACITY IN
+    /// PARTITION (one partition unless FORMAT MEDIUM partitioned it).
     pub fn capacity(&self) -> Option<u64> {
-        let v = self.get(0, id::MAXIMUM_CAPACITY)?;
-        let bytes: [u8; 8] = v.value.as_slice().try_into().ok()?;
-        u64::from_be_bytes(bytes).checked_mul(MIB)
+        self.partition_capacities().map(|c| c.iter().sum())
     }
 
-    /// Makes this a cartridge of `bytes` (rounded down to MiB).
+    /// The capacity of each partition, partition 0 first, if this cartridge has one set.
+    pub fn partition_capacities(&self) -> Option<Vec<u64>> {
+        let caps: Vec<u64> = (0u8..=u8::MAX)
+            .map_while(|p| {
+                let v = self.get(p, id::MAXIMUM_CAPACITY)?;
+                let bytes: [u8; 8] = v.value.as_slice().try_into().ok()?;
+                u64::from_be_bytes(bytes).checked_mul(MIB)
+            })
+            .collect();
+        (!caps.is_empty()).then_some(caps)
+    }
+
+    /// Makes this a cartridge of `bytes` (rounded down to MiB), one partition.
     pub fn set_capacity(&mut self, bytes: u64) {
-        self.set(
-            0,
-            Attribute::binary(id::MAXIMUM_CAPACITY, &(bytes / MIB).to_be_bytes()),
-        );
+        self.set_partitions(&[bytes]);
+    }
+
+    /// Makes this a cartridge of partitions of these sizes (each rounded down to MiB).
+    pub fn set_partitions(&mut self, sizes: &[u64]) {
+        self.entries.retain(|(_, i), _| *i != id::MAXIMUM_CAPACITY);
+        for (p, bytes) in (0u8..).zip(sizes) {
+            self.set(
+                p,
+                Attribute::binary(id::MAXIMUM_CAPACITY, &(bytes / MIB).to_be_bytes()),
+            );
+        }
     }
 
     /// LOAD COUNT so far.
@@ -185,16 +204,19 @@ impl Mam {
         .map(|a| (a.id, a))
         .collect();
         for ((p, i), a) in &self.entries {
-            // Stored device attributes (load count) count; a stored capacity is already in.
-            if *p == partition && *i != id::MAXIMUM_CAPACITY {
+            // Stored device attributes (load count, volume change reference) are the
+            // medium's, the same in every partition; host attributes are per partition; a
+            // stored capacity is already in.
+            let mine = *p == partition || (*p == 0 && !host_writable(*i));
+            if mine && *i != id::MAXIMUM_CAPACITY {
                 all.insert(*i, a.clone());
             }
         }
         all.into_values().collect()
     }
 
-    /// READ ATTRIBUTE for the cartridge (one partition: 0).
-    pub fn read_attribute(&self, cdb: &[u8], buf: &mut [u8], facts: &MediumFacts) -> Completion {
+    /// READ ATTRIBUTE for the cartridge; `facts` has one entry per partition.
+    pub fn read_attribute(&self, cdb: &[u8], buf: &mut [u8], facts: &[MediumFacts]) -> Completion {
         let cdb = match ReadAttribute::decode(cdb) {
             Ok(c) => c,
             Err(e) => return check(Sense::from(e), buf.len()),
@@ -202,10 +224,10 @@ impl Mam {
         if cdb.volume != 0 {
             return check(Sense::invalid_field_in_cdb(5, None), buf.len());
         }
-        if cdb.partition != 0 {
+        let Some(partition_facts) = facts.get(usize::from(cdb.partition)) else {
             return check(Sense::invalid_field_in_cdb(7, None), buf.len());
-        }
-        let attributes = self.attributes(cdb.partition, facts);
+        };
+        let attributes = self.attributes(cdb.partition, partition_facts);
         let mut body = Vec::new();
         let data = match cdb.action {
             ReadAttributeAction::Values => {
@@ -220,7 +242,9 @@ impl Mam {
                 }
                 with_available_data(&body)
             }
-            ReadAttributeAction::PartitionList => vec![0, 2, 0, 1],
+            ReadAttributeAction::PartitionList => {
+                vec![0, 2, 0, u8::try_from(facts.len()).unwrap_or(u8::MAX)]
+            }
         };
         let n = data
             .len()
@@ -234,8 +258,8 @@ impl Mam {
 
     /// WRITE ATTRIBUTE: every attribute is checked (host attributes only, standard lengths,
     /// the space left) before any is stored; a zero length deletes one. The file is saved
-    /// before status.
-    pub fn write_attribute(&mut self, cdb: &[u8], params: &[u8]) -> Completion {
+    /// before status. The cartridge has `partitions` partitions.
+    pub fn write_attribute(&mut self, cdb: &[u8], params: &[u8], partitions: usize) -> Completion {
         let cdb = match WriteAttribute::decode(cdb) {
             Ok(c) => c,
             Err(e) => return check(Sense::from(e), params.len()),
@@ -243,7 +267,7 @@ impl Mam {
         if cdb.volume != 0 {
             return check(Sense::invalid_field_in_cdb(5, None), params.len());
         }
-        if cdb.partition != 0 {
+        if usize::from(cdb.partition) >= partitions {
             return check(Sense::invalid_field_in_cdb(7, None), params.len());
         }
         let len = cdb.parameter_list_length as usize;
@@ -315,7 +339,7 @@ mod tests {
         cdb[8..10].copy_from_slice(&first.to_be_bytes());
         cdb[10..14].copy_from_slice(&4096u32.to_be_bytes());
         let mut buf = vec![0u8; 4096];
-        let c = m.read_attribute(&cdb, &mut buf, &facts());
+        let c = m.read_attribute(&cdb, &mut buf, &[facts()]);
         assert!(c.is_good(), "{c:?}");
         buf.truncate(4096 - c.residual);
         buf
@@ -325,7 +349,7 @@ mod tests {
         let mut cdb = [0u8; 16];
         cdb[0] = 0x8d;
         cdb[10..14].copy_from_slice(&(list.len() as u32).to_be_bytes());
-        m.write_attribute(&cdb, list)
+        m.write_attribute(&cdb, list, 1)
     }
 
     #[test]
@@ -404,5 +428,64 @@ mod tests {
         // A capacity of its own.
         m.set_capacity(64 << 20);
         assert_eq!(m.capacity(), Some(64 << 20));
+    }
+
+    #[test]
+    fn two_partitions_their_capacities_and_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Mam::load(dir.path().join("XC0001L9.mam")).unwrap();
+        assert_eq!(m.capacity(), None);
+        m.set_partitions(&[(10 << 20) + 5, 54 << 20]);
+        assert_eq!(m.partition_capacities(), Some(vec![10 << 20, 54 << 20]));
+        assert_eq!(m.capacity(), Some(64 << 20));
+        m.count_load();
+        m.save().unwrap();
+        let m = Mam::load(dir.path().join("XC0001L9.mam")).unwrap();
+        assert_eq!(m.capacity(), Some(64 << 20));
+        let mut m = m;
+        // Partition 1 exists now: LTFS's attributes go to either; READ ATTRIBUTE of
+        // partition 1 has its own capacity and the medium's load count.
+        let one = MediumFacts {
+            capacity: 54 << 20,
+            used: 0,
+            ..facts()
+        };
+        let list = [0, 0, 0, 8, 0x08, 0x0c, 0x00, 0x00, 0x03, 1, 2, 3];
+        let mut cdb = [0u8; 16];
+        cdb[0] = 0x8d;
+        cdb[7] = 1;
+        cdb[10..14].copy_from_slice(&(list.len() as u32).to_be_bytes());
+        assert!(m.write_attribute(&cdb, &list, 2).is_good());
+        let c = m.write_attribute(&cdb, &list, 1);
+        assert_eq!(c.decoded_sense().unwrap().field_pointer(), Some(7));
+        let mut cdb = [0u8; 16];
+        cdb[0] = 0x8c;
+        cdb[7] = 1;
+        cdb[10..14].copy_from_slice(&4096u32.to_be_bytes());
+        let mut buf = vec![0u8; 4096];
+        assert!(m
+            .read_attribute(&cdb, &mut buf, &[facts(), one.clone()])
+            .is_good());
+        assert_eq!(buf[4..17], [0, 0, 0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 54]);
+        assert_eq!(buf[17..30], [0, 1, 0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 54]);
+        assert_eq!(buf[30..43], [0, 3, 0x80, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]);
+        let attrs = &buf[..4 + u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize];
+        assert!(attrs
+            .windows(8)
+            .any(|w| w == [0x08, 0x0c, 0, 0, 3, 1, 2, 3]));
+        // Not in partition 0; partition 2 does not exist; the partition list says 2.
+        cdb[7] = 0;
+        assert!(m
+            .read_attribute(&cdb, &mut buf, &[facts(), one.clone()])
+            .is_good());
+        let attrs = &buf[..4 + u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize];
+        assert!(!attrs.windows(2).any(|w| w == [0x08, 0x0c]));
+        cdb[7] = 2;
+        let c = m.read_attribute(&cdb, &mut buf, &[facts(), one.clone()]);
+        assert_eq!(c.decoded_sense().unwrap().field_pointer(), Some(7));
+        cdb[1] = 0x03;
+        cdb[7] = 0;
+        assert!(m.read_attribute(&cdb, &mut buf, &[facts(), one]).is_good());
+        assert_eq!(buf[..4], [0, 2, 0, 2]);
     }
 }

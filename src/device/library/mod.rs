@@ -21,6 +21,7 @@ pub mod changer;
 pub mod config;
 pub mod drive;
 pub mod elements;
+pub mod loaded;
 pub mod logs;
 pub mod lto;
 pub mod mam;
@@ -36,7 +37,6 @@ use self::elements::{Cartridge, ElementMap, Layout, MoveError};
 use self::mam::Mam;
 use self::store::Store;
 use crate::device::attention::AttentionLog;
-use crate::device::tape::EmulatedTape;
 use crate::scsi::smc::{ElementStatus, ElementType};
 use crate::scsi::{Asc, Designator};
 
@@ -348,16 +348,13 @@ impl Library {
             .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))?;
         let (config, access) = drive.cartridge_config(barcode, mam.capacity());
         let name = format!("{}:{barcode}", drive.config().name);
-        let (tape, report) = EmulatedTape::open(name, image, config)
-            .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))?;
-        if !report.is_clean() {
-            tracing::warn!(library = %self.config.name, %barcode, "cartridge image repaired: {report}");
-        }
         mam.count_load();
         if let Err(e) = mam.save() {
             tracing::warn!(library = %self.config.name, %barcode, "load count not saved: {e}");
         }
-        Ok(Loaded::new(barcode, tape, access, mam))
+        let medium_type = drive.medium_type(barcode);
+        Loaded::open(name, barcode, image, config, access, mam, medium_type)
+            .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))
     }
 
     /// Carries out `moves` (element pairs, already checked, whose result is `next`):

@@ -151,6 +151,18 @@ impl EmulatedTape {
         self.lock().position
     }
 
+    /// Makes the medium `capacity` bytes with an early warning zone of `early_warning`
+    /// (a library cartridge FORMAT MEDIUM re-partitioned). The zone is clamped to the
+    /// capacity.
+    pub fn resize(&mut self, capacity: u64, early_warning: u64) {
+        let early_warning = early_warning.min(capacity);
+        self.config.capacity = capacity;
+        self.config.early_warning = early_warning;
+        let d = self.drive.get_mut().unwrap_or_else(PoisonError::into_inner);
+        d.capacity = capacity;
+        d.early_warning_at = capacity - early_warning;
+    }
+
     /// Image bytes up to end of data: the medium used (a library's remaining capacity).
     pub fn end_of_data(&self) -> u64 {
         self.lock().image.end_of_data()
