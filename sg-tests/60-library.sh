@@ -1,8 +1,9 @@
 # xcopyd as a tape library (an SMC-3 changer and two LTO drives) logged in by the guest
 # kernel's iSCSI initiator: lsscsi, mtx (inquiry, status, load, unload, transfer, first,
 # next), mt-st and tar on the drive mtx loaded, an EXTENDED COPY sent with sg_raw that
-# writes a disk onto a cartridge mtx loaded (read back through the st driver), and Bacula's
-# btape (test, autochanger, fill) through its mtx-changer script.
+# writes a disk onto a cartridge mtx loaded (read back through the st driver), a cartridge
+# given two partitions by mt-st, and Bacula's btape (test, autochanger, fill) through its
+# mtx-changer script.
 . "$SGT_LIB"
 export XCOPYD_STATE_DIR="$PWD/state"
 truncate -s 64M disk0.img
@@ -147,6 +148,29 @@ check cartridge_equals_disk cmp tape.bin pat.bin
 check mtx_unload_copy mtx -f "$CH" unload 6 1
 simh media/XC0002L9.tap simh.bin > simh.txt
 check image_read_without_xcopyd_equals_disk cmp simh.bin pat.bin
+
+# Two partitions through the st driver: mkpartition (MODE SENSE and MODE SELECT of page
+# 11h in megabytes, FORMAT MEDIUM), setpartition/partseek (LOCATE with CP), a tar archive
+# in each partition, read back; partition 1 is its own SIMH image.
+check mtx_load_for_partitions mtx -f "$CH" load 3 1
+check mt_can_partitions mt-st -f "$NST1" stsetoptions can-partitions
+check mt_mkpartition mt-st -f "$NST1" mkpartition 100
+check mt_setpartition_1 mt-st -f "$NST1" setpartition 1
+check tar_write_partition_1 tar cf "$NST1" data/f1
+mt-st -f "$NST1" status | tee mtp.txt
+check mt_status_partition_1 grep -q 'partition=1' mtp.txt
+check mt_setpartition_0 mt-st -f "$NST1" setpartition 0
+check tar_write_partition_0 tar cf "$NST1" data/f2
+mkdir -p p0 p1
+check mt_partseek_1 mt-st -f "$NST1" partseek 1 0
+check tar_read_partition_1 tar xf "$NST1" -C p1
+check mt_partseek_0 mt-st -f "$NST1" partseek 0 0
+check tar_read_partition_0 tar xf "$NST1" -C p0
+check partitions_hold_their_archives sh -c 'cmp data/f1 p1/data/f1 && cmp data/f2 p0/data/f2 &&
+    [ ! -e p1/data/f2 ] && [ ! -e p0/data/f1 ]'
+check mtx_unload_partitions mtx -f "$CH" unload 3 1
+simh media/XC0003L9.p1.tap p1.bin > p1.txt
+check partition_1_image_holds_its_archive sh -c 'tar tf p1.bin | grep -qx data/f1'
 
 # Bacula btape through mtx-changer (16 KiB blocks keep its 20000-block tests in the guest's
 # RAM). btape opens the drive when it starts: a cartridge is loaded first.

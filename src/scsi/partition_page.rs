@@ -7,7 +7,9 @@
 //! Page layout (12 bytes): page code, PAGE LENGTH 0Ah, MAXIMUM ADDITIONAL PARTITIONS,
 //! ADDITIONAL PARTITIONS DEFINED, FDP SDP IDP PSUM(2) POFM CLEAR ADDP, MEDIUM FORMAT
 //! RECOGNITION, PARTITION UNITS (bits 3-0), reserved, two 2-byte PARTITION SIZEs. A size of
-//! FFFFh is "the rest of the medium".
+//! FFFFh is "the rest of the medium". PSUM says what a size counts: bytes (00b), kilobytes
+//! (01b), megabytes (10b, what Linux st's `mt mkpartition` sends) or 10^PARTITION UNITS
+//! bytes (11b, what LTFS sends).
 
 use super::error::{DecodeError, Reason};
 use super::reader::Put;
@@ -17,6 +19,8 @@ pub const PAGE_CODE: u8 = 0x11;
 pub const PAGE_LEN: usize = 12;
 /// Partitions a cartridge can have.
 pub const MAX_PARTITIONS: usize = 2;
+/// The smallest partition FORMAT MEDIUM makes (a size asked for below it is rounded up).
+pub const MIN_PARTITION: u64 = 1 << 20;
 
 /// The fields of the page that describe a layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,8 +85,8 @@ impl PartitionPage {
     }
 
     /// The page of a MODE SELECT parameter list at absolute offset `at` (for the field
-    /// pointer). ADDITIONAL PARTITIONS DEFINED above 1, FDP or SDP with a layout, or a
-    /// PSUM other than 11b (the one this drive and LTFS use) are 26/00 at their byte.
+    /// pointer). ADDITIONAL PARTITIONS DEFINED above 1 is 26/00 at its byte; a page too
+    /// short for its header at PAGE LENGTH.
     pub fn decode(page: &[u8], at: usize) -> Result<Self, DecodeError> {
         let byte = |i: usize| page.get(i).copied();
         let len = usize::from(byte(1).ok_or_else(|| DecodeError::new(Reason::Truncated, at))?);
@@ -94,9 +98,6 @@ impl PartitionPage {
             return Err(DecodeError::invalid(at + 3));
         }
         let flags = byte(4).unwrap_or(0);
-        if (flags >> 3) & 0x03 != 0x03 {
-            return Err(DecodeError::invalid_bit(at + 4, 4));
-        }
         let mut sizes = [0u16; MAX_PARTITIONS];
         for (i, s) in sizes.iter_mut().enumerate() {
             let hi = byte(8 + 2 * i).unwrap_or(0);
@@ -113,21 +114,32 @@ impl PartitionPage {
         })
     }
 
+    /// Bytes a PARTITION SIZE of 1 stands for (PSUM, and PARTITION UNITS for 11b).
+    pub fn unit(&self) -> u64 {
+        match (self.flags >> 3) & 0x03 {
+            0 => 1,
+            1 => 1_000,
+            2 => 1_000_000,
+            _ => 10u64.saturating_pow(u32::from(self.units)),
+        }
+    }
+
     /// The sizes in bytes of the partitions this page asks for on a medium of `capacity`
-    /// bytes: FFFFh takes what the others leave; fixed sizes that do not fit (an index
-    /// partition asked for in gigabytes on a small cartridge) shrink in proportion to
-    /// half the medium when another partition takes the rest, else to the whole.
+    /// bytes: FFFFh takes what the others leave; a partition is at least [`MIN_PARTITION`];
+    /// fixed sizes that do not fit (an index partition asked for in gigabytes on a small
+    /// cartridge) shrink in proportion to half the medium when another partition takes
+    /// the rest, else to the whole.
     pub fn partition_bytes(&self, capacity: u64) -> Vec<u64> {
         let n = usize::from(self.additional) + 1;
         if n == 1 {
             return vec![capacity];
         }
-        let unit = 10u64.saturating_pow(u32::from(self.units));
+        let unit = self.unit();
         let sizes: Vec<Option<u64>> = self
             .sizes
             .iter()
             .take(n)
-            .map(|&s| (s != 0xffff).then(|| u64::from(s).saturating_mul(unit)))
+            .map(|&s| (s != 0xffff).then(|| u64::from(s).saturating_mul(unit).max(MIN_PARTITION)))
             .collect();
         let rest = sizes.iter().filter(|s| s.is_none()).count() as u64;
         let fixed: u64 = sizes.iter().flatten().sum();
@@ -141,10 +153,7 @@ impl PartitionPage {
         };
         let fixed_after: u64 = sizes.iter().flatten().map(|&s| scale(s)).sum();
         let each_rest = capacity.saturating_sub(fixed_after) / rest.max(1);
-        sizes
-            .iter()
-            .map(|s| s.map_or(each_rest, scale).max(1 << 20))
-            .collect()
+        sizes.iter().map(|s| s.map_or(each_rest, scale)).collect()
     }
 }
 
@@ -229,13 +238,35 @@ mod tests {
         let sizes = p.partition_bytes(400 << 20);
         assert_eq!(sizes, [200 << 20, 200 << 20]);
         assert_eq!(PartitionPage::single().partition_bytes(5), [5]);
-        // Three partitions, or PSUM 00b: 26/00 at the byte.
+        // Three partitions: 26/00 at the byte; a page without its header: at PAGE LENGTH.
         let mut bad = page;
         bad[3] = 2;
         assert_eq!(PartitionPage::decode(&bad, 16).unwrap_err().offset, 19);
-        let mut bad = page;
-        bad[4] = 0x20;
-        assert_eq!(PartitionPage::decode(&bad, 16).unwrap_err().offset, 20);
+        assert_eq!(
+            PartitionPage::decode(&page[..6], 16).unwrap_err().offset,
+            17
+        );
+        // What Linux st's `mt mkpartition 100` selects: IDP, PSUM 10b (megabytes),
+        // partition 1 of 100 MB, page length 0Ah (two size descriptors, the first FFFFh).
+        let st = [0x11, 0x0a, 1, 1, 0x30, 3, 0, 0, 0xff, 0xff, 0, 100];
+        let p = PartitionPage::decode(&st, 0).unwrap();
+        assert_eq!(p.unit(), 1_000_000);
+        assert_eq!(p.partition_bytes(1_000_000_000), [900_000_000, 100_000_000]);
+        // PSUM 00b bytes, 01b kilobytes.
+        let bytes = [0x11, 0x0a, 1, 1, 0x20, 3, 0, 0, 0xff, 0xff, 0x40, 0];
+        assert_eq!(
+            PartitionPage::decode(&bytes, 0)
+                .unwrap()
+                .partition_bytes(64 << 20),
+            [63 << 20, 1 << 20]
+        );
+        let kb = [0x11, 0x0a, 1, 1, 0x28, 3, 0, 0, 0x40, 0, 0xff, 0xff];
+        assert_eq!(
+            PartitionPage::decode(&kb, 0)
+                .unwrap()
+                .partition_bytes(64 << 20),
+            [16_384_000, (64 << 20) - 16_384_000]
+        );
     }
 
     #[test]
