@@ -10,6 +10,7 @@
 //! [daemon]                # optional
 //! shutdown_grace_secs = 30        # how long SIGTERM lets running copies finish
 //! copy_buffers = 32               # 1 MiB buffers per copying thread's pool (4..=1024)
+//! admin_socket = "xcopyd.sock"    # xcopy status/abort (the binary's default: state dir)
 //! [tcmu]                  # optional; present = serve LIO user backstores (frontend::tcmu)
 //! subtype = "xcopyd"              # dev_config "<subtype>/<inventory device name>"
 //! [[lun]]
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::admin::AdminSocket;
 use crate::copy::engine;
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Resolve;
@@ -127,6 +129,10 @@ pub struct DaemonConfig {
     pub initiators: Initiators,
     /// `[iscsi] allow_anonymous`: no `[[initiator]]` table on a non-loopback listener.
     pub allow_anonymous: bool,
+    /// `[daemon] admin_socket`: where `xcopy status` and `xcopy abort` reach the daemon
+    /// (None: no admin socket; the xcopyd binary then uses `xcopyd.sock` in the state
+    /// directory).
+    pub admin_socket: Option<PathBuf>,
     /// `[iscsi]` bounds on what one peer may hold.
     pub iscsi: IscsiLimits,
 }
@@ -363,6 +369,7 @@ struct LunTable {
 struct DaemonTable {
     shutdown_grace_secs: Option<u64>,
     copy_buffers: Option<u16>,
+    admin_socket: Option<PathBuf>,
 }
 
 /// Top-level keys the daemon config may have.
@@ -500,6 +507,7 @@ impl DaemonConfig {
             copy_buffers,
             inventory,
             tcmu,
+            admin_socket: daemon.admin_socket.map(|p| base_dir.join(p)),
         }
         .checked()
     }
@@ -556,6 +564,7 @@ pub struct Daemon {
     dispatcher: Arc<Dispatcher>,
     target: Target,
     tcmu: Option<Scanner>,
+    admin: Option<AdminSocket>,
 }
 
 /// The LUN map: each `[[lun]]`'s device, with its `allow` list (LUN masking).
@@ -632,6 +641,16 @@ impl Daemon {
                 Some(scanner)
             }
         };
+        let admin = match &config.admin_socket {
+            Some(path) => {
+                let socket = AdminSocket::start(path, copy.registry().clone()).map_err(|e| {
+                    DaemonError::Invalid(format!("admin socket {}: {e}", path.display()))
+                })?;
+                tracing::info!(socket = %path.display(), "admin socket");
+                Some(socket)
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             inventory: shared,
@@ -639,7 +658,13 @@ impl Daemon {
             dispatcher,
             target,
             tcmu,
+            admin,
         })
+    }
+
+    /// The copies this daemon runs and ran lately.
+    pub fn registry(&self) -> &Arc<crate::copy::registry::Registry> {
+        self.copy.registry()
     }
 
     /// Where the target listens (the port chosen when the config said 0).
@@ -708,6 +733,9 @@ impl Daemon {
         }
         if let Some(t) = self.tcmu {
             t.stop();
+        }
+        if let Some(a) = self.admin {
+            a.close();
         }
         self.target.shutdown();
         tracing::info!("xcopyd stopped");

@@ -9,7 +9,9 @@ use clap::{Parser, Subcommand};
 mod copy;
 mod decode;
 pub mod input;
+mod progress;
 mod remote;
+mod status;
 mod tape_position;
 
 /// xcopy: drive and inspect an EXTENDED COPY (LID1) third-party copy manager.
@@ -37,10 +39,15 @@ pub enum Command {
     Results(remote::ResultsArgs),
     /// List the inventory's devices with their designators (like lsscsi + sg_vpd -p di).
     Devices(copy::DevicesArgs),
+    /// The running daemon's copies (running, then the last finished), or follow one.
+    Status(status::StatusArgs),
+    /// Stop one of the running daemon's copies.
+    Abort(status::AbortArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
 pub fn main() -> ExitCode {
+    progress::block_sigusr1();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -57,6 +64,8 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => copy::restore(&args),
         Command::Results(args) => remote::results(&args),
         Command::Devices(args) => copy::devices(&args),
+        Command::Status(args) => status::status(&args),
+        Command::Abort(args) => status::abort(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
