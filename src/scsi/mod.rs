@@ -35,6 +35,7 @@ pub mod fuzzing;
 pub mod inquiry;
 pub mod limits;
 pub mod parameter_list;
+pub mod persistent_reservation;
 #[cfg(test)]
 mod proptests;
 pub mod reader;
