@@ -30,6 +30,7 @@ use std::sync::Arc;
 use nix::libc;
 
 use super::lock::{ImageLock, LockError, LockMode};
+use super::reservation::Reservations;
 use super::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::designator::Designator;
 use crate::scsi::inquiry::{
@@ -40,7 +41,7 @@ use crate::scsi::sbc::{
     self, ByteCheck, DiskCommand, DiskModeParameters, ReadWriteCdb, VerifyCdb, WriteVerifyCdb,
     DISK_COMMANDS,
 };
-use crate::scsi::{Asc, PeripheralDeviceType, Sense, SenseKey};
+use crate::scsi::{Asc, DeviceClass, PeripheralDeviceType, Sense, SenseKey};
 
 /// INQUIRY identification of every emulated disk (one product id for all: ESXi uses XCOPY
 /// only between LUNs whose PRODUCT IDENTIFICATION matches).
@@ -144,6 +145,8 @@ pub struct EmulatedDisk {
     serial: String,
     max_transfer_blocks: u32,
     queue_depth: Option<u16>,
+    /// The logical unit's reservations (checked by the front ends and the copy manager).
+    reservations: Reservations,
     /// This process's flock on the image: exclusive, or shared when read-only.
     _lock: ImageLock,
 }
@@ -267,6 +270,7 @@ impl EmulatedDisk {
             serial,
             max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
             queue_depth: opts.queue_depth,
+            reservations: Reservations::new(DeviceClass::Block),
             _lock: lock,
         })
     }
@@ -571,6 +575,10 @@ impl ScsiDevice for EmulatedDisk {
 
     fn concurrent_io(&self) -> bool {
         true
+    }
+
+    fn reservations(&self) -> Option<&Reservations> {
+        Some(&self.reservations)
     }
 
     fn block_backend(&self) -> Option<BlockBackend> {

@@ -12,6 +12,7 @@ pub mod disk;
 pub mod faults;
 pub mod inventory;
 pub mod lock;
+pub mod reservation;
 pub mod sg;
 
 use std::fs::File;
@@ -186,6 +187,13 @@ pub trait ScsiDevice: Send + Sync {
     /// EXTENDED COPY, RECEIVE COPY RESULTS). `None`: the device answers that command itself
     /// (a real device behind SG_IO).
     fn supported_commands(&self) -> Option<&'static [crate::scsi::sbc::CommandUsage]> {
+        None
+    }
+
+    /// The logical unit's reservations, which the front ends and the copy manager check
+    /// with the I_T nexus before a command reaches [`ScsiDevice::execute`] (emulated
+    /// devices). `None`: the device keeps its own (a real device behind SG_IO).
+    fn reservations(&self) -> Option<&reservation::Reservations> {
         None
     }
 }

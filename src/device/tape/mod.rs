@@ -75,6 +75,7 @@ pub struct EmulatedTape {
     name: String,
     config: TapeConfig,
     drive: Mutex<Drive>,
+    reservations: super::reservation::Reservations,
 }
 
 /// The drive's state, behind the lock.
@@ -132,6 +133,9 @@ impl EmulatedTape {
                 name: name.into(),
                 config,
                 drive: Mutex::new(drive),
+                reservations: super::reservation::Reservations::new(
+                    crate::scsi::DeviceClass::Stream,
+                ),
             },
             report,
         ))
@@ -305,6 +309,10 @@ impl ScsiDevice for EmulatedTape {
 
     fn settle(&self) {
         self.lock().settle(&self.name);
+    }
+
+    fn reservations(&self) -> Option<&super::reservation::Reservations> {
+        Some(&self.reservations)
     }
 }
 
