@@ -92,9 +92,15 @@ impl Reservations {
         Ok(())
     }
 
-    /// Takes over the state of `other` (the same logical unit reopened by a configuration
-    /// reload).
+    /// Takes over the state of `other`, and where it is saved (the same logical unit
+    /// reopened by a configuration reload).
     pub fn take_over(&self, other: &Self) {
+        let store = other
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        *self.store.lock().unwrap_or_else(PoisonError::into_inner) = store;
         let theirs = other.lock().clone();
         let mut s = self.lock();
         *s = theirs;
