@@ -1,7 +1,10 @@
 //! Reservations over the iSCSI target of the daemon, with PERSISTENT RESERVE commands built
 //! here from SPC-4's tables (not through xcopyd's encoders): two sessions get the exact
 //! parameter data, RESERVATION CONFLICT where the tables say, and unit attentions; an APTPL
-//! reservation survives a daemon restart.
+//! reservation survives a daemon restart; an EXTENDED COPY into a disk another initiator
+//! holds Write Exclusive ends in COPY ABORTED with the destination's RESERVATION CONFLICT
+//! forwarded and the disk untouched, and succeeds once segment 14h has registered the copy
+//! manager under a registrants-only reservation.
 
 mod common;
 
@@ -10,6 +13,11 @@ use std::time::Duration;
 
 use common::{Initiator, Reply};
 use xcopyd::daemon::{Daemon, DaemonConfig};
+use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
+use xcopyd::scsi::{
+    Designator, ForwardedSense, ForwardedSource, ListIdUsage, ParameterList, Sense, Status,
+};
 
 const TARGET: &str = "iqn.2026-11.org.xcopyd:mover";
 const HOST_A: &str = "iqn.2026-11.org.example:host-a";
@@ -29,10 +37,18 @@ state_dir = "state"
 name = "disk0"
 kind = "disk"
 path = "disk0.img"
-size = "1MiB"
+size = "8MiB"
 designator = "naa.5001405a1b2c3d01"
+[[device]]
+name = "disk1"
+kind = "disk"
+path = "disk1.img"
+size = "8MiB"
+designator = "naa.5001405a1b2c3d03"
 [[lun]]
 device = "disk0"
+[[lun]]
+device = "disk1"
 "#
     );
     DaemonConfig::parse(&text, dir).unwrap()
@@ -205,6 +221,203 @@ fn aptpl_reservation_survives_a_daemon_restart() {
     );
     assert_eq!(read(&mut b).status, GOOD);
     assert!(!dir.path().join("state/reservations/disk0.toml").exists());
+    b.logout();
+    daemon.shutdown(Duration::from_secs(1));
+}
+
+fn disk(designator: &str) -> CscdDescriptor {
+    CscdDescriptor {
+        nul: false,
+        peripheral_device_type: 0,
+        relative_initiator_port: 0,
+        identifier: CscdIdentifier::Identification {
+            designator: Designator::parse_name(designator).unwrap(),
+        },
+        parameters: DeviceParameters::Block {
+            pad: false,
+            block_length: 512,
+        },
+    }
+}
+
+/// EXTENDED COPY (LID1) of `segments` between disk0 (CSCD 0) and disk1 (CSCD 1), sent to
+/// LUN 0.
+fn extended_copy(i: &mut Initiator, segments: Vec<Segment>) -> Reply {
+    static NEXT_ID: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+    let list = ParameterList {
+        list_identifier: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        sequential_striped: false,
+        list_id_usage: ListIdUsage::Discard,
+        priority: 1,
+        cscds: vec![disk("naa.5001405a1b2c3d01"), disk("naa.5001405a1b2c3d03")],
+        segments: segments
+            .into_iter()
+            .map(|body| SegmentDescriptor { cat: false, body })
+            .collect(),
+        inline_data: Vec::new(),
+    }
+    .encode();
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x83;
+    cdb[10..14].copy_from_slice(&(list.len() as u32).to_be_bytes());
+    i.command(0, &cdb, &list, 0)
+}
+
+fn lun_read(i: &mut Initiator, lun: u8, lba: u8, blocks: u8) -> Reply {
+    let cdb = [0x28, 0, 0, 0, 0, lba, 0, 0, blocks, 0];
+    i.command(lun, &cdb, &[], u32::from(blocks) * 512)
+}
+
+#[test]
+fn extended_copy_meets_a_write_exclusive_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(config(dir.path())).unwrap();
+    let (mut a, mut b) = (login(&daemon, HOST_A), login(&daemon, HOST_B));
+    for i in [&mut a, &mut b] {
+        assert_eq!(
+            Initiator::sense(&i.command(1, &[0; 6], &[], 0)),
+            (6, 0x29, 0)
+        );
+    }
+    let pattern: Vec<u8> = (0..8 * 512u32).map(|n| (n * 13 + n / 512) as u8).collect();
+    assert_eq!(
+        a.command(0, &[0x2a, 0, 0, 0, 0, 16, 0, 0, 8, 0], &pattern, 0)
+            .status,
+        GOOD
+    );
+    let untouched = lun_read(&mut a, 1, 32, 8).data;
+    // b holds disk1 Write Exclusive.
+    let mut list = [0u8; 24];
+    list[8..16].copy_from_slice(&0xb0u64.to_be_bytes());
+    assert_eq!(
+        b.command(1, &[0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0], &list, 0)
+            .status,
+        GOOD
+    );
+    list = [0u8; 24];
+    list[..8].copy_from_slice(&0xb0u64.to_be_bytes());
+    assert_eq!(
+        b.command(1, &[0x5f, 1, 0x01, 0, 0, 0, 0, 0, 24, 0], &list, 0)
+            .status,
+        GOOD
+    );
+
+    let copy = Segment::BlockToBlock {
+        hold: false,
+        dc: false,
+        source: CscdId(0),
+        destination: CscdId(1),
+        blocks: 8,
+        source_lba: 16,
+        destination_lba: 32,
+    };
+    let r = extended_copy(&mut a, vec![copy.clone()]);
+    assert_eq!(Initiator::sense(&r), (0x0a, 0x0d, 0x01), "{r:?}");
+    let sense = Sense::decode(&r.sense).unwrap();
+    assert_eq!(sense.segment_number, Some(0));
+    assert_eq!(
+        sense.forwarded,
+        [ForwardedSense {
+            source: ForwardedSource::CopyDestination,
+            status: Status::RESERVATION_CONFLICT,
+            sense: Vec::new(),
+        }]
+    );
+    // Fixed format: the destination's area (offset in byte 9) starts with its status byte.
+    let at = usize::from(r.sense[9]);
+    assert_eq!(r.sense[at], 0x18);
+    // The segment pointer names CSCD descriptor 1 (list offset 16 + 32).
+    assert_eq!(sense.field_pointer(), Some(48));
+    assert_eq!(lun_read(&mut a, 1, 32, 8).data, untouched);
+
+    // Under Write Exclusive - Registrants Only (b preempts its own key to change the type),
+    // a list that first registers the copy manager (14h) copies.
+    list = [0u8; 24];
+    list[..8].copy_from_slice(&0xb0u64.to_be_bytes());
+    list[8..16].copy_from_slice(&0xb0u64.to_be_bytes());
+    assert_eq!(
+        b.command(1, &[0x5f, 4, 0x05, 0, 0, 0, 0, 0, 24, 0], &list, 0)
+            .status,
+        GOOD
+    );
+    let r = extended_copy(&mut a, vec![copy.clone()]);
+    assert_eq!(
+        Initiator::sense(&r),
+        (0x0a, 0x0d, 0x01),
+        "still unregistered"
+    );
+    let register = Segment::RegisterKey {
+        destination: CscdId(1),
+        reservation_key: 0,
+        service_action_reservation_key: 0xc0c0,
+    };
+    let r = extended_copy(&mut a, vec![register, copy]);
+    assert_eq!(r.status, GOOD, "{r:?}");
+    assert_eq!(lun_read(&mut a, 1, 32, 8).data, pattern);
+    // disk1's registrations: b's key, then the copy manager's.
+    let keys = b.command(1, &[0x5e, 0, 0, 0, 0, 0, 0, 0, 64, 0], &[], 64);
+    assert_eq!(
+        keys.data,
+        [0, 0, 0, 3, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0, 0xb0, 0, 0, 0, 0, 0, 0, 0xc0, 0xc0]
+    );
+    let full = b
+        .command(1, &[0x5e, 3, 0, 0, 0, 0, 0, 1, 0, 0], &[], 256)
+        .data;
+    let name = b"xcopyd:copy-manager";
+    assert!(full.windows(name.len()).any(|w| w == name), "{full:02x?}");
+    a.logout();
+    b.logout();
+    daemon.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn a_long_copy_through_the_ring_meets_the_reservation_too() {
+    // 6144 blocks (3 MiB): more than the copy reads in line, so the io_uring engine (or
+    // the read-ahead thread where the kernel refuses rings) moves it.
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(config(dir.path())).unwrap();
+    let (mut a, mut b) = (login(&daemon, HOST_A), login(&daemon, HOST_B));
+    assert_eq!(
+        Initiator::sense(&b.command(1, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    let mut list = [0u8; 24];
+    list[8..16].copy_from_slice(&7u64.to_be_bytes());
+    assert_eq!(
+        b.command(1, &[0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0], &list, 0)
+            .status,
+        GOOD
+    );
+    list = [0u8; 24];
+    list[..8].copy_from_slice(&7u64.to_be_bytes());
+    assert_eq!(
+        b.command(1, &[0x5f, 1, 0x01, 0, 0, 0, 0, 0, 24, 0], &list, 0)
+            .status,
+        GOOD
+    );
+    let ones = vec![0xeeu8; 32 * 512];
+    for k in 0..192u32 {
+        let lba = (k * 32).to_be_bytes();
+        let cdb = [0x2a, 0, lba[0], lba[1], lba[2], lba[3], 0, 0, 32, 0];
+        assert_eq!(a.command(0, &cdb, &ones, 0).status, GOOD);
+    }
+    let copy = Segment::BlockToBlock {
+        hold: false,
+        dc: false,
+        source: CscdId(0),
+        destination: CscdId(1),
+        blocks: 6144,
+        source_lba: 0,
+        destination_lba: 0,
+    };
+    let r = extended_copy(&mut a, vec![copy]);
+    assert_eq!(Initiator::sense(&r), (0x0a, 0x0d, 0x01), "{r:?}");
+    let sense = Sense::decode(&r.sense).unwrap();
+    assert_eq!(sense.forwarded[0].status, Status::RESERVATION_CONFLICT);
+    // Nothing reached disk1's image.
+    let image = std::fs::read(dir.path().join("disk1.img")).unwrap();
+    assert!(image.iter().all(|&x| x == 0));
+    a.logout();
     b.logout();
     daemon.shutdown(Duration::from_secs(1));
 }

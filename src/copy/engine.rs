@@ -27,6 +27,7 @@ use crate::scsi::Asc;
 use crate::sys::uring::{Buf, Done, Ring};
 
 use super::io::{check_range, io_failure, Endpoint, Failure, Side};
+use super::reservation;
 use super::segment::{Flow, Sink, CHUNK};
 
 /// Buffers in a thread's pool by default: the most chunks in flight (reads and writes
@@ -521,7 +522,9 @@ impl Job<'_> {
             }
             let units = (self.read_len(k) / self.in_unit) as u64;
             let lba = self.source_lba(k);
-            if let Err(f) = check_range(self.source, Side::Source, lba, units) {
+            let checked = check_range(self.source, Side::Source, lba, units)
+                .and_then(|()| reservation::check_io(self.source, Side::Source, false, lba, units));
+            if let Err(f) = checked {
                 self.fail(k, f);
                 break;
             }
@@ -574,7 +577,11 @@ impl Job<'_> {
             }
             let (endpoint, _) = self.sink.expect("checked");
             let lba = first_lba + (k * self.chunk / out) as u64;
-            if let Err(f) = check_range(endpoint, Side::Destination, lba, (whole / out) as u64) {
+            let blocks = (whole / out) as u64;
+            let checked = check_range(endpoint, Side::Destination, lba, blocks).and_then(|()| {
+                reservation::check_io(endpoint, Side::Destination, true, lba, blocks)
+            });
+            if let Err(f) = checked {
                 return self.fail(k, f);
             }
             self.deferred.push_back((k, d.buf));

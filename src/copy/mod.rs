@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod io;
 pub mod manager;
+pub mod reservation;
 pub mod resolve;
 pub mod run;
 pub mod segment;
