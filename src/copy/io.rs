@@ -189,6 +189,7 @@ pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Fai
     if let Some(b) = endpoint.backend.as_ref().filter(|b| !b.read_only) {
         super::reservation::check_io(endpoint, Side::Destination, true, lba, blocks)?;
         let offset = b.offset + lba * u64::from(b.block_size);
+        let _held = b.writes.shared(lba, blocks);
         let result = if b.direct && !aligned(buf) {
             let mut bounce = AlignedBuf::default();
             let tmp = bounce.slice(buf.len());

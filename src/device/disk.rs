@@ -9,11 +9,16 @@
 //! copy engine's own aligned fast path.
 //!
 //! Command set and the sense each failure returns (SBC-3 clause in brackets):
-//! INQUIRY (standard, VPD 00h/80h/83h/B0h) [SPC-3 6.4], TEST UNIT READY, REQUEST SENSE
-//! (always NO SENSE: sense is returned with each CHECK CONDITION), READ CAPACITY(10/16)
-//! [5.10, 5.11], READ/WRITE(6/10/12/16) [5.5-5.10, 5.25-5.28], VERIFY(10/12/16)
-//! [5.22-5.24], SYNCHRONIZE CACHE(10/16) [5.18, 5.19], MODE SENSE(6/10) [SPC-3 6.9, 6.10],
-//! REPORT SUPPORTED OPERATION CODES [SPC-3 6.23]. LBA past the end: 05/21/00; write to a
+//! INQUIRY (standard, VPD 00h/80h/83h/B0h/B1h/B2h) [SPC-3 6.4], TEST UNIT READY, REQUEST
+//! SENSE (NO SENSE, or the unit's not-ready condition: sense is returned with each CHECK
+//! CONDITION), READ CAPACITY(10/16) [5.10, 5.11], READ/WRITE(6/10/12/16) [5.5-5.10,
+//! 5.25-5.28], VERIFY(10/12/16) [5.22-5.24], SYNCHRONIZE CACHE(10/16) [5.18, 5.19], MODE
+//! SENSE(6/10) [SPC-3 6.9, 6.10], REPORT SUPPORTED OPERATION CODES [SPC-3 6.23]; thin
+//! provisioning (WRITE SAME, UNMAP, GET LBA STATUS: `disk_provisioning.rs`); COMPARE AND
+//! WRITE and ORWRITE (`disk_compare.rs`); START STOP UNIT and SANITIZE (`disk_unit.rs`);
+//! PRE-FETCH, PREVENT ALLOW MEDIUM REMOVAL, READ DEFECT DATA. Every write holds its LBA
+//! range in the disk's [`RangeLock`] (shared; COMPARE AND WRITE and ORWRITE exclusive), as
+//! the copy engine does for its writes to the image. LBA past the end: 05/21/00; write to a
 //! read-only disk: 07/27/00; unknown opcode: 05/20/00; bad CDB field: 05/24/00 with the
 //! field pointer; host read error: 03/11/00; host write error: 03/0C/00; out of space on a
 //! sparse image: 07/27/07; BYTCHK=1 mismatch: 0E/1D/00 with INFORMATION = byte offset in
@@ -30,17 +35,18 @@ use std::sync::Arc;
 use nix::libc;
 
 use super::lock::{ImageLock, LockError, LockMode};
+use super::range_lock::RangeLock;
 use super::reservation::Reservations;
 use super::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::designator::Designator;
 use crate::scsi::inquiry::{
-    encode_device_identification, page, vpd_page, BlockLimits, InquiryCdb, StandardInquiry,
-    STANDARD_INQUIRY_LEN,
+    encode_device_identification, page, vpd_page, InquiryCdb, StandardInquiry, STANDARD_INQUIRY_LEN,
 };
 use crate::scsi::sbc::{
     self, ByteCheck, DiskCommand, DiskModeParameters, ReadWriteCdb, VerifyCdb, WriteVerifyCdb,
     DISK_COMMANDS,
 };
+use crate::scsi::sbc_provisioning::block_device_characteristics_body;
 use crate::scsi::{Asc, DeviceClass, PeripheralDeviceType, Sense, SenseKey};
 
 /// INQUIRY identification of every emulated disk (one product id for all: ESXi uses XCOPY
@@ -145,6 +151,12 @@ pub struct EmulatedDisk {
     serial: String,
     max_transfer_blocks: u32,
     queue_depth: Option<u16>,
+    /// A block device (else a regular file).
+    is_block: bool,
+    /// LBA ranges being written (COMPARE AND WRITE holds its range alone).
+    writes: Arc<RangeLock>,
+    /// Stopped, sanitizing, sanitize failed.
+    unit: Arc<unit::UnitState>,
     /// The logical unit's reservations (checked by the front ends and the copy manager).
     reservations: Reservations,
     /// This process's flock on the image: exclusive, or shared when read-only.
@@ -270,6 +282,9 @@ impl EmulatedDisk {
             serial,
             max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
             queue_depth: opts.queue_depth,
+            is_block,
+            writes: RangeLock::new(),
+            unit: Arc::default(),
             reservations: Reservations::new(DeviceClass::Block),
             _lock: lock,
         })
@@ -382,8 +397,10 @@ impl EmulatedDisk {
         let got = need.min(buf.len()) / bs * bs;
         let payload = &buf[..got];
         let offset = cdb.lba * u64::from(self.block_size);
+        let held = self.writes.shared(cdb.lba, (got / bs) as u64);
         self.write_at(payload, offset)
             .map_err(|e| write_error(&e, cdb.lba))?;
+        drop(held);
         if cdb.fua && got > 0 {
             self.file
                 .sync_data()
@@ -478,19 +495,14 @@ impl EmulatedDisk {
                 page::UNIT_SERIAL_NUMBER,
                 page::DEVICE_IDENTIFICATION,
                 page::BLOCK_LIMITS,
+                page::BLOCK_DEVICE_CHARACTERISTICS,
+                page::LOGICAL_BLOCK_PROVISIONING,
             ],
             page::UNIT_SERIAL_NUMBER => self.serial.as_bytes().to_vec(),
             page::DEVICE_IDENTIFICATION => encode_device_identification(&self.designators),
-            page::BLOCK_LIMITS => {
-                let per_4k = (4096 / self.block_size).max(1);
-                BlockLimits {
-                    optimal_transfer_length_granularity: u16::try_from(per_4k).unwrap_or(1),
-                    maximum_transfer_length: self.max_transfer_blocks,
-                    optimal_transfer_length: ((1 << 20) / self.block_size)
-                        .min(self.max_transfer_blocks),
-                }
-                .encode_body()
-            }
+            page::BLOCK_LIMITS => self.block_limits().encode_body(),
+            page::BLOCK_DEVICE_CHARACTERISTICS => block_device_characteristics_body(),
+            page::LOGICAL_BLOCK_PROVISIONING => self.provisioned().encode_body(),
             _ => return Err(Sense::invalid_field_in_cdb(2, None)),
         };
         Ok(vpd_page(pdt, cdb.page_code, &body))
@@ -498,6 +510,9 @@ impl EmulatedDisk {
 
     fn run(&self, cdb: &[u8], data: DataDirection<'_>) -> Result<Completion, Sense> {
         let command = DiskCommand::decode(cdb).map_err(Sense::from)?;
+        if let Some(sense) = self.unit.gate(&command) {
+            return Err(sense);
+        }
         match command {
             DiskCommand::TestUnitReady => Ok(Completion::good(data.len())),
             DiskCommand::RequestSense {
@@ -506,7 +521,10 @@ impl EmulatedDisk {
             } => {
                 let sense = Sense {
                     descriptor_format,
-                    ..Sense::new(SenseKey::NO_SENSE, Asc::NO_ADDITIONAL_SENSE)
+                    ..self
+                        .unit
+                        .condition()
+                        .unwrap_or_else(|| Sense::new(SenseKey::NO_SENSE, Asc::NO_ADDITIONAL_SENSE))
                 };
                 Ok(data_in(data, &sense.encode(), allocation_length.into()))
             }
@@ -529,7 +547,12 @@ impl EmulatedDisk {
                 Ok(data_in(data, &out, out.len()))
             }
             DiskCommand::ReadCapacity16 { allocation_length } => {
-                let out = sbc::read_capacity_16_data(self.blocks, self.block_size, 0);
+                let out = sbc::read_capacity_16_data(
+                    self.blocks,
+                    self.block_size,
+                    self.physical_exponent(),
+                    Some(self.provisioned()),
+                );
                 let alloc = usize::try_from(allocation_length).unwrap_or(usize::MAX);
                 Ok(data_in(data, &out, alloc))
             }
@@ -550,7 +573,33 @@ impl EmulatedDisk {
                 let alloc = usize::try_from(rsoc.allocation_length).unwrap_or(usize::MAX);
                 Ok(data_in(data, &out, alloc))
             }
-            DiskCommand::Unsupported(_) => {
+            DiskCommand::CompareAndWrite(c) => self.compare_and_write(&c, data),
+            DiskCommand::OrWrite(c) => self.or_write(&c, data),
+            DiskCommand::WriteSame(c) => self.write_same(&c, data),
+            DiskCommand::Unmap(c) => self.unmap(&c, data),
+            DiskCommand::GetLbaStatus(c) => self.get_lba_status(&c, data),
+            DiskCommand::Prefetch(c) => {
+                // Through the last block for PREFETCH LENGTH 0; no cache to fill: GOOD, not
+                // CONDITION MET (SBC-3 5.9).
+                let blocks = if c.blocks == 0 {
+                    0
+                } else {
+                    u64::from(c.blocks)
+                };
+                sbc::check_range(c.lba, blocks, self.blocks)?;
+                Ok(Completion::good(data.len()))
+            }
+            DiskCommand::StartStopUnit(c) => self.start_stop(&c),
+            // The medium cannot be removed: preventing its removal changes nothing.
+            DiskCommand::PreventAllow(_) => Ok(Completion::good(data.len())),
+            DiskCommand::ReadDefectData(c) => {
+                let alloc = usize::try_from(c.allocation_length).unwrap_or(usize::MAX);
+                Ok(data_in(data, &c.empty_list(), alloc))
+            }
+            DiskCommand::Sanitize => self.sanitize(cdb, data),
+            DiskCommand::WriteAtomic(_)
+            | DiskCommand::Reservation(_)
+            | DiskCommand::Unsupported(_) => {
                 Err(Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE))
             }
         }
@@ -583,6 +632,7 @@ impl ScsiDevice for EmulatedDisk {
 
     fn block_backend(&self) -> Option<BlockBackend> {
         Some(BlockBackend {
+            writes: Arc::clone(&self.writes),
             file: Arc::clone(&self.file),
             offset: 0,
             block_size: self.block_size,
@@ -664,6 +714,13 @@ fn with_bounce<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
         }
     })
 }
+
+#[path = "disk_compare.rs"]
+mod compare;
+#[path = "disk_provisioning.rs"]
+pub mod provisioning;
+#[path = "disk_unit.rs"]
+mod unit;
 
 #[cfg(test)]
 #[path = "disk_tests.rs"]

@@ -12,6 +12,7 @@ pub mod disk;
 pub mod faults;
 pub mod inventory;
 pub mod lock;
+pub mod range_lock;
 pub mod reservation;
 pub mod sg;
 
@@ -124,6 +125,9 @@ pub enum DeviceError {
 #[derive(Clone, Debug)]
 pub struct BlockBackend {
     pub file: Arc<File>,
+    /// The device's LBA range lock: the engine holds the range of each write it has in
+    /// flight (shared), so COMPARE AND WRITE stays atomic against copies.
+    pub writes: Arc<range_lock::RangeLock>,
     /// Byte offset of LBA 0 within the file.
     pub offset: u64,
     pub block_size: u32,
