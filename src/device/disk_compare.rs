@@ -10,8 +10,9 @@ use crate::scsi::sbc_extra::CompareAndWriteCdb;
 use crate::scsi::{Asc, Sense, SenseKey};
 
 impl EmulatedDisk {
-    /// COMPARE AND WRITE: NUMBER OF LOGICAL BLOCKS 0 does nothing; a data-out that is not
-    /// exactly twice the blocks is 24/00 at byte 13. The blocks are read and compared with the first half of the data-out while the
+    /// COMPARE AND WRITE: a data-out that is not exactly twice the blocks is 24/00 at byte 13
+    /// (also for NUMBER OF LOGICAL BLOCKS 0, which otherwise does nothing: an initiator that
+    /// sends data with it meant a count the byte cannot hold). The blocks are read and compared with the first half of the data-out while the
     /// range is held alone; on the first difference MISCOMPARE DURING VERIFY OPERATION
     /// (0E/1D/00) with INFORMATION = its offset in the data-out, and nothing is written;
     /// else the second half is written (FUA: to the medium before GOOD).
@@ -22,9 +23,6 @@ impl EmulatedDisk {
     ) -> Result<Completion, Sense> {
         if self.read_only {
             return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
-        }
-        if cdb.blocks == 0 {
-            return Ok(Completion::good(data.len()));
         }
         // NUMBER OF LOGICAL BLOCKS is one byte: it cannot exceed MAXIMUM COMPARE AND WRITE
         // LENGTH (255), so no request is refused for its length.
@@ -38,6 +36,9 @@ impl EmulatedDisk {
         if out.len() != 2 * half {
             tracing::debug!(disk = %self.name, got = out.len(), want = 2 * half, "COMPARE AND WRITE: data-out length");
             return Err(Sense::invalid_field_in_cdb(13, None));
+        }
+        if cdb.blocks == 0 {
+            return Ok(Completion::good(0));
         }
         let (verify, write) = out.split_at(half);
         let offset = cdb.lba * u64::from(self.block_size);

@@ -44,10 +44,14 @@ impl EmulatedDisk {
         }
     }
 
-    /// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: 4 KiB physical blocks (the unit an image's
-    /// file system and a modern disk allocate) for 512-byte logical ones.
+    /// LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT: 0. The unit an image's file system
+    /// allocates (4 KiB) is told by the OPTIMAL TRANSFER LENGTH and OPTIMAL UNMAP
+    /// granularities instead: a physical block larger than the logical one makes libiscsi
+    /// 1.19's GetLBAStatus.UnmapSingle expect a first LBA status descriptor past the LBA
+    /// asked for, which SBC-3 5.26.2 does not allow; and one logical block is written as a
+    /// unit anyway.
     pub fn physical_exponent(&self) -> u8 {
-        (4096 / self.block_size).max(1).trailing_zeros() as u8
+        0
     }
 
     pub(super) fn block_limits(&self) -> BlockLimits {

@@ -82,8 +82,8 @@ fn vpd_b0_b1_b2_and_read_capacity_16_describe_a_thin_disk() {
     rc16[1] = 0x10;
     rc16[13] = 32;
     let (_, buf) = data_in(&d, &rc16, 32);
-    // 512-byte blocks in 4 KiB physical ones (exponent 3); LBPME and LBPRZ.
-    assert_eq!(buf[8..16], [0, 0, 2, 0, 0, 3, 0xc0, 0]);
+    // LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT 0 (see `physical_exponent`); LBPME, LBPRZ.
+    assert_eq!(buf[8..16], [0, 0, 2, 0, 0, 0, 0xc0, 0]);
 }
 
 #[test]
@@ -230,6 +230,11 @@ fn compare_and_write_writes_on_a_match_only() {
     // NUMBER OF LOGICAL BLOCKS 0: nothing (any up to 255 is taken); a data-out that is not
     // twice the blocks: 24/00 at byte 13; past the end: 21/00.
     assert!(caw(&d, 4, 0, &[]).is_good());
+    // 256 blocks' worth of data with the count byte 0 (256 does not fit): 24/00.
+    assert_eq!(
+        sense(&caw(&d, 0, 0, &vec![0; 512 * 512])),
+        illegal(Asc::INVALID_FIELD_IN_CDB, Some((13, None)))
+    );
     assert_eq!(
         sense(&caw(&d, 4, 2, &both[..1536])),
         illegal(Asc::INVALID_FIELD_IN_CDB, Some((13, None)))

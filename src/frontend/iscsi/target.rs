@@ -60,7 +60,9 @@ impl TargetConfig {
             chap: None,
             max_connections: 64,
             queue_depth: 32,
-            max_command_data: 16 * 1024 * 1024,
+            // The emulated disk's MAXIMUM TRANSFER LENGTH (Block Limits VPD): a WRITE of that
+            // many bytes must get through.
+            max_command_data: crate::device::disk::DEFAULT_MAX_TRANSFER_BYTES,
         }
     }
 }
