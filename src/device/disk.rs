@@ -81,6 +81,8 @@ pub struct DiskOptions {
     pub max_transfer_bytes: u32,
     /// I/Os the copy engine keeps in flight on the image ([`BlockBackend::queue_depth`]).
     pub queue_depth: Option<u16>,
+    /// RMB: the medium can be ejected and loaded (START STOP UNIT with LOEJ).
+    pub removable: bool,
 }
 
 impl DiskOptions {
@@ -95,6 +97,7 @@ impl DiskOptions {
             direct_io: true,
             max_transfer_bytes: DEFAULT_MAX_TRANSFER_BYTES,
             queue_depth: None,
+            removable: false,
         }
     }
 }
@@ -153,6 +156,7 @@ pub struct EmulatedDisk {
     queue_depth: Option<u16>,
     /// A block device (else a regular file).
     is_block: bool,
+    removable: bool,
     /// LBA ranges being written (COMPARE AND WRITE holds its range alone).
     writes: Arc<RangeLock>,
     /// Stopped, sanitizing, sanitize failed.
@@ -283,6 +287,7 @@ impl EmulatedDisk {
             max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
             queue_depth: opts.queue_depth,
             is_block,
+            removable: opts.removable,
             writes: RangeLock::new(),
             unit: Arc::default(),
             reservations: Reservations::new(DeviceClass::Block),
@@ -486,7 +491,11 @@ impl EmulatedDisk {
         let pdt = PeripheralDeviceType::DIRECT_ACCESS;
         if !cdb.evpd {
             let mut out = Vec::with_capacity(STANDARD_INQUIRY_LEN);
-            StandardInquiry::new(pdt, VENDOR, PRODUCT, REVISION).encode(&mut out);
+            StandardInquiry {
+                removable: self.removable,
+                ..StandardInquiry::new(pdt, VENDOR, PRODUCT, REVISION)
+            }
+            .encode(&mut out);
             return Ok(out);
         }
         let body = match cdb.page_code {

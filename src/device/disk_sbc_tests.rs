@@ -269,21 +269,10 @@ fn orwrite_ors_the_data_in() {
 #[test]
 fn start_stop_prefetch_prevent_and_defects() {
     let (_dir, d) = open(512);
+    // No power conditions: stopping leaves the unit ready (as LIO and tgt).
     assert!(none(&d, &[0x1b, 0, 0, 0, 0, 0]).is_good());
-    let not_ready = (
-        SenseKey::NOT_READY,
-        Asc::LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-        None,
-    );
-    assert_eq!(sense(&none(&d, &[0; 6])), not_ready);
-    let (c, _) = data_in(&d, &ReadWriteCdb::read_16(0, 1), 512);
-    assert_eq!(sense(&c), not_ready);
-    let (c, buf) = data_in(&d, &[0x03, 0, 0, 0, 18, 0], 18);
-    assert!(c.is_good());
-    assert_eq!((buf[2], buf[12], buf[13]), (0x02, 0x04, 0x02));
-    assert!(data_in(&d, &[0x12, 0, 0, 0, 36, 0], 36).0.is_good());
-    assert!(none(&d, &[0x1b, 1, 0, 0, 1, 0]).is_good());
     assert!(none(&d, &[0; 6]).is_good());
+    assert!(none(&d, &[0x1b, 1, 0, 0, 0x31, 0]).is_good());
     // LOEJ: this medium cannot be ejected; a reserved POWER CONDITION.
     assert_eq!(
         sense(&none(&d, &[0x1b, 0, 0, 0, 0x02, 0])),
@@ -307,6 +296,31 @@ fn start_stop_prefetch_prevent_and_defects() {
         (c, buf[..4].to_vec()),
         (Completion::good(28), vec![0, 0x18, 0, 0])
     );
+}
+
+#[test]
+fn a_removable_disk_ejects_and_loads_its_medium() {
+    let (_dir, d) = open_with(512, |o| o.removable = true);
+    let (_, inq) = data_in(&d, &[0x12, 0, 0, 0, 36, 0], 36);
+    assert_eq!(inq[1], 0x80, "RMB");
+    // LOEJ + START 0 ejects (IMMED or not).
+    assert!(none(&d, &[0x1b, 1, 0, 0, 0x02, 0]).is_good());
+    let no_medium = (SenseKey::NOT_READY, Asc::MEDIUM_NOT_PRESENT, None);
+    assert_eq!(sense(&none(&d, &[0; 6])), no_medium);
+    let (c, _) = data_in(&d, &[0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8);
+    assert_eq!(sense(&c), no_medium);
+    let (c, _) = data_in(&d, &ReadWriteCdb::read_16(0, 1), 512);
+    assert_eq!(sense(&c), no_medium);
+    assert_eq!(sense(&data_out(&d, &ws16(0, 1, 0), &[0; 512])), no_medium);
+    let (c, buf) = data_in(&d, &[0x03, 0, 0, 0, 18, 0], 18);
+    assert!(c.is_good());
+    assert_eq!((buf[2], buf[12], buf[13]), (0x02, 0x3a, 0x00));
+    assert!(data_in(&d, &[0x12, 0, 0, 0, 36, 0], 36).0.is_good());
+    assert!(data_in(&d, &[0x1a, 0, 0x3f, 0, 255, 0], 255).0.is_good());
+    assert!(none(&d, &[0x1e, 0, 0, 0, 0, 0]).is_good());
+    // LOEJ + START 1 loads it again.
+    assert!(none(&d, &[0x1b, 0, 0, 0, 0x03, 0]).is_good());
+    assert!(none(&d, &[0; 6]).is_good());
 }
 
 #[test]

@@ -1,13 +1,19 @@
-//! The unit states of an emulated disk beside "ready": stopped by START STOP UNIT (SBC-3
-//! 4.19), and SANITIZE (SBC-3 4.11, 5.30) running or failed, with the commands each lets
-//! through:
+//! The unit states of an emulated disk beside "ready": its medium ejected by START STOP
+//! UNIT with LOEJ (a removable disk, SBC-3 5.25), and SANITIZE (SBC-3 4.11, 5.30) running or
+//! failed, with the commands each lets through:
 //! - sanitize in progress: INQUIRY and REQUEST SENSE only (REPORT LUNS is the front end's);
 //!   everything else is NOT READY, LOGICAL UNIT NOT READY, SANITIZE IN PROGRESS (02/04/1B)
 //!   with the progress indication; REQUEST SENSE returns that sense.
 //! - sanitize failed: medium access is MEDIUM ERROR, SANITIZE COMMAND FAILED (03/31/03) until
 //!   a sanitize completes, or EXIT FAILURE MODE when the failed one had AUSE set.
-//! - stopped: medium access is NOT READY, INITIALIZING COMMAND REQUIRED (02/04/02) until
-//!   START STOP UNIT with START set.
+//! - medium ejected: everything but INQUIRY, REQUEST SENSE, REPORT SUPPORTED OPERATION
+//!   CODES, MODE SENSE, START STOP UNIT and PREVENT ALLOW MEDIUM REMOVAL is NOT READY,
+//!   MEDIUM NOT PRESENT (02/3A/00) until START STOP UNIT loads it again.
+//!
+//! There are no power conditions: START STOP UNIT without LOEJ changes nothing (as LIO and
+//! tgt; libiscsi's StartStopUnit.NoLoej expects the unit to stay ready). Whether an ejection
+//! is prevented (PREVENT ALLOW MEDIUM REMOVAL, per I_T nexus) is the logical unit's
+//! reservations' business, which know the nexus (`device::reservation`).
 //!
 //! A sanitize overwrites every block with the pattern (OVERWRITE COUNT passes, inverted
 //! between passes with INVERT) or deallocates them all (BLOCK ERASE: they read as zeros
@@ -32,7 +38,7 @@ const SANITIZE_CHUNK: usize = 1 << 20;
 /// Shared with a sanitize thread.
 #[derive(Debug, Default)]
 pub(super) struct UnitState {
-    stopped: AtomicBool,
+    ejected: AtomicBool,
     sanitizing: AtomicBool,
     /// Blocks done and to do (all passes) of the running sanitize.
     done: AtomicU64,
@@ -73,11 +79,8 @@ impl UnitState {
                 Asc::SANITIZE_COMMAND_FAILED,
             ));
         }
-        if self.stopped.load(Ordering::Acquire) {
-            return Some(Sense::new(
-                SenseKey::NOT_READY,
-                Asc::LOGICAL_UNIT_NOT_READY_INITIALIZING_COMMAND_REQUIRED,
-            ));
+        if self.ejected.load(Ordering::Acquire) {
+            return Some(Sense::new(SenseKey::NOT_READY, Asc::MEDIUM_NOT_PRESENT));
         }
         None
     }
@@ -89,15 +92,15 @@ impl UnitState {
         let passes = match command {
             C::Inquiry(_) | C::RequestSense { .. } => true,
             _ if self.sanitizing.load(Ordering::Acquire) => false,
-            // A failed sanitize: a new SANITIZE may run; no medium access.
-            C::Sanitize => true,
             C::ModeSense(_)
-            | C::ReadCapacity10
-            | C::ReadCapacity16 { .. }
             | C::ReportSupportedOperationCodes(_)
             | C::StartStopUnit(_)
-            | C::PreventAllow(_)
-            | C::ReadDefectData(_) => true,
+            | C::PreventAllow(_) => true,
+            _ if self.ejected.load(Ordering::Acquire) => false,
+            // A failed sanitize: a new SANITIZE may run; no medium access.
+            C::Sanitize | C::ReadCapacity10 | C::ReadCapacity16 { .. } | C::ReadDefectData(_) => {
+                true
+            }
             _ => false,
         };
         (!passes).then_some(condition)
@@ -105,15 +108,16 @@ impl UnitState {
 }
 
 impl EmulatedDisk {
-    /// START STOP UNIT: START 0 stops the unit, 1 starts it; a POWER CONDITION other than 0
-    /// changes nothing here (no power states) and leaves START alone. LOEJ on this medium,
-    /// which cannot be removed, is 24/00 at byte 4 bit 1.
+    /// START STOP UNIT: with LOEJ (and POWER CONDITION 0), START 0 ejects the medium of a
+    /// removable disk and START 1 loads it; LOEJ on a disk whose medium cannot be removed is
+    /// 24/00 at byte 4 bit 1. Anything else changes nothing (no power conditions).
     pub(super) fn start_stop(&self, cdb: &StartStopUnitCdb) -> Result<Completion, Sense> {
         if cdb.load_eject && cdb.power_condition == 0 {
-            return Err(Sense::invalid_field_in_cdb(4, Some(1)));
-        }
-        if cdb.power_condition == 0 {
-            self.unit.stopped.store(!cdb.start, Ordering::Release);
+            if !self.removable {
+                return Err(Sense::invalid_field_in_cdb(4, Some(1)));
+            }
+            self.unit.ejected.store(!cdb.start, Ordering::Release);
+            tracing::info!(disk = %self.name, loaded = cdb.start, "medium");
         }
         Ok(Completion::good(0))
     }

@@ -281,3 +281,36 @@ fn parameter_list_errors_are_exact() {
     let s = Sense::decode(&r.sense).unwrap();
     assert_eq!((s.asc.0, s.field_pointer()), (0x2400, Some(2)));
 }
+
+#[test]
+fn prevented_medium_removal_is_per_nexus_and_ends_with_it() {
+    let d = dispatcher();
+    let (a, b) = (host_a(), host_b());
+    attach(&d, &a);
+    attach(&d, &b);
+    const PREVENT: [u8; 6] = [0x1e, 0, 0, 0, 1, 0];
+    const ALLOW: [u8; 6] = [0x1e, 0, 0, 0, 0, 0];
+    const EJECT: [u8; 6] = [0x1b, 0, 0, 0, 0x02, 0];
+    // The memory disk answers neither command itself (05/20/00): what reaches it shows.
+    assert_eq!(sense(&run(&d, &a, &PREVENT, &[], 0)), (5, 0x20, 0));
+    // Any nexus's eject is refused while a prevents; loading is not.
+    assert_eq!(sense(&run(&d, &b, &EJECT, &[], 0)), (5, 0x53, 0x02));
+    assert_eq!(sense(&run(&d, &a, &EJECT, &[], 0)), (5, 0x53, 0x02));
+    assert_eq!(
+        sense(&run(&d, &b, &[0x1b, 0, 0, 0, 0x03, 0], &[], 0)),
+        (5, 0x20, 0)
+    );
+    // b's ALLOW does not lift a's prevention; a's does.
+    assert_eq!(sense(&run(&d, &b, &ALLOW, &[], 0)), (5, 0x20, 0));
+    assert_eq!(sense(&run(&d, &b, &EJECT, &[], 0)), (5, 0x53, 0x02));
+    assert_eq!(sense(&run(&d, &a, &ALLOW, &[], 0)), (5, 0x20, 0));
+    assert_eq!(sense(&run(&d, &b, &EJECT, &[], 0)), (5, 0x20, 0));
+    // I_T nexus loss and LUN reset end a prevention too.
+    run(&d, &a, &PREVENT, &[], 0);
+    d.nexus_lost(&a);
+    assert_eq!(sense(&run(&d, &b, &EJECT, &[], 0)), (5, 0x20, 0));
+    run(&d, &b, &PREVENT, &[], 0);
+    d.lun_reset(0);
+    assert_eq!(sense(&run(&d, &a, &EJECT, &[], 0)), (6, 0x29, 0));
+    assert_eq!(sense(&run(&d, &a, &EJECT, &[], 0)), (5, 0x20, 0));
+}

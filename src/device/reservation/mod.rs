@@ -14,7 +14,10 @@
 //! SPC-2 reservation of another I_T nexus (RESERVATION CONFLICT on all but the few commands
 //! SPC-2 lets through, and on every PERSISTENT RESERVE command from anyone); PERSISTENT
 //! RESERVE IN/OUT, RESERVE and RELEASE, answered here; then the conflict tables
-//! ([`conflict`]) for a persistent reservation held by another I_T nexus.
+//! ([`conflict`]) for a persistent reservation held by another I_T nexus. It also keeps,
+//! per I_T nexus, who prevents medium removal (PREVENT ALLOW MEDIUM REMOVAL, passed on to
+//! the device), and refuses START STOP UNIT's eject with ILLEGAL REQUEST, MEDIUM REMOVAL
+//! PREVENTED (05/53/02) while anyone does.
 //!
 //! With APTPL set by the last REGISTER, REGISTER AND IGNORE EXISTING KEY or REGISTER AND
 //! MOVE, registrations and the reservation are saved after every change to the file given
@@ -30,7 +33,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::copy::Nexus;
 use crate::scsi::persistent_reservation::{PrInCdb, PrOutCdb, Spc2Cdb};
-use crate::scsi::{DeviceClass, Opcode, Sense, SenseKey};
+use crate::scsi::{Asc, DeviceClass, Opcode, Sense, SenseKey};
 
 pub use conflict::Class;
 pub use state::{Held, InitiatorPort, Outcome, Registration, State};
@@ -125,7 +128,8 @@ impl Reservations {
                 | Opcode::RESERVE_10
                 | Opcode::RELEASE_10
         );
-        if !own && !self.busy.load(Ordering::Acquire) {
+        let prevent = op == Opcode::PREVENT_ALLOW_MEDIUM_REMOVAL;
+        if !own && !prevent && !self.busy.load(Ordering::Acquire) {
             return None;
         }
         let port = port_of(nexus);
@@ -169,7 +173,15 @@ impl Reservations {
                     Err(e) => e.into(),
                 })
             }
-            _ => self.conflict(&s, &port, cdb).then_some(Outcome::Conflict),
+            _ if self.conflict(&s, &port, cdb) => Some(Outcome::Conflict),
+            Opcode::PREVENT_ALLOW_MEDIUM_REMOVAL => {
+                prevention(&mut s, &port, nexus.session, cdb);
+                None
+            }
+            Opcode::START_STOP_UNIT if ejects(cdb) && !s.prevent.is_empty() => Some(
+                Outcome::Check(Sense::illegal_request(Asc::MEDIUM_REMOVAL_PREVENTED)),
+            ),
+            _ => None,
         };
         match &outcome {
             Some(o @ (Outcome::Conflict | Outcome::Check(_))) => {
@@ -208,14 +220,17 @@ impl Reservations {
         {
             s.spc2 = None;
         }
+        s.prevent
+            .retain(|(p, session)| !(p.covers(&port) && *session == nexus.session));
         self.settle(&s);
     }
 
-    /// LOGICAL UNIT RESET and target resets: SPC-2 reservations are released; persistent
-    /// reservations are not (SPC-4 5.13.1).
+    /// LOGICAL UNIT RESET and target resets: SPC-2 reservations and medium removal
+    /// prevention are released; persistent reservations are not (SPC-4 5.13.1).
     pub fn reset(&self) {
         let mut s = self.lock();
         s.spc2 = None;
+        s.prevent.clear();
         self.settle(&s);
     }
 
@@ -270,4 +285,20 @@ impl Reservations {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// PREVENT ALLOW MEDIUM REMOVAL from `port` on `session`: PREVENT 01b records the nexus,
+/// 00b forgets it (10b and 11b are the device's to refuse).
+fn prevention(s: &mut State, port: &InitiatorPort, session: u64, cdb: &[u8]) {
+    let same = |(p, x): &(InitiatorPort, u64)| p.covers(port) && *x == session;
+    match cdb.get(4).map(|b| b & 0x03) {
+        Some(1) if !s.prevent.iter().any(same) => s.prevent.push((port.clone(), session)),
+        Some(0) => s.prevent.retain(|e| !same(e)),
+        _ => {}
+    }
+}
+
+/// START STOP UNIT that ejects the medium: LOEJ 1, START 0, POWER CONDITION 0.
+fn ejects(cdb: &[u8]) -> bool {
+    cdb.get(4).is_some_and(|b| b & 0x03 == 0x02 && b >> 4 == 0)
 }

@@ -107,6 +107,9 @@ pub struct State {
     pub attention: Vec<(InitiatorPort, Asc)>,
     /// Activate persist through power loss: the state is saved after every change.
     pub aptpl: bool,
+    /// I_T nexuses (port and session) preventing medium removal (PREVENT ALLOW MEDIUM
+    /// REMOVAL, SPC-4 6.13): cleared by ALLOW from the same nexus, its loss, or a reset.
+    pub prevent: Vec<(InitiatorPort, u64)>,
 }
 
 fn invalid_parameter(offset: usize) -> Outcome {
@@ -116,7 +119,10 @@ fn invalid_parameter(offset: usize) -> Outcome {
 impl State {
     /// Whether nothing here can affect a command (the fast path skips the lock).
     pub fn is_quiet(&self) -> bool {
-        self.registrations.is_empty() && self.spc2.is_none() && self.attention.is_empty()
+        self.registrations.is_empty()
+            && self.spc2.is_none()
+            && self.attention.is_empty()
+            && self.prevent.is_empty()
     }
 
     /// The registration of `port`: its own, else one made without an ISID that covers it.
