@@ -15,7 +15,8 @@
 //! 5.25-5.28], VERIFY(10/12/16) [5.22-5.24], SYNCHRONIZE CACHE(10/16) [5.18, 5.19], MODE
 //! SENSE(6/10) [SPC-3 6.9, 6.10], REPORT SUPPORTED OPERATION CODES [SPC-3 6.23]; thin
 //! provisioning (WRITE SAME, UNMAP, GET LBA STATUS: `disk_provisioning.rs`); COMPARE AND
-//! WRITE and ORWRITE (`disk_compare.rs`); START STOP UNIT and SANITIZE (`disk_unit.rs`);
+//! WRITE and ORWRITE (`disk_compare.rs`); WRITE ATOMIC(16) through a journal
+//! (`disk_atomic.rs`); START STOP UNIT and SANITIZE (`disk_unit.rs`);
 //! PRE-FETCH, PREVENT ALLOW MEDIUM REMOVAL, READ DEFECT DATA. Every write holds its LBA
 //! range in the disk's [`RangeLock`] (shared; COMPARE AND WRITE and ORWRITE exclusive), as
 //! the copy engine does for its writes to the image. LBA past the end: 05/21/00; write to a
@@ -159,6 +160,8 @@ pub struct EmulatedDisk {
     removable: bool,
     /// LBA ranges being written (COMPARE AND WRITE holds its range alone).
     writes: Arc<RangeLock>,
+    /// WRITE ATOMIC(16)'s journal beside an image file.
+    journal: atomic::Journal,
     /// Stopped, sanitizing, sanitize failed.
     unit: Arc<unit::UnitState>,
     /// The logical unit's reservations (checked by the front ends and the copy manager).
@@ -266,6 +269,12 @@ impl EmulatedDisk {
                 (mem_align, offset_align) = (1, 1);
             }
         }
+        let journal = atomic::Journal::beside(&path);
+        if !is_block && !opts.read_only {
+            journal
+                .recover(&file, opts.block_size, blocks)
+                .map_err(io_err)?;
+        }
         let serial = opts.serial.clone().unwrap_or_else(|| {
             opts.designators.first().map_or_else(
                 || name.to_string(),
@@ -289,6 +298,7 @@ impl EmulatedDisk {
             is_block,
             removable: opts.removable,
             writes: RangeLock::new(),
+            journal,
             unit: Arc::default(),
             reservations: Reservations::new(DeviceClass::Block),
             _lock: lock,
@@ -606,9 +616,8 @@ impl EmulatedDisk {
                 Ok(data_in(data, &c.empty_list(), alloc))
             }
             DiskCommand::Sanitize => self.sanitize(cdb, data),
-            DiskCommand::WriteAtomic(_)
-            | DiskCommand::Reservation(_)
-            | DiskCommand::Unsupported(_) => {
+            DiskCommand::WriteAtomic(c) => self.write_atomic(&c, data),
+            DiskCommand::Reservation(_) | DiskCommand::Unsupported(_) => {
                 Err(Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE))
             }
         }
@@ -628,7 +637,11 @@ impl ScsiDevice for EmulatedDisk {
     }
 
     fn supported_commands(&self) -> Option<&'static [sbc::CommandUsage]> {
-        Some(DISK_COMMANDS)
+        Some(if self.is_block {
+            atomic::commands_without_atomic()
+        } else {
+            DISK_COMMANDS
+        })
     }
 
     fn concurrent_io(&self) -> bool {
@@ -724,6 +737,8 @@ fn with_bounce<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
     })
 }
 
+#[path = "disk_atomic.rs"]
+mod atomic;
 #[path = "disk_compare.rs"]
 mod compare;
 #[path = "disk_provisioning.rs"]

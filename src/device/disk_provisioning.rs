@@ -68,6 +68,7 @@ impl EmulatedDisk {
             optimal_unmap_granularity: per_4k,
             unmap_granularity_alignment: Some(0),
             maximum_write_same_length: u64::from(MAX_WRITE_SAME_BLOCKS),
+            maximum_atomic_transfer_length: self.max_atomic_blocks(),
             ..BlockLimits::default()
         }
     }

@@ -72,7 +72,9 @@ fn vpd_b0_b1_b2_and_read_capacity_16_describe_a_thin_disk() {
         page[20..44],
         [0, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
     );
-    assert!(page[44..64].iter().all(|&b| b == 0));
+    // MAXIMUM ATOMIC TRANSFER LENGTH 2048 blocks (1 MiB), no alignment or granularity.
+    assert_eq!(page[44..48], [0, 0, 0x08, 0]);
+    assert!(page[48..64].iter().all(|&b| b == 0));
     let (_, page) = data_in(&d, &[0x12, 1, 0xb1, 0, 255, 0], 64);
     assert_eq!(page[..8], [0, 0xb1, 0, 0x3c, 0, 1, 0, 0]);
     let (_, page) = data_in(&d, &[0x12, 1, 0xb2, 0, 255, 0], 8);
@@ -380,4 +382,45 @@ fn while_a_sanitize_runs_only_inquiry_and_request_sense_pass() {
     assert_eq!(buf[12..18], [0x04, 0x1b, 0, 0x80, 0x40, 0x00]);
     d.unit.set_progress_for_test(None);
     assert!(none(&d, &[0; 6]).is_good());
+}
+
+#[test]
+fn write_atomic_writes_whole_through_its_journal() {
+    let (dir, d) = open(512);
+    let atomic = |lba: u64, blocks: u16| {
+        let mut c = [0u8; 16];
+        c[0] = 0x9c;
+        c[2..10].copy_from_slice(&lba.to_be_bytes());
+        c[12..14].copy_from_slice(&blocks.to_be_bytes());
+        c
+    };
+    let data = pattern(4 * 512, 7);
+    assert!(data_out(&d, &atomic(10, 4), &data).is_good());
+    assert_eq!(read(&d, 10, 4), data);
+    // The journal's record was cleared after the write.
+    let journal = std::fs::read(dir.path().join("d.img.atomic")).unwrap();
+    assert!(journal[..512].iter().all(|&b| b == 0));
+    // 0 blocks: nothing; past the end: 21/00; fewer bytes than asked: 24/00 at byte 12;
+    // more blocks than MAXIMUM ATOMIC TRANSFER LENGTH (2048): 24/00 at byte 12.
+    assert!(none(&d, &atomic(0, 0)).is_good());
+    assert_eq!(
+        sense(&data_out(&d, &atomic(62, 4), &data)),
+        illegal(Asc::LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE, None)
+    );
+    assert_eq!(
+        sense(&data_out(&d, &atomic(0, 4), &data[..1024])),
+        illegal(Asc::INVALID_FIELD_IN_CDB, Some((12, None)))
+    );
+    assert_eq!(read(&d, 0, 1), vec![0; 512], "nothing of a short one written");
+    assert_eq!(
+        sense(&none(&d, &atomic(0, 2049))),
+        illegal(Asc::INVALID_FIELD_IN_CDB, Some((12, None)))
+    );
+    // An ATOMIC BOUNDARY: not supported.
+    let mut c = atomic(0, 1);
+    c[11] = 1;
+    assert_eq!(
+        sense(&data_out(&d, &c, &data[..512])),
+        illegal(Asc::INVALID_FIELD_IN_CDB, Some((10, None)))
+    );
 }
