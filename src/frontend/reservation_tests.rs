@@ -293,13 +293,13 @@ fn prevented_medium_removal_is_per_nexus_and_ends_with_it() {
     const EJECT: [u8; 6] = [0x1b, 0, 0, 0, 0x02, 0];
     // The memory disk answers neither command itself (05/20/00): what reaches it shows.
     assert_eq!(sense(&run(&d, &a, &PREVENT, &[], 0)), (5, 0x20, 0));
-    // Any nexus's eject is refused while a prevents; loading is not.
+    // Any nexus's eject or load is refused while a prevents; a power condition is not.
     assert_eq!(sense(&run(&d, &b, &EJECT, &[], 0)), (5, 0x53, 0x02));
     assert_eq!(sense(&run(&d, &a, &EJECT, &[], 0)), (5, 0x53, 0x02));
-    assert_eq!(
-        sense(&run(&d, &b, &[0x1b, 0, 0, 0, 0x03, 0], &[], 0)),
-        (5, 0x20, 0)
-    );
+    let load = [0x1b, 0, 0, 0, 0x03, 0];
+    assert_eq!(sense(&run(&d, &b, &load, &[], 0)), (5, 0x53, 0x02));
+    let idle = [0x1b, 0, 0, 0, 0x22, 0];
+    assert_eq!(sense(&run(&d, &b, &idle, &[], 0)), (5, 0x20, 0));
     // b's ALLOW does not lift a's prevention; a's does.
     assert_eq!(sense(&run(&d, &b, &ALLOW, &[], 0)), (5, 0x20, 0));
     assert_eq!(sense(&run(&d, &b, &EJECT, &[], 0)), (5, 0x53, 0x02));

@@ -113,22 +113,19 @@ impl PrefetchCdb {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StartStopUnitCdb {
     pub immed: bool,
-    /// POWER CONDITION: 0 (START_VALID), or one of SBC-3 Table 116's defined conditions.
+    /// POWER CONDITION: 0 (START_VALID: START and LOEJ apply), else they are ignored.
     pub power_condition: u8,
     pub load_eject: bool,
     pub start: bool,
 }
 
 impl StartStopUnitCdb {
-    /// A reserved POWER CONDITION (4h, 6h, 8h, 9h, Ch-Fh; 5h is obsolete) is INVALID FIELD
-    /// IN CDB at byte 4 bit 7.
+    /// Every POWER CONDITION is taken (this device server has no power conditions and
+    /// ignores them, as tgt does and libiscsi's StartStopUnit.PwrCnd expects).
     pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
         let [_, b1, _, _, b4, ctl] = fixed::<6>(cdb)?;
         control(ctl, 5)?;
         let power_condition = b4 >> 4;
-        if !matches!(power_condition, 0x0..=0x3 | 0x7 | 0xa | 0xb) {
-            return Err(invalid_bit(4, 7));
-        }
         Ok(Self {
             immed: b1 & 0x01 != 0,
             power_condition,
@@ -220,13 +217,21 @@ pub struct SanitizeCdb {
 }
 
 impl SanitizeCdb {
-    /// Decodes the CDB. CRYPTOGRAPHIC ERASE (an image has no key to change) and reserved
-    /// service actions are INVALID FIELD IN CDB at byte 1; a PARAMETER LIST LENGTH other
+    /// Decodes the CDB. CRYPTOGRAPHIC ERASE (an image has no key to change), reserved
+    /// service actions and reserved bits are INVALID FIELD IN CDB at their byte; a PARAMETER LIST LENGTH other
     /// than 0 for BLOCK ERASE and EXIT FAILURE MODE, and one that cannot hold an OVERWRITE
     /// list (4 bytes or less, or more than `block_size` + 4), at byte 7.
     pub fn decode(cdb: &[u8], block_size: u32) -> Result<Self, DecodeError> {
-        let [_, b1, _, _, _, _, _, p0, p1, ctl] = fixed::<10>(cdb)?;
+        let [_, b1, b2, b3, b4, b5, b6, p0, p1, ctl] = fixed::<10>(cdb)?;
         control(ctl, 9)?;
+        // A destructive command: reserved bits are refused, not ignored (byte 1 bit 6,
+        // bytes 2-6), as libiscsi's Sanitize.*Reserved tests ask.
+        if b1 & 0x40 != 0 {
+            return Err(invalid_bit(1, 6));
+        }
+        if let Some(i) = [b2, b3, b4, b5, b6].iter().position(|&b| b != 0) {
+            return Err(invalid(2 + i));
+        }
         let action = match b1 & 0x1f {
             0x01 => SanitizeAction::Overwrite,
             0x02 => SanitizeAction::BlockErase,

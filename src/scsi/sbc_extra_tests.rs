@@ -84,14 +84,9 @@ fn prefetch_start_stop_prevent() {
             start: true
         })
     );
-    for pc in [1u8, 2, 3, 7, 0xa, 0xb] {
-        assert!(StartStopUnitCdb::decode(&[0x1b, 0, 0, 0, pc << 4, 0]).is_ok());
-    }
-    for pc in [4u8, 5, 6, 8, 9, 0xc, 0xf] {
-        assert_eq!(
-            pointer(StartStopUnitCdb::decode(&[0x1b, 0, 0, 0, pc << 4, 0]).unwrap_err()),
-            (Asc::INVALID_FIELD_IN_CDB, Some(4))
-        );
+    for pc in 1u8..16 {
+        let c = StartStopUnitCdb::decode(&[0x1b, 0, 0, 0, (pc << 4) | 2, 0]).unwrap();
+        assert_eq!((c.power_condition, c.load_eject), (pc, true));
     }
     assert_eq!(decode_prevent_allow(&[0x1e, 0, 0, 0, 1, 0]), Ok(true));
     assert_eq!(decode_prevent_allow(&[0x1e, 0, 0, 0, 0, 0]), Ok(false));
@@ -130,6 +125,19 @@ fn sanitize_cdb_and_overwrite_list() {
         assert_eq!(
             pointer(SanitizeCdb::decode(&cdb(sa, 0), 512).unwrap_err()),
             (Asc::INVALID_FIELD_IN_CDB, Some(1))
+        );
+    }
+    let mut reserved = cdb(0x42, 0);
+    assert_eq!(
+        pointer(SanitizeCdb::decode(&reserved, 512).unwrap_err()),
+        (Asc::INVALID_FIELD_IN_CDB, Some(1))
+    );
+    for byte in 2..=6 {
+        reserved = cdb(0x02, 0);
+        reserved[byte] = 1;
+        assert_eq!(
+            pointer(SanitizeCdb::decode(&reserved, 512).unwrap_err()),
+            (Asc::INVALID_FIELD_IN_CDB, Some(byte as u16))
         );
     }
     for (sa, len) in [(0x01, 4), (0x01, 517), (0x02, 8), (0x1f, 8)] {

@@ -246,10 +246,13 @@ impl Provisioned {
 }
 
 /// The Block Device Characteristics VPD page (B1h) body, PAGE LENGTH 3Ch: MEDIUM ROTATION
-/// RATE 0001h (not rotating), no product type or form factor.
+/// RATE 0001h (not rotating), no product type or form factor, WABEREQ 01b (SBC-4: a read
+/// after a SANITIZE BLOCK ERASE succeeds, returning what the erase left: zeros here).
 pub fn block_device_characteristics_body() -> Vec<u8> {
     let mut out = Vec::with_capacity(0x3c);
     out.put_u16(1);
+    out.put_u8(0);
+    out.put_u8(0x40);
     out.resize(0x3c, 0);
     out
 }
@@ -394,6 +397,6 @@ mod tests {
         assert_eq!(p.encode_body(), [0, 0xe4, 0x02, 0]);
         assert_eq!(Provisioned::default().encode_body(), [0, 0, 0x02, 0]);
         let b1 = block_device_characteristics_body();
-        assert_eq!((b1.len(), &b1[..2]), (0x3c, &[0u8, 1][..]));
+        assert_eq!((b1.len(), &b1[..4]), (0x3c, &[0u8, 1, 0, 0x40][..]));
     }
 }

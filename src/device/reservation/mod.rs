@@ -16,8 +16,8 @@
 //! RESERVE IN/OUT, RESERVE and RELEASE, answered here; then the conflict tables
 //! ([`conflict`]) for a persistent reservation held by another I_T nexus. It also keeps,
 //! per I_T nexus, who prevents medium removal (PREVENT ALLOW MEDIUM REMOVAL, passed on to
-//! the device), and refuses START STOP UNIT's eject with ILLEGAL REQUEST, MEDIUM REMOVAL
-//! PREVENTED (05/53/02) while anyone does.
+//! the device), and refuses START STOP UNIT's eject or load with ILLEGAL REQUEST, MEDIUM
+//! REMOVAL PREVENTED (05/53/02) while anyone does.
 //!
 //! With APTPL set by the last REGISTER, REGISTER AND IGNORE EXISTING KEY or REGISTER AND
 //! MOVE, registrations and the reservation are saved after every change to the file given
@@ -298,7 +298,9 @@ fn prevention(s: &mut State, port: &InitiatorPort, session: u64, cdb: &[u8]) {
     }
 }
 
-/// START STOP UNIT that ejects the medium: LOEJ 1, START 0, POWER CONDITION 0.
+/// START STOP UNIT that ejects or loads the medium: LOEJ 1 and POWER CONDITION 0. Both are
+/// refused while removal is prevented (a locked tray opens neither way; libiscsi's
+/// PreventAllow.Eject asks for the load to fail too).
 fn ejects(cdb: &[u8]) -> bool {
-    cdb.get(4).is_some_and(|b| b & 0x03 == 0x02 && b >> 4 == 0)
+    cdb.get(4).is_some_and(|b| b & 0x02 != 0 && b >> 4 == 0)
 }
