@@ -314,3 +314,34 @@ fn prevented_medium_removal_is_per_nexus_and_ends_with_it() {
     assert_eq!(sense(&run(&d, &a, &EJECT, &[], 0)), (6, 0x29, 0));
     assert_eq!(sense(&run(&d, &a, &EJECT, &[], 0)), (5, 0x20, 0));
 }
+
+#[test]
+fn a_tape_keeps_reservations_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tape, _) = crate::device::tape::EmulatedTape::open(
+        "tape0",
+        dir.path().join("t.tap"),
+        crate::device::tape::TapeConfig::default(),
+    )
+    .unwrap();
+    let luns: Vec<Arc<dyn ScsiDevice>> = vec![Arc::new(tape)];
+    let d = Dispatcher::new(luns, RecordingCopyService::new());
+    let (a, b) = (host_a(), host_b());
+    attach(&d, &a);
+    attach(&d, &b);
+    good(&pr_out(&d, &a, 0x00, 0, 0, 1, 0));
+    good(&pr_out(&d, &a, 0x01, 0x03, 1, 0, 0));
+    // Exclusive Access: b may ask the limits, not write, read or rewind.
+    good(&run(&d, &b, &[0x05, 0, 0, 0, 0, 0], &[], 6));
+    conflict(&run(&d, &b, &[0x0a, 0, 0, 0, 4, 0], &[1, 2, 3, 4], 0));
+    conflict(&run(&d, &b, &[0x08, 0, 0, 0, 4, 0], &[], 4));
+    conflict(&run(&d, &b, &[0x01, 0, 0, 0, 0, 0], &[], 0));
+    good(&run(&d, &a, &[0x0a, 0, 0, 0, 4, 0], &[1, 2, 3, 4], 0));
+    // Write Exclusive: b rewinds and reads, still may not write.
+    good(&pr_out(&d, &a, 0x04, 0x01, 1, 1, 0));
+    good(&run(&d, &b, &[0x01, 0, 0, 0, 0, 0], &[], 0));
+    let r = run(&d, &b, &[0x08, 0, 0, 0, 4, 0], &[], 4);
+    good(&r);
+    assert_eq!(r.data_in, [1, 2, 3, 4]);
+    conflict(&run(&d, &b, &[0x10, 0, 0, 0, 1, 0], &[], 0));
+}
