@@ -1271,7 +1271,7 @@ fn a_backup_killed_midway_leaves_a_prefix_of_its_records() {
         assert_eq!(report.end_of_data, (records * (REC + 8)) as u64);
         drop(t);
         eprintln!("killed after {delay_ms} ms: {records} of {all} records, {report}");
-        let status = backup("disk0:0+32768").status().unwrap();
+        let status = backup("disk0:0+32768").arg("--overwrite").status().unwrap();
         assert!(status.success());
         let image = parse_simh(&fs::read(&tape).unwrap());
         assert_eq!(image.len(), 64, "delay {delay_ms}");

@@ -56,8 +56,10 @@ pub const VENDOR: &str = "XCOPYD";
 pub const PRODUCT: &str = "EMULATED DISK";
 pub const REVISION: &str = "0001";
 
-/// Default MAXIMUM TRANSFER LENGTH, in bytes (Block Limits VPD page).
-pub const DEFAULT_MAX_TRANSFER_BYTES: u32 = 32 << 20;
+/// Default MAXIMUM TRANSFER LENGTH, in bytes (Block Limits VPD page): what the iSCSI
+/// target's default `max_command_bytes` lets one command move, so a transfer the page allows
+/// gets through.
+pub const DEFAULT_MAX_TRANSFER_BYTES: u32 = 16 << 20;
 /// Largest chunk moved through a bounce buffer at once (per thread memory bound).
 const BOUNCE_CHUNK: usize = 4 << 20;
 /// Alignment of bounce buffers: enough for any DIO memory alignment we meet.

@@ -26,7 +26,7 @@ pub const MAX_UNMAP_BLOCKS: u32 = 1 << 20;
 /// MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT.
 pub const MAX_UNMAP_DESCRIPTORS: u32 = 256;
 /// MAXIMUM WRITE SAME LENGTH, in blocks.
-pub const MAX_WRITE_SAME_BLOCKS: u32 = 1 << 16;
+pub const MAX_WRITE_SAME_BLOCKS: u32 = 1 << 15;
 /// MAXIMUM COMPARE AND WRITE LENGTH, in blocks (the byte's largest value).
 pub const MAX_COMPARE_AND_WRITE: u8 = 255;
 /// Most LBA status descriptors one GET LBA STATUS returns.

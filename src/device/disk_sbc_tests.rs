@@ -64,13 +64,13 @@ fn vpd_b0_b1_b2_and_read_capacity_16_describe_a_thin_disk() {
     let (_, page) = data_in(&d, &[0x12, 1, 0xb0, 0, 255, 0], 64);
     assert_eq!(page[..4], [0, 0xb0, 0, 0x3c]);
     // WSNZ 0, MAXIMUM COMPARE AND WRITE LENGTH 255, granularity 8, MAXIMUM TRANSFER LENGTH
-    // 65536 blocks (32 MiB), OPTIMAL 2048 (1 MiB).
-    assert_eq!(page[4..16], [0, 255, 0, 8, 0, 1, 0, 0, 0, 0, 8, 0]);
+    // 32768 blocks (16 MiB), OPTIMAL 2048 (1 MiB).
+    assert_eq!(page[4..16], [0, 255, 0, 8, 0, 0, 0x80, 0, 0, 0, 8, 0]);
     // MAXIMUM UNMAP LBA COUNT 2^20, DESCRIPTOR COUNT 256, OPTIMAL UNMAP GRANULARITY 8,
-    // UGAVALID with alignment 0, MAXIMUM WRITE SAME LENGTH 65536.
+    // UGAVALID with alignment 0, MAXIMUM WRITE SAME LENGTH 32768.
     assert_eq!(
         page[20..44],
-        [0, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+        [0, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0]
     );
     // MAXIMUM ATOMIC TRANSFER LENGTH 2048 blocks (1 MiB), no alignment or granularity.
     assert_eq!(page[44..48], [0, 0, 0x08, 0]);
@@ -115,12 +115,12 @@ fn write_same_writes_unmaps_and_refuses_exactly() {
         sense(&data_out(&d, &ws16(0, 1, 0), &block[..256])),
         illegal(Asc::INVALID_FIELD_IN_CDB, Some((10, None)))
     );
-    let (_big_dir, big) = open_with(512, |o| o.create_size = Some((1 << 17) * 512));
+    let (_big_dir, big) = open_with(512, |o| o.create_size = Some((1 << 16) * 512));
     assert_eq!(
         sense(&data_out(&big, &ws16(0, 0, 0), &block)),
         illegal(Asc::INVALID_FIELD_IN_CDB, Some((10, None)))
     );
-    assert!(data_out(&big, &ws16(1 << 16, 0, 0x08), &block).is_good());
+    assert!(data_out(&big, &ws16(1 << 15, 0, 0x08), &block).is_good());
     assert_eq!(
         sense(&data_out(&d, &ws16(0, 1, 0x10), &block)),
         illegal(Asc::INVALID_FIELD_IN_CDB, Some((1, Some(4))))

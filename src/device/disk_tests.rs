@@ -154,10 +154,10 @@ fn vpd_pages_00_80_83_b0() {
     let (c, buf) = data_in(&d, &[0x12, 1, 0xb0, 0, 64, 0], 64);
     assert_eq!(c, Completion::good(0));
     assert_eq!(buf[..4], [0, 0xb0, 0, 0x3c]);
-    // OPTIMAL TRANSFER LENGTH GRANULARITY 8 (4 KiB), MAXIMUM TRANSFER LENGTH 32 MiB,
+    // OPTIMAL TRANSFER LENGTH GRANULARITY 8 (4 KiB), MAXIMUM TRANSFER LENGTH 16 MiB,
     // OPTIMAL TRANSFER LENGTH 1 MiB (SBC-3 6.5.3).
     assert_eq!(buf[6..8], [0, 8]);
-    assert_eq!(buf[8..12], 65536u32.to_be_bytes());
+    assert_eq!(buf[8..12], 32768u32.to_be_bytes());
     assert_eq!(buf[12..16], 2048u32.to_be_bytes());
     let (c, _) = data_in(&d, &[0x12, 1, 0x8f, 0, 255, 0], 255);
     assert_eq!(

@@ -31,8 +31,8 @@ pub fn screen(
 }
 
 /// The I_T nexus is gone: its SPC-2 reservations on `devices` are released.
-pub fn nexus_lost(devices: &[Arc<dyn ScsiDevice>], nexus: &Nexus) {
-    for r in devices.iter().filter_map(|d| d.reservations()) {
+pub fn nexus_lost<'a>(devices: impl IntoIterator<Item = &'a Arc<dyn ScsiDevice>>, nexus: &Nexus) {
+    for r in devices.into_iter().filter_map(|d| d.reservations()) {
         r.nexus_lost(nexus);
     }
 }
