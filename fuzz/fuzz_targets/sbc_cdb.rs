@@ -171,7 +171,9 @@ fuzz_target!(|cdb: &[u8]| {
         Some(DiskCommand::StartStopUnit(c)) => assert_eq!(start_stop, Some(c)),
         Some(DiskCommand::PreventAllow(p)) => assert_eq!(prevent, Some(p)),
         Some(DiskCommand::ReadDefectData(c)) => assert_eq!(defects, Some(c)),
-        Some(DiskCommand::Unsupported(op)) => assert_eq!(cdb.first(), Some(&op)),
+        Some(DiskCommand::Unsupported(op) | DiskCommand::Reservation(op)) => {
+            assert_eq!(cdb.first(), Some(&op))
+        }
         Some(
             DiskCommand::TestUnitReady | DiskCommand::RequestSense { .. } | DiskCommand::Sanitize,
         )
