@@ -421,3 +421,103 @@ fn a_long_copy_through_the_ring_meets_the_reservation_too() {
     b.logout();
     daemon.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn the_copy_manager_moves_a_reservation_it_was_given_15h() {
+    use xcopyd::scsi::persistent_reservation::{RegisterAndMoveParameters, TransportId};
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(config(dir.path())).unwrap();
+    let (mut a, mut b) = (login(&daemon, HOST_A), login(&daemon, HOST_B));
+    for i in [&mut a, &mut b] {
+        assert_eq!(
+            Initiator::sense(&i.command(1, &[0; 6], &[], 0)),
+            (6, 0x29, 0)
+        );
+    }
+    // a holds disk1 Write Exclusive and moves it to the copy manager's initiator port.
+    let mut list = [0u8; 24];
+    list[8..16].copy_from_slice(&0xa0u64.to_be_bytes());
+    assert_eq!(
+        a.command(1, &[0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0], &list, 0)
+            .status,
+        GOOD
+    );
+    list = [0u8; 24];
+    list[..8].copy_from_slice(&0xa0u64.to_be_bytes());
+    assert_eq!(
+        a.command(1, &[0x5f, 1, 0x01, 0, 0, 0, 0, 0, 24, 0], &list, 0)
+            .status,
+        GOOD
+    );
+    let to_cm = RegisterAndMoveParameters {
+        reservation_key: 0xa0,
+        service_action_reservation_key: 0xc0,
+        unreg: true,
+        aptpl: false,
+        relative_target_port: 1,
+        transport_id: TransportId {
+            name: "xcopyd:copy-manager".into(),
+            isid: None,
+        },
+    }
+    .encode();
+    let [_, _, h, l] = (to_cm.len() as u32).to_be_bytes();
+    assert_eq!(
+        a.command(1, &[0x5f, 7, 0x01, 0, 0, 0, 0, h, l, 0], &to_cm, 0)
+            .status,
+        GOOD
+    );
+    // Nobody but the copy manager may write disk1 now; a's copy into it works, and its 15h
+    // hands the reservation on to b (every port of b's name, key 0xb0).
+    let write1 = [0x2a, 0, 0, 0, 0, 64, 0, 0, 1, 0];
+    assert_eq!(a.command(1, &write1, &[0x11; 512], 0).status, CONFLICT);
+    let mut b_tid = Vec::new();
+    TransportId {
+        name: HOST_B.into(),
+        isid: None,
+    }
+    .encode(&mut b_tid);
+    let copy = Segment::BlockToBlock {
+        hold: false,
+        dc: false,
+        source: CscdId(0),
+        destination: CscdId(1),
+        blocks: 8,
+        source_lba: 0,
+        destination_lba: 64,
+    };
+    let hand_over = Segment::ThirdPartyPrSource {
+        destination: CscdId(1),
+        reservation_key: 0xc0,
+        service_action_reservation_key: 0xb0,
+        unreg: true,
+        aptpl: false,
+        relative_target_port: 1,
+        transport_id: b_tid,
+    };
+    let r = extended_copy(&mut a, vec![copy, hand_over]);
+    assert_eq!(r.status, GOOD, "{r:?}");
+    let held = b
+        .command(1, &[0x5e, 1, 0, 0, 0, 0, 0, 0, 64, 0], &[], 64)
+        .data;
+    assert_eq!(held[8..16], 0xb0u64.to_be_bytes());
+    assert_eq!(held[21], 0x01);
+    // The copy manager unregistered itself (UNREG): b's key is the only one.
+    let keys = b
+        .command(1, &[0x5e, 0, 0, 0, 0, 0, 0, 0, 64, 0], &[], 64)
+        .data;
+    assert_eq!(keys[4..], [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0xb0]);
+    assert_eq!(
+        b.command(1, &[0x2a, 0, 0, 0, 0, 64, 0, 0, 1, 0], &[0x22; 512], 0)
+            .status,
+        GOOD
+    );
+    assert_eq!(
+        a.command(1, &[0x2a, 0, 0, 0, 0, 64, 0, 0, 1, 0], &[0x33; 512], 0)
+            .status,
+        CONFLICT
+    );
+    a.logout();
+    b.logout();
+    daemon.shutdown(Duration::from_secs(1));
+}
