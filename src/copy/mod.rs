@@ -7,6 +7,7 @@ pub mod engine;
 pub mod io;
 pub mod manager;
 pub mod registry;
+pub mod reservation;
 pub mod resolve;
 pub mod run;
 pub mod segment;
@@ -34,6 +35,20 @@ impl Nexus {
             initiator: crate::device::access::LOCAL.into(),
             session: 0,
         }
+    }
+
+    /// The ISID of an iSCSI nexus (an initiator named `iqn.…`, `eui.…` or `naa.…`): the top
+    /// 48 bits of `session`. With the initiator name it is the initiator port (the iSCSI
+    /// TransportID `NAME,i,0xISID`), which persistent reservations are held by; the TSIH
+    /// below it changes when a session is reinstated, the port does not. `None` for other
+    /// transports, whose initiator name is the port.
+    pub fn isid(&self) -> Option<[u8; 6]> {
+        let prefix = self.initiator.get(..4)?.to_ascii_lowercase();
+        if !matches!(prefix.as_str(), "iqn." | "eui." | "naa.") {
+            return None;
+        }
+        let [a, b, c, d, e, f, _, _] = self.session.to_be_bytes();
+        Some([a, b, c, d, e, f])
     }
 }
 

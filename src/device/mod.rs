@@ -13,6 +13,8 @@ pub mod disk;
 pub mod faults;
 pub mod inventory;
 pub mod lock;
+pub mod range_lock;
+pub mod reservation;
 pub mod sg;
 
 use std::fs::File;
@@ -124,6 +126,9 @@ pub enum DeviceError {
 #[derive(Clone, Debug)]
 pub struct BlockBackend {
     pub file: Arc<File>,
+    /// The device's LBA range lock: the engine holds the range of each write it has in
+    /// flight (shared), so COMPARE AND WRITE stays atomic against copies.
+    pub writes: Arc<range_lock::RangeLock>,
     /// Byte offset of LBA 0 within the file.
     pub offset: u64,
     pub block_size: u32,
@@ -187,6 +192,13 @@ pub trait ScsiDevice: Send + Sync {
     /// EXTENDED COPY, RECEIVE COPY RESULTS). `None`: the device answers that command itself
     /// (a real device behind SG_IO).
     fn supported_commands(&self) -> Option<&'static [crate::scsi::sbc::CommandUsage]> {
+        None
+    }
+
+    /// The logical unit's reservations, which the front ends and the copy manager check
+    /// with the I_T nexus before a command reaches [`ScsiDevice::execute`] (emulated
+    /// devices). `None`: the device keeps its own (a real device behind SG_IO).
+    fn reservations(&self) -> Option<&reservation::Reservations> {
         None
     }
 }

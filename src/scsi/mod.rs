@@ -35,10 +35,14 @@ pub mod fuzzing;
 pub mod inquiry;
 pub mod limits;
 pub mod parameter_list;
+pub mod persistent_reservation;
 #[cfg(test)]
 mod proptests;
 pub mod reader;
 pub mod sbc;
+pub mod sbc_commands;
+pub mod sbc_extra;
+pub mod sbc_provisioning;
 pub mod segment_descriptor;
 pub mod sense;
 pub mod ssc;
