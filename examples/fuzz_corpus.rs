@@ -169,6 +169,13 @@ fn vpd_seeds() -> Seeds {
         optimal_transfer_length_granularity: 8,
         maximum_transfer_length: 0x4000,
         optimal_transfer_length: 0x800,
+        maximum_compare_and_write_length: 1,
+        maximum_unmap_lba_count: 0x10_0000,
+        maximum_unmap_block_descriptor_count: 256,
+        optimal_unmap_granularity: 8,
+        unmap_granularity_alignment: Some(0),
+        maximum_write_same_length: 0x1_0000,
+        ..BlockLimits::default()
     };
     let inquiry = StandardInquiry::new(pdt, "XCOPYD", "EMULATED DISK", "0001");
     let inquiry_cdb = InquiryCdb {

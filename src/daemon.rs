@@ -10,6 +10,9 @@
 //! [daemon]                # optional
 //! shutdown_grace_secs = 30        # how long SIGTERM lets running copies finish
 //! copy_buffers = 32               # 1 MiB buffers per copying thread's pool (4..=1024)
+//! admin_socket = "xcopyd.sock"    # xcopy status/abort (the binary's default: state dir)
+//! state_dir = "/var/lib/xcopyd"   # persistent reservations (APTPL) of each device, in
+//!                                 # reservations/NAME.toml (default: xcopyd::state::state_dir)
 //! [tcmu]                  # optional; present = serve LIO user backstores (frontend::tcmu)
 //! subtype = "xcopyd"              # dev_config "<subtype>/<inventory device name>"
 //! [[lun]]
@@ -30,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::admin::AdminSocket;
 use crate::copy::engine;
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Resolve;
@@ -120,6 +124,9 @@ pub struct DaemonConfig {
     /// 1 MiB buffers in each copying thread's pool (copy::engine::set_pool_buffers).
     pub copy_buffers: u16,
     pub inventory: InventoryConfig,
+    /// `[daemon] state_dir`: where APTPL reservations are kept (`None`: the default state
+    /// directory, [`crate::state::state_dir`]).
+    pub state_dir: Option<PathBuf>,
     /// `[tcmu]`: serve the LIO user backstores whose dev_config names this subtype.
     pub tcmu: Option<TcmuConfig>,
     /// `[[initiator]]`: who may log in, with their CHAP secrets (none: anyone, which only a
@@ -127,6 +134,10 @@ pub struct DaemonConfig {
     pub initiators: Initiators,
     /// `[iscsi] allow_anonymous`: no `[[initiator]]` table on a non-loopback listener.
     pub allow_anonymous: bool,
+    /// `[daemon] admin_socket`: where `xcopy status` and `xcopy abort` reach the daemon
+    /// (None: no admin socket; the xcopyd binary then uses `xcopyd.sock` in the state
+    /// directory).
+    pub admin_socket: Option<PathBuf>,
     /// `[iscsi]` bounds on what one peer may hold.
     pub iscsi: IscsiLimits,
 }
@@ -363,6 +374,8 @@ struct LunTable {
 struct DaemonTable {
     shutdown_grace_secs: Option<u64>,
     copy_buffers: Option<u16>,
+    admin_socket: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
 }
 
 /// Top-level keys the daemon config may have.
@@ -431,7 +444,9 @@ impl DaemonConfig {
             .append(true)
             .open(state_dir.join("tape0.tap"))
             .map_err(state_err)?;
-        Self::parse(EMBEDDED_DEFAULT, state_dir)
+        let mut config = Self::parse(EMBEDDED_DEFAULT, state_dir)?;
+        config.state_dir = Some(state_dir.to_path_buf());
+        Ok(config)
     }
 
     /// Parses config text; relative device paths resolve against `base_dir`.
@@ -501,7 +516,9 @@ impl DaemonConfig {
                 .map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
             copy_buffers,
             inventory,
+            state_dir: daemon.state_dir.map(|d| base_dir.join(d)),
             tcmu,
+            admin_socket: daemon.admin_socket.map(|p| base_dir.join(p)),
         }
         .checked()
     }
@@ -558,6 +575,7 @@ pub struct Daemon {
     dispatcher: Arc<Dispatcher>,
     target: Target,
     tcmu: Option<Scanner>,
+    admin: Option<AdminSocket>,
 }
 
 /// The LUN map: each `[[lun]]`'s device, with its `allow` list (LUN masking).
@@ -598,6 +616,7 @@ impl Daemon {
     pub fn start(config: DaemonConfig) -> Result<Self, DaemonError> {
         engine::set_pool_buffers(config.copy_buffers).map_err(DaemonError::Invalid)?;
         let inventory = Arc::new(Inventory::open(&config.inventory)?);
+        persist_reservations(&config, &inventory);
         let luns = lun_devices(&config, &inventory)?;
         set_drive_luns(&config, &inventory);
         let shared = Arc::new(SharedInventory::default());
@@ -651,6 +670,16 @@ impl Daemon {
                 Some(scanner)
             }
         };
+        let admin = match &config.admin_socket {
+            Some(path) => {
+                let socket = AdminSocket::start(path, copy.registry().clone()).map_err(|e| {
+                    DaemonError::Invalid(format!("admin socket {}: {e}", path.display()))
+                })?;
+                tracing::info!(socket = %path.display(), "admin socket");
+                Some(socket)
+            }
+            None => None,
+        };
         Ok(Self {
             config,
             inventory: shared,
@@ -658,7 +687,13 @@ impl Daemon {
             dispatcher,
             target,
             tcmu,
+            admin,
         })
+    }
+
+    /// The copies this daemon runs and ran lately.
+    pub fn registry(&self) -> &Arc<crate::copy::registry::Registry> {
+        self.copy.registry()
     }
 
     /// Where the target listens (the port chosen when the config said 0).
@@ -678,6 +713,7 @@ impl Daemon {
         engine::set_pool_buffers(new.copy_buffers).map_err(DaemonError::Invalid)?;
         let old = self.inventory.get();
         let inventory = Arc::new(Inventory::reopen(&new.inventory, &old)?);
+        carry_reservations(&old, &inventory);
         let luns = lun_devices(&new, &inventory)?;
         set_drive_luns(&new, &inventory);
         if new.listen != self.config.listen
@@ -729,8 +765,53 @@ impl Daemon {
         if let Some(t) = self.tcmu {
             t.stop();
         }
+        if let Some(a) = self.admin {
+            a.close();
+        }
         self.target.shutdown();
         tracing::info!("xcopyd stopped");
+    }
+}
+
+/// Restores each emulated device's APTPL reservations from `reservations/NAME.toml` in the
+/// state directory, and saves them there from now on. An unreadable file is logged and the
+/// device starts without reservations.
+fn persist_reservations(config: &DaemonConfig, inventory: &Inventory) {
+    let dir = config
+        .state_dir
+        .clone()
+        .unwrap_or_else(crate::state::state_dir)
+        .join("reservations");
+    for d in inventory.devices() {
+        if let Some(r) = d.device.reservations() {
+            let path = dir.join(format!("{}.toml", d.config.name));
+            match r.persist_to(path.clone()) {
+                Ok(()) if r.snapshot().aptpl => {
+                    tracing::info!(device = %d.config.name, path = %path.display(), "persistent reservations restored")
+                }
+                Ok(()) => {}
+                Err(e) => tracing::error!(
+                    device = %d.config.name,
+                    path = %path.display(),
+                    "persistent reservations not restored: {e}"
+                ),
+            }
+        }
+    }
+}
+
+/// A reload reopened a device (its entry changed): the logical unit keeps its reservations.
+fn carry_reservations(old: &Inventory, new: &Inventory) {
+    for d in new.devices() {
+        let Some(before) = old.by_name(&d.config.name) else {
+            continue;
+        };
+        if Arc::ptr_eq(&before.device, &d.device) {
+            continue;
+        }
+        if let (Some(r), Some(was)) = (d.device.reservations(), before.device.reservations()) {
+            r.take_over(was);
+        }
     }
 }
 
@@ -764,6 +845,7 @@ mod tests {
             "naa.5001405a1b2c3d02"
         );
         assert!(dir.path().join("tape0.tap").exists());
+        assert_eq!(c.state_dir.as_deref(), Some(dir.path()));
     }
 
     #[test]
@@ -788,6 +870,9 @@ mod tests {
         assert_eq!(c.copy_buffers, engine::BUFFERS);
         let b = DaemonConfig::parse("[daemon]\ncopy_buffers = 64\n", base).unwrap();
         assert_eq!(b.copy_buffers, 64);
+        assert_eq!(b.state_dir, None);
+        let b = DaemonConfig::parse("[daemon]\nstate_dir = \"st\"\n", base).unwrap();
+        assert_eq!(b.state_dir, Some(base.join("st")));
         let e = DaemonConfig::parse("[daemon]\ncopy_buffers = 3\n", base).unwrap_err();
         assert!(e.to_string().contains("copy_buffers = 3"), "{e}");
         assert_eq!(c.inventory.devices[0].path, base.join("d.img"));

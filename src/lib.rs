@@ -10,6 +10,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
 pub mod copy;
 pub mod daemon;

@@ -379,6 +379,7 @@ fn a_backup_to_a_tape_the_daemon_holds_fails_and_changes_nothing() {
         Command::new(env!("CARGO_BIN_EXE_xcopyd"))
             .arg("--config")
             .arg(&config)
+            .env("XCOPYD_STATE_DIR", s.dir.path())
             .stderr(std::fs::File::create(&log).unwrap())
             .stdout(Stdio::null())
             .spawn()

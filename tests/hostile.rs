@@ -82,6 +82,7 @@ impl Child_ {
         };
         let child = command
             .env("RUST_LOG", "info")
+            .env("XCOPYD_STATE_DIR", dir.path())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -2,7 +2,8 @@
 //! decoder runs over the input; `DiskCommand::decode` must agree with the per-command
 //! decoders, READ/WRITE must survive re-encoding as (16), field offsets must lie in the
 //! CDB, and MODE SENSE / REPORT SUPPORTED OPERATION CODES data must carry consistent
-//! lengths.
+//! lengths. The same bytes are also an UNMAP parameter list, a SANITIZE OVERWRITE list,
+//! and the body of a Block Limits page.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +13,11 @@ use xcopyd::scsi::sbc::{
     DiskModeParameters, ModeSenseCdb, ReadWriteCdb, ReportOpcodesCdb, SynchronizeCacheCdb,
     VerifyCdb, WriteVerifyCdb, DISK_COMMANDS,
 };
+use xcopyd::scsi::sbc_extra::{
+    decode_orwrite_16, decode_prevent_allow, decode_write_atomic_16, CompareAndWriteCdb,
+    OverwriteParameters, PrefetchCdb, ReadDefectDataCdb, SanitizeCdb, StartStopUnitCdb,
+};
+use xcopyd::scsi::sbc_provisioning::{GetLbaStatusCdb, UnmapCdb, UnmapList, WriteSameCdb};
 use xcopyd::scsi::{DecodeError, Sense};
 
 /// Every decode error must become a sense that encodes.
@@ -52,6 +58,39 @@ fuzz_target!(|cdb: &[u8]| {
     let capacity_16 = sense(decode_read_capacity_16(cdb));
     let mode_sense = sense(ModeSenseCdb::decode(cdb));
     let opcodes = sense(ReportOpcodesCdb::decode(cdb));
+    let compare = sense(CompareAndWriteCdb::decode(cdb));
+    let orwrite = sense(decode_orwrite_16(cdb));
+    let atomic = sense(decode_write_atomic_16(cdb));
+    let write_same = sense(WriteSameCdb::decode(cdb));
+    if let Some(c) = write_same {
+        assert!(usize::from(c.length_offset) < cdb.len());
+    }
+    let unmap = sense(UnmapCdb::decode(cdb));
+    let lba_status = sense(GetLbaStatusCdb::decode(cdb));
+    let prefetch = sense(PrefetchCdb::decode(cdb));
+    let start_stop = sense(StartStopUnitCdb::decode(cdb));
+    let prevent = sense(decode_prevent_allow(cdb));
+    let defects = sense(ReadDefectDataCdb::decode(cdb));
+    if let Some(c) = defects {
+        assert_eq!(c.empty_list().len(), if c.twelve { 8 } else { 4 });
+    }
+    for block_size in [512, 4096] {
+        let _ = sense(SanitizeCdb::decode(cdb, block_size));
+        let len = cdb.len().min(usize::from(u16::MAX)) as u16;
+        if let Some(p) = sense(OverwriteParameters::decode(cdb, len, block_size)) {
+            assert!(p.count > 0 && !p.pattern.is_empty());
+            assert!(p.pattern.len() <= block_size as usize);
+        }
+    }
+    for max in [0, 1, 256] {
+        let len = cdb.len().min(usize::from(u16::MAX)) as u16;
+        if let Some(list) = sense(UnmapList::decode(cdb, len, max)) {
+            assert!(list.ranges.len() <= max as usize);
+            for capacity in [0, 1 << 20, u64::MAX] {
+                let _ = list.check(capacity, 1 << 20).map_err(|s| s.encode());
+            }
+        }
+    }
 
     if let Some(c) = mode_sense {
         for params in [
@@ -122,7 +161,22 @@ fuzz_target!(|cdb: &[u8]| {
         Some(DiskCommand::ModeSense(c)) => assert_eq!(mode_sense, Some(c)),
         Some(DiskCommand::ReportSupportedOperationCodes(c)) => assert_eq!(opcodes, Some(c)),
         Some(DiskCommand::Inquiry(c)) => assert_eq!(sense(InquiryCdb::decode(cdb)), Some(c)),
-        Some(DiskCommand::Unsupported(op)) => assert_eq!(cdb.first(), Some(&op)),
-        Some(DiskCommand::TestUnitReady | DiskCommand::RequestSense { .. }) | None => {}
+        Some(DiskCommand::CompareAndWrite(c)) => assert_eq!(compare, Some(c)),
+        Some(DiskCommand::OrWrite(c)) => assert_eq!(orwrite, Some(c)),
+        Some(DiskCommand::WriteAtomic(c)) => assert_eq!(atomic, Some(c)),
+        Some(DiskCommand::WriteSame(c)) => assert_eq!(write_same, Some(c)),
+        Some(DiskCommand::Unmap(c)) => assert_eq!(unmap, Some(c)),
+        Some(DiskCommand::GetLbaStatus(c)) => assert_eq!(lba_status, Some(c)),
+        Some(DiskCommand::Prefetch(c)) => assert_eq!(prefetch, Some(c)),
+        Some(DiskCommand::StartStopUnit(c)) => assert_eq!(start_stop, Some(c)),
+        Some(DiskCommand::PreventAllow(p)) => assert_eq!(prevent, Some(p)),
+        Some(DiskCommand::ReadDefectData(c)) => assert_eq!(defects, Some(c)),
+        Some(DiskCommand::Unsupported(op) | DiskCommand::Reservation(op)) => {
+            assert_eq!(cdb.first(), Some(&op))
+        }
+        Some(
+            DiskCommand::TestUnitReady | DiskCommand::RequestSense { .. } | DiskCommand::Sanitize,
+        )
+        | None => {}
     }
 });

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build the sg-tests initramfs for a kernel unpacked by kernel.sh: busybox-static, the SCSI,
-# LIO, iSCSI and 9p modules with their dependencies (decompressed: busybox modprobe cannot read
+# LIO, iSCSI, 9p, ext4 and dm-multipath modules with their dependencies (decompressed: busybox modprobe cannot read
 # .ko.xz), and scripts/vm/init.sh as /init. Everything else the tests use (sg3-utils, mt-st,
 # tgt, open-iscsi, xcopy/xcopyd) comes from the host's root, shared read-only over virtio-9p.
 #
@@ -17,7 +17,8 @@ mkdir -p "$R/bin" "$R/sbin" "$R/proc" "$R/sys" "$R/dev" "$R/tmp" "$R/etc" "$R/li
 cp /bin/busybox "$R/bin/busybox"
 MODULES="scsi_mod sd_mod sg st scsi_debug configfs target_core_mod target_core_file
          target_core_iblock target_core_pscsi target_core_user uio tcm_loop
-         iscsi_tcp libiscsi scsi_transport_iscsi 9p 9pnet_virtio virtio_pci overlay"
+         iscsi_tcp libiscsi scsi_transport_iscsi 9p 9pnet_virtio virtio_pci overlay
+         ext4 dm_multipath dm_round_robin"
 for m in $MODULES; do
     modprobe -d "$K" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'
 done | sort -u | while read -r f; do

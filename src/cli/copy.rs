@@ -879,33 +879,7 @@ fn records(
 
 /// Bytes a list will move, for the progress bar (block-counted and byte-counted segments).
 fn total_bytes(list: &ParameterList) -> u64 {
-    let block_length = |id: CscdId| {
-        list.cscds
-            .get(usize::from(id.0))
-            .map_or(512, |c| match c.parameters {
-                DeviceParameters::Block { block_length, .. } if block_length != 0 => {
-                    u64::from(block_length)
-                }
-                _ => 512,
-            })
-    };
-    list.segments
-        .iter()
-        .map(|s| match s.body {
-            Segment::BlockToStream { blocks, source, .. }
-            | Segment::BlockToBlock { blocks, source, .. } => {
-                u64::from(blocks) * block_length(source)
-            }
-            Segment::StreamToBlock {
-                blocks,
-                destination,
-                ..
-            } => u64::from(blocks) * block_length(destination),
-            Segment::BlockOffsetToBlockOffset { bytes, .. }
-            | Segment::InlineToStream { bytes, .. } => u64::from(bytes),
-            _ => 0,
-        })
-        .sum()
+    list.bytes_to_move()
 }
 
 /// The progress bar of a copy of `total` bytes: only on a terminal, and not with --quiet.
@@ -933,25 +907,13 @@ fn execute(
     let progress = Arc::new(Progress::default());
     let abort = Abort::new();
     let started = Instant::now();
-    let bar = progress_bar(common, total);
+    let done = std::sync::atomic::AtomicBool::new(false);
     let result = std::thread::scope(|scope| {
-        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if let Some(bar) = &bar {
-            let (bar, progress, done) = (bar.clone(), progress.clone(), done.clone());
-            scope.spawn(move || {
-                while !done.load(Ordering::Acquire) {
-                    bar.set_position(progress.bytes.load(Ordering::Relaxed));
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            });
-        }
+        scope.spawn(|| super::progress::watch(common, total, &progress.bytes, &done));
         let result = manager.run_list(&Nexus::local(), list, None, &abort, progress.clone());
         done.store(true, Ordering::Release);
         result
     });
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
     let bytes = progress.bytes.load(Ordering::Relaxed);
     let segments = progress.segments_processed.load(Ordering::Relaxed);
     Ok(report(

@@ -10,7 +10,9 @@ mod copy;
 mod decode;
 pub mod input;
 mod library;
+mod progress;
 mod remote;
+mod status;
 mod tape_position;
 
 /// xcopy: drive and inspect an EXTENDED COPY (LID1) third-party copy manager.
@@ -40,10 +42,15 @@ pub enum Command {
     Devices(copy::DevicesArgs),
     /// Administer a tape library, locally or through a running xcopyd (like mtx).
     Library(library::LibraryArgs),
+    /// The running daemon's copies (running, then the last finished), or follow one.
+    Status(status::StatusArgs),
+    /// Stop one of the running daemon's copies.
+    Abort(status::AbortArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
 pub fn main() -> ExitCode {
+    progress::block_sigusr1();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -61,6 +68,8 @@ pub fn main() -> ExitCode {
         Command::Results(args) => remote::results(&args),
         Command::Devices(args) => copy::devices(&args),
         Command::Library(args) => library::library(&args),
+        Command::Status(args) => status::status(&args),
+        Command::Abort(args) => status::abort(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -121,31 +121,30 @@ fn execute_with(
     cdb[0] = 0x83;
     let len = u32::try_from(list.len()).context("parameter list longer than 4 GiB")?;
     cdb[10..14].copy_from_slice(&len.to_be_bytes());
-    let bar = super::copy::progress_bar(common, total);
     let started = Instant::now();
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
     let response = std::thread::scope(|scope| {
+        scope.spawn(|| super::progress::watch(common, total, &seen, &done));
         let copy = scope.spawn(|| session.command(lun, &cdb, list, 0));
         let mut polled = Instant::now();
         while !copy.is_finished() {
             std::thread::sleep(Duration::from_millis(2));
-            if polled.elapsed() < POLL {
+            if polled.elapsed() < POLL || !pollable {
                 continue;
             }
             polled = Instant::now();
-            if let (Some(bar), true) = (&bar, pollable) {
-                if let Some(bytes) =
-                    copy_status(&session, lun, list_id).and_then(|s| s.transferred_bytes())
-                {
-                    bar.set_position(bytes);
-                }
+            if let Some(bytes) =
+                copy_status(&session, lun, list_id).and_then(|s| s.transferred_bytes())
+            {
+                seen.store(bytes, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        copy.join()
+        let r = copy.join();
+        done.store(true, std::sync::atomic::Ordering::Release);
+        r
     });
     let elapsed = started.elapsed();
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
     let response = match response {
         Ok(r) => r?,
         Err(_) => bail!("the EXTENDED COPY thread panicked"),

@@ -74,9 +74,11 @@ fn space(tape: &dyn TapeCommands, code: SpaceCode, count: i32) -> Result<Reply> 
 /// READ POSITION, long form (logical object and file); a drive that only has the short form
 /// gives the logical object, and the file number is left unknown ([`UNKNOWN`]).
 fn read_position(tape: &dyn TapeCommands) -> Result<Position> {
+    // SSC-3: ALLOCATION LENGTH is zero for the short and long forms (the drive returns
+    // the form's fixed length); scsi_debug refuses anything else with 24/00 at byte 7.
     let long = ReadPosition {
         form: ReadPositionForm::Long,
-        allocation_length: 32,
+        allocation_length: 0,
     };
     let r = tape.send(&long.encode(), 32)?;
     if let (GOOD, Some(p)) = (r.status, Position::decode_long(&r.data)) {
@@ -84,7 +86,7 @@ fn read_position(tape: &dyn TapeCommands) -> Result<Position> {
     }
     let short = ReadPosition {
         form: ReadPositionForm::Short,
-        allocation_length: 20,
+        allocation_length: 0,
     };
     let s = tape.send(&short.encode(), 20)?;
     match s.data.get(..8) {

@@ -22,11 +22,13 @@ use std::io;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
+use crate::device::range_lock::RangeGuard;
 use crate::device::BlockBackend;
 use crate::scsi::Asc;
 use crate::sys::uring::{Buf, Done, Ring};
 
 use super::io::{check_range, io_failure, Endpoint, Failure, Side};
+use super::reservation;
 use super::segment::{Flow, Sink, CHUNK};
 
 /// Buffers in a thread's pool by default: the most chunks in flight (reads and writes
@@ -267,6 +269,7 @@ pub(super) fn read_blocks(
             sink: direct_sink,
             read_done: Vec::new(),
             write_done: Vec::new(),
+            write_held: Vec::new(),
             stop: None,
             ready: BTreeMap::new(),
             next_push: 0,
@@ -281,6 +284,7 @@ pub(super) fn read_blocks(
         job.read_done.resize(job.chunks, 0);
         if job.sink.is_some() {
             job.write_done.resize(job.chunks, 0);
+            job.write_held.resize_with(job.chunks, || None);
         }
         let ring = &mut engine.ring;
         if let Some(p) = adopted {
@@ -321,6 +325,8 @@ struct Job<'e> {
     sink: Option<(&'e Endpoint, &'e BlockBackend)>,
     read_done: Vec<usize>,
     write_done: Vec<usize>,
+    /// The destination range each chunk being written holds (see `device::range_lock`).
+    write_held: Vec<Option<RangeGuard>>,
     /// The first chunk that failed, and why.
     stop: Option<(usize, Failure)>,
     /// Chunks read and waiting for their turn (in-order mode).
@@ -395,6 +401,9 @@ impl Job<'_> {
         let (done, len) = (self.write_done[k], self.write_len(k, out));
         let lba = first_lba + (k * self.chunk / out) as u64;
         let offset = b.offset + lba * u64::from(b.block_size) + done as u64;
+        if self.write_held[k].is_none() {
+            self.write_held[k] = Some(b.writes.shared(lba, (len / out) as u64));
+        }
         match ring.write(DESTINATION_SLOT, offset, buf, done..len, self.tag(k, true)) {
             Ok(()) => {
                 self.writing += 1;
@@ -521,7 +530,9 @@ impl Job<'_> {
             }
             let units = (self.read_len(k) / self.in_unit) as u64;
             let lba = self.source_lba(k);
-            if let Err(f) = check_range(self.source, Side::Source, lba, units) {
+            let checked = check_range(self.source, Side::Source, lba, units)
+                .and_then(|()| reservation::check_io(self.source, Side::Source, false, lba, units));
+            if let Err(f) = checked {
                 self.fail(k, f);
                 break;
             }
@@ -574,7 +585,11 @@ impl Job<'_> {
             }
             let (endpoint, _) = self.sink.expect("checked");
             let lba = first_lba + (k * self.chunk / out) as u64;
-            if let Err(f) = check_range(endpoint, Side::Destination, lba, (whole / out) as u64) {
+            let blocks = (whole / out) as u64;
+            let checked = check_range(endpoint, Side::Destination, lba, blocks).and_then(|()| {
+                reservation::check_io(endpoint, Side::Destination, true, lba, blocks)
+            });
+            if let Err(f) = checked {
                 return self.fail(k, f);
             }
             self.deferred.push_back((k, d.buf));
@@ -634,9 +649,12 @@ impl Job<'_> {
                 self.write_done[k] += n;
                 if self.write_done[k] < self.write_len(k, out) {
                     self.submit_write(ring, k, d.buf, first_lba, out);
+                } else {
+                    self.write_held[k] = None;
                 }
             }
             Err(e) => {
+                self.write_held[k] = None;
                 if let Some((endpoint, _)) = self.sink {
                     let f = io_failure(endpoint, Side::Destination, &e, false);
                     self.fail(k, f);

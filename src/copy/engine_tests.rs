@@ -426,3 +426,61 @@ fn next_segment_reads_done_early_are_used_and_wrong_ones_dropped() {
     assert_eq!(images[0].len() as u64, total / 512 * 520);
     assert!(images[0] == images[1], "tape images differ");
 }
+
+#[test]
+fn ring_writes_wait_for_a_compare_and_write_holding_their_range() {
+    // A COMPARE AND WRITE holds LBA 6000 of the destination alone; the ring's copy of 8 MiB
+    // onto it must not write that block's chunk until it lets go.
+    let dir = tempfile::tempdir().unwrap();
+    let s = disk(dir.path(), "s.img", 512, 8 * MIB, true);
+    let d = disk(dir.path(), "d.img", 512, 8 * MIB, false);
+    let lock = d.block_backend().unwrap().writes;
+    let held = lock.exclusive(6000, 1);
+    let (se, de) = (endpoint(&s, true), endpoint(&d, true));
+    let before = super::SERVED.with(std::cell::Cell::get);
+    let copy = std::thread::spawn(move || {
+        let mut left = Leftovers::default();
+        let r = transfer(
+            Source::Blocks {
+                endpoint: &se,
+                lba: 0,
+            },
+            Sink::Blocks {
+                endpoint: &de,
+                lba: 0,
+            },
+            (8 * MIB) as u64,
+            &mut left,
+            PAD,
+            None,
+            &|| false,
+        );
+        (
+            r.map(|m| m.written).map_err(|e| format!("{:?}", e.failure)),
+            super::SERVED.with(std::cell::Cell::get),
+        )
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while lock.waiting() == 0 {
+        assert!(!copy.is_finished(), "the copy wrote past a held range");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never reached the range"
+        );
+        std::thread::yield_now();
+    }
+    // The chunk over block 6000 is not written while it is held.
+    let image = std::fs::read(dir.path().join("d.img")).unwrap();
+    assert_eq!(image[6000 * 512..6001 * 512], [0xee; 512]);
+    drop(held);
+    let (written, served) = copy.join().unwrap();
+    assert_eq!(written, Ok((8 * MIB) as u64));
+    assert_eq!(
+        served, 1,
+        "the ring served it (thread-local count: {before} here)"
+    );
+    assert_eq!(lock.held(), 0, "every write's range let go");
+    drop(d);
+    let image = std::fs::read(dir.path().join("d.img")).unwrap();
+    assert!(image == std::fs::read(dir.path().join("s.img")).unwrap());
+}

@@ -120,9 +120,12 @@ pub fn command(
     endpoint: &Endpoint,
     side: Side,
     cdb: &[u8],
-    data: DataDirection<'_>,
+    mut data: DataDirection<'_>,
 ) -> Result<usize, Failure> {
     let wanted = data.len();
+    if let Some(screened) = super::reservation::screen(endpoint, side, cdb, &mut data) {
+        return screened;
+    }
     match endpoint.device.execute(cdb, data) {
         Ok(c) if c.is_good() => Ok(c.residual.min(wanted)),
         Ok(c) => Err(Failure {
@@ -149,6 +152,7 @@ pub fn read_blocks(
     let blocks = blocks_in(endpoint, buf.len())?;
     check_range(endpoint, side, lba, blocks)?;
     if let Some(b) = &endpoint.backend {
+        super::reservation::check_io(endpoint, side, false, lba, blocks)?;
         let offset = b.offset + lba * u64::from(b.block_size);
         let result = if b.direct && !aligned(buf) {
             let mut bounce = AlignedBuf::default();
@@ -183,7 +187,9 @@ pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Fai
     let blocks = blocks_in(endpoint, buf.len())?;
     check_range(endpoint, Side::Destination, lba, blocks)?;
     if let Some(b) = endpoint.backend.as_ref().filter(|b| !b.read_only) {
+        super::reservation::check_io(endpoint, Side::Destination, true, lba, blocks)?;
         let offset = b.offset + lba * u64::from(b.block_size);
+        let _held = b.writes.shared(lba, blocks);
         let result = if b.direct && !aligned(buf) {
             let mut bounce = AlignedBuf::default();
             let tmp = bounce.slice(buf.len());
@@ -344,6 +350,7 @@ pub fn write_stream(
 ) -> Result<(), (Failure, u64)> {
     let transfer = unit.bytes().max(1);
     let cdb = unit.cdb(0x0a, transfer);
+    super::reservation::check_command(endpoint, Side::Destination, &cdb).map_err(|f| (f, 0))?;
     let (done, stopped) = endpoint.device.write_transfers(&cdb, data, transfer);
     let before = (done * transfer) as u64;
     match stopped {

@@ -21,8 +21,10 @@ use crate::scsi::copy_results::{
 use crate::scsi::parameter_list::Supported;
 use crate::scsi::{Asc, Limits, ListIdUsage, ParameterList, Sense, Status};
 
+use super::registry::{Registry, Request};
 use super::run::{self, Context, Progress, Resolve};
 use super::{Abort, CommandResult, CopyService, Nexus};
+use crate::scsi::dump::sense_summary;
 
 /// Held records kept per nexus at most; the oldest finished ones go first.
 const RECORDS_PER_NEXUS: usize = 256;
@@ -55,6 +57,7 @@ pub struct CopyManager {
     resolver: Arc<dyn Resolve>,
     limits: Limits,
     state: Mutex<State>,
+    registry: Arc<Registry>,
 }
 
 impl CopyManager {
@@ -63,7 +66,13 @@ impl CopyManager {
             resolver,
             limits,
             state: Mutex::new(State::default()),
+            registry: Arc::new(Registry::default()),
         }
+    }
+
+    /// Every copy this manager runs and ran lately (the admin socket's view).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     pub fn limits(&self) -> &Limits {
@@ -101,14 +110,29 @@ impl CopyManager {
                     .get(&key)
                     .is_some_and(|r| r.finished.is_none())
                 {
-                    return Err(Sense::illegal_request(Asc::OPERATION_IN_PROGRESS));
+                    return Err(refused(
+                        nexus,
+                        list,
+                        Asc::OPERATION_IN_PROGRESS,
+                        "a list with this identifier is running on this nexus",
+                    ));
                 }
                 if state.running_tracked >= usize::from(self.limits.max_concurrent_copies) {
-                    return Err(Sense::illegal_request(Asc::INSUFFICIENT_RESOURCES));
+                    return Err(refused(
+                        nexus,
+                        list,
+                        Asc::INSUFFICIENT_RESOURCES,
+                        "MAXIMUM CONCURRENT COPIES with list identifiers already running",
+                    ));
                 }
             }
             if state.running >= usize::from(self.limits.total_concurrent_copies) {
-                return Err(Sense::illegal_request(Asc::INSUFFICIENT_RESOURCES));
+                return Err(refused(
+                    nexus,
+                    list,
+                    Asc::INSUFFICIENT_RESOURCES,
+                    "TOTAL CONCURRENT COPIES already running",
+                ));
             }
             state.running += 1;
             if tracked {
@@ -124,15 +148,46 @@ impl CopyManager {
                 );
             }
         }
+        let request = Request {
+            initiator: nexus.initiator.clone(),
+            session: nexus.session_hex(),
+            list_id: list.list_identifier,
+            receiving: receiving_lun.as_ref().map(|d| d.name().to_string()),
+            cscds: list
+                .cscds
+                .iter()
+                .map(|c| c.identifier.to_string())
+                .collect(),
+            segments: list.segments.len(),
+            total_bytes: list.bytes_to_move(),
+        };
+        tracing::info!(
+            initiator = %request.initiator,
+            session = %request.session,
+            list_id = request.list_id,
+            receiving = request.receiving.as_deref().unwrap_or("-"),
+            cscds = ?request.cscds,
+            segments = request.segments,
+            bytes = request.total_bytes,
+            "EXTENDED COPY started"
+        );
+        // The operator's abort (xcopy abort) stops the copy, which the initiator then
+        // hears about as COPY ABORTED; the task's own abort stops it too.
+        let abort = abort.child();
+        let id = self
+            .registry
+            .start(request, progress.clone(), abort.clone());
         let ctx = Context {
             nexus,
             resolver: self.resolver.as_ref(),
             receiving_lun,
             limits: &self.limits,
             progress: &progress,
-            abort,
+            abort: &abort,
         };
         let outcome = run::run(list, &ctx);
+        self.registry.finish(id, outcome.sense.clone());
+        self.log_end(id);
         let mut state = self.state();
         state.running -= 1;
         if tracked {
@@ -158,6 +213,46 @@ impl CopyManager {
         match outcome.sense {
             None => Ok(()),
             Some(sense) => Err(sense),
+        }
+    }
+
+    /// The end line of copy `id`: who, what, how much, how fast, and how it ended with the
+    /// failing device's own sense.
+    fn log_end(&self, id: u64) {
+        let Some(c) = self.registry.get(id) else {
+            return;
+        };
+        let rate = format!("{:.1} MB/s", c.rate / 1e6);
+        let seconds = format!("{:.3}", c.seconds);
+        match &c.sense {
+            None => tracing::info!(
+                copy = id,
+                initiator = %c.request.initiator,
+                list_id = c.request.list_id,
+                receiving = c.request.receiving.as_deref().unwrap_or("-"),
+                cscds = ?c.request.cscds,
+                segments = c.segments_processed,
+                bytes = c.bytes,
+                seconds = %seconds,
+                rate = %rate,
+                "EXTENDED COPY good"
+            ),
+            Some(sense) => tracing::warn!(
+                copy = id,
+                initiator = %c.request.initiator,
+                list_id = c.request.list_id,
+                receiving = c.request.receiving.as_deref().unwrap_or("-"),
+                cscds = ?c.request.cscds,
+                segments = c.request.segments,
+                segments_processed = c.segments_processed,
+                bytes = c.bytes,
+                seconds = %seconds,
+                rate = %rate,
+                aborted = c.aborted,
+                sense = %sense,
+                device_sense = c.device_sense.as_deref().unwrap_or("-"),
+                "EXTENDED COPY failed"
+            ),
         }
     }
 
@@ -282,42 +377,17 @@ impl CopyService for CopyManager {
                 let sense: Sense = e.into();
                 tracing::warn!(
                     initiator = %nexus.initiator,
-                    sense = %sense_text(&sense),
+                    sense = %sense_summary(&sense),
+                    field_pointer = ?sense.field_pointer(),
                     "EXTENDED COPY parameter list refused"
                 );
                 return CommandResult::check_condition(&sense);
             }
         };
         let progress = Arc::new(Progress::default());
-        let outcome = self.run_list(nexus, &list, receiving_lun, abort, progress.clone());
-        let bytes = progress.bytes.load(std::sync::atomic::Ordering::Relaxed);
-        let done = progress
-            .segments_processed
-            .load(std::sync::atomic::Ordering::Relaxed);
-        match outcome {
-            Ok(()) => {
-                tracing::info!(
-                    initiator = %nexus.initiator,
-                    list_id = list.list_identifier,
-                    segments = list.segments.len(),
-                    bytes,
-                    "EXTENDED COPY good"
-                );
-                CommandResult::good(Vec::new())
-            }
-            Err(sense) => {
-                tracing::warn!(
-                    initiator = %nexus.initiator,
-                    list_id = list.list_identifier,
-                    segments = list.segments.len(),
-                    segments_processed = done,
-                    bytes,
-                    aborted = abort.is_aborted(),
-                    sense = %sense_text(&sense),
-                    "EXTENDED COPY failed"
-                );
-                CommandResult::check_condition(&sense)
-            }
+        match self.run_list(nexus, &list, receiving_lun, abort, progress) {
+            Ok(()) => CommandResult::good(Vec::new()),
+            Err(sense) => CommandResult::check_condition(&sense),
         }
     }
 
@@ -342,14 +412,17 @@ impl CopyService for CopyManager {
     }
 }
 
-/// "KEY/ASC/ASCQ" in hex, as sg3_utils users read it.
-fn sense_text(sense: &Sense) -> String {
-    format!(
-        "{:02x}/{:02x}/{:02x}",
-        sense.key.0,
-        sense.asc.asc(),
-        sense.asc.ascq()
-    )
+/// An EXTENDED COPY refused before it runs (admission), logged with its reason.
+fn refused(nexus: &Nexus, list: &ParameterList, asc: Asc, why: &str) -> Sense {
+    let sense = Sense::illegal_request(asc);
+    tracing::warn!(
+        initiator = %nexus.initiator,
+        list_id = list.list_identifier,
+        sense = %sense_summary(&sense),
+        reason = why,
+        "EXTENDED COPY refused"
+    );
+    sense
 }
 
 impl std::fmt::Debug for CopyManager {

@@ -6,6 +6,8 @@
 pub mod engine;
 pub mod io;
 pub mod manager;
+pub mod registry;
+pub mod reservation;
 pub mod resolve;
 pub mod run;
 pub mod segment;
@@ -33,6 +35,20 @@ impl Nexus {
             initiator: crate::device::access::LOCAL.into(),
             session: 0,
         }
+    }
+
+    /// The ISID of an iSCSI nexus (an initiator named `iqn.…`, `eui.…` or `naa.…`): the top
+    /// 48 bits of `session`. With the initiator name it is the initiator port (the iSCSI
+    /// TransportID `NAME,i,0xISID`), which persistent reservations are held by; the TSIH
+    /// below it changes when a session is reinstated, the port does not. `None` for other
+    /// transports, whose initiator name is the port.
+    pub fn isid(&self) -> Option<[u8; 6]> {
+        let prefix = self.initiator.get(..4)?.to_ascii_lowercase();
+        if !matches!(prefix.as_str(), "iqn." | "eui." | "naa.") {
+            return None;
+        }
+        let [a, b, c, d, e, f, _, _] = self.session.to_be_bytes();
+        Some([a, b, c, d, e, f])
     }
 }
 
@@ -77,19 +93,37 @@ impl CommandResult {
 /// Set by a transport when the task running an EXTENDED COPY is aborted (ABORT TASK, ABORT
 /// TASK SET, LUN RESET, TARGET WARM RESET, session loss, shutdown).
 #[derive(Clone, Debug, Default)]
-pub struct Abort(Arc<AtomicBool>);
+pub struct Abort {
+    own: Arc<AtomicBool>,
+    /// The task's abort, for one made by [`Abort::child`].
+    parent: Option<Arc<AtomicBool>>,
+}
 
 impl Abort {
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An abort that also fires when this one does, but whose own firing leaves this one
+    /// alone: an operator's abort of a copy stops it (COPY ABORTED, answered), while the
+    /// task itself was not aborted (an aborted task gets no answer of its own).
+    pub fn child(&self) -> Self {
+        Self {
+            own: Arc::default(),
+            parent: Some(self.own.clone()),
+        }
+    }
+
     pub fn abort(&self) {
-        self.0.store(true, Ordering::Release);
+        self.own.store(true, Ordering::Release);
     }
 
     pub fn is_aborted(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.own.load(Ordering::Acquire)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(|p| p.load(Ordering::Acquire))
     }
 }
 
@@ -112,4 +146,24 @@ pub trait CopyService: Send + Sync {
 
     /// Forgets a nexus's held results (logout, I_T nexus loss).
     fn nexus_lost(&self, nexus: &Nexus);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Abort;
+
+    #[test]
+    fn a_child_abort_fires_with_its_parent_but_not_the_reverse() {
+        let task = Abort::new();
+        let copy = task.child();
+        copy.abort();
+        assert!(
+            copy.is_aborted() && !task.is_aborted(),
+            "the operator's abort"
+        );
+        let task = Abort::new();
+        let copy = task.child();
+        task.abort();
+        assert!(copy.is_aborted(), "the task's abort reaches the copy");
+    }
 }

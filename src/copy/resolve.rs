@@ -46,12 +46,21 @@ impl Resolve for Inventory {
             Err(e @ LookupError::NotAllowed { .. }) => {
                 tracing::warn!(
                     cscd = cscd.identifier.type_name(),
+                    names = %cscd.identifier,
                     initiator,
                     "refused CSCD: {e}"
                 );
                 None
             }
-            Err(_) => None,
+            Err(e) => {
+                tracing::warn!(
+                    cscd = cscd.identifier.type_name(),
+                    names = %cscd.identifier,
+                    initiator,
+                    "unresolved CSCD: {e}"
+                );
+                None
+            }
         }
     }
 }

@@ -921,6 +921,7 @@ fn tape_image_copy(
         }
         let [_, a, b, c] = (max as u32).to_be_bytes();
         let cdb = [0x08, 0, a, b, c, 0];
+        super::reservation::check_command(s, Side::Source, &cdb)?;
         match s.device.execute(&cdb, DataDirection::FromDevice(&mut buf)) {
             Ok(done) if done.is_good() => {
                 let len = max - done.residual.min(max);

@@ -9,11 +9,17 @@
 //! copy engine's own aligned fast path.
 //!
 //! Command set and the sense each failure returns (SBC-3 clause in brackets):
-//! INQUIRY (standard, VPD 00h/80h/83h/B0h) [SPC-3 6.4], TEST UNIT READY, REQUEST SENSE
-//! (always NO SENSE: sense is returned with each CHECK CONDITION), READ CAPACITY(10/16)
-//! [5.10, 5.11], READ/WRITE(6/10/12/16) [5.5-5.10, 5.25-5.28], VERIFY(10/12/16)
-//! [5.22-5.24], SYNCHRONIZE CACHE(10/16) [5.18, 5.19], MODE SENSE(6/10) [SPC-3 6.9, 6.10],
-//! REPORT SUPPORTED OPERATION CODES [SPC-3 6.23]. LBA past the end: 05/21/00; write to a
+//! INQUIRY (standard, VPD 00h/80h/83h/B0h/B1h/B2h) [SPC-3 6.4], TEST UNIT READY, REQUEST
+//! SENSE (NO SENSE, or the unit's not-ready condition: sense is returned with each CHECK
+//! CONDITION), READ CAPACITY(10/16) [5.10, 5.11], READ/WRITE(6/10/12/16) [5.5-5.10,
+//! 5.25-5.28], VERIFY(10/12/16) [5.22-5.24], SYNCHRONIZE CACHE(10/16) [5.18, 5.19], MODE
+//! SENSE(6/10) [SPC-3 6.9, 6.10], REPORT SUPPORTED OPERATION CODES [SPC-3 6.23]; thin
+//! provisioning (WRITE SAME, UNMAP, GET LBA STATUS: `disk_provisioning.rs`); COMPARE AND
+//! WRITE and ORWRITE (`disk_compare.rs`); WRITE ATOMIC(16) through a journal
+//! (`disk_atomic.rs`); START STOP UNIT and SANITIZE (`disk_unit.rs`);
+//! PRE-FETCH, PREVENT ALLOW MEDIUM REMOVAL, READ DEFECT DATA. Every write holds its LBA
+//! range in the disk's [`RangeLock`] (shared; COMPARE AND WRITE and ORWRITE exclusive), as
+//! the copy engine does for its writes to the image. LBA past the end: 05/21/00; write to a
 //! read-only disk: 07/27/00; unknown opcode: 05/20/00; bad CDB field: 05/24/00 with the
 //! field pointer; host read error: 03/11/00; host write error: 03/0C/00; out of space on a
 //! sparse image: 07/27/07; BYTCHK=1 mismatch: 0E/1D/00 with INFORMATION = byte offset in
@@ -30,17 +36,19 @@ use std::sync::Arc;
 use nix::libc;
 
 use super::lock::{ImageLock, LockError, LockMode};
+use super::range_lock::RangeLock;
+use super::reservation::Reservations;
 use super::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::designator::Designator;
 use crate::scsi::inquiry::{
-    encode_device_identification, page, vpd_page, BlockLimits, InquiryCdb, StandardInquiry,
-    STANDARD_INQUIRY_LEN,
+    encode_device_identification, page, vpd_page, InquiryCdb, StandardInquiry, STANDARD_INQUIRY_LEN,
 };
 use crate::scsi::sbc::{
     self, ByteCheck, DiskCommand, DiskModeParameters, ReadWriteCdb, VerifyCdb, WriteVerifyCdb,
     DISK_COMMANDS,
 };
-use crate::scsi::{Asc, PeripheralDeviceType, Sense, SenseKey};
+use crate::scsi::sbc_provisioning::block_device_characteristics_body;
+use crate::scsi::{Asc, DeviceClass, PeripheralDeviceType, Sense, SenseKey};
 
 /// INQUIRY identification of every emulated disk (one product id for all: ESXi uses XCOPY
 /// only between LUNs whose PRODUCT IDENTIFICATION matches).
@@ -48,8 +56,10 @@ pub const VENDOR: &str = "XCOPYD";
 pub const PRODUCT: &str = "EMULATED DISK";
 pub const REVISION: &str = "0001";
 
-/// Default MAXIMUM TRANSFER LENGTH, in bytes (Block Limits VPD page).
-pub const DEFAULT_MAX_TRANSFER_BYTES: u32 = 32 << 20;
+/// Default MAXIMUM TRANSFER LENGTH, in bytes (Block Limits VPD page): what the iSCSI
+/// target's default `max_command_bytes` lets one command move, so a transfer the page allows
+/// gets through.
+pub const DEFAULT_MAX_TRANSFER_BYTES: u32 = 16 << 20;
 /// Largest chunk moved through a bounce buffer at once (per thread memory bound).
 const BOUNCE_CHUNK: usize = 4 << 20;
 /// Alignment of bounce buffers: enough for any DIO memory alignment we meet.
@@ -74,6 +84,8 @@ pub struct DiskOptions {
     pub max_transfer_bytes: u32,
     /// I/Os the copy engine keeps in flight on the image ([`BlockBackend::queue_depth`]).
     pub queue_depth: Option<u16>,
+    /// RMB: the medium can be ejected and loaded (START STOP UNIT with LOEJ).
+    pub removable: bool,
 }
 
 impl DiskOptions {
@@ -88,6 +100,7 @@ impl DiskOptions {
             direct_io: true,
             max_transfer_bytes: DEFAULT_MAX_TRANSFER_BYTES,
             queue_depth: None,
+            removable: false,
         }
     }
 }
@@ -144,6 +157,17 @@ pub struct EmulatedDisk {
     serial: String,
     max_transfer_blocks: u32,
     queue_depth: Option<u16>,
+    /// A block device (else a regular file).
+    is_block: bool,
+    removable: bool,
+    /// LBA ranges being written (COMPARE AND WRITE holds its range alone).
+    writes: Arc<RangeLock>,
+    /// WRITE ATOMIC(16)'s journal beside an image file.
+    journal: atomic::Journal,
+    /// Stopped, sanitizing, sanitize failed.
+    unit: Arc<unit::UnitState>,
+    /// The logical unit's reservations (checked by the front ends and the copy manager).
+    reservations: Reservations,
     /// This process's flock on the image: exclusive, or shared when read-only.
     _lock: ImageLock,
 }
@@ -247,6 +271,12 @@ impl EmulatedDisk {
                 (mem_align, offset_align) = (1, 1);
             }
         }
+        let journal = atomic::Journal::beside(&path);
+        if !is_block && !opts.read_only {
+            journal
+                .recover(&file, opts.block_size, blocks)
+                .map_err(io_err)?;
+        }
         let serial = opts.serial.clone().unwrap_or_else(|| {
             opts.designators.first().map_or_else(
                 || name.to_string(),
@@ -267,6 +297,12 @@ impl EmulatedDisk {
             serial,
             max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
             queue_depth: opts.queue_depth,
+            is_block,
+            removable: opts.removable,
+            writes: RangeLock::new(),
+            journal,
+            unit: Arc::default(),
+            reservations: Reservations::new(DeviceClass::Block),
             _lock: lock,
         })
     }
@@ -378,8 +414,10 @@ impl EmulatedDisk {
         let got = need.min(buf.len()) / bs * bs;
         let payload = &buf[..got];
         let offset = cdb.lba * u64::from(self.block_size);
+        let held = self.writes.shared(cdb.lba, (got / bs) as u64);
         self.write_at(payload, offset)
             .map_err(|e| write_error(&e, cdb.lba))?;
+        drop(held);
         if cdb.fua && got > 0 {
             self.file
                 .sync_data()
@@ -465,7 +503,11 @@ impl EmulatedDisk {
         let pdt = PeripheralDeviceType::DIRECT_ACCESS;
         if !cdb.evpd {
             let mut out = Vec::with_capacity(STANDARD_INQUIRY_LEN);
-            StandardInquiry::new(pdt, VENDOR, PRODUCT, REVISION).encode(&mut out);
+            StandardInquiry {
+                removable: self.removable,
+                ..StandardInquiry::new(pdt, VENDOR, PRODUCT, REVISION)
+            }
+            .encode(&mut out);
             return Ok(out);
         }
         let body = match cdb.page_code {
@@ -474,19 +516,14 @@ impl EmulatedDisk {
                 page::UNIT_SERIAL_NUMBER,
                 page::DEVICE_IDENTIFICATION,
                 page::BLOCK_LIMITS,
+                page::BLOCK_DEVICE_CHARACTERISTICS,
+                page::LOGICAL_BLOCK_PROVISIONING,
             ],
             page::UNIT_SERIAL_NUMBER => self.serial.as_bytes().to_vec(),
             page::DEVICE_IDENTIFICATION => encode_device_identification(&self.designators),
-            page::BLOCK_LIMITS => {
-                let per_4k = (4096 / self.block_size).max(1);
-                BlockLimits {
-                    optimal_transfer_length_granularity: u16::try_from(per_4k).unwrap_or(1),
-                    maximum_transfer_length: self.max_transfer_blocks,
-                    optimal_transfer_length: ((1 << 20) / self.block_size)
-                        .min(self.max_transfer_blocks),
-                }
-                .encode_body()
-            }
+            page::BLOCK_LIMITS => self.block_limits().encode_body(),
+            page::BLOCK_DEVICE_CHARACTERISTICS => block_device_characteristics_body(),
+            page::LOGICAL_BLOCK_PROVISIONING => self.provisioned().encode_body(),
             _ => return Err(Sense::invalid_field_in_cdb(2, None)),
         };
         Ok(vpd_page(pdt, cdb.page_code, &body))
@@ -494,6 +531,9 @@ impl EmulatedDisk {
 
     fn run(&self, cdb: &[u8], data: DataDirection<'_>) -> Result<Completion, Sense> {
         let command = DiskCommand::decode(cdb).map_err(Sense::from)?;
+        if let Some(sense) = self.unit.gate(&command) {
+            return Err(sense);
+        }
         match command {
             DiskCommand::TestUnitReady => Ok(Completion::good(data.len())),
             DiskCommand::RequestSense {
@@ -502,7 +542,10 @@ impl EmulatedDisk {
             } => {
                 let sense = Sense {
                     descriptor_format,
-                    ..Sense::new(SenseKey::NO_SENSE, Asc::NO_ADDITIONAL_SENSE)
+                    ..self
+                        .unit
+                        .condition()
+                        .unwrap_or_else(|| Sense::new(SenseKey::NO_SENSE, Asc::NO_ADDITIONAL_SENSE))
                 };
                 Ok(data_in(data, &sense.encode(), allocation_length.into()))
             }
@@ -525,7 +568,12 @@ impl EmulatedDisk {
                 Ok(data_in(data, &out, out.len()))
             }
             DiskCommand::ReadCapacity16 { allocation_length } => {
-                let out = sbc::read_capacity_16_data(self.blocks, self.block_size, 0);
+                let out = sbc::read_capacity_16_data(
+                    self.blocks,
+                    self.block_size,
+                    self.physical_exponent(),
+                    Some(self.provisioned()),
+                );
                 let alloc = usize::try_from(allocation_length).unwrap_or(usize::MAX);
                 Ok(data_in(data, &out, alloc))
             }
@@ -546,7 +594,32 @@ impl EmulatedDisk {
                 let alloc = usize::try_from(rsoc.allocation_length).unwrap_or(usize::MAX);
                 Ok(data_in(data, &out, alloc))
             }
-            DiskCommand::Unsupported(_) => {
+            DiskCommand::CompareAndWrite(c) => self.compare_and_write(&c, data),
+            DiskCommand::OrWrite(c) => self.or_write(&c, data),
+            DiskCommand::WriteSame(c) => self.write_same(&c, data),
+            DiskCommand::Unmap(c) => self.unmap(&c, data),
+            DiskCommand::GetLbaStatus(c) => self.get_lba_status(&c, data),
+            DiskCommand::Prefetch(c) => {
+                // Through the last block for PREFETCH LENGTH 0; no cache to fill: GOOD, not
+                // CONDITION MET (SBC-3 5.9).
+                let blocks = if c.blocks == 0 {
+                    0
+                } else {
+                    u64::from(c.blocks)
+                };
+                sbc::check_range(c.lba, blocks, self.blocks)?;
+                Ok(Completion::good(data.len()))
+            }
+            DiskCommand::StartStopUnit(c) => self.start_stop(&c),
+            // The medium cannot be removed: preventing its removal changes nothing.
+            DiskCommand::PreventAllow(_) => Ok(Completion::good(data.len())),
+            DiskCommand::ReadDefectData(c) => {
+                let alloc = usize::try_from(c.allocation_length).unwrap_or(usize::MAX);
+                Ok(data_in(data, &c.empty_list(), alloc))
+            }
+            DiskCommand::Sanitize => self.sanitize(cdb, data),
+            DiskCommand::WriteAtomic(c) => self.write_atomic(&c, data),
+            DiskCommand::Reservation(_) | DiskCommand::Unsupported(_) => {
                 Err(Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE))
             }
         }
@@ -566,15 +639,24 @@ impl ScsiDevice for EmulatedDisk {
     }
 
     fn supported_commands(&self) -> Option<&'static [sbc::CommandUsage]> {
-        Some(DISK_COMMANDS)
+        Some(if self.is_block {
+            atomic::commands_without_atomic()
+        } else {
+            DISK_COMMANDS
+        })
     }
 
     fn concurrent_io(&self) -> bool {
         true
     }
 
+    fn reservations(&self) -> Option<&Reservations> {
+        Some(&self.reservations)
+    }
+
     fn block_backend(&self) -> Option<BlockBackend> {
         Some(BlockBackend {
+            writes: Arc::clone(&self.writes),
             file: Arc::clone(&self.file),
             offset: 0,
             block_size: self.block_size,
@@ -656,6 +738,15 @@ fn with_bounce<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
         }
     })
 }
+
+#[path = "disk_atomic.rs"]
+mod atomic;
+#[path = "disk_compare.rs"]
+mod compare;
+#[path = "disk_provisioning.rs"]
+pub mod provisioning;
+#[path = "disk_unit.rs"]
+mod unit;
 
 #[cfg(test)]
 #[path = "disk_tests.rs"]

@@ -140,7 +140,7 @@ fn vpd_pages_00_80_83_b0() {
     let (_dir, d) = open(512);
     let (c, buf) = data_in(&d, &[0x12, 1, 0x00, 0, 255, 0], 8);
     assert_eq!(c, Completion::good(0));
-    assert_eq!(buf, [0, 0x00, 0, 4, 0x00, 0x80, 0x83, 0xb0]);
+    assert_eq!(buf, [0, 0x00, 0, 6, 0x00, 0x80, 0x83, 0xb0]);
     let (_, buf) = data_in(&d, &[0x12, 1, 0x80, 0, 255, 0], 20);
     assert_eq!(buf[..4], [0, 0x80, 0, 16]);
     assert_eq!(&buf[4..20], b"5001405a1b2c3d01");
@@ -154,10 +154,10 @@ fn vpd_pages_00_80_83_b0() {
     let (c, buf) = data_in(&d, &[0x12, 1, 0xb0, 0, 64, 0], 64);
     assert_eq!(c, Completion::good(0));
     assert_eq!(buf[..4], [0, 0xb0, 0, 0x3c]);
-    // OPTIMAL TRANSFER LENGTH GRANULARITY 8 (4 KiB), MAXIMUM TRANSFER LENGTH 32 MiB,
+    // OPTIMAL TRANSFER LENGTH GRANULARITY 8 (4 KiB), MAXIMUM TRANSFER LENGTH 16 MiB,
     // OPTIMAL TRANSFER LENGTH 1 MiB (SBC-3 6.5.3).
     assert_eq!(buf[6..8], [0, 8]);
-    assert_eq!(buf[8..12], 65536u32.to_be_bytes());
+    assert_eq!(buf[8..12], 32768u32.to_be_bytes());
     assert_eq!(buf[12..16], 2048u32.to_be_bytes());
     let (c, _) = data_in(&d, &[0x12, 1, 0x8f, 0, 255, 0], 255);
     assert_eq!(
@@ -198,7 +198,7 @@ fn read_capacity_10_and_16_sbc3_5_10_5_11() {
     assert_eq!(c, Completion::good(0));
     assert_eq!(
         buf[..16],
-        [0, 0, 0, 0, 0, 0, 0, 63, 0, 0, 0x10, 0, 0, 0, 0, 0]
+        [0, 0, 0, 0, 0, 0, 0, 63, 0, 0, 0x10, 0, 0, 0, 0xc0, 0]
     );
     rc16[13] = 12;
     let (c, buf) = data_in(&d, &rc16, 32);
@@ -589,15 +589,17 @@ fn mode_sense_6_and_10_spc3_6_9_6_10() {
 #[test]
 fn report_supported_operation_codes_spc3_6_23() {
     let (_dir, d) = open(512);
-    let (c, buf) = data_in(&d, &[0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0], 256);
+    let (c, buf) = data_in(&d, &[0xa3, 0x0c, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0], 512);
     let listed = 4 + 8 * DISK_COMMANDS.len();
-    assert_eq!(c, Completion::good(256 - listed));
+    assert_eq!(c, Completion::good(512 - listed));
     let ops: Vec<u8> = buf[4..listed].chunks(8).map(|d| d[0]).collect();
     assert_eq!(
         ops,
         [
-            0x00, 0x03, 0x08, 0x0a, 0x12, 0x1a, 0x25, 0x28, 0x2a, 0x2e, 0x2f, 0x35, 0x5a, 0x88,
-            0x8a, 0x8e, 0x8f, 0x91, 0x9e, 0xa3, 0xa8, 0xaa, 0xae, 0xaf
+            0x00, 0x03, 0x08, 0x0a, 0x12, 0x16, 0x17, 0x1a, 0x1b, 0x1e, 0x25, 0x28, 0x2a, 0x2e,
+            0x2f, 0x34, 0x35, 0x37, 0x41, 0x42, 0x48, 0x48, 0x48, 0x56, 0x57, 0x5a, 0x5e, 0x5e,
+            0x5e, 0x5e, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x5f, 0x88, 0x89, 0x8a, 0x8b,
+            0x8e, 0x8f, 0x90, 0x91, 0x93, 0x9c, 0x9e, 0x9e, 0xa3, 0xa8, 0xaa, 0xae, 0xaf, 0xb7
         ]
     );
     let (c, buf) = data_in(
@@ -613,9 +615,9 @@ fn report_supported_operation_codes_spc3_6_23() {
         illegal(Asc::INVALID_FIELD_IN_CDB, Some((2, Some(2))))
     );
     // RCTD: 20-byte descriptors (8 + command timeouts descriptor).
-    let (c, buf) = data_in(&d, &[0xa3, 0x0c, 0x80, 0, 0, 0, 0, 0, 2, 0, 0, 0], 512);
+    let (c, buf) = data_in(&d, &[0xa3, 0x0c, 0x80, 0, 0, 0, 0, 0x08, 0, 0, 0, 0], 2048);
     let listed = 4 + 20 * DISK_COMMANDS.len();
-    assert_eq!(c, Completion::good(512 - listed));
+    assert_eq!(c, Completion::good(2048 - listed));
     assert!(buf[4..listed]
         .chunks(20)
         .all(|d| d[5] & 0x02 != 0 && d[8..10] == [0, 0x0a]));
@@ -664,3 +666,6 @@ fn concurrent_commands_on_one_disk() {
         t.join().unwrap();
     }
 }
+
+#[path = "disk_sbc_tests.rs"]
+mod sbc;

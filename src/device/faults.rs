@@ -308,6 +308,10 @@ impl ScsiDevice for FaultyDevice {
         self.inner.supported_commands()
     }
 
+    fn reservations(&self) -> Option<&super::reservation::Reservations> {
+        self.inner.reservations()
+    }
+
     fn block_backend(&self) -> Option<BlockBackend> {
         if self.pass_backend {
             self.inner.block_backend()

@@ -15,6 +15,7 @@
 //! | `lun` | all | the LUN those addresses pair with (default 0) |
 //! | `allow` | all | initiator names allowed to name the device; absent or empty = any |
 //! | `read_only` | disk | writes fail with DATA PROTECT |
+//! | `removable` | disk | RMB: START STOP UNIT with LOEJ ejects and loads the medium (default false) |
 //! | `size` | disk | bytes (integer, or `"4GiB"`, `"512M"`): create a sparse image if `path` is missing |
 //! | `serial` | disk | VPD 80h serial (default: hex of the first designator) |
 //! | `queue_depth` | disk | I/Os the copy engine keeps in flight on it, 1..=512 (default: half its buffer pool); a throttled virtual disk may move more with 1-2 |
@@ -102,6 +103,8 @@ pub struct DeviceConfig {
     pub lun: u64,
     pub allow: Vec<String>,
     pub read_only: bool,
+    /// Disk: the medium can be ejected (RMB).
+    pub removable: bool,
     /// Disk: create a sparse image of this many bytes if missing.
     pub size: Option<u64>,
     pub serial: Option<String>,
@@ -127,6 +130,7 @@ impl DeviceConfig {
             lun: 0,
             allow: Vec::new(),
             read_only: false,
+            removable: false,
             size: None,
             serial: None,
             queue_depth: None,
@@ -385,6 +389,12 @@ fn parse_device(
                     .as_bool()
                     .ok_or_else(|| e("must be true or false".into()))?;
             }
+            "removable" => {
+                only(key, &[DeviceKind::Disk])?;
+                c.removable = v
+                    .as_bool()
+                    .ok_or_else(|| e("must be true or false".into()))?;
+            }
             "size" => {
                 only(key, &[DeviceKind::Disk])?;
                 c.size = Some(bytes(v).map_err(e)?);
@@ -546,6 +556,7 @@ fn open_one(c: &DeviceConfig) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), 
             let designators = emulated_designators(c);
             let opts = DiskOptions {
                 read_only: c.read_only,
+                removable: c.removable,
                 create_size: c.size,
                 designators: designators.clone(),
                 serial: c.serial.clone(),

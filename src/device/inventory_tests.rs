@@ -76,6 +76,7 @@ lun = 3
 sas_address = "50:01:40:51:23:45:67:8b"
 allow = ["iqn.1998-01.com.vmware:esx1"]
 read_only = true
+removable = true
 size = "4GiB"
 serial = "SER1"
 queue_depth = 2
@@ -104,11 +105,13 @@ timeout_ms = 5000
     assert_eq!(d.sas_address, Some(0x5001_4051_2345_678b));
     assert_eq!(d.allow, ["iqn.1998-01.com.vmware:esx1"]);
     assert!(d.read_only);
+    assert!(d.removable);
     assert_eq!(d.size, Some(4 << 30));
     assert_eq!(d.serial.as_deref(), Some("SER1"));
     assert_eq!(d.queue_depth, Some(2));
     let t = &inv.devices[1];
     assert_eq!(t.queue_depth, None);
+    assert!(!t.removable);
     assert_eq!(
         t.tape,
         TapeSettings {

@@ -15,6 +15,8 @@ pub mod faults;
 pub mod inventory;
 pub mod library;
 pub mod lock;
+pub mod range_lock;
+pub mod reservation;
 pub mod sg;
 
 use std::fs::File;
@@ -126,6 +128,9 @@ pub enum DeviceError {
 #[derive(Clone, Debug)]
 pub struct BlockBackend {
     pub file: Arc<File>,
+    /// The device's LBA range lock: the engine holds the range of each write it has in
+    /// flight (shared), so COMPARE AND WRITE stays atomic against copies.
+    pub writes: Arc<range_lock::RangeLock>,
     /// Byte offset of LBA 0 within the file.
     pub offset: u64,
     pub block_size: u32,
@@ -195,6 +200,13 @@ pub trait ScsiDevice: Send + Sync {
     /// The unit attention conditions the device raises itself (a tape loaded, an
     /// import/export element accessed), which the dispatcher reports once per I_T nexus.
     fn unit_attentions(&self) -> Option<&attention::AttentionLog> {
+        None
+    }
+
+    /// The logical unit's reservations, which the front ends and the copy manager check
+    /// with the I_T nexus before a command reaches [`ScsiDevice::execute`] (emulated
+    /// devices). `None`: the device keeps its own (a real device behind SG_IO).
+    fn reservations(&self) -> Option<&reservation::Reservations> {
         None
     }
 }

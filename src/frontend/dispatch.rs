@@ -128,6 +128,7 @@ impl Dispatcher {
     /// LUN RESET (SAM-3 7.7): raises POWER ON, RESET on `lun` for every nexus. Aborting the
     /// LUN's tasks is the transport's job (it owns their [`Abort`]s).
     pub fn lun_reset(&self, lun: u64) {
+        super::reservation::reset(self.lun(lun).map(|l| l.device).iter());
         let mut a = self.attention();
         if let Some(e) = usize::try_from(lun)
             .ok()
@@ -139,6 +140,9 @@ impl Dispatcher {
 
     /// TARGET WARM RESET: a LUN reset of every LUN.
     pub fn target_reset(&self) {
+        let luns = self.luns.read().unwrap_or_else(PoisonError::into_inner);
+        super::reservation::reset(luns.iter().map(|l| &l.device));
+        drop(luns);
         for e in self.attention().reset_epoch.iter_mut() {
             *e += 1;
         }
@@ -147,6 +151,9 @@ impl Dispatcher {
     /// The nexus is gone (logout, connection loss): forget its unit attention state and its
     /// held copy results.
     pub fn nexus_lost(&self, nexus: &Nexus) {
+        let luns = self.luns.read().unwrap_or_else(PoisonError::into_inner);
+        super::reservation::nexus_lost(luns.iter().map(|l| &l.device), nexus);
+        drop(luns);
         self.attention().seen.remove(nexus);
         self.copy.nexus_lost(nexus);
     }
@@ -237,9 +244,12 @@ impl Dispatcher {
                             SenseKey::UNIT_ATTENTION,
                             asc,
                         )),
-                        None => {
-                            return self.to_device(nexus, device, cdb, data_out, data_in, abort)
-                        }
+                        None => match super::reservation::screen(&*device, nexus, cdb, data_out) {
+                            Some(screened) => screened,
+                            None => {
+                                return self.to_device(nexus, device, cdb, data_out, data_in, abort)
+                            }
+                        },
                     }
                 }
             }

@@ -4,6 +4,7 @@
 
 pub mod dispatch;
 pub mod iscsi;
+pub mod reservation;
 pub mod tcmu;
 pub mod testing;
 

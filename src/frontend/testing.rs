@@ -6,9 +6,10 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::copy::{Abort, CommandResult, CopyService, Nexus};
+use crate::device::reservation::Reservations;
 use crate::device::{Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::inquiry::{InquiryCdb, StandardInquiry};
-use crate::scsi::{Asc, Opcode, PeripheralDeviceType, Put, Sense};
+use crate::scsi::{Asc, DeviceClass, Opcode, PeripheralDeviceType, Put, Sense};
 
 /// A RAM disk answering TEST UNIT READY, INQUIRY (standard only), READ CAPACITY(10),
 /// READ(10)/WRITE(10)/READ(16)/WRITE(16), SYNCHRONIZE CACHE(10); 05/20/00 for the rest.
@@ -16,6 +17,7 @@ pub struct MemoryDisk {
     name: String,
     block_size: u32,
     data: Mutex<Vec<u8>>,
+    reservations: Reservations,
 }
 
 impl MemoryDisk {
@@ -25,6 +27,7 @@ impl MemoryDisk {
             name: name.into(),
             block_size,
             data: Mutex::new(vec![0; len]),
+            reservations: Reservations::new(DeviceClass::Block),
         }
     }
 
@@ -122,6 +125,10 @@ impl ScsiDevice for MemoryDisk {
 
     fn concurrent_io(&self) -> bool {
         true
+    }
+
+    fn reservations(&self) -> Option<&Reservations> {
+        Some(&self.reservations)
     }
 }
 

@@ -226,6 +226,19 @@ pub fn render_verdict(verdict: &Verdict) -> String {
     }
 }
 
+/// Sense on one line for logs and status: "KEY/ASC/ASCQ key name, ASC name" in hex, as
+/// sg3_utils users read it ("0a/0d/02 COPY ABORTED, COPY TARGET DEVICE NOT REACHABLE").
+pub fn sense_summary(sense: &Sense) -> String {
+    format!(
+        "{:02x}/{:02x}/{:02x} {}, {}",
+        sense.key.0,
+        sense.asc.asc(),
+        sense.asc.ascq(),
+        sense.key.name(),
+        sense.asc.name()
+    )
+}
+
 /// Sense in the same terms, one field per line.
 pub fn render_sense(sense: &Sense) -> String {
     let mut s = String::new();

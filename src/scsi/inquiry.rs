@@ -31,6 +31,8 @@ pub mod page {
     pub const DEVICE_IDENTIFICATION: u8 = 0x83;
     pub const THIRD_PARTY_COPY: u8 = 0x8f;
     pub const BLOCK_LIMITS: u8 = 0xb0;
+    pub const BLOCK_DEVICE_CHARACTERISTICS: u8 = 0xb1;
+    pub const LOGICAL_BLOCK_PROVISIONING: u8 = 0xb2;
 }
 
 /// INQUIRY CDB (SPC-3 6.4.1).
@@ -244,34 +246,86 @@ pub fn encode_device_identification(designators: &[Designator]) -> Vec<u8> {
     out
 }
 
-/// B0h Block Limits (SBC-3 Table 131), the fields xcopyd sets.
+/// B0h Block Limits (SBC-3 Table 197; the atomic fields from SBC-4), the fields xcopyd sets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BlockLimits {
+    /// WSNZ: WRITE SAME with NUMBER OF LOGICAL BLOCKS 0 is refused.
+    pub wsnz: bool,
+    pub maximum_compare_and_write_length: u8,
     pub optimal_transfer_length_granularity: u16,
     pub maximum_transfer_length: u32,
     pub optimal_transfer_length: u32,
+    pub maximum_prefetch_length: u32,
+    pub maximum_unmap_lba_count: u32,
+    pub maximum_unmap_block_descriptor_count: u32,
+    pub optimal_unmap_granularity: u32,
+    /// UNMAP GRANULARITY ALIGNMENT, when UGAVALID.
+    pub unmap_granularity_alignment: Option<u32>,
+    pub maximum_write_same_length: u64,
+    pub maximum_atomic_transfer_length: u32,
+    pub atomic_alignment: u32,
+    pub atomic_transfer_length_granularity: u32,
 }
 
 impl BlockLimits {
-    /// The 60-byte page body (PAGE LENGTH 3Ch).
+    /// The 60-byte page body (PAGE LENGTH 3Ch); the two atomic boundary fields are 0.
     pub fn encode_body(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(0x3c);
-        out.put_zeros(2);
+        out.put_u8(u8::from(self.wsnz));
+        out.put_u8(self.maximum_compare_and_write_length);
         out.put_u16(self.optimal_transfer_length_granularity);
         out.put_u32(self.maximum_transfer_length);
         out.put_u32(self.optimal_transfer_length);
+        out.put_u32(self.maximum_prefetch_length);
+        out.put_u32(self.maximum_unmap_lba_count);
+        out.put_u32(self.maximum_unmap_block_descriptor_count);
+        out.put_u32(self.optimal_unmap_granularity);
+        out.put_u32(
+            self.unmap_granularity_alignment
+                .map_or(0, |a| 0x8000_0000 | (a & 0x7fff_ffff)),
+        );
+        out.put_u64(self.maximum_write_same_length);
+        out.put_u32(self.maximum_atomic_transfer_length);
+        out.put_u32(self.atomic_alignment);
+        out.put_u32(self.atomic_transfer_length_granularity);
         out.resize(0x3c, 0);
         out
     }
 
+    /// Decodes a body of at least 8 bytes; the fields a shorter page (SBC-2's) does not hold
+    /// read as 0.
     pub fn decode_body(body: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(body);
-        r.skip(2)?;
-        Ok(Self {
+        if body.len() < 8 {
+            return Err(DecodeError::new(
+                super::error::Reason::Truncated,
+                body.len(),
+            ));
+        }
+        let mut full = [0u8; 0x3c];
+        for (d, s) in full.iter_mut().zip(body) {
+            *d = *s;
+        }
+        let mut r = Reader::new(&full);
+        let flags = r.u8()?;
+        let mut bl = Self {
+            wsnz: flags & 0x01 != 0,
+            maximum_compare_and_write_length: r.u8()?,
             optimal_transfer_length_granularity: r.u16()?,
             maximum_transfer_length: r.u32()?,
             optimal_transfer_length: r.u32()?,
-        })
+            ..Self::default()
+        };
+        bl.maximum_prefetch_length = r.u32()?;
+        bl.maximum_unmap_lba_count = r.u32()?;
+        bl.maximum_unmap_block_descriptor_count = r.u32()?;
+        bl.optimal_unmap_granularity = r.u32()?;
+        let uga = r.u32()?;
+        bl.unmap_granularity_alignment = (uga & 0x8000_0000 != 0).then_some(uga & 0x7fff_ffff);
+        bl.maximum_write_same_length = r.u64()?;
+        bl.maximum_atomic_transfer_length = r.u32()?;
+        bl.atomic_alignment = r.u32()?;
+        bl.atomic_transfer_length_granularity = r.u32()?;
+        Ok(bl)
     }
 }
 
@@ -353,10 +407,26 @@ mod tests {
             optimal_transfer_length_granularity: 8,
             maximum_transfer_length: 0x4000,
             optimal_transfer_length: 0x800,
+            maximum_compare_and_write_length: 1,
+            maximum_unmap_lba_count: 0x10_0000,
+            maximum_unmap_block_descriptor_count: 256,
+            optimal_unmap_granularity: 8,
+            unmap_granularity_alignment: Some(0),
+            maximum_write_same_length: 0x1_0000,
+            ..BlockLimits::default()
         };
         let body = bl.encode_body();
         assert_eq!(body.len(), 0x3c);
-        assert_eq!(body[2..12], [0, 8, 0, 0, 0x40, 0, 0, 0, 0x08, 0]);
+        assert_eq!(body[..12], [0, 1, 0, 8, 0, 0, 0x40, 0, 0, 0, 0x08, 0]);
+        assert_eq!(
+            body[16..32],
+            [0, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 0, 8, 0x80, 0, 0, 0]
+        );
+        assert_eq!(body[32..40], [0, 0, 0, 0, 0, 1, 0, 0]);
         assert_eq!(BlockLimits::decode_body(&body).unwrap(), bl);
+        // An SBC-2 page (8 bytes of body): the rest reads as zero.
+        let short = BlockLimits::decode_body(&body[..8]).unwrap();
+        assert_eq!(short.maximum_transfer_length, 0x4000);
+        assert_eq!(short.maximum_unmap_lba_count, 0);
     }
 }

@@ -39,10 +39,14 @@ pub mod limits;
 pub mod log_sense;
 pub mod parameter_list;
 pub mod partition_page;
+pub mod persistent_reservation;
 #[cfg(test)]
 mod proptests;
 pub mod reader;
 pub mod sbc;
+pub mod sbc_commands;
+pub mod sbc_extra;
+pub mod sbc_provisioning;
 pub mod segment_descriptor;
 pub mod sense;
 pub mod smc;

@@ -424,11 +424,31 @@ proptest! {
     }
 
     #[test]
-    fn block_limits_round_trip(a in any::<u16>(), b in any::<u32>(), c in any::<u32>()) {
+    fn block_limits_round_trip(
+        a in any::<u16>(),
+        b in any::<u32>(),
+        c in any::<u32>(),
+        d in any::<u32>(),
+        e in any::<u64>(),
+        f in any::<u8>(),
+        g in proptest::option::of(0u32..0x8000_0000),
+        wsnz in any::<bool>(),
+    ) {
         let bl = BlockLimits {
+            wsnz,
+            maximum_compare_and_write_length: f,
             optimal_transfer_length_granularity: a,
             maximum_transfer_length: b,
             optimal_transfer_length: c,
+            maximum_prefetch_length: d,
+            maximum_unmap_lba_count: c,
+            maximum_unmap_block_descriptor_count: d,
+            optimal_unmap_granularity: b,
+            unmap_granularity_alignment: g,
+            maximum_write_same_length: e,
+            maximum_atomic_transfer_length: d,
+            atomic_alignment: b,
+            atomic_transfer_length_granularity: c,
         };
         prop_assert_eq!(BlockLimits::decode_body(&bl.encode_body()), Ok(bl));
     }

@@ -11,9 +11,10 @@
 
 use super::codes::{Asc, Opcode};
 use super::error::{DecodeError, Reason};
-use super::inquiry::InquiryCdb;
 use super::reader::Put;
 use super::sense::Sense;
+
+pub use super::sbc_commands::{DiskCommand, DISK_COMMANDS};
 
 /// SERVICE ACTION IN(16) service action of READ CAPACITY(16).
 pub const SA_READ_CAPACITY_16: u8 = 0x10;
@@ -27,23 +28,23 @@ pub mod mode_page {
     pub const ALL: u8 = 0x3f;
 }
 
-fn invalid(byte: usize) -> DecodeError {
+pub(super) fn invalid(byte: usize) -> DecodeError {
     DecodeError::new(Reason::InvalidFieldInCdb, byte)
 }
 
-fn invalid_bit(byte: usize, bit: u8) -> DecodeError {
+pub(super) fn invalid_bit(byte: usize, bit: u8) -> DecodeError {
     invalid(byte).with_bit(bit)
 }
 
 /// The first `N` bytes of `cdb`; a shorter CDB points at the operation code.
-fn fixed<const N: usize>(cdb: &[u8]) -> Result<[u8; N], DecodeError> {
+pub(super) fn fixed<const N: usize>(cdb: &[u8]) -> Result<[u8; N], DecodeError> {
     cdb.get(..N)
         .and_then(|s| <[u8; N]>::try_from(s).ok())
         .ok_or_else(|| invalid(0))
 }
 
 /// The CONTROL byte (SAM-4 5.2): NACA and LINK are not supported (24/00).
-fn control(byte: u8, offset: usize) -> Result<(), DecodeError> {
+pub(super) fn control(byte: u8, offset: usize) -> Result<(), DecodeError> {
     if byte & 0x04 != 0 {
         return Err(invalid_bit(offset, 2));
     }
@@ -55,18 +56,18 @@ fn control(byte: u8, offset: usize) -> Result<(), DecodeError> {
 
 /// RDPROTECT / WRPROTECT / VRPROTECT (bits 7:5 of byte 1): this logical unit has no
 /// protection information, so any non-zero value is 24/00 (SBC-3 5.8, Table 33).
-fn protect(byte1: u8) -> Result<(), DecodeError> {
+pub(super) fn protect(byte1: u8) -> Result<(), DecodeError> {
     if byte1 & 0xe0 != 0 {
         return Err(invalid_bit(1, 7));
     }
     Ok(())
 }
 
-fn be32(b: [u8; 4]) -> u32 {
+pub(super) fn be32(b: [u8; 4]) -> u32 {
     u32::from_be_bytes(b)
 }
 
-fn be64(b: [u8; 8]) -> u64 {
+pub(super) fn be64(b: [u8; 8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
@@ -370,14 +371,22 @@ pub fn read_capacity_10_data(blocks: u64, block_size: u32) -> [u8; 8] {
 }
 
 /// READ CAPACITY(16) parameter data (SBC-3 5.11.2, Table 41), 32 bytes: no protection,
-/// `physical_exponent` = LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT, LOWEST ALIGNED LBA 0.
-pub fn read_capacity_16_data(blocks: u64, block_size: u32, physical_exponent: u8) -> Vec<u8> {
+/// `physical_exponent` = LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT, LOWEST ALIGNED LBA 0;
+/// with `thin`, LBPME (logical block provisioning management enabled) and LBPRZ as the
+/// [`super::sbc_provisioning::Provisioned`] says.
+pub fn read_capacity_16_data(
+    blocks: u64,
+    block_size: u32,
+    physical_exponent: u8,
+    thin: Option<super::sbc_provisioning::Provisioned>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);
     out.put_u64(blocks.saturating_sub(1));
     out.put_u32(block_size);
     out.put_u8(0);
     out.put_u8(physical_exponent & 0x0f);
-    out.put_zeros(18);
+    out.put_u8(thin.map_or(0, |t| 0x80 | (u8::from(t.reads_zeros) << 6)));
+    out.put_zeros(17);
     out
 }
 
@@ -650,204 +659,6 @@ impl ReportOpcodesCdb {
 /// RECOMMENDED COMMAND TIMEOUT both 0 ("not specified"): a command's time depends on the
 /// backing file (and, for EXTENDED COPY, on other devices), so we promise no bound.
 pub const COMMAND_TIMEOUTS: [u8; 12] = [0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
-
-/// The commands an emulated disk supports, in opcode order, with the CDB bits it evaluates.
-/// The CONTROL byte is 00h: NACA and LINK are rejected, not evaluated.
-pub const DISK_COMMANDS: &[CommandUsage] = &[
-    cmd(0x00, &[0x00, 0, 0, 0, 0, 0]),
-    cmd(0x03, &[0x03, 0x01, 0, 0, 0xff, 0]),
-    cmd(0x08, &[0x08, 0x1f, 0xff, 0xff, 0xff, 0]),
-    cmd(0x0a, &[0x0a, 0x1f, 0xff, 0xff, 0xff, 0]),
-    cmd(0x12, &[0x12, 0x01, 0xff, 0xff, 0xff, 0]),
-    cmd(0x1a, &[0x1a, 0x08, 0xff, 0xff, 0xff, 0]),
-    cmd(0x25, &[0x25, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, 0]),
-    cmd(
-        0x28,
-        &[0x28, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
-    ),
-    cmd(
-        0x2a,
-        &[0x2a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
-    ),
-    cmd(
-        0x2e,
-        &[0x2e, 0xf2, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
-    ),
-    cmd(
-        0x2f,
-        &[0x2f, 0xf2, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
-    ),
-    cmd(
-        0x35,
-        &[0x35, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, 0],
-    ),
-    cmd(0x5a, &[0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0]),
-    cmd(
-        0x88,
-        &[
-            0x88, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0x1f, 0,
-        ],
-    ),
-    cmd(
-        0x8a,
-        &[
-            0x8a, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0x1f, 0,
-        ],
-    ),
-    cmd(
-        0x8e,
-        &[
-            0x8e, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0x1f, 0,
-        ],
-    ),
-    cmd(
-        0x8f,
-        &[
-            0x8f, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0x1f, 0,
-        ],
-    ),
-    cmd(
-        0x91,
-        &[
-            0x91, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0x1f, 0,
-        ],
-    ),
-    CommandUsage {
-        opcode: 0x9e,
-        service_action: Some(0x10),
-        usage: &[
-            0x9e, 0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-            0x01, 0,
-        ],
-    },
-    CommandUsage {
-        opcode: 0xa3,
-        service_action: Some(0x0c),
-        usage: &[
-            0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0,
-        ],
-    },
-    cmd(
-        0xa8,
-        &[
-            0xa8, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
-        ],
-    ),
-    cmd(
-        0xaa,
-        &[
-            0xaa, 0xfa, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
-        ],
-    ),
-    cmd(
-        0xae,
-        &[
-            0xae, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
-        ],
-    ),
-    cmd(
-        0xaf,
-        &[
-            0xaf, 0xf2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, 0,
-        ],
-    ),
-];
-
-const fn cmd(opcode: u8, usage: &'static [u8]) -> CommandUsage {
-    CommandUsage {
-        opcode,
-        service_action: None,
-        usage,
-    }
-}
-
-/// A decoded CDB addressed to an emulated disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DiskCommand {
-    TestUnitReady,
-    RequestSense {
-        descriptor_format: bool,
-        allocation_length: u8,
-    },
-    Inquiry(InquiryCdb),
-    ModeSense(ModeSenseCdb),
-    ReadCapacity10,
-    ReadCapacity16 {
-        allocation_length: u32,
-    },
-    Read(ReadWriteCdb),
-    Write(ReadWriteCdb),
-    Verify(VerifyCdb),
-    WriteAndVerify(WriteVerifyCdb),
-    SynchronizeCache(SynchronizeCacheCdb),
-    ReportSupportedOperationCodes(ReportOpcodesCdb),
-    /// An operation code this logical unit does not implement (20/00).
-    Unsupported(u8),
-}
-
-impl DiskCommand {
-    /// Decodes a CDB. Never panics; an empty CDB is INVALID FIELD IN CDB at byte 0.
-    pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
-        let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
-        Ok(match opcode {
-            Opcode::TEST_UNIT_READY => {
-                let [.., ctl] = fixed::<6>(cdb)?;
-                control(ctl, 5)?;
-                Self::TestUnitReady
-            }
-            Opcode::REQUEST_SENSE => {
-                let [_, b1, _, _, alloc, ctl] = fixed::<6>(cdb)?;
-                control(ctl, 5)?;
-                Self::RequestSense {
-                    descriptor_format: b1 & 0x01 != 0,
-                    allocation_length: alloc,
-                }
-            }
-            Opcode::INQUIRY => {
-                let [.., ctl] = fixed::<6>(cdb)?;
-                control(ctl, 5)?;
-                Self::Inquiry(InquiryCdb::decode(cdb).map_err(|e| match e.reason {
-                    Reason::InvalidFieldInCdb => e,
-                    _ => invalid(0),
-                })?)
-            }
-            Opcode::MODE_SENSE_6 | Opcode::MODE_SENSE_10 => {
-                Self::ModeSense(ModeSenseCdb::decode(cdb)?)
-            }
-            Opcode::READ_CAPACITY_10 => {
-                decode_read_capacity_10(cdb)?;
-                Self::ReadCapacity10
-            }
-            Opcode::SERVICE_ACTION_IN_16 => Self::ReadCapacity16 {
-                allocation_length: decode_read_capacity_16(cdb)?,
-            },
-            Opcode::READ_6 | Opcode::READ_10 | Opcode::READ_12 | Opcode::READ_16 => {
-                Self::Read(ReadWriteCdb::decode(cdb)?)
-            }
-            Opcode::WRITE_6 | Opcode::WRITE_10 | Opcode::WRITE_12 | Opcode::WRITE_16 => {
-                Self::Write(ReadWriteCdb::decode(cdb)?)
-            }
-            Opcode::VERIFY_10 | Opcode::VERIFY_12 | Opcode::VERIFY_16 => {
-                Self::Verify(VerifyCdb::decode(cdb)?)
-            }
-            Opcode::WRITE_AND_VERIFY_10
-            | Opcode::WRITE_AND_VERIFY_12
-            | Opcode::WRITE_AND_VERIFY_16 => Self::WriteAndVerify(WriteVerifyCdb::decode(cdb)?),
-            Opcode::SYNCHRONIZE_CACHE_10 | Opcode::SYNCHRONIZE_CACHE_16 => {
-                Self::SynchronizeCache(SynchronizeCacheCdb::decode(cdb)?)
-            }
-            Opcode::MAINTENANCE_IN => {
-                Self::ReportSupportedOperationCodes(ReportOpcodesCdb::decode(cdb)?)
-            }
-            Opcode(other) => Self::Unsupported(other),
-        })
-    }
-}
 
 #[cfg(test)]
 #[path = "sbc_tests.rs"]

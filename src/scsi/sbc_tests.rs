@@ -183,9 +183,16 @@ fn read_capacity_data() {
         read_capacity_10_data(0x1_0000_0001, 4096),
         [0xff, 0xff, 0xff, 0xff, 0, 0, 0x10, 0]
     );
-    let d = read_capacity_16_data(0x1_0000_0001, 4096, 0);
+    let d = read_capacity_16_data(0x1_0000_0001, 4096, 0, None);
     assert_eq!(d.len(), 32);
-    assert_eq!(d[..12], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x10, 0]);
+    assert_eq!(d[..16], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0]);
+    let thin = crate::scsi::sbc_provisioning::Provisioned {
+        unmap: true,
+        write_same_unmap: true,
+        reads_zeros: true,
+    };
+    let d = read_capacity_16_data(64, 512, 3, Some(thin));
+    assert_eq!(d[8..16], [0, 0, 2, 0, 0, 3, 0xc0, 0]);
 }
 
 #[test]

@@ -518,6 +518,32 @@ pub(crate) mod designator_name {
     }
 }
 
+/// How a CSCD names its device, for logs and status: the designator's name, or the
+/// address with its LUN.
+impl std::fmt::Display for CscdIdentifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Identification { designator } => write!(f, "{designator}"),
+            Self::FcNPortName { lun, n_port_name } => {
+                write!(f, "fc wwpn {n_port_name:016x} lun {lun}")
+            }
+            Self::FcNPortId { lun, n_port_id } => {
+                write!(f, "fc n_port_id {n_port_id:06x} lun {lun}")
+            }
+            Self::FcNPortIdWithName {
+                lun,
+                n_port_name,
+                n_port_id,
+            } => write!(
+                f,
+                "fc n_port_id {n_port_id:06x} wwpn {n_port_name:016x} lun {lun}"
+            ),
+            Self::SasSsp { lun, sas_address } => write!(f, "sas {sas_address:016x} lun {lun}"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,7 @@ pub struct EmulatedTape {
     name: String,
     config: TapeConfig,
     drive: Mutex<Drive>,
+    reservations: super::reservation::Reservations,
 }
 
 /// The drive's state, behind the lock.
@@ -137,6 +138,9 @@ impl EmulatedTape {
                 name: name.into(),
                 config,
                 drive: Mutex::new(drive),
+                reservations: super::reservation::Reservations::new(
+                    crate::scsi::DeviceClass::Stream,
+                ),
             },
             report,
         ))
@@ -327,6 +331,10 @@ impl ScsiDevice for EmulatedTape {
 
     fn settle(&self) {
         self.lock().settle(&self.name);
+    }
+
+    fn reservations(&self) -> Option<&super::reservation::Reservations> {
+        Some(&self.reservations)
     }
 }
 

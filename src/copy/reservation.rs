@@ -1,0 +1,111 @@
+//! The copy manager meets the reservations of the logical units it copies between: every
+//! command it sends a CSCD, and every read and write its fast path does on a device's file,
+//! is checked first as an access by the copy manager's own I_T nexus
+//! ([`crate::device::reservation::copy_manager_port`]), the way a reservation-aware target
+//! checks a command. A conflict ends the segment as the device would end the command: with
+//! RESERVATION CONFLICT, forwarded in COPY ABORTED (0D/01, the destination's or source's
+//! status 18h and no sense data), nothing of the access done.
+//!
+//! PERSISTENT RESERVE commands the copy manager sends (segment 14h registers its key, 15h
+//! moves a reservation with REGISTER AND MOVE) go to the logical unit's reservations as that
+//! same I_T nexus. Devices without [`crate::device::ScsiDevice::reservations`] (SG_IO) keep
+//! their own: the real device sees the host's nexus.
+
+use crate::copy::Nexus;
+use crate::device::reservation::{Outcome, COPY_MANAGER_PORT};
+use crate::device::DataDirection;
+use crate::scsi::sbc::ReadWriteCdb;
+use crate::scsi::{Asc, Status};
+
+use super::io::{Endpoint, Failure, Side};
+
+/// The copy manager's I_T nexus.
+pub fn nexus() -> Nexus {
+    Nexus {
+        initiator: COPY_MANAGER_PORT.into(),
+        session: 0,
+    }
+}
+
+fn device_failure(endpoint: &Endpoint, side: Side, status: Status, sense: Vec<u8>) -> Failure {
+    Failure {
+        asc: Asc::THIRD_PARTY_DEVICE_FAILURE,
+        device: Some((side, status, sense)),
+        cscd: endpoint.cscd,
+        field: None,
+    }
+}
+
+/// Screens the command `cdb` the copy manager is about to send `endpoint`: `Some` when the
+/// logical unit's reservations end it (a conflict, or a PERSISTENT RESERVE command answered
+/// there: `Ok(residual)` as [`super::io::command`] returns it).
+pub fn screen(
+    endpoint: &Endpoint,
+    side: Side,
+    cdb: &[u8],
+    data: &mut DataDirection<'_>,
+) -> Option<Result<usize, Failure>> {
+    let reservations = endpoint.device.reservations()?;
+    let out: &[u8] = match data {
+        DataDirection::ToDevice(b) => b,
+        _ => &[],
+    };
+    let outcome = reservations.screen(&nexus(), cdb, out)?;
+    Some(match outcome {
+        Outcome::Good(bytes) => Ok(match data {
+            DataDirection::FromDevice(buf) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                buf.len() - n
+            }
+            _ => 0,
+        }),
+        Outcome::Check(sense) => {
+            tracing::info!(device = %endpoint.device.name(), asc = %sense.asc, "copy manager command refused");
+            Err(device_failure(
+                endpoint,
+                side,
+                Status::CHECK_CONDITION,
+                sense.encode(),
+            ))
+        }
+        Outcome::Conflict => Err(conflict(endpoint, side)),
+    })
+}
+
+/// Checks the command `cdb` the copy manager sends `endpoint` outside [`screen`] (a run of
+/// tape WRITEs handed over together, a tape image copy's READs).
+pub fn check_command(endpoint: &Endpoint, side: Side, cdb: &[u8]) -> Result<(), Failure> {
+    match endpoint.device.reservations() {
+        Some(r) if r.check(&crate::device::reservation::copy_manager_port(), cdb) => {
+            Err(conflict(endpoint, side))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks a read (or write) of `blocks` blocks at `lba` the copy manager's fast path is
+/// about to do on `endpoint`'s file, as the READ(16) or WRITE(16) it stands for.
+pub fn check_io(
+    endpoint: &Endpoint,
+    side: Side,
+    write: bool,
+    lba: u64,
+    blocks: u64,
+) -> Result<(), Failure> {
+    if endpoint.device.reservations().is_none() {
+        return Ok(());
+    }
+    let blocks = u32::try_from(blocks).unwrap_or(u32::MAX);
+    let cdb = if write {
+        ReadWriteCdb::write_16(lba, blocks, false)
+    } else {
+        ReadWriteCdb::read_16(lba, blocks)
+    };
+    check_command(endpoint, side, &cdb)
+}
+
+fn conflict(endpoint: &Endpoint, side: Side) -> Failure {
+    tracing::info!(device = %endpoint.device.name(), ?side, "copy manager access: RESERVATION CONFLICT");
+    device_failure(endpoint, side, Status::RESERVATION_CONFLICT, Vec::new())
+}
