@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use super::auth::Initiators;
 use crate::copy::{Abort, Nexus};
 use crate::frontend::dispatch::Dispatcher;
+use crate::metrics::Metrics;
 
 /// How long [`Target::shutdown`] waits for connection threads to end.
 pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -70,6 +71,8 @@ pub struct TargetConfig {
     /// A write whose Data-Out stops arriving for this long ends with ABORTED COMMAND and
     /// its buffer is freed.
     pub data_out_timeout: Duration,
+    /// Where logins and sessions are counted.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl TargetConfig {
@@ -89,6 +92,7 @@ impl TargetConfig {
             max_command_data: 16 * 1024 * 1024,
             max_data_out: 64 * 1024 * 1024,
             data_out_timeout: Duration::from_secs(60),
+            metrics: None,
         }
     }
 }
