@@ -7,7 +7,8 @@
 //! parsing PDUs (Data-Out, NOP-Out, task management) while the connection's [`Executor`]
 //! runs its commands: SIMPLE READs and WRITEs on a disk side by side on up to [`WORKERS`]
 //! threads (a disk serves several reads at once; one at a time left it mostly idle), each
-//! answered as it completes; everything else alone, in CmdSN order — which is also the
+//! answered as it completes; RECEIVE COPY RESULTS beside anything (COPY STATUS of a
+//! running EXTENDED COPY); everything else alone, in CmdSN order — which is also the
 //! order a tape needs. Data-In leaves straight from the buffer the disk read into, header
 //! and data in one vectored write. Sessions are independent: one hung or hostile
 //! connection costs a few parked threads, bounded by `max_connections`, and never blocks
@@ -600,6 +601,10 @@ struct ReadyTask {
     /// May run beside other such tasks and complete out of order: a SIMPLE READ/WRITE on
     /// a disk ([`Dispatcher::concurrent`]). Any other task runs alone, in order.
     concurrent: bool,
+    /// Runs whatever else runs: a SIMPLE RECEIVE COPY RESULTS, which only reads the copy
+    /// manager's records, so COPY STATUS can report a list in progress on the same I_T
+    /// nexus (SPC-4 6.18: the results of a "current" EXTENDED COPY).
+    independent: bool,
 }
 
 /// A write command still collecting data-out.
@@ -763,6 +768,7 @@ impl Connection {
             itt,
             lun,
             concurrent: simple && self.shared.dispatcher.concurrent(lun, &cdb),
+            independent: simple && cdb.first() == Some(&0x84),
             cdb,
             data_out: pdu.data,
             data_in_len: if read { edtl } else { 0 },
@@ -1073,8 +1079,9 @@ const KEEP_BUFFER: usize = 1 << 20;
 /// A connection's command executor: the reader queues ready tasks in CmdSN order, and up
 /// to [`WORKERS`] threads (started as the queue needs them, kept until the connection
 /// closes) take them from the front. A concurrent task (SIMPLE READ/WRITE on a disk) runs
-/// as soon as no exclusive task runs; any other task waits until nothing runs, and
-/// nothing behind it starts until it is done. Each worker reads into its own aligned,
+/// as soon as no exclusive task runs; an independent one (SIMPLE RECEIVE COPY RESULTS) as
+/// soon as it is at the front; any other task waits until nothing runs, and nothing
+/// behind it starts until it is done. Each worker reads into its own aligned,
 /// reused buffer, and sends the result itself, so responses leave in completion order
 /// (RFC 7143 allows that for SIMPLE tasks: the initiator matches them by ITT).
 struct Executor {
@@ -1174,7 +1181,9 @@ impl Executor {
         let mut q = self.queue();
         loop {
             let runnable = q.tasks.front().map(|t| {
-                if t.concurrent {
+                if t.independent {
+                    true
+                } else if t.concurrent {
                     !q.exclusive
                 } else {
                     q.running == 0
@@ -1185,9 +1194,11 @@ impl Executor {
                     let Some(task) = q.tasks.pop_front() else {
                         continue;
                     };
-                    let exclusive = !task.concurrent;
+                    let exclusive = !task.concurrent && !task.independent;
                     q.running += 1;
-                    q.exclusive = exclusive;
+                    // An exclusive task starts only when nothing runs; an independent one
+                    // may start beside it and must not clear the flag.
+                    q.exclusive |= exclusive;
                     drop(q);
                     if task.data_in_len > KEEP_BUFFER {
                         self.execute(task, &mut AlignedBuf::default());
