@@ -18,12 +18,19 @@ name = "tape0"
 kind = "tape"
 path = "tape0.tap"
 EOT
+IOS="/sys/class/scsi_generic/${SG##*/}/device/iorequest_cnt"
+before=$(($(cat "$IOS")))
 xcopy backup -d inv.toml --from sd:0+131072 --to tape0 -t 64k --filemark --json -q > out.txt &
 CP=$!
-sleep 3
+# The copy is proven in progress before the disk goes: the source has answered some of its
+# READs (the device's own I/O counter), and the copy has not ended.
+check copy_in_progress wait_for 60 sh -c "[ \$((\$(cat $IOS))) -ge $((before + 4)) ]"
+check copy_still_running kill -0 $CP
 echo 1 > "/sys/class/scsi_generic/${SG##*/}/device/delete"
 wait $CP
-echo "rc=$?"; cat out.txt
+# The CLI's exit status is the sense key: COPY ABORTED (0Ah).
+expect backup_exit 10 $?
+cat out.txt
 expect sense_key_copy_aborted 10 "$(json sense_key out.txt)"
 expect asc_0d 13 "$(json asc out.txt)"
 expect ascq_02 2 "$(json ascq out.txt)"
