@@ -28,6 +28,8 @@ const BL: usize = 512;
 const BLOCKS: usize = 64;
 const RECORD: usize = 1024;
 const RECORDS: usize = 8;
+/// Bytes of inline data in every list.
+const INLINE: usize = 4096;
 /// d0 (source disk), d1 (destination disk), t1 (source tape), t2 (destination tape).
 const NAMES: [&str; 4] = [
     "naa.5001405a1b2c3d01",
@@ -61,6 +63,17 @@ enum Seg {
         src_stl: usize,
         dst_stl: usize,
     },
+    /// 04h inline data -> t2 ([`inline`] bytes at `offset` of the list's inline data).
+    InlineToTape {
+        offset: usize,
+        bytes: usize,
+        stl: usize,
+    },
+}
+
+/// The list's inline data (byte i of it).
+fn inline(i: usize) -> u8 {
+    (i * 13) as u8 ^ 0x5a
 }
 
 /// What the standard says happens at the end of a segment (Table 116).
@@ -169,11 +182,18 @@ impl Model {
                     dest.extend_from_slice(&data);
                     dst_stl
                 }
+                // No source device: leftover source data is left alone (5.17.7.2).
+                Seg::InlineToTape { offset, bytes, stl } => {
+                    dest.extend((offset..offset + bytes).map(inline));
+                    stl
+                }
             };
             let whole = dest.len() / unit * unit;
             self.put(seg, &dest[..whole], 0);
             self.left_destination = dest[whole..].to_vec();
-            let settle = table_116(pads.0, pads.1, cat, last);
+            // 04h acts as if the source PAD were 0 (Table 117).
+            let source_pad = pads.0 && !matches!(seg, Seg::InlineToTape { .. });
+            let settle = table_116(source_pad, pads.1, cat, last);
             let leftovers = !self.left_source.is_empty() || !self.left_destination.is_empty();
             if settle.error && leftovers {
                 return Err(i);
@@ -196,7 +216,9 @@ impl Model {
     /// Writes whole units of destination data (`skip` bytes already written by the segment).
     fn put(&mut self, seg: Seg, data: &[u8], skip: usize) {
         match seg {
-            Seg::DiskToTape { stl: unit, .. } | Seg::TapeToTape { dst_stl: unit, .. } => {
+            Seg::DiskToTape { stl: unit, .. }
+            | Seg::TapeToTape { dst_stl: unit, .. }
+            | Seg::InlineToTape { stl: unit, .. } => {
                 self.t2.extend(data.chunks(unit).map(<[u8]>::to_vec));
             }
             Seg::TapeToDisk { lba, .. } => {
@@ -288,6 +310,12 @@ fn body(seg: Seg) -> Segment {
             destination_transfer_length: dst_stl as u32,
             byte_count: bytes as u32,
         },
+        Seg::InlineToTape { offset, bytes, stl } => Segment::InlineToStream {
+            destination: T2,
+            stream_transfer_length: stl as u32,
+            inline_offset: offset as u32,
+            bytes: bytes as u32,
+        },
     }
 }
 
@@ -352,7 +380,7 @@ fn run(segs: &[(Seg, bool)], pads: (bool, bool)) -> Observed {
             .iter()
             .map(|&(s, cat)| SegmentDescriptor { cat, body: body(s) })
             .collect(),
-        inline_data: Vec::new(),
+        inline_data: (0..INLINE).map(inline).collect(),
     };
     let bytes = list.encode();
     let mut cdb = [0u8; 16];
@@ -502,4 +530,49 @@ fn the_model_follows_the_table_in_the_cases_that_matter() {
     };
     let (_, _, _, t2) = model(&[(backup, false)], (true, true));
     assert_eq!((t2.len(), &t2[1][512..]), (2, &[0u8; 512][..]));
+}
+
+/// Inline data (04h) has no source device: leftover source data carried into it stays
+/// leftover source data for the next segment that reads (SPC-4 5.17.7.2), it is neither
+/// written nor dropped by the 04h segment.
+#[test]
+fn inline_data_leaves_leftover_source_data_alone() {
+    let segs = [
+        (
+            Seg::TapeToDisk {
+                lba: 0,
+                blocks: 1,
+                stl: 1024,
+            },
+            true,
+        ),
+        (
+            Seg::InlineToTape {
+                offset: 8,
+                bytes: 1000,
+                stl: 1000,
+            },
+            true,
+        ),
+        (
+            Seg::TapeToDisk {
+                lba: 1,
+                blocks: 1,
+                stl: 1024,
+            },
+            false,
+        ),
+    ];
+    for pads in [(false, false), (true, true)] {
+        let got = run(&segs, pads);
+        let want = model(&segs, pads);
+        assert_eq!((got.0, got.1), (want.0, want.1), "PAD {pads:?}");
+        assert!(got.2 == want.2, "PAD {pads:?}: destination disk");
+        assert_eq!(got.3, want.3, "PAD {pads:?}: destination tape");
+        // Spelled out: record 0 restored whole across the two 01h segments, and the tape
+        // holds exactly the inline bytes.
+        assert_eq!(got.2[..2 * BL], record(0)[..]);
+        let inline_bytes: Vec<u8> = (8..1008).map(inline).collect();
+        assert_eq!(got.3, vec![inline_bytes]);
+    }
 }
