@@ -3,11 +3,13 @@
 //! was kept: the copy manager over emulated disks and tapes against a model written here
 //! from the standard (the table, and the data flow of SPC-4 5.17.7.2), not from the engine.
 //!
-//! Three shapes of segment make the leftovers:
+//! Four shapes of segment make the leftovers:
 //! - 00h disk -> tape, 3 blocks into 1024-byte records: 512 bytes of leftover destination data;
 //! - 01h tape -> disk, 1024-byte records into 1 block: 512 bytes of leftover source data;
 //! - 03h tape -> tape, 1500 bytes read in 1024-byte records and written in 1000-byte records:
-//!   548 bytes of leftover source data and 500 of leftover destination data.
+//!   548 bytes of leftover source data and 500 of leftover destination data;
+//! - 09h tape -> a byte range of a disk, 1500 bytes from 1024-byte records: 548 bytes of
+//!   leftover source data.
 //!
 //! Tapes are parsed and written as SIMH .tap here, independently of the tape module.
 
@@ -62,6 +64,13 @@ enum Seg {
         bytes: usize,
         src_stl: usize,
         dst_stl: usize,
+    },
+    /// 09h t1 -> d1 at byte `offset` of block `lba`: exactly `bytes` bytes.
+    TapeToDiskOffset {
+        lba: usize,
+        offset: usize,
+        bytes: usize,
+        stl: usize,
     },
     /// 04h inline data -> t2 ([`inline`] bytes at `offset` of the list's inline data).
     InlineToTape {
@@ -182,6 +191,13 @@ impl Model {
                     dest.extend_from_slice(&data);
                     dst_stl
                 }
+                // An exact byte range (Table 115): no destination unit to fill.
+                Seg::TapeToDiskOffset { bytes, stl, .. } => {
+                    let need = bytes.saturating_sub(dest.len());
+                    let data = self.take_stream(need, stl);
+                    dest.extend_from_slice(&data);
+                    1
+                }
                 // No source device: leftover source data is left alone (5.17.7.2).
                 Seg::InlineToTape { offset, bytes, stl } => {
                     dest.extend((offset..offset + bytes).map(inline));
@@ -223,6 +239,10 @@ impl Model {
             }
             Seg::TapeToDisk { lba, .. } => {
                 let at = lba * BL + skip;
+                self.d1[at..at + data.len()].copy_from_slice(data);
+            }
+            Seg::TapeToDiskOffset { lba, offset, .. } => {
+                let at = lba * BL + offset + skip;
                 self.d1[at..at + data.len()].copy_from_slice(data);
             }
         }
@@ -309,6 +329,19 @@ fn body(seg: Seg) -> Segment {
             source_transfer_length: src_stl as u32,
             destination_transfer_length: dst_stl as u32,
             byte_count: bytes as u32,
+        },
+        Seg::TapeToDiskOffset {
+            lba,
+            offset,
+            bytes,
+            stl,
+        } => Segment::StreamToBlockOffset {
+            source: T1,
+            destination: D1,
+            stream_transfer_length: stl as u32,
+            bytes: bytes as u32,
+            lba: lba as u64,
+            byte_offset: offset as u16,
         },
         Seg::InlineToTape { offset, bytes, stl } => Segment::InlineToStream {
             destination: T2,
@@ -468,6 +501,21 @@ fn shapes() -> Vec<(&'static str, Seg, Seg)> {
                 dst_stl: 1048,
             },
         ),
+        (
+            "09h leftover source",
+            Seg::TapeToDiskOffset {
+                lba: 2,
+                offset: 300,
+                bytes: 1500,
+                stl: 1024,
+            },
+            Seg::TapeToDiskOffset {
+                lba: 8,
+                offset: 7,
+                bytes: 548,
+                stl: 1024,
+            },
+        ),
     ]
 }
 
@@ -489,7 +537,7 @@ fn every_row_of_table_116_with_either_leftover_and_both() {
             }
         }
     }
-    assert_eq!(checked, 3 * 4 * 2 * 2);
+    assert_eq!(checked, 4 * 4 * 2 * 2);
 }
 
 /// The cases the model must get right on its own, spelled out from the table (so a model
