@@ -24,7 +24,7 @@ if ! command -v cargo-mutants >/dev/null; then
   cargo install cargo-mutants --locked
 fi
 
-copy_tests=(--test=residue --test=copy_aborted --test=copy --test=copy_model --test=admission --test=held_data)
+copy_tests=(--test=residue --test=copy_aborted --test=copy --test=copy_model --test=admission --test=held_data --test=segments)
 iscsi_tests=(--test=iscsi --test=iscsi_window --test=daemon --test=remote --test=held_data --test=signals)
 filter=()
 case $scope in
