@@ -8,7 +8,8 @@
 # SCOPE is one of the presets below (each names its files and its tests), or a path to a
 # .rs file under src/ (then the whole test suite runs for each mutant: slow).
 #   segment | run | manager | copy-io | engine      src/copy/*
-#   window | login                                   the iSCSI target's task/window and login logic
+#   cmdsn | tasks | login                            the iSCSI target's CmdSN window, its task logic,
+#                                                    login
 #   scsi-<file>  (e.g. scsi-parameter_list)          one file of the pure codec src/scsi/
 #
 # Output: target/mutants/<scope>/mutants.out (caught.txt, missed.txt, timeout.txt,
@@ -33,12 +34,18 @@ case $scope in
   manager) files=(src/copy/manager.rs); tests=("${copy_tests[@]}") ;;
   copy-io) files=(src/copy/io.rs); tests=("${copy_tests[@]}") ;;
   engine) files=(src/copy/engine.rs); tests=(--lib "${copy_tests[@]}"); ;;
-  # The target's task, window and login logic: sequence numbers, the CmdSN window, the
-  # reader's dispatch, task management and the executor (not the socket plumbing).
-  window)
-    files=(src/frontend/iscsi/target.rs); tests=("${iscsi_tests[@]}")
-    filter=(--re 'sn_le|CmdWindow|Writer::stamp|Connection::handle|Connection::request|Connection::scsi_command|Connection::task_management|Connection::data_out|Connection::r2t|Executor::work|Executor::push|Executor::finish|Executor::drop_aborted') ;;
-  login) files=(src/frontend/iscsi/login.rs); tests=(--lib "${iscsi_tests[@]}") ;;
+  # The iSCSI target (src/frontend/iscsi/target/): the CmdSN window and the reader that
+  # applies it; the task logic (task management, the executor, command intake); login.
+  cmdsn)
+    files=(src/frontend/iscsi/target/window.rs src/frontend/iscsi/target/connection.rs)
+    tests=(--test=iscsi --test=iscsi_window) ;;
+  tasks)
+    files=(src/frontend/iscsi/target/task_mgmt.rs src/frontend/iscsi/target/executor.rs
+           src/frontend/iscsi/target/data_out.rs)
+    tests=("${iscsi_tests[@]}") ;;
+  login)
+    files=(src/frontend/iscsi/login.rs src/frontend/iscsi/target/login_phase.rs)
+    tests=(--lib "${iscsi_tests[@]}") ;;
   scsi-*) files=("src/scsi/${scope#scsi-}.rs"); tests=(--lib --test=golden --test=parameter_list_properties) ;;
   *.rs) files=("$scope"); tests=() ;;
   *) echo "unknown scope $scope" >&2; exit 2 ;;

@@ -36,6 +36,8 @@ use crate::copy::run::Resolve;
 use crate::copy::Nexus;
 use crate::device::inventory::{Inventory, InventoryConfig, InventoryError};
 use crate::device::ScsiDevice;
+use crate::frontend::dispatch::Lun;
+use crate::frontend::iscsi::auth::{Chap, Credentials, Initiators};
 use crate::frontend::iscsi::{self, Target, TargetConfig};
 use crate::frontend::tcmu::scan::{Resolver, Scanner};
 use crate::frontend::Dispatcher;
@@ -120,6 +122,190 @@ pub struct DaemonConfig {
     pub inventory: InventoryConfig,
     /// `[tcmu]`: serve the LIO user backstores whose dev_config names this subtype.
     pub tcmu: Option<TcmuConfig>,
+    /// `[[initiator]]`: who may log in, with their CHAP secrets (none: anyone, which only a
+    /// loopback listener or `allow_anonymous` permits).
+    pub initiators: Initiators,
+    /// `[iscsi]` bounds on what one peer may hold.
+    pub iscsi: IscsiLimits,
+}
+
+/// The `[iscsi]` keys that bound what one peer may hold (defaults: [`TargetConfig::new`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IscsiLimits {
+    pub max_connections: usize,
+    pub max_sessions_per_initiator: usize,
+    pub login_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub queue_depth: u32,
+    pub max_command_data: u32,
+    pub max_data_out: usize,
+    pub data_out_timeout: Duration,
+}
+
+impl Default for IscsiLimits {
+    fn default() -> Self {
+        let t = TargetConfig::new("", "");
+        Self {
+            max_connections: t.max_connections,
+            max_sessions_per_initiator: t.max_sessions_per_initiator,
+            login_timeout: t.login_timeout,
+            idle_timeout: t.idle_timeout,
+            queue_depth: t.queue_depth,
+            max_command_data: t.max_command_data,
+            max_data_out: t.max_data_out,
+            data_out_timeout: t.data_out_timeout,
+        }
+    }
+}
+
+impl IscsiLimits {
+    fn from_table(t: &IscsiTable) -> Result<Self, DaemonError> {
+        let d = Self::default();
+        let bad = |key: &str, why: &str| DaemonError::Invalid(format!("[iscsi] {key}: {why}"));
+        let positive = |key: &str, v: Option<u64>, default: u64| match v {
+            Some(0) => Err(bad(key, "must be at least 1")),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        let secs = |key: &str, v: Option<u64>, default: Duration| {
+            positive(key, v, default.as_secs()).map(Duration::from_secs)
+        };
+        let max_command_data = positive(
+            "max_command_bytes",
+            t.max_command_bytes,
+            u64::from(d.max_command_data),
+        )?;
+        let max_data_out = positive(
+            "max_data_out_bytes",
+            t.max_data_out_bytes,
+            d.max_data_out as u64,
+        )?;
+        if max_data_out < max_command_data {
+            return Err(bad(
+                "max_data_out_bytes",
+                "must be at least max_command_bytes (one largest write must fit)",
+            ));
+        }
+        let queue_depth = positive("queue_depth", t.queue_depth.map(u64::from), 32)?;
+        Ok(Self {
+            max_connections: positive(
+                "max_connections",
+                t.max_connections.map(|n| n as u64),
+                d.max_connections as u64,
+            )? as usize,
+            max_sessions_per_initiator: positive(
+                "max_sessions_per_initiator",
+                t.max_sessions_per_initiator.map(|n| n as u64),
+                d.max_sessions_per_initiator as u64,
+            )? as usize,
+            login_timeout: secs("login_timeout_secs", t.login_timeout_secs, d.login_timeout)?,
+            idle_timeout: secs("idle_timeout_secs", t.idle_timeout_secs, d.idle_timeout)?,
+            queue_depth: u32::try_from(queue_depth)
+                .ok()
+                .filter(|&q| q <= 1024)
+                .ok_or_else(|| bad("queue_depth", "must be 1..=1024"))?,
+            max_command_data: u32::try_from(max_command_data)
+                .map_err(|_| bad("max_command_bytes", "must fit 32 bits"))?,
+            max_data_out: usize::try_from(max_data_out)
+                .map_err(|_| bad("max_data_out_bytes", "too large"))?,
+            data_out_timeout: secs(
+                "data_out_timeout_secs",
+                t.data_out_timeout_secs,
+                d.data_out_timeout,
+            )?,
+        })
+    }
+}
+
+/// A secret given inline or in a file that only the daemon's user may read.
+fn secret(
+    who: &str,
+    key: &str,
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    base: &Path,
+) -> Result<Option<Vec<u8>>, DaemonError> {
+    use std::os::unix::fs::PermissionsExt;
+    let bad = |why: String| DaemonError::Invalid(format!("[[initiator]] {who:?}: {key}: {why}"));
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(bad(format!("give {key} or {key}_file, not both"))),
+        (Some(s), None) => Ok(Some(s.into_bytes())),
+        (None, Some(f)) => {
+            let path = base.join(f);
+            let meta =
+                std::fs::metadata(&path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(bad(format!(
+                    "{} is readable or writable by group or others (chmod 600 it)",
+                    path.display()
+                )));
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+            Ok(Some(
+                text.trim_end_matches(['\n', '\r']).as_bytes().to_vec(),
+            ))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The `[[initiator]]` table.
+fn initiators(doc: &toml::Table, base: &Path) -> Result<Initiators, DaemonError> {
+    let Some(v) = doc.get("initiator") else {
+        return Ok(Initiators::anonymous());
+    };
+    let entries: Vec<InitiatorTable> = v
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| DaemonError::Invalid(format!("[[initiator]]: {e}")))?;
+    let mut table = Vec::new();
+    for e in entries {
+        let who = e.name.clone();
+        let chap_secret = secret(&who, "chap_secret", e.chap_secret, e.chap_secret_file, base)?
+            .ok_or_else(|| {
+                DaemonError::Invalid(format!(
+                    "[[initiator]] {who:?}: chap_secret (or chap_secret_file) is required"
+                ))
+            })?;
+        let mutual_secret = secret(
+            &who,
+            "mutual_chap_secret",
+            e.mutual_chap_secret,
+            e.mutual_chap_secret_file,
+            base,
+        )?;
+        let mutual = match (e.mutual_chap_user, mutual_secret) {
+            (Some(user), Some(secret)) => Some(Chap { user, secret }),
+            (None, None) => None,
+            _ => {
+                return Err(DaemonError::Invalid(format!(
+                    "[[initiator]] {who:?}: mutual_chap_user and mutual_chap_secret go together"
+                )))
+            }
+        };
+        let credentials = Credentials {
+            chap: Chap {
+                user: e.chap_user,
+                secret: chap_secret,
+            },
+            mutual,
+        };
+        table.push((e.name, credentials));
+    }
+    Initiators::listed(table).map_err(|e| DaemonError::Invalid(format!("[[initiator]]: {e}")))
+}
+
+/// Whether every address `listen` names is a loopback one.
+fn is_loopback(listen: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    match listen.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 /// The `[tcmu]` table.
@@ -140,6 +326,28 @@ fn default_subtype() -> String {
 struct IscsiTable {
     listen: Option<String>,
     target: Option<String>,
+    allow_anonymous: Option<bool>,
+    max_connections: Option<usize>,
+    max_sessions_per_initiator: Option<usize>,
+    login_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    queue_depth: Option<u32>,
+    max_command_bytes: Option<u64>,
+    max_data_out_bytes: Option<u64>,
+    data_out_timeout_secs: Option<u64>,
+}
+
+/// One `[[initiator]]` entry (DESIGN.md "Initiators and authentication").
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitiatorTable {
+    name: String,
+    chap_user: String,
+    chap_secret: Option<String>,
+    chap_secret_file: Option<PathBuf>,
+    mutual_chap_user: Option<String>,
+    mutual_chap_secret: Option<String>,
+    mutual_chap_secret_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -156,7 +364,15 @@ struct DaemonTable {
 }
 
 /// Top-level keys the daemon config may have.
-const KNOWN_KEYS: &[&str] = &["iscsi", "lun", "limits", "daemon", "device", "tcmu"];
+const KNOWN_KEYS: &[&str] = &[
+    "iscsi",
+    "initiator",
+    "lun",
+    "limits",
+    "daemon",
+    "device",
+    "tcmu",
+];
 
 fn table<T: serde::de::DeserializeOwned + Default>(
     doc: &toml::Table,
@@ -172,6 +388,23 @@ fn table<T: serde::de::DeserializeOwned + Default>(
 }
 
 impl DaemonConfig {
+    /// What the iSCSI target serves with.
+    pub fn target_config(&self) -> TargetConfig {
+        let l = &self.iscsi;
+        TargetConfig {
+            initiators: Arc::new(self.initiators.clone()),
+            max_connections: l.max_connections,
+            max_sessions_per_initiator: l.max_sessions_per_initiator,
+            login_timeout: l.login_timeout,
+            idle_timeout: l.idle_timeout,
+            queue_depth: l.queue_depth,
+            max_command_data: l.max_command_data,
+            max_data_out: l.max_data_out,
+            data_out_timeout: l.data_out_timeout,
+            ..TargetConfig::new(&self.listen, &self.target)
+        }
+    }
+
     /// Reads a config file; relative device paths resolve against its directory.
     pub fn load(path: &Path) -> Result<Self, DaemonError> {
         let text = std::fs::read_to_string(path).map_err(|source| DaemonError::Read {
@@ -211,6 +444,22 @@ impl DaemonConfig {
         }
         let inventory = InventoryConfig::from_table(&doc, base_dir)?;
         let iscsi: IscsiTable = table(&doc, "iscsi")?;
+        let initiators = initiators(&doc, base_dir)?;
+        let listen = iscsi
+            .listen
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        if initiators.is_anonymous()
+            && !iscsi.allow_anonymous.unwrap_or(false)
+            && !is_loopback(&listen)
+        {
+            return Err(DaemonError::Invalid(format!(
+                "[iscsi] listen = {listen:?} is not a loopback address, and no [[initiator]] \
+                 table says who may log in: list the initiators with their CHAP secrets, or \
+                 set [iscsi] allow_anonymous = true to let any initiator in unauthenticated"
+            )));
+        }
+        let iscsi_limits = IscsiLimits::from_table(&iscsi)?;
         let limits: Limits = table(&doc, "limits")?;
         let daemon: DaemonTable = table(&doc, "daemon")?;
         let luns: Vec<LunTable> = match doc.get("lun") {
@@ -245,8 +494,10 @@ impl DaemonConfig {
             }
         }
         Ok(Self {
-            listen: iscsi.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            listen,
             target: iscsi.target.unwrap_or_else(|| DEFAULT_TARGET.into()),
+            initiators,
+            iscsi: iscsi_limits,
             luns,
             limits,
             shutdown_grace: daemon
@@ -293,17 +544,18 @@ pub struct Daemon {
     tcmu: Option<Scanner>,
 }
 
-fn lun_devices(
-    config: &DaemonConfig,
-    inventory: &Inventory,
-) -> Result<Vec<Arc<dyn ScsiDevice>>, DaemonError> {
+/// The LUN map: each `[[lun]]`'s device, with its `allow` list (LUN masking).
+fn lun_devices(config: &DaemonConfig, inventory: &Inventory) -> Result<Vec<Lun>, DaemonError> {
     config
         .luns
         .iter()
         .map(|name| {
             inventory
                 .by_name(name)
-                .map(|d| d.device.clone())
+                .map(|d| Lun {
+                    device: d.device.clone(),
+                    allow: d.config.allow.clone(),
+                })
                 .ok_or_else(|| DaemonError::Invalid(format!("[[lun]] device {name:?} unknown")))
         })
         .collect()
@@ -320,14 +572,13 @@ impl Daemon {
         let copy = Arc::new(CopyManager::new(shared.clone(), config.limits.clone()));
         let dispatcher =
             Arc::new(Dispatcher::new(luns, copy.clone()).with_limits(config.limits.clone()));
-        let target = iscsi::start(
-            TargetConfig::new(&config.listen, &config.target),
-            dispatcher.clone(),
-        )
-        .map_err(|source| DaemonError::Listen {
-            listen: config.listen.clone(),
-            source,
-        })?;
+        let target =
+            iscsi::start(config.target_config(), dispatcher.clone()).map_err(|source| {
+                DaemonError::Listen {
+                    listen: config.listen.clone(),
+                    source,
+                }
+            })?;
         tracing::info!(
             listen = %target.local_addr(),
             target = %config.target,
@@ -349,10 +600,15 @@ impl Daemon {
                 // Each TCMU device is LUN 0 of a dispatcher of its own, sharing the copy
                 // manager (and so the held copy results) with every other LUN.
                 let resolve: Arc<Resolver> = Arc::new(move |name: &str| {
-                    let device = inv.get().by_name(name)?.device.clone();
+                    let inventory = inv.get();
+                    let d = inventory.by_name(name)?;
+                    let lun = Lun {
+                        device: d.device.clone(),
+                        allow: d.config.allow.clone(),
+                    };
                     let copy: Arc<dyn crate::copy::CopyService> = copy.clone();
                     Some(Arc::new(
-                        Dispatcher::new(vec![device], copy).with_limits(limits.clone()),
+                        Dispatcher::new(vec![lun], copy).with_limits(limits.clone()),
                     ))
                 });
                 let scanner =
@@ -392,10 +648,14 @@ impl Daemon {
         let luns = lun_devices(&new, &inventory)?;
         if new.listen != self.config.listen
             || new.target != self.config.target
+            || new.initiators != self.config.initiators
+            || new.iscsi != self.config.iscsi
             || new.limits != self.config.limits
             || new.tcmu != self.config.tcmu
         {
-            tracing::warn!("reload: [iscsi], [limits] and [tcmu] changes take effect at restart");
+            tracing::warn!(
+                "reload: [iscsi], [[initiator]], [limits] and [tcmu] changes take effect at restart"
+            );
         }
         self.inventory.set(inventory.clone());
         self.dispatcher.set_luns(luns);
@@ -454,6 +714,7 @@ pub fn default_state_dir(xdg_state_home: Option<&str>, home: Option<&str>, root:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frontend::iscsi::auth::Admission;
 
     #[test]
     fn embedded_default_is_the_design_contract() {
@@ -475,7 +736,8 @@ mod tests {
     fn config_keys_limits_and_errors() {
         let base = Path::new("/srv");
         let c = DaemonConfig::parse(
-            "[iscsi]\nlisten = \"0.0.0.0:3261\"\n[limits]\nmax_segment_descriptors = 8\n\
+            "[iscsi]\nlisten = \"0.0.0.0:3261\"\nallow_anonymous = true\n\
+             [limits]\nmax_segment_descriptors = 8\n\
              [daemon]\nshutdown_grace_secs = 2\n\
              [[device]]\nname = \"d\"\nkind = \"disk\"\npath = \"d.img\"\n[[lun]]\ndevice = \"d\"\n",
             base,
@@ -510,6 +772,88 @@ mod tests {
         ] {
             assert!(DaemonConfig::parse(bad, base).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn anonymous_logins_only_on_loopback_unless_allowed() {
+        let base = Path::new("/srv");
+        let e = DaemonConfig::parse("[iscsi]\nlisten = \"0.0.0.0:3260\"\n", base).unwrap_err();
+        assert!(e.to_string().contains("allow_anonymous"), "{e}");
+        let e = DaemonConfig::parse("[iscsi]\nlisten = \"192.0.2.1:3260\"\n", base).unwrap_err();
+        assert!(e.to_string().contains("not a loopback address"), "{e}");
+        for ok in ["127.0.0.1:3260", "[::1]:3260", "localhost:3260"] {
+            let c = DaemonConfig::parse(&format!("[iscsi]\nlisten = \"{ok}\"\n"), base).unwrap();
+            assert!(c.initiators.is_anonymous(), "{ok}");
+        }
+        let c = DaemonConfig::parse(
+            "[iscsi]\nlisten = \"0.0.0.0:3260\"\n\
+             [[initiator]]\nname = \"iqn.a\"\nchap_user = \"a\"\nchap_secret = \"twelve-chars\"\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.initiators.admit("iqn.b"), Admission::Refused);
+        assert!(matches!(c.initiators.admit("IQN.A"), Admission::Chap(_)));
+        assert_eq!(
+            c.target_config().initiators.admit("iqn.b"),
+            Admission::Refused
+        );
+    }
+
+    #[test]
+    fn initiator_entries_and_secret_files() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.secret");
+        std::fs::write(&file, "from-a-file-123\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = "[[initiator]]\nname = \"iqn.a\"\nchap_user = \"a\"\n\
+                    chap_secret_file = \"a.secret\"\nmutual_chap_user = \"t\"\n\
+                    mutual_chap_secret = \"another-12-chars\"\n";
+        let e = DaemonConfig::parse(text, dir.path()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("readable or writable by group or others"),
+            "{e}"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = DaemonConfig::parse(text, dir.path()).unwrap();
+        let Admission::Chap(creds) = c.initiators.admit("iqn.a") else {
+            panic!("iqn.a not admitted");
+        };
+        assert_eq!(creds.chap.secret, b"from-a-file-123");
+        assert_eq!(creds.mutual.unwrap().user, "t");
+        for bad in [
+            "[[initiator]]\nname = \"x\"\nchap_user = \"a\"\n",
+            "[[initiator]]\nname = \"x\"\nchap_user = \"a\"\nchap_secret = \"short\"\n",
+            "[[initiator]]\nname = \"x\"\nchap_user = \"a\"\nchap_secret = \"twelve-chars\"\n\
+             mutual_chap_user = \"t\"\n",
+            "[[initiator]]\nname = \"x\"\nchap_user = \"a\"\nchap_secret = \"twelve-chars\"\n\
+             chap_secret_file = \"a.secret\"\n",
+            "[[initiator]]\nname = \"x\"\nchap_user = \"a\"\nchap_secret = \"twelve-chars\"\n\
+             chap_sekret = \"x\"\n",
+            "[iscsi]\nidle_timeout_secs = 0\n",
+            "[iscsi]\nmax_command_bytes = 1048576\nmax_data_out_bytes = 65536\n",
+            "[iscsi]\nqueue_depth = 5000\n",
+        ] {
+            assert!(DaemonConfig::parse(bad, dir.path()).is_err(), "{bad}");
+        }
+        let c = DaemonConfig::parse(
+            "[iscsi]\nmax_connections = 4\nmax_sessions_per_initiator = 2\nlogin_timeout_secs = 3\n\
+             idle_timeout_secs = 9\nmax_data_out_bytes = 33554432\ndata_out_timeout_secs = 7\n",
+            dir.path(),
+        )
+        .unwrap();
+        let t = c.target_config();
+        assert_eq!((t.max_connections, t.max_sessions_per_initiator), (4, 2));
+        assert_eq!(
+            (t.login_timeout, t.idle_timeout, t.data_out_timeout),
+            (
+                Duration::from_secs(3),
+                Duration::from_secs(9),
+                Duration::from_secs(7)
+            )
+        );
+        assert_eq!(t.max_data_out, 32 << 20);
     }
 
     #[test]

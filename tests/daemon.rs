@@ -236,7 +236,20 @@ fn extended_copy_disk_to_tape_over_iscsi_then_reload_and_stop() {
     report_luns[0] = 0xa0;
     report_luns[9] = 64;
     let r = i.command(0, &report_luns, &[], 64);
-    assert_eq!(&r.data[..4], &24u32.to_be_bytes());
+    // The new LUN 2 is "vault", whose allow list does not name this initiator: masked.
+    assert_eq!(&r.data[..4], &16u32.to_be_bytes());
+    assert_eq!(
+        &r.data[8..24],
+        &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    );
+    let r = i.command(2, &[0x12, 0, 0, 0, 36, 0], &[], 36);
+    assert_eq!(
+        r.data[0], 0x7f,
+        "INQUIRY of a masked LUN: qualifier 011b, PDT 1Fh"
+    );
+    let r = i.command(2, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[], 512);
+    let s = Sense::decode(&r.sense).unwrap();
+    assert_eq!((s.key.0, s.asc.asc(), s.asc.ascq()), (0x05, 0x25, 0x00));
 
     daemon.shutdown(Duration::from_secs(1));
 

@@ -215,7 +215,7 @@ fn stress_4_sessions_x_10_copies_each_in_its_own_region() {
 fn chap_login_then_a_command_and_a_wrong_secret_refused() {
     use std::sync::Arc;
     use xcopyd::device::ScsiDevice;
-    use xcopyd::frontend::iscsi::login::Chap;
+    use xcopyd::frontend::iscsi::auth::{Chap, Credentials, Initiators};
     use xcopyd::frontend::iscsi::{self, TargetConfig};
     use xcopyd::frontend::testing::{MemoryDisk, RecordingCopyService};
     use xcopyd::frontend::Dispatcher;
@@ -223,10 +223,15 @@ fn chap_login_then_a_command_and_a_wrong_secret_refused() {
     let luns: Vec<Arc<dyn ScsiDevice>> = vec![Arc::new(MemoryDisk::new("disk0", 512, 64))];
     let d = Arc::new(Dispatcher::new(luns, RecordingCopyService::new()));
     let mut config = TargetConfig::new("127.0.0.1:0", TARGET);
-    config.chap = Some(Chap {
-        user: "backup".into(),
-        secret: b"sixteen-bytes-ok".to_vec(),
-    });
+    let name = LoginOptions::new(TARGET).initiator_name;
+    let credentials = Credentials {
+        chap: Chap {
+            user: "backup".into(),
+            secret: b"sixteen-bytes-ok".to_vec(),
+        },
+        mutual: None,
+    };
+    config.initiators = Arc::new(Initiators::listed([(name, credentials)]).unwrap());
     let t = iscsi::start(config, d).unwrap();
     let mut opts = LoginOptions::new(TARGET);
     opts.chap = Some(("backup".into(), b"sixteen-bytes-ok".to_vec()));
@@ -459,14 +464,16 @@ fn cli_backup_and_restore_through_the_remote_copy_manager() {
         "--filemark",
     ]);
     assert_eq!(code, 0, "{stdout}");
+    // A blank tape: the backup is tape file 0 from block 0 (SPACE to end of data first).
     assert_eq!(
         json,
         serde_json::json!({"status": "good", "sense_key": null, "asc": null, "ascq": null,
-            "field_pointer": null, "segment": null, "bytes": 153600}),
+            "field_pointer": null, "segment": null, "bytes": 153600,
+            "tape_file": 0, "tape_block": 0}),
         "{stdout}"
     );
     assert!(
-        stdout.starts_with("3 segments processed, 153600 bytes copied\n"),
+        stdout.starts_with("4 segments processed, 153600 bytes copied\n"),
         "{stdout}"
     );
     let image = std::fs::read(dir.path().join("tape0.tap")).unwrap();

@@ -7,8 +7,11 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
+use std::sync::Arc;
+
+use xcopyd::frontend::iscsi::auth::{Chap, Credentials, Initiators};
 use xcopyd::frontend::iscsi::login::{
-    stage, text_keys, Chap, Negotiation, TextKeys, TARGET_MAX_RECV_DATA_SEGMENT_LENGTH,
+    stage, text_keys, Negotiation, TextKeys, TARGET_MAX_RECV_DATA_SEGMENT_LENGTH,
 };
 use xcopyd::frontend::iscsi::pdu::{Digests, Opcode, Pdu};
 use xcopyd::scsi::sbc::DiskCommand;
@@ -20,11 +23,30 @@ fn text(bytes: &[u8], chap: bool) {
         return;
     };
     assert_eq!(TextKeys::decode(&keys.encode()).as_ref(), Ok(&keys));
-    let chap = chap.then(|| Chap {
-        user: "user".into(),
-        secret: b"secret".to_vec(),
-    });
-    let mut login = Negotiation::new(TARGET, chap, 0x5eed);
+    let initiators = if chap {
+        // The names the seeds use, both with CHAP (one also with mutual CHAP).
+        let entry = |user: &str, mutual: bool| Credentials {
+            chap: Chap {
+                user: user.into(),
+                secret: b"secret-secret".to_vec(),
+            },
+            mutual: mutual.then(|| Chap {
+                user: "target".into(),
+                secret: b"target-secret".to_vec(),
+            }),
+        };
+        Initiators::listed([
+            (
+                "iqn.1994-05.com.redhat:client".to_string(),
+                entry("user", true),
+            ),
+            ("i".to_string(), entry("u", false)),
+        ])
+        .expect("a valid table")
+    } else {
+        Initiators::anonymous()
+    };
+    let mut login = Negotiation::new(TARGET, Arc::new(initiators));
     for csg in [stage::SECURITY, stage::OPERATIONAL, stage::FULL_FEATURE] {
         if let Ok(reply) = login.login_keys(csg, &keys) {
             assert_eq!(TextKeys::decode(&reply.encode()).as_ref(), Ok(&reply));

@@ -12,11 +12,17 @@ use clap::Args;
 use serde_json::json;
 
 use super::input::{parse_hex_text, read_input};
+use super::tape_position::{
+    backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
+    Start, TapeCommands,
+};
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Progress;
 use crate::copy::{Abort, Nexus};
-use crate::device::inventory::{DeviceKind, Inventory, InventoryConfig, InventoryDevice};
-use crate::device::DataDirection;
+use crate::device::inventory::{
+    DeviceConfig, DeviceKind, Inventory, InventoryConfig, InventoryDevice,
+};
+use crate::device::{DataDirection, ScsiDevice};
 use crate::scsi::dump::render_sense;
 use crate::scsi::parameter_list::Supported;
 use crate::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
@@ -77,6 +83,14 @@ pub struct BackupArgs {
     /// Write a filemark after the data.
     #[arg(long)]
     pub filemark: bool,
+    /// Write from the beginning of the tape: everything on it is lost. (Default: append
+    /// after the last data, as `mt eod` and a write would, as a new tape file.)
+    #[arg(long, conflicts_with = "position")]
+    pub overwrite: bool,
+    /// Write from the start of tape file FILE (0 = the beginning): it and every later file
+    /// are lost.
+    #[arg(long, value_name = "FILE", value_parser = parse_u32)]
+    pub position: Option<u32>,
     /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN. The
     /// disk and tape are then `lun:N` of that target (disk: `lun:N[:LBA[+BLOCKS]]`) or a
     /// designator (naa./eui./t10.): one of the target's LUNs is resolved as lun:N is;
@@ -87,6 +101,16 @@ pub struct BackupArgs {
     /// The disk's logical block length, for a disk named by designator with --target.
     #[arg(long, value_parser = parse_size)]
     pub block_length: Option<u64>,
+}
+
+impl BackupArgs {
+    pub(super) fn placement(&self) -> Placement {
+        match (self.overwrite, self.position) {
+            (true, _) => Placement::Overwrite,
+            (false, Some(n)) => Placement::File(n),
+            (false, None) => Placement::Append,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -103,8 +127,12 @@ pub struct RestoreArgs {
     #[arg(short = 't', long, default_value = "256k", value_parser = parse_size)]
     pub transfer_length: u64,
     /// Position the tape at its beginning first (LOCATE to logical object 0).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "file")]
     pub rewind: bool,
+    /// Read tape file FILE (the number `xcopy backup` printed): rewind, then space over
+    /// FILE filemarks.
+    #[arg(long, value_name = "FILE", value_parser = parse_u32)]
+    pub file: Option<u32>,
     /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN. The
     /// disk and tape are then `lun:N` of that target (disk: `lun:N[:LBA[+BLOCKS]]`) or a
     /// designator (naa./eui./t10.): one of the target's LUNs is resolved as lun:N is;
@@ -117,6 +145,16 @@ pub struct RestoreArgs {
     pub block_length: Option<u64>,
 }
 
+impl RestoreArgs {
+    pub(super) fn source(&self) -> Source {
+        match (self.rewind, self.file) {
+            (true, _) => Source::File(0),
+            (false, Some(n)) => Source::File(n),
+            (false, None) => Source::Current,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct DevicesArgs {
     /// The device inventory (TOML). Default: the embedded one in the state directory.
@@ -125,6 +163,12 @@ pub struct DevicesArgs {
     /// Print one JSON object as the last line of standard output.
     #[arg(short = 'j', long)]
     pub json: bool,
+}
+
+/// A tape file number: decimal or 0x hex.
+fn parse_u32(text: &str) -> Result<u32, String> {
+    let n = parse_size(text)?;
+    u32::try_from(n).map_err(|_| format!("{text:?} is larger than 4294967295"))
 }
 
 /// Parses a number the sg3_utils way: decimal, `0x` or trailing `h` hex, and the suffixes
@@ -162,19 +206,38 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// The given inventory, or the embedded default's devices in the state directory (the
 /// same disk0 and tape0 the daemon serves with no config; created on first use).
-fn open_inventory(given: Option<&PathBuf>) -> Result<Inventory> {
-    if let Some(path) = given {
-        return Ok(Inventory::load(path)?);
+/// `only`: open just these devices (each `NAME` or `NAME:range`), so that a copy between two
+/// devices is not refused for a third one another process holds; empty = every device.
+fn open_inventory(given: Option<&PathBuf>, only: &[&str]) -> Result<Inventory> {
+    let mut config = match given {
+        Some(path) => InventoryConfig::load(path)?,
+        None => {
+            let dir = crate::state::state_dir();
+            // Creates the images as the daemon does.
+            crate::daemon::DaemonConfig::embedded(&dir)
+                .with_context(|| format!("creating the embedded default in {}", dir.display()))?;
+            InventoryConfig::parse(crate::daemon::EMBEDDED_DEFAULT, &dir)?
+        }
+    };
+    if !only.is_empty() {
+        let names: Vec<&str> = only
+            .iter()
+            .map(|spec| spec.split_once(':').map_or(*spec, |(n, _)| n))
+            .collect();
+        config.devices.retain(|d| names.contains(&d.name.as_str()));
     }
-    let dir = crate::state::state_dir();
-    // Creates the images as the daemon does.
-    crate::daemon::DaemonConfig::embedded(&dir)
-        .with_context(|| format!("creating the embedded default in {}", dir.display()))?;
-    let config = InventoryConfig::parse(crate::daemon::EMBEDDED_DEFAULT, &dir)?;
     Ok(Inventory::open(&config)?)
 }
 
-fn load(common: &Common) -> Result<(Arc<Inventory>, CopyManager)> {
+/// The opened device an inventory names (for the CLI's own commands to it).
+fn device_named(inventory: &Inventory, name: &str) -> Result<Arc<dyn ScsiDevice>> {
+    inventory
+        .by_name(name)
+        .map(|d| d.device.clone())
+        .with_context(|| format!("no device {name:?} in the inventory"))
+}
+
+fn load(common: &Common, only: &[&str]) -> Result<(Arc<Inventory>, CopyManager)> {
     crate::copy::engine::set_pool_buffers(common.buffers)
         .map_err(|e| anyhow::anyhow!("--buffers: {e}"))?;
     let limits: Limits = match &common.limits {
@@ -185,7 +248,7 @@ fn load(common: &Common) -> Result<(Arc<Inventory>, CopyManager)> {
         .with_context(|| format!("{}: bad limits", path.display()))?,
         None => Limits::default(),
     };
-    let inventory = Arc::new(open_inventory(common.devices.as_ref())?);
+    let inventory = Arc::new(open_inventory(common.devices.as_ref(), only)?);
     let manager = CopyManager::new(inventory.clone(), limits);
     Ok((inventory, manager))
 }
@@ -203,40 +266,123 @@ pub fn run(args: &RunArgs) -> Result<u8> {
             .map_or(0, |l| total_bytes(&l));
         return super::remote::execute(&args.common, url, &bytes, total);
     }
-    let (_inventory, manager) = load(&args.common)?;
+    let (_inventory, manager) = load(&args.common, &[])?;
+    let none = serde_json::Map::new;
     if bytes.is_empty() {
-        return Ok(report(&args.common, None, 0, Duration::ZERO, 0));
+        return Ok(report(&args.common, None, 0, Duration::ZERO, 0, none()));
     }
     let list = match ParameterList::decode(&bytes, manager.limits(), Supported::default()) {
         Ok(list) => list,
         Err(e) => {
             let sense: Sense = e.into();
-            return Ok(report(&args.common, Some(sense), 0, Duration::ZERO, 0));
+            return Ok(report(
+                &args.common,
+                Some(sense),
+                0,
+                Duration::ZERO,
+                0,
+                none(),
+            ));
         }
     };
-    execute(&args.common, &manager, &list, total_bytes(&list))
+    execute(&args.common, &manager, &list, total_bytes(&list), none())
 }
 
 pub fn backup(args: &BackupArgs) -> Result<u8> {
     if let Some(url) = &args.target {
         return super::remote::backup(args, url);
     }
-    let (inventory, manager) = load(&args.common)?;
+    let (inventory, manager) = load(&args.common, &[&args.from, &args.to])?;
     let disk = local_disk(&inventory, &args.from)?;
     let tape = local_tape(&inventory, &args.to)?;
-    let list = backup_list(&disk, &tape, args.transfer_length, args.filemark)?;
-    execute(&args.common, &manager, &list, disk.bytes())
+    let placement = args.placement();
+    let start = locate_backup(&LocalTape(&*device_named(&inventory, &args.to)?), placement)?;
+    print_start(&args.common, &start);
+    let positioning = backup_positioning(CscdId(1), placement, start.close_previous)?;
+    let list = backup_list(
+        &disk,
+        &tape,
+        args.transfer_length,
+        args.filemark,
+        positioning,
+    )?;
+    let extra = start_json(Some(&start));
+    execute(&args.common, &manager, &list, disk.bytes(), extra)
+}
+
+/// Says where a backup starts, before it runs (on stderr with --json, so stdout's last line
+/// stays the JSON object).
+pub(super) fn print_start(common: &Common, start: &Start) {
+    let file = match start.file {
+        super::tape_position::UNKNOWN => {
+            "(unknown: the drive has no long-form READ POSITION)".to_string()
+        }
+        n => n.to_string(),
+    };
+    let text = format!(
+        "backup to tape file {file}, starting at block {}{}",
+        start.block,
+        if start.close_previous {
+            " (after a filemark that closes the previous file)"
+        } else {
+            ""
+        }
+    );
+    if common.json {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// The `tape_file` and `tape_block` members of a backup's JSON line (null when unknown).
+pub(super) fn start_json(start: Option<&Start>) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    let file = start
+        .map(|s| s.file)
+        .filter(|&f| f != super::tape_position::UNKNOWN);
+    m.insert("tape_file".into(), json!(file));
+    m.insert("tape_block".into(), json!(start.map(|s| s.block)));
+    m
+}
+
+/// A local tape device as [`TapeCommands`].
+struct LocalTape<'a>(&'a dyn ScsiDevice);
+
+impl TapeCommands for LocalTape<'_> {
+    fn send(&self, cdb: &[u8], len: usize) -> Result<Reply> {
+        let mut data = vec![0u8; len];
+        let direction = if len == 0 {
+            DataDirection::None
+        } else {
+            DataDirection::FromDevice(&mut data)
+        };
+        let c = self.0.execute(cdb, direction)?;
+        data.truncate(len.saturating_sub(c.residual));
+        Ok(Reply {
+            status: c.status.0,
+            sense: c.sense,
+            data,
+        })
+    }
 }
 
 pub fn restore(args: &RestoreArgs) -> Result<u8> {
     if let Some(url) = &args.target {
         return super::remote::restore(args, url);
     }
-    let (inventory, manager) = load(&args.common)?;
+    let (inventory, manager) = load(&args.common, &[&args.to, &args.from])?;
     let disk = local_disk(&inventory, &args.to)?;
     let tape = local_tape(&inventory, &args.from)?;
-    let list = restore_list(&disk, &tape, args.transfer_length, args.rewind)?;
-    execute(&args.common, &manager, &list, disk.bytes())
+    let source = args.source();
+    if let Source::File(n) = source {
+        // Checked before anything is written to the disk.
+        locate_file(&LocalTape(&*device_named(&inventory, &args.from)?), n)?;
+    }
+    let positioning = restore_positioning(CscdId(1), source)?;
+    let list = restore_list(&disk, &tape, args.transfer_length, positioning)?;
+    let extra = serde_json::Map::new();
+    execute(&args.common, &manager, &list, disk.bytes(), extra)
 }
 
 /// The disk end of a backup or restore: how its CSCD names it and the range copied.
@@ -260,16 +406,17 @@ pub(super) struct TapeEnd {
     pub block_length: u32,
 }
 
-/// The backup list (local and remote alike): the disk and tape CSCDs, 00h segments of
-/// whole records, then an optional filemark.
+/// The backup list (local and remote alike): the disk and tape CSCDs, the positioning
+/// segments (tape_position), 00h segments of whole records, then an optional filemark.
 pub(super) fn backup_list(
     disk: &DiskEnd,
     tape: &TapeEnd,
     transfer_length: u64,
     filemark: bool,
+    positioning: Vec<SegmentDescriptor>,
 ) -> Result<ParameterList> {
     let cscds = cscds(disk, tape, transfer_length)?;
-    let mut segments = Vec::new();
+    let mut segments = positioning;
     for (lba, blocks, stl) in records(
         disk.lba,
         disk.blocks,
@@ -302,25 +449,16 @@ pub(super) fn backup_list(
     Ok(build(cscds, segments))
 }
 
-/// The restore list (local and remote alike): the disk and tape CSCDs, an optional LOCATE
-/// to logical object 0, then 01h segments of whole records.
+/// The restore list (local and remote alike): the disk and tape CSCDs, the positioning
+/// segments, then 01h segments of whole records.
 pub(super) fn restore_list(
     disk: &DiskEnd,
     tape: &TapeEnd,
     transfer_length: u64,
-    rewind: bool,
+    positioning: Vec<SegmentDescriptor>,
 ) -> Result<ParameterList> {
     let cscds = cscds(disk, tape, transfer_length)?;
-    let mut segments = Vec::new();
-    if rewind {
-        segments.push(SegmentDescriptor {
-            cat: false,
-            body: Segment::Locate {
-                destination: CscdId(1),
-                logical_object_id: 0,
-            },
-        });
-    }
+    let mut segments = positioning;
     for (lba, blocks, stl) in records(
         disk.lba,
         disk.blocks,
@@ -376,58 +514,122 @@ fn cscds(disk: &DiskEnd, tape: &TapeEnd, transfer_length: u64) -> Result<Vec<Csc
     ])
 }
 
+/// `xcopy devices`: every inventory entry and what it answers. Images are opened read-only
+/// (a shared lock: nothing is created, repaired or written); an entry whose image does not
+/// exist yet, or that another process holds, is listed from its configuration with that
+/// state.
 pub fn devices(args: &DevicesArgs) -> Result<u8> {
-    let inventory = open_inventory(args.devices.as_ref())?;
-    let mut rows = Vec::new();
-    for d in inventory.devices() {
-        let mut inquiry = [0u8; 36];
-        let answer = d.device.execute(
-            &[0x12, 0, 0, 0, 36, 0],
-            DataDirection::FromDevice(&mut inquiry),
-        );
-        let (pdt, vendor, product) = match answer {
-            Ok(c) if c.is_good() => (
-                inquiry[0] & 0x1f,
-                String::from_utf8_lossy(&inquiry[8..16]).trim().to_string(),
-                String::from_utf8_lossy(&inquiry[16..32]).trim().to_string(),
-            ),
-            _ => (0x1f, String::new(), String::new()),
-        };
-        let kind = match pdt {
-            0 => "disk",
-            1 => "tape",
-            8 => "mediumx",
-            _ => "other",
-        };
-        let (block_size, blocks) = d
-            .device
-            .block_backend()
-            .map_or((d.config.block_size, None), |b| {
-                (b.block_size, Some(b.blocks))
-            });
-        let designators: Vec<String> = d.designators.iter().map(ToString::to_string).collect();
-        println!(
-            "{:12} {:5} {:8} {:16} {}{}",
-            d.config.name,
-            kind,
-            vendor,
-            product,
-            d.config.path.display(),
-            blocks.map_or(String::new(), |b| format!("  {b} x {block_size} B")),
-        );
-        for name in &designators {
-            println!("{:14}designator: {name}", "");
+    let config = match &args.devices {
+        Some(path) => InventoryConfig::load(path)?,
+        None => {
+            InventoryConfig::parse(crate::daemon::EMBEDDED_DEFAULT, &crate::state::state_dir())?
         }
-        rows.push(json!({
-            "name": d.config.name, "kind": kind, "peripheral_device_type": pdt, "vendor": vendor,
-            "product": product, "path": d.config.path, "designators": designators,
-            "block_size": block_size, "blocks": blocks, "allow": d.config.allow,
-        }));
+    };
+    let mut rows = Vec::new();
+    for c in &config.devices {
+        let emulated = matches!(c.kind, DeviceKind::Disk | DeviceKind::Tape);
+        let state = if emulated && !c.path.exists() {
+            Err("not created yet".to_string())
+        } else {
+            let mut inspect = c.clone();
+            inspect.read_only = emulated;
+            inspect.size = None;
+            let one = InventoryConfig {
+                devices: vec![inspect],
+            };
+            Inventory::open(&one).map_err(|e| match std::error::Error::source(&e) {
+                Some(source) => source.to_string(),
+                None => e.to_string(),
+            })
+        };
+        let row = match &state {
+            Ok(inventory) => match inventory.devices().first() {
+                Some(d) => device_row(d),
+                None => continue,
+            },
+            Err(why) => config_row(c, why),
+        };
+        rows.push(row);
     }
     if args.json {
         println!("{}", json!({ "status": "good", "devices": rows }));
     }
     Ok(0)
+}
+
+/// The listing of an opened device (printed), and its JSON.
+fn device_row(d: &InventoryDevice) -> serde_json::Value {
+    let mut inquiry = [0u8; 36];
+    let answer = d.device.execute(
+        &[0x12, 0, 0, 0, 36, 0],
+        DataDirection::FromDevice(&mut inquiry),
+    );
+    let (pdt, vendor, product) = match answer {
+        Ok(c) if c.is_good() => (
+            inquiry[0] & 0x1f,
+            String::from_utf8_lossy(&inquiry[8..16]).trim().to_string(),
+            String::from_utf8_lossy(&inquiry[16..32]).trim().to_string(),
+        ),
+        _ => (0x1f, String::new(), String::new()),
+    };
+    let kind = match pdt {
+        0 => "disk",
+        1 => "tape",
+        8 => "mediumx",
+        _ => "other",
+    };
+    let (block_size, blocks) = d
+        .device
+        .block_backend()
+        .map_or((d.config.block_size, None), |b| {
+            (b.block_size, Some(b.blocks))
+        });
+    let designators: Vec<String> = d.designators.iter().map(ToString::to_string).collect();
+    println!(
+        "{:12} {:5} {:8} {:16} {}{}",
+        d.config.name,
+        kind,
+        vendor,
+        product,
+        d.config.path.display(),
+        blocks.map_or(String::new(), |b| format!("  {b} x {block_size} B")),
+    );
+    for name in &designators {
+        println!("{:14}designator: {name}", "");
+    }
+    json!({
+        "name": d.config.name, "kind": kind, "peripheral_device_type": pdt, "vendor": vendor,
+        "product": product, "path": d.config.path, "designators": designators,
+        "block_size": block_size, "blocks": blocks, "allow": d.config.allow, "state": "ready",
+    })
+}
+
+/// The listing of a device that could not be opened, from its configuration.
+fn config_row(c: &DeviceConfig, why: &str) -> serde_json::Value {
+    let kind = match c.kind {
+        DeviceKind::Disk => "disk",
+        DeviceKind::Tape => "tape",
+        DeviceKind::Sg => "sg",
+    };
+    let designators: Vec<String> = if c.designators.is_empty() && c.kind != DeviceKind::Sg {
+        vec![crate::device::inventory::derived_designator(&c.name).to_string()]
+    } else {
+        c.designators.iter().map(ToString::to_string).collect()
+    };
+    println!(
+        "{:12} {:5} {:25} {}  ({why})",
+        c.name,
+        kind,
+        "",
+        c.path.display()
+    );
+    for name in &designators {
+        println!("{:14}designator: {name}", "");
+    }
+    json!({
+        "name": c.name, "kind": kind, "path": c.path, "designators": designators,
+        "allow": c.allow, "state": why,
+    })
 }
 
 fn build(cscds: Vec<CscdDescriptor>, segments: Vec<SegmentDescriptor>) -> ParameterList {
@@ -450,6 +652,12 @@ fn device<'a>(
     let d = inventory
         .by_name(name)
         .with_context(|| format!("no device {name:?} in the inventory"))?;
+    if !d.config.allows(crate::device::access::LOCAL) {
+        bail!(
+            "device {name:?}: its allow list does not name \"{}\", the local command line",
+            crate::device::access::LOCAL
+        );
+    }
     let want = match kind {
         DeviceKind::Disk => 0x00,
         _ => 0x01,
@@ -664,7 +872,13 @@ pub(crate) fn progress_bar(common: &Common, total: u64) -> Option<indicatif::Pro
     })
 }
 
-fn execute(common: &Common, manager: &CopyManager, list: &ParameterList, total: u64) -> Result<u8> {
+fn execute(
+    common: &Common,
+    manager: &CopyManager,
+    list: &ParameterList,
+    total: u64,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<u8> {
     let progress = Arc::new(Progress::default());
     let abort = Abort::new();
     let started = Instant::now();
@@ -695,6 +909,7 @@ fn execute(common: &Common, manager: &CopyManager, list: &ParameterList, total: 
         bytes,
         started.elapsed(),
         segments,
+        extra,
     ))
 }
 
@@ -706,6 +921,7 @@ pub(super) fn report(
     bytes: u64,
     elapsed: Duration,
     segments: u64,
+    extra: serde_json::Map<String, serde_json::Value>,
 ) -> u8 {
     let secs = elapsed.as_secs_f64();
     println!("{segments} segments processed, {bytes} bytes copied");
@@ -725,19 +941,20 @@ pub(super) fn report(
             ) => Some(pointer),
             _ => None,
         });
-        println!(
-            "{}",
-            json!({
-                "status": if sense.is_some() { "check_condition" } else { "good" },
-                "sense_key": sense.as_ref().map(|s| s.key.0),
-                "asc": sense.as_ref().map(|s| s.asc.asc()),
-                "ascq": sense.as_ref().map(|s| s.asc.ascq()),
-                "field_pointer": field_pointer,
-                "segment": sense.as_ref().and_then(|s| s.segment_number),
-                "bytes": bytes,
-                "seconds": secs,
-            })
-        );
+        let mut line = json!({
+            "status": if sense.is_some() { "check_condition" } else { "good" },
+            "sense_key": sense.as_ref().map(|s| s.key.0),
+            "asc": sense.as_ref().map(|s| s.asc.asc()),
+            "ascq": sense.as_ref().map(|s| s.asc.ascq()),
+            "field_pointer": field_pointer,
+            "segment": sense.as_ref().and_then(|s| s.segment_number),
+            "bytes": bytes,
+            "seconds": secs,
+        });
+        if let Some(object) = line.as_object_mut() {
+            object.extend(extra);
+        }
+        println!("{line}");
     }
     sense.map_or(0, |s| s.key.0)
 }

@@ -10,6 +10,7 @@ mod copy;
 mod decode;
 pub mod input;
 mod remote;
+mod tape_position;
 
 /// xcopy: drive and inspect an EXTENDED COPY (LID1) third-party copy manager.
 #[derive(Debug, Parser)]
@@ -60,8 +61,24 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("xcopy: {e:#}");
+            eprintln!("xcopy: {}", error_text(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error and its causes, `: `-separated, leaving out a cause whose text the message
+/// before it already carries (error types that print their source in their own message).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }

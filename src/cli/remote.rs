@@ -10,8 +10,12 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use super::copy::{
-    backup_list, disk_range, report, restore_list, BackupArgs, Common, DiskEnd, RestoreArgs,
-    TapeEnd,
+    backup_list, disk_range, print_start, report, restore_list, start_json, BackupArgs, Common,
+    DiskEnd, RestoreArgs, TapeEnd,
+};
+use super::tape_position::{
+    backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
+    TapeCommands,
 };
 use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
@@ -21,6 +25,7 @@ use crate::scsi::copy_results::{
 };
 use crate::scsi::designator::association;
 use crate::scsi::dump::render_sense;
+use crate::scsi::segment_descriptor::CscdId;
 use crate::scsi::{CscdIdentifier, Designator, ListIdUsage, ParameterList, Reader, Sense};
 
 /// SCSI status values the CLI tells apart.
@@ -98,6 +103,17 @@ fn copy_status(session: &Session, lun: u64, list_id: u8) -> Option<CopyStatus> {
 /// Sends the parameter list `list` as an EXTENDED COPY to the URL's LUN and reports as the
 /// local run does (summary, sense, JSON line; exit status = sense key).
 pub fn execute(common: &Common, url: &str, list: &[u8], total: u64) -> Result<u8> {
+    execute_with(common, url, list, total, serde_json::Map::new())
+}
+
+/// [`execute`] with more members for the JSON line.
+fn execute_with(
+    common: &Common,
+    url: &str,
+    list: &[u8],
+    total: u64,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<u8> {
     let (session, lun) = open(url)?;
     let list_id = list.first().copied().unwrap_or(0);
     let pollable = list.get(1).is_some_and(|b| (b >> 3) & 0x03 != NO_LIST_ID);
@@ -151,7 +167,7 @@ pub fn execute(common: &Common, url: &str, list: &[u8], total: u64) -> Result<u8
         .and_then(|s| s.transferred_bytes())
         .unwrap_or(if sense.is_none() { total } else { 0 });
     let segments = last.map_or(0, |s| u64::from(s.segments_processed));
-    Ok(report(common, sense, bytes, elapsed, segments))
+    Ok(report(common, sense, bytes, elapsed, segments, extra))
 }
 
 /// `xcopy results`: one RECEIVE COPY RESULTS page, decoded.
@@ -231,31 +247,96 @@ pub fn results(args: &ResultsArgs) -> Result<u8> {
 /// the designators their LUNs report.
 pub fn backup(args: &BackupArgs, url: &str) -> Result<u8> {
     let (session, via) = open(url)?;
-    let ends = remote_disk(&session, via, &args.from, "--from", args.block_length)
-        .and_then(|disk| Ok((disk, remote_tape(&session, via, &args.to, "--to")?)));
+    let placement = args.placement();
+    let ends =
+        remote_disk(&session, via, &args.from, "--from", args.block_length).and_then(|disk| {
+            let (tape, lun) = remote_tape(&session, via, &args.to, "--to")?;
+            // Where the backup starts, if the tape is a LUN the CLI can ask.
+            let start = lun
+                .map(|lun| locate_backup(&RemoteTape(&session, lun), placement))
+                .transpose()?;
+            Ok((disk, tape, start))
+        });
     let _ = session.logout();
-    let (disk, tape) = ends?;
-    let list = backup_list(&disk, &tape, args.transfer_length, args.filemark)?;
-    send(&args.common, url, list, disk.bytes())
+    let (disk, tape, start) = ends?;
+    let mut filemark = args.filemark;
+    match &start {
+        Some(start) => print_start(&args.common, start),
+        None if placement == Placement::Append => {
+            // Whether the data there ends with a filemark cannot be asked, so this backup
+            // ends with one: the next one starts a tape file of its own.
+            eprintln!(
+                "xcopy: {} is not a LUN of the target: the backup goes after its last data \
+                 and ends with a filemark; which tape file it becomes is not known",
+                args.to
+            );
+            filemark = true;
+        }
+        None => {}
+    }
+    let close = start.is_some_and(|s| s.close_previous);
+    let positioning = backup_positioning(CscdId(1), placement, close)?;
+    let list = backup_list(&disk, &tape, args.transfer_length, filemark, positioning)?;
+    send(
+        &args.common,
+        url,
+        list,
+        disk.bytes(),
+        start_json(start.as_ref()),
+    )
 }
 
 /// `xcopy restore --target`: the local restore's list, with remote CSCDs.
 pub fn restore(args: &RestoreArgs, url: &str) -> Result<u8> {
     let (session, via) = open(url)?;
-    let ends = remote_disk(&session, via, &args.to, "--to", args.block_length)
-        .and_then(|disk| Ok((disk, remote_tape(&session, via, &args.from, "--from")?)));
+    let source = args.source();
+    let ends = remote_disk(&session, via, &args.to, "--to", args.block_length).and_then(|disk| {
+        let (tape, lun) = remote_tape(&session, via, &args.from, "--from")?;
+        if let (Some(lun), Source::File(n)) = (lun, source) {
+            // Checked before anything is written to the disk.
+            locate_file(&RemoteTape(&session, lun), n)?;
+        }
+        Ok((disk, tape))
+    });
     let _ = session.logout();
     let (disk, tape) = ends?;
-    let list = restore_list(&disk, &tape, args.transfer_length, args.rewind)?;
-    send(&args.common, url, list, disk.bytes())
+    let positioning = restore_positioning(CscdId(1), source)?;
+    let list = restore_list(&disk, &tape, args.transfer_length, positioning)?;
+    send(
+        &args.common,
+        url,
+        list,
+        disk.bytes(),
+        serde_json::Map::new(),
+    )
+}
+
+/// A tape LUN of the target as [`TapeCommands`].
+struct RemoteTape<'a>(&'a Session, u64);
+
+impl TapeCommands for RemoteTape<'_> {
+    fn send(&self, cdb: &[u8], len: usize) -> Result<Reply> {
+        let r = query(self.0, self.1, cdb, len)?;
+        Ok(Reply {
+            status: r.status,
+            sense: r.sense,
+            data: r.data_in,
+        })
+    }
 }
 
 /// Sends a built list with a list identifier (the session is new, so 1 is unique on its
 /// I_T nexus) that COPY STATUS can poll for the bar and the segment count.
-fn send(common: &Common, url: &str, mut list: ParameterList, total: u64) -> Result<u8> {
+fn send(
+    common: &Common,
+    url: &str,
+    mut list: ParameterList,
+    total: u64,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<u8> {
     list.list_identifier = 1;
     list.list_id_usage = ListIdUsage::Hold;
-    execute(common, url, &list.encode(), total)
+    execute_with(common, url, &list.encode(), total, extra)
 }
 
 /// A data-in command on `lun`, retried past unit attentions (POWER ON, RESET on a LUN not
@@ -440,7 +521,12 @@ fn remote_disk(
 
 /// `lun:N` or a designator of one of the target's LUNs (mode from its MODE SENSE block
 /// descriptor), or another designator (variable mode) -> the tape end.
-fn remote_tape(session: &Session, via: u64, spec: &str, field: &str) -> Result<TapeEnd> {
+fn remote_tape(
+    session: &Session,
+    via: u64,
+    spec: &str,
+    field: &str,
+) -> Result<(TapeEnd, Option<u64>)> {
     let (lun, identifier) = match spec.strip_prefix("lun:") {
         Some(n) => remote_lun(session, n, spec, field, 1)?,
         None => {
@@ -451,11 +537,12 @@ fn remote_tape(session: &Session, via: u64, spec: &str, field: &str) -> Result<T
             match find_lun(session, via, designator)? {
                 Some(lun) => (lun, identifier),
                 None => {
-                    return Ok(TapeEnd {
+                    let end = TapeEnd {
                         identifier,
                         fixed: false,
                         block_length: 0,
-                    })
+                    };
+                    return Ok((end, None));
                 }
             }
         }
@@ -465,9 +552,10 @@ fn remote_tape(session: &Session, via: u64, spec: &str, field: &str) -> Result<T
         Some(m) if mode.status == GOOD && m[3] >= 8 => u32::from_be_bytes([0, m[9], m[10], m[11]]),
         _ => 0,
     };
-    Ok(TapeEnd {
+    let end = TapeEnd {
         identifier,
         fixed: block_length != 0,
         block_length,
-    })
+    };
+    Ok((end, Some(lun)))
 }

@@ -30,7 +30,7 @@ impl Nexus {
     /// The nexus of the local command line.
     pub fn local() -> Self {
         Self {
-            initiator: "local".into(),
+            initiator: crate::device::access::LOCAL.into(),
             session: 0,
         }
     }

@@ -70,6 +70,11 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
     let mut outcome = Outcome::default();
     for index in 0..list.segments.len() {
         if let Err((failure, moved)) = runner.segment(index) {
+            // What the failed segment did write is on the destination (a tape's records
+            // before end of medium): COPY STATUS and the CLI count it.
+            ctx.progress
+                .bytes
+                .fetch_add(moved.written, Ordering::Relaxed);
             outcome.sense = Some(runner.sense(index, failure, moved));
             break;
         }

@@ -123,7 +123,7 @@ impl DeviceConfig {
 
     /// Whether `initiator` may name this device.
     pub fn allows(&self, initiator: &str) -> bool {
-        self.allow.is_empty() || self.allow.iter().any(|a| a.eq_ignore_ascii_case(initiator))
+        super::access::permits(&self.allow, initiator)
     }
 }
 

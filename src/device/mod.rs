@@ -7,6 +7,7 @@
 //! device stopped answering, a timeout, an ioctl error), which the copy manager reports as
 //! COPY TARGET DEVICE NOT REACHABLE.
 
+pub mod access;
 pub mod disk;
 #[cfg(feature = "fault-injection")]
 pub mod faults;

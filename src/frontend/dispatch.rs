@@ -19,12 +19,18 @@
 //! Everything else goes to the LUN's device unchanged; the device answers 05/20/00 for
 //! what it does not support. Standard INQUIRY data from a device always leaves with 3PC=1:
 //! every xcopyd LUN is a copy manager.
+//!
+//! LUN masking: a LUN whose device has an `allow` list that does not name the nexus's
+//! initiator ([`crate::device::access::permits`]) does not exist for that nexus — REPORT
+//! LUNS leaves it out, INQUIRY answers as for no LUN, every other command (EXTENDED COPY
+//! and RECEIVE COPY RESULTS included) gets LOGICAL UNIT NOT SUPPORTED (25/00), and task
+//! management treats it as absent. LUN numbers do not shift.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use crate::copy::{Abort, CommandResult, CopyService, Nexus};
-use crate::device::{DataDirection, ScsiDevice};
+use crate::device::{access, DataDirection, ScsiDevice};
 use crate::scsi::inquiry::{self, InquiryCdb};
 use crate::scsi::sbc::{self, ReportOpcodesCdb};
 use crate::scsi::third_party_copy;
@@ -35,9 +41,34 @@ use crate::scsi::{
 /// Byte 0 of INQUIRY data for a LUN that does not exist: qualifier 011b, PDT 1Fh.
 const NO_LUN_PERIPHERAL: u8 = 0x7f;
 
+/// One logical unit: its device and who may see it.
+#[derive(Clone)]
+pub struct Lun {
+    pub device: Arc<dyn ScsiDevice>,
+    /// The device's `allow` list (empty: every initiator).
+    pub allow: Vec<String>,
+}
+
+impl From<Arc<dyn ScsiDevice>> for Lun {
+    /// A LUN every initiator may use.
+    fn from(device: Arc<dyn ScsiDevice>) -> Self {
+        Self {
+            device,
+            allow: Vec::new(),
+        }
+    }
+}
+
+impl<D: ScsiDevice + 'static> From<Arc<D>> for Lun {
+    fn from(device: Arc<D>) -> Self {
+        let device: Arc<dyn ScsiDevice> = device;
+        device.into()
+    }
+}
+
 /// The transport-independent dispatcher: LUN number = position in the list.
 pub struct Dispatcher {
-    luns: RwLock<Vec<Arc<dyn ScsiDevice>>>,
+    luns: RwLock<Vec<Lun>>,
     copy: Arc<dyn CopyService>,
     /// The copy manager's limits, for VPD 8Fh.
     limits: Limits,
@@ -63,7 +94,8 @@ struct Seen {
 
 impl Dispatcher {
     /// A dispatcher for `luns` (LUN n = `luns[n]`) whose copy manager is `copy`.
-    pub fn new(luns: Vec<Arc<dyn ScsiDevice>>, copy: Arc<dyn CopyService>) -> Self {
+    pub fn new<L: Into<Lun>>(luns: Vec<L>, copy: Arc<dyn CopyService>) -> Self {
+        let luns: Vec<Lun> = luns.into_iter().map(Into::into).collect();
         let attention = Attention {
             reset_epoch: vec![0; luns.len()],
             ..Attention::default()
@@ -83,7 +115,8 @@ impl Dispatcher {
     }
 
     /// Replaces the LUN set; every nexus gets REPORTED LUNS DATA HAS CHANGED on each LUN.
-    pub fn set_luns(&self, luns: Vec<Arc<dyn ScsiDevice>>) {
+    pub fn set_luns<L: Into<Lun>>(&self, luns: Vec<L>) {
+        let luns: Vec<Lun> = luns.into_iter().map(Into::into).collect();
         let mut a = self.attention();
         a.reset_epoch.resize(luns.len(), 0);
         a.luns_epoch += 1;
@@ -116,9 +149,9 @@ impl Dispatcher {
         self.copy.nexus_lost(nexus);
     }
 
-    /// Whether `lun` exists.
-    pub fn has_lun(&self, lun: u64) -> bool {
-        self.device(lun).is_some()
+    /// Whether `lun` exists for `nexus` (and is not masked from it).
+    pub fn has_lun(&self, nexus: &Nexus, lun: u64) -> bool {
+        self.visible(nexus, lun).is_some()
     }
 
     /// Whether a SIMPLE command with this CDB on `lun` may run beside others and complete
@@ -137,7 +170,7 @@ impl Dispatcher {
             Opcode::WRITE_16,
         ];
         cdb.first().is_some_and(|&op| RW.contains(&Opcode(op)))
-            && self.device(lun).is_some_and(|d| d.concurrent_io())
+            && self.lun(lun).is_some_and(|l| l.device.concurrent_io())
     }
 
     /// Runs one command. `data_out` is what the initiator sent; `data_in_len` the most it
@@ -180,11 +213,21 @@ impl Dispatcher {
         let result = if op == Opcode::REPORT_LUNS {
             self.report_luns(nexus, lun, cdb)
         } else {
-            match self.device(lun) {
+            match self.visible(nexus, lun) {
                 None if op == Opcode::INQUIRY => no_lun_inquiry(cdb),
-                None => CommandResult::check_condition(&Sense::illegal_request(
-                    Asc::LOGICAL_UNIT_NOT_SUPPORTED,
-                )),
+                None => {
+                    if self.lun(lun).is_some() {
+                        tracing::warn!(
+                            initiator = %nexus.initiator,
+                            lun,
+                            opcode = format!("{:02x}h", op.0),
+                            "refused: the LUN's allow list does not name this initiator"
+                        );
+                    }
+                    CommandResult::check_condition(&Sense::illegal_request(
+                        Asc::LOGICAL_UNIT_NOT_SUPPORTED,
+                    ))
+                }
                 Some(device) => {
                     let exempt = op == Opcode::INQUIRY || op == Opcode::REQUEST_SENSE;
                     match self.take_unit_attention(nexus, lun, exempt) {
@@ -364,16 +407,20 @@ impl Dispatcher {
         if alloc < 16 {
             return CommandResult::check_condition(&Sense::invalid_field_in_cdb(6, None));
         }
-        let count = self.lun_count();
-        // SELECT REPORT 01h: only well-known LUNs, of which there are none.
-        let listed = if select == 1 { 0 } else { count };
-        let mut out = Vec::with_capacity(8 + 8 * listed);
-        out.put_u32(u32::try_from(8 * listed).unwrap_or(u32::MAX));
+        // SELECT REPORT 01h: only well-known LUNs, of which there are none. The LUNs
+        // masked from this nexus are left out.
+        let listed: Vec<u64> = if select == 1 {
+            Vec::new()
+        } else {
+            self.visible_luns(nexus)
+        };
+        let mut out = Vec::with_capacity(8 + 8 * listed.len());
+        out.put_u32(u32::try_from(8 * listed.len()).unwrap_or(u32::MAX));
         out.put_zeros(4);
-        for n in 0..listed {
-            out.extend_from_slice(&lun_to_wire(n as u64));
+        for n in listed {
+            out.extend_from_slice(&lun_to_wire(n));
         }
-        if self.has_lun(lun) {
+        if self.has_lun(nexus, lun) {
             let mut a = self.attention();
             let epoch = a.luns_epoch;
             if let Some(seen) = a.seen.get_mut(nexus).and_then(|m| m.get_mut(&lun)) {
@@ -415,16 +462,26 @@ impl Dispatcher {
         }
     }
 
-    fn device(&self, lun: u64) -> Option<Arc<dyn ScsiDevice>> {
+    fn lun(&self, lun: u64) -> Option<Lun> {
         let luns = self.luns.read().unwrap_or_else(PoisonError::into_inner);
         usize::try_from(lun).ok().and_then(|i| luns.get(i)).cloned()
     }
 
-    fn lun_count(&self) -> usize {
-        self.luns
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+    /// The device of `lun`, if it exists for `nexus` (the one masking decision).
+    fn visible(&self, nexus: &Nexus, lun: u64) -> Option<Arc<dyn ScsiDevice>> {
+        self.lun(lun)
+            .filter(|l| access::permits(&l.allow, &nexus.initiator))
+            .map(|l| l.device)
+    }
+
+    /// The LUN numbers `nexus` may see, ascending.
+    fn visible_luns(&self, nexus: &Nexus) -> Vec<u64> {
+        let luns = self.luns.read().unwrap_or_else(PoisonError::into_inner);
+        (0..luns.len() as u64)
+            .zip(luns.iter())
+            .filter(|(_, l)| access::permits(&l.allow, &nexus.initiator))
+            .map(|(n, _)| n)
+            .collect()
     }
 
     fn attention(&self) -> MutexGuard<'_, Attention> {

@@ -289,6 +289,16 @@ impl ReadPosition {
         })
     }
 
+    pub fn encode(&self) -> [u8; 10] {
+        let form = match self.form {
+            ReadPositionForm::Short => 0x00,
+            ReadPositionForm::ShortVendor => 0x01,
+            ReadPositionForm::Long => 0x06,
+        };
+        let [a, b] = self.allocation_length.to_be_bytes();
+        [0x34, form, 0, 0, 0, 0, 0, a, b, 0]
+    }
+
     /// The number of bytes the form returns.
     pub fn data_length(&self) -> usize {
         match self.form {
@@ -336,6 +346,20 @@ impl Position {
     }
 
     /// Long form (SSC-3 READ POSITION long form data), 32 bytes.
+    /// Long form data back (what an initiator reads); `None` if shorter than 32 bytes.
+    pub fn decode_long(data: &[u8]) -> Option<Self> {
+        let d: [u8; 32] = data.get(..32)?.try_into().ok()?;
+        let [flags, _, _, _, p0, p1, p2, p3, o @ .., _, _, _, _, _, _, _, _] = d;
+        let [o0, o1, o2, o3, o4, o5, o6, o7, f @ ..] = o;
+        Some(Self {
+            bop: flags & 0x80 != 0,
+            eop: flags & 0x40 != 0,
+            partition: u32::from_be_bytes([p0, p1, p2, p3]),
+            object: u64::from_be_bytes([o0, o1, o2, o3, o4, o5, o6, o7]),
+            file: u64::from_be_bytes(f),
+        })
+    }
+
     pub fn encode_long(&self) -> [u8; 32] {
         let mut out = Vec::with_capacity(32);
         out.put_u8((u8::from(self.bop) << 7) | (u8::from(self.eop) << 6));
@@ -860,6 +884,14 @@ mod tests {
         let l = p.encode_long();
         assert_eq!(l[8..16], [0, 0, 0, 0, 1, 2, 3, 4]);
         assert_eq!(l[16..24], [0, 0, 0, 0, 0, 0, 0, 2]);
+        assert_eq!(Position::decode_long(&l), Some(p));
+        assert_eq!(Position::decode_long(&l[..31]), None);
+        let long = ReadPosition {
+            form: ReadPositionForm::Long,
+            allocation_length: 32,
+        };
+        assert_eq!(long.encode(), [0x34, 0x06, 0, 0, 0, 0, 0, 0, 32, 0]);
+        assert_eq!(ReadPosition::decode(&long.encode()), Ok(long));
         let far = Position {
             object: 1 << 33,
             ..p

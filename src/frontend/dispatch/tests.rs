@@ -415,3 +415,59 @@ fn only_reads_and_writes_on_a_concurrent_device_may_overlap() {
         assert!(!f.d.concurrent(0, cdb), "{cdb:x?}");
     }
 }
+
+/// F1 of #14: a LUN whose allow list does not name the initiator does not exist for it, by
+/// any command: REPORT LUNS leaves it out (numbers do not shift), INQUIRY answers as for no
+/// LUN, everything else — reads, writes, EXTENDED COPY, RECEIVE COPY RESULTS, REQUEST
+/// SENSE — is 25/00 and never reaches the device or the copy manager.
+#[test]
+fn a_masked_lun_does_not_exist_for_other_initiators() {
+    let copy = RecordingCopyService::new();
+    let disk = Arc::new(MemoryDisk::new("disk0", 512, 64));
+    let vault = Arc::new(MemoryDisk::new("vault", 512, 64));
+    let luns = vec![
+        Lun::from(disk),
+        Lun {
+            device: vault.clone(),
+            allow: vec!["iqn.allowed".into()],
+        },
+    ];
+    let d = Dispatcher::new(luns, copy.clone());
+    let other = nexus(1);
+    let allowed = Nexus {
+        initiator: "IQN.Allowed".into(),
+        session: 2,
+    };
+    for n in [&other, &allowed] {
+        // Clear the power-on unit attention on both LUNs.
+        let _ = run(&d, n, 0, &TUR, 0);
+        let _ = run(&d, n, 1, &TUR, 0);
+    }
+    let r = run(&d, &other, 0, &REPORT_LUNS, 256);
+    assert_eq!(r.data_in, [0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let r = run(&d, &allowed, 0, &REPORT_LUNS, 256);
+    assert_eq!(r.data_in[..4], [0, 0, 0, 16]);
+    assert_eq!(run(&d, &other, 1, &INQ, 96).data_in[0], 0x7f);
+    assert_eq!(run(&d, &allowed, 1, &INQ, 96).data_in[0], 0x00);
+    let read10 = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    let xcopy = [0x83, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0];
+    let rcr = [0x84, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0];
+    for cdb in [&TUR[..], &read10, &xcopy, &rcr, &[3, 0, 0, 0, 18, 0]] {
+        assert_eq!(
+            key(&run(&d, &other, 1, cdb, 512)),
+            (5, 0x25, 0),
+            "{cdb:02x?}"
+        );
+    }
+    let write10 = [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    let r = d.execute(&other, 1, &write10, &[0xee; 512], 0, &Abort::new());
+    assert_eq!(key(&r), (5, 0x25, 0));
+    assert!(copy.calls().is_empty(), "nothing reached the copy manager");
+    assert!(!d.has_lun(&other, 1) && d.has_lun(&allowed, 1) && d.has_lun(&other, 0));
+    // The allowed initiator reads the block the refused write did not change.
+    let r = run(&d, &allowed, 1, &read10, 512);
+    assert_eq!((r.status, r.data_in.clone()), (Status::GOOD, vec![0; 512]));
+    let r = d.execute(&allowed, 1, &xcopy, &[0; 16], 0, &Abort::new());
+    assert_eq!(r.status, Status::GOOD);
+    assert_eq!(copy.calls().len(), 1);
+}

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use super::login::{chap_response, TextKeys};
+use super::auth;
+use super::login::TextKeys;
 use super::pdu::{Bhs, Digests, Opcode, Pdu, BHS_LEN};
 use crate::frontend::dispatch::lun_to_wire;
 
@@ -84,6 +85,8 @@ pub struct LoginOptions {
     pub target_name: String,
     /// CHAP user and secret; None = AuthMethod=None.
     pub chap: Option<(String, Vec<u8>)>,
+    /// Mutual CHAP: the user name and secret the target must prove (with `chap` only).
+    pub mutual_chap: Option<(String, Vec<u8>)>,
 }
 
 impl LoginOptions {
@@ -92,6 +95,7 @@ impl LoginOptions {
             initiator_name: "iqn.2026-11.org.xcopyd:initiator".to_string(),
             target_name: target_name.to_string(),
             chap: None,
+            mutual_chap: None,
         }
     }
 }
@@ -574,15 +578,36 @@ fn login(
                 .ok_or_else(|| InitiatorError::Protocol("no CHAP_I".into()))?;
             let challenge = keys
                 .get("CHAP_C")
-                .and_then(parse_hex)
+                .and_then(auth::decode_binary)
                 .ok_or_else(|| InitiatorError::Protocol("no CHAP_C".into()))?;
-            let response = chap_response(id, secret, &challenge);
+            let response = auth::chap_response(id, secret, &challenge);
             let mut r = TextKeys::default();
             r.push("CHAP_N", user.as_str());
-            r.push("CHAP_R", format!("0x{}", hex(&response)));
-            let (pdu, _) = exchange(stream, 0, Some(1), &r, cmd_sn, exp_stat_sn, tsih)?;
+            r.push("CHAP_R", auth::encode_binary(&response));
+            // Mutual CHAP: our own challenge, which the target must answer.
+            let ours = match &opts.mutual_chap {
+                Some(_) => {
+                    let (i, c) = auth::new_challenge()
+                        .map_err(|e| InitiatorError::Protocol(format!("random: {e}")))?;
+                    r.push("CHAP_I", i.to_string());
+                    r.push("CHAP_C", auth::encode_binary(&c));
+                    Some((i, c))
+                }
+                None => None,
+            };
+            let (pdu, keys) = exchange(stream, 0, Some(1), &r, cmd_sn, exp_stat_sn, tsih)?;
             exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
             tsih = pdu.bhs.tsih();
+            if let (Some((i, c)), Some((user, secret))) = (ours, &opts.mutual_chap) {
+                let answer = keys.get("CHAP_R").and_then(auth::decode_binary);
+                let proved = keys.get("CHAP_N") == Some(user.as_str())
+                    && answer.is_some_and(|a| auth::verify(i, secret, &c, &a));
+                if !proved {
+                    return Err(InitiatorError::Protocol(
+                        "the target failed mutual CHAP: it is not who it claims".into(),
+                    ));
+                }
+            }
         } else {
             // The target chose None: move on to operational negotiation.
             let (pdu, _) = exchange(
@@ -652,23 +677,6 @@ fn login(
     Ok((params, cmd_sn, max_cmd_sn, exp_stat_sn))
 }
 
-fn parse_hex(text: &str) -> Option<Vec<u8>> {
-    let t = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))?;
-    if t.len() % 2 != 0 {
-        return None;
-    }
-    (0..t.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,12 +698,5 @@ mod tests {
         assert!(IscsiUrl::parse("iscsi://host/iqn.x:y").is_err());
         assert!(IscsiUrl::parse("http://host/iqn/0").is_err());
         assert!(IscsiUrl::parse("iscsi://host/iqn/x").is_err());
-    }
-
-    #[test]
-    fn hex_round_trip() {
-        assert_eq!(parse_hex("0x00ff10"), Some(vec![0, 0xff, 0x10]));
-        assert_eq!(hex(&[0xab, 0x01]), "ab01");
-        assert_eq!(parse_hex("0xabc"), None);
     }
 }

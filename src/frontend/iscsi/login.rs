@@ -1,9 +1,12 @@
 //! Login and text negotiation (RFC 7143 6, 13): `key=value\0` lists, the security stage
-//! (AuthMethod None, or CHAP with MD5 when a secret is configured), and the operational
-//! keys this target supports. Pure: the target feeds it each request's keys and sends back
-//! what it returns.
+//! (who may log in and how they prove it: [`super::auth`]), and the operational keys this
+//! target supports. Pure but for the challenge's randomness: the target feeds it each
+//! request's keys and sends back what it returns.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use super::auth::{self, Admission, Credentials, Initiators};
 
 /// Largest data segment this target accepts (declared as MaxRecvDataSegmentLength): bounds
 /// the memory one connection holds for a PDU.
@@ -15,6 +18,9 @@ pub const TARGET_FIRST_BURST_LENGTH: u32 = 256 * 1024;
 /// Longest key name (RFC 7143 6.1) and value (6.1: 255, except some keys up to 8192).
 const MAX_KEY_LEN: usize = 63;
 const MAX_VALUE_LEN: usize = 8192;
+/// Most keys one request may carry: far more than any negotiation needs (about 30 keys
+/// exist), few enough that answering them is cheap.
+pub const MAX_KEYS: usize = 256;
 
 /// A key=value list; order kept (responses answer in request order).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,13 +38,21 @@ pub enum TextError {
     TooLong,
     #[error("key {0} sent twice")]
     Duplicate(String),
+    #[error("more than {MAX_KEYS} keys")]
+    TooMany,
 }
 
 impl TextKeys {
     /// Parses `key=value\0...` (a missing final NUL is accepted; empty entries are skipped).
+    /// Linear in the input: keys are checked for repeats in a set, and there are at most
+    /// [`MAX_KEYS`].
     pub fn decode(bytes: &[u8]) -> Result<Self, TextError> {
         let mut out: Vec<(String, String)> = Vec::new();
+        let mut seen: HashSet<&[u8]> = HashSet::new();
         for entry in bytes.split(|&b| b == 0).filter(|e| !e.is_empty()) {
+            if out.len() == MAX_KEYS {
+                return Err(TextError::TooMany);
+            }
             let eq = entry
                 .iter()
                 .position(|&b| b == b'=')
@@ -48,11 +62,11 @@ impl TextKeys {
             if k.is_empty() || k.len() > MAX_KEY_LEN || v.len() > MAX_VALUE_LEN {
                 return Err(TextError::TooLong);
             }
+            if !seen.insert(k) {
+                return Err(TextError::Duplicate(String::from_utf8_lossy(k).into()));
+            }
             let k = std::str::from_utf8(k).map_err(|_| TextError::NotUtf8)?;
             let v = std::str::from_utf8(v).map_err(|_| TextError::NotUtf8)?;
-            if out.iter().any(|(ok, _)| ok == k) {
-                return Err(TextError::Duplicate(k.into()));
-            }
             out.push((k.into(), v.into()));
         }
         Ok(Self(out))
@@ -79,13 +93,6 @@ impl TextKeys {
     pub fn push(&mut self, key: &str, value: impl Into<String>) {
         self.0.push((key.into(), value.into()));
     }
-}
-
-/// CHAP credentials the initiator must prove (RFC 7143 12.1.3; RFC 1994 with MD5).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Chap {
-    pub user: String,
-    pub secret: Vec<u8>,
 }
 
 /// The result of operational negotiation for one connection/session.
@@ -130,6 +137,8 @@ impl LoginStatus {
     pub const SUCCESS: Self = Self(0, 0);
     pub const INITIATOR_ERROR: Self = Self(2, 0);
     pub const AUTHENTICATION_FAILURE: Self = Self(2, 1);
+    pub const AUTHORIZATION_FAILURE: Self = Self(2, 2);
+    pub const TOO_MANY_CONNECTIONS: Self = Self(2, 6);
     pub const NOT_FOUND: Self = Self(2, 3);
     pub const UNSUPPORTED_VERSION: Self = Self(2, 5);
     pub const MISSING_PARAMETER: Self = Self(2, 7);
@@ -137,6 +146,7 @@ impl LoginStatus {
     pub const SESSION_DOES_NOT_EXIST: Self = Self(2, 0x0a);
     pub const INVALID_DURING_LOGIN: Self = Self(2, 0x0b);
     pub const TARGET_ERROR: Self = Self(3, 0);
+    pub const OUT_OF_RESOURCES: Self = Self(3, 2);
 }
 
 /// Login stages (CSG/NSG, RFC 7143 11.12.3).
@@ -150,34 +160,38 @@ pub mod stage {
 #[derive(Debug)]
 pub struct Negotiation {
     target_name: String,
-    chap: Option<Chap>,
+    initiators: Arc<Initiators>,
+    /// What the named initiator must prove (set by the first request).
+    credentials: Option<Credentials>,
     pub params: Params,
     /// CHAP: the identifier and challenge we sent, when waiting for CHAP_N/CHAP_R.
     chap_challenge: Option<(u8, Vec<u8>)>,
     authenticated: bool,
     sent_declaratives: bool,
     first: bool,
-    seed: u64,
+    /// Why the last request failed, for the log (a Login Response carries only a status).
+    pub refusal: Option<String>,
 }
 
 impl Negotiation {
-    /// `seed` makes CHAP challenges unpredictable (the caller passes randomness).
-    pub fn new(target_name: &str, chap: Option<Chap>, seed: u64) -> Self {
+    /// A login to `target_name`, admitting the initiators `initiators` allows.
+    pub fn new(target_name: &str, initiators: Arc<Initiators>) -> Self {
         Self {
             target_name: target_name.into(),
-            chap,
+            initiators,
+            credentials: None,
             params: Params::default(),
             chap_challenge: None,
             authenticated: false,
             sent_declaratives: false,
             first: true,
-            seed,
+            refusal: None,
         }
     }
 
     /// Whether the security stage may be left (authentication done, or none required).
     pub fn may_leave_security(&self) -> bool {
-        self.chap.is_none() || self.authenticated
+        self.credentials.is_none() || self.authenticated
     }
 
     /// Whether a CHAP exchange is mid-way (the login must not transit yet).
@@ -185,139 +199,238 @@ impl Negotiation {
         self.chap_challenge.is_some()
     }
 
+    /// Ends the login with `status`, keeping `why` for the log.
+    fn refuse<T>(&mut self, status: LoginStatus, why: impl Into<String>) -> Result<T, LoginStatus> {
+        self.refusal = Some(why.into());
+        Err(status)
+    }
+
+    /// The first request: session type, the names, and who this initiator must be.
+    fn first_request(&mut self, keys: &TextKeys, out: &mut TextKeys) -> Result<(), LoginStatus> {
+        self.first = false;
+        self.params.discovery = match keys.get("SessionType") {
+            None | Some("Normal") => false,
+            Some("Discovery") => true,
+            Some(other) => {
+                return self.refuse(
+                    LoginStatus::SESSION_TYPE_NOT_SUPPORTED,
+                    format!("SessionType={other}"),
+                )
+            }
+        };
+        let Some(name) = keys.get("InitiatorName") else {
+            return self.refuse(LoginStatus::MISSING_PARAMETER, "no InitiatorName");
+        };
+        self.params.initiator_name = name.into();
+        match self.initiators.admit(name) {
+            Admission::Anonymous => {}
+            Admission::Chap(c) => self.credentials = Some(c),
+            Admission::Refused => {
+                return self.refuse(
+                    LoginStatus::AUTHORIZATION_FAILURE,
+                    "initiator name not in the [[initiator]] table",
+                )
+            }
+        }
+        if !self.params.discovery {
+            let Some(t) = keys.get("TargetName") else {
+                return self.refuse(LoginStatus::MISSING_PARAMETER, "no TargetName");
+            };
+            if t != self.target_name {
+                return self.refuse(LoginStatus::NOT_FOUND, format!("no target {t:?}"));
+            }
+            self.params.target_name = t.into();
+            // Sent in the first response of a normal session (RFC 7143 13.9).
+            out.push("TargetPortalGroupTag", "1");
+        }
+        Ok(())
+    }
+
+    /// CHAP_N/CHAP_R against our challenge, and (mutual CHAP) the answer to the
+    /// initiator's CHAP_I/CHAP_C.
+    fn chap_answer(&mut self, keys: &TextKeys, out: &mut TextKeys) -> Result<(), LoginStatus> {
+        let (Some((id, challenge)), Some(n), Some(r)) = (
+            self.chap_challenge.clone(),
+            keys.get("CHAP_N"),
+            keys.get("CHAP_R"),
+        ) else {
+            return Ok(());
+        };
+        // One answer per challenge: right or wrong, the challenge is spent.
+        self.chap_challenge = None;
+        let Some(c) = self.credentials.clone() else {
+            return self.refuse(LoginStatus::AUTHENTICATION_FAILURE, "CHAP not configured");
+        };
+        let response = auth::decode_binary(r).unwrap_or_default();
+        if n != c.chap.user || !auth::verify(id, &c.chap.secret, &challenge, &response) {
+            return self.refuse(
+                LoginStatus::AUTHENTICATION_FAILURE,
+                format!("wrong CHAP response for user {n:?}"),
+            );
+        }
+        match (keys.get("CHAP_I"), keys.get("CHAP_C")) {
+            (None, None) => {}
+            (Some(i), Some(cc)) => {
+                let theirs = auth::decode_binary(cc).unwrap_or_default();
+                let Some(mutual) = c.mutual else {
+                    return self.refuse(
+                        LoginStatus::AUTHENTICATION_FAILURE,
+                        "mutual CHAP asked for, none configured",
+                    );
+                };
+                let Ok(i) = i.parse::<u8>() else {
+                    return self.refuse(LoginStatus::AUTHENTICATION_FAILURE, "bad CHAP_I");
+                };
+                if theirs.is_empty() || theirs.len() > auth::MAX_SECRET_LEN || theirs == challenge {
+                    return self.refuse(
+                        LoginStatus::AUTHENTICATION_FAILURE,
+                        "mutual CHAP challenge empty, too long or our own (reflection)",
+                    );
+                }
+                out.push("CHAP_N", mutual.user.clone());
+                out.push(
+                    "CHAP_R",
+                    auth::encode_binary(&auth::chap_response(i, &mutual.secret, &theirs)),
+                );
+            }
+            _ => {
+                return self.refuse(
+                    LoginStatus::AUTHENTICATION_FAILURE,
+                    "CHAP_I without CHAP_C or the reverse",
+                )
+            }
+        }
+        self.authenticated = true;
+        Ok(())
+    }
+
+    /// Answers one key of a Login Request in stage `csg` into `out`.
+    fn one_key(
+        &mut self,
+        csg: u8,
+        k: &str,
+        v: &str,
+        out: &mut TextKeys,
+    ) -> Result<(), LoginStatus> {
+        match k {
+            "InitiatorName" | "TargetName" | "SessionType" | "InitiatorAlias" => {}
+            "AuthMethod" if csg == stage::SECURITY => {
+                let offered: Vec<&str> = v.split(',').collect();
+                let choice = match &self.credentials {
+                    Some(_) if offered.contains(&"CHAP") => "CHAP",
+                    Some(_) => {
+                        return self.refuse(
+                            LoginStatus::AUTHENTICATION_FAILURE,
+                            format!("CHAP required, AuthMethod={v}"),
+                        )
+                    }
+                    None if offered.contains(&"None") => "None",
+                    None => "Reject",
+                };
+                out.push("AuthMethod", choice);
+            }
+            "CHAP_A" if csg == stage::SECURITY && self.credentials.is_some() => {
+                if !v.split(',').any(|a| a == "5") {
+                    return self.refuse(
+                        LoginStatus::AUTHENTICATION_FAILURE,
+                        format!("CHAP_A={v}: only MD5 (5)"),
+                    );
+                }
+                let Ok((id, challenge)) = auth::new_challenge() else {
+                    return self.refuse(LoginStatus::TARGET_ERROR, "no random bytes");
+                };
+                out.push("CHAP_A", "5");
+                out.push("CHAP_I", id.to_string());
+                out.push("CHAP_C", auth::encode_binary(&challenge));
+                self.chap_challenge = Some((id, challenge));
+            }
+            "CHAP_N" | "CHAP_R" | "CHAP_I" | "CHAP_C" if csg == stage::SECURITY => {}
+            "HeaderDigest" | "DataDigest" => {
+                let choice = v
+                    .split(',')
+                    .find(|c| *c == "None" || *c == "CRC32C")
+                    .unwrap_or("Reject");
+                if k == "HeaderDigest" {
+                    self.params.header_digest = choice == "CRC32C";
+                } else {
+                    self.params.data_digest = choice == "CRC32C";
+                }
+                out.push(k, choice);
+            }
+            "MaxRecvDataSegmentLength" => {
+                let n = number(v, 512, 0xff_ffff)?;
+                self.params.initiator_max_recv_data_segment_length = n;
+            }
+            "MaxBurstLength" => {
+                let n = number(v, 512, 0xff_ffff)?.min(TARGET_MAX_BURST_LENGTH);
+                self.params.max_burst_length = n;
+                out.push(k, n.to_string());
+            }
+            "FirstBurstLength" => {
+                let n = number(v, 512, 0xff_ffff)?.min(TARGET_FIRST_BURST_LENGTH);
+                self.params.first_burst_length = n;
+                out.push(k, n.to_string());
+            }
+            "ImmediateData" => {
+                let b = boolean(v)?;
+                self.params.immediate_data = b;
+                out.push(k, yes_no(b));
+            }
+            "InitialR2T" => {
+                let b = boolean(v)?;
+                self.params.initial_r2t = b;
+                out.push(k, yes_no(b));
+            }
+            // Only one R2T at a time, in order, ERL 0, one connection per session.
+            "MaxOutstandingR2T" | "MaxConnections" => {
+                number(v, 1, 65535)?;
+                out.push(k, "1");
+            }
+            "DataPDUInOrder" | "DataSequenceInOrder" => {
+                boolean(v)?;
+                out.push(k, "Yes");
+            }
+            "ErrorRecoveryLevel" => {
+                number(v, 0, 2)?;
+                out.push(k, "0");
+            }
+            "DefaultTime2Wait" | "DefaultTime2Retain" => {
+                let n = number(v, 0, 3600)?;
+                let ours = if k == "DefaultTime2Wait" { n } else { 0 };
+                out.push(k, ours.to_string());
+            }
+            "IFMarker" | "OFMarker" => out.push(k, "No"),
+            _ if csg == stage::SECURITY && k.starts_with("CHAP_") => {
+                return self.refuse(
+                    LoginStatus::AUTHENTICATION_FAILURE,
+                    format!("{k} out of place"),
+                )
+            }
+            // A key this response already declares (TargetPortalGroupTag, which only a
+            // target sends): no key is declared twice (RFC 7143 6.2), so the
+            // initiator's copy gets no second answer.
+            _ if out.get(k).is_some() => {}
+            _ => out.push(k, "NotUnderstood"),
+        }
+        Ok(())
+    }
+
     /// Answers one Login Request's keys in stage `csg`. Err ends the login with that status.
     pub fn login_keys(&mut self, csg: u8, keys: &TextKeys) -> Result<TextKeys, LoginStatus> {
         let mut out = TextKeys::default();
         if self.first {
-            self.first = false;
-            self.params.discovery = match keys.get("SessionType") {
-                None | Some("Normal") => false,
-                Some("Discovery") => true,
-                Some(_) => return Err(LoginStatus::SESSION_TYPE_NOT_SUPPORTED),
-            };
-            self.params.initiator_name = keys
-                .get("InitiatorName")
-                .ok_or(LoginStatus::MISSING_PARAMETER)?
-                .into();
-            if !self.params.discovery {
-                let t = keys
-                    .get("TargetName")
-                    .ok_or(LoginStatus::MISSING_PARAMETER)?;
-                if t != self.target_name {
-                    return Err(LoginStatus::NOT_FOUND);
-                }
-                self.params.target_name = t.into();
-                // Sent in the first response of a normal session (RFC 7143 13.9).
-                out.push("TargetPortalGroupTag", "1");
-            }
+            self.first_request(keys, &mut out)?;
         }
         for (k, v) in &keys.0 {
-            match k.as_str() {
-                "InitiatorName" | "TargetName" | "SessionType" | "InitiatorAlias" => {}
-                "AuthMethod" if csg == stage::SECURITY => {
-                    let offered: Vec<&str> = v.split(',').collect();
-                    let choice = match &self.chap {
-                        Some(_) if offered.contains(&"CHAP") => "CHAP",
-                        Some(_) => return Err(LoginStatus::AUTHENTICATION_FAILURE),
-                        None if offered.contains(&"None") => "None",
-                        None => "Reject",
-                    };
-                    out.push("AuthMethod", choice);
+            if let Err(status) = self.one_key(csg, k, v, &mut out) {
+                if self.refusal.is_none() {
+                    self.refusal = Some(format!("{k}={v}: not a valid value"));
                 }
-                "CHAP_A" if csg == stage::SECURITY && self.chap.is_some() => {
-                    if !v.split(',').any(|a| a == "5") {
-                        return Err(LoginStatus::AUTHENTICATION_FAILURE);
-                    }
-                    let id = (self.seed & 0xff) as u8;
-                    let challenge: Vec<u8> = (0..16u64)
-                        .map(|i| (self.seed.rotate_left((i * 5) as u32) >> 7) as u8 ^ i as u8)
-                        .collect();
-                    out.push("CHAP_A", "5");
-                    out.push("CHAP_I", id.to_string());
-                    out.push("CHAP_C", format!("0x{}", hex(&challenge)));
-                    self.chap_challenge = Some((id, challenge));
-                }
-                "CHAP_N" | "CHAP_R" if csg == stage::SECURITY => {}
-                "HeaderDigest" | "DataDigest" => {
-                    let choice = v
-                        .split(',')
-                        .find(|c| *c == "None" || *c == "CRC32C")
-                        .unwrap_or("Reject");
-                    if k == "HeaderDigest" {
-                        self.params.header_digest = choice == "CRC32C";
-                    } else {
-                        self.params.data_digest = choice == "CRC32C";
-                    }
-                    out.push(k, choice);
-                }
-                "MaxRecvDataSegmentLength" => {
-                    let n = number(v, 512, 0xff_ffff)?;
-                    self.params.initiator_max_recv_data_segment_length = n;
-                }
-                "MaxBurstLength" => {
-                    let n = number(v, 512, 0xff_ffff)?.min(TARGET_MAX_BURST_LENGTH);
-                    self.params.max_burst_length = n;
-                    out.push(k, n.to_string());
-                }
-                "FirstBurstLength" => {
-                    let n = number(v, 512, 0xff_ffff)?.min(TARGET_FIRST_BURST_LENGTH);
-                    self.params.first_burst_length = n;
-                    out.push(k, n.to_string());
-                }
-                "ImmediateData" => {
-                    let b = boolean(v)?;
-                    self.params.immediate_data = b;
-                    out.push(k, yes_no(b));
-                }
-                "InitialR2T" => {
-                    let b = boolean(v)?;
-                    self.params.initial_r2t = b;
-                    out.push(k, yes_no(b));
-                }
-                // Only one R2T at a time, in order, ERL 0, one connection per session.
-                "MaxOutstandingR2T" | "MaxConnections" => {
-                    number(v, 1, 65535)?;
-                    out.push(k, "1");
-                }
-                "DataPDUInOrder" | "DataSequenceInOrder" => {
-                    boolean(v)?;
-                    out.push(k, "Yes");
-                }
-                "ErrorRecoveryLevel" => {
-                    number(v, 0, 2)?;
-                    out.push(k, "0");
-                }
-                "DefaultTime2Wait" | "DefaultTime2Retain" => {
-                    let n = number(v, 0, 3600)?;
-                    let ours = if k == "DefaultTime2Wait" { n } else { 0 };
-                    out.push(k, ours.to_string());
-                }
-                "IFMarker" | "OFMarker" => out.push(k, "No"),
-                _ if csg == stage::SECURITY && k.starts_with("CHAP_") => {
-                    return Err(LoginStatus::AUTHENTICATION_FAILURE)
-                }
-                // A key this response already declares (TargetPortalGroupTag, which only a
-                // target sends): no key is declared twice (RFC 7143 6.2), so the
-                // initiator's copy gets no second answer.
-                _ if out.get(k).is_some() => {}
-                _ => out.push(k, "NotUnderstood"),
+                return Err(status);
             }
         }
         if csg == stage::SECURITY {
-            if let Some((id, challenge)) = self.chap_challenge.clone() {
-                if let (Some(n), Some(r)) = (keys.get("CHAP_N"), keys.get("CHAP_R")) {
-                    let chap = self
-                        .chap
-                        .as_ref()
-                        .ok_or(LoginStatus::AUTHENTICATION_FAILURE)?;
-                    let expected = chap_response(id, &chap.secret, &challenge);
-                    if n != chap.user || parse_hex(r).as_deref() != Some(&expected[..]) {
-                        return Err(LoginStatus::AUTHENTICATION_FAILURE);
-                    }
-                    self.authenticated = true;
-                    self.chap_challenge = None;
-                }
-            }
+            self.chap_answer(keys, &mut out)?;
         }
         if csg == stage::OPERATIONAL && !self.sent_declaratives {
             self.sent_declaratives = true;
@@ -328,31 +441,6 @@ impl Negotiation {
         }
         Ok(out)
     }
-}
-
-/// CHAP_R for (id, secret, challenge): MD5(id || secret || challenge) (RFC 1994 4.1).
-pub fn chap_response(id: u8, secret: &[u8], challenge: &[u8]) -> [u8; 16] {
-    let mut m = Vec::with_capacity(1 + secret.len() + challenge.len());
-    m.push(id);
-    m.extend_from_slice(secret);
-    m.extend_from_slice(challenge);
-    md5(&m)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A CHAP binary value: `0x` hex (base64 `0b` is not supported).
-fn parse_hex(s: &str) -> Option<Vec<u8>> {
-    let h = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
-    if h.len() % 2 != 0 {
-        return None;
-    }
-    (0..h.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn number(v: &str, min: u32, max: u32) -> Result<u32, LoginStatus> {
@@ -397,74 +485,13 @@ pub fn text_keys(keys: &TextKeys, targets: &BTreeMap<String, String>) -> TextKey
     out
 }
 
-/// MD5 (RFC 1321), for CHAP only: small enough to keep rather than add a crate for.
-pub fn md5(msg: &[u8]) -> [u8; 16] {
-    const S: [u32; 64] = [
-        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
-        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
-        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
-    ];
-    let k: [u32; 64] =
-        std::array::from_fn(|i| ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32);
-    let mut state: [u32; 4] = [0x6745_2301, 0xefcd_ab89, 0x98ba_dcfe, 0x1032_5476];
-    let mut data = msg.to_vec();
-    data.push(0x80);
-    while data.len() % 64 != 56 {
-        data.push(0);
-    }
-    data.extend_from_slice(&((msg.len() as u64).wrapping_mul(8)).to_le_bytes());
-    for chunk in data.chunks_exact(64) {
-        let m: [u32; 16] = std::array::from_fn(|i| {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(&chunk[i * 4..i * 4 + 4]);
-            u32::from_le_bytes(w)
-        });
-        let [mut a, mut b, mut c, mut d] = state;
-        for i in 0..64 {
-            let (f, g) = match i / 16 {
-                0 => ((b & c) | (!b & d), i),
-                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
-                2 => (b ^ c ^ d, (3 * i + 5) % 16),
-                _ => (c ^ (b | !d), (7 * i) % 16),
-            };
-            let t = d;
-            d = c;
-            c = b;
-            b = b.wrapping_add(
-                a.wrapping_add(f)
-                    .wrapping_add(k[i])
-                    .wrapping_add(m[g])
-                    .rotate_left(S[i]),
-            );
-            a = t;
-        }
-        for (s, v) in state.iter_mut().zip([a, b, c, d]) {
-            *s = s.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 16];
-    for (o, s) in out.chunks_exact_mut(4).zip(state) {
-        o.copy_from_slice(&s.to_le_bytes());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frontend::iscsi::auth::Chap;
 
     fn keys(s: &str) -> TextKeys {
         TextKeys::decode(s.replace('|', "\0").as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn md5_vectors() {
-        assert_eq!(hex(&md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(
-            hex(&md5(b"The quick brown fox jumps over the lazy dog")),
-            "9e107d9d372bb6826bd81d3542a419d6"
-        );
-        assert_eq!(hex(&md5(&[b'a'; 64])), "014842d480b571495a4a0363793f7367");
     }
 
     #[test]
@@ -489,7 +516,7 @@ mod tests {
 
     #[test]
     fn normal_login_negotiates_operational_keys() {
-        let mut n = Negotiation::new("iqn.t", None, 1);
+        let mut n = Negotiation::new("iqn.t", anyone());
         let out = n
             .login_keys(
                 stage::SECURITY,
@@ -542,7 +569,7 @@ mod tests {
     /// rejects as Duplicate.
     #[test]
     fn initiator_target_portal_group_tag_is_answered_once() {
-        let mut n = Negotiation::new("iqn.t", None, 1);
+        let mut n = Negotiation::new("iqn.t", anyone());
         let out = n
             .login_keys(
                 stage::SECURITY,
@@ -555,71 +582,160 @@ mod tests {
 
     #[test]
     fn first_request_checks_names_and_session_type() {
-        let mut n = Negotiation::new("iqn.t", None, 1);
+        let mut n = Negotiation::new("iqn.t", anyone());
         assert_eq!(
             n.login_keys(0, &keys("InitiatorName=i|TargetName=iqn.other")),
             Err(LoginStatus::NOT_FOUND)
         );
-        let mut n = Negotiation::new("iqn.t", None, 1);
+        let mut n = Negotiation::new("iqn.t", anyone());
         assert_eq!(
             n.login_keys(0, &keys("TargetName=iqn.t")),
             Err(LoginStatus::MISSING_PARAMETER)
         );
-        let mut n = Negotiation::new("iqn.t", None, 1);
+        let mut n = Negotiation::new("iqn.t", anyone());
         let out = n
             .login_keys(1, &keys("InitiatorName=i|SessionType=Discovery"))
             .unwrap();
         assert!(n.params.discovery);
         assert_eq!(out.get("TargetPortalGroupTag"), None);
-        let mut n = Negotiation::new("iqn.t", None, 1);
+        let mut n = Negotiation::new("iqn.t", anyone());
         assert_eq!(
             n.login_keys(0, &keys("InitiatorName=i|SessionType=Weird")),
             Err(LoginStatus::SESSION_TYPE_NOT_SUPPORTED)
         );
     }
 
-    #[test]
-    fn chap_md5() {
-        let chap = Chap {
-            user: "u".into(),
-            secret: b"secretsecret".to_vec(),
+    fn anyone() -> Arc<Initiators> {
+        Arc::new(Initiators::anonymous())
+    }
+
+    fn table(mutual: bool) -> Arc<Initiators> {
+        let c = Credentials {
+            chap: Chap {
+                user: "u".into(),
+                secret: b"secretsecret".to_vec(),
+            },
+            mutual: mutual.then(|| Chap {
+                user: "tgt".into(),
+                secret: b"targetsecret".to_vec(),
+            }),
         };
-        let mut n = Negotiation::new("iqn.t", Some(chap.clone()), 0x1234_5678);
+        Arc::new(Initiators::listed([("iqn.i".to_string(), c)]).unwrap())
+    }
+
+    /// Logs `iqn.i` in up to the CHAP challenge; returns (negotiation, id, challenge).
+    fn challenged(t: Arc<Initiators>) -> (Negotiation, u8, Vec<u8>) {
+        let mut n = Negotiation::new("iqn.t", t);
         let out = n
-            .login_keys(0, &keys("InitiatorName=i|TargetName=iqn.t|AuthMethod=None"))
-            .unwrap_err();
-        assert_eq!(out, LoginStatus::AUTHENTICATION_FAILURE);
-        let mut n = Negotiation::new("iqn.t", Some(chap.clone()), 0x1234_5678);
-        let out = n
-            .login_keys(0, &keys("InitiatorName=i|TargetName=iqn.t|AuthMethod=CHAP"))
+            .login_keys(
+                0,
+                &keys("InitiatorName=iqn.i|TargetName=iqn.t|AuthMethod=CHAP"),
+            )
             .unwrap();
         assert_eq!(out.get("AuthMethod"), Some("CHAP"));
         assert!(!n.may_leave_security());
         let out = n.login_keys(0, &keys("CHAP_A=5")).unwrap();
         let id: u8 = out.get("CHAP_I").unwrap().parse().unwrap();
-        let c = parse_hex(out.get("CHAP_C").unwrap()).unwrap();
-        let good = format!("0x{}", hex(&chap_response(id, &chap.secret, &c)));
-        let mut wrong = n_clone(&n);
-        assert_eq!(
-            wrong.login_keys(0, &keys("CHAP_N=u|CHAP_R=0x00")),
-            Err(LoginStatus::AUTHENTICATION_FAILURE)
-        );
-        n.login_keys(0, &keys(&format!("CHAP_N=u|CHAP_R={good}")))
-            .unwrap();
-        assert!(n.may_leave_security());
+        let c = auth::decode_binary(out.get("CHAP_C").unwrap()).unwrap();
+        assert_eq!(c.len(), auth::CHALLENGE_LEN);
+        (n, id, c)
     }
 
-    fn n_clone(n: &Negotiation) -> Negotiation {
-        Negotiation {
-            target_name: n.target_name.clone(),
-            chap: n.chap.clone(),
-            params: n.params.clone(),
-            chap_challenge: n.chap_challenge.clone(),
-            authenticated: n.authenticated,
-            sent_declaratives: n.sent_declaratives,
-            first: n.first,
-            seed: n.seed,
-        }
+    #[test]
+    fn chap_md5() {
+        let mut n = Negotiation::new("iqn.t", table(false));
+        let out = n
+            .login_keys(
+                0,
+                &keys("InitiatorName=iqn.i|TargetName=iqn.t|AuthMethod=None"),
+            )
+            .unwrap_err();
+        assert_eq!(out, LoginStatus::AUTHENTICATION_FAILURE);
+        assert!(n.refusal.unwrap().contains("CHAP required"));
+        // An unlisted name never reaches authentication.
+        let mut n = Negotiation::new("iqn.t", table(false));
+        let out = n
+            .login_keys(
+                0,
+                &keys("InitiatorName=iqn.other|TargetName=iqn.t|AuthMethod=CHAP"),
+            )
+            .unwrap_err();
+        assert_eq!(out, LoginStatus::AUTHORIZATION_FAILURE);
+        let (mut n, id, c) = challenged(table(false));
+        let good = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &c));
+        assert_eq!(
+            n.login_keys(0, &keys("CHAP_N=u|CHAP_R=0x00")),
+            Err(LoginStatus::AUTHENTICATION_FAILURE)
+        );
+        let (mut n2, id2, c2) = challenged(table(false));
+        let wrong_user = auth::encode_binary(&auth::chap_response(id2, b"secretsecret", &c2));
+        assert_eq!(
+            n2.login_keys(0, &keys(&format!("CHAP_N=v|CHAP_R={wrong_user}"))),
+            Err(LoginStatus::AUTHENTICATION_FAILURE)
+        );
+        let (mut n3, _, _) = challenged(table(false));
+        // A response to another challenge (a replay) fails.
+        assert_eq!(
+            n3.login_keys(0, &keys(&format!("CHAP_N=u|CHAP_R={good}"))),
+            Err(LoginStatus::AUTHENTICATION_FAILURE)
+        );
+        // The challenge was spent by the wrong answer: the right one no longer counts.
+        let _ = n.login_keys(0, &keys(&format!("CHAP_N=u|CHAP_R={good}")));
+        assert!(!n.may_leave_security());
+        let (mut n, id, c) = challenged(table(false));
+        let good = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &c));
+        let out = n
+            .login_keys(0, &keys(&format!("CHAP_N=u|CHAP_R={good}")))
+            .unwrap();
+        assert!(n.may_leave_security());
+        assert_eq!(out.get("CHAP_N"), None, "no mutual CHAP asked");
+    }
+
+    #[test]
+    fn mutual_chap_answers_the_initiators_challenge_and_refuses_reflection() {
+        let (mut n, id, c) = challenged(table(true));
+        let r = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &c));
+        let mine: Vec<u8> = (100..116).collect();
+        let out = n
+            .login_keys(
+                0,
+                &keys(&format!(
+                    "CHAP_N=u|CHAP_R={r}|CHAP_I=9|CHAP_C={}",
+                    auth::encode_binary(&mine)
+                )),
+            )
+            .unwrap();
+        assert_eq!(out.get("CHAP_N"), Some("tgt"));
+        let answer = auth::decode_binary(out.get("CHAP_R").unwrap()).unwrap();
+        assert!(auth::verify(9, b"targetsecret", &mine, &answer));
+        assert!(n.may_leave_security());
+        // Our own challenge sent back: a reflection attack.
+        let (mut n, id, c) = challenged(table(true));
+        let r = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &c));
+        let out = n.login_keys(
+            0,
+            &keys(&format!(
+                "CHAP_N=u|CHAP_R={r}|CHAP_I={id}|CHAP_C={}",
+                auth::encode_binary(&c)
+            )),
+        );
+        assert_eq!(out, Err(LoginStatus::AUTHENTICATION_FAILURE));
+        // Mutual CHAP asked of an entry without a mutual secret.
+        let (mut n, id, c) = challenged(table(false));
+        let r = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &c));
+        let out = n.login_keys(
+            0,
+            &keys(&format!("CHAP_N=u|CHAP_R={r}|CHAP_I=1|CHAP_C=0x0102")),
+        );
+        assert_eq!(out, Err(LoginStatus::AUTHENTICATION_FAILURE));
+    }
+
+    #[test]
+    fn key_lists_are_bounded_and_checked_in_linear_time() {
+        let many: String = (0..MAX_KEYS + 1).map(|i| format!("k{i}=v\0")).collect();
+        assert_eq!(TextKeys::decode(many.as_bytes()), Err(TextError::TooMany));
+        let ok: String = (0..MAX_KEYS).map(|i| format!("k{i}=v\0")).collect();
+        assert_eq!(TextKeys::decode(ok.as_bytes()).unwrap().0.len(), MAX_KEYS);
     }
 
     #[test]

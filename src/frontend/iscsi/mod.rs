@@ -2,6 +2,7 @@
 //! ([`login`]), and the TCP server ([`target`]) that feeds SCSI commands to the
 //! [`Dispatcher`](crate::frontend::Dispatcher).
 
+pub mod auth;
 pub mod initiator;
 pub mod login;
 pub mod pdu;

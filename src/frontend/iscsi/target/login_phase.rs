@@ -1,0 +1,182 @@
+//! The login phase on the wire (RFC 7143 6.3): stages, transitions, text continuation, the
+//! TSIH, the whole-login deadline and the per-initiator session limit; the keys themselves
+//! (and who may log in) are negotiated by [`crate::frontend::iscsi::login`].
+
+use std::io::{self, BufReader};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::writer::{read_pdu, ReadError, Writer};
+use super::Shared;
+use crate::frontend::iscsi::login::{stage, LoginStatus, Negotiation, Params, TextKeys};
+use crate::frontend::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu};
+
+/// Largest data segment of a Login Request (what we declare before negotiation).
+const LOGIN_PDU_DATA: usize = 8192;
+/// Most text one login may send across continued PDUs.
+const LOGIN_TEXT: usize = 65536;
+
+/// A login that reached full feature phase.
+pub(super) struct LoggedIn {
+    pub(super) params: Params,
+    pub(super) isid: [u8; 6],
+    pub(super) tsih: u16,
+}
+
+/// The login phase (RFC 7143 6.3), within `login_timeout` as a whole. Returns the session,
+/// or why the login failed (a Login Response with the failure status was sent where the
+/// connection still allowed it).
+pub(super) fn login(
+    reader: &mut BufReader<TcpStream>,
+    w: &mut Writer,
+    shared: &Shared,
+) -> io::Result<Result<LoggedIn, String>> {
+    let deadline = Instant::now() + shared.config.login_timeout;
+    let mut neg = Negotiation::new(&shared.config.target_name, shared.config.initiators.clone());
+    let mut current = stage::SECURITY;
+    let mut text = Vec::new();
+    let mut first = true;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Err(format!(
+                "not logged in within {} s",
+                shared.config.login_timeout.as_secs()
+            )));
+        }
+        reader.get_ref().set_read_timeout(Some(left))?;
+        let req = match read_pdu(reader, Digests::default(), LOGIN_PDU_DATA) {
+            Ok(p) => p,
+            Err(ReadError::Io(e)) if is_timeout(&e) => {
+                return Ok(Err(format!(
+                    "not logged in within {} s",
+                    shared.config.login_timeout.as_secs()
+                )))
+            }
+            Err(ReadError::Io(e)) => return Ok(Err(format!("connection lost: {e}"))),
+            Err(ReadError::Pdu(e)) => return Ok(Err(format!("bad login PDU: {e}"))),
+        };
+        let b = req.bhs;
+        if b.opcode() != Opcode::LOGIN_REQUEST {
+            // Anything but a Login Request before full feature phase: protocol error.
+            let _ = w.reject(reject::PROTOCOL_ERROR, &b);
+            return Ok(Err(format!("{:?} before the login ended", b.opcode())));
+        }
+        if first {
+            first = false;
+            w.window.exp_cmd_sn.store(b.cmd_sn(), Ordering::Release);
+            w.stat_sn = b.exp_stat_sn();
+        }
+        let isid = b.isid();
+        let flags = b.flags();
+        let transit = flags & 0x80 != 0;
+        let cont = flags & 0x40 != 0;
+        let csg = (flags >> 2) & 3;
+        let nsg = flags & 3;
+        let respond = |w: &mut Writer, flags: u8, tsih: u16, status: LoginStatus, data: Vec<u8>| {
+            let mut r = Bhs::new(Opcode::LOGIN_RESPONSE);
+            r.set_flags(flags)
+                .set_isid(isid)
+                .set_tsih(tsih)
+                .set_itt(b.itt())
+                .set_byte(36, status.0)
+                .set_byte(37, status.1);
+            w.send(Pdu::with_data(r, data), true)
+        };
+        let fail = |w: &mut Writer, status: LoginStatus, why: String| {
+            respond(w, 0, 0, status, Vec::new())?;
+            Ok(Err(format!(
+                "{why} (status {:02x}{:02x})",
+                status.0, status.1
+            )))
+        };
+        // Version-max/min (bytes 2, 3): we speak version 0.
+        if b.byte(3) != 0 {
+            return fail(w, LoginStatus::UNSUPPORTED_VERSION, "version".into());
+        }
+        if b.tsih() != 0 {
+            // MaxConnections=1: no connection may join an existing session.
+            let why = "a connection to join an existing session".into();
+            return fail(w, LoginStatus::SESSION_DOES_NOT_EXIST, why);
+        }
+        if csg == 2 || csg < current || (transit && (nsg == 2 || nsg <= csg)) || (transit && cont) {
+            let why = format!("stage transition CSG {csg} NSG {nsg}");
+            return fail(w, LoginStatus::INITIATOR_ERROR, why);
+        }
+        if csg == stage::OPERATIONAL && !neg.may_leave_security() {
+            let why = "operational stage before authentication".into();
+            return fail(w, LoginStatus::AUTHENTICATION_FAILURE, why);
+        }
+        current = csg;
+        text.extend_from_slice(&req.data);
+        if text.len() > LOGIN_TEXT {
+            let why = format!("more than {LOGIN_TEXT} bytes of login text");
+            return fail(w, LoginStatus::INITIATOR_ERROR, why);
+        }
+        if cont {
+            // Text continues in the next PDU (RFC 7143 6.2): acknowledge with nothing.
+            respond(w, csg << 2, 0, LoginStatus::SUCCESS, Vec::new())?;
+            continue;
+        }
+        let keys = match TextKeys::decode(&text) {
+            Ok(k) => k,
+            Err(e) => return fail(w, LoginStatus::INITIATOR_ERROR, format!("login keys: {e}")),
+        };
+        text.clear();
+        let answer = match neg.login_keys(csg, &keys) {
+            Ok(a) => a,
+            Err(status) => {
+                let why = neg.refusal.take().unwrap_or_else(|| "refused".into());
+                return fail(w, status, why);
+            }
+        };
+        let may_transit = transit
+            && !(csg == stage::SECURITY && (!neg.may_leave_security() || neg.chap_pending()));
+        if may_transit && nsg == stage::FULL_FEATURE {
+            let initiator = &neg.params.initiator_name;
+            let others = shared.sessions_of(initiator, isid);
+            if !neg.params.discovery && others >= shared.config.max_sessions_per_initiator {
+                let why = format!(
+                    "{others} sessions already: max_sessions_per_initiator = {}",
+                    shared.config.max_sessions_per_initiator
+                );
+                return fail(w, LoginStatus::TOO_MANY_CONNECTIONS, why);
+            }
+            let tsih = match shared.next_tsih.fetch_add(1, Ordering::AcqRel) {
+                0 => shared.next_tsih.fetch_add(1, Ordering::AcqRel),
+                t => t,
+            };
+            let tsih = tsih.max(1);
+            respond(
+                w,
+                0x80 | (csg << 2) | nsg,
+                tsih,
+                LoginStatus::SUCCESS,
+                answer.encode(),
+            )?;
+            return Ok(Ok(LoggedIn {
+                params: neg.params,
+                isid,
+                tsih,
+            }));
+        }
+        let flags = if may_transit {
+            0x80 | (csg << 2) | nsg
+        } else {
+            csg << 2
+        };
+        if may_transit {
+            current = nsg;
+        }
+        respond(w, flags, 0, LoginStatus::SUCCESS, answer.encode())?;
+    }
+}
+
+/// A read that ran out of time (SO_RCVTIMEO: EAGAIN or ETIMEDOUT).
+pub(super) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}

@@ -1,0 +1,132 @@
+//! Task management functions (RFC 7143 11.5): ABORT TASK, ABORT/CLEAR TASK SET, LOGICAL
+//! UNIT RESET, TARGET WARM RESET; and waiting for aborted tasks to leave the executor.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::connection::{Connection, Next};
+use super::executor::Executor;
+use super::window::sn_le;
+use super::{abort_all, Session, TaskEntry};
+use crate::frontend::dispatch::lun_from_wire;
+use crate::frontend::iscsi::pdu::{Bhs, Opcode, Pdu};
+
+impl Connection {
+    pub(super) fn task_management(&mut self, b: &Bhs, tx: &Arc<Executor>) -> io::Result<Next> {
+        let function = b.flags() & 0x7f;
+        let lun = lun_from_wire(b.lun());
+        let dispatcher = self.shared.dispatcher.clone();
+        let response = match function {
+            // ABORT TASK
+            1 => {
+                let rtt = b.referenced_task_tag();
+                let found = self.session.tasks().get(&rtt).cloned();
+                match found {
+                    Some(t) => {
+                        t.abort.abort();
+                        self.forget_write(rtt);
+                        tx.drop_aborted();
+                        self.wait_for(|tasks| !tasks.contains_key(&rtt));
+                        0
+                    }
+                    None => {
+                        let exp = self.window.exp_cmd_sn.load(Ordering::Acquire);
+                        let in_window = sn_le(exp, b.ref_cmd_sn()) && b.ref_cmd_sn() != b.cmd_sn();
+                        if in_window && sn_le(b.ref_cmd_sn(), self.window.end()) {
+                            0
+                        } else {
+                            1
+                        }
+                    }
+                }
+            }
+            // ABORT TASK SET, CLEAR TASK SET
+            2 | 4 if !dispatcher.has_lun(&self.session.nexus, lun) => 2,
+            2 | 4 => {
+                let sessions: Vec<Arc<Session>> = if function == 4 {
+                    self.shared.sessions().values().cloned().collect()
+                } else {
+                    vec![self.session.clone()]
+                };
+                for s in &sessions {
+                    abort_all(s, Some(lun));
+                }
+                self.forget_writes(Some(lun));
+                tx.drop_aborted();
+                self.wait_for(|tasks| tasks.values().all(|t| t.lun != lun));
+                0
+            }
+            // LOGICAL UNIT RESET
+            5 if !dispatcher.has_lun(&self.session.nexus, lun) => 2,
+            5 => {
+                for s in self.shared.sessions().values() {
+                    abort_all(s, Some(lun));
+                }
+                self.forget_writes(Some(lun));
+                tx.drop_aborted();
+                dispatcher.lun_reset(lun);
+                self.wait_for(|tasks| tasks.values().all(|t| t.lun != lun));
+                0
+            }
+            // TARGET WARM RESET
+            6 => {
+                for s in self.shared.sessions().values() {
+                    abort_all(s, None);
+                }
+                self.forget_writes(None);
+                tx.drop_aborted();
+                dispatcher.target_reset();
+                self.wait_for(|tasks| tasks.is_empty());
+                0
+            }
+            // TASK REASSIGN: needs ERL 2.
+            8 => 4,
+            // CLEAR ACA, TARGET COLD RESET, and anything else.
+            _ => 5,
+        };
+        let mut r = Bhs::new(Opcode::TASK_MANAGEMENT_RESPONSE);
+        r.set_flags(0x80).set_byte(2, response).set_itt(b.itt());
+        self.w().send(Pdu::new(r), true)?;
+        Ok(Next::Continue)
+    }
+
+    /// Drops collection state of aborted writes; they never reach the executor.
+    pub(super) fn forget_writes(&mut self, lun: Option<u64>) {
+        let gone: Vec<u32> = self
+            .writes
+            .iter()
+            .filter(|(_, p)| lun.is_none_or(|l| l == p.task.lun))
+            .map(|(&itt, _)| itt)
+            .collect();
+        for itt in gone {
+            self.forget_write(itt);
+        }
+    }
+
+    pub(super) fn forget_write(&mut self, itt: u32) {
+        if let Some(p) = self.writes.remove(&itt) {
+            self.drop_write(p);
+        }
+    }
+
+    /// Waits (bounded) until this session's aborted tasks have left the executor.
+    pub(super) fn wait_for(&self, done: impl Fn(&HashMap<u32, TaskEntry>) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut tasks = self.session.tasks();
+        while !done(&tasks) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            tasks = self
+                .session
+                .task_done
+                .wait_timeout(tasks, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
