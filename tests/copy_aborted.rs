@@ -444,3 +444,68 @@ fn a_source_tape_that_stops_answering_mid_restore_is_not_reachable() {
         }
     );
 }
+
+/// A segment served entirely from carried leftover source data (SPC-4 5.17.7.2: leftover
+/// source data is processed first) whose destination WRITE fails part way: the residue
+/// counts the blocks the WRITEs before it put on the disk.
+#[test]
+fn a_write_error_while_writing_carried_source_data() {
+    const RECORD: usize = 2 << 20;
+    let mut image = Vec::new();
+    image.extend_from_slice(&(RECORD as u32).to_le_bytes());
+    image.extend_from_slice(&pattern()[..RECORD]);
+    image.extend_from_slice(&(RECORD as u32).to_le_bytes());
+    let medium = Sense::new(SenseKey::MEDIUM_ERROR, Asc::WRITE_ERROR);
+    let bad = Fault::LbaRange {
+        first: 1 + 3000,
+        count: 1,
+        failure: Failure::check_condition(medium),
+    };
+    let r = rig_with_tape(&[bad], &[], None, &image);
+    let restore = |lba: u64, blocks: u16| Segment::StreamToBlock {
+        hold: false,
+        source: CscdId(3),
+        destination: CscdId(1),
+        stream_transfer_length: RECORD as u32,
+        blocks,
+        lba,
+    };
+    // Segment 0 reads the one 2 MiB record and writes its first block, keeping the rest
+    // (CAT=1); segment 1 writes 4095 blocks from that rest alone, no read.
+    let list = ParameterList {
+        list_identifier: 9,
+        sequential_striped: false,
+        list_id_usage: ListIdUsage::Hold,
+        priority: 1,
+        cscds: cscds(None),
+        segments: vec![
+            SegmentDescriptor {
+                cat: true,
+                body: restore(0, 1),
+            },
+            SegmentDescriptor {
+                cat: false,
+                body: restore(1, 4095),
+            },
+        ],
+        inline_data: Vec::new(),
+    };
+    let bytes = list.encode();
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x83;
+    cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
+    let res = r
+        .manager
+        .extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
+    let s = res.sense;
+    assert_eq!((s[2] & 0x0f, s[12], s[13]), (0x0a, 0x0d, 0x01), "{s:02x?}");
+    assert_eq!(u16::from_be_bytes([s[10], s[11]]), 1, "segment 1");
+    let written = written_run(&r, "d1.img", 1, 4095);
+    assert!(written > 0 && written < 3000, "{written}");
+    assert_eq!(s[0] & 0x80, 0x80, "INFORMATION valid");
+    assert_eq!(
+        u32::from_be_bytes([s[3], s[4], s[5], s[6]]),
+        (4095 - written) as u32,
+        "residue in blocks"
+    );
+}

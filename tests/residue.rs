@@ -143,6 +143,9 @@ struct Model {
     t2: Vec<Vec<u8>>,
     left_source: Vec<u8>,
     left_destination: Vec<u8>,
+    /// Bytes written to destinations, and segments completed (COPY STATUS).
+    written: usize,
+    done: usize,
 }
 
 impl Model {
@@ -225,12 +228,14 @@ impl Model {
             if !settle.keep_destination {
                 self.left_destination.clear();
             }
+            self.done += 1;
         }
         Ok(())
     }
 
     /// Writes whole units of destination data (`skip` bytes already written by the segment).
     fn put(&mut self, seg: Seg, data: &[u8], skip: usize) {
+        self.written += data.len();
         match seg {
             Seg::DiskToTape { stl: unit, .. }
             | Seg::TapeToTape { dst_stl: unit, .. }
@@ -354,7 +359,14 @@ fn body(seg: Seg) -> Segment {
 
 /// What the copy manager did: its status, COPY ABORTED's (ASC, ASCQ, segment number) read
 /// from the fixed-format bytes, the destination disk and the destination tape.
-type Observed = (Status, Option<(u8, u8, u16)>, Vec<u8>, Vec<Vec<u8>>);
+/// ..., and COPY STATUS's (SEGMENTS PROCESSED, TRANSFER COUNT in bytes).
+type Observed = (
+    Status,
+    Option<(u8, u8, u16)>,
+    Vec<u8>,
+    Vec<Vec<u8>>,
+    (u16, u32),
+);
 
 /// Runs `segs` with the source CSCDs' PAD = `pads.0` and the destination CSCDs' = `pads.1`.
 fn run(segs: &[(Seg, bool)], pads: (bool, bool)) -> Observed {
@@ -420,6 +432,18 @@ fn run(segs: &[(Seg, bool)], pads: (bool, bool)) -> Observed {
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
     let r = manager.extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
+    // COPY STATUS (SPC-4 6.18.2) of list 1: bytes 5-6 SEGMENTS PROCESSED, byte 7 units
+    // (00h = bytes), bytes 8-11 TRANSFER COUNT.
+    let mut rcr = [0u8; 16];
+    rcr[0] = 0x84;
+    rcr[2] = 1;
+    rcr[13] = 12;
+    let st = manager.receive_copy_results(&Nexus::local(), &rcr).data_in;
+    assert_eq!(st[7], 0, "transfer count in bytes");
+    let status = (
+        u16::from_be_bytes([st[5], st[6]]),
+        u32::from_be_bytes([st[8], st[9], st[10], st[11]]),
+    );
     drop(manager);
     let aborted = (r.status == Status::CHECK_CONDITION).then(|| {
         let s = &r.sense;
@@ -434,7 +458,7 @@ fn run(segs: &[(Seg, bool)], pads: (bool, bool)) -> Observed {
     let t2 = std::fs::read(dir.path().join("t2.tap"))
         .map(|_| simh_read(&dir.path().join("t2.tap")))
         .unwrap_or_default();
-    (r.status, aborted, d1, t2)
+    (r.status, aborted, d1, t2, status)
 }
 
 fn model(segs: &[(Seg, bool)], pads: (bool, bool)) -> Observed {
@@ -446,14 +470,19 @@ fn model(segs: &[(Seg, bool)], pads: (bool, bool)) -> Observed {
         t2: Vec::new(),
         left_source: Vec::new(),
         left_destination: Vec::new(),
+        written: 0,
+        done: 0,
     };
-    match m.run(segs, pads) {
-        Ok(()) => (Status::GOOD, None, m.d1, m.t2),
+    let result = m.run(segs, pads);
+    let status = (m.done as u16, m.written as u32);
+    match result {
+        Ok(()) => (Status::GOOD, None, m.d1, m.t2, status),
         Err(i) => (
             Status::CHECK_CONDITION,
             Some((0x26, 0x0a, i as u16)),
             m.d1,
             m.t2,
+            status,
         ),
     }
 }
@@ -532,6 +561,7 @@ fn every_row_of_table_116_with_either_leftover_and_both() {
                     assert_eq!((got.0, got.1), (want.0, want.1), "{what}");
                     assert!(got.2 == want.2, "{what}: destination disk");
                     assert_eq!(got.3, want.3, "{what}: destination tape");
+                    assert_eq!(got.4, want.4, "{what}: COPY STATUS");
                     checked += 1;
                 }
             }
@@ -551,7 +581,7 @@ fn the_model_follows_the_table_in_the_cases_that_matter() {
     };
     // A 1024-byte record restored into one block without PAD: 26/0A in segment 0, the
     // block written first.
-    let (status, aborted, d1, _) = model(&[(restore, false)], (false, false));
+    let (status, aborted, d1, ..) = model(&[(restore, false)], (false, false));
     assert_eq!(
         (status, aborted),
         (Status::CHECK_CONDITION, Some((0x26, 0x0a, 0)))
@@ -564,11 +594,11 @@ fn the_model_follows_the_table_in_the_cases_that_matter() {
         blocks: 1,
         stl: 1024,
     };
-    let (status, _, d1, _) = model(&[(restore, false), (next, false)], (false, true));
+    let (status, _, d1, ..) = model(&[(restore, false), (next, false)], (false, true));
     assert_eq!(status, Status::GOOD);
     assert_eq!(d1[..2 * BL], record(0)[..]);
     // Source PAD=1: dropped, so the next segment reads record 1.
-    let (_, _, d1, _) = model(&[(restore, false), (next, false)], (true, false));
+    let (_, _, d1, ..) = model(&[(restore, false), (next, false)], (true, false));
     assert_eq!(d1[BL..2 * BL], record(1)[..BL]);
     // Destination PAD=1 pads 1536 bytes into two 1024-byte records.
     let backup = Seg::DiskToTape {
@@ -576,7 +606,7 @@ fn the_model_follows_the_table_in_the_cases_that_matter() {
         blocks: 3,
         stl: 1024,
     };
-    let (_, _, _, t2) = model(&[(backup, false)], (true, true));
+    let (_, _, _, t2, _) = model(&[(backup, false)], (true, true));
     assert_eq!((t2.len(), &t2[1][512..]), (2, &[0u8; 512][..]));
 }
 
@@ -617,6 +647,7 @@ fn inline_data_leaves_leftover_source_data_alone() {
         assert_eq!((got.0, got.1), (want.0, want.1), "PAD {pads:?}");
         assert!(got.2 == want.2, "PAD {pads:?}: destination disk");
         assert_eq!(got.3, want.3, "PAD {pads:?}: destination tape");
+        assert_eq!(got.4, want.4, "PAD {pads:?}: COPY STATUS");
         // Spelled out: record 0 restored whole across the two 01h segments, and the tape
         // holds exactly the inline bytes.
         assert_eq!(got.2[..2 * BL], record(0)[..]);
