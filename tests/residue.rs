@@ -217,6 +217,12 @@ impl Model {
             if settle.error && leftovers {
                 return Err(i);
             }
+            // The footnote to Table 116: where the segment fixes the destination amount
+            // (01h, 09h), leftover destination data is 26/0A even with destination PAD.
+            let exact = matches!(seg, Seg::TapeToDisk { .. } | Seg::TapeToDiskOffset { .. });
+            if exact && settle.pad_destination && !self.left_destination.is_empty() {
+                return Err(i);
+            }
             if settle.pad_destination && !self.left_destination.is_empty() {
                 let mut padded = std::mem::take(&mut self.left_destination);
                 padded.resize(unit, 0);
@@ -653,5 +659,39 @@ fn inline_data_leaves_leftover_source_data_alone() {
         assert_eq!(got.2[..2 * BL], record(0)[..]);
         let inline_bytes: Vec<u8> = (8..1008).map(inline).collect();
         assert_eq!(got.3, vec![inline_bytes]);
+    }
+}
+
+/// The footnote to Table 116: destination data carried into a segment that writes a fixed
+/// amount (01h: 1 block) and left over after it is 26/0A, with destination PAD or not;
+/// CAT keeps it instead.
+#[test]
+fn leftover_destination_data_after_an_exact_segment_is_inexact() {
+    // 03h leaves 700 bytes of destination data (1700 in 1000-byte records) and 348 of
+    // source data; 01h then writes one block from the carried 700, 188 left over.
+    let carry = Seg::TapeToTape {
+        bytes: 1700,
+        src_stl: 1024,
+        dst_stl: 1000,
+    };
+    let exact = Seg::TapeToDisk {
+        lba: 0,
+        blocks: 1,
+        stl: 1024,
+    };
+    for pads in [(false, false), (false, true), (true, false), (true, true)] {
+        for cat in [false, true] {
+            let segs = [(carry, true), (exact, cat)];
+            let got = run(&segs, pads);
+            let want = model(&segs, pads);
+            let what = format!("PAD {pads:?}, CAT {cat}");
+            assert_eq!((got.0, got.1), (want.0, want.1), "{what}");
+            assert!(got.2 == want.2, "{what}: destination disk");
+            assert_eq!(got.3, want.3, "{what}: destination tape");
+            assert_eq!(got.4, want.4, "{what}: COPY STATUS");
+            if !cat && pads.1 {
+                assert_eq!(got.1, Some((0x26, 0x0a, 1)), "{what}: the footnote");
+            }
+        }
     }
 }
