@@ -170,6 +170,13 @@ fn receive_data_returns_held_data_once_then_discards_it() {
     xcopy(&s, &list(6, ListIdUsage::Discard, vec![hold_backup(0, 1)]));
     assert_eq!(results(&s, 0x01, 6, 8192), [0, 0, 0, 0]);
 
+    // Exactly HELD DATA LIMIT processed: all of it held, nothing discarded.
+    xcopy(&s, &list(8, ListIdUsage::Hold, vec![hold_backup(0, 8)]));
+    assert_eq!(results(&s, 0x00, 8, 12)[4], 0x01, "completed, HDD clear");
+    let held = results(&s, 0x01, 8, 16384);
+    assert_eq!(available(&held), LIMIT);
+    assert!(held[4..] == pattern[..LIMIT]);
+
     // More than HELD DATA LIMIT processed: the limit is still held, the rest discarded
     // and HDD set.
     xcopy(&s, &list(7, ListIdUsage::Hold, vec![hold_backup(0, 16)]));
