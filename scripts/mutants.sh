@@ -29,7 +29,8 @@ copy_tests=(--test=residue --test=copy_aborted --test=copy --test=copy_model --t
 iscsi_tests=(--test=iscsi --test=iscsi_window --test=daemon --test=remote --test=held_data --test=signals)
 filter=()
 case $scope in
-  segment) files=(src/copy/segment.rs); tests=("${copy_tests[@]}") ;;
+  # The lib's engine tests run segment.rs's read-ahead path and check which path served.
+  segment) files=(src/copy/segment.rs); tests=(--lib "${copy_tests[@]}") ;;
   run) files=(src/copy/run.rs); tests=("${copy_tests[@]}") ;;
   manager) files=(src/copy/manager.rs); tests=("${copy_tests[@]}") ;;
   copy-io) files=(src/copy/io.rs); tests=("${copy_tests[@]}") ;;
@@ -51,7 +52,7 @@ case $scope in
   *) echo "unknown scope $scope" >&2; exit 2 ;;
 esac
 
-out="target/mutants/${scope//\//_}"
+out="${MUTANTS_OUT:-target/mutants/${scope//\//_}}"
 mkdir -p "$out"
 # Debug builds without debug info link far faster; the mutants' own target dir is in the
 # scratch copy, so this does not disturb the normal build.
