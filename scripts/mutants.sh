@@ -12,7 +12,7 @@
 #                                                    login
 #   scsi-<file>  (e.g. scsi-parameter_list)          one file of the pure codec src/scsi/
 #
-# Output: target/mutants/<scope>/mutants.out (caught.txt, missed.txt, timeout.txt,
+# Output: target/mutants/<scope>/mutants.out, or $MUTANTS_OUT/mutants.out (caught.txt, missed.txt, timeout.txt,
 # unviable.txt, outcomes.json), outside the source tree. Run it under `nice -n 19`.
 # docs/testing.md lists the last results and argues every surviving mutant.
 set -euo pipefail
