@@ -39,7 +39,8 @@ case $scope in
   # applies it; the task logic (task management, the executor, command intake); login.
   cmdsn)
     files=(src/frontend/iscsi/target/window.rs src/frontend/iscsi/target/connection.rs)
-    tests=(--test=iscsi --test=iscsi_window) ;;
+    tests=(--test=iscsi --test=iscsi_window)
+    filter=(--re 'sn_le|CmdWindow|Connection::handle|Connection::request') ;;
   tasks)
     files=(src/frontend/iscsi/target/task_mgmt.rs src/frontend/iscsi/target/executor.rs
            src/frontend/iscsi/target/data_out.rs)
