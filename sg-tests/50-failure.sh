@@ -34,9 +34,11 @@ cat out.txt
 expect sense_key_copy_aborted 10 "$(json sense_key out.txt)"
 expect asc_0d 13 "$(json asc out.txt)"
 expect ascq_02 2 "$(json ascq out.txt)"
-expect segment_0 0 "$(json segment out.txt)"
+# Segment 0 is the SPACE to end of data an appending backup starts with; the disk fails
+# in segment 1, the first data segment.
+expect segment_1 1 "$(json segment out.txt)"
 # xcopy backup cuts the range into segments of 511 records (65535 blocks at most, whole
-# 64 KiB records): segment 0 would have written 511 x 65536 bytes, and INFORMATION holds
+# 64 KiB records): segment 1 would have written 511 x 65536 bytes, and INFORMATION holds
 # its residue in bytes (variable-mode tape), so done = 33488896 - residue.
 residue=$(sed -n 's/^ *information \([0-9]*\)$/\1/p' out.txt)
 bytes=$((33488896 - ${residue:-33488896}))
