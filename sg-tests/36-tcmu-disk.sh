@@ -14,8 +14,8 @@ FAILS=0
 modprobe target_core_user; modprobe tcm_loop
 [ -d $T ] || mount -t configfs none /sys/kernel/config
 ls $T
-ok() { echo "RESULT $1 PASS"; }
-bad() { echo "RESULT $1 FAIL"; FAILS=$((FAILS+1)); }
+ok() { echo "RESULT ${SGT_NAME:-36-tcmu-disk}.$1 PASS"; }
+bad() { echo "RESULT ${SGT_NAME:-36-tcmu-disk}.$1 FAIL"; FAILS=$((FAILS+1)); }
 chk() { n=$1; shift; if "$@"; then ok $n; else bad $n; fi; }
 . "$SGT_LIB"    # wait_for
 cat > $W/cfg.toml <<EOF

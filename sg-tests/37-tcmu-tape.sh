@@ -10,8 +10,8 @@ BIN=${XCOPYD:-$(command -v xcopyd)}
 T=/sys/kernel/config/target
 W=$PWD
 FAILS=0
-ok() { echo "RESULT $1 PASS"; }
-bad() { echo "RESULT $1 FAIL"; FAILS=$((FAILS+1)); }
+ok() { echo "RESULT ${SGT_NAME:-37-tcmu-tape}.$1 PASS"; }
+bad() { echo "RESULT ${SGT_NAME:-37-tcmu-tape}.$1 FAIL"; FAILS=$((FAILS+1)); }
 chk() { n=$1; shift; if "$@"; then ok $n; else bad $n; fi; }
 . "$SGT_LIB"    # wait_for
 modprobe target_core_user; modprobe tcm_loop; modprobe st
