@@ -125,6 +125,8 @@ pub struct DaemonConfig {
     /// `[[initiator]]`: who may log in, with their CHAP secrets (none: anyone, which only a
     /// loopback listener or `allow_anonymous` permits).
     pub initiators: Initiators,
+    /// `[iscsi] allow_anonymous`: no `[[initiator]]` table on a non-loopback listener.
+    pub allow_anonymous: bool,
     /// `[iscsi]` bounds on what one peer may hold.
     pub iscsi: IscsiLimits,
 }
@@ -449,16 +451,7 @@ impl DaemonConfig {
             .listen
             .clone()
             .unwrap_or_else(|| DEFAULT_LISTEN.into());
-        if initiators.is_anonymous()
-            && !iscsi.allow_anonymous.unwrap_or(false)
-            && !is_loopback(&listen)
-        {
-            return Err(DaemonError::Invalid(format!(
-                "[iscsi] listen = {listen:?} is not a loopback address, and no [[initiator]] \
-                 table says who may log in: list the initiators with their CHAP secrets, or \
-                 set [iscsi] allow_anonymous = true to let any initiator in unauthenticated"
-            )));
-        }
+        let allow_anonymous = iscsi.allow_anonymous.unwrap_or(false);
         let iscsi_limits = IscsiLimits::from_table(&iscsi)?;
         let limits: Limits = table(&doc, "limits")?;
         let daemon: DaemonTable = table(&doc, "daemon")?;
@@ -493,10 +486,11 @@ impl DaemonConfig {
                 )));
             }
         }
-        Ok(Self {
+        Self {
             listen,
             target: iscsi.target.unwrap_or_else(|| DEFAULT_TARGET.into()),
             initiators,
+            allow_anonymous,
             iscsi: iscsi_limits,
             luns,
             limits,
@@ -506,7 +500,27 @@ impl DaemonConfig {
             copy_buffers,
             inventory,
             tcmu,
-        })
+        }
+        .checked()
+    }
+
+    fn checked(self) -> Result<Self, DaemonError> {
+        self.check_exposure()?;
+        Ok(self)
+    }
+
+    /// Anonymous logins only on a loopback listener, unless `allow_anonymous` says so:
+    /// checked at parse and again after `xcopyd --listen` moves the listener.
+    pub fn check_exposure(&self) -> Result<(), DaemonError> {
+        if self.initiators.is_anonymous() && !self.allow_anonymous && !is_loopback(&self.listen) {
+            return Err(DaemonError::Invalid(format!(
+                "[iscsi] listen = {:?} is not a loopback address, and no [[initiator]] \
+                 table says who may log in: list the initiators with their CHAP secrets, or \
+                 set [iscsi] allow_anonymous = true to let any initiator in unauthenticated",
+                self.listen
+            )));
+        }
+        Ok(())
     }
 }
 

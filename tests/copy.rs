@@ -502,3 +502,162 @@ fn unreachable_and_out_of_range() {
     let disk0 = std::fs::read(rig._dir.path().join("disk0.img")).unwrap();
     assert_eq!(disk0, rig.pattern, "nothing was written");
 }
+
+/// The byte-range segments (08h, 09h, 0Ah) move their data in bounded pieces; a byte count
+/// past one piece, at offsets that are not block or piece multiples, lands exactly where a
+/// byte-for-byte model of the standard says — the tape's records cut by STREAM TRANSFER
+/// LENGTH alone, the disk's bytes around the range untouched.
+#[test]
+fn byte_range_segments_larger_than_a_piece_land_exactly() {
+    let rig = make_rig(&[]);
+    let bytes: u32 = (1 << 20) + 312_345; // more than one 1 MiB piece, on 2 MiB disks
+    let stl = 100_000u32;
+    let with_pad = |pad: bool| tape(pad);
+    // 08h block<o>->stream from LBA 3, byte 77, PAD=1 on the tape: the last short record
+    // is padded to STL.
+    let l = list(
+        vec![disk(DISK0, false), with_pad(true)],
+        vec![seg(
+            false,
+            Segment::BlockOffsetToStream {
+                source: CscdId(0),
+                destination: CscdId(1),
+                stream_transfer_length: stl,
+                bytes,
+                lba: 3,
+                byte_offset: 77,
+            },
+        )],
+    );
+    assert_eq!(run(&rig, &l), (Status::GOOD, None));
+    let start = 3 * 512 + 77;
+    let data = &rig.pattern[start..start + bytes as usize];
+    let want: Vec<Option<Vec<u8>>> = data
+        .chunks(stl as usize)
+        .map(|c| {
+            let mut r = c.to_vec();
+            r.resize(stl as usize, 0);
+            Some(r)
+        })
+        .collect();
+    let got = simh(&rig.tape_path);
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "08h records");
+    // 09h stream->block<o>: read it back to disk1 at LBA 10, byte 300 (from the start).
+    let rewind = Segment::Locate {
+        destination: CscdId(1),
+        logical_object_id: 0,
+    };
+    let l = list(
+        vec![disk(DISK1, false), with_pad(true)],
+        vec![
+            seg(false, rewind),
+            seg(
+                false,
+                Segment::StreamToBlockOffset {
+                    source: CscdId(1),
+                    destination: CscdId(0),
+                    stream_transfer_length: stl,
+                    bytes,
+                    lba: 10,
+                    byte_offset: 300,
+                },
+            ),
+        ],
+    );
+    assert_eq!(run(&rig, &l), (Status::GOOD, None));
+    let disk1 = std::fs::read(rig._dir.path().join("disk1.img")).unwrap();
+    let at = 10 * 512 + 300;
+    assert!(
+        disk1[..at].iter().all(|&b| b == 0),
+        "bytes before the range"
+    );
+    assert!(disk1[at..at + bytes as usize] == *data, "09h bytes");
+    assert!(
+        disk1[at + bytes as usize..].iter().all(|&b| b == 0),
+        "after"
+    );
+    // 0Ah block<o>->block<o>: disk0 (LBA 1, byte 5) to disk1 (LBA 1, byte 509).
+    let l = list(
+        vec![disk(DISK0, false), disk(DISK1, false)],
+        vec![seg(
+            false,
+            Segment::BlockOffsetToBlockOffset {
+                source: CscdId(0),
+                destination: CscdId(1),
+                bytes,
+                source_lba: 1,
+                destination_lba: 1,
+                source_byte_offset: 5,
+                destination_byte_offset: 509,
+            },
+        )],
+    );
+    assert_eq!(run(&rig, &l), (Status::GOOD, None));
+    let disk1 = std::fs::read(rig._dir.path().join("disk1.img")).unwrap();
+    let (from, to) = (512 + 5, 512 + 509);
+    assert!(disk1[to..to + bytes as usize] == rig.pattern[from..from + bytes as usize]);
+    assert!(
+        disk1[..to].iter().all(|&b| b == 0),
+        "bytes before the 0Ah range"
+    );
+}
+
+/// F5 of #14: a segment that would write more than MAXIMUM SEGMENT LENGTH (what VPD 8Fh and
+/// OPERATING PARAMETERS advertise) is refused before any I/O — COPY ABORTED, INVALID FIELD
+/// IN PARAMETER LIST, the segment pointer at its byte count — and nothing is ever sized by
+/// the count (FFFFFFFFh bytes used to reserve 4 GiB).
+#[test]
+fn a_segment_past_the_maximum_segment_length_is_refused_before_io() {
+    let rig = make_rig(&[]);
+    for (body, field) in [
+        (
+            Segment::StreamToBlockOffset {
+                source: CscdId(1),
+                destination: CscdId(0),
+                stream_transfer_length: 512,
+                bytes: u32::MAX,
+                lba: 0,
+                byte_offset: 0,
+            },
+            12u16,
+        ),
+        (
+            Segment::BlockOffsetToBlockOffset {
+                source: CscdId(0),
+                destination: CscdId(0),
+                bytes: (1 << 30) + 1,
+                source_lba: 0,
+                destination_lba: 0,
+                source_byte_offset: 0,
+                destination_byte_offset: 0,
+            },
+            8,
+        ),
+    ] {
+        let l = list(
+            vec![disk(DISK1, false), tape(false)],
+            vec![seg(false, body)],
+        );
+        let (status, sense) = run(&rig, &l);
+        assert_eq!(status, Status::CHECK_CONDITION);
+        let s = sense.unwrap();
+        assert_eq!(
+            (s.key, s.asc, s.segment_number),
+            (
+                SenseKey::COPY_ABORTED,
+                Asc::INVALID_FIELD_IN_PARAMETER_LIST,
+                Some(0)
+            )
+        );
+        assert_eq!(
+            s.sense_key_specific,
+            Some(SenseKeySpecific::Segment {
+                in_segment: true,
+                bit: None,
+                pointer: field
+            })
+        );
+    }
+    assert!(simh(&rig.tape_path).is_empty(), "the tape was not read");
+}

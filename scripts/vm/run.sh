@@ -23,39 +23,9 @@ for c in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio dep
 done
 if [ -n "$need" ]; then
     export DEBIAN_FRONTEND=noninteractive
-    MIRROR=$(scripts/vm/mirror.sh)
-    # qemu from bookworm-backports: Debian 12 images here carry qemu-utils from there, which
-    # bookworm's own qemu-system-x86 would remove. The source is added only if no apt source
-    # names bookworm-backports yet, and removed again if apt cannot use it: nothing this
-    # script adds may leave apt broken.
-    added=""
-    legacy=/etc/apt/sources.list.d/bookworm-backports.list
-    if [ -f "$legacy" ] && [ "$(wc -l <"$legacy")" = 1 ] &&
-       grep -qx 'deb https\?://[^ ]* bookworm-backports main' "$legacy"; then
-        # Written by an earlier version of this script (whose mirror could come from a
-        # comment): checked below like a new one, and removed if apt cannot use it.
-        added=$legacy
-    elif grep -qs bookworm /etc/os-release && ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        added=/etc/apt/sources.list.d/xcopyd-bookworm-backports.list
-        echo "deb $MIRROR bookworm-backports main" > "$added"
-        echo "added $added: deb $MIRROR bookworm-backports main"
-    fi
-    log=$(mktemp)
-    update_ok=true
-    apt-get update -q >"$log" 2>&1 || update_ok=false
-    cat "$log"
-    if [ -n "$added" ] && { ! $update_ok || grep -q "^\(Err\|W\|E\):.*bookworm-backports" "$log" ||
-                             ! apt-cache policy 2>/dev/null | grep -q "bookworm-backports"; }; then
-        echo "apt cannot use $added (deb $MIRROR bookworm-backports main, mirror from scripts/vm/mirror.sh): removing it and installing from bookworm" >&2
-        rm -f "$added"
-        added=""
-        apt-get update -q
-    elif ! $update_ok; then
-        echo "apt-get update failed (see above); trying the install anyway" >&2
-    fi
-    rm -f "$log"
+    backports=$(scripts/vm/apt-backports.sh)
     case "$need" in *qemu-system-x86*)
-        if grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        if [ "$backports" = backports ]; then
             apt-get install -y -q --no-install-recommends -t bookworm-backports qemu-system-x86
         else
             apt-get install -y -q --no-install-recommends qemu-system-x86

@@ -44,12 +44,15 @@ fn load(args: &Args) -> anyhow::Result<DaemonConfig> {
     };
     if let Some(listen) = &args.listen {
         config.listen = listen.clone();
+        config.check_exposure()?;
     }
     Ok(config)
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    // A few malloc arenas, not 8 per core: each reserves 64 MiB of address space.
+    xcopyd::sys::malloc::limit_arenas(4);
     let level = match args.verbose {
         0 => "info",
         1 => "debug",

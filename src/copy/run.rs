@@ -377,7 +377,7 @@ impl Runner<'_> {
                         0,
                         &mut self.left,
                         residue,
-                        hold.as_deref_mut(),
+                        hold,
                         &abort,
                     ),
                     Some(s) => {
@@ -391,7 +391,7 @@ impl Runner<'_> {
                             u64::from(bytes),
                             &mut self.left,
                             residue,
-                            hold.as_deref_mut(),
+                            hold,
                             &abort,
                         )
                     }
@@ -423,25 +423,54 @@ impl Runner<'_> {
                 ..
             } => {
                 let (s, d) = (need(&source)?, need(&destination)?);
-                let sink = Sink::Stream {
-                    endpoint: d,
-                    unit: stream_unit(self.list, body.destination(), stream_transfer_length),
-                };
-                let data = read_range(s, lba, byte_offset, bytes).map_err(|f| (f, none))?;
-                let residue = Residue {
-                    source_pad: false,
-                    ..residue
-                };
-                segment::transfer(
-                    Source::Bytes(&data),
-                    sink,
-                    u64::from(bytes),
-                    &mut self.left,
-                    residue,
-                    hold,
-                    &abort,
-                )
-                .map_err(|e| (e.failure, e.moved))?
+                let unit = stream_unit(self.list, body.destination(), stream_transfer_length);
+                let start = u64::from(byte_offset);
+                let bl = u64::from(s.block_length.max(1));
+                range(s, lba, (start + u64::from(bytes)).div_ceil(bl), 16)?;
+                // In chunks of at most RANGE_CHUNK bytes: each but the last carries its
+                // leftover destination data on as CAT would; the last applies the
+                // segment's own PAD/CAT rules.
+                let mut moved = Moved::default();
+                let mut done = 0u64;
+                let total = u64::from(bytes);
+                loop {
+                    let n = (total - done).min(RANGE_CHUNK);
+                    let data = read_range(s, lba, start + done, n).map_err(|f| (f, moved))?;
+                    let last = done + n == total;
+                    let chunk_residue = if last {
+                        Residue {
+                            source_pad: false,
+                            ..residue
+                        }
+                    } else {
+                        Residue {
+                            source_pad: false,
+                            cat: true,
+                            last: false,
+                            ..residue
+                        }
+                    };
+                    let sink = Sink::Stream { endpoint: d, unit };
+                    let m = segment::transfer(
+                        Source::Bytes(&data),
+                        sink,
+                        n,
+                        &mut self.left,
+                        chunk_residue,
+                        None,
+                        &abort,
+                    )
+                    .map_err(|e| {
+                        let written = moved.written + e.moved.written;
+                        (e.failure, Moved { written, ..moved })
+                    })?;
+                    moved.written += m.written;
+                    moved.expected += m.expected;
+                    done += n;
+                    if last {
+                        break moved;
+                    }
+                }
             }
             Segment::StreamToBlockOffset {
                 stream_transfer_length,
@@ -452,22 +481,36 @@ impl Runner<'_> {
             } => {
                 let (s, d) = (need(&source)?, need(&destination)?);
                 // Gather the bytes from the stream (leftover source first), then
-                // read-modify-write the block range.
+                // read-modify-write the block range, RANGE_CHUNK bytes at a time (never a
+                // buffer the size of the byte count).
                 let unit = stream_unit(self.list, body.source(), stream_transfer_length);
-                let mut gathered = Vec::with_capacity(bytes as usize);
-                let take = (bytes as usize).min(self.left.source.len());
-                gathered.extend(self.left.source.drain(..take));
+                let start = u64::from(byte_offset);
+                let bl = u64::from(d.block_length.max(1));
+                let total = u64::from(bytes);
+                range(d, lba, (start + total).div_ceil(bl), 16)?;
                 let mut record = vec![0u8; unit.bytes()];
-                while gathered.len() < bytes as usize {
-                    io::read_stream(s, unit, &mut record).map_err(|f| (f, none))?;
-                    let want = (bytes as usize - gathered.len()).min(record.len());
-                    gathered.extend_from_slice(&record[..want]);
-                    self.left.source.extend_from_slice(&record[want..]);
+                let mut done = 0u64;
+                while done < total {
+                    let n = (total - done).min(RANGE_CHUNK) as usize;
+                    let mut gathered = Vec::with_capacity(n);
+                    let take = n.min(self.left.source.len());
+                    gathered.extend(self.left.source.drain(..take));
+                    let progress = Moved {
+                        written: done,
+                        expected: total,
+                    };
+                    while gathered.len() < n {
+                        io::read_stream(s, unit, &mut record).map_err(|f| (f, progress))?;
+                        let want = (n - gathered.len()).min(record.len());
+                        gathered.extend_from_slice(&record[..want]);
+                        self.left.source.extend_from_slice(&record[want..]);
+                    }
+                    write_range(d, lba, start + done, &gathered).map_err(|f| (f, progress))?;
+                    done += n as u64;
                 }
-                write_range(d, lba, byte_offset, &gathered).map_err(|f| (f, none))?;
                 let moved = Moved {
-                    written: u64::from(bytes),
-                    expected: u64::from(bytes),
+                    written: total,
+                    expected: total,
                 };
                 // Table 116: with no PAD on either side, leftover source data is an
                 // inexact segment; source PAD drops it; destination PAD alone keeps it.
@@ -489,13 +532,31 @@ impl Runner<'_> {
                 ..
             } => {
                 let (s, d) = (need(&source)?, need(&destination)?);
-                let data =
-                    read_range(s, source_lba, source_byte_offset, bytes).map_err(|f| (f, none))?;
-                write_range(d, destination_lba, destination_byte_offset, &data)
-                    .map_err(|f| (f, none))?;
+                let (from, to) = (
+                    u64::from(source_byte_offset),
+                    u64::from(destination_byte_offset),
+                );
+                let total = u64::from(bytes);
+                let blocks =
+                    |e: &Endpoint, at: u64| (at + total).div_ceil(u64::from(e.block_length.max(1)));
+                // SOURCE and DESTINATION LOGICAL BLOCK ADDRESS: bytes 12 and 20.
+                range(s, source_lba, blocks(s, from), 12)?;
+                range(d, destination_lba, blocks(d, to), 20)?;
+                let mut done = 0u64;
+                while done < total {
+                    let n = (total - done).min(RANGE_CHUNK);
+                    let progress = Moved {
+                        written: done,
+                        expected: total,
+                    };
+                    let data =
+                        read_range(s, source_lba, from + done, n).map_err(|f| (f, progress))?;
+                    write_range(d, destination_lba, to + done, &data).map_err(|f| (f, progress))?;
+                    done += n;
+                }
                 Moved {
-                    written: u64::from(bytes),
-                    expected: u64::from(bytes),
+                    written: total,
+                    expected: total,
                 }
             }
             Segment::WriteFilemarks { immed, count, .. } => {
@@ -808,30 +869,37 @@ fn read_capacity(endpoint: &Endpoint) -> Result<(u32, u64), Failure> {
     Ok((block_length, last + 1))
 }
 
-/// Reads `bytes` bytes starting `offset` bytes into block `lba`.
-fn read_range(endpoint: &Endpoint, lba: u64, offset: u16, bytes: u32) -> Result<Vec<u8>, Failure> {
+/// The most bytes a byte-range segment (08h, 09h, 0Ah) moves through memory at once: its
+/// buffers are this size (plus a block at each end), whatever its byte count says.
+const RANGE_CHUNK: u64 = 1 << 20;
+
+/// Reads `bytes` bytes (at most [`RANGE_CHUNK`]) starting `offset` bytes past the start of
+/// block `lba`. The caller has checked the whole range against the device.
+fn read_range(endpoint: &Endpoint, lba: u64, offset: u64, bytes: u64) -> Result<Vec<u8>, Failure> {
     let bl = u64::from(endpoint.block_length.max(1));
-    let start = u64::from(offset);
-    let blocks = (start + u64::from(bytes)).div_ceil(bl);
-    range(endpoint, lba, blocks, 16).map_err(|(f, _)| f)?;
+    let first = lba + offset / bl;
+    let start = offset % bl;
+    let blocks = (start + bytes).div_ceil(bl);
+    // Sized by RANGE_CHUNK and one block length (at most 16 MiB) on each side.
     let mut buf = vec![0u8; (blocks * bl) as usize];
-    io::read_blocks(endpoint, Side::Source, lba, &mut buf)?;
-    Ok(buf[start as usize..start as usize + bytes as usize].to_vec())
+    io::read_blocks(endpoint, Side::Source, first, &mut buf)?;
+    Ok(buf[start as usize..(start + bytes) as usize].to_vec())
 }
 
-/// Writes `data` starting `offset` bytes into block `lba`, leaving the bytes around it in
-/// the first and last blocks unchanged (read-modify-write).
-fn write_range(endpoint: &Endpoint, lba: u64, offset: u16, data: &[u8]) -> Result<(), Failure> {
+/// Writes `data` (at most [`RANGE_CHUNK`] bytes) starting `offset` bytes past the start of
+/// block `lba`, leaving the bytes around it in the first and last blocks unchanged
+/// (read-modify-write). The caller has checked the whole range against the device.
+fn write_range(endpoint: &Endpoint, lba: u64, offset: u64, data: &[u8]) -> Result<(), Failure> {
     let bl = u64::from(endpoint.block_length.max(1));
-    let start = u64::from(offset);
+    let first = lba + offset / bl;
+    let start = offset % bl;
     let blocks = (start + data.len() as u64).div_ceil(bl);
-    range(endpoint, lba, blocks, 20).map_err(|(f, _)| f)?;
     let mut buf = vec![0u8; (blocks * bl) as usize];
-    if start % bl != 0 || !(start + data.len() as u64).is_multiple_of(bl) {
-        io::read_blocks(endpoint, Side::Destination, lba, &mut buf)?;
+    if start != 0 || !(start + data.len() as u64).is_multiple_of(bl) {
+        io::read_blocks(endpoint, Side::Destination, first, &mut buf)?;
     }
     buf[start as usize..start as usize + data.len()].copy_from_slice(data);
-    io::write_blocks(endpoint, lba, &buf)
+    io::write_blocks(endpoint, first, &buf)
 }
 
 /// 13h: copies records and filemarks until `count` consecutive filemarks (0: until end of

@@ -18,7 +18,7 @@
 //! | `size` | disk | bytes (integer, or `"4GiB"`, `"512M"`): create a sparse image if `path` is missing |
 //! | `serial` | disk | VPD 80h serial (default: hex of the first designator) |
 //! | `queue_depth` | disk | I/Os the copy engine keeps in flight on it, 1..=512 (default: half its buffer pool); a throttled virtual disk may move more with 1-2 |
-//! | `capacity`, `early_warning` | tape | bytes of medium, and where early warning starts |
+//! | `capacity`, `early_warning` | tape | bytes of medium (default 64 GiB), and where early warning starts |
 //! | `timeout_ms` | sg | command timeout (default 60000) |
 //!
 //! Unknown keys inside a `[[device]]` are errors, and every error names the device and the
@@ -47,6 +47,10 @@ use super::sg::{SgDevice, DEFAULT_TIMEOUT_MS};
 use super::tape::{EmulatedTape, TapeConfig};
 use super::ScsiDevice;
 use crate::scsi::designator::{self, parse_hex, Designator};
+
+/// The capacity of a tape that does not give one (64 GiB of image): a tape is never
+/// unbounded, so no initiator can fill the host's file system through it.
+pub const DEFAULT_TAPE_CAPACITY: u64 = 64 << 30;
 
 /// The deepest `queue_depth` a disk may ask for (the copy pool holds at most 1024 buffers).
 pub const MAX_QUEUE_DEPTH: u16 = 512;
@@ -352,15 +356,7 @@ fn parse_device(
             }
             "size" => {
                 only(key, &[DeviceKind::Disk])?;
-                let size = match v {
-                    toml::Value::String(s) => parse_size(s).ok_or_else(|| {
-                        e(format!(
-                            "{s:?}: expected bytes, or a number with K/M/G/T(iB)"
-                        ))
-                    })?,
-                    _ => integer(v).map_err(e)?,
-                };
-                c.size = Some(size);
+                c.size = Some(bytes(v).map_err(e)?);
             }
             "serial" => {
                 only(key, &[DeviceKind::Disk])?;
@@ -381,11 +377,11 @@ fn parse_device(
             }
             "capacity" => {
                 only(key, &[DeviceKind::Tape])?;
-                c.tape.capacity = Some(integer(v).map_err(e)?);
+                c.tape.capacity = Some(bytes(v).map_err(e)?);
             }
             "early_warning" => {
                 only(key, &[DeviceKind::Tape])?;
-                c.tape.early_warning = Some(integer(v).map_err(e)?);
+                c.tape.early_warning = Some(bytes(v).map_err(e)?);
             }
             "timeout_ms" => {
                 only(key, &[DeviceKind::Sg])?;
@@ -468,6 +464,15 @@ fn address64(v: &toml::Value) -> Result<u64, String> {
             hex_u64(s).ok_or_else(|| format!("{s:?}: expected 16 hex digits"))
         }
         other => integer(other),
+    }
+}
+
+/// A byte count: an integer, or a string with a binary multiple (`"512M"`, `"4GiB"`).
+fn bytes(v: &toml::Value) -> Result<u64, String> {
+    match v {
+        toml::Value::String(s) => parse_size(s)
+            .ok_or_else(|| format!("{s:?}: expected bytes, or a number with K/M/G/T(iB)")),
+        _ => integer(v),
     }
 }
 
@@ -760,7 +765,7 @@ fn emulated_designators(c: &DeviceConfig) -> Vec<Designator> {
 /// image offset where early warning starts; the drive wants the size of the zone before
 /// `capacity`. A half-written record found at open is cut off and reported on stderr.
 fn open_tape(c: &DeviceConfig) -> Result<Arc<dyn ScsiDevice>, InventoryError> {
-    let capacity = c.tape.capacity.unwrap_or(u64::MAX);
+    let capacity = c.tape.capacity.unwrap_or(DEFAULT_TAPE_CAPACITY);
     let config = TapeConfig {
         block_size: c.tape.block_size,
         capacity,

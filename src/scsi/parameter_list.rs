@@ -390,6 +390,18 @@ impl ParameterList {
         if let Some(side) = shape.destination {
             self.check_side(side, shape.moves_data, max)?;
         }
+        if let Some((bytes, field)) = self.bytes_written(&segment.body) {
+            let most = limits.max_segment_length;
+            if most != 0 && bytes > u64::from(most) {
+                // MAXIMUM SEGMENT LENGTH (VPD 8Fh, OPERATING PARAMETERS): what one segment
+                // may write, pad bytes not counted. More is refused before any I/O, and no
+                // buffer is ever sized by it.
+                return Err(SegmentError::field(
+                    Asc::INVALID_FIELD_IN_PARAMETER_LIST,
+                    field,
+                ));
+            }
+        }
         if let Segment::InlineToStream {
             inline_offset,
             bytes,
@@ -407,6 +419,45 @@ impl ParameterList {
             }
         }
         Ok(())
+    }
+
+    /// The bytes a segment writes (pad bytes not counted) and the byte of its descriptor
+    /// that says so; None where a block length is not in the list (FFFFh, a null LU) or
+    /// nothing is written.
+    fn bytes_written(&self, body: &Segment) -> Option<(u64, u16)> {
+        let block_length = |id: CscdId| match self.endpoint(id, 0) {
+            Ok(Endpoint::Cscd(_, c)) => match c.parameters {
+                DeviceParameters::Block { block_length, .. } => Some(u64::from(block_length)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match *body {
+            Segment::BlockToStream { source, blocks, .. } => {
+                Some((u64::from(blocks) * block_length(source)?, 14))
+            }
+            Segment::StreamToBlock {
+                destination,
+                blocks,
+                ..
+            } => Some((u64::from(blocks) * block_length(destination)?, 14)),
+            Segment::BlockToBlock {
+                dc,
+                source,
+                destination,
+                blocks,
+                ..
+            } => {
+                let counted = if dc { destination } else { source };
+                Some((u64::from(blocks) * block_length(counted)?, 10))
+            }
+            Segment::StreamToStream { byte_count, .. } => Some((u64::from(byte_count), 16)),
+            Segment::InlineToStream { bytes, .. } => Some((u64::from(bytes), 16)),
+            Segment::BlockOffsetToStream { bytes, .. }
+            | Segment::StreamToBlockOffset { bytes, .. } => Some((u64::from(bytes), 12)),
+            Segment::BlockOffsetToBlockOffset { bytes, .. } => Some((u64::from(bytes), 8)),
+            _ => None,
+        }
     }
 
     /// One side of [`ParameterList::check_segment`]: the ID names something usable, of a

@@ -18,12 +18,15 @@
 //! - [`uio`]: a UIO device's map 0 mapped shared (the TCMU mailbox, ring and data area)
 //!   and its interrupt. Invariant: every access is bounds-checked against the mapping,
 //!   which lives as long as its owner.
+//! - [`malloc`]: glibc malloc's arena cap (mallopt(3)). Invariant: none beyond the call's
+//!   own; it takes integers by value.
 //! - [`uring`]: io_uring with a registered buffer pool (io_uring_enter(2),
 //!   io_uring_register(2)). Invariant: a buffer the kernel may use is owned by the ring until
 //!   its completion is reaped; dropping the ring waits for the kernel or leaks the memory.
 
 pub mod block;
 pub mod copy;
+pub mod malloc;
 pub mod sg_async;
 pub mod sg_io;
 pub mod uio;

@@ -53,6 +53,7 @@ use std::sync::Arc;
 
 use nix::libc;
 
+use super::index::Index;
 use crate::device::lock::{ImageLock, LockError, LockMode};
 use crate::sys::uring::{Buf, Done, Ring, BUF_ALIGN};
 
@@ -121,12 +122,6 @@ impl Object {
 /// Bytes a record of `len` data bytes occupies: two length words, data, pad to even.
 pub fn record_image_len(len: u64) -> u64 {
     8 + len + (len & 1)
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    offset: u64,
-    word: u32,
 }
 
 /// What made the tail of an image unreadable (a record half-written when the writer died).
@@ -201,12 +196,18 @@ pub struct LoadReport {
     /// Bytes cut off the image because of `damage` (0 when opened write-protected: the
     /// damaged tail is then only ignored).
     pub truncated_bytes: u64,
+    /// The index filled up ([`super::index::MAX_RUNS`] runs of objects): what follows is
+    /// ignored, as past an end-of-medium marker.
+    pub index_full: bool,
 }
 
 impl LoadReport {
     /// Nothing worth a warning: no damage and no ignored bytes.
     pub fn is_clean(&self) -> bool {
-        self.damage.is_none() && self.ignored_bytes == 0 && self.unsupported_marker.is_none()
+        self.damage.is_none()
+            && self.ignored_bytes == 0
+            && self.unsupported_marker.is_none()
+            && !self.index_full
     }
 }
 
@@ -330,8 +331,7 @@ impl<'a, R: ReadAt + ?Sized> Window<'a, R> {
 
 /// The index built by a scan.
 struct Scan {
-    entries: Vec<Entry>,
-    filemarks: Vec<u64>,
+    index: Index,
     /// Where the readable data ends (the next write goes here).
     end: u64,
     report: LoadReport,
@@ -339,8 +339,7 @@ struct Scan {
 
 fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> io::Result<Scan> {
     let mut w = Window::new(src, len);
-    let mut entries = Vec::new();
-    let mut filemarks = Vec::new();
+    let mut index = Index::default();
     let mut report = LoadReport::default();
     let mut p = 0u64;
     // End of the last object: erase gaps after it, up to the end of the file, are not data
@@ -382,9 +381,14 @@ fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> io::Result<Scan> {
         }
         let object = Object::from_word(word);
         let size = object.image_len();
+        if index.would_overflow(word) {
+            // More changes of record length than an index holds: the rest is not read.
+            report.index_full = true;
+            report.ignored_bytes = remaining;
+            break;
+        }
         match object {
             Object::Filemark => {
-                filemarks.push(entries.len() as u64);
                 report.filemarks += 1;
             }
             Object::Record { len: n } | Object::BadRecord { len: n } => {
@@ -410,21 +414,18 @@ fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> io::Result<Scan> {
                 report.records += 1;
             }
         }
-        entries.push(Entry { offset: p, word });
+        // Cannot fail: would_overflow was asked above.
+        let _ = index.push(p, word, 1);
         p += size;
         data_end = p;
     }
     let stopped = report.damage.is_some()
         || report.unsupported_marker.is_some()
-        || report.end_of_medium_marker;
+        || report.end_of_medium_marker
+        || report.index_full;
     let end = if stopped { p } else { data_end }.min(len);
     report.end_of_data = end;
-    Ok(Scan {
-        entries,
-        filemarks,
-        end,
-        report,
-    })
+    Ok(Scan { index, end, report })
 }
 
 /// The objects of an in-memory image (offset and kind, tape order) and what a load would
@@ -432,9 +433,9 @@ fn scan<R: ReadAt + ?Sized>(src: &R, len: u64) -> io::Result<Scan> {
 pub fn scan_bytes(image: &[u8]) -> (Vec<(u64, Object)>, LoadReport) {
     match scan(image, image.len() as u64) {
         Ok(s) => (
-            s.entries
-                .iter()
-                .map(|e| (e.offset, Object::from_word(e.word)))
+            (0..s.index.objects())
+                .filter_map(|n| s.index.entry(n))
+                .map(|(offset, word)| (offset, Object::from_word(word)))
                 .collect(),
             s.report,
         ),
@@ -446,9 +447,7 @@ pub fn scan_bytes(image: &[u8]) -> (Vec<(u64, Object)>, LoadReport) {
 /// An open image and its index.
 pub struct TapeImage {
     file: File,
-    entries: Vec<Entry>,
-    /// Object numbers of the filemarks, ascending.
-    filemarks: Vec<u64>,
+    index: Index,
     /// End of data: where the next object goes.
     end: u64,
     /// The file holds bytes past `end` (a marker, ignored bytes, or a failed write's
@@ -737,8 +736,8 @@ fn end_padding(end: u64, block: u64) -> Vec<u8> {
 impl fmt::Debug for TapeImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TapeImage")
-            .field("objects", &self.entries.len())
-            .field("filemarks", &self.filemarks.len())
+            .field("objects", &self.index.objects())
+            .field("filemarks", &self.index.filemarks())
             .field("end_of_data", &self.end)
             .finish_non_exhaustive()
     }
@@ -767,8 +766,7 @@ impl TapeImage {
         })?;
         let len = file.metadata()?.len();
         let Scan {
-            entries,
-            filemarks,
+            index,
             end,
             mut report,
         } = scan(&file, len)?;
@@ -783,8 +781,7 @@ impl TapeImage {
         Ok((
             Self {
                 file,
-                entries,
-                filemarks,
+                index,
                 end,
                 tail_after_end,
                 end_of_medium_marker: report.end_of_medium_marker,
@@ -800,22 +797,17 @@ impl TapeImage {
 
     /// Logical objects on the tape: end of data is at this object number.
     pub fn objects(&self) -> u64 {
-        self.entries.len() as u64
+        self.index.objects()
     }
 
     /// The object at logical object number `n`, or None at (or past) end of data.
     pub fn object(&self, n: u64) -> Option<Object> {
-        let e = self.entry(n)?;
-        Some(Object::from_word(e.word))
-    }
-
-    fn entry(&self, n: u64) -> Option<&Entry> {
-        self.entries.get(usize::try_from(n).ok()?)
+        self.index.entry(n).map(|(_, word)| Object::from_word(word))
     }
 
     /// Image offset of object `n`; end of data for `n` at or past the end.
     pub fn offset_of(&self, n: u64) -> u64 {
-        self.entry(n).map_or(self.end, |e| e.offset)
+        self.index.entry(n).map_or(self.end, |(offset, _)| offset)
     }
 
     /// Image offset of end of data.
@@ -830,25 +822,33 @@ impl TapeImage {
 
     /// Filemarks before object `n`: the logical file identifier at `n`.
     pub fn filemarks_before(&self, n: u64) -> u64 {
-        self.filemarks.partition_point(|&f| f < n) as u64
+        self.index.filemarks_before(n)
     }
 
     /// The object number of the `k`-th filemark (0-based).
     pub fn filemark(&self, k: u64) -> Option<u64> {
-        self.filemarks.get(usize::try_from(k).ok()?).copied()
+        self.index.filemark(k)
     }
 
     /// Filemarks on the tape.
     pub fn filemark_count(&self) -> u64 {
-        self.filemarks.len() as u64
+        self.index.filemarks()
+    }
+
+    /// Whether appending objects with SIMH word `word` (a record of that length, or 0 for
+    /// filemarks) would need more index than a tape has ([`super::index::MAX_RUNS`]): the tape is
+    /// then full, whatever its capacity.
+    pub fn index_full(&self, word: u32) -> bool {
+        self.index.would_overflow(word)
     }
 
     /// Reads the first `buf.len()` data bytes of record `n` (which must be that long).
     pub fn read_data(&self, n: u64, buf: &mut [u8]) -> io::Result<()> {
-        let e = self
+        let (offset, word) = self
+            .index
             .entry(n)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no such object"))?;
-        let len = match Object::from_word(e.word) {
+        let len = match Object::from_word(word) {
             Object::Record { len } | Object::BadRecord { len } => len,
             Object::Filemark => 0,
         };
@@ -858,7 +858,7 @@ impl TapeImage {
                 "read past the end of a record",
             ));
         }
-        self.file.read_exact_at(buf, e.offset + 4)
+        self.file.read_exact_at(buf, offset + 4)
     }
 
     /// Makes object `n` end of data: every object from `n` on is gone, in the index and
@@ -866,10 +866,7 @@ impl TapeImage {
     pub fn truncate(&mut self, n: u64) -> io::Result<()> {
         if n < self.objects() {
             self.end = self.offset_of(n);
-            self.entries
-                .truncate(usize::try_from(n).unwrap_or(usize::MAX));
-            let keep = self.filemarks.partition_point(|&f| f < n);
-            self.filemarks.truncate(keep);
+            self.index.truncate(n);
             self.tail_after_end = true;
             self.carry = None;
         }
@@ -961,10 +958,7 @@ impl TapeImage {
             let start = self.end;
             self.tail_after_end = true; // until the write is known complete
             pwritev_all(&self.file, &mut iov, start)?;
-            self.entries.extend((0..count).map(|i| Entry {
-                offset: start + i * size,
-                word,
-            }));
+            self.index_push(start, word, count)?;
             self.end = start + count * size;
             self.tail_after_end = false;
         }
@@ -1066,10 +1060,7 @@ impl TapeImage {
                 let written = (k * out.piece).saturating_sub(lead);
                 let durable = written.saturating_sub(head).min(total);
                 let complete = durable / size;
-                self.entries.extend((0..complete as u64).map(|i| Entry {
-                    offset: start + i * size as u64,
-                    word,
-                }));
+                self.index_push(start, word, complete as u64)?;
                 self.end = start + (complete * size) as u64;
                 return Err(e);
             }
@@ -1077,15 +1068,20 @@ impl TapeImage {
             (Some((_, e)), Some(_)) => Err(e),
         };
         result?;
-        self.entries.extend((0..count as u64).map(|i| Entry {
-            offset: start + i * size as u64,
-            word,
-        }));
+        self.index_push(start, word, count as u64)?;
         self.end = stop;
         self.tail_after_end = false;
         self.padded = true;
         self.carry = next_carry.map(|c| (stop, c));
         Ok(())
+    }
+
+    /// Adds `count` objects that reached the file to the index (an index already full is
+    /// an error: the drive checks [`TapeImage::index_full`] before it writes).
+    fn index_push(&mut self, start: u64, word: u32, count: u64) -> io::Result<()> {
+        self.index
+            .push(start, word, count)
+            .map_err(|_| io::Error::new(io::ErrorKind::StorageFull, "tape index full"))
     }
 
     /// Appends `count` filemarks at end of data.
@@ -1100,13 +1096,7 @@ impl TapeImage {
             let start = self.end;
             self.tail_after_end = true;
             self.file.write_all_at(bytes, start)?;
-            for i in 0..n {
-                self.filemarks.push(self.objects());
-                self.entries.push(Entry {
-                    offset: start + i * 4,
-                    word: TAPE_MARK,
-                });
-            }
+            self.index_push(start, TAPE_MARK, n)?;
             self.end = start + n * 4;
             self.tail_after_end = false;
             left -= n;

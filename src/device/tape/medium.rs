@@ -247,7 +247,8 @@ impl Drive {
         let transfer = transfer.max(1);
         let total: usize = data.iter().map(|d| d.len()).sum();
         let mut clean = 0usize;
-        if let Ok(Some(shape)) = self.write_shape(cdb, transfer) {
+        let shape = self.write_shape(cdb, transfer).ok().flatten();
+        if let Some(shape) = shape.filter(|s| !self.index_full_at_end(s.size as u32)) {
             let per = shape.count * record_image_len(shape.size);
             let start = self.image.offset_of(self.position);
             let room = self
@@ -296,7 +297,10 @@ impl Drive {
         };
         let WriteShape { count, size, .. } = shape;
         let start = self.image.offset_of(self.position);
-        let fit = count.min(self.capacity.saturating_sub(start) / record_image_len(size));
+        let mut fit = count.min(self.capacity.saturating_sub(start) / record_image_len(size));
+        if self.index_full_at_end(size as u32) {
+            fit = 0;
+        }
         if fit > 0 {
             let data = buf.get(..(fit * size) as usize).unwrap_or_default();
             if let Err(written) = self.append(&[data], size) {
@@ -324,6 +328,13 @@ impl Drive {
         Completion::good(residual)
     }
 
+    /// Writing objects with SIMH word `word` at the position would need more index than a
+    /// tape has: the medium is full there, as at its capacity (a write in the middle of
+    /// the tape drops what follows, so only end of data counts).
+    fn index_full_at_end(&self, word: u32) -> bool {
+        self.position == self.image.objects() && self.image.index_full(word)
+    }
+
     /// SSC-3 WRITE FILEMARKS(6). A count of 0 only flushes (unless IMMED). With IMMED=0 the
     /// written filemarks are synced to stable storage before status.
     pub(super) fn write_filemarks(&mut self, cdb: &[u8]) -> Completion {
@@ -339,7 +350,10 @@ impl Drive {
             return write_protected();
         }
         let start = self.image.offset_of(self.position);
-        let fit = count.min(self.capacity.saturating_sub(start) / 4);
+        let mut fit = count.min(self.capacity.saturating_sub(start) / 4);
+        if self.index_full_at_end(0) {
+            fit = 0;
+        }
         if fit > 0 {
             let base = self.position;
             let result = self

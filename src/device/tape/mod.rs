@@ -14,6 +14,7 @@
 //! buffered data it could lose at early warning.
 
 pub mod image;
+pub mod index;
 mod medium;
 
 use std::io;

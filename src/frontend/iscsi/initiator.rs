@@ -125,6 +125,9 @@ struct Negotiated {
 struct Task {
     data_out: Arc<[u8]>,
     lun: [u8; 8],
+    /// The most data-in the command asked for: Data-In past it is a target error, and
+    /// nothing is sized by the target's offsets beyond it.
+    data_in_len: usize,
     data_in: Vec<u8>,
     done: Option<Result<ScsiResponse, InitiatorError>>,
 }
@@ -219,6 +222,7 @@ impl Session {
                 Task {
                     data_out: Arc::clone(&data),
                     lun: wire_lun,
+                    data_in_len: if data.is_empty() { data_in_len } else { 0 },
                     data_in: Vec::new(),
                     done: None,
                 },
@@ -401,7 +405,16 @@ fn read_loop(inner: &Inner, mut stream: TcpStream) {
                 let itt = bhs.itt();
                 if let Some(t) = s.tasks.get_mut(&itt) {
                     let off = bhs.buffer_offset() as usize;
-                    let end = off + pdu.data.len();
+                    let end = off.saturating_add(pdu.data.len());
+                    if end > t.data_in_len {
+                        t.done = Some(Err(InitiatorError::Protocol(format!(
+                            "the target sent Data-In for bytes {off}..{end}, past the \
+                             {} the command asked for",
+                            t.data_in_len
+                        ))));
+                        inner.changed.notify_all();
+                        continue;
+                    }
                     if t.data_in.len() < end {
                         t.data_in.resize(end, 0);
                     }

@@ -5,15 +5,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, BufReader};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::data_out::PendingWrite;
 use super::executor::{Executor, Queue};
-use super::login_phase::{is_timeout, login, LoggedIn};
+use super::login_phase::{is_timeout, login, LoggedIn, SILENT};
 use super::window::{sn_le, CmdWindow};
-use super::writer::{lock, read_pdu, ReadError, Writer};
+use super::writer::{lock, read_pdu, Deadline, ReadError, Writer};
 use super::{abort_all, Session, Shared};
 use crate::frontend::iscsi::login::{self, Params, TextKeys};
 use crate::frontend::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu, PduError};
@@ -38,8 +38,17 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         window: window.clone(),
     };
     let peer = stream.peer_addr().ok();
-    let LoggedIn { params, isid, tsih } = match login(&mut reader, &mut writer, shared)? {
+    let LoggedIn {
+        params,
+        session,
+        conn_id,
+        tsih,
+    } = match login(&mut reader, &mut writer, shared)? {
         Ok(l) => l,
+        Err(why) if why == SILENT => {
+            tracing::debug!(peer = ?peer, "iSCSI connection closed before a login");
+            return Ok(());
+        }
         Err(why) => {
             tracing::warn!(peer = ?peer, reason = %why, "iSCSI login refused");
             return Ok(());
@@ -56,19 +65,8 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         header: params.header_digest,
         data: params.data_digest,
     };
-    let session = Arc::new(Session {
-        initiator: params.initiator_name.clone(),
-        isid,
-        nexus: Session::nexus(&params.initiator_name, isid, tsih),
-        stream: stream.try_clone()?,
-        tasks: Mutex::new(HashMap::new()),
-        task_done: Condvar::new(),
-        buffered: AtomicUsize::new(0),
-    });
-    let conn_id = shared.next_conn.fetch_add(1, Ordering::AcqRel);
     if !params.discovery {
         reinstate(shared, &session, peer);
-        shared.sessions().insert(conn_id, session.clone());
     }
     let writer = Arc::new(Mutex::new(writer));
     let mut conn = Connection {
@@ -115,7 +113,11 @@ fn reinstate(shared: &Shared, session: &Session, peer: Option<SocketAddr>) {
     let old: Vec<Arc<Session>> = shared
         .sessions()
         .values()
-        .filter(|s| s.initiator.eq_ignore_ascii_case(&session.initiator) && s.isid == session.isid)
+        .filter(|s| {
+            s.initiator.eq_ignore_ascii_case(&session.initiator)
+                && s.isid == session.isid
+                && !std::ptr::eq(Arc::as_ptr(s), session)
+        })
         .cloned()
         .collect();
     for s in old {
@@ -164,8 +166,11 @@ impl Connection {
             if let Some(why) = self.wait_for_pdu(reader)? {
                 return Ok(why);
             }
-            reader.get_ref().set_read_timeout(Some(PDU_TIME))?;
-            let pdu = match read_pdu(reader, digests, max_data) {
+            let mut timed = Deadline {
+                reader: &mut *reader,
+                at: Instant::now() + PDU_TIME,
+            };
+            let pdu = match read_pdu(&mut timed, digests, max_data) {
                 Ok(p) => p,
                 Err(ReadError::Io(e)) if is_timeout(&e) => {
                     return Ok(format!(

@@ -2,13 +2,15 @@
 //! TSIH, the whole-login deadline and the per-initiator session limit; the keys themselves
 //! (and who may log in) are negotiated by [`crate::frontend::iscsi::login`].
 
+use std::collections::HashMap;
 use std::io::{self, BufReader};
 use std::net::TcpStream;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use super::writer::{read_pdu, ReadError, Writer};
-use super::Shared;
+use super::writer::{read_pdu, Deadline, ReadError, Writer};
+use super::{Session, Shared};
 use crate::frontend::iscsi::login::{stage, LoginStatus, Negotiation, Params, TextKeys};
 use crate::frontend::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu};
 
@@ -17,10 +19,15 @@ const LOGIN_PDU_DATA: usize = 8192;
 /// Most text one login may send across continued PDUs.
 const LOGIN_TEXT: usize = 65536;
 
-/// A login that reached full feature phase.
+/// Why a connection that closed before sending a byte ended (a port probe, not a login).
+pub(super) const SILENT: &str = "closed before a login";
+
+/// A login that reached full feature phase, its session registered (normal sessions).
 pub(super) struct LoggedIn {
     pub(super) params: Params,
-    pub(super) isid: [u8; 6],
+    pub(super) session: Arc<Session>,
+    /// Its key in the target's session table.
+    pub(super) conn_id: u32,
     pub(super) tsih: u16,
 }
 
@@ -45,14 +52,20 @@ pub(super) fn login(
                 shared.config.login_timeout.as_secs()
             )));
         }
-        reader.get_ref().set_read_timeout(Some(left))?;
-        let req = match read_pdu(reader, Digests::default(), LOGIN_PDU_DATA) {
+        let mut timed = Deadline {
+            reader,
+            at: deadline,
+        };
+        let req = match read_pdu(&mut timed, Digests::default(), LOGIN_PDU_DATA) {
             Ok(p) => p,
             Err(ReadError::Io(e)) if is_timeout(&e) => {
                 return Ok(Err(format!(
                     "not logged in within {} s",
                     shared.config.login_timeout.as_secs()
                 )))
+            }
+            Err(ReadError::Io(e)) if first && e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Ok(Err(SILENT.into()))
             }
             Err(ReadError::Io(e)) => return Ok(Err(format!("connection lost: {e}"))),
             Err(ReadError::Pdu(e)) => return Ok(Err(format!("bad login PDU: {e}"))),
@@ -131,23 +144,51 @@ pub(super) fn login(
                 return fail(w, status, why);
             }
         };
+        // A login that starts in the operational stage names its initiator only now: one
+        // the table requires to authenticate has skipped the security stage.
+        if csg != stage::SECURITY && !neg.may_leave_security() {
+            let why = "the security stage skipped by an initiator that must authenticate".into();
+            return fail(w, LoginStatus::AUTHENTICATION_FAILURE, why);
+        }
         let may_transit = transit
             && !(csg == stage::SECURITY && (!neg.may_leave_security() || neg.chap_pending()));
         if may_transit && nsg == stage::FULL_FEATURE {
-            let initiator = &neg.params.initiator_name;
-            let others = shared.sessions_of(initiator, isid);
-            if !neg.params.discovery && others >= shared.config.max_sessions_per_initiator {
-                let why = format!(
-                    "{others} sessions already: max_sessions_per_initiator = {}",
-                    shared.config.max_sessions_per_initiator
-                );
-                return fail(w, LoginStatus::TOO_MANY_CONNECTIONS, why);
-            }
             let tsih = match shared.next_tsih.fetch_add(1, Ordering::AcqRel) {
                 0 => shared.next_tsih.fetch_add(1, Ordering::AcqRel),
                 t => t,
             };
             let tsih = tsih.max(1);
+            let params = &neg.params;
+            let session = Arc::new(Session {
+                initiator: params.initiator_name.clone(),
+                isid,
+                nexus: Session::nexus(&params.initiator_name, isid, tsih),
+                stream: w.stream.try_clone()?,
+                tasks: Mutex::new(HashMap::new()),
+                task_done: Condvar::new(),
+                buffered: AtomicUsize::new(0),
+            });
+            let conn_id = shared.next_conn.fetch_add(1, Ordering::AcqRel);
+            // Counted and registered under one lock, before the initiator hears it is in:
+            // two logins racing cannot both take the last session.
+            if !params.discovery {
+                let mut sessions = shared.sessions();
+                let others = sessions
+                    .values()
+                    .filter(|s| {
+                        s.initiator.eq_ignore_ascii_case(&params.initiator_name) && s.isid != isid
+                    })
+                    .count();
+                if others >= shared.config.max_sessions_per_initiator {
+                    drop(sessions);
+                    let why = format!(
+                        "{others} sessions already: max_sessions_per_initiator = {}",
+                        shared.config.max_sessions_per_initiator
+                    );
+                    return fail(w, LoginStatus::TOO_MANY_CONNECTIONS, why);
+                }
+                sessions.insert(conn_id, session.clone());
+            }
             respond(
                 w,
                 0x80 | (csg << 2) | nsg,
@@ -157,7 +198,8 @@ pub(super) fn login(
             )?;
             return Ok(Ok(LoggedIn {
                 params: neg.params,
-                isid,
+                session,
+                conn_id,
                 tsih,
             }));
         }

@@ -198,15 +198,6 @@ impl Shared {
     pub(super) fn sessions(&self) -> MutexGuard<'_, HashMap<u32, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
-    /// Sessions `initiator` has now, but for one with `isid` (a login with the same ISID
-    /// reinstates that session, RFC 7143 6.3.5).
-    pub(super) fn sessions_of(&self, initiator: &str, isid: [u8; 6]) -> usize {
-        self.sessions()
-            .values()
-            .filter(|s| s.initiator.eq_ignore_ascii_case(initiator) && s.isid != isid)
-            .count()
-    }
 }
 
 impl Session {

@@ -2,10 +2,11 @@
 //! and the CmdSN window, Data-In split by the initiator's limits, vectored writes; and the
 //! reading of one PDU, its length checked before anything is allocated.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use super::window::CmdWindow;
 use crate::copy::CommandResult;
@@ -110,6 +111,27 @@ pub(super) fn write_all_vectored(
 
 pub(super) fn lock(w: &Mutex<Writer>) -> MutexGuard<'_, Writer> {
     w.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A socket reader that gives up at a deadline over many reads (SO_RCVTIMEO alone bounds
+/// each read, so a peer trickling a byte at a time would never time out): the timeout is
+/// set to what is left whenever the buffer must be refilled.
+pub(super) struct Deadline<'a> {
+    pub(super) reader: &'a mut BufReader<TcpStream>,
+    pub(super) at: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.reader.buffer().is_empty() {
+            let left = self.at.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.reader.get_ref().set_read_timeout(Some(left))?;
+        }
+        self.reader.read(buf)
+    }
 }
 
 /// Reads one PDU: the BHS, then exactly the rest its lengths announce (checked against
