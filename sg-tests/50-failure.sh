@@ -18,13 +18,13 @@ name = "tape0"
 kind = "tape"
 path = "tape0.tap"
 EOT
-IOS="/sys/class/scsi_generic/${SG##*/}/device/iorequest_cnt"
-before=$(($(cat "$IOS")))
 xcopy backup -d inv.toml --from sd:0+131072 --to tape0 -t 64k --filemark --json -q > out.txt &
 CP=$!
-# The copy is proven in progress before the disk goes: the source has answered some of its
-# READs (the device's own I/O counter), and the copy has not ended.
-check copy_in_progress wait_for 60 sh -c "[ \$((\$(cat $IOS))) -ge $((before + 4)) ]"
+# The copy is proven in progress before the disk goes: a whole record of the disk's data is
+# on the tape (read strictly, as the loader reads it), and the copy has not ended. (The
+# disk's own I/O counter is no proof: the copy's INQUIRY and READ CAPACITY count too.)
+on_tape() { [ "$(simh tape0.tap 2>/dev/null | grep -c '^R 65536$')" -ge 1 ]; }
+check copy_in_progress wait_for 60 on_tape
 check copy_still_running kill -0 $CP
 echo 1 > "/sys/class/scsi_generic/${SG##*/}/device/delete"
 wait $CP
