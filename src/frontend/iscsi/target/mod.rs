@@ -7,7 +7,8 @@
 //! parsing PDUs (Data-Out, NOP-Out, task management) while the connection's [`Executor`]
 //! runs its commands: SIMPLE READs and WRITEs on a disk side by side on up to [`WORKERS`]
 //! threads (a disk serves several reads at once; one at a time left it mostly idle), each
-//! answered as it completes; everything else alone, in CmdSN order — which is also the
+//! answered as it completes; RECEIVE COPY RESULTS beside anything (COPY STATUS of a
+//! running EXTENDED COPY); everything else alone, in CmdSN order — which is also the
 //! order a tape needs. Data-In leaves straight from the buffer the disk read into, header
 //! and data in one vectored write. Sessions are independent: one hung or hostile
 //! connection costs a few parked threads, bounded by `max_connections`, and never blocks
