@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
 # libiscsi's iscsi-test-cu against xcopyd: starts the release daemon on a temp state dir and
-# a free port (two 128 MiB emulated disks, LUN 0 and 1), runs the suites below, prints each
-# test's result line and the counts, and exits non-zero on any unexpected failure or skip
-# of a whole test. The daemon is always stopped.
+# a free port (two 128 MiB emulated disks, LUN 0 and 1), runs the suites below, and compares
+# every test's outcome, line by line, with scripts/conformance-expected.txt.
+#
+# It fails (exit 1) when
+# - the daemon does not come up (process alive, port accepting) or dies during the run;
+# - iscsi-test-cu's exit status disagrees with its results: anything but 0 (no failure) or
+#   1 (failures, each of them listed as an allowed failure) fails, so does a timeout, and so
+#   does a login iscsi-test-cu cannot make (it exits 255 before any test);
+# - a test of the expected list is missing (vanished, never reached, hung), or ends with
+#   another outcome than listed;
+# - a test not in the list appears (a libiscsi update: list it, with its outcome);
+# - a test has a skipped step ([SKIPPED]) and is not listed as `skip` with its reason.
+# The daemon is always stopped.
+#
+# Outcomes in the list: pass, skip (passed, with skipped steps), fail (an allowed failure:
+# a documented choice the test disagrees with). skip and fail need a reason after `#`.
+#
+# For tests of this script: CONFORMANCE_PORT_OFFSET adds to the port iscsi-test-cu is
+# pointed at (a wrong port must fail), CONFORMANCE_EXPECTED names another expected list.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,19 +26,23 @@ SUITES=(iSCSI SCSI.ExtendedCopy SCSI.ReceiveCopyResults SCSI.Inquiry SCSI.ReadCa
         SCSI.ReadCapacity16 SCSI.Read10 SCSI.Read16 SCSI.Write10 SCSI.Write16
         SCSI.WriteVerify10 SCSI.WriteVerify12 SCSI.WriteVerify16
         SCSI.TestUnitReady SCSI.ReportSupportedOpcodes)
+EXPECTED=${CONFORMANCE_EXPECTED:-scripts/conformance-expected.txt}
 
-# Expectations that contradict a documented choice (not bugs):
-declare -A ALLOWED=(
-  # libiscsi expects E0h CSCDs and 03h segments to be refused; xcopyd implements both
-  # (DESIGN.md: FC-addressed CSCDs E0h-E2h; segment 03h is in SUPPORTED_SEGMENT_TYPES).
-  [DescrType]="E0h CSCD and 03h segment are supported by design"
-)
-# Known bugs, reported as XFAIL so the rest stays guarded; each must be fixed, not grown.
-declare -A KNOWN_BUGS=(
-)
+die() { echo "conformance: $*" >&2; exit 1; }
+
+[ -f "$EXPECTED" ] || die "no expected list $EXPECTED"
+# The list itself: NAME OUTCOME [# reason]; skip and fail need a reason; no duplicates.
+awk '
+  /^[[:space:]]*(#|$)/ { next }
+  { name=$1; outcome=$2; reason=$0; sub(/^[^#]*#?[[:space:]]*/, "", reason)
+    if (outcome != "pass" && outcome != "skip" && outcome != "fail") { print "bad outcome: " $0; bad=1 }
+    if (outcome != "pass" && index($0, "#") == 0) { print "no reason: " $0; bad=1 }
+    if (seen[name]++) { print "listed twice: " name; bad=1 } }
+  END { exit bad }' "$EXPECTED" >&2 || die "malformed $EXPECTED"
 
 if ! command -v iscsi-test-cu >/dev/null; then
-  apt-get install -y libiscsi-bin >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y libiscsi-bin >/dev/null; }
+  apt-get install -y libiscsi-bin >/dev/null 2>&1 ||
+    { apt-get update >/dev/null && apt-get install -y libiscsi-bin >/dev/null; }
 fi
 cargo build --release --bin xcopyd
 BIN="${CARGO_TARGET_DIR:-target}/release/xcopyd"
@@ -53,34 +73,82 @@ TOML
 "$BIN" --config "$STATE/xcopyd.toml" 2>"$STATE/xcopyd.log" &
 DAEMON=$!
 trap 'kill "$DAEMON" 2>/dev/null; wait "$DAEMON" 2>/dev/null; rm -rf "$STATE"' EXIT
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 
-URL="iscsi://127.0.0.1:$PORT/iqn.2026-11.org.xcopyd:mover/0"
-pass=0 fail=0 skip=0 unexpected=0
+alive() {
+  kill -0 "$DAEMON" 2>/dev/null || { cat "$STATE/xcopyd.log" >&2; die "xcopyd is not running ($1)"; }
+}
+# Up: the process lives and accepts connections (polled for at most 20 s).
+up=0
+for _ in $(seq 200); do
+  alive "at start"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then up=1; break; fi
+  sleep 0.1
+done
+[ "$up" = 1 ] || { cat "$STATE/xcopyd.log" >&2; die "xcopyd never accepted connections on $PORT"; }
+grep -q "xcopyd serving" "$STATE/xcopyd.log" || die "xcopyd did not log that it serves"
+
+URL="iscsi://127.0.0.1:$((PORT + ${CONFORMANCE_PORT_OFFSET:-0}))/iqn.2026-11.org.xcopyd:mover/0"
+: > "$STATE/actual.txt"
+bad=0
 for suite in "${SUITES[@]}"; do
   out="$STATE/$suite.out"
-  timeout 40 iscsi-test-cu --dataloss -V -t "$suite.*" "$URL" >"$out" 2>&1 || true
-  # One line per test: "Test: NAME ..." followed (eventually) by passed/FAILED.
-  awk '/^  Test: /{ if (t) print t, r; t=$2; r="HUNG"; s=0
-         if ($0 ~ /\.\.\.passed/) r="passed"; if ($0 ~ /\.\.\.FAILED/) r="FAILED" }
-       /\[SKIPPED\]/{ s=1 }
-       /passed/ && !/^  Test: /{ r = s ? "passed(with skipped steps)" : "passed" }
-       /^FAILED|[.]FAILED$/{ r="FAILED" }
-       END{ if (t) print t, r }' "$out" | while read -r name result; do
-    echo "$suite.$name $result"
-  done > "$STATE/$suite.res"
-  while read -r name result; do
-    short=${name##*.}
-    case $result in
-      passed) pass=$((pass+1)); echo "PASS  $name" ;;
-      passed*) skip=$((skip+1)); echo "SKIP  $name (steps skipped: not implemented)" ;;
-      *)
-        fail=$((fail+1))
-        if [[ -n "${ALLOWED[$short]:-}" ]]; then echo "ALLOW $name $result: ${ALLOWED[$short]}"
-        elif [[ -n "${KNOWN_BUGS[$short]:-}" ]]; then echo "XFAIL $name $result: ${KNOWN_BUGS[$short]}"
-        else echo "FAIL  $name $result"; unexpected=$((unexpected+1)); fi ;;
-    esac
-  done < "$STATE/$suite.res"
+  rc=0
+  timeout 300 iscsi-test-cu --dataloss -V -t "$suite.*" "$URL" >"$out" 2>&1 || rc=$?
+  alive "after $suite"
+  # CUnit's verbose output, read line by line: "Suite: S", then per test "  Test: T ..."
+  # and its verdict, "passed" or "FAILED", right after the dots or at the start of a later
+  # line (after the test's own log lines, which are indented; the suite's clean-up log may
+  # follow the verdict on its line). "[SKIPPED]" before the verdict marks a skipped step.
+  # A test with no verdict hung or was cut off.
+  awk -v family="${suite%%.*}" '
+    function close_test() { if (t != "") print family "." s "." t, (r == "" ? "hung" : r); t = ""; r = "" }
+    function verdict(text) {
+      if (text ~ /^passed/) r = (k ? "skip" : "pass"); else if (text ~ /^FAILED/) r = "fail"
+      else if (text ~ /\[SKIPPED\]/) k = 1 }
+    /^Suite: / { close_test(); s = substr($0, 8); next }
+    /^  Test: / { close_test(); t = $2; k = 0; rest = $0; sub(/^  Test: [^ ]+ \.\.\./, "", rest)
+                  verdict(rest); next }
+    t != "" && r == "" { verdict($0) }
+    END { close_test() }' "$out" > "$STATE/$suite.res"
+  failed=$(grep -c ' fail$' "$STATE/$suite.res" || true)
+  tests=$(wc -l < "$STATE/$suite.res")
+  # The exit status must agree with the results.
+  case $rc in
+    0) [ "$failed" = 0 ] || { echo "$suite: exit 0 but $failed failed"; bad=1; } ;;
+    1) [ "$failed" -gt 0 ] || { echo "$suite: exit 1 but no test failed"; bad=1; } ;;
+    124) echo "$suite: timed out"; bad=1 ;;
+    *) echo "$suite: iscsi-test-cu exited $rc ($tests tests read)"; tail -5 "$out"; bad=1 ;;
+  esac
+  # CUnit's own count of tests run must match the verdicts read.
+  ran=$(awk '$1 == "tests" && NF >= 5 { print $3 }' "$out")
+  if [ -n "$ran" ] && [ "$ran" != "$tests" ]; then
+    echo "$suite: CUnit ran $ran tests, $tests verdicts read"; bad=1
+  fi
+  cat "$STATE/$suite.res" >> "$STATE/actual.txt"
 done
-echo "iscsi-test-cu: $pass passed, $fail failed ($unexpected unexpected), $skip passed with skipped steps"
-exit $((unexpected > 0))
+
+# Line by line against the expected list.
+sed -e 's/[[:space:]]*#.*//' -e '/^[[:space:]]*$/d' "$EXPECTED" | awk '{print $1, $2}' | sort > "$STATE/want.txt"
+sort "$STATE/actual.txt" > "$STATE/got.txt"
+while read -r name outcome; do
+  reason=$(grep -E "^$name[[:space:]]" "$EXPECTED" | sed -n 's/^[^#]*#[[:space:]]*//p')
+  case $outcome in
+    pass) echo "PASS  $name" ;;
+    skip) echo "SKIP  $name (listed: $reason)" ;;
+    fail) echo "ALLOW $name (listed: $reason)" ;;
+    *) echo "FAIL  $name $outcome" ;;
+  esac
+done < <(join "$STATE/got.txt" "$STATE/want.txt" | awk '$2 == $3 {print $1, $2}')
+mismatch=$(join -a1 -a2 -e MISSING -o 0,1.2,2.2 "$STATE/got.txt" "$STATE/want.txt" | awk '$2 != $3')
+if [ -n "$mismatch" ]; then
+  echo "--- results that differ from $EXPECTED (test, got, expected):"
+  echo "$mismatch" | sed 's/^/DIFF  /'
+  bad=1
+fi
+p=$(grep -c ' pass$' "$STATE/got.txt" || true)
+s=$(grep -c ' skip$' "$STATE/got.txt" || true)
+f=$(grep -c -v -E ' (pass|skip)$' "$STATE/got.txt" || true)
+echo "iscsi-test-cu: $((p + s)) passed, $f failed, $s skipped"
+[ "$((p + s + f))" -gt 0 ] || die "no test ran"
+[ "$bad" = 0 ] || die "conformance differs from $EXPECTED"
+echo "conformance: every expected test ran with its expected outcome"

@@ -89,7 +89,7 @@ check run_02h_data cmp d1.bin pat.bin
 sed -e 's/^blocks = 16384/blocks = 1024/' -e 's/^source_lba = 0/source_lba = 131000/' list.toml > past.toml
 xcopy encode past.toml -o past.bin
 xcopy run -d inv.toml past.bin --json -q > past.out
-echo "rc=$?"; cat past.out
+expect past_end_exit 10 $?; cat past.out
 expect past_end_sense_key 10 "$(json sense_key past.out)"
 expect past_end_asc 0 "$(json asc past.out)"
 expect past_end_segment 0 "$(json segment past.out)"

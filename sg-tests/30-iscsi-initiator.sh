@@ -37,8 +37,8 @@ check xcopyd_listening wait_for 20 grep -q 3261 xcopyd.log
 mkdir -p /etc/iscsi /var/lib/iscsi /run/lock/iscsi
 echo "InitiatorName=iqn.2026-11.org.xcopyd:vm-initiator" > /etc/iscsi/initiatorname.iscsi
 iscsid -f > iscsid.log 2>&1 &
-sleep 1
-check iscsi_discovery iscsiadm -m discovery -t st -p 127.0.0.1:3261
+# iscsid is ready when discovery through it works (polled, not slept for).
+check iscsi_discovery wait_for 20 iscsiadm -m discovery -t st -p 127.0.0.1:3261
 check iscsi_login iscsiadm -m node -T iqn.2026-11.org.xcopyd:vm -p 127.0.0.1:3261 --login
 wait_for 20 sh -c '[ "$(ls /sys/class/scsi_generic | wc -l)" -ge 3 ] && ls /sys/class/scsi_tape | grep -q nst'
 lsscsi -g

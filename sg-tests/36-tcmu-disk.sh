@@ -14,9 +14,10 @@ FAILS=0
 modprobe target_core_user; modprobe tcm_loop
 [ -d $T ] || mount -t configfs none /sys/kernel/config
 ls $T
-ok() { echo "RESULT $1 PASS"; }
-bad() { echo "RESULT $1 FAIL"; FAILS=$((FAILS+1)); }
+ok() { echo "RESULT ${SGT_NAME:-36-tcmu-disk}.$1 PASS"; }
+bad() { echo "RESULT ${SGT_NAME:-36-tcmu-disk}.$1 FAIL"; FAILS=$((FAILS+1)); }
 chk() { n=$1; shift; if "$@"; then ok $n; else bad $n; fi; }
+. "$SGT_LIB"    # wait_for
 cat > $W/cfg.toml <<EOF
 [iscsi]
 listen = "127.0.0.1:3261"
@@ -46,10 +47,7 @@ done
 cat /sys/class/uio/*/name
 RUST_LOG=info $BIN --config $W/cfg.toml > $O/xcopyd.log 2>&1 &
 XP=$!
-for i in $(seq 1 100); do
-  [ "$(grep -c 'tcmu: serving' $O/xcopyd.log)" = 2 ] && break
-  sleep 0.1
-done
+wait_for 10 sh -c "[ \$(grep -c 'tcmu: serving' $O/xcopyd.log) = 2 ]"
 grep 'tcmu: serving' $O/xcopyd.log
 chk serving_line [ "$(grep -c 'tcmu: serving' $O/xcopyd.log)" = 2 ]
 L=$T/loopback/naa.5001405000000001/tpgt_1
@@ -59,7 +57,7 @@ for d in 0 1; do
   mkdir -p $L/lun/lun_$d
   ln -s $T/core/user_1/dev$d $L/lun/lun_$d/xcopyd_port$d
 done
-sleep 3
+chk luns_present wait_for 30 sh -c "[ \$(lsscsi -g | grep -c XCOPYD) -ge 2 ]"
 lsscsi -g
 # the tcm_loop LUNs: vendor XCOPYD, LUN 0 and 1 of the loopback target
 lun() { lsscsi -g | awk -v l=":$1]" '/XCOPYD/ && index($1, l) {print $(NF-'$2')}'; }
@@ -90,11 +88,20 @@ head -c 16777216 /dev/urandom > $W/big; dd if=$W/big of=$SD0 bs=1M oflag=direct 
 t0=$(date +%s.%N)
 sg_xcopy if=$SG0 of=$SG1 bs=512 count=32768 list_id=2 > $W/x2.log 2>&1 &
 XC=$!
-sleep 0.3
-sg_copy_results --status --list_id=2 $SG1; st=$?
+# Proven in progress before it is polled: COPY STATUS says "in progress" while sg_xcopy
+# still runs (asked back to back, at most 3000 times: no sleep to guess the copy's pace).
+inprog=0
+for i in $(seq 1 3000); do
+  sg_copy_results --status --list_id=2 $SG1 > $W/st2.txt 2>&1; st=$?
+  grep -q 'Copy manager status: Operation in progress' $W/st2.txt && { inprog=1; break; }
+  kill -0 $XC 2>/dev/null || break
+done
+cat $W/st2.txt
+chk rcr_during_copy_exit_0 [ $st = 0 ]
+chk rcr_during_copy_in_progress [ $inprog = 1 ]
+chk copy_still_running kill -0 $XC
 wait $XC; xrc=$?
 echo "sg_xcopy 16 MiB rc=$xrc $(awk -v a=$(date +%s.%N) -v b=$t0 'BEGIN{print a-b}') s"
-chk rcr_during_copy [ $st = 0 ]
 chk long_xcopy [ $xrc = 0 ]
 chk long_xcopy_data cmp $W/big $W/disk1.img
 sg_copy_results --status --list_id=2 $SG1
@@ -102,14 +109,13 @@ grep 'EXTENDED COPY' $O/xcopyd.log
 # removal: unlink LUN 1, remove its backstore; xcopyd must log it and keep serving disk0
 rm $L/lun/lun_1/xcopyd_port1; rmdir $L/lun/lun_1
 rmdir $T/core/user_1/dev1
-sleep 2
+chk removal_logged wait_for 20 grep -q 'uio1 .*removed' $O/xcopyd.log
 grep 'removed' $O/xcopyd.log
-chk removal_logged grep -q 'uio1 .*removed' $O/xcopyd.log
 sg_turs $SG0   # LIO raises REPORTED LUNS DATA HAS CHANGED itself
 chk disk0_still_served sg_turs $SG0
 # stop order: unlink the LUN, then stop the handler (a linked LUN without handler hangs I/O)
 rm $L/lun/lun_0/xcopyd_port0; rmdir $L/lun/lun_0
-kill -TERM $XP; wait $XP; echo "xcopyd exit $?"
+kill -TERM $XP; wait $XP; chk xcopyd_exit_0 [ $? = 0 ]
 chk xcopyd_exits grep -q 'xcopyd stopped' $O/xcopyd.log
 rmdir $T/core/user_1/dev0
 tail -20 $O/xcopyd.log

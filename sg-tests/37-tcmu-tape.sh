@@ -10,9 +10,10 @@ BIN=${XCOPYD:-$(command -v xcopyd)}
 T=/sys/kernel/config/target
 W=$PWD
 FAILS=0
-ok() { echo "RESULT $1 PASS"; }
-bad() { echo "RESULT $1 FAIL"; FAILS=$((FAILS+1)); }
+ok() { echo "RESULT ${SGT_NAME:-37-tcmu-tape}.$1 PASS"; }
+bad() { echo "RESULT ${SGT_NAME:-37-tcmu-tape}.$1 FAIL"; FAILS=$((FAILS+1)); }
 chk() { n=$1; shift; if "$@"; then ok $n; else bad $n; fi; }
+. "$SGT_LIB"    # wait_for
 modprobe target_core_user; modprobe tcm_loop; modprobe st
 [ -d $T ] || mount -t configfs none /sys/kernel/config
 : > $W/tape0.tap
@@ -33,16 +34,15 @@ echo 300 > $T/core/user_2/tape/attrib/cmd_time_out
 echo 1 > $T/core/user_2/tape/enable
 RUST_LOG=info $BIN --config $W/cfg.toml > $O/xcopyd2.log 2>&1 &
 XP=$!
-for i in $(seq 1 100); do grep -q 'tcmu: serving' $O/xcopyd2.log && break; sleep 0.1; done
+wait_for 10 grep -q 'tcmu: serving' $O/xcopyd2.log
 chk serving_line grep -q 'tcmu: serving uio0 tcm-user/2/tape/xcopyd/tape0 as tape0' $O/xcopyd2.log
 L=$T/loopback/naa.5001405000000011/tpgt_1
 mkdir -p $L/lun/lun_0
 echo naa.5001405000000012 > $L/nexus
 ln -s $T/core/user_2/tape $L/lun/lun_0/xcopyd_tape
-sleep 3
+chk st_node wait_for 30 test -c /dev/nst0
 lsscsi -g
 ls -l /dev/st* /dev/nst* 2>&1
-chk st_node [ -c /dev/nst0 ]
 mt-st -f /dev/nst0 status; chk mt_status mt-st -f /dev/nst0 status
 head -c 262144 /dev/urandom > $W/p1
 head -c 100000 /dev/urandom > $W/p2
@@ -67,7 +67,7 @@ mt-st -f /dev/nst0 rewind
 mkdir -p $W/x && (cd $W/x && tar xf /dev/nst0); chk tar_read diff -r $REPO/src/frontend/tcmu $W/x/src/frontend/tcmu
 mt-st -f /dev/nst0 rewind
 rm $L/lun/lun_0/xcopyd_tape; rmdir $L/lun/lun_0
-kill -TERM $XP; wait $XP
+kill -TERM $XP; wait $XP; chk xcopyd_exit_0 [ $? = 0 ]
 rmdir $T/core/user_2/tape
 tail -5 $O/xcopyd2.log
 dmesg | grep -i " st\|tape" | tail -10

@@ -19,15 +19,15 @@ head -c 8388608 /dev/urandom > pat.bin
 dd if=pat.bin of="$KB" bs=1M oflag=direct status=none
 
 tgtd -f > tgtd.log 2>&1 &
-sleep 1
+check tgtd_up wait_for 20 tgtadm --lld iscsi --op show --mode target
 tgtimg --op new --device-type tape --barcode XC0001 --size 64 --type data --file "$PWD/ktape.img"
 tgtadm --lld iscsi --op new --mode target --tid 1 -T iqn.2026-11.test:ktape
 tgtadm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 --device-type tape --bstype ssc -b "$PWD/ktape.img"
 tgtadm --lld iscsi --op bind --mode target --tid 1 -I ALL
 mkdir -p /etc/iscsi /var/lib/iscsi /run/lock/iscsi
 echo "InitiatorName=iqn.2026-11.org.xcopyd:vm-initiator" > /etc/iscsi/initiatorname.iscsi
-pgrep iscsid >/dev/null || { iscsid -f > iscsid.log 2>&1 & sleep 1; }
-iscsiadm -m discovery -t st -p 127.0.0.1:3260 >/dev/null
+pgrep iscsid >/dev/null || { iscsid -f > iscsid.log 2>&1 & }
+check tgt_discovery wait_for 20 iscsiadm -m discovery -t st -p 127.0.0.1:3260
 check tgt_login iscsiadm -m node -T iqn.2026-11.test:ktape -p 127.0.0.1:3260 --login
 check kernel_tape_present wait_for 20 sg_of IET VIRTUAL-TAPE
 KT=$(sg_of IET VIRTUAL-TAPE) KNST=/dev/$(tape_of "$(sg_of IET VIRTUAL-TAPE)")

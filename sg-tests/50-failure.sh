@@ -20,16 +20,25 @@ path = "tape0.tap"
 EOT
 xcopy backup -d inv.toml --from sd:0+131072 --to tape0 -t 64k --filemark --json -q > out.txt &
 CP=$!
-sleep 3
+# The copy is proven in progress before the disk goes: a whole record of the disk's data is
+# on the tape (read strictly, as the loader reads it), and the copy has not ended. (The
+# disk's own I/O counter is no proof: the copy's INQUIRY and READ CAPACITY count too.)
+on_tape() { [ "$(simh tape0.tap 2>/dev/null | grep -c '^R 65536$')" -ge 1 ]; }
+check copy_in_progress wait_for 60 on_tape
+check copy_still_running kill -0 $CP
 echo 1 > "/sys/class/scsi_generic/${SG##*/}/device/delete"
 wait $CP
-echo "rc=$?"; cat out.txt
+# The CLI's exit status is the sense key: COPY ABORTED (0Ah).
+expect backup_exit 10 $?
+cat out.txt
 expect sense_key_copy_aborted 10 "$(json sense_key out.txt)"
 expect asc_0d 13 "$(json asc out.txt)"
 expect ascq_02 2 "$(json ascq out.txt)"
-expect segment_0 0 "$(json segment out.txt)"
+# Segment 0 is the SPACE to end of data an appending backup starts with; the disk fails
+# in segment 1, the first data segment.
+expect segment_1 1 "$(json segment out.txt)"
 # xcopy backup cuts the range into segments of 511 records (65535 blocks at most, whole
-# 64 KiB records): segment 0 would have written 511 x 65536 bytes, and INFORMATION holds
+# 64 KiB records): segment 1 would have written 511 x 65536 bytes, and INFORMATION holds
 # its residue in bytes (variable-mode tape), so done = 33488896 - residue.
 residue=$(sed -n 's/^ *information \([0-9]*\)$/\1/p' out.txt)
 bytes=$((33488896 - ${residue:-33488896}))

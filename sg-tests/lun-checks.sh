@@ -11,12 +11,12 @@ check sg_inq_3pc grep -q '3PC=1' inq.txt
 check sg_inq_vendor grep -q 'Vendor identification: XCOPYD' inq.txt
 sg_vpd -p di "$D0" > di.txt; cat di.txt
 check sg_vpd_di_naa grep -qi '0x5001405a1b2c3d01' di.txt
-sg_vpd -p tpc "$D0" > tpc.txt; echo "rc=$?"; cat tpc.txt
+sg_vpd -p tpc "$D0" > tpc.txt; expect sg_vpd_tpc_exit 0 $?; cat tpc.txt
 check sg_vpd_tpc_lists_extended_copy grep -qi 'Extended copy' tpc.txt
 sg_opcodes "$D0" > op.txt; cat op.txt
 check sg_opcodes_83 grep -qE '^ *83 .*(Extended copy|Third party copy out)' op.txt
 for sa in 0 1 3 4; do check sg_opcodes_84_$sa grep -qE "^ *84 +$sa .*Receive copy" op.txt; done
-sg_copy_results --params "$D0" > params.txt; echo "rc=$?"; cat params.txt
+sg_copy_results --params "$D0" > params.txt; expect rcr_params_exit 0 $?; cat params.txt
 check rcr_params grep -qi 'Maximum target descriptor count: 64' params.txt
 
 # sg_xcopy: 8 MiB disk0 -> disk1 at LBA 8192 (one 02h segment), then the data.
@@ -25,11 +25,11 @@ dd if=pat.bin of="$B0" bs=1M oflag=direct status=none
 check sg_xcopy sg_xcopy if="$D0" of="$D1" bs=512 count=16384 seek=8192 list_id=5
 dd if="$B1" bs=512 skip=8192 count=16384 iflag=direct status=none of=x.bin
 check sg_xcopy_data cmp x.bin pat.bin
-sg_copy_results --status --list_id=5 "$D0" > st.txt; echo "rc=$?"; cat st.txt
+sg_copy_results --status --list_id=5 "$D0" > st.txt; expect rcr_status_exit 0 $?; cat st.txt
 check rcr_copy_status_held grep -qi 'Copy manager status: Operation completed without errors' st.txt
-sg_copy_results --failed --list_id=5 "$D0" > failed.txt 2>&1; echo "rc=$?"; cat failed.txt
+sg_copy_results --failed --list_id=5 "$D0" > failed.txt 2>&1; expect rcr_failed_exit 0 $?; cat failed.txt
 check rcr_failed_none_after_success grep -q 'no segment details' failed.txt
-sg_copy_results --receive --list_id=5 "$D0" > recv.txt 2>&1; echo "rc=$?"; head -2 recv.txt
+sg_copy_results --receive --list_id=5 "$D0" > recv.txt 2>&1; expect rcr_receive_exit 0 $?; head -2 recv.txt
 # RECEIVE DATA for a 02h list: nothing held, AVAILABLE DATA (bytes 0-3) is 0.
 check rcr_receive_data_nothing_held grep -qE '^ 00 +00 00 00 00 ' recv.txt
 # A copy past disk1's end (131072 blocks) fails: sg_xcopy gets COPY ABORTED, and FAILED
@@ -37,9 +37,9 @@ check rcr_receive_data_nothing_held grep -qE '^ 00 +00 00 00 00 ' recv.txt
 sg_xcopy if="$D0" of="$D1" bs=512 count=16 seek=131070 list_id=6 > bad.txt 2>&1
 expect sg_xcopy_past_end_exit 10 $?
 cat bad.txt
-sg_copy_results --status --list_id=6 "$D0" > st6.txt; echo "rc=$?"; cat st6.txt
+sg_copy_results --status --list_id=6 "$D0" > st6.txt; expect rcr_status6_exit 0 $?; cat st6.txt
 check rcr_status_failed grep -qi 'Copy manager status: Operation completed with errors' st6.txt
-sg_copy_results --failed --list_id=6 "$D0" > failed6.txt; echo "rc=$?"; cat failed6.txt
+sg_copy_results --failed --list_id=6 "$D0" > failed6.txt; expect rcr_failed6_exit 0 $?; cat failed6.txt
 check rcr_failed_details_sense grep -qi 'copy aborted' failed6.txt
 
 # ddpt, the same copy through its xcopy mode, to LBA 40960.

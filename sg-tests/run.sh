@@ -20,8 +20,15 @@ for t in $tests; do
     rc=$?
     grep -a -E '^(RESULT|BENCH) ' "$OUT/$name.log"
     rm -rf "/tmp/sgt/$name"    # the guest's /tmp is RAM
+    # Exact: a test exits 0 exactly when none of its checks failed, and runs at least one.
     if [ $rc != 0 ] && ! grep -aq "^RESULT $name\..* FAIL" "$OUT/$name.log"; then
         echo "RESULT $name.exit FAIL rc=$rc (see $OUT/$name.log)"
+    fi
+    if [ $rc = 0 ] && grep -aq "^RESULT $name\..* FAIL" "$OUT/$name.log"; then
+        echo "RESULT $name.exit FAIL rc=0 with failed checks (see $OUT/$name.log)"
+    fi
+    if ! grep -aq "^RESULT $name\..* PASS" "$OUT/$name.log"; then
+        echo "RESULT $name.checks FAIL no check passed (see $OUT/$name.log)"
     fi
 done > "$OUT/results.txt"
 cat "$OUT/results.txt"

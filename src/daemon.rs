@@ -13,6 +13,8 @@
 //! admin_socket = "xcopyd.sock"    # xcopy status/abort (the binary's default: state dir)
 //! state_dir = "/var/lib/xcopyd"   # persistent reservations (APTPL) of each device, in
 //!                                 # reservations/NAME.toml (default: xcopyd::state::state_dir)
+//! [metrics]               # optional: Prometheus text at http://LISTEN/metrics
+//! listen = "127.0.0.1:9480"
 //! [tcmu]                  # optional; present = serve LIO user backstores (frontend::tcmu)
 //! subtype = "xcopyd"              # dev_config "<subtype>/<inventory device name>"
 //! [[lun]]
@@ -45,6 +47,7 @@ use crate::frontend::iscsi::auth::{Chap, Credentials, Initiators};
 use crate::frontend::iscsi::{self, Target, TargetConfig};
 use crate::frontend::tcmu::scan::{Resolver, Scanner};
 use crate::frontend::Dispatcher;
+use crate::metrics::{Metrics, MetricsServer};
 use crate::scsi::target_descriptor::CscdDescriptor;
 use crate::scsi::Limits;
 
@@ -140,6 +143,15 @@ pub struct DaemonConfig {
     pub admin_socket: Option<PathBuf>,
     /// `[iscsi]` bounds on what one peer may hold.
     pub iscsi: IscsiLimits,
+    /// `[metrics] listen`: where Prometheus scrapes `/metrics` (None: not served).
+    pub metrics_listen: Option<String>,
+}
+
+/// The `[metrics]` table.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MetricsTable {
+    listen: Option<String>,
 }
 
 /// The `[iscsi]` keys that bound what one peer may hold (defaults: [`TargetConfig::new`]).
@@ -381,6 +393,7 @@ struct DaemonTable {
 /// Top-level keys the daemon config may have.
 const KNOWN_KEYS: &[&str] = &[
     "iscsi",
+    "metrics",
     "initiator",
     "lun",
     "limits",
@@ -469,6 +482,7 @@ impl DaemonConfig {
             .unwrap_or_else(|| DEFAULT_LISTEN.into());
         let allow_anonymous = iscsi.allow_anonymous.unwrap_or(false);
         let iscsi_limits = IscsiLimits::from_table(&iscsi)?;
+        let metrics: MetricsTable = table(&doc, "metrics")?;
         let limits: Limits = table(&doc, "limits")?;
         let daemon: DaemonTable = table(&doc, "daemon")?;
         let luns: Vec<LunTable> = match doc.get("lun") {
@@ -519,6 +533,7 @@ impl DaemonConfig {
             state_dir: daemon.state_dir.map(|d| base_dir.join(d)),
             tcmu,
             admin_socket: daemon.admin_socket.map(|p| base_dir.join(p)),
+            metrics_listen: metrics.listen,
         }
         .checked()
     }
@@ -576,6 +591,7 @@ pub struct Daemon {
     target: Target,
     tcmu: Option<Scanner>,
     admin: Option<AdminSocket>,
+    metrics: Option<MetricsServer>,
 }
 
 /// The LUN map: each `[[lun]]`'s device, with its `allow` list (LUN masking).
@@ -621,16 +637,25 @@ impl Daemon {
         set_drive_luns(&config, &inventory);
         let shared = Arc::new(SharedInventory::default());
         shared.set(inventory.clone());
-        let copy = Arc::new(CopyManager::new(shared.clone(), config.limits.clone()));
-        let dispatcher =
-            Arc::new(Dispatcher::new(luns, copy.clone()).with_limits(config.limits.clone()));
-        let target =
-            iscsi::start(config.target_config(), dispatcher.clone()).map_err(|source| {
-                DaemonError::Listen {
-                    listen: config.listen.clone(),
-                    source,
-                }
-            })?;
+        let metrics = Arc::new(Metrics::default());
+        let copy = Arc::new(
+            CopyManager::new(shared.clone(), config.limits.clone()).with_metrics(metrics.clone()),
+        );
+        let dispatcher = Arc::new(
+            Dispatcher::new(luns, copy.clone())
+                .with_limits(config.limits.clone())
+                .with_metrics(metrics.clone()),
+        );
+        let target_config = TargetConfig {
+            metrics: Some(metrics.clone()),
+            ..config.target_config()
+        };
+        let target = iscsi::start(target_config, dispatcher.clone()).map_err(|source| {
+            DaemonError::Listen {
+                listen: config.listen.clone(),
+                source,
+            }
+        })?;
         tracing::info!(
             listen = %target.local_addr(),
             target = %config.target,
@@ -649,6 +674,7 @@ impl Daemon {
             None => None,
             Some(t) => {
                 let (inv, copy, limits) = (shared.clone(), copy.clone(), config.limits.clone());
+                let tcmu_metrics = metrics.clone();
                 // Each TCMU device is LUN 0 of a dispatcher of its own, sharing the copy
                 // manager (and so the held copy results) with every other LUN.
                 let resolve: Arc<Resolver> = Arc::new(move |name: &str| {
@@ -660,7 +686,9 @@ impl Daemon {
                     };
                     let copy: Arc<dyn crate::copy::CopyService> = copy.clone();
                     Some(Arc::new(
-                        Dispatcher::new(vec![lun], copy).with_limits(limits.clone()),
+                        Dispatcher::new(vec![lun], copy)
+                            .with_limits(limits.clone())
+                            .with_metrics(tcmu_metrics.clone()),
                     ))
                 });
                 let scanner =
@@ -669,6 +697,25 @@ impl Daemon {
                 tracing::info!(subtype = %t.subtype, "tcmu: watching /sys/class/uio");
                 Some(scanner)
             }
+        };
+        let metrics_server = match &config.metrics_listen {
+            Some(listen) => {
+                let server = MetricsServer::start(listen, metrics.clone()).map_err(|source| {
+                    DaemonError::Listen {
+                        listen: format!("[metrics] {listen}"),
+                        source,
+                    }
+                })?;
+                if !is_loopback(listen) {
+                    tracing::warn!(
+                        listen,
+                        "[metrics] listens beyond loopback: initiator and device names are visible to whoever reaches it"
+                    );
+                }
+                tracing::info!(listen = %server.local_addr(), "metrics at /metrics");
+                Some(server)
+            }
+            None => None,
         };
         let admin = match &config.admin_socket {
             Some(path) => {
@@ -688,7 +735,13 @@ impl Daemon {
             target,
             tcmu,
             admin,
+            metrics: metrics_server,
         })
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
     }
 
     /// The copies this daemon runs and ran lately.

@@ -16,6 +16,7 @@ pub mod copy;
 pub mod daemon;
 pub mod device;
 pub mod frontend;
+pub mod metrics;
 pub mod scsi;
 pub mod state;
 pub mod sys;

@@ -425,10 +425,11 @@ fn simple_reads_complete_out_of_order_with_exact_data() {
     assert_eq!((got[0].0, got[0].1), (a.bhs.itt(), 0));
     assert!(got[0].2 == pattern[..1024]);
 
-    // 32 in flight, some overlapping the held one and each other, a few short
-    // (underflow) and one out of range: every one answered once with exactly its data.
+    // 31 in flight and one out of range, the whole CmdSN window (queue depth 32: an
+    // initiator may not send past MaxCmdSN), some overlapping the held one and each
+    // other, a few short (underflow): every one answered once with exactly its data.
     let mut sent = Vec::new();
-    for n in 0..32u8 {
+    for n in 0..31u8 {
         let lba = n % 60 + 1;
         let blocks = n % 4 + 1;
         let want = u32::from(blocks) * 512 + if n % 5 == 0 { 512 } else { 0 };
@@ -440,7 +441,7 @@ fn simple_reads_complete_out_of_order_with_exact_data() {
     i.send(&oob);
     let itts: Vec<u32> = sent.iter().map(|s| s.0).chain([oob.bhs.itt()]).collect();
     let got = replies(&mut i, &itts);
-    assert_eq!(got.len(), 33);
+    assert_eq!(got.len(), 32);
     for (itt, lba, blocks) in sent {
         let r = got.iter().find(|r| r.0 == itt).unwrap();
         assert_eq!(r.1, 0);
@@ -458,9 +459,11 @@ fn simple_reads_complete_out_of_order_with_exact_data() {
 
 #[test]
 fn ordered_and_non_disk_commands_wait_for_the_running_read() {
-    // The held read opens only on a timeout (300 ms): an ORDERED read sent after it, and
-    // a TEST UNIT READY, are answered after it all the same.
-    let (target, gate, pattern, mut i) = start_gated(300);
+    // An ORDERED read and a TEST UNIT READY sent while a read is held in the device are
+    // answered after it. They are known to be queued before the gate opens: the reader
+    // handles PDUs in order, so once an immediate NOP-Out sent after them is answered, both
+    // have reached the executor.
+    let (target, gate, pattern, mut i) = start_gated(30_000);
     let a = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
     let mut b = i.command_pdu(0, &read10(1, 1), 512, true, &[]);
     b.bhs.set_flags((b.bhs.flags() & !0x07) | 2);
@@ -469,6 +472,8 @@ fn ordered_and_non_disk_commands_wait_for_the_running_read() {
     gate.wait_entered();
     i.send(&b);
     i.send(&c);
+    assert_eq!(i.nop(b"queued").data, b"queued");
+    gate.set(None, Some(true));
     let got = replies(&mut i, &[a.bhs.itt(), b.bhs.itt(), c.bhs.itt()]);
     let order: Vec<(u32, u8)> = got.iter().map(|r| (r.0, r.1)).collect();
     assert_eq!(
@@ -482,28 +487,122 @@ fn ordered_and_non_disk_commands_wait_for_the_running_read() {
     target.shutdown();
 }
 
-#[test]
-fn abort_task_of_a_read_in_flight_and_of_one_queued_behind_an_exclusive_task() {
-    let (target, gate, pattern, mut i) = start_gated(10_000);
-    // The read is in the device when ABORT TASK comes: the TMF response waits for it to
-    // leave, and the read is never answered.
-    let a = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
-    i.send(&a);
-    gate.wait_entered();
-    let opener = {
-        let gate = gate.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            gate.set(None, Some(true));
-        })
-    };
-    assert_eq!(i.tmf(1, 0, a.bhs.itt()), 0, "function complete");
-    opener.join().unwrap();
-    assert_eq!(i.nop(b"no data-in before me").data, b"no data-in before me");
+/// A copy service whose EXTENDED COPY says it has started, waits until its task is aborted
+/// (so the test knows the ABORT TASK reached the target), then waits to be let go.
+#[derive(Default)]
+struct HeldCopy {
+    state: std::sync::Mutex<(bool, bool, bool)>, // started, aborted, released
+    cv: std::sync::Condvar,
+}
 
+impl HeldCopy {
+    fn wait(&self, what: &str, f: impl Fn(&(bool, bool, bool)) -> bool) {
+        let s = self.state.lock().unwrap();
+        let (s, t) = self
+            .cv
+            .wait_timeout_while(s, std::time::Duration::from_secs(30), |s| !f(s))
+            .unwrap();
+        assert!(!t.timed_out() && f(&s), "timed out waiting for {what}");
+    }
+
+    fn release(&self) {
+        self.state.lock().unwrap().2 = true;
+        self.cv.notify_all();
+    }
+}
+
+impl xcopyd::copy::CopyService for HeldCopy {
+    fn extended_copy(
+        &self,
+        _nexus: &xcopyd::copy::Nexus,
+        _lun: Option<Arc<dyn ScsiDevice>>,
+        _cdb: &[u8],
+        _list: &[u8],
+        abort: &xcopyd::copy::Abort,
+    ) -> xcopyd::copy::CommandResult {
+        self.state.lock().unwrap().0 = true;
+        self.cv.notify_all();
+        // Polled with a deadline: the Abort is a flag, not something to wait on.
+        let t0 = std::time::Instant::now();
+        while !abort.is_aborted() {
+            assert!(t0.elapsed().as_secs() < 30, "never aborted");
+            std::thread::yield_now();
+        }
+        self.state.lock().unwrap().1 = true;
+        self.cv.notify_all();
+        self.wait("the release", |s| s.2);
+        xcopyd::copy::CommandResult::good(Vec::new())
+    }
+
+    fn receive_copy_results(
+        &self,
+        _nexus: &xcopyd::copy::Nexus,
+        _cdb: &[u8],
+    ) -> xcopyd::copy::CommandResult {
+        xcopyd::copy::CommandResult::good(vec![0; 4])
+    }
+
+    fn nexus_lost(&self, _nexus: &xcopyd::copy::Nexus) {}
+}
+
+#[test]
+fn abort_task_of_a_copy_in_flight_answers_after_it_left_and_never_the_copy() {
+    let copy = Arc::new(HeldCopy::default());
+    let luns: Vec<Arc<dyn ScsiDevice>> = vec![Arc::new(MemoryDisk::new("disk0", 512, 64))];
+    let d = Arc::new(Dispatcher::new(luns, copy.clone()));
+    let target = iscsi::start(TargetConfig::new("127.0.0.1:0", IQN), d).unwrap();
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    // An EXTENDED COPY with an empty 16-byte list header: the service holds it.
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x83;
+    cdb[13] = 16;
+    let x = i.command_pdu(0, &cdb, 16, false, &[0; 16]);
+    i.send(&x);
+    copy.wait("the copy to start", |s| s.0);
+    // ABORT TASK: the service sees its task aborted while the TMF waits for it.
+    let mut b = Bhs::new(Opcode::TASK_MANAGEMENT_REQUEST);
+    b.set_immediate(true)
+        .set_flags(0x80 | 1)
+        .set_itt(0x7000)
+        .set_referenced_task_tag(x.bhs.itt())
+        .set_cmd_sn(i.cmd_sn)
+        .set_ref_cmd_sn(x.bhs.cmd_sn());
+    i.send(&Pdu::new(b));
+    copy.wait("the abort to reach the copy", |s| s.1);
+    // Nothing may be answered while the copy is in: the TMF waits for the task to leave.
+    // (A negative: watched for 100 ms, which only a wrong early answer can end sooner.)
+    i.s.set_nonblocking(true).unwrap();
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_millis(100) {
+        let early = std::io::Read::read(&mut i.s, &mut [0u8; 1]);
+        assert!(
+            matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "a PDU before the copy left: {early:?}"
+        );
+        std::thread::yield_now();
+    }
+    i.s.set_nonblocking(false).unwrap();
+    copy.release();
+    // The TMF response (function complete), and never the copy's status.
+    let r = i.recv();
+    assert_eq!(
+        (r.bhs.opcode(), r.bhs.itt(), r.bhs.byte(2)),
+        (Opcode::TASK_MANAGEMENT_RESPONSE, 0x7000, 0)
+    );
+    assert_eq!(i.nop(b"no status before me").data, b"no status before me");
+    i.logout();
+    target.shutdown();
+}
+
+#[test]
+fn abort_task_of_a_task_queued_behind_an_exclusive_task() {
+    let (target, gate, pattern, mut i) = start_gated(30_000);
     // A TEST UNIT READY held behind an ORDERED read that is in the device, aborted while
     // queued: answered by its TMF at once, never executed, and the read still completes.
-    gate.set(Some(false), Some(false));
     let mut b = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
     b.bhs.set_flags((b.bhs.flags() & !0x07) | 2);
     let c = i.command_pdu(0, &[0; 6], 0, false, &[]);

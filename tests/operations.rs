@@ -210,3 +210,144 @@ fn sigusr1_tells_the_cli_how_far_it_got_and_does_not_kill_it() {
         "the whole disk on tape"
     );
 }
+
+/// `/metrics` during work: parses as Prometheus text, and the counters move — copies by
+/// result, EXTENDED COPY by initiator, segments by type, bytes by device, logins by result
+/// and reason, sessions, device latency.
+#[test]
+fn metrics_move_while_copies_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = |_| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (iscsi, metrics) = (port(0), port(1));
+    let config = format!(
+        "[iscsi]\nlisten = \"127.0.0.1:{iscsi}\"\n[metrics]\nlisten = \"127.0.0.1:{metrics}\"\n\
+         [[device]]\nname = \"disk0\"\nkind = \"disk\"\npath = \"disk0.img\"\nsize = \"64MiB\"\n\
+         designator = \"naa.5001405a1b2c3d01\"\n\
+         [[device]]\nname = \"tape0\"\nkind = \"tape\"\npath = \"tape0.tap\"\n\
+         designator = \"naa.5001405a1b2c3d02\"\n\
+         [[lun]]\ndevice = \"disk0\"\n[[lun]]\ndevice = \"tape0\"\n"
+    );
+    std::fs::write(dir.path().join("xcopyd.toml"), config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_xcopyd"))
+        .arg("--config")
+        .arg(dir.path().join("xcopyd.toml"))
+        .env("XCOPYD_STATE_DIR", dir.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("xcopyd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let _d = Daemon { child, dir };
+    let scrape = || -> Option<prometheus_parse::Scrape> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", metrics)).ok()?;
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let body = text.split_once("\r\n\r\n")?.1.to_string();
+        prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).ok()
+    };
+    let value = |scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    wait_for(30, "/metrics", || scrape().is_some());
+    let before = scrape().unwrap();
+    let url = format!("iscsi://127.0.0.1:{iscsi}/iqn.2026-11.org.xcopyd:mover/0");
+    for _ in 0..2 {
+        let out = Command::new(env!("CARGO_BIN_EXE_xcopy"))
+            .args([
+                "backup",
+                "-q",
+                "--from",
+                "lun:0:0+2048",
+                "--to",
+                "lun:1",
+                "--target",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    // A login to a target that is not there: refused, counted by its status.
+    let out = Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["results", "--target"])
+        .arg(format!("iscsi://127.0.0.1:{iscsi}/iqn.no.such:target/0"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let after = scrape().expect("/metrics parses as Prometheus text");
+    let initiator = [
+        ("initiator", "iqn.2026-11.org.xcopyd:initiator"),
+        ("command", "extended_copy"),
+    ];
+    assert_eq!(
+        value(&after, "xcopyd_third_party_copy_commands_total", &initiator)
+            - value(
+                &before,
+                "xcopyd_third_party_copy_commands_total",
+                &initiator
+            ),
+        2.0
+    );
+    let good = [("result", "good")];
+    assert_eq!(
+        value(&after, "xcopyd_copies_total", &good) - value(&before, "xcopyd_copies_total", &good),
+        2.0
+    );
+    // Each backup: an 11h SPACE to end of data, then one 00h segment of 2048 blocks.
+    assert_eq!(
+        value(&after, "xcopyd_segments_total", &[("type", "00h")]),
+        2.0
+    );
+    assert_eq!(
+        value(&after, "xcopyd_segments_total", &[("type", "11h")]),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "xcopyd_copy_bytes_total",
+            &[("device", "naa.5001405a1b2c3d02")]
+        ),
+        2.0 * 2048.0 * 512.0
+    );
+    // Each remote backup logs in twice: to ask the tape where it ends, then to copy.
+    assert_eq!(
+        value(&after, "xcopyd_iscsi_logins_total", &[("result", "ok")]),
+        4.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "xcopyd_iscsi_logins_total",
+            &[("result", "refused"), ("reason", "status 0203")]
+        ),
+        1.0
+    );
+    assert_eq!(value(&after, "xcopyd_copies_in_flight", &[]), 0.0);
+    assert!(
+        after
+            .samples
+            .iter()
+            .any(|s| s.metric == "xcopyd_device_command_seconds"
+                && s.labels.get("device") == Some("tape0")),
+        "latency of the tape's commands"
+    );
+}

@@ -1186,7 +1186,7 @@ fn write_transfers_match_commands_one_by_one() {
 #[test]
 fn a_backup_killed_midway_leaves_a_prefix_of_its_records() {
     const REC: usize = 256 * 1024;
-    let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk0.img");
     let tape = dir.path().join("tape0.tap");
     // 512 MiB, sparse but for a stamp at the head of every record's worth of data.
@@ -1227,15 +1227,46 @@ fn a_backup_killed_midway_leaves_a_prefix_of_its_records() {
     };
     let all = (size as usize) / REC;
     let mut midway = 0;
-    for delay_ms in [5, 40, 150] {
+    // How many records the image shows read strictly from the start (as below and as the
+    // loader reads it: whole records up to the first marker or half-written record),
+    // continued from `(records, offset)` so a poll reads only the length words.
+    let shown = |(mut records, mut p): (usize, u64)| {
+        use std::os::unix::fs::FileExt as _;
+        let Ok(f) = fs::File::open(&tape) else {
+            return (records, p);
+        };
+        let word = |at: u64| {
+            let mut w = [0u8; 4];
+            f.read_exact_at(&mut w, at)
+                .ok()
+                .map(|()| u32::from_le_bytes(w))
+        };
+        while word(p) == Some(REC as u32) && word(p + 4 + REC as u64) == Some(REC as u32) {
+            records += 1;
+            p += REC as u64 + 8;
+        }
+        (records, p)
+    };
+    for seen in [1, 16, 256] {
         let _ = fs::remove_file(&tape);
         let mut child = backup("disk0").spawn().unwrap();
+        // Killed once the image shows `seen` records (polled with a deadline).
         let t0 = std::time::Instant::now();
-        while fs::metadata(&tape).map_or(0, |m| m.len()) == 0 {
-            assert!(t0.elapsed().as_secs() < 60, "no data on the tape");
+        let mut at = (0, 0);
+        while {
+            at = shown(at);
+            at.0 < seen
+        } {
+            assert!(
+                t0.elapsed().as_secs() < 120,
+                "{seen} records never reached the tape"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the backup ended early"
+            );
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         child.wait().unwrap();
         // The strict reading: whole records from the start, each the disk's bytes.
@@ -1247,7 +1278,7 @@ fn a_backup_killed_midway_leaves_a_prefix_of_its_records() {
             if word == 0xffff_ffff {
                 break;
             }
-            assert_eq!(word as usize, REC, "delay {delay_ms}: length word at {p}");
+            assert_eq!(word as usize, REC, "killed at {seen}: length word at {p}");
             if p + 8 + REC > bytes.len() {
                 break; // the half-written record
             }
@@ -1257,28 +1288,33 @@ fn a_backup_killed_midway_leaves_a_prefix_of_its_records() {
             }
             assert!(
                 bytes[p + 4..p + 4 + REC] == expected(records)[..],
-                "delay {delay_ms}: record {records}"
+                "killed at {seen}: record {records}"
             );
             records += 1;
             p += REC + 8;
         }
+        assert!(
+            records >= seen,
+            "{records} records, {seen} were seen before the kill"
+        );
         if records < all {
             midway += 1;
         }
         // The loader agrees, and the next backup goes right after those records.
         let (t, report) = EmulatedTape::open("tape0", &tape, TapeConfig::default()).unwrap();
-        assert_eq!(report.records, records as u64, "delay {delay_ms}: {report}");
+        assert_eq!(report.records, records as u64, "killed at {seen}: {report}");
         assert_eq!(report.end_of_data, (records * (REC + 8)) as u64);
         drop(t);
-        eprintln!("killed after {delay_ms} ms: {records} of {all} records, {report}");
+        eprintln!("killed once {seen} were seen: {records} of {all} records, {report}");
         let status = backup("disk0:0+32768").arg("--overwrite").status().unwrap();
         assert!(status.success());
         let image = parse_simh(&fs::read(&tape).unwrap());
-        assert_eq!(image.len(), 64, "delay {delay_ms}");
+        assert_eq!(image.len(), 64, "killed at {seen}");
         for (k, r) in image.iter().enumerate() {
-            assert!(*r == Rec::Data(expected(k)), "delay {delay_ms}: record {k}");
+            assert!(*r == Rec::Data(expected(k)), "killed at {seen}: record {k}");
         }
     }
-    // At least one kill landed in the middle of the copy (512 MiB take far longer than 5 ms).
+    // At least one kill landed in the middle of the copy (2048 records; the last kill comes
+    // once 256 are written).
     assert!(midway > 0);
 }

@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(p) = sense(RegisterAndMoveParameters::decode(data, len)) {
         let bytes = p.encode();
-        assert_eq!(RegisterAndMoveParameters::decode(&bytes, bytes.len() as u32), Ok(p));
+        assert_eq!(
+            RegisterAndMoveParameters::decode(&bytes, bytes.len() as u32),
+            Ok(p)
+        );
     }
     if let Some(t) = sense(TransportId::decode(&mut Reader::new(data))) {
         let mut bytes = Vec::new();

@@ -24,6 +24,7 @@ use crate::scsi::{Asc, Limits, ListIdUsage, ParameterList, Sense, Status};
 use super::registry::{Registry, Request};
 use super::run::{self, Context, Progress, Resolve};
 use super::{Abort, CommandResult, CopyService, Nexus};
+use crate::metrics::Metrics;
 use crate::scsi::dump::sense_summary;
 
 /// Held records kept per nexus at most; the oldest finished ones go first.
@@ -58,6 +59,7 @@ pub struct CopyManager {
     limits: Limits,
     state: Mutex<State>,
     registry: Arc<Registry>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CopyManager {
@@ -67,7 +69,14 @@ impl CopyManager {
             limits,
             state: Mutex::new(State::default()),
             registry: Arc::new(Registry::default()),
+            metrics: None,
         }
+    }
+
+    /// Counts copies, segments and bytes in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Every copy this manager runs and ran lately (the admin socket's view).
@@ -185,9 +194,16 @@ impl CopyManager {
             progress: &progress,
             abort: &abort,
         };
+        if let Some(m) = &self.metrics {
+            m.copies_in_flight.inc();
+        }
         let outcome = run::run(list, &ctx);
         self.registry.finish(id, outcome.sense.clone());
         self.log_end(id);
+        if let Some(m) = &self.metrics {
+            m.copies_in_flight.dec();
+            count(m, list, &progress, outcome.sense.as_ref());
+        }
         let mut state = self.state();
         state.running -= 1;
         if tracked {
@@ -409,6 +425,55 @@ impl CopyService for CopyManager {
         self.state()
             .records
             .retain(|(n, _), r| n != nexus || r.finished.is_none());
+    }
+}
+
+/// One finished list in the metrics: its result, the types of the segments it processed,
+/// and the bytes they moved by destination (what the descriptors say; the failed segment's
+/// part from the progress).
+fn count(m: &Metrics, list: &ParameterList, progress: &Progress, sense: Option<&Sense>) {
+    use std::sync::atomic::Ordering;
+    let (result, sense) = match sense {
+        None => ("good", String::new()),
+        Some(s) => ("check_condition", sense_summary(s)),
+    };
+    m.copies
+        .get_or_create(&vec![("result", result.into()), ("sense", sense)])
+        .inc();
+    let done = progress.segments_processed.load(Ordering::Relaxed) as usize;
+    let mut counted = 0u64;
+    for (i, seg) in list.segments.iter().enumerate().take(done) {
+        m.segments
+            .get_or_create(&vec![("type", format!("{:02x}h", seg.body.type_code()))])
+            .inc();
+        let bytes = list.segment_bytes(i);
+        counted += bytes;
+        if let Some(c) = seg
+            .body
+            .destination()
+            .and_then(|d| list.cscds.get(usize::from(d.0)))
+        {
+            m.copy_bytes
+                .get_or_create(&vec![("device", Metrics::label(&c.identifier.to_string()))])
+                .inc_by(bytes);
+        }
+    }
+    // The failed segment wrote some of its bytes.
+    let rest = progress
+        .bytes
+        .load(Ordering::Relaxed)
+        .saturating_sub(counted);
+    if let Some(c) = list
+        .segments
+        .get(done)
+        .and_then(|s| s.body.destination())
+        .and_then(|d| list.cscds.get(usize::from(d.0)))
+    {
+        if rest > 0 {
+            m.copy_bytes
+                .get_or_create(&vec![("device", Metrics::label(&c.identifier.to_string()))])
+                .inc_by(rest);
+        }
     }
 }
 

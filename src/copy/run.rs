@@ -508,13 +508,20 @@ impl Runner<'_> {
                     write_range(d, lba, start + done, &gathered).map_err(|f| (f, progress))?;
                     done += n as u64;
                 }
-                if !residue.cat && (residue.source_pad || residue.last) {
-                    self.left.source.clear();
-                }
-                Moved {
+                let moved = Moved {
                     written: total,
                     expected: total,
+                };
+                // Table 116: with no PAD on either side, leftover source data is an
+                // inexact segment; source PAD drops it; destination PAD alone keeps it.
+                let (cat, sp, dp) = (residue.cat, residue.source_pad, residue.destination_pad);
+                if !cat && !sp && !dp && !self.left.source.is_empty() {
+                    return Err((Failure::new(Asc::UNEXPECTED_INEXACT_SEGMENT), moved));
                 }
+                if residue.last || (!cat && sp) {
+                    self.left.source.clear();
+                }
+                moved
             }
             Segment::BlockOffsetToBlockOffset {
                 bytes,

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use crate::copy::{Abort, CommandResult, CopyService, Nexus};
 use crate::device::{access, DataDirection, ScsiDevice};
+use crate::metrics::Metrics;
 use crate::scsi::inquiry::{self, InquiryCdb};
 use crate::scsi::sbc::{self, ReportOpcodesCdb};
 use crate::scsi::third_party_copy;
@@ -73,6 +74,7 @@ pub struct Dispatcher {
     /// The copy manager's limits, for VPD 8Fh.
     limits: Limits,
     attention: Mutex<Attention>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Unit attention bookkeeping. A condition is pending for (nexus, LUN) while the epoch the
@@ -107,7 +109,14 @@ impl Dispatcher {
             copy,
             limits: Limits::default(),
             attention: Mutex::new(attention),
+            metrics: None,
         }
+    }
+
+    /// Counts commands, CHECK CONDITIONs and device latency in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Sets the limits VPD 8Fh reports (those the copy manager enforces).
@@ -214,6 +223,22 @@ impl Dispatcher {
         data_in: &mut [u8],
         abort: &Abort,
     ) -> (CommandResult, usize) {
+        let (result, n) = self.dispatch(nexus, lun, cdb, data_out, data_in, abort);
+        if let Some(m) = &self.metrics {
+            count(m, nexus, cdb, &result);
+        }
+        (result, n)
+    }
+
+    fn dispatch(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in: &mut [u8],
+        abort: &Abort,
+    ) -> (CommandResult, usize) {
         let Some(&op) = cdb.first() else {
             let sense = Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE);
             return (CommandResult::check_condition(&sense), 0);
@@ -299,7 +324,13 @@ impl Dispatcher {
         } else {
             DataDirection::None
         };
-        let completion = match device.execute(cdb, direction) {
+        let timer = self
+            .metrics
+            .as_ref()
+            .map(|m| DeviceTimer::start(m, device.name()));
+        let executed = device.execute(cdb, direction);
+        drop(timer);
+        let completion = match executed {
             Ok(c) => c,
             Err(_) => {
                 let sense = Sense::new(
@@ -525,6 +556,64 @@ impl Dispatcher {
         self.attention
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// EXTENDED COPY and RECEIVE COPY RESULTS by initiator, and every CHECK CONDITION by sense.
+fn count(m: &Metrics, nexus: &Nexus, cdb: &[u8], result: &CommandResult) {
+    let command = match cdb.first().copied().map(Opcode) {
+        Some(Opcode::EXTENDED_COPY) => Some("extended_copy"),
+        Some(Opcode::RECEIVE_COPY_RESULTS) => Some("receive_copy_results"),
+        _ => None,
+    };
+    if let Some(command) = command {
+        m.third_party_copy_commands
+            .get_or_create(&vec![
+                ("initiator", Metrics::label(&nexus.initiator)),
+                ("command", command.into()),
+            ])
+            .inc();
+    }
+    if result.status == Status::CHECK_CONDITION {
+        let sense = Sense::decode(&result.sense).map_or_else(
+            |_| "undecodable".into(),
+            |s| crate::scsi::dump::sense_summary(&s),
+        );
+        m.check_conditions
+            .get_or_create(&vec![("sense", sense)])
+            .inc();
+    }
+}
+
+/// A device command in flight: its device's gauge up while it runs, its time observed.
+struct DeviceTimer<'a> {
+    metrics: &'a Metrics,
+    labels: crate::metrics::Labels,
+    started: std::time::Instant,
+}
+
+impl<'a> DeviceTimer<'a> {
+    fn start(metrics: &'a Metrics, device: &str) -> Self {
+        let labels = vec![("device", Metrics::label(device))];
+        metrics.device_in_flight.get_or_create(&labels).inc();
+        Self {
+            metrics,
+            labels,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for DeviceTimer<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .device_in_flight
+            .get_or_create(&self.labels)
+            .dec();
+        self.metrics
+            .device_seconds
+            .get_or_create(&self.labels)
+            .observe(self.started.elapsed().as_secs_f64());
     }
 }
 

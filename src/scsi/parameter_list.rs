@@ -327,6 +327,13 @@ impl ParameterList {
     /// (512 where the CSCD gives none) for the block segments, the byte counts of the
     /// byte-range and inline ones. For progress and ETA, not for validation.
     pub fn bytes_to_move(&self) -> u64 {
+        (0..self.segments.len())
+            .map(|i| self.segment_bytes(i))
+            .sum()
+    }
+
+    /// What [`ParameterList::bytes_to_move`] counts for segment `index`.
+    pub fn segment_bytes(&self, index: usize) -> u64 {
         let block_length = |id: CscdId| {
             self.cscds
                 .get(usize::from(id.0))
@@ -337,26 +344,23 @@ impl ParameterList {
                     _ => 512,
                 })
         };
-        self.segments
-            .iter()
-            .map(|s| match s.body {
-                Segment::BlockToStream { blocks, source, .. }
-                | Segment::BlockToBlock { blocks, source, .. } => {
-                    u64::from(blocks) * block_length(source)
-                }
-                Segment::StreamToBlock {
-                    blocks,
-                    destination,
-                    ..
-                } => u64::from(blocks) * block_length(destination),
-                Segment::BlockOffsetToBlockOffset { bytes, .. }
-                | Segment::BlockOffsetToStream { bytes, .. }
-                | Segment::StreamToBlockOffset { bytes, .. }
-                | Segment::InlineToStream { bytes, .. } => u64::from(bytes),
-                Segment::StreamToStream { byte_count, .. } => u64::from(byte_count),
-                _ => 0,
-            })
-            .sum()
+        self.segments.get(index).map_or(0, |s| match s.body {
+            Segment::BlockToStream { blocks, source, .. }
+            | Segment::BlockToBlock { blocks, source, .. } => {
+                u64::from(blocks) * block_length(source)
+            }
+            Segment::StreamToBlock {
+                blocks,
+                destination,
+                ..
+            } => u64::from(blocks) * block_length(destination),
+            Segment::BlockOffsetToBlockOffset { bytes, .. }
+            | Segment::BlockOffsetToStream { bytes, .. }
+            | Segment::StreamToBlockOffset { bytes, .. }
+            | Segment::InlineToStream { bytes, .. } => u64::from(bytes),
+            Segment::StreamToStream { byte_count, .. } => u64::from(byte_count),
+            _ => 0,
+        })
     }
 
     /// Absolute offset of CSCD descriptor `index` in the encoded list.

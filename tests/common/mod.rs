@@ -66,7 +66,13 @@ impl Initiator {
     }
 
     pub fn login(addr: SocketAddr, keys: &str) -> (Self, Pdu) {
+        Self::login_at(addr, keys, 1)
+    }
+
+    /// A login whose CmdSN (the first command's, RFC 7143 4.2.2.1) is `cmd_sn`.
+    pub fn login_at(addr: SocketAddr, keys: &str, cmd_sn: u32) -> (Self, Pdu) {
         let mut i = Self::connect(addr);
+        i.cmd_sn = cmd_sn;
         let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
         b.set_immediate(true)
             .set_flags(0x80 | (1 << 2) | 3)
@@ -76,7 +82,7 @@ impl Initiator {
                 [0x80, 0, 0, 0, n[0], n[1]]
             })
             .set_itt(0)
-            .set_cmd_sn(1)
+            .set_cmd_sn(cmd_sn)
             .set_exp_stat_sn(0);
         let text = keys.replace('|', "\0") + "\0";
         i.send(&Pdu::with_data(b, text.into_bytes()));

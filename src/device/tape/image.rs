@@ -1164,6 +1164,21 @@ fn pwritev_all(file: &File, mut bufs: &mut [IoSlice<'_>], mut offset: u64) -> io
 mod tests {
     use super::*;
 
+    /// A temp dir under the system temp dir on a file system that takes O_DIRECT, so the
+    /// direct append path is the one tested: the temp dir, else /var/tmp (tmpfs refuses it).
+    fn direct_tempdir() -> tempfile::TempDir {
+        for base in [std::env::temp_dir(), std::path::PathBuf::from("/var/tmp")] {
+            let Ok(dir) = tempfile::tempdir_in(&base) else {
+                continue;
+            };
+            let probe = dir.path().join("probe");
+            if std::fs::write(&probe, b"").is_ok() && Direct::open(&probe).is_some() {
+                return dir;
+            }
+        }
+        panic!("neither the temp dir nor /var/tmp takes O_DIRECT");
+    }
+
     fn rec(data: &[u8]) -> Vec<u8> {
         let n = (data.len() as u32).to_le_bytes();
         let mut v = n.to_vec();
@@ -1245,13 +1260,12 @@ mod tests {
         assert_eq!(report.end_of_data, 14);
     }
 
-    /// Appends through O_DIRECT (on the repository's file system: /tmp may be tmpfs, which
-    /// refuses it) and through the page cache, mixed with filemarks and mid-tape truncation,
+    /// Appends through O_DIRECT (in [`direct_tempdir`]) and through the page cache, mixed with filemarks and mid-tape truncation,
     /// must leave the same bytes as the format written out by hand, reopen to the same index,
     /// and read back the same records.
     #[test]
     fn direct_and_buffered_appends_write_the_same_image() {
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let dir = direct_tempdir();
         let data = |len: usize, seed: usize| -> Vec<u8> {
             (0..len)
                 .map(|i| (i * 31 + seed * 7 + i / 251) as u8)
@@ -1425,7 +1439,7 @@ mod tests {
                 assert_eq!(report.ignored_bytes, img.len() as u64 - end, "end {end}");
             }
         }
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let dir = direct_tempdir();
         let path = dir.path().join("crashed.tap");
         let mut bytes = rec(b"hello");
         bytes.extend_from_slice(&end_padding(bytes.len() as u64, 4096));
@@ -1455,7 +1469,7 @@ mod tests {
     /// `append_records` then cuts the file to end of data, and the image closes exact.
     #[test]
     fn a_failed_append_keeps_what_reached_the_file_and_nothing_else() {
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let dir = direct_tempdir();
         let path = dir.path().join("fail.tap");
         let (mut img, _) = TapeImage::open(&path, true).unwrap();
         if img.direct.is_none() {

@@ -51,9 +51,23 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
         }
         Err(why) => {
             tracing::warn!(peer = ?peer, reason = %why, "iSCSI login refused");
+            if let Some(m) = &shared.config.metrics {
+                m.iscsi_logins
+                    .get_or_create(&vec![("result", "refused".into()), ("reason", kind(&why))])
+                    .inc();
+            }
             return Ok(());
         }
     };
+    let metrics = shared.config.metrics.clone();
+    if let Some(m) = &metrics {
+        m.iscsi_logins
+            .get_or_create(&vec![("result", "ok".into()), ("reason", String::new())])
+            .inc();
+        m.iscsi_sessions.inc();
+    }
+    // The session leaves the gauge however the connection ends.
+    let _counted = SessionGauge(metrics);
     tracing::info!(
         peer = ?peer,
         initiator = %params.initiator_name,
@@ -105,6 +119,34 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     }
     tracing::info!(initiator = %session.initiator, tsih, reason = %why, "iSCSI connection closed");
     Ok(())
+}
+
+/// Takes a session off the sessions gauge when dropped.
+struct SessionGauge(Option<Arc<crate::metrics::Metrics>>);
+
+impl Drop for SessionGauge {
+    fn drop(&mut self) {
+        if let Some(m) = &self.0 {
+            m.iscsi_sessions.dec();
+        }
+    }
+}
+
+/// A refusal's kind for the metrics (few values: the login status, or how it failed).
+fn kind(why: &str) -> String {
+    if let Some(status) = why
+        .rsplit_once("(status ")
+        .and_then(|(_, s)| s.strip_suffix(')'))
+    {
+        return format!("status {status}");
+    }
+    if why.starts_with("not logged in within") {
+        "timeout".into()
+    } else if why.starts_with("connection lost") {
+        "connection lost".into()
+    } else {
+        "protocol error".into()
+    }
 }
 
 /// Session reinstatement (RFC 7143 6.3.5): a new login with the same initiator and ISID

@@ -27,6 +27,10 @@ pub(super) struct ReadyTask {
     /// May run beside other such tasks and complete out of order: a SIMPLE READ/WRITE on
     /// a disk ([`Dispatcher::concurrent`]). Any other task runs alone, in order.
     pub(super) concurrent: bool,
+    /// Runs whatever else runs: a SIMPLE RECEIVE COPY RESULTS, which only reads the copy
+    /// manager's records, so COPY STATUS can report a list in progress on the same I_T
+    /// nexus (SPC-4 6.18: the results of a "current" EXTENDED COPY).
+    pub(super) independent: bool,
     /// Bytes of the connection's Data-Out allowance this task's buffer holds, given back
     /// when it ends ([`Session::buffered`]).
     pub(super) charge: usize,
@@ -117,6 +121,7 @@ impl Connection {
             itt,
             lun,
             concurrent: simple && self.shared.dispatcher.concurrent(lun, &cdb),
+            independent: simple && cdb.first() == Some(&0x84),
             cdb,
             data_out,
             data_in_len: if read { edtl } else { 0 },

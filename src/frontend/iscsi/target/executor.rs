@@ -27,8 +27,9 @@ pub(super) const KEEP_BUFFER: usize = 1 << 20;
 /// A connection's command executor: the reader queues ready tasks in CmdSN order, and up
 /// to [`WORKERS`] threads (started as the queue needs them, kept until the connection
 /// closes) take them from the front. A concurrent task (SIMPLE READ/WRITE on a disk) runs
-/// as soon as no exclusive task runs; any other task waits until nothing runs, and
-/// nothing behind it starts until it is done. Each worker reads into its own aligned,
+/// as soon as no exclusive task runs; an independent one (SIMPLE RECEIVE COPY RESULTS) as
+/// soon as it is at the front; any other task waits until nothing runs, and nothing
+/// behind it starts until it is done. Each worker reads into its own aligned,
 /// reused buffer, and sends the result itself, so responses leave in completion order
 /// (RFC 7143 allows that for SIMPLE tasks: the initiator matches them by ITT).
 pub(super) struct Executor {
@@ -128,7 +129,9 @@ impl Executor {
         let mut q = self.queue();
         loop {
             let runnable = q.tasks.front().map(|t| {
-                if t.concurrent {
+                if t.independent {
+                    true
+                } else if t.concurrent {
                     !q.exclusive
                 } else {
                     q.running == 0
@@ -139,9 +142,11 @@ impl Executor {
                     let Some(task) = q.tasks.pop_front() else {
                         continue;
                     };
-                    let exclusive = !task.concurrent;
+                    let exclusive = !task.concurrent && !task.independent;
                     q.running += 1;
-                    q.exclusive = exclusive;
+                    // An exclusive task starts only when nothing runs; an independent one
+                    // may start beside it and must not clear the flag.
+                    q.exclusive |= exclusive;
                     drop(q);
                     if task.data_in_len > KEEP_BUFFER {
                         self.execute(task, &mut AlignedBuf::default());

@@ -7,7 +7,8 @@
 //! parsing PDUs (Data-Out, NOP-Out, task management) while the connection's [`Executor`]
 //! runs its commands: SIMPLE READs and WRITEs on a disk side by side on up to [`WORKERS`]
 //! threads (a disk serves several reads at once; one at a time left it mostly idle), each
-//! answered as it completes; everything else alone, in CmdSN order — which is also the
+//! answered as it completes; RECEIVE COPY RESULTS beside anything (COPY STATUS of a
+//! running EXTENDED COPY); everything else alone, in CmdSN order — which is also the
 //! order a tape needs. Data-In leaves straight from the buffer the disk read into, header
 //! and data in one vectored write. Sessions are independent: one hung or hostile
 //! connection costs a few parked threads, bounded by `max_connections`, and never blocks
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant};
 use super::auth::Initiators;
 use crate::copy::{Abort, Nexus};
 use crate::frontend::dispatch::Dispatcher;
+use crate::metrics::Metrics;
 
 /// How long [`Target::shutdown`] waits for connection threads to end.
 pub(super) const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -70,6 +72,8 @@ pub struct TargetConfig {
     /// A write whose Data-Out stops arriving for this long ends with ABORTED COMMAND and
     /// its buffer is freed.
     pub data_out_timeout: Duration,
+    /// Where logins and sessions are counted.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl TargetConfig {
@@ -89,6 +93,7 @@ impl TargetConfig {
             max_command_data: 16 * 1024 * 1024,
             max_data_out: 64 * 1024 * 1024,
             data_out_timeout: Duration::from_secs(60),
+            metrics: None,
         }
     }
 }

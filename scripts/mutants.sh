@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Mutation check (cargo-mutants), scoped so it fits a shared 2-core machine: one file or
+# module at a time, one job, debug builds without debug info, a time budget per mutant,
+# and only the test binaries that can see the code under test.
+#
+#   scripts/mutants.sh SCOPE [EXTRA cargo-mutants ARGS...]
+#
+# SCOPE is one of the presets below (each names its files and its tests), or a path to a
+# .rs file under src/ (then the whole test suite runs for each mutant: slow).
+#   segment | run | manager | copy-io | engine      src/copy/*
+#   cmdsn | tasks | login                            the iSCSI target's CmdSN window, its task logic,
+#                                                    login
+#   scsi-<file>  (e.g. scsi-parameter_list)          one file of the pure codec src/scsi/
+#
+# Output: target/mutants/<scope>/mutants.out, or $MUTANTS_OUT/mutants.out (caught.txt, missed.txt, timeout.txt,
+# unviable.txt, outcomes.json), outside the source tree. Run it under `nice -n 19`.
+# docs/testing.md lists the last results and argues every surviving mutant.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scope=${1:?usage: scripts/mutants.sh SCOPE [cargo-mutants args...]}
+shift
+
+if ! command -v cargo-mutants >/dev/null; then
+  cargo install cargo-mutants --locked
+fi
+
+copy_tests=(--test=residue --test=copy_aborted --test=copy --test=copy_model --test=admission --test=held_data --test=segments)
+iscsi_tests=(--test=iscsi --test=iscsi_window --test=daemon --test=remote --test=held_data --test=signals)
+filter=()
+case $scope in
+  # The lib's engine tests run segment.rs's read-ahead path and check which path served.
+  segment) files=(src/copy/segment.rs); tests=(--lib "${copy_tests[@]}") ;;
+  run) files=(src/copy/run.rs); tests=("${copy_tests[@]}") ;;
+  manager) files=(src/copy/manager.rs); tests=("${copy_tests[@]}") ;;
+  copy-io) files=(src/copy/io.rs); tests=("${copy_tests[@]}") ;;
+  engine) files=(src/copy/engine.rs); tests=(--lib "${copy_tests[@]}"); ;;
+  # The iSCSI target (src/frontend/iscsi/target/): the CmdSN window and the reader that
+  # applies it; the task logic (task management, the executor, command intake); login.
+  cmdsn)
+    files=(src/frontend/iscsi/target/window.rs src/frontend/iscsi/target/connection.rs)
+    tests=(--test=iscsi --test=iscsi_window)
+    filter=(--re 'sn_le|CmdWindow|Connection::handle|Connection::request') ;;
+  tasks)
+    files=(src/frontend/iscsi/target/task_mgmt.rs src/frontend/iscsi/target/executor.rs
+           src/frontend/iscsi/target/data_out.rs)
+    tests=("${iscsi_tests[@]}") ;;
+  login)
+    files=(src/frontend/iscsi/login.rs src/frontend/iscsi/target/login_phase.rs)
+    tests=(--lib "${iscsi_tests[@]}") ;;
+  scsi-*) files=("src/scsi/${scope#scsi-}.rs"); tests=(--lib --test=golden --test=parameter_list_properties) ;;
+  *.rs) files=("$scope"); tests=() ;;
+  *) echo "unknown scope $scope" >&2; exit 2 ;;
+esac
+
+out="${MUTANTS_OUT:-target/mutants/${scope//\//_}}"
+mkdir -p "$out"
+# Debug builds without debug info link far faster; the mutants' own target dir is in the
+# scratch copy, so this does not disturb the normal build.
+export CARGO_PROFILE_DEV_DEBUG=0
+args=(--no-shuffle -j 1 --timeout "${MUTANTS_TIMEOUT:-180}" --build-timeout 900
+      --baseline skip --output "$out")
+for f in "${files[@]}"; do args+=(--file "$f"); done
+# The test targets go to every cargo invocation (-C), so the build phase builds only them.
+for t in "${tests[@]}"; do args+=("--cargo-arg=$t"); done
+exec cargo mutants "${args[@]}" "${filter[@]}" "$@"
