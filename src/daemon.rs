@@ -401,6 +401,7 @@ const KNOWN_KEYS: &[&str] = &[
     "device",
     "tcmu",
     "library",
+    "object_store",
 ];
 
 fn table<T: serde::de::DeserializeOwned + Default>(

@@ -540,3 +540,141 @@ fn a_gateway_that_lost_its_cartridge_cannot_commit_to_it() {
     let info = b.info("XC0001L9", 0).unwrap();
     assert_eq!((info.objects, info.filemarks), (4, 2));
 }
+
+/// Through the whole stack: a `[[library]]` with `media = "s3://…"` (gateway A), an
+/// EXTENDED COPY of a disk onto the cartridge the robot loaded, the cartridge exported;
+/// gateway B imports it and reads back exactly the disk's bytes.
+#[test]
+fn a_library_on_the_store_backs_up_a_disk_and_another_gateway_restores_it() {
+    use xcopyd::copy::manager::CopyManager;
+    use xcopyd::copy::{Abort, CopyService, Nexus};
+    use xcopyd::device::inventory::{Inventory, InventoryConfig};
+    use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+    use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
+    use xcopyd::scsi::{Designator, Limits, ListIdUsage, ParameterList, Status};
+
+    let Some(w) = weed() else { return };
+    let p = prefix("library");
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[object_store]
+endpoint = "{url}"
+access_key_id = "{ACCESS}"
+secret_access_key = "{SECRET}"
+gateway = "gw-a"
+lease_secs = 30
+piece_mib = 5
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "disk0.img"
+size = "8MiB"
+designator = "naa.5001405a1b2c3d01"
+[[device]]
+name = "drive0"
+kind = "tape"
+designator = "naa.5001405a1b2c3d20"
+[[library]]
+name = "vtl0"
+drives = ["drive0"]
+slots = 4
+media = "s3://{BUCKET}/{p}"
+"#,
+        url = w.url
+    );
+    let pattern: Vec<u8> = (0..8u32 << 20).map(|i| (i * 13 + i / 512) as u8).collect();
+    std::fs::write(dir.path().join("disk0.img"), &pattern).unwrap();
+    // The operator makes a cartridge and takes it for gateway A (`xcopy vault create/import`).
+    let a_cli = gateway_at(&w.url, &p, "gw-a", Duration::from_secs(30));
+    a_cli.create("XC0001L9").unwrap();
+    a_cli.import("XC0001L9").unwrap();
+    drop(a_cli);
+    let mut config = InventoryConfig::parse(&config, dir.path()).unwrap();
+    config.libraries[0].state_dir = dir.path().join("state");
+    config.libraries[0].object.as_mut().unwrap().cache_dir = dir.path().join("cache");
+    let inventory = Inventory::open(&config).unwrap();
+    let library = inventory.library("vtl0").unwrap().clone();
+    let slot = library
+        .locate("XC0001L9")
+        .expect("the held cartridge is in a slot");
+    library.move_medium(0, slot, 0x100).unwrap();
+    let cscd = |designator: &str, parameters| CscdDescriptor {
+        nul: false,
+        peripheral_device_type: match parameters {
+            DeviceParameters::Block { .. } => 0,
+            _ => 1,
+        },
+        relative_initiator_port: 0,
+        identifier: CscdIdentifier::Identification {
+            designator: Designator::parse_name(designator).unwrap(),
+        },
+        parameters,
+    };
+    let list = ParameterList {
+        list_identifier: 1,
+        sequential_striped: false,
+        list_id_usage: ListIdUsage::Hold,
+        priority: 1,
+        cscds: vec![
+            cscd(
+                "naa.5001405a1b2c3d01",
+                DeviceParameters::Block {
+                    pad: false,
+                    block_length: 512,
+                },
+            ),
+            cscd(
+                "naa.5001405a1b2c3d20",
+                DeviceParameters::Stream {
+                    pad: false,
+                    fixed: false,
+                    block_length: 0,
+                },
+            ),
+        ],
+        segments: vec![
+            SegmentDescriptor {
+                cat: false,
+                body: Segment::BlockToStream {
+                    hold: false,
+                    source: CscdId(0),
+                    destination: CscdId(1),
+                    stream_transfer_length: 256 << 10,
+                    blocks: 16384,
+                    lba: 0,
+                },
+            },
+            SegmentDescriptor {
+                cat: false,
+                body: Segment::WriteFilemarks {
+                    destination: CscdId(1),
+                    immed: false,
+                    count: 1,
+                },
+            },
+        ],
+        inline_data: Vec::new(),
+    }
+    .encode();
+    let manager = CopyManager::new(Arc::new(inventory), Limits::default());
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x83;
+    cdb[10..14].copy_from_slice(&(list.len() as u32).to_be_bytes());
+    let r = manager.extended_copy(&Nexus::local(), None, &cdb, &list, &Abort::new());
+    assert_eq!(r.status, Status::GOOD, "sense {:02x?}", r.sense);
+    library.move_medium(0, 0x100, slot).unwrap();
+    let a = gateway_at(&w.url, &p, "gw-a", Duration::from_secs(30));
+    a.export("XC0001L9").unwrap();
+    let b = gateway_at(&w.url, &p, "gw-b", Duration::from_secs(30));
+    let info = b
+        .info("XC0001L9", xcopyd::objstore::lease::now_ms())
+        .unwrap();
+    assert_eq!((info.owner, info.objects, info.filemarks), (None, 33, 1));
+    b.import("XC0001L9").unwrap();
+    let tape = drive(&b, "XC0001L9");
+    for (n, chunk) in pattern.chunks(256 << 10).enumerate() {
+        assert_eq!(read(&tape, 256 << 10).unwrap(), chunk, "record {n}");
+    }
+    assert!(read(&tape, 10).unwrap_err().filemark);
+}

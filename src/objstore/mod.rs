@@ -14,6 +14,7 @@
 
 pub mod cartridge;
 pub mod client;
+pub mod config;
 pub mod index;
 pub mod lease;
 
@@ -180,14 +181,28 @@ impl Gateway {
         Ok(())
     }
 
-    /// Puts `barcode` back in the vault (the caller made sure no drive has it).
+    /// Puts `barcode` back in the vault (the caller made sure no drive has it): the lease
+    /// this gateway holds, in memory or (another process of the same gateway, the CLI) in
+    /// the store, is released.
     pub fn export(&self, barcode: &str) -> io::Result<()> {
-        let lease = self.shared.leases().remove(barcode).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{barcode}: not held by this gateway"),
-            )
-        })?;
+        let held = self.shared.leases().remove(barcode);
+        let lease = match held {
+            Some(l) => l,
+            None => {
+                let key = self.shared.key(barcode, "lease");
+                match lease::read(&self.shared.client, &key)? {
+                    Some((body, etag)) if body.owner == self.shared.gateway => {
+                        Lease { key, etag, body }
+                    }
+                    _ => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("{barcode}: not held by gateway {}", self.name()),
+                        ))
+                    }
+                }
+            }
+        };
         lease.release(&self.shared.client)?;
         tracing::info!(%barcode, gateway = %self.shared.gateway, "cartridge released to the vault");
         Ok(())
