@@ -23,7 +23,7 @@ pub struct VaultArgs {
     pub action: VaultAction,
     /// The config holding [object_store] and the [[library]] with s3:// media.
     #[arg(short = 'd', long, value_name = "INV.toml", global = true)]
-    pub devices: PathBuf,
+    pub devices: Option<PathBuf>,
     /// Which [[library]] of the config (default: the only one with s3:// media).
     #[arg(short = 'l', long, global = true)]
     pub library: Option<String>,
@@ -47,17 +47,18 @@ pub enum VaultAction {
 }
 
 fn gateway(args: &VaultArgs) -> Result<Gateway> {
-    let config = InventoryConfig::load(&args.devices)?;
+    let devices = args
+        .devices
+        .as_ref()
+        .context("give the config: -d INV.toml")?;
+    let config = InventoryConfig::load(devices)?;
     let mut object = config
         .libraries
         .iter()
         .filter(|l| args.library.as_ref().is_none_or(|n| &l.name == n))
         .filter_map(|l| l.object.as_ref());
     let Some(g) = object.next() else {
-        bail!(
-            "{}: no [[library]] with s3:// media",
-            args.devices.display()
-        );
+        bail!("{}: no [[library]] with s3:// media", devices.display());
     };
     if object.next().is_some() {
         bail!("several libraries with s3:// media: name one with -l");
