@@ -479,7 +479,7 @@ section_objstore() {
         ports+=("-$k=$(free_port)")
     done
     weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/weed" -s3 -s3.port="$s3port" -s3.config="$dir/s3.json" \
-        -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=1024 "${ports[@]}" >"$dir/weed.log" 2>&1 &
+        -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=1024 -volume.max=0 "${ports[@]}" >"$dir/weed.log" 2>&1 &
     weedpid=$!
     # shellcheck disable=SC2064 # the pid now
     trap "kill $weedpid 2>/dev/null || true" EXIT

@@ -291,6 +291,30 @@ fn two_gateways_backup_export_import_restore_byte_for_byte() {
     let info = b.info("XC0001L9", 0).unwrap();
     assert_eq!(info.objects, 4);
     assert_eq!(info.committed_bytes, 2 * (8 + (256 << 10)) + 108 + 4);
+    assert_eq!(
+        stored_pieces(&b, &p),
+        committed_pieces(&info),
+        "dropped pieces deleted"
+    );
+}
+
+/// The piece objects in the store for XC0001L9.
+fn stored_pieces(g: &Gateway, p: &str) -> Vec<String> {
+    let mut keys: Vec<String> = g
+        .client()
+        .list(&format!("{p}XC0001L9/p/"))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn committed_pieces(info: &xcopyd::objstore::CartridgeInfo) -> Vec<String> {
+    let mut keys: Vec<String> = info.pieces.iter().map(|p| p.key.clone()).collect();
+    keys.sort();
+    keys
 }
 
 #[test]
@@ -397,7 +421,16 @@ fn killed_gateway_leaves_exactly_what_it_acknowledged() {
     }
     let info = b.info("XC0001L9", 0).unwrap();
     assert_eq!(info.objects, 15, "exactly the acknowledged objects");
+    assert!(
+        stored_pieces(&b, &p).len() > info.pieces.len(),
+        "A's unacknowledged pieces"
+    );
     let tape = drive(&b, "XC0001L9");
+    assert_eq!(
+        stored_pieces(&b, &p),
+        committed_pieces(&info),
+        "orphans deleted at load"
+    );
     for round in 0..3 {
         for n in 0..4 {
             assert_eq!(
@@ -677,4 +710,115 @@ media = "s3://{BUCKET}/{p}"
         assert_eq!(read(&tape, 256 << 10).unwrap(), chunk, "record {n}");
     }
     assert!(read(&tape, 10).unwrap_err().filemark);
+}
+
+/// Runs the `xcopy` binary in `dir` with its state directory there.
+fn xcopy_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(args)
+        .current_dir(dir)
+        .env("XCOPYD_STATE_DIR", dir.join("state"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "xcopy {args:?}: {out:?}");
+    out
+}
+
+/// Two xcopyd daemons (in this process, each its own iSCSI target and gateway) on one
+/// bucket, driven by the `xcopy` CLI as an operator would: A backs a disk up to a
+/// cartridge over iSCSI and the cartridge goes to the vault; B takes it and restores it
+/// onto its own disk, byte for byte.
+#[test]
+fn two_daemons_back_up_on_one_gateway_and_restore_on_the_other() {
+    use xcopyd::daemon::{Daemon, DaemonConfig};
+
+    let Some(w) = weed() else { return };
+    let p = prefix("daemons");
+    let config = |gw: &str| {
+        format!(
+            "[iscsi]\nlisten = \"127.0.0.1:0\"\ntarget = \"iqn.2026-11.org.xcopyd:{gw}\"\n\
+             [object_store]\nendpoint = \"{url}\"\naccess_key_id = \"{ACCESS}\"\n\
+             secret_access_key = \"{SECRET}\"\ngateway = \"{gw}\"\npiece_mib = 5\n\
+             [[device]]\nname = \"disk0\"\nkind = \"disk\"\npath = \"disk0.img\"\n\
+             designator = \"naa.5001405a1b2c3d01\"\n\
+             [[device]]\nname = \"drive0\"\nkind = \"tape\"\ndesignator = \"naa.5001405a1b2c3d20\"\n\
+             [[library]]\nname = \"vtl0\"\ndrives = [\"drive0\"]\nslots = 4\nimport_export = 1\n\
+             media = \"s3://{BUCKET}/{p}\"\n[[lun]]\ndevice = \"vtl0\"\n[[lun]]\ndevice = \"disk0\"\n",
+            url = w.url
+        )
+    };
+    let start = |dir: &std::path::Path, text: &str| {
+        std::fs::write(dir.join("xcopyd.toml"), text).unwrap();
+        let mut c = DaemonConfig::parse(text, dir).unwrap();
+        let library = &mut c.inventory.libraries[0];
+        library.state_dir = dir.join("state");
+        library.object.as_mut().unwrap().cache_dir = dir.join("state/vtl0.cache");
+        let daemon = Daemon::start(c).unwrap();
+        let gw = text
+            .split("iqn.2026-11.org.xcopyd:")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let base = format!(
+            "iscsi://{}/iqn.2026-11.org.xcopyd:{gw}",
+            daemon.local_addr()
+        );
+        (daemon, base)
+    };
+    let pattern: Vec<u8> = (0..3u32 << 20).map(|i| (i * 7 + i / 4096) as u8).collect();
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (da.path(), db.path());
+    std::fs::write(a.join("disk0.img"), &pattern).unwrap();
+    std::fs::write(b.join("disk0.img"), vec![0u8; pattern.len()]).unwrap();
+    let (ca, cb) = (config("gw-a"), config("gw-b"));
+    std::fs::write(a.join("xcopyd.toml"), &ca).unwrap();
+    std::fs::write(b.join("xcopyd.toml"), &cb).unwrap();
+    xcopy_cli(a, &["vault", "-d", "xcopyd.toml", "create", "XC0001L9"]);
+    xcopy_cli(a, &["vault", "-d", "xcopyd.toml", "import", "XC0001L9"]);
+    let (daemon, base) = start(a, &ca);
+    xcopy_cli(
+        a,
+        &[
+            "backup",
+            "--target",
+            &format!("{base}/1"),
+            "--from",
+            "lun:1",
+            "--to",
+            "lun:0:XC0001L9",
+            "-t",
+            "64k",
+            "--filemark",
+            "-q",
+        ],
+    );
+    daemon.shutdown(Duration::from_secs(5));
+    xcopy_cli(a, &["vault", "-d", "xcopyd.toml", "export", "XC0001L9"]);
+    let list =
+        String::from_utf8(xcopy_cli(b, &["vault", "-d", "xcopyd.toml", "list"]).stdout).unwrap();
+    assert!(list.starts_with("XC0001L9   vault"), "{list}");
+    xcopy_cli(b, &["vault", "-d", "xcopyd.toml", "import", "XC0001L9"]);
+    let (daemon, base) = start(b, &cb);
+    xcopy_cli(
+        b,
+        &[
+            "restore",
+            "--target",
+            &format!("{base}/1"),
+            "--from",
+            "lun:0:XC0001L9",
+            "--to",
+            "lun:1",
+            "-t",
+            "64k",
+            "-q",
+        ],
+    );
+    daemon.shutdown(Duration::from_secs(5));
+    assert!(
+        std::fs::read(b.join("disk0.img")).unwrap() == pattern,
+        "B's disk is A's, byte for byte"
+    );
 }

@@ -118,6 +118,8 @@ pub struct ObjectCartridge {
     fenced: bool,
     /// Written or cut since the last commit.
     changed: bool,
+    /// Pieces a rewrite dropped: deleted from the store once an index without them is.
+    dropped: Vec<String>,
     ahead: VecDeque<Window>,
     window: Option<((String, u64), Vec<u8>)>,
 }
@@ -186,6 +188,20 @@ impl ObjectCartridge {
             Vec::new()
         };
         fs::create_dir_all(shared.cache_dir.join(barcode))?;
+        if writable {
+            // Fenced: pieces no index names (a dead writer's) can never be committed now.
+            let named: std::collections::HashSet<&str> =
+                committed.pieces.iter().map(|p| p.key.as_str()).collect();
+            let orphans: Vec<String> = shared
+                .client
+                .list(&shared.key(barcode, "p/"))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, _)| k)
+                .filter(|k| !named.contains(k.as_str()))
+                .collect();
+            collect_garbage(&shared.client, barcode, orphans);
+        }
         Ok(Self {
             barcode: barcode.to_string(),
             writable,
@@ -202,6 +218,7 @@ impl ObjectCartridge {
             workers,
             fenced: false,
             changed: false,
+            dropped: Vec::new(),
             ahead: VecDeque::new(),
             window: None,
             shared,
@@ -418,6 +435,17 @@ impl ObjectCartridge {
             .put(&key, &next.encode(), Condition::Match(&self.committed_etag))
         {
             Ok(etag) => {
+                let now: std::collections::HashSet<&str> =
+                    next.pieces.iter().map(|p| p.key.as_str()).collect();
+                let garbage: Vec<String> = self
+                    .committed
+                    .pieces
+                    .iter()
+                    .map(|p| p.key.clone())
+                    .chain(self.dropped.drain(..))
+                    .filter(|k| !now.contains(k.as_str()))
+                    .collect();
+                collect_garbage(&self.shared.client, &self.barcode, garbage);
                 self.committed = next;
                 self.committed_etag = etag;
                 self.changed = false;
@@ -525,6 +553,18 @@ impl ObjectCartridge {
         let start = n * w;
         let size = w.min(len.saturating_sub(start));
         thread::spawn(move || client.get_range(&key, start, size))
+    }
+}
+
+/// Deletes pieces no committed index names (best effort: one left behind is never read).
+fn collect_garbage(client: &Client, barcode: &str, keys: Vec<String>) {
+    for key in keys {
+        match client.delete(&key) {
+            Ok(()) => tracing::debug!(%barcode, piece = %key, "piece deleted"),
+            Err(e) => {
+                tracing::warn!(%barcode, piece = %key, error = %e, "unreferenced piece not deleted")
+            }
+        }
     }
 }
 
@@ -659,12 +699,14 @@ impl Backing for ObjectCartridge {
                 open.file.set_len(open.len)?;
             }
         }
+        let dropped = &mut self.dropped;
         self.pieces.retain(|p| {
             let keep = p.start < cut;
             if !keep {
                 if let Some(path) = &p.local {
                     let _ = fs::remove_file(path);
                 }
+                dropped.push(p.key.clone());
             }
             keep
         });

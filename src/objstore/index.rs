@@ -102,7 +102,48 @@ impl Committed {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// An index object is input from the store: any bytes decode or are refused.
+        #[test]
+        fn any_bytes_are_an_index_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Committed::decode(&bytes);
+        }
+
+        /// Any sequence of appends, cut into pieces anywhere, round-trips and answers
+        /// like the index it was made from.
+        #[test]
+        fn appended_objects_round_trip(
+            appends in proptest::collection::vec((0u32..70_000, 1u64..5), 0..20),
+            cuts in proptest::collection::vec(1u64..100_000, 0..5),
+        ) {
+            let mut index = Index::default();
+            let mut end = 0u64;
+            for (word, count) in appends {
+                index.push(end, word, count).unwrap();
+                end += object_len(word) * count;
+            }
+            let mut pieces = Vec::new();
+            let mut at = 0u64;
+            for (i, cut) in cuts.into_iter().enumerate() {
+                if at + cut >= end {
+                    break;
+                }
+                pieces.push(PieceRef { key: format!("p{i}"), start: at, len: cut });
+                at += cut;
+            }
+            if end > at {
+                pieces.push(PieceRef { key: "last".into(), start: at, len: end - at });
+            }
+            let c = Committed { writer: "w".into(), generation: 1, end, pieces, runs: index.run_list().collect() };
+            let back = Committed::decode(&c.encode()).unwrap();
+            prop_assert_eq!(&back, &c);
+            prop_assert_eq!(back.index(), index);
+        }
+    }
 
     #[test]
     fn a_consistent_index_round_trips_and_an_inconsistent_one_is_refused() {
