@@ -19,6 +19,12 @@
 #          EXTENDED COPY (02h, 4 MiB) with RECEIVE COPY RESULTS in between, against an
 #          in-process xcopyd on loopback (examples/iscsi_stress.rs): errors, data checked,
 #          p50/p99 latency, RSS per quarter. STRESS="SESSIONS COPIES MIB" overrides.
+#   library 1, 2 and 4 concurrent backups (xcopy backup --target …/lun:K --to lun:0:BARCODE:
+#          each loads its cartridge into one of 4 drives, copies, unloads) through a running
+#          xcopyd, against as many concurrent dd (O_DIRECT, 1 MiB) from the same disk images
+#          to new files; on BENCH_DIR and in /dev/shm: aggregate MiB/s, the ratio, CPU
+#          seconds per GiB (xcopyd's and the CLIs' against dd's). BENCH_LIB_SIZE per backup
+#          (default 1G on disk, 512M in memory).
 #   iscsi-perf  libiscsi's iscsi-perf (sequential READ(16), BENCH_PERF_BLOCKS blocks per
 #          request, 32 in flight) against xcopyd and against tgtd serving the same image
 #          file (both O_DIRECT), alternating, BENCH_PERF_SECS seconds each: MB/s as
@@ -294,6 +300,96 @@ section_stress() {
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# CPU seconds (user + system) xcopyd's process has used so far.
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+# One round of N concurrent jobs: prints "MiB/s cpu_seconds" for N * BYTES, the CPU being
+# the jobs' own (each run under /usr/bin/time) plus XPID's growth, if given.
+concurrent() {
+    local n=$1 bytes=$2 xpid=$3; shift 3
+    local dir c0 c1 start end k pids=() cpu=0
+    dir=$(mktemp -d)
+    c0=0; [ -z "$xpid" ] || c0=$(proc_cpu "$xpid")
+    start=$(date +%s.%N)
+    for k in $(seq 0 $((n - 1))); do
+        /usr/bin/time -o "$dir/$k" -f '%U %S' "$@" "$k" >/dev/null 2>"$dir/$k.err" &
+        pids+=($!)
+    done
+    for k in "${!pids[@]}"; do
+        wait "${pids[$k]}" || { echo "job $k failed:" >&2; cat "$dir/$k.err" >&2; exit 1; }
+    done
+    end=$(date +%s.%N)
+    c1=0; [ -z "$xpid" ] || c1=$(proc_cpu "$xpid")
+    cpu=$(cat "$dir"/[0-9]* | awk -v x="$c1" -v y="$c0" '{s += $1 + $2} END {printf "%.2f", s + x - y}')
+    rm -rf "$dir"
+    awk -v n="$n" -v b="$bytes" -v s="$start" -v e="$end" -v c="$cpu" \
+        'BEGIN {printf "%.1f %.2f\n", n * b / (e - s) / 1048576, c}'
+}
+
+# One library benchmark in DIR with SIZE per backup (see the section list).
+library_bench() {
+    local dir=$1 size=$2 xcopy=$3 xcopyd=$4
+    local bytes gib port url k pid
+    bytes=$(numfmt --from=iec "$size")
+    rm -rf "$dir"; mkdir -p "$dir/media" "$dir/state"
+    port=$(free_port)
+    {
+        printf '[iscsi]\nlisten = "127.0.0.1:%s"\ntarget = "iqn.2026-11.org.xcopyd:bench"\n' "$port"
+        for k in 0 1 2 3; do
+            printf '[[device]]\nname = "drive%s"\nkind = "tape"\ndesignator = "naa.5001405a1b2c3d2%s"\n' "$k" "$k"
+            printf '[[device]]\nname = "disk%s"\nkind = "disk"\npath = "disk%s.img"\ndesignator = "naa.5001405a1b2c3d0%s"\n' "$k" "$k" "$k"
+        done
+        printf '[[library]]\nname = "vtl0"\ndrives = ["drive0", "drive1", "drive2", "drive3"]\nslots = 8\nimport_export = 1\nmedia = "media"\n'
+        printf '[[lun]]\ndevice = "vtl0"\n'
+        for k in 0 1 2 3; do printf '[[lun]]\ndevice = "disk%s"\n' "$k"; done
+    } >"$dir/xcopyd.toml"
+    step "library: 4 x $size source images in $dir ($(stat -f -c %T "$dir")), 4 cartridges"
+    for k in 0 1 2 3; do
+        fio --name=fill --filename="$dir/disk$k.img" --rw=write --bs=1M --size="$size" --direct=1 \
+            --ioengine=io_uring --iodepth=32 --refill_buffers --output-format=terse >/dev/null
+    done
+    XCOPYD_STATE_DIR="$dir/state" "$xcopy" library -d "$dir/xcopyd.toml" create BK0000L9 BK0001L9 BK0002L9 BK0003L9 >/dev/null
+    XCOPYD_STATE_DIR="$dir/state" "$xcopyd" --config "$dir/xcopyd.toml" 2>"$dir/xcopyd.log" &
+    pid=$!
+    for _ in $(seq 100); do grep -q "$port" "$dir/xcopyd.log" 2>/dev/null && break; sleep 0.1; done
+    url="iscsi://127.0.0.1:$port/iqn.2026-11.org.xcopyd:bench"
+    # job K: backup disk K (LUN K+1) to cartridge BK000K from its beginning.
+    backup() {
+        "$xcopy" backup -q --target "$url/$(($1 + 1))" --from "lun:$(($1 + 1))" \
+            --to "lun:0:BK000$1L9" -t 1m --overwrite
+    }
+    copy_dd() { rm -f "$dir/new$1.img"; dd if="$dir/disk$1.img" of="$dir/new$1.img" bs=1M iflag=direct oflag=direct status=none; }
+    gib=$(awk -v b="$bytes" 'BEGIN {print b / 1073741824}')
+    printf '%-4s %12s %12s %7s %14s %14s\n' "n" "xcopy MiB/s" "dd MiB/s" "/dd" "xcopy CPU s/GiB" "dd CPU s/GiB"
+    local n i r a b xs=() xc=() ds=() dc=()
+    for n in 1 2 4; do
+        xs=(); xc=(); ds=(); dc=()
+        for i in $(seq "$BENCH_RUNS"); do
+            r=$(concurrent "$n" "$bytes" "$pid" bash -c "$(declare -f backup); xcopy=$xcopy url=$url; backup \$0")
+            read -r a b <<<"$r"; xs+=("$a"); xc+=("$b")
+            r=$(concurrent "$n" "$bytes" "" bash -c "$(declare -f copy_dd); dir=$dir; copy_dd \$0")
+            read -r a b <<<"$r"; ds+=("$a"); dc+=("$b")
+        done
+        rm -f "$dir"/new*.img
+        local mx md cx cd
+        mx=$(printf '%s\n' "${xs[@]}" | median); md=$(printf '%s\n' "${ds[@]}" | median)
+        cx=$(printf '%s\n' "${xc[@]}" | median | awk -v g="$gib" -v n="$n" '{printf "%.3f", $1 / (g * n)}')
+        cd=$(printf '%s\n' "${dc[@]}" | median | awk -v g="$gib" -v n="$n" '{printf "%.3f", $1 / (g * n)}')
+        printf '%-4s %12s %12s %7s %14s %14s\n' "$n" "$mx" "$md" "$(ratio "$mx" "$md")" "$cx" "$cd"
+    done
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
+
+section_library() {
+    need_fio
+    step "library: building xcopy and xcopyd (release)"
+    cargo build --release --bin xcopy --bin xcopyd >/dev/null 2>&1
+    local xcopy="$TARGET_DIR/release/xcopy" xcopyd="$TARGET_DIR/release/xcopyd"
+    library_bench "$BENCH_DIR/library" "${BENCH_LIB_SIZE:-1G}" "$xcopy" "$xcopyd"
+    library_bench "/dev/shm/xcopyd-bench-library" "${BENCH_LIB_SHM_SIZE:-512M}" "$xcopy" "$xcopyd"
+}
+
 # iscsi-perf's own throughput figure (its last "MB/s"), the same unit for both targets.
 perf_mibs() {
     timeout $((BENCH_PERF_SECS + 20)) iscsi-perf -t "$BENCH_PERF_SECS" -m "${BENCH_PERF_QD:-32}" -b "$BENCH_PERF_BLOCKS" "$1" 2>&1 \
@@ -370,6 +466,7 @@ for s in "${sections[@]}"; do
         depth) section_depth ;;
         stress) section_stress ;;
         iscsi-perf) section_iscsi_perf ;;
-        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf)" >&2; exit 1 ;;
+        library) section_library ;;
+        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library)" >&2; exit 1 ;;
     esac
 done

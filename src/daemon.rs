@@ -403,6 +403,7 @@ const KNOWN_KEYS: &[&str] = &[
     "daemon",
     "device",
     "tcmu",
+    "library",
 ];
 
 fn table<T: serde::de::DeserializeOwned + Default>(
@@ -512,7 +513,8 @@ impl DaemonConfig {
             )));
         }
         for name in &luns {
-            if !inventory.devices.iter().any(|d| &d.name == name) {
+            let library = inventory.libraries.iter().any(|l| &l.name == name);
+            if !library && !inventory.devices.iter().any(|d| &d.name == name) {
                 return Err(DaemonError::Invalid(format!(
                     "[[lun]] device {name:?} is not a [[device]] of the inventory"
                 )));
@@ -613,6 +615,22 @@ fn lun_devices(config: &DaemonConfig, inventory: &Inventory) -> Result<Vec<Lun>,
         .collect()
 }
 
+/// Tells each library which LUN its drives are (READ ELEMENT STATUS reports LUNs 0-7 of
+/// this target with LU VALID, as the Linux ch driver reads them).
+fn set_drive_luns(config: &DaemonConfig, inventory: &Inventory) {
+    for library in inventory.libraries() {
+        let luns: Vec<Option<u64>> = library
+            .drives()
+            .iter()
+            .map(|d| {
+                let name = &d.config().name;
+                config.luns.iter().position(|l| l == name).map(|n| n as u64)
+            })
+            .collect();
+        library.set_drive_luns(&luns);
+    }
+}
+
 impl Daemon {
     /// Opens the inventory and starts serving it over iSCSI.
     pub fn start(config: DaemonConfig) -> Result<Self, DaemonError> {
@@ -620,6 +638,7 @@ impl Daemon {
         let inventory = Arc::new(Inventory::open(&config.inventory)?);
         persist_reservations(&config, &inventory);
         let luns = lun_devices(&config, &inventory)?;
+        set_drive_luns(&config, &inventory);
         let shared = Arc::new(SharedInventory::default());
         shared.set(inventory.clone());
         let metrics = Arc::new(Metrics::default());
@@ -765,6 +784,7 @@ impl Daemon {
         let inventory = Arc::new(Inventory::reopen(&new.inventory, &old)?);
         carry_reservations(&old, &inventory);
         let luns = lun_devices(&new, &inventory)?;
+        set_drive_luns(&new, &inventory);
         if new.listen != self.config.listen
             || new.target != self.config.target
             || new.initiators != self.config.initiators

@@ -18,7 +18,7 @@ t "host packages"
 need=""
 for c in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio depmod:kmod \
          xz:xz-utils zstd:zstd perl:perl python3:python3 sg_raw:sg3-utils mt-st:mt-st \
-         tgtd:tgt iscsid:open-iscsi ddpt:ddpt lsscsi:lsscsi; do
+         tgtd:tgt iscsid:open-iscsi ddpt:ddpt lsscsi:lsscsi mtx:mtx btape:bacula-sd; do
     command -v "${c%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${c%%:*}" ] || need="$need ${c#*:}"
 done
 if [ -n "$need" ]; then

@@ -30,7 +30,7 @@ use crate::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParam
 use crate::scsi::{Limits, ListIdUsage, ParameterList, Sense, SenseKeySpecific};
 
 /// Options every copying subcommand shares.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct Common {
     /// The device inventory (TOML; the daemon config's [[device]] tables). Default: the
     /// embedded one in the state directory (disk0 and tape0, created on first use).
@@ -66,14 +66,15 @@ pub struct RunArgs {
     pub target: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct BackupArgs {
     #[command(flatten)]
     pub common: Common,
     /// Source disk: NAME[:LBA[+BLOCKS]] (default: the whole disk).
     #[arg(long, value_name = "DISK[:LBA[+BLOCKS]]")]
     pub from: String,
-    /// Destination tape (inventory name).
+    /// Destination tape (inventory name), or a library's cartridge LIBRARY:BARCODE (loaded
+    /// into a free drive for the copy and put back after it).
     #[arg(long, value_name = "TAPE")]
     pub to: String,
     /// Bytes per tape record (variable mode) or per WRITE (fixed mode): sg3_utils number
@@ -113,11 +114,12 @@ impl BackupArgs {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Source tape (inventory name), read from its current position.
+    /// Source tape (inventory name), read from its current position; or a library's
+    /// cartridge LIBRARY:BARCODE (loaded into a free drive, read from its beginning).
     #[arg(long, value_name = "TAPE")]
     pub from: String,
     /// Destination disk: NAME[:LBA[+BLOCKS]] (default: the whole disk).
@@ -220,11 +222,13 @@ fn open_inventory(given: Option<&PathBuf>, only: &[&str]) -> Result<Inventory> {
         }
     };
     if !only.is_empty() {
-        let names: Vec<&str> = only
+        // A library's cartridge (LIBRARY:BARCODE) or drive keeps the library and its drives.
+        let names: Vec<String> = only
             .iter()
-            .map(|spec| spec.split_once(':').map_or(*spec, |(n, _)| n))
+            .flat_map(|spec| super::library::names_for(&config, spec))
             .collect();
-        config.devices.retain(|d| names.contains(&d.name.as_str()));
+        config.devices.retain(|d| names.contains(&d.name));
+        config.libraries.retain(|l| names.contains(&l.name));
     }
     Ok(Inventory::open(&config)?)
 }
@@ -290,13 +294,31 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 
 pub fn backup(args: &BackupArgs) -> Result<u8> {
     if let Some(url) = &args.target {
-        return super::remote::backup(args, url);
+        return super::library::with_remote_cartridge(url, &args.to, |to| {
+            let args = BackupArgs {
+                to: to.to_string(),
+                ..args.clone()
+            };
+            super::remote::backup(&args, url)
+        });
     }
     let (inventory, manager) = load(&args.common, &[&args.from, &args.to])?;
-    let disk = local_disk(&inventory, &args.from)?;
-    let tape = local_tape(&inventory, &args.to)?;
+    super::library::with_local_cartridge(&inventory, &args.to, |to| {
+        backup_to(args, &inventory, &manager, to)
+    })
+}
+
+/// The local backup to the tape device `to`.
+fn backup_to(
+    args: &BackupArgs,
+    inventory: &Inventory,
+    manager: &CopyManager,
+    to: &str,
+) -> Result<u8> {
+    let disk = local_disk(inventory, &args.from)?;
+    let tape = local_tape(inventory, to)?;
     let placement = args.placement();
-    let start = locate_backup(&LocalTape(&*device_named(&inventory, &args.to)?), placement)?;
+    let start = locate_backup(&LocalTape(&*device_named(inventory, to)?), placement)?;
     print_start(&args.common, &start);
     let positioning = backup_positioning(CscdId(1), placement, start.close_previous)?;
     let list = backup_list(
@@ -307,7 +329,7 @@ pub fn backup(args: &BackupArgs) -> Result<u8> {
         positioning,
     )?;
     let extra = start_json(Some(&start));
-    execute(&args.common, &manager, &list, disk.bytes(), extra)
+    execute(&args.common, manager, &list, disk.bytes(), extra)
 }
 
 /// Says where a backup starts, before it runs (on stderr with --json, so stdout's last line
@@ -369,20 +391,38 @@ impl TapeCommands for LocalTape<'_> {
 
 pub fn restore(args: &RestoreArgs) -> Result<u8> {
     if let Some(url) = &args.target {
-        return super::remote::restore(args, url);
+        return super::library::with_remote_cartridge(url, &args.from, |from| {
+            let args = RestoreArgs {
+                from: from.to_string(),
+                ..args.clone()
+            };
+            super::remote::restore(&args, url)
+        });
     }
     let (inventory, manager) = load(&args.common, &[&args.to, &args.from])?;
-    let disk = local_disk(&inventory, &args.to)?;
-    let tape = local_tape(&inventory, &args.from)?;
+    super::library::with_local_cartridge(&inventory, &args.from, |from| {
+        restore_from(args, &inventory, &manager, from)
+    })
+}
+
+/// The local restore from the tape device `from`.
+fn restore_from(
+    args: &RestoreArgs,
+    inventory: &Inventory,
+    manager: &CopyManager,
+    from: &str,
+) -> Result<u8> {
+    let disk = local_disk(inventory, &args.to)?;
+    let tape = local_tape(inventory, from)?;
     let source = args.source();
     if let Source::File(n) = source {
         // Checked before anything is written to the disk.
-        locate_file(&LocalTape(&*device_named(&inventory, &args.from)?), n)?;
+        locate_file(&LocalTape(&*device_named(inventory, from)?), n)?;
     }
     let positioning = restore_positioning(CscdId(1), source)?;
     let list = restore_list(&disk, &tape, args.transfer_length, positioning)?;
     let extra = serde_json::Map::new();
-    execute(&args.common, &manager, &list, disk.bytes(), extra)
+    execute(&args.common, manager, &list, disk.bytes(), extra)
 }
 
 /// The disk end of a backup or restore: how its CSCD names it and the range copied.
@@ -528,7 +568,11 @@ pub fn devices(args: &DevicesArgs) -> Result<u8> {
     let mut rows = Vec::new();
     for c in &config.devices {
         let emulated = matches!(c.kind, DeviceKind::Disk | DeviceKind::Tape);
-        let state = if emulated && !c.path.exists() {
+        // A library's drive holds whatever the library loaded: listed, not opened.
+        let drive_of = config.libraries.iter().find(|l| l.drives.contains(&c.name));
+        let state = if let Some(l) = drive_of {
+            Err(format!("drive of library {}", l.name))
+        } else if emulated && !c.path.exists() {
             Err("not created yet".to_string())
         } else {
             let mut inspect = c.clone();
@@ -536,6 +580,7 @@ pub fn devices(args: &DevicesArgs) -> Result<u8> {
             inspect.size = None;
             let one = InventoryConfig {
                 devices: vec![inspect],
+                libraries: Vec::new(),
             };
             Inventory::open(&one).map_err(|e| match std::error::Error::source(&e) {
                 Some(source) => source.to_string(),
@@ -550,6 +595,11 @@ pub fn devices(args: &DevicesArgs) -> Result<u8> {
             Err(why) => config_row(c, why),
         };
         rows.push(row);
+    }
+    for l in &config.libraries {
+        let mut c = DeviceConfig::new(&l.name, DeviceKind::Changer, &l.media);
+        c.designators = l.designators.clone();
+        rows.push(config_row(&c, "library: xcopy library -d INV.toml status"));
     }
     if args.json {
         println!("{}", json!({ "status": "good", "devices": rows }));
@@ -610,6 +660,7 @@ fn config_row(c: &DeviceConfig, why: &str) -> serde_json::Value {
         DeviceKind::Disk => "disk",
         DeviceKind::Tape => "tape",
         DeviceKind::Sg => "sg",
+        DeviceKind::Changer => "mediumx",
     };
     let designators: Vec<String> = if c.designators.is_empty() && c.kind != DeviceKind::Sg {
         vec![crate::device::inventory::derived_designator(&c.name).to_string()]

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod copy;
 mod decode;
 pub mod input;
+mod library;
 mod progress;
 mod remote;
 mod status;
@@ -39,6 +40,8 @@ pub enum Command {
     Results(remote::ResultsArgs),
     /// List the inventory's devices with their designators (like lsscsi + sg_vpd -p di).
     Devices(copy::DevicesArgs),
+    /// Administer a tape library, locally or through a running xcopyd (like mtx).
+    Library(library::LibraryArgs),
     /// The running daemon's copies (running, then the last finished), or follow one.
     Status(status::StatusArgs),
     /// Stop one of the running daemon's copies.
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Restore(args) => copy::restore(&args),
         Command::Results(args) => remote::results(&args),
         Command::Devices(args) => copy::devices(&args),
+        Command::Library(args) => library::library(&args),
         Command::Status(args) => status::status(&args),
         Command::Abort(args) => status::abort(&args),
     };

@@ -21,6 +21,10 @@
 //! | `queue_depth` | disk | I/Os the copy engine keeps in flight on it, 1..=512 (default: half its buffer pool); a throttled virtual disk may move more with 1-2 |
 //! | `capacity`, `early_warning` | tape | bytes of medium (default 64 GiB), and where early warning starts |
 //! | `timeout_ms` | sg | command timeout (default 60000) |
+//! | `generation` | tape | a library drive's LTO generation, 5-9 (default 9) |
+//!
+//! A `kind = "tape"` entry without `path` is a drive of a `[[library]]` (the library loads
+//! its cartridges; [`super::library::config`] parses those tables).
 //!
 //! Unknown keys inside a `[[device]]` are errors, and every error names the device and the
 //! key. Other top-level tables (the daemon's `[iscsi]`, `[[lun]]`, …) are left to their
@@ -44,6 +48,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::disk::{DiskOptions, EmulatedDisk};
+use super::library::config::parse_libraries;
+use super::library::{lto, Library, LibraryConfig};
 use super::sg::{SgDevice, DEFAULT_TIMEOUT_MS};
 use super::tape::{EmulatedTape, TapeConfig};
 use super::ScsiDevice;
@@ -65,6 +71,8 @@ pub enum DeviceKind {
     Tape,
     /// A real SCSI device through SG_IO.
     Sg,
+    /// A tape library's medium changer (`[[library]]`).
+    Changer,
 }
 
 /// Settings of an emulated tape drive (`kind = "tape"`).
@@ -103,6 +111,8 @@ pub struct DeviceConfig {
     pub queue_depth: Option<u16>,
     pub tape: TapeSettings,
     pub timeout_ms: u32,
+    /// A library drive's LTO generation (`generation`), None: the default.
+    pub generation: Option<u8>,
 }
 
 impl DeviceConfig {
@@ -126,6 +136,7 @@ impl DeviceConfig {
             queue_depth: None,
             tape: TapeSettings::default(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
+            generation: None,
         }
     }
 
@@ -179,6 +190,8 @@ pub enum LookupError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InventoryConfig {
     pub devices: Vec<DeviceConfig>,
+    /// The `[[library]]` tables.
+    pub libraries: Vec<LibraryConfig>,
 }
 
 impl InventoryConfig {
@@ -207,8 +220,9 @@ impl InventoryConfig {
                 "top-level key `devices`: the table array is `[[device]]`".into(),
             ));
         }
+        let none = Vec::new();
         let entries = match table.get("device") {
-            None => return Ok(Self::default()),
+            None => &none,
             Some(toml::Value::Array(a)) => a,
             Some(_) => {
                 return Err(InventoryError::Invalid(
@@ -228,7 +242,22 @@ impl InventoryConfig {
             }
             devices.push(config);
         }
-        Ok(Self { devices })
+        let libraries = match table.contains_key("library") {
+            true => parse_libraries(table, base_dir, &crate::state::state_dir(), &devices)?,
+            false => Vec::new(),
+        };
+        if let Some(d) = devices.iter().find(|d| {
+            d.kind == DeviceKind::Tape
+                && d.path.as_os_str().is_empty()
+                && !libraries.iter().any(|l| l.drives.contains(&d.name))
+        }) {
+            return Err(field_err(
+                &format!("{:?}", d.name),
+                "path",
+                "missing (a tape without path must be a drive of a [[library]])",
+            ));
+        }
+        Ok(Self { devices, libraries })
     }
 }
 
@@ -271,6 +300,8 @@ fn parse_device(
     let path = match t.get("path") {
         Some(toml::Value::String(s)) if !s.is_empty() => base.join(s),
         Some(_) => return Err(err("path", "must be a non-empty string".into())),
+        // A library drive: checked against the [[library]] tables.
+        None if kind == DeviceKind::Tape => PathBuf::new(),
         None => return Err(err("path", "missing".into())),
     };
     let mut c = DeviceConfig::new(&name, kind, path);
@@ -393,6 +424,16 @@ fn parse_device(
                 only(key, &[DeviceKind::Tape])?;
                 c.tape.early_warning = Some(bytes(v).map_err(e)?);
             }
+            "generation" => {
+                only(key, &[DeviceKind::Tape])?;
+                let g = integer(v).map_err(e)?;
+                c.generation = Some(
+                    u8::try_from(g)
+                        .ok()
+                        .filter(|g| lto::GENERATIONS.contains(g))
+                        .ok_or_else(|| e(format!("{g} is not an LTO generation 5..=9")))?,
+                );
+            }
             "timeout_ms" => {
                 only(key, &[DeviceKind::Sg])?;
                 let ms = integer(v).map_err(e)?;
@@ -438,6 +479,7 @@ fn kind_name(kind: DeviceKind) -> &'static str {
         DeviceKind::Disk => "disk",
         DeviceKind::Tape => "tape",
         DeviceKind::Sg => "sg",
+        DeviceKind::Changer => "changer",
     }
 }
 
@@ -525,6 +567,12 @@ fn open_one(c: &DeviceConfig) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), 
             (Arc::new(disk), designators)
         }
         DeviceKind::Tape => (open_tape(c)?, emulated_designators(c)),
+        DeviceKind::Changer => {
+            return Err(InventoryError::Invalid(format!(
+                "{:?}: a changer is opened with its library",
+                c.name
+            )))
+        }
         DeviceKind::Sg => {
             let sg =
                 SgDevice::open(&c.name, &c.path, c.timeout_ms).map_err(|e| open_err(e.into()))?;
@@ -584,6 +632,7 @@ impl std::fmt::Debug for InventoryDevice {
 #[derive(Debug, Default)]
 pub struct Inventory {
     devices: Vec<InventoryDevice>,
+    libraries: Vec<Arc<Library>>,
 }
 
 impl Inventory {
@@ -601,15 +650,40 @@ impl Inventory {
     /// unchanged (a configuration reload): a tape keeps its position, and no image is ever
     /// open twice through two devices with their own state.
     pub fn reopen(config: &InventoryConfig, previous: &Self) -> Result<Self, InventoryError> {
-        let mut opened = Vec::with_capacity(config.devices.len());
+        let (libraries, drives) = super::library::config::open_libraries(config, previous)?;
+        let mut opened = Vec::with_capacity(config.devices.len() + libraries.len());
         for c in &config.devices {
-            let (device, designators) = match previous.devices.iter().find(|d| d.config == *c) {
-                Some(d) => (d.device.clone(), d.designators.clone()),
-                None => open_one(c)?,
+            let (device, designators) = match drives.get(&c.name) {
+                Some(drive) => (
+                    drive.clone() as Arc<dyn ScsiDevice>,
+                    emulated_designators(c),
+                ),
+                None => match previous.devices.iter().find(|d| d.config == *c) {
+                    Some(d) => (d.device.clone(), d.designators.clone()),
+                    None => open_one(c)?,
+                },
             };
             opened.push((c.clone(), device, designators));
         }
-        Self::from_opened(opened)
+        for l in &libraries {
+            let mut c = DeviceConfig::new(l.name(), DeviceKind::Changer, &l.config().media);
+            c.designators = l.config().designators.clone();
+            let designators = emulated_designators(&c);
+            opened.push((c, l.clone() as Arc<dyn ScsiDevice>, designators));
+        }
+        let mut inventory = Self::from_opened(opened)?;
+        inventory.libraries = libraries;
+        Ok(inventory)
+    }
+
+    /// The libraries, in config order.
+    pub fn libraries(&self) -> &[Arc<Library>] {
+        &self.libraries
+    }
+
+    /// A library by name.
+    pub fn library(&self, name: &str) -> Option<&Arc<Library>> {
+        self.libraries.iter().find(|l| l.name() == name)
     }
 
     /// Builds an inventory from devices opened elsewhere (tests, wrappers such as
@@ -671,7 +745,10 @@ impl Inventory {
                 designators,
             });
         }
-        Ok(Self { devices })
+        Ok(Self {
+            devices,
+            libraries: Vec::new(),
+        })
     }
 
     /// Every device, in inventory order (for listings; no authorization applied).
@@ -764,7 +841,7 @@ impl Inventory {
 }
 
 /// Configured designators, or the derived one.
-fn emulated_designators(c: &DeviceConfig) -> Vec<Designator> {
+pub(crate) fn emulated_designators(c: &DeviceConfig) -> Vec<Designator> {
     if c.designators.is_empty() {
         vec![derived_designator(&c.name)]
     } else {

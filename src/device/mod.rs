@@ -8,10 +8,12 @@
 //! COPY TARGET DEVICE NOT REACHABLE.
 
 pub mod access;
+pub mod attention;
 pub mod disk;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
 pub mod inventory;
+pub mod library;
 pub mod lock;
 pub mod range_lock;
 pub mod reservation;
@@ -192,6 +194,12 @@ pub trait ScsiDevice: Send + Sync {
     /// EXTENDED COPY, RECEIVE COPY RESULTS). `None`: the device answers that command itself
     /// (a real device behind SG_IO).
     fn supported_commands(&self) -> Option<&'static [crate::scsi::sbc::CommandUsage]> {
+        None
+    }
+
+    /// The unit attention conditions the device raises itself (a tape loaded, an
+    /// import/export element accessed), which the dispatcher reports once per I_T nexus.
+    fn unit_attentions(&self) -> Option<&attention::AttentionLog> {
         None
     }
 

@@ -92,6 +92,8 @@ struct Attention {
 struct Seen {
     reset: u64,
     luns: u64,
+    /// The last of the device's own conditions ([`ScsiDevice::unit_attentions`]) reported.
+    device: u64,
 }
 
 impl Dispatcher {
@@ -262,7 +264,7 @@ impl Dispatcher {
                 }
                 Some(device) => {
                     let exempt = op == Opcode::INQUIRY || op == Opcode::REQUEST_SENSE;
-                    match self.take_unit_attention(nexus, lun, exempt) {
+                    match self.take_unit_attention(nexus, lun, exempt, &device) {
                         Some(asc) => CommandResult::check_condition(&Sense::new(
                             SenseKey::UNIT_ATTENTION,
                             asc,
@@ -474,10 +476,18 @@ impl Dispatcher {
 
     /// The pending unit attention for (nexus, LUN), cleared unless `exempt` (which only
     /// peeks — and is never blocked).
-    fn take_unit_attention(&self, nexus: &Nexus, lun: u64, exempt: bool) -> Option<Asc> {
+    fn take_unit_attention(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        exempt: bool,
+        device: &Arc<dyn ScsiDevice>,
+    ) -> Option<Asc> {
         if exempt {
             return None;
         }
+        let log = device.unit_attentions();
+        let latest = log.map_or(0, |l| l.latest());
         let mut a = self.attention();
         let reset = usize::try_from(lun)
             .ok()
@@ -487,19 +497,36 @@ impl Dispatcher {
         let per_lun = a.seen.entry(nexus.clone()).or_default();
         match per_lun.get_mut(&lun) {
             None => {
-                per_lun.insert(lun, Seen { reset, luns });
+                let device = latest;
+                per_lun.insert(
+                    lun,
+                    Seen {
+                        reset,
+                        luns,
+                        device,
+                    },
+                );
                 Some(Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED)
             }
             Some(seen) if seen.reset != reset => {
-                // A reset supersedes a LUN data change: the initiator rescans anyway.
-                *seen = Seen { reset, luns };
+                // A reset supersedes a LUN data change and the device's own conditions:
+                // the initiator rescans anyway.
+                *seen = Seen {
+                    reset,
+                    luns,
+                    device: latest,
+                };
                 Some(Asc::POWER_ON_RESET_OR_BUS_DEVICE_RESET_OCCURRED)
             }
             Some(seen) if seen.luns != luns => {
                 seen.luns = luns;
                 Some(Asc::REPORTED_LUNS_DATA_HAS_CHANGED)
             }
-            Some(_) => None,
+            Some(seen) => {
+                let (n, asc) = log?.after(seen.device)?;
+                seen.device = n;
+                Some(asc)
+            }
         }
     }
 

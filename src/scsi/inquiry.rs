@@ -17,6 +17,7 @@ pub mod version_descriptor {
     pub const SPC_3: u16 = 0x0300;
     pub const SBC_3: u16 = 0x04c0;
     pub const SSC_3: u16 = 0x0400;
+    pub const SMC_3: u16 = 0x0480;
 }
 
 /// Length of the standard INQUIRY data we return: through the version descriptors and
@@ -178,6 +179,7 @@ fn claimed_standards(pdt: PeripheralDeviceType) -> [u16; 8] {
     let command_set = match pdt {
         PeripheralDeviceType::DIRECT_ACCESS => version_descriptor::SBC_3,
         PeripheralDeviceType::SEQUENTIAL_ACCESS => version_descriptor::SSC_3,
+        PeripheralDeviceType::MEDIUM_CHANGER => version_descriptor::SMC_3,
         _ => 0,
     };
     [

@@ -24,9 +24,11 @@
     )
 )]
 
+pub mod attribute;
 pub mod cdb;
 pub mod codes;
 pub mod copy_results;
+pub mod density;
 pub mod designator;
 pub mod dump;
 pub mod error;
@@ -34,7 +36,9 @@ pub mod error;
 pub mod fuzzing;
 pub mod inquiry;
 pub mod limits;
+pub mod log_sense;
 pub mod parameter_list;
+pub mod partition_page;
 pub mod persistent_reservation;
 #[cfg(test)]
 mod proptests;
@@ -45,6 +49,8 @@ pub mod sbc_extra;
 pub mod sbc_provisioning;
 pub mod segment_descriptor;
 pub mod sense;
+pub mod smc;
+mod smc_pages;
 pub mod ssc;
 pub mod target_descriptor;
 pub mod third_party_copy;

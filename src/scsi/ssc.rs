@@ -360,6 +360,23 @@ impl Position {
         })
     }
 
+    /// Extended form (SSC-4 READ POSITION extended form data), 32 bytes: flags, the
+    /// partition in byte 1, ADDITIONAL LENGTH 1Ch, an empty object buffer, FIRST and LAST
+    /// LOGICAL OBJECT LOCATION both the position.
+    pub fn encode_extended(&self) -> [u8; 32] {
+        let mut out = Vec::with_capacity(32);
+        out.put_u8((u8::from(self.bop) << 7) | (u8::from(self.eop) << 6));
+        out.put_u8(u8::try_from(self.partition).unwrap_or(u8::MAX));
+        out.put_u16(0x1c);
+        out.put_zeros(4); // reserved, NUMBER OF LOGICAL OBJECTS IN OBJECT BUFFER
+        out.put_u64(self.object);
+        out.put_u64(self.object);
+        out.put_u64(0); // NUMBER OF BYTES IN OBJECT BUFFER
+        let mut data = [0u8; 32];
+        data.copy_from_slice(out.get(..32).unwrap_or(&[0; 32]));
+        data
+    }
+
     pub fn encode_long(&self) -> [u8; 32] {
         let mut out = Vec::with_capacity(32);
         out.put_u8((u8::from(self.bop) << 7) | (u8::from(self.eop) << 6));

@@ -53,6 +53,9 @@ pub struct TapeConfig {
     pub designators: Vec<Designator>,
     /// VPD 80h PRODUCT SERIAL NUMBER; the inventory name when empty.
     pub serial: String,
+    /// DENSITY CODE of the medium (MODE SENSE block descriptor): 0 (default) for a lone
+    /// drive; a library drive reports its cartridge's (an LTO generation's code).
+    pub density_code: u8,
 }
 
 impl Default for TapeConfig {
@@ -66,6 +69,7 @@ impl Default for TapeConfig {
             max_block_length: ssc::MAX_BLOCK_LENGTH_LIMIT,
             designators: Vec::new(),
             serial: String::new(),
+            density_code: 0,
         }
     }
 }
@@ -151,6 +155,23 @@ impl EmulatedTape {
         self.lock().position
     }
 
+    /// Makes the medium `capacity` bytes with an early warning zone of `early_warning`
+    /// (a library cartridge FORMAT MEDIUM re-partitioned). The zone is clamped to the
+    /// capacity.
+    pub fn resize(&mut self, capacity: u64, early_warning: u64) {
+        let early_warning = early_warning.min(capacity);
+        self.config.capacity = capacity;
+        self.config.early_warning = early_warning;
+        let d = self.drive.get_mut().unwrap_or_else(PoisonError::into_inner);
+        d.capacity = capacity;
+        d.early_warning_at = capacity - early_warning;
+    }
+
+    /// Image bytes up to end of data: the medium used (a library's remaining capacity).
+    pub fn end_of_data(&self) -> u64 {
+        self.lock().image.end_of_data()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Drive> {
         self.drive.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -196,7 +217,7 @@ impl EmulatedTape {
 
 fn default_mode(config: &TapeConfig) -> ModeState {
     ModeState {
-        density_code: 0,
+        density_code: config.density_code,
         block_length: config.block_size,
         buffered_mode: 1,
         write_protect: config.write_protect,
