@@ -474,15 +474,17 @@ section_objstore() {
     rm -rf "$dir"; mkdir -p "$dir/weed" "$dir/media" "$dir/state"
     printf '{"identities":[{"name":"b","credentials":[{"accessKey":"bench","secretKey":"bench-secret-key"}],"actions":["Admin","Read","Write","List","Tagging"]}]}' >"$dir/s3.json"
     s3port=$(free_port)
-    local ports=()
-    for k in master.port master.port.grpc volume.port volume.port.grpc filer.port filer.port.grpc s3.port.grpc iam.port; do
+    local ports=() master
+    master=$(free_port)
+    ports+=("-master.port=$master")
+    for k in master.port.grpc volume.port volume.port.grpc filer.port filer.port.grpc s3.port.grpc iam.port; do
         ports+=("-$k=$(free_port)")
     done
     weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/weed" -s3 -s3.port="$s3port" -s3.config="$dir/s3.json" \
         -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=1024 -volume.max=0 "${ports[@]}" >"$dir/weed.log" 2>&1 &
     weedpid=$!
     # shellcheck disable=SC2064 # the pid now
-    trap "kill $weedpid 2>/dev/null || true" EXIT
+    trap "kill $weedpid 2>/dev/null || true; [ \"\${BENCH_KEEP:-0}\" = 1 ] || rm -rf '$dir'" EXIT
     export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1
     local endpoint="http://127.0.0.1:$s3port"
     for _ in $(seq 300); do aws --endpoint-url "$endpoint" s3 mb s3://tapes >/dev/null 2>&1 && break; sleep 0.2; done
@@ -515,9 +517,15 @@ section_objstore() {
                     aws-cp) r=$(timed aws --endpoint-url "$endpoint" s3 cp --quiet "$dir/disk0.img" s3://tapes/awscp/disk0.img) ;;
                     dir-restore) r=$(timed "$xcopy" restore -q -d "$dir/dir.toml" --from vtl0:BK0000L9 --to disk1 -t 1m) ;;
                     s3-restore) r=$(timed "$xcopy" restore -q -d "$dir/s3.toml" --from vtl0:BK0000L9 --to disk1 -t 1m) ;;
-                    aws-get) r=$(timed aws --endpoint-url "$endpoint" s3 cp --quiet s3://tapes/awscp/disk0.img "$dir/get.img") ;;
+                    aws-get)
+                        aws --endpoint-url "$endpoint" s3 cp --quiet "$dir/disk0.img" s3://tapes/awscp/disk0.img
+                        r=$(timed aws --endpoint-url "$endpoint" s3 cp --quiet s3://tapes/awscp/disk0.img "$dir/get.img")
+                        aws --endpoint-url "$endpoint" s3 rm --quiet s3://tapes/awscp/disk0.img; rm -f "$dir/get.img" ;;
                 esac
                 read -r t k <<<"$r"; xs+=("$(mibs "$bytes" "$t")"); ms+=("$k")
+                # Space: the aws copy goes, and SeaweedFS reclaims what deletes freed.
+                [ "$what" = aws-cp ] && aws --endpoint-url "$endpoint" s3 rm --quiet s3://tapes/awscp/disk0.img
+                curl -s "http://127.0.0.1:$master/vol/vacuum?garbageThreshold=0.01" >/dev/null || true
             done
             med[$what]=$(printf '%s\n' "${xs[@]}" | median)
             rss[$what]=$(printf '%s\n' "${ms[@]}" | sort -n | tail -1 | awk '{printf "%.0f", $1 / 1024}')
