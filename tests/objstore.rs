@@ -822,3 +822,44 @@ fn two_daemons_back_up_on_one_gateway_and_restore_on_the_other() {
         "B's disk is A's, byte for byte"
     );
 }
+
+/// The write-back cache's bound holds with the store gone: appends go to the cache until
+/// it is full, then fail (nothing taken that could not be kept); once the store is back a
+/// sync commits every append that succeeded.
+#[test]
+fn the_write_back_cache_stays_within_its_bound_while_the_store_is_gone() {
+    use xcopyd::device::tape::Backing;
+
+    let Some(w) = weed() else { return };
+    let p = prefix("cache");
+    let proxy = Proxy::start(&w.url);
+    let config = config_at(&proxy.url, &p, "gw-a", Duration::from_secs(30));
+    let bound = config.params.cache_bytes;
+    let a = Gateway::new(&config).unwrap();
+    a.create("XC0001L9").unwrap();
+    a.import("XC0001L9").unwrap();
+    let mut c = a.open("XC0001L9", true).unwrap();
+    proxy.set_down(true);
+    let mut written = 0u32;
+    let failed = loop {
+        match c.append_records(&[&record(written, 1 << 20)], 1 << 20) {
+            Ok(()) => written += 1,
+            Err(e) => break e,
+        }
+        assert!(c.cached_bytes() <= bound, "{} cached", c.cached_bytes());
+        assert!(written < 100, "the cache never filled");
+    };
+    assert!(failed.to_string().contains("unreachable"), "{failed}");
+    assert_eq!(
+        u64::from(written),
+        bound / ((1 << 20) + 8),
+        "as many as fit"
+    );
+    proxy.set_down(false);
+    c.sync().unwrap();
+    assert_eq!(c.committed().runs, vec![(0, 1 << 20, u64::from(written))]);
+    assert_eq!(c.cached_bytes(), 0);
+    let mut back = vec![0u8; 1 << 20];
+    c.read_data(u64::from(written) - 1, &mut back).unwrap();
+    assert_eq!(back, record(written - 1, 1 << 20));
+}

@@ -767,8 +767,8 @@ impl Backing for ObjectCartridge {
     fn sync(&mut self) -> io::Result<()> {
         self.check_writable()?;
         self.seal();
-        self.drain()?;
-        // Pieces that failed before go again now.
+        // Uploads under way answer first; those that failed (the store was away) go again.
+        let _ = self.drain();
         if self.pieces.iter().any(|p| p.local.is_some()) {
             self.submit();
             self.drain()?;

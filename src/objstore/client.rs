@@ -5,6 +5,7 @@
 //! only) or `If-Match: ETAG` (replace only that version); 412 is [`StoreError::Precondition`].
 
 use std::io;
+use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -84,8 +85,20 @@ pub struct Endpoint {
 pub struct Client {
     bucket: Bucket,
     credentials: Credentials,
-    agent: ureq::Agent,
+    /// Replaced after a transport error: its pooled connections may all be dead (a store
+    /// that restarted), and each would fail one try.
+    agent: Mutex<ureq::Agent>,
+    timeout: Duration,
     tries: u32,
+}
+
+fn new_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .max_idle_connections_per_host(16)
+        .build()
+        .into()
 }
 
 type Answer = ureq::http::Response<ureq::Body>;
@@ -103,17 +116,20 @@ impl Client {
             endpoint.region.clone(),
         )
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("bucket: {e}")))?;
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(endpoint.timeout))
-            .max_idle_connections_per_host(16)
-            .build();
         Ok(Self {
             bucket,
             credentials: Credentials::new(&endpoint.access_key_id, &endpoint.secret_access_key),
-            agent: config.into(),
+            agent: Mutex::new(new_agent(endpoint.timeout)),
+            timeout: endpoint.timeout,
             tries: endpoint.tries.max(1),
         })
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        self.agent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Runs `attempt` until it succeeds, fails for good, or the tries are spent.
@@ -125,7 +141,12 @@ impl Client {
         let mut delay = Duration::from_millis(50);
         let mut n = 1;
         loop {
-            match attempt() {
+            let result = attempt();
+            if let Err(StoreError::Transport(_)) = &result {
+                *self.agent.lock().unwrap_or_else(PoisonError::into_inner) =
+                    new_agent(self.timeout);
+            }
+            match result {
                 Err(e) if e.transient() && n < self.tries => {
                     tracing::warn!(request = what, try_ = n, error = %e, "object store request failed; retrying");
                     thread::sleep(delay);
@@ -163,7 +184,7 @@ impl Client {
                 .bucket
                 .get_object(Some(&self.credentials), key)
                 .sign(SIGN_FOR);
-            let mut r = Self::status(self.agent.get(url.as_str()).call())?;
+            let mut r = Self::status(self.agent().get(url.as_str()).call())?;
             let etag = Self::etag(&r);
             let body = r
                 .body_mut()
@@ -186,7 +207,12 @@ impl Client {
                 .get_object(Some(&self.credentials), key)
                 .sign(SIGN_FOR);
             let range = format!("bytes={}-{}", start, start + len - 1);
-            let mut r = Self::status(self.agent.get(url.as_str()).header("Range", &range).call())?;
+            let mut r = Self::status(
+                self.agent()
+                    .get(url.as_str())
+                    .header("Range", &range)
+                    .call(),
+            )?;
             let body = r
                 .body_mut()
                 .with_config()
@@ -203,8 +229,7 @@ impl Client {
         })
     }
 
-    /// Stores `body` as `key` if `condition` holds; returns the new ETag. A conditional put
-    /// is tried once (a retry after a lost answer would find its own write and fail 412).
+    /// Stores `body` as `key` if `condition` holds; returns the new ETag.
     pub fn put(
         &self,
         key: &str,
@@ -216,7 +241,7 @@ impl Client {
                 .bucket
                 .put_object(Some(&self.credentials), key)
                 .sign(SIGN_FOR);
-            let req = self.agent.put(url.as_str());
+            let req = self.agent().put(url.as_str());
             let req = match condition {
                 Condition::None => req,
                 Condition::Absent => req.header("If-None-Match", "*"),
@@ -225,9 +250,32 @@ impl Client {
             let r = Self::status(req.send(body))?;
             Ok(Self::etag(&r))
         };
-        match condition {
-            Condition::None => self.retry("put", once),
-            _ => once(),
+        if let Condition::None = condition {
+            return self.retry("put", once);
+        }
+        // A conditional put whose answer was lost may have landed: tried again, it fails
+        // 412 on its own write. The object then holds exactly these bytes (every lease and
+        // index version differs from all others), which says it did.
+        let mut lost = false;
+        let mut n = 1;
+        loop {
+            match once() {
+                Err(StoreError::Transport(e)) if n < self.tries => {
+                    tracing::warn!(%key, error = %e, "conditional put unanswered; trying again");
+                    *self.agent.lock().unwrap_or_else(PoisonError::into_inner) =
+                        new_agent(self.timeout);
+                    thread::sleep(Duration::from_millis(50));
+                    lost = true;
+                    n += 1;
+                }
+                Err(StoreError::Precondition) if lost => {
+                    return match self.get(key) {
+                        Ok((bytes, etag)) if bytes == body => Ok(etag),
+                        _ => Err(StoreError::Precondition),
+                    };
+                }
+                r => return r,
+            }
         }
     }
 
@@ -237,7 +285,7 @@ impl Client {
                 .bucket
                 .delete_object(Some(&self.credentials), key)
                 .sign(SIGN_FOR);
-            match Self::status(self.agent.delete(url.as_str()).call()) {
+            match Self::status(self.agent().delete(url.as_str()).call()) {
                 Ok(_) | Err(StoreError::NotFound) => Ok(()),
                 Err(e) => Err(e),
             }
@@ -256,7 +304,7 @@ impl Client {
                     action.with_continuation_token(t.clone());
                 }
                 let url = action.sign(SIGN_FOR);
-                let mut r = Self::status(self.agent.get(url.as_str()).call())?;
+                let mut r = Self::status(self.agent().get(url.as_str()).call())?;
                 let text = r
                     .body_mut()
                     .with_config()
@@ -284,7 +332,7 @@ impl Client {
                 .bucket
                 .create_multipart_upload(Some(&self.credentials), key)
                 .sign(SIGN_FOR);
-            let mut r = Self::status(self.agent.post(url.as_str()).send_empty())?;
+            let mut r = Self::status(self.agent().post(url.as_str()).send_empty())?;
             let text = r
                 .body_mut()
                 .read_to_string()
@@ -308,7 +356,7 @@ impl Client {
                 .bucket
                 .upload_part(Some(&self.credentials), key, number, upload)
                 .sign(SIGN_FOR);
-            let r = Self::status(self.agent.put(url.as_str()).send(body))?;
+            let r = Self::status(self.agent().put(url.as_str()).send(body))?;
             Ok(Self::etag(&r))
         })
     }
@@ -329,7 +377,7 @@ impl Client {
             );
             let url = action.sign(SIGN_FOR);
             let body = action.body();
-            let mut r = Self::status(self.agent.post(url.as_str()).send(body.as_bytes()))?;
+            let mut r = Self::status(self.agent().post(url.as_str()).send(body.as_bytes()))?;
             // S3 may answer 200 with an error document.
             let text = r.body_mut().read_to_string().unwrap_or_default();
             if text.contains("<Error>") {
@@ -345,13 +393,13 @@ impl Client {
             .bucket
             .abort_multipart_upload(Some(&self.credentials), key, upload)
             .sign(SIGN_FOR);
-        let _ = self.agent.delete(url.as_str()).call();
+        let _ = self.agent().delete(url.as_str()).call();
     }
 
     /// Creates the bucket (for tests and first set-up); one that exists is fine.
     pub fn create_bucket(&self) -> Result<(), StoreError> {
         let url = self.bucket.create_bucket(&self.credentials).sign(SIGN_FOR);
-        match Self::status(self.agent.put(url.as_str()).send_empty()) {
+        match Self::status(self.agent().put(url.as_str()).send_empty()) {
             Ok(_) | Err(StoreError::Status(409)) => Ok(()),
             Err(e) => Err(e),
         }
