@@ -409,6 +409,16 @@ fn killed_gateway_leaves_exactly_what_it_acknowledged() {
             break;
         }
     }
+    // Killed once pieces no index names are in the store (uploads of the unacknowledged
+    // records), to show they are not on the tape.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stored_pieces(&b, &p).len() <= b.info("XC0001L9", 0).unwrap().pieces.len() {
+        assert!(
+            Instant::now() < deadline,
+            "no unacknowledged piece uploaded"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(acked, 15);
