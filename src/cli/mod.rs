@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod copy;
 mod decode;
+mod discover;
 pub mod input;
 mod library;
 mod progress;
@@ -46,6 +47,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Stop one of the running daemon's copies.
     Abort(status::AbortArgs),
+    /// Find the SCSI devices behind /dev/sg* (INQUIRY, VPD 80h/83h, capacity) and merge
+    /// them into an inventory (like NetBackup's bptpcinfo).
+    Discover(discover::DiscoverArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => decode::decode(&args),
         Command::Encode(args) => decode::encode(&args),
         Command::Run(args) => copy::run(&args),
+        Command::Discover(args) => discover::discover(&args),
         Command::Backup(args) => copy::backup(&args),
         Command::Restore(args) => copy::restore(&args),
         Command::Results(args) => remote::results(&args),
