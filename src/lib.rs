@@ -18,5 +18,6 @@ pub mod device;
 pub mod frontend;
 pub mod metrics;
 pub mod scsi;
+pub mod size;
 pub mod state;
 pub mod sys;
