@@ -13,6 +13,7 @@ pub mod input;
 mod library;
 mod progress;
 mod remote;
+mod results_page;
 mod status;
 mod tape_position;
 
