@@ -6,9 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use generate::XcopydArgs;
+
 mod copy;
 mod decode;
 mod discover;
+mod generate;
 pub mod input;
 mod library;
 mod progress;
@@ -51,6 +54,9 @@ pub enum Command {
     /// Find the SCSI devices behind /dev/sg* (INQUIRY, VPD 80h/83h, capacity) and merge
     /// them into an inventory (like NetBackup's bptpcinfo).
     Discover(discover::DiscoverArgs),
+    /// Man pages and shell completions, generated from these definitions.
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
@@ -69,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Encode(args) => decode::encode(&args),
         Command::Run(args) => copy::run(&args),
         Command::Discover(args) => discover::discover(&args),
+        Command::Generate(args) => generate::generate(&args),
         Command::Backup(args) => copy::backup(&args),
         Command::Restore(args) => copy::restore(&args),
         Command::Results(args) => remote::results(&args),

@@ -342,7 +342,10 @@ fn cli_run_and_results_against_the_daemon() {
         stdout.contains("    Maximum segment descriptor count: 1024\n"),
         "{stdout}"
     );
-    assert!(stdout.contains("Implemented descriptor list: 0x"), "{stdout}");
+    assert!(
+        stdout.contains("Implemented descriptor list: 0x"),
+        "{stdout}"
+    );
     assert!(
         json["data"]
             .as_str()
