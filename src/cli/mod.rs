@@ -6,12 +6,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use generate::XcopydArgs;
+
 mod copy;
 mod decode;
+mod discover;
+mod generate;
 pub mod input;
 mod library;
 mod progress;
 mod remote;
+mod results_page;
 mod status;
 mod tape_position;
 mod vault;
@@ -49,6 +54,12 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Stop one of the running daemon's copies.
     Abort(status::AbortArgs),
+    /// Find the SCSI devices behind /dev/sg* (INQUIRY, VPD 80h/83h, capacity) and merge
+    /// them into an inventory (like NetBackup's bptpcinfo).
+    Discover(discover::DiscoverArgs),
+    /// Man pages and shell completions, generated from these definitions.
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
@@ -66,6 +77,8 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => decode::decode(&args),
         Command::Encode(args) => decode::encode(&args),
         Command::Run(args) => copy::run(&args),
+        Command::Discover(args) => discover::discover(&args),
+        Command::Generate(args) => generate::generate(&args),
         Command::Backup(args) => copy::backup(&args),
         Command::Restore(args) => copy::restore(&args),
         Command::Results(args) => remote::results(&args),

@@ -4,9 +4,6 @@
 //! back. Without `weed` on PATH every test here says so and passes, except under CI=true
 //! (scripts/test.sh installs it).
 
-#[path = "common/weed.rs"]
-mod weed;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
@@ -19,7 +16,7 @@ use xcopyd::objstore::lease::TakeError;
 use xcopyd::objstore::Gateway;
 use xcopyd::scsi::Sense;
 
-use self::weed::{config_at, gateway_at, prefix, weed, Proxy, ACCESS, BUCKET, SECRET};
+use crate::common::weed::{config_at, gateway_at, prefix, weed, Proxy, ACCESS, BUCKET, SECRET};
 
 fn drive(gw: &Gateway, barcode: &str) -> EmulatedTape {
     let cartridge = gw.open(barcode, true).unwrap();
@@ -248,7 +245,7 @@ fn killed_gateway_leaves_exactly_what_it_acknowledged() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "kill_child",
+            "objstore::kill_child",
             "--ignored",
             "--nocapture",
             "--test-threads=1",

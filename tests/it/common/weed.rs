@@ -1,4 +1,4 @@
-//! SeaweedFS for tests/objstore.rs: one `weed server -s3` on free loopback ports per test
+//! SeaweedFS for objstore.rs: one `weed server -s3` on free loopback ports per test
 //! binary (a watchdog shell ends it with the binary), gateways on it, and a TCP proxy that
 //! can take the store away.
 
