@@ -71,7 +71,7 @@ type Seeds = Vec<(String, Vec<u8>)>;
 /// NDMP requests: a selector byte (the index of the message code in
 /// `xcopyd::ndmp::fuzz_decode`'s table) and the body.
 fn ndmp_seeds() -> Seeds {
-    use xcopyd::ndmp::message::{Addr, MoverMode, Pval, Request, TapeMode, TcpAddr};
+    use xcopyd::ndmp::message::{Addr, MoverMode, Pval, Request, TcpAddr};
     let requests = [
         (0u8, "connect-open", Request::ConnectOpen { version: 4 }),
         (
@@ -79,7 +79,7 @@ fn ndmp_seeds() -> Seeds {
             "tape-open",
             Request::TapeOpen {
                 device: "drive0".into(),
-                mode: TapeMode::ReadWrite,
+                mode: 1,
             },
         ),
         (
@@ -94,7 +94,7 @@ fn ndmp_seeds() -> Seeds {
             44,
             "mover-connect",
             Request::MoverConnect {
-                mode: MoverMode::Read,
+                mode: MoverMode::Read.wire(),
                 addr: Addr::Tcp(vec![TcpAddr {
                     ip: 0x7f00_0001,
                     port: 10000,

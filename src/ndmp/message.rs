@@ -329,7 +329,21 @@ pub enum MoverMode {
     NoAction,
 }
 
+impl TapeMode {
+    pub fn from_wire(v: u32) -> Option<Self> {
+        [Self::Read, Self::ReadWrite, Self::Raw]
+            .get(v as usize)
+            .copied()
+    }
+}
+
 impl MoverMode {
+    pub fn from_wire(v: u32) -> Option<Self> {
+        [Self::Read, Self::Write, Self::NoAction]
+            .get(v as usize)
+            .copied()
+    }
+
     pub fn wire(self) -> u32 {
         match self {
             Self::Read => 0,
@@ -385,7 +399,7 @@ pub enum Request {
     ScsiExecuteCdb(ExecuteCdb),
     TapeOpen {
         device: String,
-        mode: TapeMode,
+        mode: u32,
     },
     TapeClose,
     TapeGetState,
@@ -422,7 +436,7 @@ pub enum Request {
     },
     MoverGetState,
     MoverListen {
-        mode: MoverMode,
+        mode: u32,
         addr_type: u32,
     },
     MoverContinue,
@@ -441,7 +455,7 @@ pub enum Request {
         len: u32,
     },
     MoverConnect {
-        mode: MoverMode,
+        mode: u32,
         addr: Addr,
     },
 }
@@ -458,8 +472,6 @@ fn enumerated<T: Copy>(
         reason: what,
     })
 }
-
-const MOVER_MODES: [MoverMode; 3] = [MoverMode::Read, MoverMode::Write, MoverMode::NoAction];
 
 fn decode_name(r: &mut Reader<'_>) -> Result<Name, DecodeError> {
     Ok(Name {
@@ -529,11 +541,7 @@ impl Request {
             SCSI_EXECUTE_CDB => Self::ScsiExecuteCdb(ExecuteCdb::decode(r)?),
             TAPE_OPEN => Self::TapeOpen {
                 device: r.string()?,
-                mode: enumerated(
-                    r,
-                    &[TapeMode::Read, TapeMode::ReadWrite, TapeMode::Raw],
-                    "unknown tape open mode",
-                )?,
+                mode: r.u32()?,
             },
             TAPE_CLOSE => Self::TapeClose,
             TAPE_GET_STATE => Self::TapeGetState,
@@ -571,7 +579,7 @@ impl Request {
             },
             MOVER_GET_STATE => Self::MoverGetState,
             MOVER_LISTEN => Self::MoverListen {
-                mode: enumerated(r, &MOVER_MODES, "unknown mover mode")?,
+                mode: r.u32()?,
                 addr_type: r.u32()?,
             },
             MOVER_CONTINUE => Self::MoverContinue,
@@ -588,7 +596,7 @@ impl Request {
             MOVER_CLOSE => Self::MoverClose,
             MOVER_SET_RECORD_SIZE => Self::MoverSetRecordSize { len: r.u32()? },
             MOVER_CONNECT => Self::MoverConnect {
-                mode: enumerated(r, &MOVER_MODES, "unknown mover mode")?,
+                mode: r.u32()?,
                 addr: Addr::decode(r)?,
             },
             _ => return Ok(None),
@@ -657,7 +665,7 @@ impl Request {
             }
             Self::TapeOpen { device, mode } => {
                 out.put_string(device);
-                out.put_u32(*mode as u32);
+                out.put_u32(*mode);
                 TAPE_OPEN
             }
             Self::TapeClose => TAPE_CLOSE,
@@ -721,7 +729,7 @@ impl Request {
             }
             Self::MoverGetState => MOVER_GET_STATE,
             Self::MoverListen { mode, addr_type } => {
-                out.put_u32(mode.wire());
+                out.put_u32(*mode);
                 out.put_u32(*addr_type);
                 MOVER_LISTEN
             }
@@ -744,7 +752,7 @@ impl Request {
                 MOVER_SET_RECORD_SIZE
             }
             Self::MoverConnect { mode, addr } => {
-                out.put_u32(mode.wire());
+                out.put_u32(*mode);
                 addr.encode(out);
                 MOVER_CONNECT
             }
@@ -761,7 +769,7 @@ mod tests {
     fn requests_golden_bytes() {
         let open = Request::TapeOpen {
             device: "drive0".into(),
-            mode: TapeMode::ReadWrite,
+            mode: 1,
         };
         let (c, b) = open.encode();
         assert_eq!(c, 0x300);
@@ -772,7 +780,7 @@ mod tests {
         assert_eq!(Request::decode(c, &b).unwrap(), Some(open));
 
         let listen = Request::MoverConnect {
-            mode: MoverMode::Read,
+            mode: MoverMode::Read.wire(),
             addr: Addr::Tcp(vec![TcpAddr {
                 ip: 0x7f00_0001,
                 port: 10001,

@@ -8,13 +8,32 @@
 //! message.rs  requests: codes, errors, shared structures (pure)
 //! reply.rs    replies and posts (pure)
 //! auth.rs     the MD5 challenge digest
+//! conn.rs     records on a socket; replies and posts
+//! config.rs   the daemon's [ndmp] table
+//! server.rs   the listener; services.rs what its sessions share
+//! session.rs  CONNECT, authentication, routing; config_service.rs CONFIG
+//! lu.rs       a device opened through the dispatcher; tape.rs NDMP tape semantics on SSC
+//! agents.rs   MOVER and DATA
 //! ```
 
+pub mod agents;
 pub mod auth;
+pub mod config;
+pub mod config_service;
+pub mod conn;
 pub mod header;
+pub mod lu;
 pub mod message;
 pub mod reply;
+pub mod server;
+pub mod services;
+pub mod session;
+pub mod tape;
 pub mod xdr;
+
+pub use config::NdmpConfig;
+pub use server::NdmpServer;
+pub use services::Services;
 
 /// Runs the request decoder over `data` as the body of every message code, and re-encodes
 /// what decodes: the result must decode to the same request (the fuzz target's hook).
