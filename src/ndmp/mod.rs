@@ -13,21 +13,25 @@
 //! server.rs   the listener; services.rs what its sessions share
 //! session.rs  CONNECT, authentication, routing; config_service.rs CONFIG
 //! lu.rs       a device opened through the dispatcher; tape.rs NDMP tape semantics on SSC
-//! agents.rs   MOVER and DATA
+//! agents.rs   MOVER and DATA requests and their connection; mover.rs, data.rs, stream.rs
 //! ```
 
 pub mod agents;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod config_service;
 pub mod conn;
+pub mod data;
 pub mod header;
 pub mod lu;
 pub mod message;
+pub mod mover;
 pub mod reply;
 pub mod server;
 pub mod services;
 pub mod session;
+pub mod stream;
 pub mod tape;
 pub mod xdr;
 

@@ -62,8 +62,14 @@ impl Session {
             session: id,
         };
         let tape = Arc::default();
+        let local_ip = stream.local_addr()?.ip();
         Ok(Self {
-            agents: super::agents::Agents::new(services.clone(), conn.clone(), Arc::clone(&tape)),
+            agents: super::agents::Agents::new(
+                services.clone(),
+                conn.clone(),
+                Arc::clone(&tape),
+                local_ip,
+            ),
             services,
             conn,
             nexus,

@@ -1,0 +1,481 @@
+//! The NDMP v4 server, end to end over TCP with the crate's own DMA client: the TAPE
+//! service's v4 semantics (ndmjob's T-BWR, T-WRITE, T-READ and T-MTIO sequences, which the
+//! Debian ndmjob cannot run to the end: see scripts/ndmp-test.sh), authentication, hostile
+//! input, allow lists, and image backup and recover through the local and TCP movers.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+
+use xcopyd::daemon::{Daemon, DaemonConfig};
+use xcopyd::ndmp::client::Client;
+use xcopyd::ndmp::header::{frame, Header, MessageType};
+use xcopyd::ndmp::message::{
+    code, Addr, AuthData, Error, MtioOp, Pval, Request, ADDR_LOCAL, ADDR_TCP,
+};
+use xcopyd::ndmp::reply::MoverState;
+use xcopyd::ndmp::xdr::Reader;
+
+const DISK_BYTES: usize = 3 << 20;
+
+fn start(dir: &std::path::Path, extra: &str) -> Daemon {
+    let text = format!(
+        r#"
+[iscsi]
+listen = "127.0.0.1:0"
+[ndmp]
+listen = "127.0.0.1:0"
+user = "dma"
+password = "secret-pw"
+initiator = "ndmp:backup01"
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "disk0.img"
+size = "3MiB"
+[[device]]
+name = "disk1"
+kind = "disk"
+path = "disk1.img"
+size = "3MiB"
+[[device]]
+name = "tape0"
+kind = "tape"
+path = "tape0.tap"
+[[device]]
+name = "hidden"
+kind = "tape"
+path = "hidden.tap"
+allow = ["iqn.2026-01.org.example:other"]
+{extra}"#
+    );
+    std::fs::write(dir.join("tape0.tap"), b"").unwrap();
+    std::fs::write(dir.join("hidden.tap"), b"").unwrap();
+    Daemon::start(DaemonConfig::parse(&text, dir).unwrap()).unwrap()
+}
+
+fn client(addr: SocketAddr) -> Client {
+    Client::connect(addr, "dma", "secret-pw").unwrap()
+}
+
+fn error_of(c: &mut Client, r: &Request) -> Error {
+    let (h, body) = c.call(r).unwrap();
+    Client::error(&h, &body)
+}
+
+fn mtio(c: &mut Client, op: MtioOp, count: u32) -> (Error, u32) {
+    let (h, body) = c.call(&Request::TapeMtio { op, count }).unwrap();
+    let r = &mut Reader::new(&body);
+    assert_eq!(h.error, 0);
+    (Error(r.u32().unwrap()), r.u32().unwrap())
+}
+
+/// (file_num, blockno) from TAPE_GET_STATE; None where the reply says unsupported.
+fn position(c: &mut Client) -> (u32, Option<u32>) {
+    let body = c.expect_ok_state();
+    let r = &mut Reader::new(&body);
+    let unsupported = r.u32().unwrap();
+    assert_eq!(r.u32().unwrap(), 0);
+    let _flags = r.u32().unwrap();
+    let file = r.u32().unwrap();
+    let _soft = r.u32().unwrap();
+    let _bs = r.u32().unwrap();
+    let block = r.u32().unwrap();
+    (file, (unsupported & 0x08 == 0).then_some(block))
+}
+
+trait StateExt {
+    fn expect_ok_state(&mut self) -> Vec<u8>;
+}
+
+impl StateExt for Client {
+    fn expect_ok_state(&mut self) -> Vec<u8> {
+        let (h, body) = self.call(&Request::TapeGetState).unwrap();
+        assert_eq!(h.error, 0);
+        body
+    }
+}
+
+fn write(c: &mut Client, data: Vec<u8>) -> (Error, u32) {
+    let (_, body) = c.call(&Request::TapeWrite { data }).unwrap();
+    let r = &mut Reader::new(&body);
+    (Error(r.u32().unwrap()), r.u32().unwrap())
+}
+
+fn read(c: &mut Client, count: u32) -> (Error, Vec<u8>) {
+    let (_, body) = c.call(&Request::TapeRead { count }).unwrap();
+    let r = &mut Reader::new(&body);
+    (Error(r.u32().unwrap()), r.opaque(1 << 24).unwrap().to_vec())
+}
+
+fn pattern(len: usize, record: usize, file: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i * 7 + record * 13 + file * 101) as u8)
+        .collect()
+}
+
+#[test]
+fn tape_service_follows_ndmp_v4() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), "");
+    let mut c = client(d.ndmp_addr().unwrap());
+    assert_eq!(error_of(&mut c, &Request::TapeClose), Error::DEV_NOT_OPEN);
+    assert_eq!(
+        error_of(
+            &mut c,
+            &Request::TapeOpen {
+                device: "bogus".into(),
+                mode: 0
+            }
+        ),
+        Error::NO_DEVICE
+    );
+    assert_eq!(
+        error_of(
+            &mut c,
+            &Request::TapeOpen {
+                device: "tape0".into(),
+                mode: 123
+            }
+        ),
+        Error::ILLEGAL_ARGS
+    );
+    // A device the user's allow lists exclude does not exist for it.
+    assert_eq!(
+        error_of(
+            &mut c,
+            &Request::TapeOpen {
+                device: "hidden".into(),
+                mode: 0
+            }
+        ),
+        Error::NO_DEVICE
+    );
+    assert_eq!(
+        error_of(
+            &mut c,
+            &Request::TapeOpen {
+                device: "tape0".into(),
+                mode: 0
+            }
+        ),
+        Error::NO_ERR
+    );
+    assert_eq!(write(&mut c, vec![0; 512]), (Error::PERMISSION, 0));
+    assert_eq!(
+        error_of(
+            &mut c,
+            &Request::TapeOpen {
+                device: "tape0".into(),
+                mode: 1
+            }
+        ),
+        Error::DEVICE_OPENED
+    );
+    assert_eq!(error_of(&mut c, &Request::TapeClose), Error::NO_ERR);
+    // Another session cannot open a tape this one holds.
+    assert_eq!(
+        error_of(
+            &mut c,
+            &Request::TapeOpen {
+                device: "tape0".into(),
+                mode: 1
+            }
+        ),
+        Error::NO_ERR
+    );
+    let mut other = client(d.ndmp_addr().unwrap());
+    assert_eq!(
+        error_of(
+            &mut other,
+            &Request::TapeOpen {
+                device: "tape0".into(),
+                mode: 0
+            }
+        ),
+        Error::DEVICE_BUSY
+    );
+
+    // T-BWR: an empty tape; spacing stops at BOT and end of data with the residue.
+    assert_eq!(mtio(&mut c, MtioOp::Rewind, 1), (Error::NO_ERR, 0));
+    assert_eq!(mtio(&mut c, MtioOp::Bsr, 100), (Error::NO_ERR, 100));
+    assert_eq!(mtio(&mut c, MtioOp::Bsf, 100), (Error::NO_ERR, 100));
+    assert_eq!(mtio(&mut c, MtioOp::Eof, 1), (Error::NO_ERR, 0));
+    assert_eq!(mtio(&mut c, MtioOp::Bsf, 100), (Error::NO_ERR, 99));
+    assert_eq!(mtio(&mut c, MtioOp::Fsf, 100), (Error::NO_ERR, 99));
+    assert_eq!(read(&mut c, 65536).0, Error::EOM);
+    assert_eq!(write(&mut c, vec![]), (Error::ILLEGAL_ARGS, 0));
+    assert_eq!(read(&mut c, 0), (Error::NO_ERR, vec![]));
+    assert_eq!(read(&mut c, 0x8000_0000).0, Error::ILLEGAL_ARGS);
+
+    // T-WRITE: files of records; file and block numbers after each.
+    let series = [(1usize, 512usize), (100, 1024), (3, 32768), (5, 139)];
+    assert_eq!(mtio(&mut c, MtioOp::Rewind, 1), (Error::NO_ERR, 0));
+    for (f, &(n, size)) in series.iter().enumerate() {
+        for r in 0..n {
+            assert_eq!(
+                write(&mut c, pattern(size, r, f)),
+                (Error::NO_ERR, size as u32)
+            );
+            assert_eq!(position(&mut c), (f as u32, Some(r as u32 + 1)));
+        }
+        assert_eq!(mtio(&mut c, MtioOp::Eof, 1), (Error::NO_ERR, 0));
+        assert_eq!(position(&mut c), (f as u32 + 1, Some(0)));
+    }
+    // T-READ: records back; a filemark is EOF_ERR and leaves the tape before it.
+    assert_eq!(mtio(&mut c, MtioOp::Rewind, 1), (Error::NO_ERR, 0));
+    for (f, &(n, size)) in series.iter().enumerate() {
+        for r in 0..n {
+            assert_eq!(
+                read(&mut c, size as u32),
+                (Error::NO_ERR, pattern(size, r, f))
+            );
+        }
+        assert_eq!(read(&mut c, size as u32).0, Error::EOF);
+        assert_eq!(position(&mut c), (f as u32, Some(n as u32)));
+        assert_eq!(mtio(&mut c, MtioOp::Fsf, 1), (Error::NO_ERR, 0));
+        assert_eq!(position(&mut c), (f as u32 + 1, Some(0)));
+    }
+    // A short read of a longer record gets the record's start; a long read the record.
+    assert_eq!(mtio(&mut c, MtioOp::Rewind, 1), (Error::NO_ERR, 0));
+    assert_eq!(read(&mut c, 2048), (Error::NO_ERR, pattern(512, 0, 0)));
+    // T-MTIO: FSR/BSR stop at the filemark on their own side, with the residue.
+    for (f, &(n, size)) in series.iter().enumerate() {
+        assert_eq!(mtio(&mut c, MtioOp::Rewind, 1), (Error::NO_ERR, 0));
+        assert_eq!(mtio(&mut c, MtioOp::Fsf, f as u32), (Error::NO_ERR, 0));
+        assert_eq!(position(&mut c), (f as u32, Some(0)));
+        assert_eq!(
+            mtio(&mut c, MtioOp::Fsr, 1_000_000),
+            (Error::NO_ERR, 1_000_000 - n as u32)
+        );
+        assert_eq!(position(&mut c), (f as u32, Some(n as u32)));
+        assert_eq!(
+            mtio(&mut c, MtioOp::Bsr, 1_000_000),
+            (Error::NO_ERR, 1_000_000 - n as u32)
+        );
+        assert_eq!(position(&mut c), (f as u32, Some(0)));
+        assert_eq!(mtio(&mut c, MtioOp::Fsr, 0), (Error::NO_ERR, 0));
+        let half = n / 2;
+        assert_eq!(mtio(&mut c, MtioOp::Fsr, half as u32), (Error::NO_ERR, 0));
+        assert_eq!(
+            read(&mut c, size as u32),
+            (Error::NO_ERR, pattern(size, half, f))
+        );
+        if half + 1 > 1 {
+            assert_eq!(mtio(&mut c, MtioOp::Bsr, 2), (Error::NO_ERR, 0));
+            assert_eq!(position(&mut c), (f as u32, Some(half as u32 - 1)));
+            assert_eq!(
+                read(&mut c, size as u32),
+                (Error::NO_ERR, pattern(size, half - 1, f))
+            );
+        }
+    }
+    assert_eq!(mtio(&mut c, MtioOp::Tur, 0), (Error::NO_ERR, 0));
+    assert_eq!(error_of(&mut c, &Request::TapeClose), Error::NO_ERR);
+    assert_eq!(
+        error_of(
+            &mut other,
+            &Request::TapeOpen {
+                device: "tape0".into(),
+                mode: 0
+            }
+        ),
+        Error::NO_ERR
+    );
+}
+
+/// Sends raw bytes as one record and returns the reply header, or None if the server closed.
+fn raw(addr: SocketAddr, message: u32, body: &[u8]) -> Option<Header> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let _hello = xcopyd::ndmp::conn::read_record(&mut s).unwrap();
+    let mut m = Vec::new();
+    Header {
+        sequence: 1,
+        time_stamp: 0,
+        message_type: MessageType::Request,
+        message,
+        reply_sequence: 0,
+        error: 0,
+    }
+    .encode(&mut m);
+    m.extend_from_slice(body);
+    s.write_all(&frame(&m)).unwrap();
+    let record = xcopyd::ndmp::conn::read_record(&mut s).ok()??;
+    Header::decode(&mut Reader::new(&record)).ok()
+}
+
+#[test]
+fn authentication_and_hostile_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), "");
+    let addr = d.ndmp_addr().unwrap();
+    assert!(Client::connect(addr, "dma", "wrong").is_err());
+    assert!(Client::connect(addr, "someone", "secret-pw").is_err());
+    // Text authentication is refused unless the config allows it.
+    let mut s = TcpStream::connect(addr).unwrap();
+    let _ = xcopyd::ndmp::conn::read_record(&mut s).unwrap();
+    drop(s);
+    // Before CONNECT_OPEN: ILLEGAL_STATE in the header; v3 is refused with ILLEGAL_ARGS.
+    assert_eq!(
+        raw(addr, code::CONFIG_GET_TAPE_INFO, &[]).unwrap().error,
+        Error::ILLEGAL_STATE.0
+    );
+    let h = raw(addr, code::CONNECT_OPEN, &[0, 0, 0, 3]).unwrap();
+    assert_eq!(
+        (h.message_type, h.reply_sequence, h.error),
+        (MessageType::Reply, 1, 0)
+    );
+    // Truncated XDR: XDR_DECODE_ERR in the header, the connection stays up.
+    assert_eq!(
+        raw(addr, code::CONNECT_OPEN, &[0, 0]).unwrap().error,
+        Error::XDR_DECODE.0
+    );
+    // An unknown message: NOT_SUPPORTED.
+    assert_eq!(
+        raw(addr, 0x1234_5678, &[]).unwrap().error,
+        Error::NOT_SUPPORTED.0
+    );
+    // A record over the limit closes the connection before anything is allocated for it.
+    let mut s = TcpStream::connect(addr).unwrap();
+    let _ = xcopyd::ndmp::conn::read_record(&mut s).unwrap();
+    s.write_all(&[0x80, 0x7f, 0xff, 0xff]).unwrap();
+    assert!(matches!(
+        xcopyd::ndmp::conn::read_record(&mut s),
+        Ok(None) | Err(_)
+    ));
+
+    let mut c = client(addr);
+    // Requests after authentication; text auth for a second login is not offered.
+    let (h, body) = c
+        .call(&Request::ConfigGetAuthAttr { auth_type: 1 })
+        .unwrap();
+    assert_eq!(
+        (h.error, Reader::new(&body).u32().unwrap()),
+        (0, Error::ILLEGAL_ARGS.0)
+    );
+    let e = error_of(
+        &mut c,
+        &Request::ConnectClientAuth(AuthData::Text {
+            id: "dma".into(),
+            password: "secret-pw".into(),
+        }),
+    );
+    assert_eq!(e, Error::NOT_AUTHORIZED);
+    // CONFIG lists only what the user may see.
+    let body = c.expect_ok(&Request::ConfigGetTapeInfo).unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("tape0") && !text.contains("hidden"), "{text}");
+    let body = c.expect_ok(&Request::ConfigGetFsInfo).unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("disk1"));
+}
+
+fn listen_addr(body: &[u8]) -> Addr {
+    let r = &mut Reader::new(body);
+    assert_eq!(r.u32().unwrap(), 0);
+    Addr::decode(r).unwrap()
+}
+
+fn halted_reason(c: &mut Client, message: u32) -> u32 {
+    Reader::new(&c.wait_post(message).unwrap().body)
+        .u32()
+        .unwrap()
+}
+
+/// A backup of disk0 and a recover to disk1 with one session's DATA and MOVER, connected
+/// by `addr_type`.
+fn image_round_trip(addr_type: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), "");
+    let data: Vec<u8> = (0..DISK_BYTES)
+        .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+        .collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("disk0.img"))
+        .unwrap()
+        .write_all(&data)
+        .unwrap();
+    let mut c = client(d.ndmp_addr().unwrap());
+    c.expect_ok(&Request::TapeOpen {
+        device: "tape0".into(),
+        mode: 1,
+    })
+    .unwrap();
+    c.expect_ok(&Request::MoverSetRecordSize { len: 65536 })
+        .unwrap();
+    c.expect_ok(&Request::MoverSetWindow {
+        offset: 0,
+        length: u64::MAX,
+    })
+    .unwrap();
+    let addr = listen_addr(
+        &c.expect_ok(&Request::MoverListen { mode: 0, addr_type })
+            .unwrap(),
+    );
+    c.expect_ok(&Request::DataConnect { addr }).unwrap();
+    let env = vec![Pval::new("FILESYSTEM", "disk0")];
+    c.expect_ok(&Request::DataStartBackup {
+        butype: "image".into(),
+        env,
+    })
+    .unwrap();
+    assert_eq!(halted_reason(&mut c, code::NOTIFY_DATA_HALTED), 1);
+    assert_eq!(halted_reason(&mut c, code::NOTIFY_MOVER_HALTED), 1);
+    let (_, env) =
+        xcopyd::ndmp::reply::decode_env_reply(&c.expect_ok(&Request::DataGetEnv).unwrap()).unwrap();
+    let get = |n: &str| env.iter().find(|p| p.name == n).map(|p| p.value.clone());
+    assert_eq!(get("BYTES"), Some(DISK_BYTES.to_string()));
+    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&data));
+    assert_eq!(get("MD5"), Some(md5.clone()));
+    let (_, m) = MoverState::decode(&c.expect_ok(&Request::MoverGetState).unwrap()).unwrap();
+    assert_eq!(
+        (m.state, m.halt_reason, m.bytes_moved, m.record_num),
+        (4, 1, DISK_BYTES as u64, 48)
+    );
+    c.expect_ok(&Request::MoverStop).unwrap();
+    c.expect_ok(&Request::DataStop).unwrap();
+    assert_eq!(mtio(&mut c, MtioOp::Eof, 1), (Error::NO_ERR, 0));
+    assert_eq!(mtio(&mut c, MtioOp::Rewind, 1), (Error::NO_ERR, 0));
+    c.expect_ok(&Request::TapeClose).unwrap();
+
+    // Recover into disk1.
+    c.expect_ok(&Request::TapeOpen {
+        device: "tape0".into(),
+        mode: 0,
+    })
+    .unwrap();
+    let addr = listen_addr(
+        &c.expect_ok(&Request::MoverListen { mode: 1, addr_type })
+            .unwrap(),
+    );
+    c.expect_ok(&Request::DataConnect { addr }).unwrap();
+    let env = vec![Pval::new("FILESYSTEM", "disk1")];
+    c.expect_ok(&Request::DataStartRecover {
+        env,
+        names: vec![],
+        butype: "image".into(),
+        filehist: false,
+    })
+    .unwrap();
+    let post = c.wait_post(code::NOTIFY_DATA_READ).unwrap();
+    let r = &mut Reader::new(&post.body);
+    let (offset, length) = (r.u64().unwrap(), r.u64().unwrap());
+    assert_eq!((offset, length), (0, DISK_BYTES as u64));
+    c.expect_ok(&Request::MoverRead { offset, length }).unwrap();
+    assert_eq!(halted_reason(&mut c, code::NOTIFY_DATA_HALTED), 1);
+    assert_eq!(halted_reason(&mut c, code::NOTIFY_MOVER_HALTED), 1);
+    let restored = std::fs::read(dir.path().join("disk1.img")).unwrap();
+    assert!(restored == data, "restored image differs");
+    let (_, env) =
+        xcopyd::ndmp::reply::decode_env_reply(&c.expect_ok(&Request::DataGetEnv).unwrap()).unwrap();
+    assert!(env.contains(&Pval::new("MD5", md5)));
+}
+
+#[test]
+fn image_backup_and_recover_through_the_local_mover() {
+    image_round_trip(ADDR_LOCAL);
+}
+
+#[test]
+fn image_backup_and_recover_through_a_tcp_mover() {
+    image_round_trip(ADDR_TCP);
+}
