@@ -22,6 +22,8 @@ fn start(dir: &std::path::Path, extra: &str) -> Daemon {
         r#"
 [iscsi]
 listen = "127.0.0.1:0"
+[daemon]
+state_dir = "state"
 [ndmp]
 listen = "127.0.0.1:0"
 user = "dma"
@@ -50,7 +52,11 @@ allow = ["iqn.2026-01.org.example:other"]
     );
     std::fs::write(dir.join("tape0.tap"), b"").unwrap();
     std::fs::write(dir.join("hidden.tap"), b"").unwrap();
-    Daemon::start(DaemonConfig::parse(&text, dir).unwrap()).unwrap()
+    let mut config = DaemonConfig::parse(&text, dir).unwrap();
+    for l in &mut config.inventory.libraries {
+        l.state_dir = dir.join("state");
+    }
+    Daemon::start(config).unwrap()
 }
 
 fn client(addr: SocketAddr) -> Client {
@@ -431,6 +437,22 @@ fn image_round_trip(addr_type: u32) {
         (m.state, m.halt_reason, m.bytes_moved, m.record_num),
         (4, 1, DISK_BYTES as u64, 48)
     );
+    // The local path runs the backup as EXTENDED COPY lists of the NDMP user's nexus.
+    let copies: Vec<_> = d
+        .registry()
+        .list()
+        .into_iter()
+        .filter(|s| s.state == "good")
+        .collect();
+    if addr_type == ADDR_LOCAL {
+        assert_eq!(copies.len(), 1);
+        assert_eq!(
+            (copies[0].request.initiator.as_str(), copies[0].bytes),
+            ("ndmp:backup01", DISK_BYTES as u64)
+        );
+    } else {
+        assert!(copies.is_empty());
+    }
     c.expect_ok(&Request::MoverStop).unwrap();
     c.expect_ok(&Request::DataStop).unwrap();
     assert_eq!(mtio(&mut c, MtioOp::Eof, 1), (Error::NO_ERR, 0));
@@ -478,4 +500,175 @@ fn image_backup_and_recover_through_the_local_mover() {
 #[test]
 fn image_backup_and_recover_through_a_tcp_mover() {
     image_round_trip(ADDR_TCP);
+}
+
+/// MOVE MEDIUM through NDMP SCSI on the changer.
+fn move_medium(c: &mut Client, from: u16, to: u16) {
+    let mut cdb = vec![0xa5, 0, 0, 0];
+    cdb.extend_from_slice(&from.to_be_bytes());
+    cdb.extend_from_slice(&to.to_be_bytes());
+    cdb.extend_from_slice(&[0, 0, 0, 0]);
+    let e = xcopyd::ndmp::message::ExecuteCdb {
+        flags: 0,
+        timeout_ms: 30000,
+        datain_len: 0,
+        cdb,
+        dataout: vec![],
+    };
+    let body = c.expect_ok(&Request::ScsiExecuteCdb(e)).unwrap();
+    // error, then the SCSI status byte: GOOD.
+    assert_eq!(&body[4..8], &[0, 0, 0, 0], "MOVE MEDIUM {from} -> {to}");
+}
+
+const DRIVE: u16 = 256;
+const SLOT1: u16 = 4096;
+const SLOT2: u16 = 4097;
+
+/// Loads `slot` into the drive and opens it.
+fn load(c: &mut Client, slot: u16, mode: u32) {
+    move_medium(c, slot, DRIVE);
+    c.expect_ok(&Request::TapeOpen {
+        device: "drive0".into(),
+        mode,
+    })
+    .unwrap();
+}
+
+fn unload(c: &mut Client, slot: u16) {
+    c.expect_ok(&Request::TapeClose).unwrap();
+    move_medium(c, DRIVE, slot);
+}
+
+/// A local image backup spanning two 2 MiB cartridges of a library: the copy stops at end
+/// of medium, the mover pauses, the DMA swaps cartridges with NDMP SCSI and continues; the
+/// recover reads the two windows back (pausing where the first ends) exactly.
+#[test]
+fn a_backup_spans_two_cartridges_the_dma_swaps_through_ndmp_scsi() {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+    for b in ["SPAN01L9", "SPAN02L9"] {
+        let image = media.join(format!("{b}.tap"));
+        std::fs::write(&image, b"").unwrap();
+        let mut mam = xcopyd::device::library::mam::Mam::load(
+            xcopyd::device::library::mam::Mam::path_of(&image),
+        )
+        .unwrap();
+        mam.set_capacity(2 << 20);
+        mam.save().unwrap();
+    }
+    let d = start(
+        dir.path(),
+        "[[device]]\nname = \"drive0\"\nkind = \"tape\"\n\
+         [[library]]\nname = \"vtl0\"\ndrives = [\"drive0\"]\nslots = 4\nmedia = \"media\"\n",
+    );
+    let data: Vec<u8> = (0..DISK_BYTES)
+        .map(|i| (i * 31 % 253) as u8 ^ (i >> 16) as u8)
+        .collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("disk0.img"))
+        .unwrap()
+        .write_all(&data)
+        .unwrap();
+    let mut c = client(d.ndmp_addr().unwrap());
+    c.expect_ok(&Request::ScsiOpen {
+        device: "vtl0".into(),
+    })
+    .unwrap();
+    load(&mut c, SLOT1, 1);
+    c.expect_ok(&Request::MoverSetRecordSize { len: 65536 })
+        .unwrap();
+    let addr = listen_addr(
+        &c.expect_ok(&Request::MoverListen {
+            mode: 0,
+            addr_type: ADDR_LOCAL,
+        })
+        .unwrap(),
+    );
+    c.expect_ok(&Request::DataConnect { addr }).unwrap();
+    let env = vec![Pval::new("FILESYSTEM", "disk0")];
+    c.expect_ok(&Request::DataStartBackup {
+        butype: "image".into(),
+        env,
+    })
+    .unwrap();
+    let paused = c.wait_post(code::NOTIFY_MOVER_PAUSED).unwrap();
+    let r = &mut Reader::new(&paused.body);
+    let (reason, first) = (r.u32().unwrap(), r.u64().unwrap());
+    assert_eq!(reason, 1, "paused at end of medium");
+    assert!(
+        first > 0 && first < DISK_BYTES as u64 && first % 65536 == 0,
+        "{first}"
+    );
+    let (_, m) = MoverState::decode(&c.expect_ok(&Request::MoverGetState).unwrap()).unwrap();
+    assert_eq!((m.state, m.pause_reason, m.bytes_moved), (3, 1, first));
+    // Tape operations are the DMA's while the mover is paused.
+    unload(&mut c, SLOT1);
+    load(&mut c, SLOT2, 1);
+    c.expect_ok(&Request::MoverSetWindow {
+        offset: first,
+        length: u64::MAX,
+    })
+    .unwrap();
+    c.expect_ok(&Request::MoverContinue).unwrap();
+    assert_eq!(halted_reason(&mut c, code::NOTIFY_DATA_HALTED), 1);
+    assert_eq!(halted_reason(&mut c, code::NOTIFY_MOVER_HALTED), 1);
+    let (_, m) = MoverState::decode(&c.expect_ok(&Request::MoverGetState).unwrap()).unwrap();
+    assert_eq!(m.bytes_moved, DISK_BYTES as u64);
+    assert_eq!(
+        d.registry().list().len(),
+        2,
+        "one EXTENDED COPY per cartridge"
+    );
+    c.expect_ok(&Request::MoverStop).unwrap();
+    c.expect_ok(&Request::DataStop).unwrap();
+    unload(&mut c, SLOT2);
+
+    // Recover into disk1: the first cartridge's window, a pause where it ends, the second.
+    load(&mut c, SLOT1, 0);
+    c.expect_ok(&Request::MoverSetWindow {
+        offset: 0,
+        length: first,
+    })
+    .unwrap();
+    let addr = listen_addr(
+        &c.expect_ok(&Request::MoverListen {
+            mode: 1,
+            addr_type: ADDR_LOCAL,
+        })
+        .unwrap(),
+    );
+    c.expect_ok(&Request::DataConnect { addr }).unwrap();
+    let env = vec![Pval::new("FILESYSTEM", "disk1")];
+    c.expect_ok(&Request::DataStartRecover {
+        env,
+        names: vec![],
+        butype: "image".into(),
+        filehist: false,
+    })
+    .unwrap();
+    let post = c.wait_post(code::NOTIFY_DATA_READ).unwrap();
+    let r = &mut Reader::new(&post.body);
+    let (offset, length) = (r.u64().unwrap(), r.u64().unwrap());
+    c.expect_ok(&Request::MoverRead { offset, length }).unwrap();
+    let paused = c.wait_post(code::NOTIFY_MOVER_PAUSED).unwrap();
+    let r = &mut Reader::new(&paused.body);
+    assert_eq!(
+        (r.u32().unwrap(), r.u64().unwrap()),
+        (3, first),
+        "paused to seek past the window"
+    );
+    unload(&mut c, SLOT1);
+    load(&mut c, SLOT2, 0);
+    c.expect_ok(&Request::MoverSetWindow {
+        offset: first,
+        length: u64::MAX,
+    })
+    .unwrap();
+    c.expect_ok(&Request::MoverContinue).unwrap();
+    assert_eq!(halted_reason(&mut c, code::NOTIFY_DATA_HALTED), 1);
+    assert_eq!(halted_reason(&mut c, code::NOTIFY_MOVER_HALTED), 1);
+    let restored = std::fs::read(dir.path().join("disk1.img")).unwrap();
+    assert!(restored == data, "restored image differs");
 }

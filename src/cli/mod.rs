@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod copy;
+pub(crate) mod copy;
 mod decode;
 pub mod input;
 mod library;

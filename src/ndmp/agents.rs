@@ -24,6 +24,7 @@ pub struct Agents {
     local_ip: IpAddr,
     mover: Arc<Mover>,
     data: Arc<Data>,
+    nexus: crate::copy::Nexus,
 }
 
 fn err(e: Error) -> Next {
@@ -63,6 +64,7 @@ impl Agents {
         conn: Arc<Conn>,
         tape: Arc<Mutex<Option<TapeDrive>>>,
         local_ip: IpAddr,
+        nexus: crate::copy::Nexus,
     ) -> Self {
         Self {
             services,
@@ -71,6 +73,7 @@ impl Agents {
             local_ip,
             mover: Arc::default(),
             data: Arc::default(),
+            nexus,
         }
     }
 
@@ -253,7 +256,14 @@ impl Agents {
                 let (ours, theirs, _) = local_pair();
                 d.state = data::CONNECTED;
                 d.stream = Some(theirs);
-                ours
+                drop(d);
+                let mut m = self.mover.lock();
+                m.mode = mode;
+                m.addr = addr;
+                m.halt_reason = mover::HALT_NA;
+                drop(m);
+                self.mover.hold(ours);
+                return err(Error::NO_ERR);
             }
             Addr::Tcp(addrs) => match connect(addrs) {
                 Ok(s) => Stream::Tcp(s),
@@ -289,6 +299,10 @@ impl Agents {
             return err(Error::ILLEGAL_STATE);
         }
         self.mover.halt(&self.conn, mover::HALT_ABORTED);
+        // A local image backup has no connection to break: its DATA stops with the mover.
+        if self.data.lock().engine_abort.is_some() {
+            self.data.halt(&self.conn, data::HALT_CONNECT_ERROR);
+        }
         err(Error::NO_ERR)
     }
 
@@ -377,9 +391,7 @@ impl Agents {
                     return err(Error::ILLEGAL_STATE);
                 }
                 let (ours, theirs, _) = local_pair();
-                self.mover
-                    .clone()
-                    .run(self.conn.clone(), self.tape.clone(), theirs);
+                self.mover.hold(theirs);
                 ours
             }
             Addr::Tcp(addrs) => match connect(addrs) {
@@ -418,6 +430,37 @@ impl Agents {
         if !env.iter().any(|p| p.name == "TYPE") {
             env.push(Pval::new("TYPE", "image"));
         }
+        let (local, record_size) = {
+            let m = self.mover.lock();
+            (
+                m.pending.is_some() && m.mode == MoverMode::Read,
+                m.record_size,
+            )
+        };
+        if operation == data::OP_BACKUP && local && super::local::applicable(&disk, record_size) {
+            // Disk to tape through the copy engine: the pipe is not needed.
+            self.mover.lock().pending = None;
+            if !self.data.activate(operation, env) {
+                return err(Error::ILLEGAL_STATE);
+            }
+            let job = super::local::Job {
+                services: self.services.clone(),
+                conn: self.conn.clone(),
+                mover: self.mover.clone(),
+                data: self.data.clone(),
+                tape: self.tape.clone(),
+                disk,
+                nexus: self.nexus.clone(),
+            };
+            return err(if job.start() {
+                Error::NO_ERR
+            } else {
+                Error::NO_MEM
+            });
+        }
+        self.mover
+            .clone()
+            .run_pending(self.conn.clone(), self.tape.clone());
         err(self.data.start(self.conn.clone(), disk, operation, env))
     }
 

@@ -47,6 +47,8 @@ pub struct Inner {
     pub stream: Option<Stream>,
     pub abort: Option<AbortHandle>,
     pub listener: Option<std::net::SocketAddr>,
+    /// The copy engine's abort while a local image backup runs a list.
+    pub engine_abort: Option<crate::copy::Abort>,
 }
 
 #[derive(Default)]
@@ -108,12 +110,37 @@ impl Data {
             if let Some(addr) = d.listener.take() {
                 let _ = std::net::TcpStream::connect(addr);
             }
+            if let Some(a) = d.engine_abort.take() {
+                a.abort();
+            }
         }
         self.notify();
         tracing::info!(reason, "ndmp: data halted");
         let mut b = Vec::new();
         b.put_u32(reason);
         let _ = conn.post(code::NOTIFY_DATA_HALTED, &b);
+    }
+
+    /// Records the byte count and digest of a finished operation in its environment.
+    pub fn finish_env(&self, bytes: u64, digest: [u8; 16]) {
+        let mut d = self.lock();
+        d.env.retain(|p| p.name != "BYTES" && p.name != "MD5");
+        d.env.push(Pval::new("BYTES", bytes.to_string()));
+        d.env.push(Pval::new("MD5", hex::encode(digest)));
+        tracing::info!(bytes, md5 = %hex::encode(digest), "ndmp: image done");
+    }
+
+    /// DATA becomes ACTIVE on `operation` with `env` (the local engine path; no stream).
+    pub fn activate(&self, operation: u32, env: Vec<Pval>) -> bool {
+        let mut d = self.lock();
+        if d.state != CONNECTED {
+            return false;
+        }
+        d.state = ACTIVE;
+        d.operation = operation;
+        d.env = env;
+        d.stream = None;
+        true
     }
 
     /// Starts the image backup or recover of `disk` on the connection.
@@ -139,25 +166,23 @@ impl Data {
             stream
         };
         let me = self.clone();
-        let spawned = std::thread::Builder::new().name("ndmp-data".into()).spawn(move || {
-            let result = if operation == OP_BACKUP {
-                me.backup(&disk, stream)
-            } else {
-                me.recover(&conn, &disk, stream)
-            };
-            let reason = match result {
-                Ok((bytes, digest)) => {
-                    let mut d = me.lock();
-                    d.env.retain(|p| p.name != "BYTES" && p.name != "MD5");
-                    d.env.push(Pval::new("BYTES", bytes.to_string()));
-                    d.env.push(Pval::new("MD5", hex::encode(digest)));
-                    tracing::info!(disk = %disk.name, bytes, md5 = %hex::encode(digest), "ndmp: image done");
-                    HALT_SUCCESSFUL
-                }
-                Err(reason) => reason,
-            };
-            me.halt(&conn, reason);
-        });
+        let spawned = std::thread::Builder::new()
+            .name("ndmp-data".into())
+            .spawn(move || {
+                let result = if operation == OP_BACKUP {
+                    me.backup(&disk, stream)
+                } else {
+                    me.recover(&conn, &disk, stream)
+                };
+                let reason = match result {
+                    Ok((bytes, digest)) => {
+                        me.finish_env(bytes, digest);
+                        HALT_SUCCESSFUL
+                    }
+                    Err(reason) => reason,
+                };
+                me.halt(&conn, reason);
+            });
         match spawned {
             Ok(_) => Error::NO_ERR,
             Err(_) => Error::NO_MEM,

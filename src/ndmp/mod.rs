@@ -24,6 +24,7 @@ pub mod config_service;
 pub mod conn;
 pub mod data;
 pub mod header;
+pub mod local;
 pub mod lu;
 pub mod message;
 pub mod mover;

@@ -64,6 +64,9 @@ pub struct Inner {
     /// How to abort the connection (and the listener's address, to wake its accept).
     pub abort: Option<AbortHandle>,
     pub listener: Option<std::net::SocketAddr>,
+    /// A local connection made but not yet moving: DATA_START decides how it runs (the
+    /// copy engine for an image backup, else this pipe).
+    pub pending: Option<Stream>,
 }
 
 impl Default for Inner {
@@ -85,6 +88,7 @@ impl Default for Inner {
             window_record: 0,
             abort: None,
             listener: None,
+            pending: None,
         }
     }
 }
@@ -138,6 +142,7 @@ impl Mover {
             m.state = HALTED;
             m.halt_reason = reason;
             m.pause_reason = PAUSE_NA;
+            m.pending = None;
             if let Some(a) = m.abort.take().filter(|_| reason != HALT_CONNECT_CLOSED) {
                 a.abort();
             }
@@ -154,6 +159,10 @@ impl Mover {
     }
 
     /// Pauses, tells the DMA, and waits for CONTINUE (true) or ABORT/STOP (false).
+    pub fn pause_now(&self, conn: &Conn, reason: u32, seek_position: u64) -> bool {
+        self.pause(conn, reason, seek_position)
+    }
+
     fn pause(&self, conn: &Conn, reason: u32, seek_position: u64) -> bool {
         {
             let mut m = self.lock();
@@ -182,6 +191,22 @@ impl Mover {
                 None if m.state != PAUSED => return false,
                 None => m = self.wait(m),
             }
+        }
+    }
+
+    /// Becomes ACTIVE on a local connection that waits for DATA_START.
+    pub fn hold(&self, stream: Stream) {
+        let mut m = self.lock();
+        m.state = ACTIVE;
+        m.listener = None;
+        m.pending = Some(stream);
+    }
+
+    /// Runs the local connection held by [`Mover::hold`], if any.
+    pub fn run_pending(self: Arc<Self>, conn: Arc<Conn>, tape: Arc<Mutex<Option<TapeDrive>>>) {
+        let pending = self.lock().pending.take();
+        if let Some(stream) = pending {
+            self.run(conn, tape, stream);
         }
     }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use super::config::NdmpConfig;
 use super::lu::{Claim, Lu};
 use super::message::Error;
+use crate::copy::manager::CopyManager;
 use crate::copy::{CopyService, Nexus};
 use crate::device::inventory::{DeviceConfig, DeviceKind, Inventory, InventoryDevice};
 use crate::device::{access, ScsiDevice};
@@ -20,7 +21,7 @@ pub type InventorySource = Arc<dyn Fn() -> Arc<Inventory> + Send + Sync>;
 pub struct Services {
     pub config: NdmpConfig,
     pub inventory: InventorySource,
-    pub copy: Arc<dyn CopyService>,
+    pub copy: Arc<CopyManager>,
     pub limits: Limits,
     pub busy: Arc<Mutex<HashSet<String>>>,
     pub sessions: AtomicU64,
@@ -30,7 +31,7 @@ impl Services {
     pub fn new(
         config: NdmpConfig,
         inventory: InventorySource,
-        copy: Arc<dyn CopyService>,
+        copy: Arc<CopyManager>,
         limits: Limits,
     ) -> Self {
         Self {
@@ -88,8 +89,8 @@ impl Services {
             device: d.device.clone(),
             allow: d.config.allow.clone(),
         };
-        let dispatcher =
-            Dispatcher::new(vec![lun], self.copy.clone()).with_limits(self.limits.clone());
+        let copy: Arc<dyn CopyService> = self.copy.clone();
+        let dispatcher = Dispatcher::new(vec![lun], copy).with_limits(self.limits.clone());
         Ok(Lu {
             name: name.to_string(),
             dispatcher: Arc::new(dispatcher),

@@ -69,6 +69,7 @@ impl Session {
                 conn.clone(),
                 Arc::clone(&tape),
                 local_ip,
+                nexus.clone(),
             ),
             services,
             conn,
