@@ -236,6 +236,8 @@ impl Agents {
                     d.listener = None;
                     d.state = data::CONNECTED;
                     d.stream = Some(Stream::Tcp(stream));
+                    drop(d);
+                    data.notify();
                 }
             })
             .map_err(|_| Error::NO_MEM)?;
@@ -333,7 +335,9 @@ impl Agents {
 
     fn mover_read(&self, offset: u64, length: u64) -> Next {
         let mut m = self.mover.lock();
-        if m.state != mover::ACTIVE || m.mode != MoverMode::Write {
+        // LISTEN too: the DMA may ask before this side has accepted the TCP connection
+        // its DATA_CONNECT made (the mover picks the request up when it starts).
+        if !matches!(m.state, mover::ACTIVE | mover::LISTEN) || m.mode != MoverMode::Write {
             return err(Error::ILLEGAL_STATE);
         }
         if m.bytes_left_to_read > 0 {
@@ -411,7 +415,8 @@ impl Agents {
             tracing::info!(butype, "ndmp: backup type not supported (only \"image\")");
             return err(Error::ILLEGAL_ARGS);
         }
-        if self.data.lock().state != data::CONNECTED {
+        // A TCP connection the peer has made may not be accepted yet.
+        if !self.data.wait_connected(std::time::Duration::from_secs(5)) {
             return err(Error::ILLEGAL_STATE);
         }
         let Some(name) = env

@@ -121,6 +121,25 @@ impl Data {
         let _ = conn.post(code::NOTIFY_DATA_HALTED, &b);
     }
 
+    /// Waits (at most `timeout`) while a TCP listener has not yet accepted the connection
+    /// its peer made; true once CONNECTED.
+    pub fn wait_connected(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut d = self.lock();
+        while d.state == LISTEN && d.listener.is_some() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            d = self
+                .changed
+                .wait_timeout(d, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        d.state == CONNECTED
+    }
+
     /// Records the byte count and digest of a finished operation in its environment.
     pub fn finish_env(&self, bytes: u64, digest: [u8; 16]) {
         let mut d = self.lock();
