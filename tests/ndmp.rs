@@ -672,3 +672,112 @@ fn a_backup_spans_two_cartridges_the_dma_swaps_through_ndmp_scsi() {
     let restored = std::fs::read(dir.path().join("disk1.img")).unwrap();
     assert!(restored == data, "restored image differs");
 }
+
+fn xcopy_ndmp(server: SocketAddr, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args([
+            "ndmp",
+            "--server",
+            &server.to_string(),
+            "--user",
+            "dma",
+            "--json",
+        ])
+        .args(args)
+        .env("XCOPY_NDMP_PASSWORD", "secret-pw")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() || !stdout.is_empty(), "{out:?}");
+    (out.status.success(), stdout)
+}
+
+fn last_json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// `xcopy ndmp` as the DMA: a three-way backup (server A's disk, server B's mover and tape,
+/// DATA connecting to the MOVER over TCP) and its restore, then a local one on B.
+#[test]
+fn xcopy_ndmp_backs_up_three_way_and_restores() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (start(dir_a.path(), ""), start(dir_b.path(), ""));
+    let (a_addr, b_addr) = (a.ndmp_addr().unwrap(), b.ndmp_addr().unwrap());
+    let data: Vec<u8> = (0..DISK_BYTES).map(|i| (i * 7 % 241) as u8).collect();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir_a.path().join("disk0.img"))
+        .unwrap()
+        .write_all(&data)
+        .unwrap();
+    let (ok, out) = xcopy_ndmp(a_addr, &["query"]);
+    assert!(
+        ok && out.contains("disk    disk0 (3145728 bytes)") && out.contains("tape    tape0"),
+        "{out}"
+    );
+    assert!(!out.contains("hidden"), "{out}");
+    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&data));
+    let b_str = b_addr.to_string();
+    let (ok, out) = xcopy_ndmp(
+        a_addr,
+        &[
+            "backup",
+            "--disk",
+            "disk0",
+            "--tape",
+            "tape0",
+            "--tape-server",
+            &b_str,
+        ],
+    );
+    assert!(ok, "{out}");
+    let j = last_json(&out);
+    assert_eq!(
+        (
+            j["bytes"].as_u64(),
+            j["md5"].as_str(),
+            j["three_way"].as_bool()
+        ),
+        (Some(DISK_BYTES as u64), Some(md5.as_str()), Some(true))
+    );
+    let (ok, out) = xcopy_ndmp(
+        a_addr,
+        &[
+            "restore",
+            "--disk",
+            "disk1",
+            "--tape",
+            "tape0",
+            "--tape-server",
+            &b_str,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(last_json(&out)["md5"].as_str(), Some(md5.as_str()));
+    assert!(std::fs::read(dir_a.path().join("disk1.img")).unwrap() == data);
+    // Server B, locally: its disk1 to its tape (a second tape file), and back to its disk0.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir_b.path().join("disk1.img"))
+        .unwrap()
+        .write_all(&data)
+        .unwrap();
+    let (ok, out) = xcopy_ndmp(b_addr, &["backup", "--disk", "disk1", "--tape", "tape0"]);
+    assert!(ok && last_json(&out)["three_way"] == false, "{out}");
+    assert_eq!(
+        b.registry().list().len(),
+        1,
+        "the local backup ran through the copy engine"
+    );
+    let (ok, out) = xcopy_ndmp(
+        b_addr,
+        &[
+            "restore", "--disk", "disk0", "--tape", "tape0", "--file", "1",
+        ],
+    );
+    assert!(
+        ok && last_json(&out)["md5"].as_str() == Some(md5.as_str()),
+        "{out}"
+    );
+    assert!(std::fs::read(dir_b.path().join("disk0.img")).unwrap() == data);
+}

@@ -10,6 +10,7 @@ pub(crate) mod copy;
 mod decode;
 pub mod input;
 mod library;
+mod ndmp;
 mod progress;
 mod remote;
 mod status;
@@ -46,6 +47,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Stop one of the running daemon's copies.
     Abort(status::AbortArgs),
+    /// A small NDMP v4 DMA: query a server, or image backup/restore of a disk to a tape
+    /// (local, or three-way with --tape-server).
+    Ndmp(ndmp::NdmpArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
@@ -70,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Library(args) => library::library(&args),
         Command::Status(args) => status::status(&args),
         Command::Abort(args) => status::abort(&args),
+        Command::Ndmp(args) => ndmp::ndmp(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -123,6 +123,18 @@ impl Client {
         }
     }
 
+    /// Reads one message from the connection, queueing it if it is a post.
+    pub fn pump(&mut self) -> io::Result<()> {
+        let (h, body) = self.receive()?;
+        if h.message_type == MessageType::Request {
+            self.posts.push_back(Post {
+                message: h.message,
+                body,
+            });
+        }
+        Ok(())
+    }
+
     /// The next post (queued, or read from the connection).
     pub fn next_post(&mut self) -> io::Result<Post> {
         if let Some(p) = self.posts.pop_front() {
