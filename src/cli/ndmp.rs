@@ -53,9 +53,17 @@ pub struct Transfer {
     /// Another NDMP server whose MOVER and tape to use (three-way); same user and password.
     #[arg(long, value_name = "HOST:PORT")]
     pub tape_server: Option<String>,
+    /// Backup: write from the beginning of the tape (everything on it is lost) instead of
+    /// appending a file.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Restore: the tape file to read (0 = the first).
     #[arg(long, default_value_t = 0)]
     pub file: u32,
+    /// Backup: no MD5 of the disk (a local backup otherwise reads the disk a second time
+    /// beside the copy to compute it).
+    #[arg(long)]
+    pub no_digest: bool,
     /// Bytes per tape record.
     #[arg(long, default_value = "256k", value_parser = super::copy::parse_size)]
     pub record_size: u64,
@@ -201,10 +209,12 @@ fn transfer(args: &NdmpArgs, data: &mut Client, t: &Transfer, backup: bool) -> R
     if backup {
         // Append: past the last file.
         mtio(tape, MtioOp::Rewind, 1)?;
-        let _ = tape.call(&Request::TapeMtio {
-            op: MtioOp::Fsf,
-            count: u32::MAX >> 8,
-        })?;
+        let _ = (!t.overwrite).then(|| {
+            tape.call(&Request::TapeMtio {
+                op: MtioOp::Fsf,
+                count: u32::MAX >> 8,
+            })
+        });
     } else {
         mtio(tape, MtioOp::Rewind, 1)?;
         if t.file > 0 {
@@ -225,7 +235,10 @@ fn transfer(args: &NdmpArgs, data: &mut Client, t: &Transfer, backup: bool) -> R
     r.u32().ok();
     let addr = Addr::decode(r).map_err(|e| anyhow::anyhow!("MOVER_LISTEN reply: {e}"))?;
     data.expect_ok(&Request::DataConnect { addr })?;
-    let env = vec![Pval::new("FILESYSTEM", t.disk.clone())];
+    let mut env = vec![Pval::new("FILESYSTEM", t.disk.clone())];
+    if t.no_digest {
+        env.push(Pval::new("DIGEST", "none"));
+    }
     let started = Instant::now();
     if backup {
         data.expect_ok(&Request::DataStartBackup {

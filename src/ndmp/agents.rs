@@ -445,6 +445,7 @@ impl Agents {
         if operation == data::OP_BACKUP && local && super::local::applicable(&disk, record_size) {
             // Disk to tape through the copy engine: the pipe is not needed.
             self.mover.lock().pending = None;
+            let digest = !env.iter().any(|p| p.name == "DIGEST" && p.value == "none");
             if !self.data.activate(operation, env) {
                 return err(Error::ILLEGAL_STATE);
             }
@@ -454,6 +455,7 @@ impl Agents {
                 mover: self.mover.clone(),
                 data: self.data.clone(),
                 tape: self.tape.clone(),
+                digest,
                 disk,
                 nexus: self.nexus.clone(),
             };

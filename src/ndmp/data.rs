@@ -140,13 +140,17 @@ impl Data {
         d.state == CONNECTED
     }
 
-    /// Records the byte count and digest of a finished operation in its environment.
-    pub fn finish_env(&self, bytes: u64, digest: [u8; 16]) {
+    /// Records the byte count and digest (if computed) of a finished operation in its
+    /// environment.
+    pub fn finish_env(&self, bytes: u64, digest: Option<[u8; 16]>) {
         let mut d = self.lock();
         d.env.retain(|p| p.name != "BYTES" && p.name != "MD5");
         d.env.push(Pval::new("BYTES", bytes.to_string()));
-        d.env.push(Pval::new("MD5", hex::encode(digest)));
-        tracing::info!(bytes, md5 = %hex::encode(digest), "ndmp: image done");
+        let md5 = digest.map(hex::encode).unwrap_or_default();
+        if digest.is_some() {
+            d.env.push(Pval::new("MD5", md5.clone()));
+        }
+        tracing::info!(bytes, md5, "ndmp: image done");
     }
 
     /// DATA becomes ACTIVE on `operation` with `env` (the local engine path; no stream).
@@ -195,7 +199,7 @@ impl Data {
                 };
                 let reason = match result {
                     Ok((bytes, digest)) => {
-                        me.finish_env(bytes, digest);
+                        me.finish_env(bytes, Some(digest));
                         HALT_SUCCESSFUL
                     }
                     Err(reason) => reason,

@@ -5,7 +5,7 @@
 //! ```text
 //! xdr.rs      XDR primitives, bounded (pure)
 //! header.rs   record marking and the message header (pure)
-//! message.rs  requests: codes, errors, shared structures (pure)
+//! codes.rs    message and error codes; message.rs requests and shared structures (pure)
 //! reply.rs    replies and posts (pure)
 //! auth.rs     the MD5 challenge digest
 //! conn.rs     records on a socket; replies and posts
@@ -19,6 +19,7 @@
 pub mod agents;
 pub mod auth;
 pub mod client;
+pub mod codes;
 pub mod config;
 pub mod config_service;
 pub mod conn;
