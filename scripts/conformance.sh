@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # libiscsi's iscsi-test-cu against xcopyd: starts the release daemon on a temp state dir and
-# a free port (two 128 MiB emulated disks, LUN 0 and 1), runs the suites below, and compares
+# a free port (four 128 MiB emulated disks: LUN 0 and 1 plain, 2 removable, 3 read-only),
+# runs the passes below, and compares
 # every test's outcome, line by line, with scripts/conformance-expected.txt.
 #
 # It fails (exit 1) when
@@ -22,10 +23,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUITES=(iSCSI SCSI.ExtendedCopy SCSI.ReceiveCopyResults SCSI.Inquiry SCSI.ReadCapacity10
-        SCSI.ReadCapacity16 SCSI.Read10 SCSI.Read16 SCSI.Write10 SCSI.Write16
-        SCSI.WriteVerify10 SCSI.WriteVerify12 SCSI.WriteVerify16
-        SCSI.TestUnitReady SCSI.ReportSupportedOpcodes)
+# The runs: libiscsi's whole suite (-t ALL: every SCSI and iSCSI test once, 230 in libiscsi
+# 1.19) against a plain disk LUN, then the tests that need what a plain LUN is not, each on a
+# LUN that is: LABEL|LUN(s)|TESTS|FLAGS. A test's name in the list is LABEL/ALL.Suite.Test
+# (just ALL.Suite.Test for the first run). Two LUN numbers: two paths (two sessions) to one LU.
+PASSES=(
+  "|0|ALL.*|"
+  "sanitize|1|ALL.Sanitize.*|--allow-sanitize"
+  "removable|2|ALL.PreventAllow.*,ALL.StartStopUnit.*,ALL.NoMedia.*|"
+  "readonly|3|ALL.ReadOnly.*|"
+  "multipath|0 0|ALL.MultipathIO.*|"
+)
 EXPECTED=${CONFORMANCE_EXPECTED:-scripts/conformance-expected.txt}
 
 die() { echo "conformance: $*" >&2; exit 1; }
@@ -69,7 +77,25 @@ designator = "naa.5001405a1b2c3d03"
 device = "disk0"
 [[lun]]
 device = "disk1"
+[[device]]
+name = "disk2"
+kind = "disk"
+path = "disk2.img"
+size = "128MiB"
+removable = true
+designator = "naa.5001405a1b2c3d05"
+[[lun]]
+device = "disk2"
+[[device]]
+name = "disk3"
+kind = "disk"
+path = "disk3.img"
+read_only = true
+designator = "naa.5001405a1b2c3d07"
+[[lun]]
+device = "disk3"
 TOML
+truncate -s 128M "$STATE/disk3.img"
 "$BIN" --config "$STATE/xcopyd.toml" 2>"$STATE/xcopyd.log" &
 DAEMON=$!
 trap 'kill "$DAEMON" 2>/dev/null; wait "$DAEMON" 2>/dev/null; rm -rf "$STATE"' EXIT
@@ -87,20 +113,26 @@ done
 [ "$up" = 1 ] || { cat "$STATE/xcopyd.log" >&2; die "xcopyd never accepted connections on $PORT"; }
 grep -q "xcopyd serving" "$STATE/xcopyd.log" || die "xcopyd did not log that it serves"
 
-URL="iscsi://127.0.0.1:$((PORT + ${CONFORMANCE_PORT_OFFSET:-0}))/iqn.2026-11.org.xcopyd:mover/0"
+BASE="iscsi://127.0.0.1:$((PORT + ${CONFORMANCE_PORT_OFFSET:-0}))/iqn.2026-11.org.xcopyd:mover"
 : > "$STATE/actual.txt"
 bad=0
-for suite in "${SUITES[@]}"; do
+for pass in "${PASSES[@]}"; do
+  IFS='|' read -r label luns tests flags <<<"$pass"
+  suite=${label:-ALL}
+  prefix=${label:+$label/}
+  urls=()
+  for lun in $luns; do urls+=("$BASE/$lun"); done
   out="$STATE/$suite.out"
   rc=0
-  timeout 300 iscsi-test-cu --dataloss -V -t "$suite.*" "$URL" >"$out" 2>&1 || rc=$?
+  # shellcheck disable=SC2086 # flags: zero or more options
+  timeout 1200 iscsi-test-cu --dataloss $flags -V -t "$tests" "${urls[@]}" >"$out" 2>&1 || rc=$?
   alive "after $suite"
   # CUnit's verbose output, read line by line: "Suite: S", then per test "  Test: T ..."
   # and its verdict, "passed" or "FAILED", right after the dots or at the start of a later
   # line (after the test's own log lines, which are indented; the suite's clean-up log may
   # follow the verdict on its line). "[SKIPPED]" before the verdict marks a skipped step.
   # A test with no verdict hung or was cut off.
-  awk -v family="${suite%%.*}" '
+  awk -v family="${prefix}ALL" '
     function close_test() { if (t != "") print family "." s "." t, (r == "" ? "hung" : r); t = ""; r = "" }
     function verdict(text) {
       if (text ~ /^passed/) r = (k ? "skip" : "pass"); else if (text ~ /^FAILED/) r = "fail"

@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step says when it starts (seconds since the start), so a slow step shows in CI's log.
+step() { printf '\n=== %s (at %ds)\n' "$*" "$SECONDS"; }
+trap 'printf "\n=== done in %ds\n" "$SECONDS"' EXIT
 
 step "prerequisites"
 if ! command -v python3 >/dev/null; then
@@ -32,7 +34,7 @@ cargo clippy --all-targets -- -D warnings
 
 step "golden vectors regenerate from scripts/golden.py"
 golden_tmp=$(mktemp -d)
-trap 'rm -rf "$golden_tmp"' EXIT
+trap 'rm -rf "$golden_tmp"; printf "\n=== done in %ds\n" "$SECONDS"' EXIT
 python3 scripts/golden.py "$golden_tmp" >/dev/null
 for f in "$golden_tmp"/*; do
     cmp -s "$f" "xcopy-descriptors/$(basename "$f")" || { echo "xcopy-descriptors/$(basename "$f") differs from scripts/golden.py's output"; exit 1; }

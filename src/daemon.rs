@@ -141,6 +141,9 @@ pub struct DaemonConfig {
     /// (None: no admin socket; the xcopyd binary then uses `xcopyd.sock` in the state
     /// directory).
     pub admin_socket: Option<PathBuf>,
+    /// The admin socket is the binary's default, not configured: failing to serve it (no
+    /// state directory, another daemon answering there) is a warning, not a refusal to start.
+    pub admin_socket_implicit: bool,
     /// `[iscsi]` bounds on what one peer may hold.
     pub iscsi: IscsiLimits,
     /// `[metrics] listen`: where Prometheus scrapes `/metrics` (None: not served).
@@ -536,6 +539,7 @@ impl DaemonConfig {
             state_dir: daemon.state_dir.map(|d| base_dir.join(d)),
             tcmu,
             admin_socket: daemon.admin_socket.map(|p| base_dir.join(p)),
+            admin_socket_implicit: false,
             metrics_listen: metrics.listen,
             ndmp: crate::ndmp::NdmpConfig::from_doc(&doc, base_dir)
                 .map_err(DaemonError::Invalid)?,
@@ -724,13 +728,25 @@ impl Daemon {
             None => None,
         };
         let admin = match &config.admin_socket {
-            Some(path) => {
-                let socket = AdminSocket::start(path, copy.registry().clone()).map_err(|e| {
-                    DaemonError::Invalid(format!("admin socket {}: {e}", path.display()))
-                })?;
-                tracing::info!(socket = %path.display(), "admin socket");
-                Some(socket)
-            }
+            Some(path) => match AdminSocket::start(path, copy.registry().clone()) {
+                Ok(socket) => {
+                    tracing::info!(socket = %path.display(), "admin socket");
+                    Some(socket)
+                }
+                Err(e) if config.admin_socket_implicit => {
+                    tracing::warn!(
+                        socket = %path.display(),
+                        "no admin socket (xcopy status and abort cannot reach this daemon; set [daemon] admin_socket): {e}"
+                    );
+                    None
+                }
+                Err(e) => {
+                    return Err(DaemonError::Invalid(format!(
+                        "admin socket {}: {e}",
+                        path.display()
+                    )))
+                }
+            },
             None => None,
         };
         let ndmp = start_ndmp(&config, &shared, &copy)?;

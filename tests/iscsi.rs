@@ -618,3 +618,31 @@ fn abort_task_of_a_task_queued_behind_an_exclusive_task() {
     i.logout();
     target.shutdown();
 }
+
+/// TARGET COLD RESET (RFC 7143 11.5.1): a warm reset (the unit attention is raised again)
+/// whose response arrives, and then every connection to every initiator is closed.
+#[test]
+fn target_cold_reset_answers_then_closes_every_session() {
+    let (_dir, target) = start();
+    let mut a = Initiator::logged_in(target.local_addr());
+    let mut b = Initiator::logged_in(target.local_addr());
+    for i in [&mut a, &mut b] {
+        assert_eq!(
+            Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+            (6, 0x29, 0)
+        );
+    }
+    assert_eq!(a.tmf(7, 0, 0), 0, "function complete");
+    for i in [&mut a, &mut b] {
+        assert!(read_pdu(&mut i.s).is_none(), "the connection is closed");
+    }
+    // The target goes on accepting logins.
+    let mut c = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&c.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    assert_eq!(c.command(0, &[0; 6], &[], 0).status, 0);
+    c.logout();
+    target.shutdown();
+}

@@ -58,11 +58,19 @@ fn load(args: &Args, create: bool) -> anyhow::Result<DaemonConfig> {
         config.check_exposure()?;
     }
     if config.admin_socket.is_none() {
-        let dir = args
+        // The default: the configured state directory, else the one given or the
+        // installation's. Best effort: a daemon run from a config elsewhere still serves
+        // its LUNs when that directory cannot be made or another xcopyd answers there.
+        let dir = config
             .state_dir
             .clone()
+            .or_else(|| args.state_dir.clone())
             .unwrap_or_else(xcopyd::state::state_dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), "state directory: {e}");
+        }
         config.admin_socket = Some(dir.join("xcopyd.sock"));
+        config.admin_socket_implicit = true;
     }
     Ok(config)
 }

@@ -1,5 +1,5 @@
 //! Task management functions (RFC 7143 11.5): ABORT TASK, ABORT/CLEAR TASK SET, LOGICAL
-//! UNIT RESET, TARGET WARM RESET; and waiting for aborted tasks to leave the executor.
+//! UNIT RESET, TARGET WARM RESET, TARGET COLD RESET; and waiting for aborted tasks to leave the executor.
 
 use std::collections::HashMap;
 use std::io;
@@ -71,8 +71,9 @@ impl Connection {
                 self.wait_for(|tasks| tasks.values().all(|t| t.lun != lun));
                 0
             }
-            // TARGET WARM RESET
-            6 => {
+            // TARGET WARM RESET; TARGET COLD RESET does the same and then closes every
+            // connection to every initiator (RFC 7143 11.5.1), after its response.
+            6 | 7 => {
                 for s in self.shared.sessions().values() {
                     abort_all(s, None);
                 }
@@ -84,12 +85,18 @@ impl Connection {
             }
             // TASK REASSIGN: needs ERL 2.
             8 => 4,
-            // CLEAR ACA, TARGET COLD RESET, and anything else.
+            // CLEAR ACA (no NACA support), and anything else.
             _ => 5,
         };
         let mut r = Bhs::new(Opcode::TASK_MANAGEMENT_RESPONSE);
         r.set_flags(0x80).set_byte(2, response).set_itt(b.itt());
         self.w().send(Pdu::new(r), true)?;
+        if function == 7 {
+            for s in self.shared.sessions().values() {
+                let _ = s.stream.shutdown(std::net::Shutdown::Both);
+            }
+            return Ok(Next::Close("TARGET COLD RESET".into()));
+        }
         Ok(Next::Continue)
     }
 
