@@ -432,6 +432,13 @@ fn image_round_trip(addr_type: u32) {
     assert_eq!(get("BYTES"), Some(DISK_BYTES.to_string()));
     let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&data));
     assert_eq!(get("MD5"), Some(md5.clone()));
+    let log = c.wait_post(code::LOG_MESSAGE).unwrap();
+    let r = &mut Reader::new(&log.body);
+    let (log_type, _, entry) = (r.u32().unwrap(), r.u32().unwrap(), r.string().unwrap());
+    assert_eq!(
+        (log_type, entry),
+        (0, format!("image disk0: {DISK_BYTES} bytes, md5 {md5}"))
+    );
     let (_, m) = MoverState::decode(&c.expect_ok(&Request::MoverGetState).unwrap()).unwrap();
     assert_eq!(
         (m.state, m.halt_reason, m.bytes_moved, m.record_num),

@@ -119,6 +119,38 @@ impl Data {
         let mut b = Vec::new();
         b.put_u32(reason);
         let _ = conn.post(code::NOTIFY_DATA_HALTED, &b);
+        // What happened, in words, for the DMA's log.
+        let (log_type, text) = match reason {
+            HALT_SUCCESSFUL => (reply::LOG_NORMAL, self.summary()),
+            HALT_ABORTED => (reply::LOG_NORMAL, "image operation aborted".to_string()),
+            HALT_CONNECT_ERROR => (
+                reply::LOG_ERROR,
+                "image operation failed: the data connection broke".to_string(),
+            ),
+            _ => (
+                reply::LOG_ERROR,
+                "image operation failed: a disk or copy error (see the server's log)".to_string(),
+            ),
+        };
+        let _ = conn.post(code::LOG_MESSAGE, &reply::log_message(log_type, 0, &text));
+    }
+
+    /// "image: BYTES=… MD5=…" from the environment of a finished operation.
+    fn summary(&self) -> String {
+        let d = self.lock();
+        let get = |n: &str| {
+            d.env
+                .iter()
+                .find(|p| p.name == n)
+                .map_or("", |p| p.value.as_str())
+                .to_string()
+        };
+        format!(
+            "image {}: {} bytes, md5 {}",
+            get("FILESYSTEM"),
+            get("BYTES"),
+            get("MD5")
+        )
     }
 
     /// Waits (at most `timeout`) while a TCP listener has not yet accepted the connection
