@@ -477,6 +477,17 @@ fn image_round_trip(addr_type: u32) {
             .unwrap(),
     );
     c.expect_ok(&Request::DataConnect { addr }).unwrap();
+    // The mover has its connection: the tape's state may be read (a DMA's monitor does),
+    // but the tape is the mover's to move.
+    let body = c.expect_ok_state();
+    assert_eq!(
+        Reader::new(&body[4..]).u32().unwrap(),
+        0,
+        "TAPE_GET_STATE error"
+    );
+    if addr_type == ADDR_LOCAL {
+        assert_eq!(read(&mut c, 512).0, Error::ILLEGAL_STATE);
+    }
     let env = vec![Pval::new("FILESYSTEM", "disk1")];
     c.expect_ok(&Request::DataStartRecover {
         env,

@@ -391,17 +391,22 @@ impl Session {
         })
     }
 
+    /// Answered while the mover runs too (a DMA watches the tape's position during a
+    /// backup; ndmjob's monitor gives up on the operation if this fails): it waits for the
+    /// record the mover is writing, and moves nothing.
     fn tape_get_state(&mut self) -> Next {
-        self.with_tape(
-            |t| t.state().encode(),
-            |e| {
-                reply::TapeState {
-                    error: e.0,
-                    ..Default::default()
-                }
-                .encode()
-            },
-        )
+        let mut slot = self
+            .tape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ok(match slot.as_mut() {
+            Some(t) => t.state().encode(),
+            None => reply::TapeState {
+                error: Error::DEV_NOT_OPEN.0,
+                ..Default::default()
+            }
+            .encode(),
+        })
     }
 
     fn tape_mtio(&mut self, op: MtioOp, count: u32) -> Next {
