@@ -25,30 +25,35 @@ if ! command -v cargo-mutants >/dev/null; then
   cargo install cargo-mutants --locked
 fi
 
-copy_tests=(--test=residue --test=copy_aborted --test=copy --test=copy_model --test=admission --test=held_data --test=segments)
-iscsi_tests=(--test=iscsi --test=iscsi_window --test=daemon --test=remote --test=held_data --test=signals)
+# The integration tests are one binary (tests/it); its modules are picked by name filters
+# given to the test binaries (cargo mutants -- -- FILTER...), which the lib's tests see too.
+copy_tests=(--test=it)
+copy_filter=(residue:: copy_aborted:: copy_model:: admission:: held_data:: segments:: copy::)
+iscsi_tests=(--test=it)
+iscsi_filter=(iscsi:: iscsi_window:: daemon:: remote:: held_data:: signals:: frontend::)
+binfilter=()
 filter=()
 case $scope in
   # The lib's engine tests run segment.rs's read-ahead path and check which path served.
-  segment) files=(src/copy/segment.rs); tests=(--lib "${copy_tests[@]}") ;;
-  run) files=(src/copy/run.rs); tests=("${copy_tests[@]}") ;;
-  manager) files=(src/copy/manager.rs); tests=("${copy_tests[@]}") ;;
-  copy-io) files=(src/copy/io.rs); tests=("${copy_tests[@]}") ;;
-  engine) files=(src/copy/engine.rs); tests=(--lib "${copy_tests[@]}"); ;;
+  segment) files=(src/copy/segment.rs); tests=(--lib "${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
+  run) files=(src/copy/run.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
+  manager) files=(src/copy/manager.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
+  copy-io) files=(src/copy/io.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
+  engine) files=(src/copy/engine.rs); tests=(--lib "${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
   # The iSCSI target (src/frontend/iscsi/target/): the CmdSN window and the reader that
   # applies it; the task logic (task management, the executor, command intake); login.
   cmdsn)
     files=(src/frontend/iscsi/target/window.rs src/frontend/iscsi/target/connection.rs)
-    tests=(--test=iscsi --test=iscsi_window)
+    tests=(--test=it); binfilter=(iscsi:: iscsi_window::)
     filter=(--re 'sn_le|CmdWindow|Connection::handle|Connection::request') ;;
   tasks)
     files=(src/frontend/iscsi/target/task_mgmt.rs src/frontend/iscsi/target/executor.rs
            src/frontend/iscsi/target/data_out.rs)
-    tests=("${iscsi_tests[@]}") ;;
+    tests=("${iscsi_tests[@]}"); binfilter=("${iscsi_filter[@]}") ;;
   login)
     files=(src/frontend/iscsi/login.rs src/frontend/iscsi/target/login_phase.rs)
-    tests=(--lib "${iscsi_tests[@]}") ;;
-  scsi-*) files=("src/scsi/${scope#scsi-}.rs"); tests=(--lib --test=golden --test=parameter_list_properties) ;;
+    tests=(--lib "${iscsi_tests[@]}"); binfilter=("${iscsi_filter[@]}") ;;
+  scsi-*) files=("src/scsi/${scope#scsi-}.rs"); tests=(--lib --test=it); binfilter=(scsi:: golden:: parameter_list_properties::) ;;
   *.rs) files=("$scope"); tests=() ;;
   *) echo "unknown scope $scope" >&2; exit 2 ;;
 esac
@@ -63,4 +68,7 @@ args=(--no-shuffle -j 1 --timeout "${MUTANTS_TIMEOUT:-180}" --build-timeout 900
 for f in "${files[@]}"; do args+=(--file "$f"); done
 # The test targets go to every cargo invocation (-C), so the build phase builds only them.
 for t in "${tests[@]}"; do args+=("--cargo-arg=$t"); done
+if [ ${#binfilter[@]} -gt 0 ]; then
+  exec cargo mutants "${args[@]}" "${filter[@]}" "$@" -- -- "${binfilter[@]}"
+fi
 exec cargo mutants "${args[@]}" "${filter[@]}" "$@"

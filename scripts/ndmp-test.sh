@@ -15,7 +15,7 @@
 #  - T-BWR's compare loop reads the record through a plain `char *` (signed on x86) and
 #    compares it with `(i - 4) & 0xff`: byte 0 (0xfc) reads -4 and can never match, so
 #    T-BWR #23 "Failed compare" ends the suite whatever the server returns. The phases after
-#    it (T-WRITE, T-READ, T-MTIO) are run against xcopyd by tests/ndmp.rs instead.
+#    it (T-WRITE, T-READ, T-MTIO) are run against xcopyd by tests/it/ndmp.rs instead.
 # Every test line of xcopyd's runs is read: anything else that fails fails this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -19,5 +19,6 @@ pub mod frontend;
 pub mod metrics;
 pub mod ndmp;
 pub mod scsi;
+pub mod size;
 pub mod state;
 pub mod sys;

@@ -2,39 +2,13 @@
 //! See `xcopyd::daemon` for the configuration; this file only parses arguments, sets up
 //! logging and handles signals (SIGTERM/SIGINT: graceful stop; SIGHUP: reload).
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::Parser;
 use nix::sys::signal::{SigSet, Signal};
 use sd_notify::NotifyState;
 use xcopyd::daemon::{Daemon, DaemonConfig};
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "xcopyd",
-    version,
-    about = "SCSI third-party copy manager (EXTENDED COPY) over iSCSI"
-)]
-struct Args {
-    /// Daemon configuration (TOML: [iscsi], [[lun]], [[device]], [limits], [daemon]).
-    /// Without it: a 64 MiB disk and a tape image in the state directory.
-    #[arg(short, long)]
-    config: Option<PathBuf>,
-    /// Where the default configuration keeps its images.
-    #[arg(long)]
-    state_dir: Option<PathBuf>,
-    /// Listen address, overriding the configuration's [iscsi] listen.
-    #[arg(short, long)]
-    listen: Option<String>,
-    /// More logging (-v debug, -vv trace); RUST_LOG, when set, wins.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    /// Check the configuration (syntax, keys, device paths, the listen address) and exit:
-    /// 0 when it would start, 1 with the reason otherwise. Nothing is opened or created.
-    #[arg(long)]
-    check: bool,
-}
+use xcopyd::cli::XcopydArgs as Args;
 
 /// The configuration; the embedded default's images are created unless `create` is false
 /// (`--check` creates nothing).

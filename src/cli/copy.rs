@@ -173,37 +173,9 @@ fn parse_u32(text: &str) -> Result<u32, String> {
     u32::try_from(n).map_err(|_| format!("{text:?} is larger than 4294967295"))
 }
 
-/// Parses a number the sg3_utils way: decimal, `0x` or trailing `h` hex, and the suffixes
-/// c (1) w (2) b (512) k/K/KiB (1024) KB (1000) m/M/MiB MB g/G/GiB GB t/T/TiB TB.
+/// A number the sg3_utils way ([`crate::size::parse`]).
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let bad = || format!("{text:?} is not a number (e.g. 262144, 256k, 1m, 0x40000)");
-    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        return u64::from_str_radix(hex, 16).map_err(|_| bad());
-    }
-    if let Some(hex) = t.strip_suffix('h').or_else(|| t.strip_suffix('H')) {
-        if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return u64::from_str_radix(hex, 16).map_err(|_| bad());
-        }
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, suffix) = t.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let multiplier: u64 = match suffix {
-        "" | "c" => 1,
-        "w" => 2,
-        "b" => 512,
-        "k" | "K" | "KiB" => 1 << 10,
-        "KB" | "kB" => 1000,
-        "m" | "M" | "MiB" => 1 << 20,
-        "MB" => 1_000_000,
-        "g" | "G" | "GiB" => 1 << 30,
-        "GB" => 1_000_000_000,
-        "t" | "T" | "TiB" => 1 << 40,
-        "TB" => 1_000_000_000_000,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(multiplier).ok_or_else(bad)
+    crate::size::parse(text)
 }
 
 /// The given inventory, or the embedded default's devices in the state directory (the
@@ -1013,17 +985,6 @@ pub(super) fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sg3_numbers() {
-        assert_eq!(parse_size("262144"), Ok(262144));
-        assert_eq!(parse_size("256k"), Ok(262144));
-        assert_eq!(parse_size("1m"), Ok(1 << 20));
-        assert_eq!(parse_size("0x40000"), Ok(0x40000));
-        assert_eq!(parse_size("40000h"), Ok(0x40000));
-        assert_eq!(parse_size("2KB"), Ok(2000));
-        assert!(parse_size("12q").unwrap_err().contains("not a number"));
-    }
 
     #[test]
     fn records_split_without_padding() {

@@ -6,13 +6,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use generate::XcopydArgs;
+
 pub(crate) mod copy;
 mod decode;
+mod discover;
+mod generate;
 pub mod input;
 mod library;
 mod ndmp;
 mod progress;
 mod remote;
+mod results_page;
 mod status;
 mod tape_position;
 
@@ -50,6 +55,12 @@ pub enum Command {
     /// A small NDMP v4 DMA: query a server, or image backup/restore of a disk to a tape
     /// (local, or three-way with --tape-server).
     Ndmp(ndmp::NdmpArgs),
+    /// Find the SCSI devices behind /dev/sg* (INQUIRY, VPD 80h/83h, capacity) and merge
+    /// them into an inventory (like NetBackup's bptpcinfo).
+    Discover(discover::DiscoverArgs),
+    /// Man pages and shell completions, generated from these definitions.
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// Runs the CLI; returns the process exit status.
@@ -67,6 +78,8 @@ pub fn main() -> ExitCode {
         Command::Decode(args) => decode::decode(&args),
         Command::Encode(args) => decode::encode(&args),
         Command::Run(args) => copy::run(&args),
+        Command::Discover(args) => discover::discover(&args),
+        Command::Generate(args) => generate::generate(&args),
         Command::Backup(args) => copy::backup(&args),
         Command::Restore(args) => copy::restore(&args),
         Command::Results(args) => remote::results(&args),

@@ -19,10 +19,7 @@ use super::tape_position::{
 };
 use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
-use crate::scsi::copy_results::{
-    CopyStatus, FailedSegmentDetails, OperatingParameters, ReceiveCopyResultsCdb, ReceiveData,
-    ServiceAction,
-};
+use crate::scsi::copy_results::{CopyStatus, ReceiveCopyResultsCdb, ServiceAction};
 use crate::scsi::designator::association;
 use crate::scsi::dump::render_sense;
 use crate::scsi::segment_descriptor::CscdId;
@@ -51,15 +48,24 @@ pub struct ResultsArgs {
     /// The copy manager: iscsi://HOST[:PORT]/IQN/LUN.
     #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
     pub target: String,
-    /// LIST IDENTIFIER of the EXTENDED COPY asked about.
-    #[arg(short = 'l', long, default_value_t = 0)]
+    /// LIST IDENTIFIER of the EXTENDED COPY asked about (decimal or 0x hex).
+    #[arg(short = 'l', long, default_value = "0", value_parser = parse_list_id)]
     pub list_id: u8,
     /// The service action.
     #[arg(long, value_enum, default_value = "copy-status")]
     pub sa: Sa,
-    /// Print one JSON object as the last line of standard output.
+    /// Print one JSON object as the last line of standard output (alone on it: the
+    /// decoded page is in its "page" member).
     #[arg(short = 'j', long)]
     pub json: bool,
+    /// Print the parameter data in hex instead of decoding it (sg3_utils' -H).
+    #[arg(short = 'H', long)]
+    pub hex: bool,
+}
+
+fn parse_list_id(text: &str) -> Result<u8, String> {
+    let n = crate::size::parse(text)?;
+    u8::try_from(n).map_err(|_| format!("{text:?}: a LIST IDENTIFIER is 0-255"))
 }
 
 /// A logged-in session to the URL's target, with the LUN's pending unit attention (POWER
@@ -187,38 +193,33 @@ pub fn results(args: &ResultsArgs) -> Result<u8> {
     )?;
     let _ = session.logout();
     let mut bytes = 0u64;
+    let mut page_json = serde_json::Value::Null;
     let sense = match r.status {
         GOOD => {
-            let page = match sa {
-                ServiceAction::CopyStatus => {
-                    let s = CopyStatus::decode(&r.data_in)?;
-                    bytes = s.transferred_bytes().unwrap_or(0);
-                    format!("{s:#?}")
-                }
-                ServiceAction::ReceiveData => format!("{:#?}", ReceiveData::decode(&r.data_in)?),
-                ServiceAction::OperatingParameters => {
-                    format!("{:#?}", OperatingParameters::decode(&r.data_in)?)
-                }
-                ServiceAction::FailedSegmentDetails => {
-                    match FailedSegmentDetails::decode(&r.data_in)? {
-                        Some(d) => match Sense::decode(&d.sense) {
-                            Ok(s) => format!(
-                                "EXTENDED COPY status {:#04x}\n{}",
-                                d.command_status,
-                                render_sense(&s)
-                            ),
-                            Err(_) => format!("{d:#?}"),
-                        },
-                        None => "no failed segment details held".to_string(),
+            let page = super::results_page::decode(sa, &r.data_in)?;
+            bytes = page.bytes;
+            page_json = page.json;
+            if args.hex {
+                for (i, chunk) in r.data_in.chunks(16).enumerate() {
+                    let line = super::results_page::hex_spaced(chunk);
+                    if args.json {
+                        eprintln!(" {:04x}  {line}", i * 16);
+                    } else {
+                        println!(" {:04x}  {line}", i * 16);
                     }
                 }
-            };
-            println!("{page}");
+            } else if !args.json {
+                print!("{}", page.text);
+            }
             None
         }
         CHECK_CONDITION => {
             let s = Sense::decode(&r.sense).context("undecodable sense data from target")?;
-            print!("{}", render_sense(&s));
+            if args.json {
+                eprint!("{}", render_sense(&s));
+            } else {
+                print!("{}", render_sense(&s));
+            }
             Some(s)
         }
         other => bail!("RECEIVE COPY RESULTS ended with SCSI status {other:#04x}"),
@@ -235,7 +236,8 @@ pub fn results(args: &ResultsArgs) -> Result<u8> {
                 "field_pointer": field_pointer,
                 "segment": sense.as_ref().and_then(|s| s.segment_number),
                 "bytes": bytes,
-                "data": r.data_in.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                "page": page_json,
+                "data": hex::encode(&r.data_in),
             })
         );
     }

@@ -522,27 +522,9 @@ fn address64(v: &toml::Value) -> Result<u64, String> {
 /// A byte count: an integer, or a string with a binary multiple (`"512M"`, `"4GiB"`).
 fn bytes(v: &toml::Value) -> Result<u64, String> {
     match v {
-        toml::Value::String(s) => parse_size(s)
-            .ok_or_else(|| format!("{s:?}: expected bytes, or a number with K/M/G/T(iB)")),
+        toml::Value::String(s) => crate::size::parse(s),
         _ => integer(v),
     }
-}
-
-/// `4096`, `"512M"`, `"4GiB"`, `"1T"`: binary multiples.
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits.parse().ok()?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kib" => 10,
-        "m" | "mib" => 20,
-        "g" | "gib" => 30,
-        "t" | "tib" => 40,
-        _ => return None,
-    };
-    n.checked_mul(1 << shift)
 }
 
 /// Opens one configured device, with the designators a CSCD may name it by.

@@ -41,7 +41,7 @@ unsafe impl Send for UioMap {}
 unsafe impl Sync for UioMap {}
 
 /// Parses a sysfs map size ("0x40800000\n").
-fn parse_size(text: &str) -> Option<usize> {
+fn parse_sysfs_hex(text: &str) -> Option<usize> {
     let t = text.trim();
     let t = t.strip_prefix("0x").unwrap_or(t);
     usize::from_str_radix(t, 16).ok()
@@ -60,7 +60,7 @@ impl UioMap {
         }
         let size_path = Path::new("/sys/class/uio").join(uio).join("maps/map0/size");
         let text = std::fs::read_to_string(&size_path)?;
-        let len = parse_size(&text)
+        let len = parse_sysfs_hex(&text)
             .and_then(NonZeroUsize::new)
             .ok_or_else(|| invalid(format!("{}: {text:?}", size_path.display())))?;
         let file = OpenOptions::new()
@@ -199,9 +199,9 @@ mod tests {
 
     #[test]
     fn sysfs_map_sizes() {
-        assert_eq!(parse_size("0x40800000\n"), Some(0x4080_0000));
-        assert_eq!(parse_size("0x1000"), Some(4096));
-        assert_eq!(parse_size("zz"), None);
+        assert_eq!(parse_sysfs_hex("0x40800000\n"), Some(0x4080_0000));
+        assert_eq!(parse_sysfs_hex("0x1000"), Some(4096));
+        assert_eq!(parse_sysfs_hex("zz"), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! with its own; exactly one wins (GOOD), the others get MISCOMPARE (0E/1D/00), and the
 //! block then holds the winner's data. CDBs are built here from SBC-3 5.2.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::{Arc, Barrier};

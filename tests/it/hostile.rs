@@ -3,7 +3,7 @@
 //! kill the daemon. Memory is measured on a daemon running as a child process (its RSS from
 //! /proc), and the soak runs it under a virtual-memory limit.
 
-mod common;
+use crate::common;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};

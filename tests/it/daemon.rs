@@ -4,7 +4,7 @@
 //! then the tape image is parsed as SIMH .tap here, independently of the tape module.
 //! Also: an `allow` list refusing this initiator, and a reload changing the LUN map.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! CmdSN order, so which NOP-In comes next tells what the target did with each one, with
 //! no timing involved.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -317,7 +317,7 @@ fn cli_run_and_results_against_the_daemon() {
     assert_eq!(
         json,
         serde_json::json!({"status": "check_condition", "sense_key": 5, "asc": 0x24, "ascq": 0,
-            "field_pointer": 2, "segment": null, "bytes": 0, "data": ""}),
+            "field_pointer": 2, "segment": null, "bytes": 0, "page": null, "data": ""}),
         "{stdout}"
     );
     let (code, stdout, json) = xcopy(&[
@@ -330,7 +330,22 @@ fn cli_run_and_results_against_the_daemon() {
     ]);
     assert_eq!(code, 0, "{stdout}");
     assert_eq!(json["status"], "good");
-    assert!(stdout.contains("max_segment_descriptors: 1024"), "{stdout}");
+    // --json: the JSON object alone on standard output, the page decoded inside it.
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert_eq!(json["page"]["service_action"], "operating_parameters");
+    assert_eq!(json["page"]["max_segment_descriptors"], 1024);
+    assert_eq!(json["page"]["snlid"], true);
+    // Without it: T10's field names, codes in hex.
+    let (code, stdout, _) = xcopy(&["results", "--target", &url, "--sa", "operating-parameters"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("    Maximum segment descriptor count: 1024\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Implemented descriptor list: 0x"),
+        "{stdout}"
+    );
     assert!(
         json["data"]
             .as_str()

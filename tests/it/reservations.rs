@@ -6,7 +6,7 @@
 //! forwarded and the disk untouched, and succeeds once segment 14h has registered the copy
 //! manager under a registrants-only reservation.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! INQUIRY, REPORT LUNS, unit attention, WRITE(6)/READ(6) on an emulated tape through
 //! immediate data + R2T + split Data-In, task management, logout, and hostile input.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpStream;
