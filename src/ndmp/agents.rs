@@ -222,14 +222,13 @@ impl Agents {
                 };
                 let _ = stream.set_nodelay(true);
                 if for_mover {
-                    if mover.lock().state != mover::LISTEN {
-                        return;
+                    if mover.run_accepted(conn, tape, Stream::Tcp(stream), at) {
+                        tracing::info!(%peer, "ndmp: mover connected");
                     }
-                    tracing::info!(%peer, "ndmp: mover connected");
-                    mover.run(conn, tape, Stream::Tcp(stream));
                 } else {
                     let mut d = data.lock();
-                    if d.state != data::LISTEN {
+                    // Only the listener DATA still listens on (not one a halt has closed).
+                    if d.state != data::LISTEN || d.listener != Some(at) {
                         return;
                     }
                     tracing::info!(%peer, "ndmp: data connected");

@@ -217,8 +217,34 @@ impl Mover {
         tape: Arc<Mutex<Option<TapeDrive>>>,
         stream: Stream,
     ) {
+        self.start(conn, tape, stream, None);
+    }
+
+    /// [`Mover::run`] on a connection the listener at `listener` accepted, if the mover is
+    /// still listening on it: an accept that loses the race with MOVER_ABORT (or with the
+    /// wake-up connection of a halt, seen after a new MOVER_LISTEN) is dropped.
+    pub fn run_accepted(
+        self: Arc<Self>,
+        conn: Arc<Conn>,
+        tape: Arc<Mutex<Option<TapeDrive>>>,
+        stream: Stream,
+        listener: std::net::SocketAddr,
+    ) -> bool {
+        self.start(conn, tape, stream, Some(listener))
+    }
+
+    fn start(
+        self: Arc<Self>,
+        conn: Arc<Conn>,
+        tape: Arc<Mutex<Option<TapeDrive>>>,
+        stream: Stream,
+        listener: Option<std::net::SocketAddr>,
+    ) -> bool {
         let mode = {
             let mut m = self.lock();
+            if listener.is_some() && (m.state != LISTEN || m.listener != listener) {
+                return false;
+            }
             m.state = ACTIVE;
             m.listener = None;
             m.abort = stream.abort_handle().ok();
@@ -237,6 +263,7 @@ impl Mover {
         if spawned.is_err() {
             tracing::warn!("ndmp: no thread for the mover");
         }
+        true
     }
 
     /// Mode READ: the connection's bytes to tape records of `record_size`, the last one
