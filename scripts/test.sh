@@ -55,4 +55,4 @@ cargo build --release --bins
 scripts/vm/run.sh
 
 step "fuzz smoke"
-scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
