@@ -41,6 +41,7 @@ fn main() -> anyhow::Result<()> {
     let sbc = sbc_seeds();
     let iscsi = iscsi_seeds();
     let tcmu = tcmu_seeds();
+    let ndmp = ndmp_seeds();
     for (target, seeds) in [
         ("sense", &sense),
         ("receive_copy_results", &rcr),
@@ -52,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         ("sbc_cdb", &sbc),
         ("iscsi_pdu", &iscsi),
         ("tcmu_entry", &tcmu),
+        ("ndmp_xdr", &ndmp),
     ] {
         let target_dir = dir.join(target);
         fs::create_dir_all(&target_dir).with_context(|| format!("{}", target_dir.display()))?;
@@ -65,6 +67,51 @@ fn main() -> anyhow::Result<()> {
 }
 
 type Seeds = Vec<(String, Vec<u8>)>;
+
+/// NDMP requests: a selector byte (the index of the message code in
+/// `xcopyd::ndmp::fuzz_decode`'s table) and the body.
+fn ndmp_seeds() -> Seeds {
+    use xcopyd::ndmp::message::{Addr, MoverMode, Pval, Request, TcpAddr};
+    let requests = [
+        (0u8, "connect-open", Request::ConnectOpen { version: 4 }),
+        (
+            19,
+            "tape-open",
+            Request::TapeOpen {
+                device: "drive0".into(),
+                mode: 1,
+            },
+        ),
+        (
+            28,
+            "data-start-backup",
+            Request::DataStartBackup {
+                butype: "image".into(),
+                env: vec![Pval::new("FILESYSTEM", "disk0")],
+            },
+        ),
+        (
+            44,
+            "mover-connect",
+            Request::MoverConnect {
+                mode: MoverMode::Read.wire(),
+                addr: Addr::Tcp(vec![TcpAddr {
+                    ip: 0x7f00_0001,
+                    port: 10000,
+                    env: vec![],
+                }]),
+            },
+        ),
+    ];
+    requests
+        .into_iter()
+        .map(|(selector, name, r)| {
+            let mut bytes = vec![selector];
+            bytes.extend(r.encode().1);
+            (name.to_string(), bytes)
+        })
+        .collect()
+}
 
 fn encoded(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut out = Vec::new();

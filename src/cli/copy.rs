@@ -493,6 +493,44 @@ pub(super) fn restore_list(
     Ok(build(cscds, segments))
 }
 
+/// The list `xcopy backup` runs, for a front end that has already checked who may use the
+/// devices (NDMP's local image backup): LBAs `lba..lba + blocks` of `disk` to `tape` where it
+/// is positioned, in records of `transfer_length` bytes, with no filemark.
+pub(crate) fn image_backup_list(
+    disk: &InventoryDevice,
+    lba: u64,
+    blocks: u64,
+    tape: &InventoryDevice,
+    transfer_length: u64,
+) -> Result<ParameterList> {
+    let backend = disk
+        .device
+        .block_backend()
+        .context("the disk has no block backend")?;
+    let disk_end = DiskEnd {
+        identifier: identification(disk)?,
+        lba,
+        blocks,
+        block_length: backend.block_size,
+    };
+    let mut mode = [0u8; 12];
+    let c = tape.device.execute(
+        &[0x1a, 0, 0, 0, 12, 0],
+        DataDirection::FromDevice(&mut mode),
+    )?;
+    let block_length = if c.is_good() && mode[3] >= 8 {
+        u32::from_be_bytes([0, mode[9], mode[10], mode[11]])
+    } else {
+        0
+    };
+    let tape_end = TapeEnd {
+        identifier: identification(tape)?,
+        fixed: block_length != 0,
+        block_length,
+    };
+    backup_list(&disk_end, &tape_end, transfer_length, false, Vec::new())
+}
+
 /// CSCD 0 the disk, CSCD 1 the tape.
 fn cscds(disk: &DiskEnd, tape: &TapeEnd, transfer_length: u64) -> Result<Vec<CscdDescriptor>> {
     if tape.fixed && !transfer_length.is_multiple_of(u64::from(tape.block_length)) {

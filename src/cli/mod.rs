@@ -8,12 +8,13 @@ use clap::{Parser, Subcommand};
 
 pub use generate::XcopydArgs;
 
-mod copy;
+pub(crate) mod copy;
 mod decode;
 mod discover;
 mod generate;
 pub mod input;
 mod library;
+mod ndmp;
 mod progress;
 mod remote;
 mod results_page;
@@ -54,6 +55,9 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Stop one of the running daemon's copies.
     Abort(status::AbortArgs),
+    /// A small NDMP v4 DMA: query a server, or image backup/restore of a disk to a tape
+    /// (local, or three-way with --tape-server).
+    Ndmp(ndmp::NdmpArgs),
     /// Find the SCSI devices behind /dev/sg* (INQUIRY, VPD 80h/83h, capacity) and merge
     /// them into an inventory (like NetBackup's bptpcinfo).
     Discover(discover::DiscoverArgs),
@@ -87,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Vault(args) => vault::vault(&args),
         Command::Status(args) => status::status(&args),
         Command::Abort(args) => status::abort(&args),
+        Command::Ndmp(args) => ndmp::ndmp(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,327 @@
+//! The DATA service with backup type `image`: the raw blocks of the inventory disk the
+//! environment's FILESYSTEM names, streamed to the data connection (backup) or from it
+//! (recover), with the byte count and an MD5 digest of the stream returned in the
+//! environment (DATA_GET_ENV: BYTES, MD5).
+
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use md5::{Digest, Md5};
+
+use super::conn::Conn;
+use super::message::{code, Addr, Error, Pval};
+use super::reply::{self, DataState};
+use super::stream::{AbortHandle, Stream};
+use crate::copy::io::AlignedBuf;
+use crate::device::BlockBackend;
+use crate::ndmp::xdr::Put;
+
+pub const IDLE: u32 = 0;
+pub const ACTIVE: u32 = 1;
+pub const HALTED: u32 = 2;
+pub const LISTEN: u32 = 3;
+pub const CONNECTED: u32 = 4;
+
+pub const OP_NOACTION: u32 = 0;
+pub const OP_BACKUP: u32 = 1;
+pub const OP_RECOVER: u32 = 2;
+
+pub const HALT_NA: u32 = 0;
+pub const HALT_SUCCESSFUL: u32 = 1;
+pub const HALT_ABORTED: u32 = 2;
+pub const HALT_INTERNAL_ERROR: u32 = 3;
+pub const HALT_CONNECT_ERROR: u32 = 4;
+
+/// Bytes read or written per disk I/O.
+const CHUNK: usize = 1 << 20;
+
+#[derive(Default)]
+pub struct Inner {
+    pub state: u32,
+    pub operation: u32,
+    pub halt_reason: u32,
+    pub bytes_processed: u64,
+    pub addr: Option<Addr>,
+    pub env: Vec<Pval>,
+    /// The connection, from CONNECTED until START_BACKUP/RECOVER takes it.
+    pub stream: Option<Stream>,
+    pub abort: Option<AbortHandle>,
+    pub listener: Option<std::net::SocketAddr>,
+    /// The copy engine's abort while a local image backup runs a list.
+    pub engine_abort: Option<crate::copy::Abort>,
+}
+
+#[derive(Default)]
+pub struct Data {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+/// The disk an image operation runs on.
+pub struct Disk {
+    pub name: String,
+    pub backend: BlockBackend,
+}
+
+impl Disk {
+    pub fn bytes(&self) -> u64 {
+        self.backend.blocks * u64::from(self.backend.block_size)
+    }
+}
+
+impl Data {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn notify(&self) {
+        self.changed.notify_all();
+    }
+
+    pub fn state_reply(&self) -> Vec<u8> {
+        let d = self.lock();
+        DataState {
+            operation: d.operation,
+            state: d.state,
+            halt_reason: d.halt_reason,
+            bytes_processed: d.bytes_processed,
+            addr: d.addr.clone().unwrap_or(Addr::Local),
+            read_offset: 0,
+            read_length: 0,
+        }
+        .encode()
+    }
+
+    /// Halts with `reason` and posts NOTIFY_DATA_HALTED.
+    pub fn halt(&self, conn: &Conn, reason: u32) {
+        {
+            let mut d = self.lock();
+            if d.state == HALTED || d.state == IDLE {
+                return;
+            }
+            d.state = HALTED;
+            d.halt_reason = reason;
+            d.stream = None;
+            // A finished stream has ended already (the peer reads its end); only a failed
+            // or aborted one is torn down under the peer.
+            if let Some(a) = d.abort.take().filter(|_| reason != HALT_SUCCESSFUL) {
+                a.abort();
+            }
+            if let Some(addr) = d.listener.take() {
+                let _ = std::net::TcpStream::connect(addr);
+            }
+            if let Some(a) = d.engine_abort.take() {
+                a.abort();
+            }
+        }
+        self.notify();
+        tracing::info!(reason, "ndmp: data halted");
+        let mut b = Vec::new();
+        b.put_u32(reason);
+        let _ = conn.post(code::NOTIFY_DATA_HALTED, &b);
+        // What happened, in words, for the DMA's log.
+        let (log_type, text) = match reason {
+            HALT_SUCCESSFUL => (reply::LOG_NORMAL, self.summary()),
+            HALT_ABORTED => (reply::LOG_NORMAL, "image operation aborted".to_string()),
+            HALT_CONNECT_ERROR => (
+                reply::LOG_ERROR,
+                "image operation failed: the data connection broke".to_string(),
+            ),
+            _ => (
+                reply::LOG_ERROR,
+                "image operation failed: a disk or copy error (see the server's log)".to_string(),
+            ),
+        };
+        let _ = conn.post(code::LOG_MESSAGE, &reply::log_message(log_type, 0, &text));
+    }
+
+    /// "image: BYTES=… MD5=…" from the environment of a finished operation.
+    fn summary(&self) -> String {
+        let d = self.lock();
+        let get = |n: &str| {
+            d.env
+                .iter()
+                .find(|p| p.name == n)
+                .map_or("", |p| p.value.as_str())
+                .to_string()
+        };
+        format!(
+            "image {}: {} bytes, md5 {}",
+            get("FILESYSTEM"),
+            get("BYTES"),
+            get("MD5")
+        )
+    }
+
+    /// Waits (at most `timeout`) while a TCP listener has not yet accepted the connection
+    /// its peer made; true once CONNECTED.
+    pub fn wait_connected(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut d = self.lock();
+        while d.state == LISTEN && d.listener.is_some() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            d = self
+                .changed
+                .wait_timeout(d, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        d.state == CONNECTED
+    }
+
+    /// Records the byte count and digest (if computed) of a finished operation in its
+    /// environment.
+    pub fn finish_env(&self, bytes: u64, digest: Option<[u8; 16]>) {
+        let mut d = self.lock();
+        d.env.retain(|p| p.name != "BYTES" && p.name != "MD5");
+        d.env.push(Pval::new("BYTES", bytes.to_string()));
+        let md5 = digest.map(hex::encode).unwrap_or_default();
+        if digest.is_some() {
+            d.env.push(Pval::new("MD5", md5.clone()));
+        }
+        tracing::info!(bytes, md5, "ndmp: image done");
+    }
+
+    /// DATA becomes ACTIVE on `operation` with `env` (the local engine path; no stream).
+    pub fn activate(&self, operation: u32, env: Vec<Pval>) -> bool {
+        let mut d = self.lock();
+        if d.state != CONNECTED {
+            return false;
+        }
+        d.state = ACTIVE;
+        d.operation = operation;
+        d.env = env;
+        d.stream = None;
+        true
+    }
+
+    /// Starts the image backup or recover of `disk` on the connection.
+    pub fn start(
+        self: &Arc<Self>,
+        conn: Arc<Conn>,
+        disk: Disk,
+        operation: u32,
+        env: Vec<Pval>,
+    ) -> Error {
+        let stream = {
+            let mut d = self.lock();
+            if d.state != CONNECTED {
+                return Error::ILLEGAL_STATE;
+            }
+            let Some(stream) = d.stream.take() else {
+                return Error::ILLEGAL_STATE;
+            };
+            d.state = ACTIVE;
+            d.operation = operation;
+            d.env = env;
+            d.abort = stream.abort_handle().ok();
+            stream
+        };
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ndmp-data".into())
+            .spawn(move || {
+                let result = if operation == OP_BACKUP {
+                    me.backup(&disk, stream)
+                } else {
+                    me.recover(&conn, &disk, stream)
+                };
+                let reason = match result {
+                    Ok((bytes, digest)) => {
+                        me.finish_env(bytes, Some(digest));
+                        HALT_SUCCESSFUL
+                    }
+                    Err(reason) => reason,
+                };
+                me.halt(&conn, reason);
+            });
+        match spawned {
+            Ok(_) => Error::NO_ERR,
+            Err(_) => Error::NO_MEM,
+        }
+    }
+
+    fn failed(&self, what: &str, e: &std::io::Error) -> u32 {
+        if self.lock().state != ACTIVE {
+            return HALT_ABORTED;
+        }
+        tracing::warn!(error = %e, "ndmp: data: {what} failed");
+        if what == "disk" {
+            HALT_INTERNAL_ERROR
+        } else {
+            HALT_CONNECT_ERROR
+        }
+    }
+
+    fn backup(&self, disk: &Disk, mut stream: Stream) -> Result<(u64, [u8; 16]), u32> {
+        let total = disk.bytes();
+        let mut md5 = Md5::new();
+        let mut buf = AlignedBuf::default();
+        let mut at = 0u64;
+        while at < total {
+            let n = CHUNK.min(usize::try_from(total - at).unwrap_or(CHUNK));
+            let b = buf.slice(n);
+            let offset = disk.backend.offset + at;
+            disk.backend
+                .file
+                .read_exact_at(b, offset)
+                .map_err(|e| self.failed("disk", &e))?;
+            md5.update(&*b);
+            stream
+                .send(b.to_vec())
+                .map_err(|e| self.failed("connection", &e))?;
+            at += n as u64;
+            self.lock().bytes_processed = at;
+        }
+        stream.finish();
+        Ok((at, md5.finalize().into()))
+    }
+
+    fn recover(
+        &self,
+        conn: &Conn,
+        disk: &Disk,
+        mut stream: Stream,
+    ) -> Result<(u64, [u8; 16]), u32> {
+        if disk.backend.read_only {
+            tracing::warn!(disk = %disk.name, "ndmp: recover refused: the disk is read-only");
+            return Err(HALT_INTERNAL_ERROR);
+        }
+        let total = disk.bytes();
+        // Ask the DMA to have the mover send the whole image.
+        let _ = conn.post(code::NOTIFY_DATA_READ, &reply::data_read(0, total));
+        let mut md5 = Md5::new();
+        let mut buf = AlignedBuf::default();
+        let mut at = 0u64;
+        while at < total {
+            let n = CHUNK.min(usize::try_from(total - at).unwrap_or(CHUNK));
+            let b = buf.slice(n);
+            let got = stream.fill(b).map_err(|e| self.failed("connection", &e))?;
+            if got < n {
+                tracing::warn!(disk = %disk.name, at, "ndmp: recover: the stream ended before the image");
+                let b = &b[..got];
+                md5.update(b);
+                return Err(HALT_CONNECT_ERROR);
+            }
+            md5.update(&*b);
+            let offset = disk.backend.offset + at;
+            disk.backend
+                .file
+                .write_all_at(b, offset)
+                .map_err(|e| self.failed("disk", &e))?;
+            at += n as u64;
+            self.lock().bytes_processed = at;
+        }
+        let _ = disk.backend.file.sync_data();
+        stream.finish();
+        // The one "file" of an image: the disk, recovered.
+        let mut b = Vec::new();
+        b.put_string(&disk.name);
+        b.put_u32(0);
+        let _ = conn.post(code::LOG_FILE, &b);
+        Ok((at, md5.finalize().into()))
+    }
+}
