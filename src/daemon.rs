@@ -406,6 +406,7 @@ const KNOWN_KEYS: &[&str] = &[
     "device",
     "tcmu",
     "library",
+    "object_store",
     "ndmp",
 ];
 

@@ -18,6 +18,7 @@ pub mod device;
 pub mod frontend;
 pub mod metrics;
 pub mod ndmp;
+pub mod objstore;
 pub mod scsi;
 pub mod size;
 pub mod state;

@@ -20,6 +20,7 @@ mod remote;
 mod results_page;
 mod status;
 mod tape_position;
+mod vault;
 
 /// xcopy: drive and inspect an EXTENDED COPY (LID1) third-party copy manager.
 #[derive(Debug, Parser)]
@@ -48,6 +49,8 @@ pub enum Command {
     Devices(copy::DevicesArgs),
     /// Administer a tape library, locally or through a running xcopyd (like mtx).
     Library(library::LibraryArgs),
+    /// Cartridges in an object store: the vault and every gateway's (s3:// media).
+    Vault(vault::VaultArgs),
     /// The running daemon's copies (running, then the last finished), or follow one.
     Status(status::StatusArgs),
     /// Stop one of the running daemon's copies.
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
         Command::Results(args) => remote::results(&args),
         Command::Devices(args) => copy::devices(&args),
         Command::Library(args) => library::library(&args),
+        Command::Vault(args) => vault::vault(&args),
         Command::Status(args) => status::status(&args),
         Command::Abort(args) => status::abort(&args),
         Command::Ndmp(args) => ndmp::ndmp(&args),

@@ -18,6 +18,7 @@ mod iscsi;
 mod iscsi_window;
 mod library;
 mod ndmp;
+mod objstore;
 mod operations;
 mod parameter_list_properties;
 mod remote;

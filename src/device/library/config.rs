@@ -7,7 +7,7 @@
 //! | `drives` | names of `[[device]] kind = "tape"` entries without `path`, in element order |
 //! | `slots` | storage elements (1-61439) |
 //! | `import_export` | import/export elements (0-240, default 0) |
-//! | `media` | directory of the `BARCODE.tap` cartridges (relative: to the config's directory) |
+//! | `media` | directory of the `BARCODE.tap` cartridges (relative: to the config's directory), or `s3://BUCKET/PREFIX` (with `[object_store]`, [`crate::objstore::config`]) |
 //! | `serial` | VPD 80h (default: the name) |
 //!
 //! Errors name the library and the key, as the inventory's do. The element map lives in
@@ -40,6 +40,9 @@ pub struct LibraryConfig {
     /// Where the element map is kept.
     pub state_dir: PathBuf,
     pub serial: Option<String>,
+    /// `media = "s3://…"`: the cartridges are in an object store, this daemon one of its
+    /// gateways (`media` then holds only the cartridges' local memory files).
+    pub object: Option<crate::objstore::GatewayConfig>,
 }
 
 impl LibraryConfig {
@@ -54,6 +57,7 @@ impl LibraryConfig {
             media: media.into(),
             state_dir: state_dir.into(),
             serial: None,
+            object: None,
         }
     }
 }
@@ -97,7 +101,14 @@ pub fn parse_libraries(
     };
     let mut out: Vec<LibraryConfig> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        let c = parse_one(i, entry, base, state_dir, devices)?;
+        let c = parse_one(
+            i,
+            entry,
+            base,
+            state_dir,
+            devices,
+            table.get("object_store"),
+        )?;
         let who = format!("{:?}", c.name);
         if out.iter().any(|o| o.name == c.name) || devices.iter().any(|d| d.name == c.name) {
             return Err(field(
@@ -126,6 +137,7 @@ fn parse_one(
     base: &Path,
     state_dir: &Path,
     devices: &[DeviceConfig],
+    object_store: Option<&toml::Value>,
 ) -> Result<LibraryConfig, InventoryError> {
     let unnamed = format!("library #{} (unnamed)", index + 1);
     let toml::Value::Table(t) = value else {
@@ -179,7 +191,10 @@ fn parse_one(
             "import_export" => c.import_export = count(v, 0..=MAX_IMPORT_EXPORT).map_err(e)?,
             "media" => match v.as_str() {
                 Some(s) if s.starts_with("s3://") => {
-                    return Err(e("object store media are not supported yet".into()))
+                    let g = crate::objstore::config::parse(object_store, s, &name, state_dir)
+                        .map_err(e)?;
+                    media = Some(state_dir.join(format!("{name}.media")));
+                    c.object = Some(g);
                 }
                 Some(s) if !s.is_empty() => media = Some(base.join(s)),
                 _ => return Err(e("must be a non-empty path".into())),
@@ -393,7 +408,10 @@ media = "vtl0"
                 "field import_export: 241 is not 0..=240",
             ),
             ("media = \"\"", "field media: must be a non-empty path"),
-            ("media = \"s3://b/p\"", "field media: object store media"),
+            (
+                "media = \"s3://b/p\"",
+                "field media: s3:// media need an [object_store] table",
+            ),
             (
                 "drives = [\"disk0\"]",
                 "field drives: \"disk0\" is not a kind = \"tape\"",

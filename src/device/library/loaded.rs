@@ -70,6 +70,8 @@ pub struct Loaded {
     medium_type: u8,
     /// The Medium Partition page as MODE SELECT last set it, for FORMAT MEDIUM.
     pending: Option<PartitionPage>,
+    /// Kept elsewhere than partition images (an object store): one partition only.
+    single: bool,
 }
 
 fn check(sense: Sense, residual: usize) -> Completion {
@@ -153,6 +155,46 @@ impl Loaded {
             changed: false,
             medium_type,
             pending: None,
+            single: false,
+        })
+    }
+
+    /// Cartridge `barcode` over `backing` (an object store cartridge): one partition,
+    /// FORMAT MEDIUM into two refused. `image` names its memory file's place only.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open_single(
+        name: impl Into<String>,
+        barcode: impl Into<String>,
+        image: PathBuf,
+        config: TapeConfig,
+        access: Access,
+        mam: Mam,
+        medium_type: u8,
+        backing: Box<dyn crate::device::tape::Backing>,
+    ) -> io::Result<Self> {
+        let name = name.into();
+        let first = EmulatedTape::with_backing(
+            name.clone(),
+            backing,
+            TapeConfig {
+                early_warning: lto::early_warning_zone(config.capacity),
+                ..config.clone()
+            },
+        )?;
+        Ok(Self {
+            barcode: barcode.into(),
+            name,
+            image,
+            config,
+            first,
+            more: Vec::new(),
+            current: 0,
+            access,
+            mam,
+            changed: false,
+            medium_type,
+            pending: None,
+            single: true,
         })
     }
 
@@ -662,6 +704,11 @@ impl Loaded {
     /// removed after.
     fn repartition(&mut self, sizes: &[u64]) -> io::Result<()> {
         let err = |s: Sense| io::Error::other(format!("{s}"));
+        if self.single && sizes.len() > 1 {
+            return Err(io::Error::other(
+                "object store cartridges have one partition",
+            ));
+        }
         for (n, &size) in sizes.iter().enumerate() {
             if n >= self.partitions() {
                 let part = open_part(&self.name, &self.image, n, &self.config, size)?;

@@ -78,7 +78,12 @@ impl Library {
             import_export: config.import_export,
             drives: drives.len() as u16,
         };
-        let (store, text) = Store::open(&config.name, &config.state_dir, &config.media)?;
+        let (store, text) = Store::open(
+            &config.name,
+            &config.state_dir,
+            &config.media,
+            config.object.as_ref(),
+        )?;
         let (mut map, mut warnings) = match text {
             Some(t) => ElementMap::decode(&t, layout),
             None => (ElementMap::new(layout), Vec::new()),
@@ -353,8 +358,13 @@ impl Library {
             tracing::warn!(library = %self.config.name, %barcode, "load count not saved: {e}");
         }
         let medium_type = drive.medium_type(barcode);
-        Loaded::open(name, barcode, image, config, access, mam, medium_type)
-            .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))
+        match st.store.open_object(barcode, !config.write_protect) {
+            Some(backing) => backing.and_then(|b| {
+                Loaded::open_single(name, barcode, image, config, access, mam, medium_type, b)
+            }),
+            None => Loaded::open(name, barcode, image, config, access, mam, medium_type),
+        }
+        .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))
     }
 
     /// Carries out `moves` (element pairs, already checked, whose result is `next`):

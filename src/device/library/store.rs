@@ -5,6 +5,10 @@
 //! any instant leaves either the map before a move or the map after it — each cartridge in
 //! exactly one element.
 //!
+//! With `media = "s3://…"` the cartridges are in an object store instead
+//! ([`crate::objstore`]): the library's cartridges are those whose lease this gateway
+//! holds, and a drive opens them from the store; the element map stays local.
+//!
 //! One process owns a library at a time: it holds an exclusive `flock` on `NAME.lock` in
 //! the state directory (the map file itself is replaced, so it cannot carry the lock).
 
@@ -12,22 +16,32 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::elements::valid_barcode;
 use crate::device::lock::{ImageLock, LockMode};
+use crate::device::tape::Backing;
+use crate::objstore::{Gateway, GatewayConfig};
 
 /// A library's files.
 #[derive(Debug)]
 pub struct Store {
     media: PathBuf,
     map: PathBuf,
+    /// Cartridges in an object store, through this gateway.
+    gateway: Option<Arc<Gateway>>,
     _lock: ImageLock,
 }
 
 impl Store {
     /// Opens (creating the directories if missing) and locks the store of library `name`;
     /// returns the saved element map's text, if there is one.
-    pub fn open(name: &str, state_dir: &Path, media: &Path) -> io::Result<(Self, Option<String>)> {
+    pub fn open(
+        name: &str,
+        state_dir: &Path,
+        media: &Path,
+        object: Option<&GatewayConfig>,
+    ) -> io::Result<(Self, Option<String>)> {
         fs::create_dir_all(state_dir)?;
         fs::create_dir_all(media)?;
         let lock_path = state_dir.join(format!("{name}.lock"));
@@ -43,10 +57,20 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
+        let gateway = match object {
+            Some(config) => {
+                let g = Gateway::new(config)?;
+                let held = g.reclaim()?;
+                tracing::info!(library = %name, gateway = %g.name(), cartridges = held.len(), "object store gateway up");
+                Some(Arc::new(g))
+            }
+            None => None,
+        };
         Ok((
             Self {
                 media: media.to_path_buf(),
                 map,
+                gateway,
                 _lock: lock,
             },
             text,
@@ -81,11 +105,35 @@ impl Store {
         self.media.join(format!("{barcode}.tap"))
     }
 
+    /// The object store gateway, for object store media.
+    pub fn gateway(&self) -> Option<&Arc<Gateway>> {
+        self.gateway.as_ref()
+    }
+
+    /// Cartridge `barcode` opened from the object store; None for directory media.
+    pub fn open_object(
+        &self,
+        barcode: &str,
+        writable: bool,
+    ) -> Option<io::Result<Box<dyn Backing>>> {
+        let g = self.gateway.as_ref()?;
+        Some(
+            g.open(barcode, writable)
+                .map(|c| Box::new(c) as Box<dyn Backing>),
+        )
+    }
+
     /// The barcodes of the cartridges in the media directory: every `BARCODE.tap` whose
     /// name is a valid barcode (other files, partition images `BARCODE.pN.tap` included,
     /// are not cartridges).
     pub fn scan(&self) -> io::Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
+        if let Some(g) = &self.gateway {
+            // Leases taken for this gateway by another of its processes (`xcopy vault
+            // import`) are taken over and renewed from here on.
+            out.extend(g.reclaim()?.into_iter().filter(|b| valid_barcode(b)));
+            return Ok(out);
+        }
         for entry in fs::read_dir(&self.media)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -109,7 +157,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         let media = dir.path().join("media");
-        let (store, text) = Store::open("vtl0", &state, &media).unwrap();
+        let (store, text) = Store::open("vtl0", &state, &media, None).unwrap();
         assert_eq!(text, None);
         store.save("1000 A\n").unwrap();
         store.save("1001 A\n").unwrap();
@@ -128,7 +176,7 @@ mod tests {
             BTreeSet::from(["XC0001L9".to_string()])
         );
         drop(store);
-        let (_again, text) = Store::open("vtl0", &state, &media).unwrap();
+        let (_again, text) = Store::open("vtl0", &state, &media, None).unwrap();
         assert_eq!(text.as_deref(), Some("1001 A\n"));
     }
 }

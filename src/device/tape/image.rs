@@ -100,7 +100,7 @@ pub enum Object {
 }
 
 impl Object {
-    fn from_word(word: u32) -> Self {
+    pub fn from_word(word: u32) -> Self {
         match word {
             TAPE_MARK => Self::Filemark,
             w if w & BAD_RECORD != 0 => Self::BadRecord {

@@ -77,6 +77,12 @@ impl Index {
         self.runs.len()
     }
 
+    /// The runs as (image offset of the first, SIMH word, count), in tape order: what
+    /// [`Index::push`] rebuilds the index from (an object store cartridge's index object).
+    pub fn run_list(&self) -> impl Iterator<Item = (u64, u32, u64)> + '_ {
+        self.runs.iter().map(|r| (r.offset, r.word, r.count))
+    }
+
     /// Whether `count` more objects with `word` at end of data would need a run past
     /// [`MAX_RUNS`].
     pub fn would_overflow(&self, word: u32) -> bool {

@@ -13,6 +13,7 @@
 //! flushed by WRITE FILEMARKS with IMMED=0, REWIND and UNLOAD), so the drive never holds
 //! buffered data it could lose at early warning.
 
+pub mod backing;
 pub mod image;
 pub mod index;
 mod medium;
@@ -23,6 +24,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use image::{scan_bytes, Damage, LoadReport, Object};
 
+pub use self::backing::Backing;
 use self::image::TapeImage;
 use super::{Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::inquiry::{self, InquiryCdb, StandardInquiry};
@@ -86,7 +88,7 @@ pub struct EmulatedTape {
 /// The drive's state, behind the lock.
 #[derive(Debug)]
 struct Drive {
-    image: TapeImage,
+    image: Box<dyn Backing>,
     /// Logical object identifier of the current position.
     position: u64,
     loaded: bool,
@@ -101,6 +103,21 @@ struct Drive {
     max_block_length: u32,
 }
 
+/// Refuses a configuration no drive can have.
+fn check_config(config: &TapeConfig) -> io::Result<()> {
+    let invalid = |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what));
+    if config.max_block_length == 0 || config.max_block_length > ssc::MAX_BLOCK_LENGTH_LIMIT {
+        return invalid("tape max_block_length must be 1..=16777215");
+    }
+    if config.block_size > config.max_block_length {
+        return invalid("tape block_size exceeds max_block_length");
+    }
+    if config.early_warning > config.capacity {
+        return invalid("tape early_warning exceeds capacity");
+    }
+    Ok(())
+}
+
 impl EmulatedTape {
     /// Opens the image at `path` (creating an empty one if missing, unless write
     /// protected), indexes it, and cuts off a record half-written by a crash. The report
@@ -110,17 +127,18 @@ impl EmulatedTape {
         path: impl AsRef<Path>,
         config: TapeConfig,
     ) -> io::Result<(Self, LoadReport)> {
-        let invalid = |what: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, what));
-        if config.max_block_length == 0 || config.max_block_length > ssc::MAX_BLOCK_LENGTH_LIMIT {
-            return invalid("tape max_block_length must be 1..=16777215");
-        }
-        if config.block_size > config.max_block_length {
-            return invalid("tape block_size exceeds max_block_length");
-        }
-        if config.early_warning > config.capacity {
-            return invalid("tape early_warning exceeds capacity");
-        }
+        check_config(&config)?;
         let (image, report) = TapeImage::open(path.as_ref(), !config.write_protect)?;
+        Ok((Self::with_backing(name, Box::new(image), config)?, report))
+    }
+
+    /// A drive over `image`, a medium kept anywhere ([`Backing`]).
+    pub fn with_backing(
+        name: impl Into<String>,
+        image: Box<dyn Backing>,
+        config: TapeConfig,
+    ) -> io::Result<Self> {
+        check_config(&config)?;
         let drive = Drive {
             image,
             position: 0,
@@ -133,17 +151,12 @@ impl EmulatedTape {
             early_warning_at: config.capacity - config.early_warning,
             max_block_length: config.max_block_length,
         };
-        Ok((
-            Self {
-                name: name.into(),
-                config,
-                drive: Mutex::new(drive),
-                reservations: super::reservation::Reservations::new(
-                    crate::scsi::DeviceClass::Stream,
-                ),
-            },
-            report,
-        ))
+        Ok(Self {
+            name: name.into(),
+            config,
+            drive: Mutex::new(drive),
+            reservations: super::reservation::Reservations::new(crate::scsi::DeviceClass::Stream),
+        })
     }
 
     pub fn config(&self) -> &TapeConfig {

@@ -3,6 +3,8 @@
 //! the target's own session code (it shares only the PDU codec).
 #![allow(dead_code)]
 
+pub mod weed;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU16, Ordering};
