@@ -243,7 +243,7 @@ impl InventoryConfig {
             devices.push(config);
         }
         let libraries = match table.contains_key("library") {
-            true => parse_libraries(table, base_dir, &crate::state::state_dir(), &devices)?,
+            true => parse_libraries(table, base_dir, &state_dir_of(table, base_dir), &devices)?,
             false => Vec::new(),
         };
         if let Some(d) = devices.iter().find(|d| {
@@ -524,6 +524,20 @@ fn bytes(v: &toml::Value) -> Result<u64, String> {
     match v {
         toml::Value::String(s) => crate::size::parse(s),
         _ => integer(v),
+    }
+}
+
+/// Where a config keeps its state (library element maps and caches): the daemon's
+/// `[daemon] state_dir` when the file has one (relative to the file), else the installation's
+/// ([`crate::state::state_dir`]) — the same for the daemon and the CLI reading that file.
+fn state_dir_of(table: &toml::Table, base_dir: &Path) -> PathBuf {
+    match table
+        .get("daemon")
+        .and_then(|d| d.get("state_dir"))
+        .and_then(toml::Value::as_str)
+    {
+        Some(dir) => base_dir.join(dir),
+        None => crate::state::state_dir(),
     }
 }
 

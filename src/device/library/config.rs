@@ -354,6 +354,16 @@ media = "vtl0"
 "#;
 
     #[test]
+    fn a_config_with_a_state_dir_keeps_its_element_maps_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = format!("[daemon]\nstate_dir = \"st\"\n{CONFIG}");
+        let c = InventoryConfig::parse(&with, dir.path()).unwrap();
+        assert_eq!(c.libraries[0].state_dir, dir.path().join("st"));
+        let c = InventoryConfig::parse(CONFIG, dir.path()).unwrap();
+        assert_eq!(c.libraries[0].state_dir, crate::state::state_dir());
+    }
+
+    #[test]
     fn the_design_contract_parses_and_opens() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = InventoryConfig::parse(CONFIG, dir.path()).unwrap();
