@@ -202,19 +202,11 @@ fn racing_imports_exactly_one_wins() {
     }
 }
 
-/// The gateway the kill test SIGKILLs: backs up rounds of records, each ended by a
-/// filemark, and says ACK with the objects committed; then writes more without a filemark
-/// and waits to be killed.
-#[test]
-#[ignore = "run by killed_gateway_leaves_exactly_what_it_acknowledged"]
-fn kill_child() {
-    let (Ok(url), Ok(p)) = (
-        std::env::var("XCOPYD_KILL_URL"),
-        std::env::var("XCOPYD_KILL_PREFIX"),
-    ) else {
-        return;
-    };
-    let a = gateway_at(&url, &p, "gw-a", Duration::from_secs(2));
+/// The gateway the kill test SIGKILLs (the test re-run as a child with its store in the
+/// environment): backs up rounds of records, each ended by a filemark, and says ACK with
+/// the objects committed; then writes more without a filemark and waits to be killed.
+fn kill_child(url: &str, p: &str) {
+    let a = gateway_at(url, p, "gw-a", Duration::from_secs(2));
     a.import("XC0001L9").unwrap();
     let tape = drive(&a, "XC0001L9");
     let mut out = std::io::stdout();
@@ -238,6 +230,12 @@ fn kill_child() {
 
 #[test]
 fn killed_gateway_leaves_exactly_what_it_acknowledged() {
+    if let (Ok(url), Ok(p)) = (
+        std::env::var("XCOPYD_KILL_URL"),
+        std::env::var("XCOPYD_KILL_PREFIX"),
+    ) {
+        return kill_child(&url, &p);
+    }
     let Some(w) = weed() else { return };
     let p = prefix("kill");
     let b = gateway_at(&w.url, &p, "gw-b", Duration::from_secs(30));
@@ -245,8 +243,7 @@ fn killed_gateway_leaves_exactly_what_it_acknowledged() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "objstore::kill_child",
-            "--ignored",
+            "objstore::killed_gateway_leaves_exactly_what_it_acknowledged",
             "--nocapture",
             "--test-threads=1",
         ])

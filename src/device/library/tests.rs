@@ -395,15 +395,10 @@ fn changer_and_drives_behind_the_dispatcher() {
     assert_eq!(r.data_in[1] & 0x07, 3, "supported");
 }
 
-/// Run as a child by [`killed_mid_move_leaves_each_cartridge_in_one_element`]: moves
-/// cartridges around forever, printing a line after each move.
-#[test]
-#[ignore = "a child process of the kill test"]
-fn mover_child() {
-    let Some(dir) = std::env::var_os("XCOPYD_TEST_MOVER_DIR") else {
-        return;
-    };
-    let dir = Path::new(&dir);
+/// The child [`killed_mid_move_leaves_each_cartridge_in_one_element`] kills (the test
+/// re-run with its directory in the environment): moves cartridges around forever,
+/// printing a line after each move.
+fn mover_child(dir: &Path) {
     let (lib, _) = open(dir);
     let barcodes = ["XC0001L9", "XC0002L9", "XC0003L9"];
     let elements = [0x100, 0x1000, 0x101, 0x1001, 0x1002, 0x1003, 0x1004, 0x1005];
@@ -425,6 +420,9 @@ fn mover_child() {
 
 #[test]
 fn killed_mid_move_leaves_each_cartridge_in_one_element() {
+    if let Some(dir) = std::env::var_os("XCOPYD_TEST_MOVER_DIR") {
+        return mover_child(Path::new(&dir));
+    }
     let dir = tempfile::tempdir().unwrap();
     let barcodes = ["XC0001L9", "XC0002L9", "XC0003L9"];
     cartridges(dir.path(), &barcodes);
@@ -432,9 +430,8 @@ fn killed_mid_move_leaves_each_cartridge_in_one_element() {
     for round in 0..8 {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
-                "device::library::tests::mover_child",
+                "device::library::tests::killed_mid_move_leaves_each_cartridge_in_one_element",
                 "--exact",
-                "--ignored",
                 "--nocapture",
             ])
             .env("XCOPYD_TEST_MOVER_DIR", dir.path())
