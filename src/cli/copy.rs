@@ -748,17 +748,14 @@ fn local_disk(inventory: &Inventory, spec: &str) -> Result<DiskEnd> {
         None => {
             let mut data = [0u8; 32];
             let c = d.device.execute(
-                &[0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0],
+                &crate::scsi::sbc::READ_CAPACITY_16_CDB,
                 DataDirection::FromDevice(&mut data),
             )?;
-            if !c.is_good() {
+            let capacity = crate::scsi::sbc::decode_read_capacity_16_data(&data);
+            let Some((blocks, block_length)) = capacity.filter(|_| c.is_good()) else {
                 bail!("device {name:?}: READ CAPACITY failed");
-            }
-            let last = u64::from_be_bytes(data[..8].try_into().unwrap_or_default());
-            (
-                u32::from_be_bytes(data[8..12].try_into().unwrap_or_default()),
-                last + 1,
-            )
+            };
+            (block_length, blocks)
         }
     };
     let (lba, blocks) = disk_range(spec, range, Some(capacity))?;

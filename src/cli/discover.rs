@@ -23,6 +23,7 @@ use crate::device::{DataDirection, ScsiDevice};
 use crate::scsi::codes::PeripheralDeviceType;
 use crate::scsi::designator::{association, Designator};
 use crate::scsi::inquiry::{page, split_vpd_page};
+use crate::scsi::sbc::{decode_read_capacity_16_data, READ_CAPACITY_16_CDB};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -226,14 +227,7 @@ fn serial(sg: &SgDevice) -> Option<String> {
 
 /// READ CAPACITY(16): (blocks, block length).
 fn read_capacity(sg: &SgDevice) -> Option<(u64, u32)> {
-    let d = data_in(
-        sg,
-        &[0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0],
-        32,
-    )?;
-    let last = u64::from_be_bytes(d.get(0..8)?.try_into().ok()?);
-    let len = u32::from_be_bytes(d.get(8..12)?.try_into().ok()?);
-    Some((last.checked_add(1)?, len))
+    decode_read_capacity_16_data(&data_in(sg, &READ_CAPACITY_16_CDB, 32)?)
 }
 
 /// MODE SENSE(6)'s block descriptor: the tape's block length (0 = variable).

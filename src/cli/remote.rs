@@ -452,15 +452,12 @@ fn named(name: &str, spec: &str, field: &str) -> Result<CscdIdentifier> {
 
 /// READ CAPACITY(16) of a disk LUN -> (block length, blocks).
 fn geometry(session: &Session, lun: u64, spec: &str, field: &str) -> Result<(u32, u64)> {
-    let cdb = [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
-    let r = query(session, lun, &cdb, 32)?;
-    let capacity = r.data_in.get(..12).filter(|_| r.status == GOOD);
-    let Some(c) = capacity else {
+    let r = query(session, lun, &crate::scsi::sbc::READ_CAPACITY_16_CDB, 32)?;
+    let capacity = crate::scsi::sbc::decode_read_capacity_16_data(&r.data_in);
+    let Some((blocks, block_length)) = capacity.filter(|_| r.status == GOOD) else {
         bail!("{field} {spec}: READ CAPACITY(16) on LUN {lun} failed");
     };
-    let last = u64::from_be_bytes(c[..8].try_into().unwrap_or_default());
-    let block_length = u32::from_be_bytes(c[8..12].try_into().unwrap_or_default());
-    Ok((block_length, last.saturating_add(1)))
+    Ok((block_length, blocks))
 }
 
 /// `lun:N[:LBA[+BLOCKS]]` or `DESIGNATOR[:LBA[+BLOCKS]]` -> the disk end (a designator

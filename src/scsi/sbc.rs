@@ -390,6 +390,18 @@ pub fn read_capacity_16_data(
     out
 }
 
+/// READ CAPACITY(16) (SERVICE ACTION IN(16), service action 10h) asking for the 32 bytes of
+/// [`read_capacity_16_data`].
+pub const READ_CAPACITY_16_CDB: [u8; 16] = [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0];
+
+/// READ CAPACITY(16) parameter data as an initiator reads it: (blocks, block length), or
+/// None when it is shorter than its first 12 bytes or the last LBA is 2^64 - 1.
+pub fn decode_read_capacity_16_data(data: &[u8]) -> Option<(u64, u32)> {
+    let last = u64::from_be_bytes(data.get(..8)?.try_into().ok()?);
+    let block_length = u32::from_be_bytes(data.get(8..12)?.try_into().ok()?);
+    Some((last.checked_add(1)?, block_length))
+}
+
 /// READ CAPACITY(10): validates the CDB (SBC-3 5.10.1: PMI = 0 needs LBA 0).
 pub fn decode_read_capacity_10(cdb: &[u8]) -> Result<(), DecodeError> {
     let [_, _, l0, l1, l2, l3, _, _, b8, ctl] = fixed::<10>(cdb)?;

@@ -323,3 +323,11 @@ fn unknown_opcode_is_unsupported_and_junk_never_panics() {
         }
     }
 }
+
+#[test]
+fn read_capacity_16_data_decodes_what_it_encodes() {
+    let data = read_capacity_16_data(131_072, 512, 0, None);
+    assert_eq!(decode_read_capacity_16_data(&data), Some((131_072, 512)));
+    assert_eq!(decode_read_capacity_16_data(&data[..11]), None);
+    assert_eq!(decode_read_capacity_16_data(&[0xff; 12]), None);
+}
