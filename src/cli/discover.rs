@@ -19,7 +19,6 @@ use serde_json::{json, Value};
 
 use crate::device::inventory::{DeviceKind, InventoryConfig};
 use crate::device::sg::SgDevice;
-use crate::device::{DataDirection, ScsiDevice};
 use crate::scsi::codes::PeripheralDeviceType;
 use crate::scsi::designator::{association, Designator};
 use crate::scsi::inquiry::{page, split_vpd_page};
@@ -209,13 +208,8 @@ fn describe(sg: &SgDevice) -> Found {
 
 /// `len` bytes of data in for `cdb`, or None on any error or CHECK CONDITION.
 fn data_in(sg: &SgDevice, cdb: &[u8], len: usize) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    let c = sg.execute(cdb, DataDirection::FromDevice(&mut buf)).ok()?;
-    if !c.is_good() {
-        return None;
-    }
-    buf.truncate(len - c.residual.min(len));
-    Some(buf)
+    let (data, c) = sg.data_in(cdb, len).ok()?;
+    c.is_good().then_some(data)
 }
 
 /// VPD 80h: the unit serial number.

@@ -131,7 +131,8 @@ impl SgDevice {
         Ok(dev)
     }
 
-    fn data_in(&self, cdb: &[u8], len: usize) -> Result<(Vec<u8>, Completion), DeviceError> {
+    /// Up to `len` bytes of data in for `cdb` (cut to what the device returned).
+    pub fn data_in(&self, cdb: &[u8], len: usize) -> Result<(Vec<u8>, Completion), DeviceError> {
         let mut buf = vec![0u8; len];
         let c = self.execute(cdb, DataDirection::FromDevice(&mut buf))?;
         buf.truncate(len - c.residual.min(len));
