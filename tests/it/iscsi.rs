@@ -646,3 +646,69 @@ fn target_cold_reset_answers_then_closes_every_session() {
     c.logout();
     target.shutdown();
 }
+
+/// I_T nexus loss (SBC-3 5.15: PREVENT ALLOW MEDIUM REMOVAL's prevention ends with its
+/// nexus): an initiator that drops its connection without a logout and logs in again at
+/// once finds the old nexus gone before its first command. The old connection's teardown
+/// is held here (a READ in a gated device it must wait for), so a login that does not
+/// wait for it reaches the eject while the old nexus still prevents it — libiscsi's
+/// PreventAllow.ITNexusLoss failed that way once in CI, where the race was the reader's.
+#[test]
+fn a_dropped_connection_s_nexus_is_gone_before_the_next_login_s_first_command() {
+    use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = DiskOptions::new(dir.path().join("r.img"), 512);
+    opts.create_size = Some(1 << 20);
+    opts.removable = true;
+    let gate = Arc::new(Gate::default());
+    let gated = GateDisk {
+        inner: MemoryDisk::new("gated", 512, 64),
+        held_lba: 0,
+        timeout: std::time::Duration::from_secs(10),
+        gate: gate.clone(),
+    };
+    let luns: Vec<Arc<dyn ScsiDevice>> = vec![
+        Arc::new(gated),
+        Arc::new(EmulatedDisk::open("r0", &opts).unwrap()),
+    ];
+    let d = Arc::new(Dispatcher::new(luns, RecordingCopyService::new()));
+    let target = iscsi::start(TargetConfig::new("127.0.0.1:0", IQN), d).unwrap();
+    const PREVENT: [u8; 6] = [0x1e, 0, 0, 0, 1, 0];
+    const EJECT: [u8; 6] = [0x1b, 0, 0, 0, 2, 0];
+    const LOAD: [u8; 6] = [0x1b, 0, 0, 0, 3, 0];
+    // Past the power-on unit attention of `lun`, then `cdb`'s reply.
+    let on = |i: &mut Initiator, lun: u8, cdb: &[u8]| {
+        let r = i.command(lun, cdb, &[], 0);
+        if r.status == 2 && Initiator::sense(&r) == (6, 0x29, 0) {
+            i.command(lun, cdb, &[], 0)
+        } else {
+            r
+        }
+    };
+
+    let mut a = Initiator::logged_in(target.local_addr());
+    assert_eq!(on(&mut a, 1, &PREVENT).status, 0);
+    assert_eq!(
+        Initiator::sense(&a.command(1, &EJECT, &[], 0)),
+        (5, 0x53, 2)
+    );
+    let _ = a.command(0, &[0; 6], &[], 0);
+    let held = a.command_pdu(0, &read10(0, 1), 512, true, &[]);
+    a.send(&held);
+    gate.wait_entered();
+    drop(a);
+    let opener = std::thread::spawn({
+        let gate = gate.clone();
+        move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            gate.set(None, Some(true));
+        }
+    });
+    let mut b = Initiator::logged_in(target.local_addr());
+    let r = on(&mut b, 1, &EJECT);
+    assert_eq!(r.status, 0, "the eject after the nexus loss: {r:?}");
+    assert_eq!(b.command(1, &LOAD, &[], 0).status, 0);
+    b.logout();
+    opener.join().unwrap();
+    target.shutdown();
+}

@@ -5,9 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, BufReader};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::data_out::PendingWrite;
 use super::executor::{Executor, Queue};
@@ -81,6 +84,7 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     };
     if !params.discovery {
         reinstate(shared, &session, peer);
+        settle(shared, &session);
     }
     let writer = Arc::new(Mutex::new(writer));
     let mut conn = Connection {
@@ -113,10 +117,12 @@ pub(super) fn serve(stream: TcpStream, shared: &Arc<Shared>) -> io::Result<()> {
     abort_all(&session, None);
     exec.close();
     let _ = stream.shutdown(Shutdown::Both);
-    shared.sessions().remove(&conn_id);
     if !conn.params.discovery {
         shared.dispatcher.nexus_lost(&session.nexus);
     }
+    // Out of the map only once its nexus loss is done: a login waiting in settle() sees it.
+    shared.sessions().remove(&conn_id);
+    shared.left.notify_all();
     tracing::info!(initiator = %session.initiator, tsih, reason = %why, "iSCSI connection closed");
     Ok(())
 }
@@ -166,6 +172,61 @@ fn reinstate(shared: &Shared, session: &Session, peer: Option<SocketAddr>) {
         tracing::info!(initiator = %s.initiator, peer = ?peer, "iSCSI session reinstated: the old one is closed");
         abort_all(&s, None);
         let _ = s.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// The longest a new login waits for the teardown of its initiator's closed connections.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// Waits until this initiator's sessions whose connections are already gone — reinstated
+/// by this login, or closed by the peer before it connected again — have been torn down,
+/// so that their I_T nexus loss (PREVENT ALLOW MEDIUM REMOVAL cleared, reservations
+/// released, unit attentions raised) happens before this session's first command, and
+/// never after it. An initiator that drops its connection and logs in again at once
+/// (libiscsi's PreventAllow.ITNexusLoss) otherwise races the old connection's reader.
+fn settle(shared: &Shared, session: &Session) {
+    let deadline = Instant::now() + SETTLE;
+    let mut sessions = shared.sessions();
+    loop {
+        let gone = sessions
+            .values()
+            .filter(|s| {
+                !std::ptr::eq(Arc::as_ptr(s), session)
+                    && s.initiator.eq_ignore_ascii_case(&session.initiator)
+                    && (s.isid == session.isid || peer_closed(&s.stream))
+            })
+            .count();
+        if gone == 0 {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            tracing::warn!(
+                initiator = %session.initiator,
+                gone,
+                "iSCSI login goes on before the teardown of {gone} closed connection(s) of its initiator"
+            );
+            return;
+        }
+        sessions = shared
+            .left
+            .wait_timeout(sessions, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+/// The peer has closed (or reset) the connection: POLLRDHUP, even with data unread.
+fn peer_closed(stream: &TcpStream) -> bool {
+    // nix names no POLLRDHUP (Linux 2.6.17+); libc does. Asked for, it is the only bit
+    // nix does not know, and a bit it does not know makes `revents()` None.
+    let rdhup = PollFlags::from_bits_retain(nix::libc::POLLRDHUP);
+    let mut fds = [PollFd::new(stream.as_fd(), rdhup)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_none_or(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+        Err(_) => false,
     }
 }
 

@@ -114,6 +114,8 @@ pub(super) struct Shared {
     pub(super) next_tsih: AtomicU16,
     pub(super) next_conn: AtomicU32,
     pub(super) sessions: Mutex<HashMap<u32, Arc<Session>>>,
+    /// Notified (with `sessions`) when a session has been torn down and left the map.
+    pub(super) left: Condvar,
 }
 
 /// A logged-in (full feature phase) session = one connection here (MaxConnections=1).
@@ -149,6 +151,7 @@ pub fn start(config: TargetConfig, dispatcher: Arc<Dispatcher>) -> io::Result<Ta
         next_tsih: AtomicU16::new(1),
         next_conn: AtomicU32::new(1),
         sessions: Mutex::new(HashMap::new()),
+        left: Condvar::new(),
     });
     let s = shared.clone();
     let accept = thread::Builder::new()
