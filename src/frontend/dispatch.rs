@@ -328,8 +328,16 @@ impl Dispatcher {
             .metrics
             .as_ref()
             .map(|m| DeviceTimer::start(m, device.name()));
+        // MODE PARAMETERS CHANGED from this nexus's own MODE SELECT is for the others.
+        let mode_select = matches!(op, Some(Opcode::MODE_SELECT_6 | Opcode::MODE_SELECT_10));
+        let since = mode_select
+            .then(|| device.unit_attentions().map(|l| l.latest()))
+            .flatten();
         let executed = device.execute(cdb, direction);
         drop(timer);
+        if let (Some(log), Some(since)) = (device.unit_attentions(), since) {
+            log.claim(since, Asc::MODE_PARAMETERS_CHANGED, nexus);
+        }
         let completion = match executed {
             Ok(c) => c,
             Err(_) => {
@@ -523,7 +531,7 @@ impl Dispatcher {
                 Some(Asc::REPORTED_LUNS_DATA_HAS_CHANGED)
             }
             Some(seen) => {
-                let (n, asc) = log?.after(seen.device)?;
+                let (n, asc) = log?.after_for(seen.device, nexus)?;
                 seen.device = n;
                 Some(asc)
             }

@@ -287,6 +287,85 @@ fn block_to_block_copies_exactly() {
     assert!(disk1[..1000 * 512].iter().all(|&b| b == 0));
 }
 
+/// SPC-4 7.5.8: with the Control page's SWP set by MODE SELECT, the copy manager's writes
+/// to the disk are refused like an initiator's (07/27/02, forwarded in COPY ABORTED) and
+/// nothing lands; once SWP is cleared, the same list copies.
+#[test]
+fn a_software_write_protected_destination_aborts_the_copy() {
+    let rig = make_rig(&[]);
+    let swp = |on: bool| {
+        let list = [
+            0,
+            0,
+            0,
+            0,
+            0x0a,
+            0x0a,
+            0x02,
+            0x10,
+            u8::from(on) << 3,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        let c = rig
+            .disk1
+            .execute(
+                &[0x15, 0x10, 0, 0, 16, 0],
+                xcopyd::device::DataDirection::ToDevice(&list),
+            )
+            .unwrap();
+        assert!(c.is_good(), "{c:?}");
+    };
+    let l = list(
+        vec![disk(DISK0, false), disk(DISK1, false)],
+        vec![seg(
+            false,
+            Segment::BlockToBlock {
+                hold: false,
+                dc: false,
+                source: CscdId(0),
+                destination: CscdId(1),
+                blocks: 16,
+                source_lba: 0,
+                destination_lba: 0,
+            },
+        )],
+    );
+    swp(true);
+    let (status, sense) = run(&rig, &l);
+    assert_eq!(status, Status::CHECK_CONDITION);
+    let sense = sense.unwrap();
+    assert_eq!(
+        (sense.key, sense.asc, sense.segment_number),
+        (
+            SenseKey::COPY_ABORTED,
+            Asc::THIRD_PARTY_DEVICE_FAILURE,
+            Some(0)
+        )
+    );
+    let fwd = &sense.forwarded[0];
+    assert_eq!(fwd.source, ForwardedSource::CopyDestination);
+    let device = Sense::decode(&fwd.sense).unwrap();
+    assert_eq!(
+        (device.key, device.asc),
+        (
+            SenseKey::DATA_PROTECT,
+            Asc::LOGICAL_UNIT_SOFTWARE_WRITE_PROTECTED
+        )
+    );
+    let disk1 = std::fs::read(rig._dir.path().join("disk1.img")).unwrap();
+    assert!(disk1[..16 * 512].iter().all(|&b| b == 0));
+    swp(false);
+    assert_eq!(run(&rig, &l), (Status::GOOD, None));
+    let disk1 = std::fs::read(rig._dir.path().join("disk1.img")).unwrap();
+    assert_eq!(&disk1[..16 * 512], &rig.pattern[..16 * 512]);
+}
+
 /// Part B 3.3: 3 blocks (1536 bytes) to 1024-byte records leaves 512 bytes over.
 #[test]
 fn pad_and_cat_rows() {
