@@ -275,6 +275,8 @@ fn clear_and_preempt() {
     );
     assert_eq!(s.take_attention(&b), Some(Asc::REGISTRATIONS_PREEMPTED));
     assert_eq!(s.take_attention(&c), Some(Asc::REGISTRATIONS_PREEMPTED));
+    // PREEMPT aborts nothing.
+    assert!(s.preempted.is_empty());
     // PREEMPT of a key nobody has: conflict; of key 0 without a reservation to take: 26/00.
     assert_eq!(
         out(&mut s, &a, PrOutAction::Preempt, 3, &list(1, 9, 0)),
@@ -298,6 +300,9 @@ fn clear_and_preempt() {
         good()
     );
     assert_eq!((keys(&s), s.reservation.clone()), (vec![1], None));
+    // ... and, PREEMPT AND ABORT, names the preempted ports for their tasks to be aborted.
+    assert_eq!(s.preempted, std::slice::from_ref(&b));
+    s.preempted.clear();
     // CLEAR: everything goes, RESERVATIONS PREEMPTED to the others.
     register(&mut s, &b, 2);
     assert_eq!(
