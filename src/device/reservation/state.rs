@@ -164,8 +164,10 @@ impl State {
     }
 
     pub fn attention_to(&mut self, port: InitiatorPort, asc: Asc) {
-        if port.name == super::COPY_MANAGER_PORT {
-            return; // The copy manager takes no unit attentions.
+        if port.name.eq_ignore_ascii_case(super::COPY_MANAGER_PORT) {
+            // The copy manager takes no unit attentions (its port is matched as every
+            // initiator name is: without regard to case).
+            return;
         }
         if self
             .attention
