@@ -914,11 +914,11 @@ fn execute(
     let progress = Arc::new(Progress::default());
     let abort = Abort::new();
     let started = Instant::now();
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let done = super::progress::Done::default();
     let result = std::thread::scope(|scope| {
         scope.spawn(|| super::progress::watch(common, total, &progress.bytes, &done));
         let result = manager.run_list(&Nexus::local(), list, None, &abort, progress.clone());
-        done.store(true, Ordering::Release);
+        done.set();
         result
     });
     let bytes = progress.bytes.load(Ordering::Relaxed);
