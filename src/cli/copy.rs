@@ -672,11 +672,8 @@ fn config_row(c: &DeviceConfig, why: &str) -> serde_json::Value {
         DeviceKind::Sg => "sg",
         DeviceKind::Changer => "mediumx",
     };
-    let designators: Vec<String> = if c.designators.is_empty() && c.kind != DeviceKind::Sg {
-        vec![crate::device::inventory::derived_designator(&c.name).to_string()]
-    } else {
-        c.designators.iter().map(ToString::to_string).collect()
-    };
+    // Configured or derived when the inventory was read (an sg device's come from VPD 83h).
+    let designators: Vec<String> = c.designators.iter().map(ToString::to_string).collect();
     println!(
         "{:12} {:5} {:25} {}  ({why})",
         c.name,
