@@ -1,7 +1,8 @@
-//! Reads a /dev/sg* device sequentially three ways and prints throughput and CPU per GiB, to
+//! Reads a /dev/sg* device sequentially two ways and prints throughput and CPU per GiB, to
 //! choose how the copy engine drives SG devices (issue: copy engine, item 3):
-//! `sync` one thread with SG_IO; `workers` QD crossbeam threads each with SG_IO; `async` one
-//! thread keeping QD commands queued through the sg driver's write/read interface.
+//! `sync` one thread with SG_IO; `workers` QD crossbeam threads each with SG_IO. A third way,
+//! the sg driver's queued write/read interface from one thread, lost to `workers` (see
+//! docs/benchmarks.md) and was removed; it is in git history (sys::sg_async, commit 58f0012).
 //!
 //! usage: sg_queue_bench /dev/sgN MIB CHUNK_KIB QD        (run by sg-tests/bench-sg.sh)
 use std::fs::OpenOptions;
@@ -9,8 +10,10 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use xcopyd::sys::sg_async::{Direction, SgQueue, MAX_QUEUE};
 use xcopyd::sys::sg_io::{sg_io, Data, SENSE_BUFFER_LEN};
+
+/// Worker threads at most (the sg driver's own queue limit, SG_MAX_QUEUE, kept as the bound).
+const MAX_QUEUE: usize = 16;
 
 fn read16(lba: u64, blocks: u32) -> [u8; 16] {
     let mut cdb = [0u8; 16];
@@ -134,28 +137,5 @@ fn main() -> Result<()> {
     })?;
     report("workers", t, c0);
 
-    // async: one thread, qd commands queued on one fd
-    let (t, c0) = (Instant::now(), cpu_seconds());
-    let mut q = SgQueue::new(file.as_fd())?;
-    let mut free: Vec<Vec<u8>> = (0..qd).map(|_| vec![0u8; chunk]).collect();
-    let (mut next, mut done) = (0u64, 0u64);
-    while done < chunks {
-        while next < chunks && q.len() < qd {
-            let b = free.pop().unwrap_or_else(|| vec![0u8; chunk]);
-            q.submit(
-                &read16(next * u64::from(per), per),
-                Direction::FromDevice,
-                b,
-                next,
-                30_000,
-            )?;
-            next += 1;
-        }
-        let c = q.reap()?;
-        check(c.outcome.status, c.outcome.host_status, "READ(16)")?;
-        free.push(c.data);
-        done += 1;
-    }
-    report("async", t, c0);
     Ok(())
 }

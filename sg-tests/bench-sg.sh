@@ -73,8 +73,8 @@ echo "BENCH sg_copy_64MiB xcopy_s=$x sg_dd_s=$s ratio_throughput=$(awk -v s="$s"
 dd if=/dev/$(block_of "$A") bs=1M count=64 iflag=direct status=none of=a.bin
 dd if=/dev/$(block_of "$B") bs=1M count=64 iflag=direct status=none of=b.bin
 check sg_dd_copies_equal cmp a.bin b.bin
-# How to drive SG devices: one thread with SG_IO, SG_IO on QD worker threads, or the sg
-# driver's queued write/read interface from one thread (examples/sg_queue_bench.rs).
+# How to drive SG devices: one thread with SG_IO, or SG_IO on QD worker threads
+# (examples/sg_queue_bench.rs).
 QB=$(dirname "$(command -v xcopy)")/examples/sg_queue_bench
 for qd in 1 4 8; do "$QB" "$A" 64 1024 $qd; done
 rmmod scsi_debug

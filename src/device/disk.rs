@@ -332,10 +332,6 @@ impl EmulatedDisk {
         self.blocks
     }
 
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
     pub fn designators(&self) -> &[Designator] {
         &self.designators
     }

@@ -6,9 +6,6 @@
 //! - [`sg_io`]: the SCSI generic v3 interface (`SG_IO`, include/scsi/sg.h). Invariant: the
 //!   header's pointers are taken from borrowed slices that outlive the synchronous ioctl,
 //!   and its lengths are those slices' lengths.
-//! - [`sg_async`]: the sg driver's queued interface (write/read of `sg_io_hdr` on /dev/sg*).
-//!   Invariant: a queued command's CDB, data and sense buffers are owned by the queue until
-//!   `read` returns that command, and are leaked rather than freed if it never does.
 //! - [`copy`]: copying with non-temporal stores (SSE2). Invariant: every vector access lies
 //!   inside the borrowed slices, and stores are to 16-byte aligned addresses.
 //! - [`block`]: block-device geometry (`BLKSSZGET`, `BLKGETSIZE64`, include/uapi/linux/fs.h)
@@ -27,7 +24,6 @@
 pub mod block;
 pub mod copy;
 pub mod malloc;
-pub mod sg_async;
 pub mod sg_io;
 pub mod uio;
 pub mod uring;

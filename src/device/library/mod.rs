@@ -38,7 +38,7 @@ use self::mam::Mam;
 use self::store::Store;
 use crate::device::attention::AttentionLog;
 use crate::scsi::smc::{ElementStatus, ElementType};
-use crate::scsi::{Asc, Designator};
+use crate::scsi::Asc;
 
 pub use self::config::LibraryConfig;
 
@@ -319,12 +319,6 @@ impl Library {
     /// Where the cartridge `barcode` is.
     pub fn locate(&self, barcode: &str) -> Option<u16> {
         self.lock().map.find(barcode)
-    }
-
-    /// The designators of the drive at data transfer element `address`.
-    pub fn drive_designators(&self, address: u16) -> Option<Vec<Designator>> {
-        let i = self.layout.drive_index(address)?;
-        Some(self.drives.get(i)?.config().designators.clone())
     }
 
     pub(crate) fn attention(&self) -> &AttentionLog {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::drive::{DriveConfig, DriveState, LibraryDrive};
 use super::elements::{ElementMap, MoveError};
 use super::*;
+use crate::scsi::Designator;
 use crate::copy::{Abort, Nexus};
 use crate::device::{DataDirection, ScsiDevice};
 use crate::frontend::testing::RecordingCopyService;
