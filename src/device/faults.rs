@@ -1,4 +1,4 @@
-//! Fault injection for the copy engine's tests (cargo feature `fault-injection`):
+//! Fault injection for the copy engine's tests (cargo feature `testing`):
 //! [`FaultyDevice`] wraps any [`ScsiDevice`] and, by deterministic rules, fails commands
 //! with a chosen status and sense, shortens transfers, or stops answering.
 //!

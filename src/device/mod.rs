@@ -10,7 +10,7 @@
 pub mod access;
 pub mod attention;
 pub mod disk;
-#[cfg(feature = "fault-injection")]
+#[cfg(any(test, feature = "testing"))]
 pub mod faults;
 pub mod inventory;
 pub mod library;

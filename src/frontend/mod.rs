@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod iscsi;
 pub mod reservation;
 pub mod tcmu;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use dispatch::Dispatcher;

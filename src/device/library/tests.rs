@@ -10,11 +10,11 @@ use std::sync::Arc;
 use super::drive::{DriveConfig, DriveState, LibraryDrive};
 use super::elements::{ElementMap, MoveError};
 use super::*;
-use crate::scsi::Designator;
 use crate::copy::{Abort, Nexus};
 use crate::device::{DataDirection, ScsiDevice};
 use crate::frontend::testing::RecordingCopyService;
 use crate::frontend::Dispatcher;
+use crate::scsi::Designator;
 use crate::scsi::{smc, Asc, Sense, SenseKey, Status};
 
 fn drives(n: usize) -> Vec<Arc<LibraryDrive>> {

@@ -494,8 +494,10 @@ pub fn complete(
 }
 
 /// A [`SharedMap`] over plain memory: for tests and fuzzing, where no kernel runs.
+#[cfg(any(test, feature = "testing"))]
 pub struct MemMap(std::sync::Mutex<Vec<u8>>);
 
+#[cfg(any(test, feature = "testing"))]
 impl MemMap {
     pub fn new(bytes: Vec<u8>) -> Self {
         Self(std::sync::Mutex::new(bytes))
@@ -514,6 +516,7 @@ impl MemMap {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl SharedMap for MemMap {
     fn size(&self) -> usize {
         self.bytes().len()
