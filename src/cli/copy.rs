@@ -12,6 +12,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::input::{parse_hex_text, read_input};
+use super::lists::{backup_list, restore_list, DiskEnd, TapeEnd};
 use super::tape_position::{
     backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
     Start, TapeCommands,
@@ -19,15 +20,13 @@ use super::tape_position::{
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Progress;
 use crate::copy::{Abort, Nexus};
-use crate::device::inventory::{
-    DeviceConfig, DeviceKind, Inventory, InventoryConfig, InventoryDevice,
-};
+use crate::device::inventory::{DeviceKind, Inventory, InventoryConfig, InventoryDevice};
 use crate::device::{DataDirection, ScsiDevice};
 use crate::scsi::dump::render_sense;
 use crate::scsi::parameter_list::Supported;
-use crate::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
-use crate::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
-use crate::scsi::{Limits, ListIdUsage, ParameterList, Sense, SenseKeySpecific};
+use crate::scsi::segment_descriptor::CscdId;
+use crate::scsi::target_descriptor::CscdIdentifier;
+use crate::scsi::{Limits, ParameterList, Sense, SenseKeySpecific};
 
 /// Options every copying subcommand shares.
 #[derive(Clone, Debug, Args)]
@@ -397,102 +396,6 @@ fn restore_from(
     execute(&args.common, manager, &list, disk.bytes(), extra)
 }
 
-/// The disk end of a backup or restore: how its CSCD names it and the range copied.
-pub(super) struct DiskEnd {
-    pub identifier: CscdIdentifier,
-    pub lba: u64,
-    pub blocks: u64,
-    pub block_length: u32,
-}
-
-impl DiskEnd {
-    pub fn bytes(&self) -> u64 {
-        self.blocks * u64::from(self.block_length)
-    }
-}
-
-/// The tape end: how its CSCD names it and the mode the drive is in.
-pub(super) struct TapeEnd {
-    pub identifier: CscdIdentifier,
-    pub fixed: bool,
-    pub block_length: u32,
-}
-
-/// The backup list (local and remote alike): the disk and tape CSCDs, the positioning
-/// segments (tape_position), 00h segments of whole records, then an optional filemark.
-pub(super) fn backup_list(
-    disk: &DiskEnd,
-    tape: &TapeEnd,
-    transfer_length: u64,
-    filemark: bool,
-    positioning: Vec<SegmentDescriptor>,
-) -> Result<ParameterList> {
-    let cscds = cscds(disk, tape, transfer_length)?;
-    let mut segments = positioning;
-    for (lba, blocks, stl) in records(
-        disk.lba,
-        disk.blocks,
-        disk.block_length,
-        transfer_length,
-        (tape.fixed, tape.block_length),
-    )? {
-        segments.push(SegmentDescriptor {
-            cat: false,
-            body: Segment::BlockToStream {
-                hold: false,
-                source: CscdId(0),
-                destination: CscdId(1),
-                stream_transfer_length: stl,
-                blocks,
-                lba,
-            },
-        });
-    }
-    if filemark {
-        segments.push(SegmentDescriptor {
-            cat: false,
-            body: Segment::WriteFilemarks {
-                destination: CscdId(1),
-                immed: false,
-                count: 1,
-            },
-        });
-    }
-    Ok(build(cscds, segments))
-}
-
-/// The restore list (local and remote alike): the disk and tape CSCDs, the positioning
-/// segments, then 01h segments of whole records.
-pub(super) fn restore_list(
-    disk: &DiskEnd,
-    tape: &TapeEnd,
-    transfer_length: u64,
-    positioning: Vec<SegmentDescriptor>,
-) -> Result<ParameterList> {
-    let cscds = cscds(disk, tape, transfer_length)?;
-    let mut segments = positioning;
-    for (lba, blocks, stl) in records(
-        disk.lba,
-        disk.blocks,
-        disk.block_length,
-        transfer_length,
-        (tape.fixed, tape.block_length),
-    )? {
-        segments.push(SegmentDescriptor {
-            cat: false,
-            body: Segment::StreamToBlock {
-                hold: false,
-                source: CscdId(1),
-                destination: CscdId(0),
-                stream_transfer_length: stl,
-                blocks,
-                lba,
-            },
-        });
-    }
-    Ok(build(cscds, segments))
-}
-
 /// The list `xcopy backup` runs, for a front end that has already checked who may use the
 /// devices (NDMP's local image backup): LBAs `lba..lba + blocks` of `disk` to `tape` where it
 /// is positioned, in records of `transfer_length` bytes, with no filemark.
@@ -529,177 +432,6 @@ pub(crate) fn image_backup_list(
         block_length,
     };
     backup_list(&disk_end, &tape_end, transfer_length, false, Vec::new())
-}
-
-/// CSCD 0 the disk, CSCD 1 the tape.
-fn cscds(disk: &DiskEnd, tape: &TapeEnd, transfer_length: u64) -> Result<Vec<CscdDescriptor>> {
-    if tape.fixed && !transfer_length.is_multiple_of(u64::from(tape.block_length)) {
-        bail!(
-            "--transfer-length {transfer_length} is not a multiple of the tape's block length {}",
-            tape.block_length
-        );
-    }
-    Ok(vec![
-        CscdDescriptor {
-            nul: false,
-            peripheral_device_type: 0,
-            relative_initiator_port: 0,
-            identifier: disk.identifier.clone(),
-            parameters: DeviceParameters::Block {
-                pad: false,
-                block_length: disk.block_length,
-            },
-        },
-        CscdDescriptor {
-            nul: false,
-            peripheral_device_type: 1,
-            relative_initiator_port: 0,
-            identifier: tape.identifier.clone(),
-            parameters: DeviceParameters::Stream {
-                pad: false,
-                fixed: tape.fixed,
-                block_length: tape.block_length,
-            },
-        },
-    ])
-}
-
-/// `xcopy devices`: every inventory entry and what it answers. Images are opened read-only
-/// (a shared lock: nothing is created, repaired or written); an entry whose image does not
-/// exist yet, or that another process holds, is listed from its configuration with that
-/// state.
-pub fn devices(args: &DevicesArgs) -> Result<u8> {
-    let config = match &args.devices {
-        Some(path) => InventoryConfig::load(path)?,
-        None => {
-            InventoryConfig::parse(crate::daemon::EMBEDDED_DEFAULT, &crate::state::state_dir())?
-        }
-    };
-    let mut rows = Vec::new();
-    for c in &config.devices {
-        let emulated = matches!(c.kind, DeviceKind::Disk | DeviceKind::Tape);
-        // A library's drive holds whatever the library loaded: listed, not opened.
-        let drive_of = config.libraries.iter().find(|l| l.drives.contains(&c.name));
-        let state = if let Some(l) = drive_of {
-            Err(format!("drive of library {}", l.name))
-        } else if emulated && !c.path.exists() {
-            Err("not created yet".to_string())
-        } else {
-            let mut inspect = c.clone();
-            inspect.read_only = emulated;
-            inspect.size = None;
-            let one = InventoryConfig {
-                devices: vec![inspect],
-                libraries: Vec::new(),
-            };
-            Inventory::open(&one).map_err(|e| match std::error::Error::source(&e) {
-                Some(source) => source.to_string(),
-                None => e.to_string(),
-            })
-        };
-        let row = match &state {
-            Ok(inventory) => match inventory.devices().first() {
-                Some(d) => device_row(d),
-                None => continue,
-            },
-            Err(why) => config_row(c, why),
-        };
-        rows.push(row);
-    }
-    for l in &config.libraries {
-        let mut c = DeviceConfig::new(&l.name, DeviceKind::Changer, &l.media);
-        c.designators = l.designators.clone();
-        rows.push(config_row(&c, "library: xcopy library -d INV.toml status"));
-    }
-    if args.json {
-        println!("{}", json!({ "status": "good", "devices": rows }));
-    }
-    Ok(0)
-}
-
-/// The listing of an opened device (printed), and its JSON.
-fn device_row(d: &InventoryDevice) -> serde_json::Value {
-    let mut inquiry = [0u8; 36];
-    let answer = d.device.execute(
-        &[0x12, 0, 0, 0, 36, 0],
-        DataDirection::FromDevice(&mut inquiry),
-    );
-    let (pdt, vendor, product) = match answer {
-        Ok(c) if c.is_good() => (
-            inquiry[0] & 0x1f,
-            String::from_utf8_lossy(&inquiry[8..16]).trim().to_string(),
-            String::from_utf8_lossy(&inquiry[16..32]).trim().to_string(),
-        ),
-        _ => (0x1f, String::new(), String::new()),
-    };
-    let kind = match pdt {
-        0 => "disk",
-        1 => "tape",
-        8 => "mediumx",
-        _ => "other",
-    };
-    let (block_size, blocks) = d
-        .device
-        .block_backend()
-        .map_or((d.config.block_size, None), |b| {
-            (b.block_size, Some(b.blocks))
-        });
-    let designators: Vec<String> = d.designators.iter().map(ToString::to_string).collect();
-    println!(
-        "{:12} {:5} {:8} {:16} {}{}",
-        d.config.name,
-        kind,
-        vendor,
-        product,
-        d.config.path.display(),
-        blocks.map_or(String::new(), |b| format!("  {b} x {block_size} B")),
-    );
-    for name in &designators {
-        println!("{:14}designator: {name}", "");
-    }
-    json!({
-        "name": d.config.name, "kind": kind, "peripheral_device_type": pdt, "vendor": vendor,
-        "product": product, "path": d.config.path, "designators": designators,
-        "block_size": block_size, "blocks": blocks, "allow": d.config.allow, "state": "ready",
-    })
-}
-
-/// The listing of a device that could not be opened, from its configuration.
-fn config_row(c: &DeviceConfig, why: &str) -> serde_json::Value {
-    let kind = match c.kind {
-        DeviceKind::Disk => "disk",
-        DeviceKind::Tape => "tape",
-        DeviceKind::Sg => "sg",
-        DeviceKind::Changer => "mediumx",
-    };
-    // Configured or derived when the inventory was read (an sg device's come from VPD 83h).
-    let designators: Vec<String> = c.designators.iter().map(ToString::to_string).collect();
-    println!(
-        "{:12} {:5} {:25} {}  ({why})",
-        c.name,
-        kind,
-        "",
-        c.path.display()
-    );
-    for name in &designators {
-        println!("{:14}designator: {name}", "");
-    }
-    json!({
-        "name": c.name, "kind": kind, "path": c.path, "designators": designators,
-        "allow": c.allow, "state": why,
-    })
-}
-
-fn build(cscds: Vec<CscdDescriptor>, segments: Vec<SegmentDescriptor>) -> ParameterList {
-    ParameterList {
-        list_identifier: 0,
-        sequential_striped: false,
-        list_id_usage: ListIdUsage::NoListId,
-        priority: 1,
-        cscds,
-        segments,
-        inline_data: Vec::new(),
-    }
 }
 
 fn device<'a>(
@@ -838,49 +570,6 @@ fn identification(d: &InventoryDevice) -> Result<CscdIdentifier> {
     })
 }
 
-/// Splits `blocks` blocks from `lba` into segments of whole records of `transfer_length`
-/// bytes, each at most 65535 blocks, and a last segment whose single record takes the
-/// remainder: no record is padded and no leftover data is carried.
-fn records(
-    lba: u64,
-    blocks: u64,
-    block_length: u32,
-    transfer_length: u64,
-    (fixed, tape_block): (bool, u32),
-) -> Result<Vec<(u64, u16, u32)>> {
-    let bl = u64::from(block_length);
-    if transfer_length == 0 || !transfer_length.is_multiple_of(bl) {
-        bail!("--transfer-length {transfer_length} must be a nonzero multiple of the disk block length {block_length}");
-    }
-    if transfer_length > 0x00ff_ffff && !fixed {
-        bail!("--transfer-length {transfer_length} is more than a variable-mode record can hold (16 MiB - 1)");
-    }
-    let stl = |bytes: u64| -> Result<u32> {
-        if fixed {
-            if !bytes.is_multiple_of(u64::from(tape_block)) {
-                bail!("the last {bytes} bytes are not a whole number of the tape's {tape_block}-byte blocks");
-            }
-            Ok((bytes / u64::from(tape_block)) as u32)
-        } else {
-            Ok(bytes as u32)
-        }
-    };
-    let per_record = transfer_length / bl;
-    let records_per_segment = (65535 / per_record).max(1);
-    let mut out = Vec::new();
-    let (mut at, mut left) = (lba, blocks);
-    while left >= per_record {
-        let n = (left / per_record).min(records_per_segment) * per_record;
-        out.push((at, n as u16, stl(transfer_length)?));
-        at += n;
-        left -= n;
-    }
-    if left > 0 {
-        out.push((at, left as u16, stl(left * bl)?));
-    }
-    Ok(out)
-}
-
 /// Bytes a list will move, for the progress bar (block-counted and byte-counted segments).
 fn total_bytes(list: &ParameterList) -> u64 {
     list.bytes_to_move()
@@ -974,27 +663,4 @@ pub(super) fn report(
         println!("{line}");
     }
     sense.map_or(0, |s| s.key.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_split_without_padding() {
-        // 2050 blocks of 512 in 64 KiB records: 16 records (2048 blocks) + one of 1 KiB.
-        let r = records(10, 2050, 512, 65536, (false, 0)).unwrap();
-        assert_eq!(r, vec![(10, 2048, 65536), (2058, 2, 1024)]);
-        // Segments hold at most 65535 blocks, in whole records.
-        let r = records(0, 200_000, 512, 65536, (false, 0)).unwrap();
-        assert!(r.iter().all(|&(_, b, _)| b % 128 == 0 || b < 128));
-        assert_eq!(
-            r.iter().map(|&(_, b, _)| u64::from(b)).sum::<u64>(),
-            200_000
-        );
-        // Fixed mode: the transfer length counts tape blocks.
-        let r = records(0, 16, 512, 4096, (true, 512)).unwrap();
-        assert_eq!(r, vec![(0, 16, 8)]);
-        assert!(records(0, 16, 512, 1000, (false, 0)).is_err());
-    }
 }

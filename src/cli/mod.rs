@@ -11,10 +11,12 @@ pub use generate::XcopydArgs;
 
 pub(crate) mod copy;
 mod decode;
+mod devices;
 mod discover;
 mod generate;
 pub mod input;
 mod library;
+mod lists;
 mod ndmp;
 mod progress;
 mod remote;
@@ -94,7 +96,7 @@ pub fn main() -> ExitCode {
         Command::Backup(args) => copy::backup(&args),
         Command::Restore(args) => copy::restore(&args),
         Command::Results(args) => remote::results(&args),
-        Command::Devices(args) => copy::devices(&args),
+        Command::Devices(args) => devices::devices(&args),
         Command::Library(args) => library::library(&args),
         Command::Vault(args) => vault::vault(&args),
         Command::Status(args) => status::status(&args),

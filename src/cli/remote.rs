@@ -10,10 +10,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::copy::{
-    backup_list, disk_range, print_start, report, restore_list, start_json, BackupArgs, Common,
-    DiskEnd, RestoreArgs, TapeEnd,
-};
+use super::copy::{disk_range, print_start, report, start_json, BackupArgs, Common, RestoreArgs};
+use super::lists::{backup_list, restore_list, DiskEnd, TapeEnd};
 use super::tape_position::{
     backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
     TapeCommands,

@@ -1,0 +1,219 @@
+//! The parameter lists `xcopy backup` and `xcopy restore` send, local and remote alike: a
+//! disk CSCD and a tape CSCD, positioning segments, then segments of whole records.
+
+use anyhow::{bail, Result};
+
+use crate::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+use crate::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
+use crate::scsi::{ListIdUsage, ParameterList};
+
+/// The disk end of a backup or restore: how its CSCD names it and the range copied.
+pub(super) struct DiskEnd {
+    pub identifier: CscdIdentifier,
+    pub lba: u64,
+    pub blocks: u64,
+    pub block_length: u32,
+}
+
+impl DiskEnd {
+    pub fn bytes(&self) -> u64 {
+        self.blocks * u64::from(self.block_length)
+    }
+}
+
+/// The tape end: how its CSCD names it and the mode the drive is in.
+pub(super) struct TapeEnd {
+    pub identifier: CscdIdentifier,
+    pub fixed: bool,
+    pub block_length: u32,
+}
+
+/// The backup list (local and remote alike): the disk and tape CSCDs, the positioning
+/// segments (tape_position), 00h segments of whole records, then an optional filemark.
+pub(super) fn backup_list(
+    disk: &DiskEnd,
+    tape: &TapeEnd,
+    transfer_length: u64,
+    filemark: bool,
+    positioning: Vec<SegmentDescriptor>,
+) -> Result<ParameterList> {
+    let cscds = cscds(disk, tape, transfer_length)?;
+    let mut segments = positioning;
+    for (lba, blocks, stl) in records(
+        disk.lba,
+        disk.blocks,
+        disk.block_length,
+        transfer_length,
+        (tape.fixed, tape.block_length),
+    )? {
+        segments.push(SegmentDescriptor {
+            cat: false,
+            body: Segment::BlockToStream {
+                hold: false,
+                source: CscdId(0),
+                destination: CscdId(1),
+                stream_transfer_length: stl,
+                blocks,
+                lba,
+            },
+        });
+    }
+    if filemark {
+        segments.push(SegmentDescriptor {
+            cat: false,
+            body: Segment::WriteFilemarks {
+                destination: CscdId(1),
+                immed: false,
+                count: 1,
+            },
+        });
+    }
+    Ok(build(cscds, segments))
+}
+
+/// The restore list (local and remote alike): the disk and tape CSCDs, the positioning
+/// segments, then 01h segments of whole records.
+pub(super) fn restore_list(
+    disk: &DiskEnd,
+    tape: &TapeEnd,
+    transfer_length: u64,
+    positioning: Vec<SegmentDescriptor>,
+) -> Result<ParameterList> {
+    let cscds = cscds(disk, tape, transfer_length)?;
+    let mut segments = positioning;
+    for (lba, blocks, stl) in records(
+        disk.lba,
+        disk.blocks,
+        disk.block_length,
+        transfer_length,
+        (tape.fixed, tape.block_length),
+    )? {
+        segments.push(SegmentDescriptor {
+            cat: false,
+            body: Segment::StreamToBlock {
+                hold: false,
+                source: CscdId(1),
+                destination: CscdId(0),
+                stream_transfer_length: stl,
+                blocks,
+                lba,
+            },
+        });
+    }
+    Ok(build(cscds, segments))
+}
+
+/// CSCD 0 the disk, CSCD 1 the tape.
+pub(super) fn cscds(
+    disk: &DiskEnd,
+    tape: &TapeEnd,
+    transfer_length: u64,
+) -> Result<Vec<CscdDescriptor>> {
+    if tape.fixed && !transfer_length.is_multiple_of(u64::from(tape.block_length)) {
+        bail!(
+            "--transfer-length {transfer_length} is not a multiple of the tape's block length {}",
+            tape.block_length
+        );
+    }
+    Ok(vec![
+        CscdDescriptor {
+            nul: false,
+            peripheral_device_type: 0,
+            relative_initiator_port: 0,
+            identifier: disk.identifier.clone(),
+            parameters: DeviceParameters::Block {
+                pad: false,
+                block_length: disk.block_length,
+            },
+        },
+        CscdDescriptor {
+            nul: false,
+            peripheral_device_type: 1,
+            relative_initiator_port: 0,
+            identifier: tape.identifier.clone(),
+            parameters: DeviceParameters::Stream {
+                pad: false,
+                fixed: tape.fixed,
+                block_length: tape.block_length,
+            },
+        },
+    ])
+}
+
+pub(super) fn build(cscds: Vec<CscdDescriptor>, segments: Vec<SegmentDescriptor>) -> ParameterList {
+    ParameterList {
+        list_identifier: 0,
+        sequential_striped: false,
+        list_id_usage: ListIdUsage::NoListId,
+        priority: 1,
+        cscds,
+        segments,
+        inline_data: Vec::new(),
+    }
+}
+
+/// Splits `blocks` blocks from `lba` into segments of whole records of `transfer_length`
+/// bytes, each at most 65535 blocks, and a last segment whose single record takes the
+/// remainder: no record is padded and no leftover data is carried.
+pub(super) fn records(
+    lba: u64,
+    blocks: u64,
+    block_length: u32,
+    transfer_length: u64,
+    (fixed, tape_block): (bool, u32),
+) -> Result<Vec<(u64, u16, u32)>> {
+    let bl = u64::from(block_length);
+    if transfer_length == 0 || !transfer_length.is_multiple_of(bl) {
+        bail!("--transfer-length {transfer_length} must be a nonzero multiple of the disk block length {block_length}");
+    }
+    if transfer_length > 0x00ff_ffff && !fixed {
+        bail!("--transfer-length {transfer_length} is more than a variable-mode record can hold (16 MiB - 1)");
+    }
+    let stl = |bytes: u64| -> Result<u32> {
+        if fixed {
+            if !bytes.is_multiple_of(u64::from(tape_block)) {
+                bail!("the last {bytes} bytes are not a whole number of the tape's {tape_block}-byte blocks");
+            }
+            Ok((bytes / u64::from(tape_block)) as u32)
+        } else {
+            Ok(bytes as u32)
+        }
+    };
+    let per_record = transfer_length / bl;
+    let records_per_segment = (65535 / per_record).max(1);
+    let mut out = Vec::new();
+    let (mut at, mut left) = (lba, blocks);
+    while left >= per_record {
+        let n = (left / per_record).min(records_per_segment) * per_record;
+        out.push((at, n as u16, stl(transfer_length)?));
+        at += n;
+        left -= n;
+    }
+    if left > 0 {
+        out.push((at, left as u16, stl(left * bl)?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_split_without_padding() {
+        // 2050 blocks of 512 in 64 KiB records: 16 records (2048 blocks) + one of 1 KiB.
+        let r = records(10, 2050, 512, 65536, (false, 0)).unwrap();
+        assert_eq!(r, vec![(10, 2048, 65536), (2058, 2, 1024)]);
+        // Segments hold at most 65535 blocks, in whole records.
+        let r = records(0, 200_000, 512, 65536, (false, 0)).unwrap();
+        assert!(r.iter().all(|&(_, b, _)| b % 128 == 0 || b < 128));
+        assert_eq!(
+            r.iter().map(|&(_, b, _)| u64::from(b)).sum::<u64>(),
+            200_000
+        );
+        // Fixed mode: the transfer length counts tape blocks.
+        let r = records(0, 16, 512, 4096, (true, 512)).unwrap();
+        assert_eq!(r, vec![(0, 16, 8)]);
+        assert!(records(0, 16, 512, 1000, (false, 0)).is_err());
+    }
+}
