@@ -928,16 +928,8 @@ fn carry_reservations(old: &Inventory, new: &Inventory) {
     }
 }
 
-/// The default state directory: `$XDG_STATE_HOME/xcopyd`, else `/var/lib/xcopyd` for root,
-/// else `~/.local/state/xcopyd`.
-pub fn default_state_dir(xdg_state_home: Option<&str>, home: Option<&str>, root: bool) -> PathBuf {
-    match (xdg_state_home.filter(|s| !s.is_empty()), root, home) {
-        (Some(x), _, _) => Path::new(x).join("xcopyd"),
-        (None, true, _) => PathBuf::from("/var/lib/xcopyd"),
-        (None, false, Some(h)) => Path::new(h).join(".local/state/xcopyd"),
-        (None, false, None) => PathBuf::from("/var/lib/xcopyd"),
-    }
-}
+/// Where the state directory defaults to (moved to [`crate::state`], which the CLI shares).
+pub use crate::state::default_state_dir;
 
 #[cfg(test)]
 mod tests {

@@ -6,17 +6,28 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// The state directory: `$XCOPYD_STATE_DIR` when set, else
-/// [`crate::daemon::default_state_dir`] (`$XDG_STATE_HOME/xcopyd`, `/var/lib/xcopyd` for
+/// [`default_state_dir`] (`$XDG_STATE_HOME/xcopyd`, `/var/lib/xcopyd` for
 /// root, `~/.local/state/xcopyd`).
 pub fn state_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XCOPYD_STATE_DIR").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
-    crate::daemon::default_state_dir(
+    default_state_dir(
         std::env::var("XDG_STATE_HOME").ok().as_deref(),
         std::env::var("HOME").ok().as_deref(),
         nix::unistd::geteuid().is_root(),
     )
+}
+
+/// The default state directory: `$XDG_STATE_HOME/xcopyd`, else `/var/lib/xcopyd` for root,
+/// else `~/.local/state/xcopyd`.
+pub fn default_state_dir(xdg_state_home: Option<&str>, home: Option<&str>, root: bool) -> PathBuf {
+    match (xdg_state_home.filter(|s| !s.is_empty()), root, home) {
+        (Some(x), _, _) => Path::new(x).join("xcopyd"),
+        (None, true, _) => PathBuf::from("/var/lib/xcopyd"),
+        (None, false, Some(h)) => Path::new(h).join(".local/state/xcopyd"),
+        (None, false, None) => PathBuf::from("/var/lib/xcopyd"),
+    }
 }
 
 /// The file in a state directory that holds the installation's identity.
