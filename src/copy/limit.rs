@@ -173,14 +173,32 @@ impl Limiter {
         self.granted.load(Ordering::Relaxed)
     }
 
+    /// Requests waiting now.
+    pub fn waiting(&self) -> usize {
+        self.schedule().waiters.len()
+    }
+
     /// Time waiters spent waiting so far.
     pub fn waited(&self) -> Duration {
         Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed))
     }
 
-    /// Waits until `bytes` may move, served by `priority` among the waiters. `false`: the
-    /// copy was aborted while waiting (nothing was taken).
+    /// Waits until `bytes` may move, served by `priority` among the waiters, a burst at a
+    /// time (so a large write is paid for before it is made, not left as a debt). `false`:
+    /// the copy was aborted while waiting (what was granted before stays taken).
     pub fn take(&self, bytes: u64, priority: u8, abort: &Abort) -> bool {
+        let mut left = bytes;
+        while left > 0 {
+            let piece = left.min(self.schedule().burst);
+            if !self.take_one(piece, priority, abort) {
+                return false;
+            }
+            left -= piece;
+        }
+        true
+    }
+
+    fn take_one(&self, bytes: u64, priority: u8, abort: &Abort) -> bool {
         let start = Instant::now();
         let mut schedule = self.schedule();
         let ticket = schedule.arrive(priority);
@@ -443,6 +461,56 @@ mod tests {
             assert!(!granted);
         });
         assert_eq!(limiter.granted(), MIN_BURST);
+    }
+
+    #[test]
+    fn more_than_a_burst_is_paid_for_before_it_moves() {
+        // 8 MiB/s, a 1 MiB burst: after the first MiB, 3 MiB take at least 3/8 s.
+        let limiter = Limiter::new("d", 8 * MIB);
+        let abort = Abort::new();
+        assert!(limiter.take(MIB, 1, &abort));
+        let start = Instant::now();
+        assert!(limiter.take(3 * MIB, 1, &abort));
+        assert!(
+            start.elapsed() >= Duration::from_millis(370),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_eq!(limiter.granted(), 4 * MIB);
+    }
+
+    #[test]
+    fn threads_waiting_on_a_limiter_are_served_by_priority() {
+        let limiter = Limiter::new("d", 1);
+        let abort = Abort::new();
+        // Empty the bucket; at 1 byte/s nobody is served until the rate is raised.
+        assert!(limiter.take(MIN_BURST, 0, &abort));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            for (n, priority) in [(0u8, 7u8), (1, 7), (2, 0)] {
+                let (limiter, abort, tx) = (&limiter, &abort, tx.clone());
+                s.spawn(move || {
+                    assert!(limiter.take(MIB, priority, abort));
+                    tx.send(n).unwrap();
+                });
+                // Arrivals in order: each is queued before the next starts.
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while limiter.waiting() <= usize::from(n) {
+                    assert!(Instant::now() < deadline, "waiter {n} never queued");
+                    std::thread::yield_now();
+                }
+            }
+            // One request at a time: each burst is exactly one request.
+            limiter.set_rate(20 * MIB);
+            let order: Vec<u8> = (0..3)
+                .map(|_| rx.recv_timeout(Duration::from_secs(30)).unwrap())
+                .collect();
+            assert_eq!(
+                order,
+                [2, 0, 1],
+                "PRIORITY 0 first, then the 7s in arrival order"
+            );
+        });
     }
 
     #[test]
