@@ -360,3 +360,45 @@ fn an_aborted_capped_copy_stops_while_it_waits() {
     });
     assert!(rig.limits.get("src").unwrap().granted() < COPY_BYTES);
 }
+
+/// `xcopy backup` of an 8 MiB disk to a tape, with `extra` on the tape's inventory entry
+/// and `args` on the command line; returns how long it took.
+fn cli_backup(tape_entry: &str, args: &[&str]) -> (std::process::Output, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("disk0.img"), vec![0x11u8; 8 << 20]).unwrap();
+    let inventory = dir.path().join("inv.toml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "[[device]]\nname = \"disk0\"\nkind = \"disk\"\npath = \"disk0.img\"\n\
+             [[device]]\nname = \"tape0\"\nkind = \"tape\"\npath = \"tape0.tap\"\n{tape_entry}"
+        ),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["backup", "-q", "-d"])
+        .arg(&inventory)
+        .args(["--from", "disk0", "--to", "tape0"])
+        .args(args)
+        .env("XCOPYD_STATE_DIR", dir.path())
+        .output()
+        .unwrap();
+    (out, start.elapsed())
+}
+
+#[test]
+fn the_cli_applies_limit_and_the_inventory_limit() {
+    // 8 MiB at 4 MiB/s with a 1 MiB burst: at least 1.75 s either way.
+    let least = Duration::from_secs_f64(7.0 / 4.0).mul_f64(0.98);
+    let (out, took) = cli_backup("", &["--limit", "4MiB"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(took >= least, "--limit: {took:?}");
+    let (out, took) = cli_backup("limit = \"4MiB\"\n", &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(took >= least, "the tape's limit: {took:?}");
+    let (out, _) = cli_backup("", &["--limit", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least 1 byte per second"), "{stderr}");
+}
