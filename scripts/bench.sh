@@ -405,8 +405,11 @@ section_library() {
     step "library: building xcopy and xcopyd (release)"
     cargo build --release --bin xcopy --bin xcopyd >/dev/null 2>&1
     local xcopy="$TARGET_DIR/release/xcopy" xcopyd="$TARGET_DIR/release/xcopyd"
-    library_bench "$BENCH_DIR/library" "${BENCH_LIB_SIZE:-1G}" "$xcopy" "$xcopyd"
-    library_bench "/dev/shm/xcopyd-bench-library" "${BENCH_LIB_SHM_SIZE:-512M}" "$xcopy" "$xcopyd"
+    # BENCH_LIB_WHERE: disk, shm or both (default).
+    case "${BENCH_LIB_WHERE:-both}" in disk|both)
+        library_bench "$BENCH_DIR/library" "${BENCH_LIB_SIZE:-1G}" "$xcopy" "$xcopyd" ;; esac
+    case "${BENCH_LIB_WHERE:-both}" in shm|both)
+        library_bench "/dev/shm/xcopyd-bench-library" "${BENCH_LIB_SHM_SIZE:-512M}" "$xcopy" "$xcopyd" ;; esac
 }
 
 # iscsi-perf's own throughput figure (its last "MB/s"), the same unit for both targets.

@@ -705,11 +705,8 @@ fn config_row(c: &DeviceConfig, why: &str) -> serde_json::Value {
         DeviceKind::Sg => "sg",
         DeviceKind::Changer => "mediumx",
     };
-    let designators: Vec<String> = if c.designators.is_empty() && c.kind != DeviceKind::Sg {
-        vec![crate::device::inventory::derived_designator(&c.name).to_string()]
-    } else {
-        c.designators.iter().map(ToString::to_string).collect()
-    };
+    // Configured or derived when the inventory was read (an sg device's come from VPD 83h).
+    let designators: Vec<String> = c.designators.iter().map(ToString::to_string).collect();
     println!(
         "{:12} {:5} {:25} {}  ({why})",
         c.name,
@@ -947,11 +944,11 @@ fn execute(
     let progress = Arc::new(Progress::default());
     let abort = Abort::new();
     let started = Instant::now();
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let done = super::progress::Done::default();
     let result = std::thread::scope(|scope| {
         scope.spawn(|| super::progress::watch(common, total, &progress.bytes, &done));
         let result = manager.run_list(&Nexus::local(), list, None, &abort, progress.clone());
-        done.store(true, Ordering::Release);
+        done.set();
         result
     });
     let bytes = progress.bytes.load(Ordering::Relaxed);

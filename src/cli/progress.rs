@@ -3,7 +3,8 @@
 //! [`EVERY`] so a log shows the copy moving.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, Signal};
@@ -20,9 +21,37 @@ pub fn block_sigusr1() {
     let _ = SigSet::from(Signal::SIGUSR1).thread_block();
 }
 
+/// How often the watcher looks at the bytes moved and for SIGUSR1.
+const TICK: Duration = Duration::from_millis(100);
+
+/// The copy has ended: set once by the copying thread, waking [`watch`] at once (a copy's
+/// end never waits for the watcher's next tick).
+#[derive(Default)]
+pub struct Done {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Done {
+    pub fn set(&self) {
+        *self.done.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits at most `timeout` for the end; true once it came.
+    fn wait(&self, timeout: Duration) -> bool {
+        let done = self.done.lock().unwrap_or_else(PoisonError::into_inner);
+        *self
+            .cv
+            .wait_timeout_while(done, timeout, |d| !*d)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+    }
+}
+
 /// Shows `bytes` (of `total`) moving until `done`: the bar on a terminal (unless
 /// `--quiet`), a stderr line on SIGUSR1, and off a terminal one every [`EVERY`].
-pub fn watch(common: &Common, total: u64, bytes: &AtomicU64, done: &AtomicBool) {
+pub fn watch(common: &Common, total: u64, bytes: &AtomicU64, done: &Done) {
     let bar = super::copy::progress_bar(common, total);
     let signals = SignalFd::with_flags(
         &SigSet::from(Signal::SIGUSR1),
@@ -32,7 +61,7 @@ pub fn watch(common: &Common, total: u64, bytes: &AtomicU64, done: &AtomicBool) 
     let started = Instant::now();
     let periodic = !common.quiet && !std::io::stderr().is_terminal();
     let mut said = Instant::now();
-    while !done.load(Ordering::Acquire) {
+    loop {
         let now = bytes.load(Ordering::Relaxed);
         if let Some(bar) = &bar {
             bar.set_position(now);
@@ -48,7 +77,9 @@ pub fn watch(common: &Common, total: u64, bytes: &AtomicU64, done: &AtomicBool) 
             }
             said = Instant::now();
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if done.wait(TICK) {
+            break;
+        }
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();

@@ -3,6 +3,7 @@
 //! (COPY STATUS, same list identifier) polls on the same session and drives the progress
 //! bar; `xcopy results` prints one decoded RECEIVE COPY RESULTS page.
 
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -129,17 +130,24 @@ fn execute_with(
     cdb[10..14].copy_from_slice(&len.to_be_bytes());
     let started = Instant::now();
     let seen = std::sync::atomic::AtomicU64::new(0);
-    let done = std::sync::atomic::AtomicBool::new(false);
+    let done = super::progress::Done::default();
     let response = std::thread::scope(|scope| {
         scope.spawn(|| super::progress::watch(common, total, &seen, &done));
-        let copy = scope.spawn(|| session.command(lun, &cdb, list, 0));
-        let mut polled = Instant::now();
-        while !copy.is_finished() {
-            std::thread::sleep(Duration::from_millis(2));
-            if polled.elapsed() < POLL || !pollable {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let copy = scope.spawn({
+            let (session, cdb) = (&session, &cdb);
+            move || {
+                let _ = tx.send(());
+                session.command(lun, cdb, list, 0)
+            }
+        });
+        // The copy's thread says it started; then each POLL without its end asks for
+        // the bytes moved (the channel closes when the thread ends, however it ends).
+        let _ = rx.recv();
+        while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(POLL) {
+            if !pollable {
                 continue;
             }
-            polled = Instant::now();
             if let Some(bytes) =
                 copy_status(&session, lun, list_id).and_then(|s| s.transferred_bytes())
             {
@@ -147,7 +155,7 @@ fn execute_with(
             }
         }
         let r = copy.join();
-        done.store(true, std::sync::atomic::Ordering::Release);
+        done.set();
         r
     });
     let elapsed = started.elapsed();

@@ -34,9 +34,13 @@
 //! An emulated device without a designator gets a derived one: NAA 6 (IEEE Registered
 //! Extended, 16 bytes) with COMPANY_ID 025843h — a locally administered identifier (AAI
 //! quadrant: X bit set, Y/Z clear), so no vendor's OUI is borrowed — followed by the low
-//! 100 bits of a 128-bit FNV-1a hash of `"xcopyd:" + name`. Stable across runs, builds
-//! and hosts; it changes if the device is renamed. Configure one explicitly for a device
-//! that initiators remember.
+//! 100 bits of a 128-bit FNV-1a hash of `"xcopyd:" + installation + ":" + name`, where
+//! installation is the hex of 16 random bytes made once per state directory
+//! ([`crate::state::installation_id`], the config's `[daemon] state_dir` or the default).
+//! Stable across runs and builds of one installation, different on another host whose
+//! config names a device the same (one SAN never sees two LUNs with one NAA); it changes if
+//! the device is renamed or the state directory is lost. Configure one explicitly for a
+//! device that initiators remember, or that moves between hosts.
 //!
 //! Lookups ([`Inventory::find_by_designator`] and the FC/SAS address forms) consider only
 //! the devices listed here — never anything else on the host (CVE-2020-28374) — and refuse
@@ -261,7 +265,53 @@ impl InventoryConfig {
                 "missing (a tape without path must be a drive of a [[library]])",
             ));
         }
-        Ok(Self { devices, libraries })
+        let mut config = Self { devices, libraries };
+        config.derive_designators(|| state_dir_of(table, base_dir))?;
+        Ok(config)
+    }
+
+    /// Gives each emulated device and library configured without a designator the one
+    /// derived from this installation's identity (in the state directory `state_dir()`,
+    /// made on first use) and its name. Without a state directory to keep the identity in,
+    /// such a device is an error that says to configure a designator.
+    fn derive_designators(
+        &mut self,
+        state_dir: impl FnOnce() -> PathBuf,
+    ) -> Result<(), InventoryError> {
+        let wanted = |d: &&mut DeviceConfig| d.kind != DeviceKind::Sg && d.designators.is_empty();
+        let devices: Vec<&mut DeviceConfig> = self.devices.iter_mut().filter(wanted).collect();
+        let libraries: Vec<&mut LibraryConfig> = self
+            .libraries
+            .iter_mut()
+            .filter(|l| l.designators.is_empty())
+            .collect();
+        let Some(first) = devices
+            .first()
+            .map(|d| d.name.clone())
+            .or_else(|| libraries.first().map(|l| l.name.clone()))
+        else {
+            return Ok(());
+        };
+        let dir = state_dir();
+        let id = crate::state::installation_id(&dir).map_err(|e| {
+            field_err(
+                &format!("{first:?}"),
+                "designator",
+                &format!(
+                    "none configured, and this installation's identity, from which one is \
+                     derived, is not readable in {}: {e} (configure a designator, or a \
+                     writable [daemon] state_dir)",
+                    dir.display()
+                ),
+            )
+        })?;
+        for d in devices {
+            d.designators = vec![derived_designator(Some(&id), &d.name)];
+        }
+        for l in libraries {
+            l.designators = vec![derived_designator(Some(&id), &l.name)];
+        }
+        Ok(())
     }
 }
 
@@ -606,9 +656,15 @@ fn same_but_limit(a: &DeviceConfig, b: &DeviceConfig) -> bool {
     } == *b
 }
 
-/// The derived designator of an emulated device named `name` (see the module doc).
-pub fn derived_designator(name: &str) -> Designator {
-    let h = fnv1a_128(format!("xcopyd:{name}").as_bytes());
+/// The derived designator of an emulated device named `name` in the installation
+/// `installation` (see the module doc). `None` (devices built in code, not from a config
+/// file: tests and wrappers) derives from the name alone.
+pub fn derived_designator(installation: Option<&[u8; 16]>, name: &str) -> Designator {
+    let seed = match installation {
+        Some(id) => format!("xcopyd:{}:{name}", hex::encode(id)),
+        None => format!("xcopyd:{name}"),
+    };
+    let h = fnv1a_128(seed.as_bytes());
     let mask = (1u128 << 100) - 1;
     let value = (6u128 << 124) | (0x02_5843u128 << 100) | (h & mask);
     Designator::logical_unit(
@@ -859,10 +915,11 @@ impl Inventory {
     }
 }
 
-/// Configured designators, or the derived one.
+/// Configured designators (or derived ones, filled in when the config file was read), or
+/// for a device built in code without any, the one derived from its name alone.
 pub(crate) fn emulated_designators(c: &DeviceConfig) -> Vec<Designator> {
     if c.designators.is_empty() {
-        vec![derived_designator(&c.name)]
+        vec![derived_designator(None, &c.name)]
     } else {
         c.designators.clone()
     }

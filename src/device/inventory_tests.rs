@@ -210,7 +210,7 @@ fn errors_name_the_device_and_the_field() {
 
 #[test]
 fn derived_designators_are_stable_naa6_and_local() {
-    let d = derived_designator("disk0");
+    let d = derived_designator(None, "disk0");
     assert_eq!(d.value.len(), 16);
     assert_eq!(d.value[0] >> 4, 6, "NAA 6");
     // COMPANY_ID 025843h occupies the 24 bits after the NAA nibble.
@@ -219,9 +219,50 @@ fn derived_designators_are_stable_naa6_and_local() {
     // Golden value (checked against an independent FNV-1a 128 in Python): must never
     // change across builds, initiators remember designators.
     assert_eq!(d.to_string(), "naa.6025843c36c0c7e885a88a2a501a8783");
-    assert_eq!(derived_designator("disk0"), d);
-    assert_ne!(derived_designator("disk1"), d);
+    assert_eq!(derived_designator(None, "disk0"), d);
+    assert_ne!(derived_designator(None, "disk1"), d);
     Designator::parse_name(&d.to_string()).unwrap();
+    // With an installation's identity mixed in (same independent check).
+    let id: [u8; 16] = std::array::from_fn(|i| i as u8);
+    let d = derived_designator(Some(&id), "disk0");
+    assert_eq!(d.to_string(), "naa.602584308c06848f35c43f4de510a063");
+}
+
+/// Two hosts whose configs both name a tape `t1` present two NAAs; one host keeps its own
+/// across reads of its config; a designator configured is never derived (and needs no
+/// state directory).
+#[test]
+fn derived_designators_are_unique_per_installation() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |state: &str| {
+        format!(
+            "[daemon]\nstate_dir = \"{state}\"\n[[device]]\nname = \"t1\"\nkind = \"tape\"\npath = \"t1.tap\"\n"
+        )
+    };
+    let of = |text: &str| {
+        let c = InventoryConfig::parse(text, dir.path()).unwrap();
+        assert_eq!(c.devices[0].designators.len(), 1);
+        c.devices[0].designators[0].clone()
+    };
+    let a = of(&config("a"));
+    let b = of(&config("b"));
+    assert_ne!(a, b, "two installations");
+    assert_eq!(of(&config("a")), a, "one installation, read again");
+    let id = crate::state::installation_id(&dir.path().join("a")).unwrap();
+    assert_eq!(a, derived_designator(Some(&id), "t1"));
+    assert_ne!(a, derived_designator(None, "t1"));
+
+    // No state directory to keep the identity in: the device is named, with the remedy.
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let e = InventoryConfig::parse(&config("file/state"), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("inventory: device \"t1\": field designator: none configured"),
+        "{e}"
+    );
+    let pinned = config("file/state") + "designator = \"naa.5001405a1b2c3d07\"\n";
+    assert_eq!(of(&pinned).to_string(), "naa.5001405a1b2c3d07");
 }
 
 struct Null(&'static str);
@@ -278,7 +319,7 @@ fn lookups_resolve_only_listed_devices_and_honour_allow() {
         LookupError::NotFound
     );
     // b has no designator configured: the derived one names it, for anyone.
-    let derived = derived_designator("b");
+    let derived = derived_designator(None, "b");
     assert_eq!(
         inv.find_by_designator(&derived, other).unwrap().config.name,
         "b"
@@ -364,12 +405,14 @@ fn opens_disks_and_reports_the_tape_gap() {
     let path = dir.path().join("inv.toml");
     std::fs::write(
         &path,
-        "[[device]]\nname = \"d\"\nkind = \"disk\"\npath = \"d.img\"\nsize = \"1M\"\nblock_size = 4096\n",
+        "[daemon]\nstate_dir = \"state\"\n[[device]]\nname = \"d\"\nkind = \"disk\"\npath = \"d.img\"\nsize = \"1M\"\nblock_size = 4096\n",
     )
     .unwrap();
     let inv = Inventory::load(&path).unwrap();
     let d = inv.by_name("d").unwrap();
-    assert_eq!(d.designators, [derived_designator("d")]);
+    let id = crate::state::installation_id(&dir.path().join("state")).unwrap();
+    let derived = derived_designator(Some(&id), "d");
+    assert_eq!(d.designators, std::slice::from_ref(&derived));
     assert_eq!(
         std::fs::metadata(dir.path().join("d.img")).unwrap().len(),
         1 << 20
@@ -385,7 +428,7 @@ fn opens_disks_and_reports_the_tape_gap() {
         )
         .unwrap();
     assert_eq!(buf[4..8], [0x01, 0x03, 0x00, 0x10]);
-    assert_eq!(buf[8..24], derived_designator("d").value[..]);
+    assert_eq!(buf[8..24], derived.value[..]);
 
     let tape = DESIGN_EXAMPLE.split("[[device]]").nth(2).unwrap();
     let config = InventoryConfig::parse(&format!("[[device]]{tape}"), dir.path()).unwrap();

@@ -262,7 +262,7 @@ fn drive_config(c: &DeviceConfig) -> DriveConfig {
 fn with_designator(c: &LibraryConfig) -> LibraryConfig {
     let mut c = c.clone();
     if c.designators.is_empty() {
-        c.designators = vec![derived_designator(&c.name)];
+        c.designators = vec![derived_designator(None, &c.name)];
     }
     c
 }

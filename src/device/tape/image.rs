@@ -480,6 +480,10 @@ struct Direct {
     /// Writes pieces of the framed stream while the next ones are being filled; made at
     /// the first append (a tape only read never pays for it).
     ring: Option<Ring>,
+    /// Growing ahead allocates blocks (fallocate). Not on tmpfs: there it only zero-fills
+    /// pages the appends then overwrite (a fifth of an in-memory backup's time, measured),
+    /// while O_DIRECT writes into a hole do not wait for each other as ext4's do.
+    allocate: bool,
 }
 
 impl Direct {
@@ -501,10 +505,12 @@ impl Direct {
         if !block.is_power_of_two() || block > PIECE as u64 / 2 {
             return None;
         }
+        let allocate = !crate::sys::block::on_tmpfs(file.as_fd());
         Some(Self {
             file: Arc::new(file),
             block,
             ring: None,
+            allocate,
         })
     }
 }
@@ -1006,9 +1012,9 @@ impl TapeImage {
         if at_once && file_end > grown {
             // Ahead of this append too: one allocation per GROW_AHEAD, not per append.
             let to = file_end.max(grown + GROW_AHEAD).next_multiple_of(block);
-            match grow(&self.file, grown, to) {
+            match grow(&self.file, grown, to, d.allocate) {
                 Ok(()) => self.grown = to,
-                Err(_) => grow(&self.file, grown, file_end)?,
+                Err(_) => grow(&self.file, grown, file_end, d.allocate)?,
             }
         }
         let word_bytes = word.to_le_bytes();
@@ -1127,12 +1133,15 @@ impl Drop for TapeImage {
     }
 }
 
-/// Makes the file `to` bytes long from `from`, allocating the blocks where the file system
-/// can (ext4 then takes O_DIRECT writes into them concurrently: they no longer extend the
-/// file), as a hole where it cannot. The new bytes read as zeros.
-fn grow(file: &File, from: u64, to: u64) -> io::Result<()> {
+/// Makes the file `to` bytes long from `from`, allocating the blocks if `allocate` and the
+/// file system can (ext4 then takes O_DIRECT writes into them concurrently: they no longer
+/// extend the file), else as a hole. The new bytes read as zeros.
+fn grow(file: &File, from: u64, to: u64, allocate: bool) -> io::Result<()> {
     use nix::errno::Errno;
     use nix::fcntl::{fallocate, FallocateFlags};
+    if !allocate {
+        return file.set_len(to);
+    }
     let offset = i64::try_from(from).map_err(|_| io::ErrorKind::InvalidInput)?;
     let len = i64::try_from(to - from).map_err(|_| io::ErrorKind::InvalidInput)?;
     match fallocate(file, FallocateFlags::empty(), offset, len) {
