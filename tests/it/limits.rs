@@ -402,3 +402,29 @@ fn the_cli_applies_limit_and_the_inventory_limit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("at least 1 byte per second"), "{stderr}");
 }
+
+#[test]
+fn a_backup_of_several_segments_counts_the_reads_done_early_once() {
+    // Consecutive disk-to-tape segments (2.4 MiB each: through the ring): the ring reads the next one's first chunks while
+    // this one's last records are written; they count when read, and not again when used.
+    let rig = rig(UNLIMITED);
+    let manager = rig.manager(Some(UNLIMITED));
+    let b2s = |lba: u64| Segment::BlockToStream {
+        hold: false,
+        source: CscdId(0),
+        destination: CscdId(1),
+        stream_transfer_length: 65536,
+        blocks: 4992,
+        lba,
+    };
+    let mut l = list(1, vec![disk(SRC), tape(TAPE1)], b2s(0));
+    l.segments = [0, 4992, 9984]
+        .map(|lba| SegmentDescriptor {
+            cat: false,
+            body: b2s(lba),
+        })
+        .to_vec();
+    run(&manager, &l);
+    let bytes = 3 * 4992 * 512;
+    assert_eq!(rig.granted(), [bytes, 0, 0, 0, bytes]);
+}
