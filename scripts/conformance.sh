@@ -111,6 +111,8 @@ for _ in $(seq 200); do
   sleep 0.1
 done
 [ "$up" = 1 ] || { cat "$STATE/xcopyd.log" >&2; die "xcopyd never accepted connections on $PORT"; }
+# The "serving" line follows the listener by a moment (a loaded machine shows the gap).
+for _ in $(seq 50); do grep -q "xcopyd serving" "$STATE/xcopyd.log" && break; sleep 0.1; done
 grep -q "xcopyd serving" "$STATE/xcopyd.log" || die "xcopyd did not log that it serves"
 
 BASE="iscsi://127.0.0.1:$((PORT + ${CONFORMANCE_PORT_OFFSET:-0}))/iqn.2026-11.org.xcopyd:mover"

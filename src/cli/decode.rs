@@ -26,9 +26,6 @@ pub struct DecodeArgs {
     /// Copy-manager limits to validate against (TOML, the [limits] keys); default: xcopyd's.
     #[arg(long, value_name = "TOML")]
     pub limits: Option<PathBuf>,
-    /// More detail (repeat for more): also print the list as hex.
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
 }
 
 #[derive(Debug, Args)]
@@ -43,7 +40,8 @@ pub struct EncodeArgs {
     pub hex: bool,
 }
 
-pub fn decode(args: &DecodeArgs) -> Result<u8> {
+/// `verbose`: the global -v (with it, the list as hex too).
+pub fn decode(args: &DecodeArgs, verbose: u8) -> Result<u8> {
     let raw = read_input(&args.file)?;
     let bytes = if args.inhex {
         parse_hex_text(std::str::from_utf8(&raw).context("--inhex input is not text")?)?
@@ -58,7 +56,7 @@ pub fn decode(args: &DecodeArgs) -> Result<u8> {
         }
         None => Limits::default(),
     };
-    if args.verbose > 0 {
+    if verbose > 0 {
         println!("{} bytes: {}", bytes.len(), hex_text(&bytes));
     }
     let verdict = evaluate(&bytes, &limits, Supported::default());

@@ -46,9 +46,6 @@ pub struct DiscoverArgs {
     /// Print one JSON object as the last line of standard output.
     #[arg(short = 'j', long)]
     pub json: bool,
-    /// Say why a node was skipped (repeatable).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
 }
 
 /// What one sg node told.
@@ -90,8 +87,9 @@ impl Found {
     }
 }
 
-pub fn discover(args: &DiscoverArgs) -> Result<u8> {
-    let found = scan(&args.dev_dir, args.timeout, args.verbose)?;
+/// `verbose`: the global -v (with it, why a node was skipped).
+pub fn discover(args: &DiscoverArgs, verbose: u8) -> Result<u8> {
+    let found = scan(&args.dev_dir, args.timeout, verbose)?;
     if !args.json || args.devices.is_none() {
         for f in &found {
             eprintln!("{}", listing_line(f));

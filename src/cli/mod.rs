@@ -2,6 +2,7 @@
 //! whose last stdout line is one JSON object, exit status = sense key, 1 for usage or
 //! environment errors).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,11 @@ mod vault;
 #[derive(Debug, Parser)]
 #[command(name = "xcopy", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// More detail on stderr, for every subcommand (repeatable, as sg3_utils' -v): -v the
+    /// CDBs sent and the status and sense that came back, with what the copy manager and
+    /// the devices log; -vv everything. RUST_LOG, when set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -77,11 +83,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    logging(cli.verbose);
+    let verbose = cli.verbose;
     let result = match cli.command {
-        Command::Decode(args) => decode::decode(&args),
+        Command::Decode(args) => decode::decode(&args, verbose),
         Command::Encode(args) => decode::encode(&args),
         Command::Run(args) => copy::run(&args),
-        Command::Discover(args) => discover::discover(&args),
+        Command::Discover(args) => discover::discover(&args, verbose),
         Command::Generate(args) => generate::generate(&args),
         Command::Backup(args) => copy::backup(&args),
         Command::Restore(args) => copy::restore(&args),
@@ -100,6 +108,24 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// What the library logs reaches stderr: warnings and errors by default (a refused device,
+/// a lock held elsewhere), with `-v` debug (every CDB, status and sense), `-vv` all.
+fn logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .try_init();
 }
 
 /// An error and its causes, `: `-separated, leaving out a cause whose text the message

@@ -170,14 +170,7 @@ fn failed_segment(d: Option<FailedSegmentDetails>) -> Page {
     }
 }
 
-/// `de ad be ef`: bytes in hex, a space between them.
-pub fn hex_spaced(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use crate::scsi::dump::hex_spaced;
 
 #[cfg(test)]
 mod tests {

@@ -13,14 +13,15 @@
 //! SENSE (NO SENSE, or the unit's not-ready condition: sense is returned with each CHECK
 //! CONDITION), READ CAPACITY(10/16) [5.10, 5.11], READ/WRITE(6/10/12/16) [5.5-5.10,
 //! 5.25-5.28], VERIFY(10/12/16) [5.22-5.24], SYNCHRONIZE CACHE(10/16) [5.18, 5.19], MODE
-//! SENSE(6/10) [SPC-3 6.9, 6.10], REPORT SUPPORTED OPERATION CODES [SPC-3 6.23]; thin
+//! SENSE(6/10) [SPC-3 6.9, 6.10], MODE SELECT(6/10) [SPC-4 6.11, 6.12: the Control page's
+//! SWP, `crate::scsi::sbc_mode`], REPORT SUPPORTED OPERATION CODES [SPC-3 6.23]; thin
 //! provisioning (WRITE SAME, UNMAP, GET LBA STATUS: `disk_provisioning.rs`); COMPARE AND
 //! WRITE and ORWRITE (`disk_compare.rs`); WRITE ATOMIC(16) through a journal
 //! (`disk_atomic.rs`); START STOP UNIT and SANITIZE (`disk_unit.rs`);
 //! PRE-FETCH, PREVENT ALLOW MEDIUM REMOVAL, READ DEFECT DATA. Every write holds its LBA
 //! range in the disk's [`RangeLock`] (shared; COMPARE AND WRITE and ORWRITE exclusive), as
 //! the copy engine does for its writes to the image. LBA past the end: 05/21/00; write to a
-//! read-only disk: 07/27/00; unknown opcode: 05/20/00; bad CDB field: 05/24/00 with the
+//! read-only disk: 07/27/00; with SWP set: 07/27/02; unknown opcode: 05/20/00; bad CDB field: 05/24/00 with the
 //! field pointer; host read error: 03/11/00; host write error: 03/0C/00; out of space on a
 //! sparse image: 07/27/07; BYTCHK=1 mismatch: 0E/1D/00 with INFORMATION = byte offset in
 //! the data-out buffer of the first difference (as for COMPARE AND WRITE, SBC-3 5.2).
@@ -31,10 +32,12 @@ use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use nix::libc;
 
+use super::attention::AttentionLog;
 use super::lock::{ImageLock, LockError, LockMode};
 use super::range_lock::RangeLock;
 use super::reservation::Reservations;
@@ -48,6 +51,7 @@ use crate::scsi::sbc::{
     DISK_COMMANDS,
 };
 use crate::scsi::sbc_provisioning::block_device_characteristics_body;
+use crate::scsi::ssc::ModeSelect;
 use crate::scsi::{Asc, DeviceClass, PeripheralDeviceType, Sense, SenseKey};
 
 /// INQUIRY identification of every emulated disk (one product id for all: ESXi uses XCOPY
@@ -168,6 +172,11 @@ pub struct EmulatedDisk {
     unit: Arc<unit::UnitState>,
     /// The logical unit's reservations (checked by the front ends and the copy manager).
     reservations: Reservations,
+    /// SWP of the Control mode page, set by MODE SELECT: the medium is write protected.
+    software_write_protect: AtomicBool,
+    /// MODE PARAMETERS CHANGED after a MODE SELECT changed something, for the dispatcher
+    /// to report to the other I_T nexuses.
+    attention: AttentionLog,
     /// This process's flock on the image: exclusive, or shared when read-only.
     _lock: ImageLock,
 }
@@ -303,6 +312,8 @@ impl EmulatedDisk {
             journal,
             unit: Arc::default(),
             reservations: Reservations::new(DeviceClass::Block),
+            software_write_protect: AtomicBool::new(false),
+            attention: AttentionLog::default(),
             _lock: lock,
         })
     }
@@ -331,6 +342,63 @@ impl EmulatedDisk {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the medium may be written: DATA PROTECT, WRITE PROTECTED (07/27/00) for a
+    /// read-only disk, LOGICAL UNIT SOFTWARE WRITE PROTECTED (07/27/02) while the Control
+    /// mode page's SWP is set (SPC-4 7.5.8: every command that writes the medium).
+    pub(super) fn check_writable(&self) -> Result<(), Sense> {
+        if self.read_only {
+            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
+        }
+        if self.software_write_protect.load(Ordering::Acquire) {
+            return Err(Sense::new(
+                SenseKey::DATA_PROTECT,
+                Asc::LOGICAL_UNIT_SOFTWARE_WRITE_PROTECTED,
+            ));
+        }
+        Ok(())
+    }
+
+    fn mode_parameters(&self) -> DiskModeParameters {
+        DiskModeParameters {
+            blocks: self.blocks,
+            block_size: self.block_size,
+            write_protect: self.read_only,
+            write_cache: true,
+            software_write_protect: self.software_write_protect.load(Ordering::Acquire),
+        }
+    }
+
+    /// MODE SELECT(6)/(10): the whole list is checked before anything changes
+    /// ([`sbc::mode_select`]); a change raises MODE PARAMETERS CHANGED (2A/01), which the
+    /// dispatcher reports to every I_T nexus but the one that sent it (SPC-4 7.5.1).
+    fn mode_select(&self, cdb: &ModeSelect, data: DataDirection<'_>) -> Result<Completion, Sense> {
+        let offered = data.len();
+        let sent: &[u8] = match data {
+            DataDirection::ToDevice(b) => b,
+            _ => &[],
+        };
+        let len = usize::from(cdb.parameter_list_length);
+        let Some(list) = sent.get(..len) else {
+            tracing::debug!(disk = %self.name, len, sent = sent.len(), "MODE SELECT: less data than PARAMETER LIST LENGTH");
+            return Err(Sense::illegal_request(Asc::PARAMETER_LIST_LENGTH_ERROR));
+        };
+        if list.is_empty() {
+            return Ok(Completion::good(offered));
+        }
+        let current = self.mode_parameters();
+        let next = sbc::mode_select(list, cdb.ten, &current).map_err(|e| {
+            tracing::info!(disk = %self.name, "MODE SELECT refused: {e}");
+            Sense::from(e)
+        })?;
+        if next != current {
+            self.software_write_protect
+                .store(next.software_write_protect, Ordering::Release);
+            tracing::info!(disk = %self.name, swp = next.software_write_protect, "mode parameters changed");
+            self.attention.raise(Asc::MODE_PARAMETERS_CHANGED);
+        }
+        Ok(Completion::good(offered - len))
     }
 
     /// Whether `buf` at a block-aligned offset may go straight to the O_DIRECT file.
@@ -398,9 +466,7 @@ impl EmulatedDisk {
 
     fn write(&self, cdb: &ReadWriteCdb, data: DataDirection<'_>) -> Result<Completion, Sense> {
         self.check_length(cdb.blocks, cdb.length_offset)?;
-        if self.read_only {
-            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
-        }
+        self.check_writable()?;
         sbc::check_range(cdb.lba, u64::from(cdb.blocks), self.blocks)?;
         let buf: &[u8] = match data {
             DataDirection::ToDevice(b) => b,
@@ -554,15 +620,10 @@ impl EmulatedDisk {
                 Ok(data_in(data, &out, inq.allocation_length.into()))
             }
             DiskCommand::ModeSense(ms) => {
-                let params = DiskModeParameters {
-                    blocks: self.blocks,
-                    block_size: self.block_size,
-                    write_protect: self.read_only,
-                    write_cache: true,
-                };
-                let out = sbc::mode_sense_data(&ms, &params)?;
+                let out = sbc::mode_sense_data(&ms, &self.mode_parameters())?;
                 Ok(data_in(data, &out, ms.allocation_length.into()))
             }
+            DiskCommand::ModeSelect(c) => self.mode_select(&c, data),
             DiskCommand::ReadCapacity10 => {
                 let out = sbc::read_capacity_10_data(self.blocks, self.block_size);
                 Ok(data_in(data, &out, out.len()))
@@ -654,6 +715,10 @@ impl ScsiDevice for EmulatedDisk {
         Some(&self.reservations)
     }
 
+    fn unit_attentions(&self) -> Option<&AttentionLog> {
+        Some(&self.attention)
+    }
+
     fn block_backend(&self) -> Option<BlockBackend> {
         Some(BlockBackend {
             writes: Arc::clone(&self.writes),
@@ -662,7 +727,8 @@ impl ScsiDevice for EmulatedDisk {
             block_size: self.block_size,
             blocks: self.blocks,
             direct: self.direct,
-            read_only: self.read_only,
+            // SWP as it stands when the copy manager resolves the disk for a list.
+            read_only: self.read_only || self.software_write_protect.load(Ordering::Acquire),
             queue_depth: self.queue_depth,
         })
     }

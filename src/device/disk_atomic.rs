@@ -21,7 +21,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use super::{write_error, EmulatedDisk};
 use crate::device::{Completion, DataDirection};
 use crate::scsi::sbc::{check_range, CommandUsage, ReadWriteCdb, DISK_COMMANDS};
-use crate::scsi::{Asc, Opcode, Sense, SenseKey};
+use crate::scsi::{Asc, Opcode, Sense};
 
 /// MAXIMUM ATOMIC TRANSFER LENGTH, in bytes (the Block Limits page gives it in blocks).
 pub const MAX_ATOMIC_BYTES: u32 = 1 << 20;
@@ -169,9 +169,7 @@ impl EmulatedDisk {
         if max == 0 {
             return Err(Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE));
         }
-        if self.read_only {
-            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
-        }
+        self.check_writable()?;
         if cdb.blocks > max {
             return Err(Sense::invalid_field_in_cdb(12, None));
         }

@@ -21,9 +21,7 @@ impl EmulatedDisk {
         cdb: &CompareAndWriteCdb,
         data: DataDirection<'_>,
     ) -> Result<Completion, Sense> {
-        if self.read_only {
-            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
-        }
+        self.check_writable()?;
         // NUMBER OF LOGICAL BLOCKS is one byte: it cannot exceed MAXIMUM COMPARE AND WRITE
         // LENGTH (255), so no request is refused for its length.
         const _: () = assert!(MAX_COMPARE_AND_WRITE == u8::MAX);
@@ -79,9 +77,7 @@ impl EmulatedDisk {
                 None,
             ));
         }
-        if self.read_only {
-            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
-        }
+        self.check_writable()?;
         check_range(cdb.lba, u64::from(cdb.blocks), self.blocks)?;
         let buf: &[u8] = match data {
             DataDirection::ToDevice(b) => b,

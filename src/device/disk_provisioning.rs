@@ -128,9 +128,7 @@ impl EmulatedDisk {
         cdb: &WriteSameCdb,
         data: DataDirection<'_>,
     ) -> Result<Completion, Sense> {
-        if self.read_only {
-            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
-        }
+        self.check_writable()?;
         if cdb.anchor {
             return Err(Sense::invalid_field_in_cdb(1, Some(4)));
         }
@@ -180,9 +178,7 @@ impl EmulatedDisk {
         cdb: &UnmapCdb,
         data: DataDirection<'_>,
     ) -> Result<Completion, Sense> {
-        if self.read_only {
-            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
-        }
+        self.check_writable()?;
         if cdb.anchor {
             return Err(Sense::invalid_field_in_cdb(1, Some(0)));
         }

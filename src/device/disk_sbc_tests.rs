@@ -425,3 +425,149 @@ fn write_atomic_writes_whole_through_its_journal() {
         illegal(Asc::INVALID_FIELD_IN_CDB, Some((10, None)))
     );
 }
+
+/// MODE SELECT(6) of the Control page with SWP as given (libiscsi's set_swp/clear_swp list).
+fn select_swp(d: &EmulatedDisk, swp: bool) -> Completion {
+    let list = [
+        0,
+        0,
+        0,
+        0,
+        0x0a,
+        0x0a,
+        0x02,
+        0x10,
+        u8::from(swp) << 3,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ];
+    data_out(d, &[0x15, 0x10, 0, 0, 16, 0], &list)
+}
+
+#[test]
+fn mode_select_sets_swp_and_swp_refuses_every_write_spc4_7_5_8() {
+    let (_dir, d) = open(512);
+    write(&d, 0, &pattern(4 * 512, 1));
+    // PAGE CONTROL 01b: SWP (byte 4 of the Control page, bit 3) is changeable; nothing else.
+    let (_, buf) = data_in(&d, &[0x1a, 0x08, 0x4a, 0, 255, 0], 255);
+    assert_eq!(
+        buf[..16],
+        [15, 0, 0x10, 0, 0x0a, 0x0a, 0, 0, 0x08, 0, 0, 0, 0, 0, 0, 0]
+    );
+    let log = d.unit_attentions().unwrap();
+    let before = log.latest();
+    assert_eq!(select_swp(&d, true), Completion::good(0));
+    // PAGE CONTROL 00b: SWP set, and WP in the DEVICE-SPECIFIC PARAMETER.
+    let (_, buf) = data_in(&d, &[0x1a, 0x08, 0x0a, 0, 255, 0], 255);
+    assert_eq!(
+        buf[..16],
+        [15, 0, 0x90, 0, 0x0a, 0x0a, 0x02, 0x10, 0x08, 0, 0, 0, 0, 0, 0, 0]
+    );
+    // 00h default values: SWP 0.
+    let (_, buf) = data_in(&d, &[0x1a, 0x08, 0x8a, 0, 255, 0], 255);
+    assert_eq!(buf[8], 0);
+    assert_eq!(
+        log.after(before),
+        Some((before + 1, Asc::MODE_PARAMETERS_CHANGED))
+    );
+    // The same values again change nothing: no second unit attention.
+    assert!(select_swp(&d, true).is_good());
+    assert_eq!(log.latest(), before + 1);
+    let protected = (
+        SenseKey::DATA_PROTECT,
+        Asc::LOGICAL_UNIT_SOFTWARE_WRITE_PROTECTED,
+        None,
+    );
+    let block = pattern(512, 9);
+    let wv10 = [0x2e, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    let orwrite = [0x8b, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0];
+    let atomic = [0x9c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0];
+    for (what, c) in [
+        ("WRITE(6)", data_out(&d, &[0x0a, 0, 0, 0, 1, 0], &block)),
+        (
+            "WRITE(16)",
+            data_out(&d, &ReadWriteCdb::write_16(0, 1, false), &block),
+        ),
+        ("WRITE AND VERIFY(10)", data_out(&d, &wv10, &block)),
+        ("WRITE SAME(16)", data_out(&d, &ws16(0, 1, 0), &block)),
+        ("UNMAP", unmap(&d, &[(0, 1)])),
+        (
+            "COMPARE AND WRITE",
+            caw(
+                &d,
+                0,
+                1,
+                &[pattern(4 * 512, 1)[..512].to_vec(), block.clone()].concat(),
+            ),
+        ),
+        ("ORWRITE", data_out(&d, &orwrite, &block)),
+        ("WRITE ATOMIC", data_out(&d, &atomic, &block)),
+        (
+            "SANITIZE OVERWRITE",
+            data_out(
+                &d,
+                &[0x48, 0x01, 0, 0, 0, 0, 0, 0, 5, 0],
+                &[0x01, 0, 0, 1, 0xaa],
+            ),
+        ),
+        (
+            "SANITIZE BLOCK ERASE",
+            none(&d, &[0x48, 0x02, 0, 0, 0, 0, 0, 0, 0, 0]),
+        ),
+    ] {
+        assert_eq!(sense(&c), protected, "{what}");
+    }
+    // Reads still work and nothing was written; the copy manager's fast path is read-only.
+    assert_eq!(read(&d, 0, 4), pattern(4 * 512, 1));
+    assert!(d.block_backend().unwrap().read_only);
+    // SWP cleared: writes again, and a second MODE PARAMETERS CHANGED.
+    assert!(select_swp(&d, false).is_good());
+    assert_eq!(log.latest(), before + 2);
+    write(&d, 0, &block);
+    assert!(!d.block_backend().unwrap().read_only);
+}
+
+#[test]
+fn mode_select_refusals_change_nothing() {
+    let (_dir, d) = open(512);
+    // D_SENSE (not changeable) beside SWP: 26/00 at byte 6 bit 2, SWP stays 0.
+    let list = [
+        0, 0, 0, 0, 0x0a, 0x0a, 0x06, 0x10, 0x08, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let c = data_out(&d, &[0x15, 0x10, 0, 0, 16, 0], &list);
+    assert_eq!(
+        sense(&c),
+        (
+            SenseKey::ILLEGAL_REQUEST,
+            Asc::INVALID_FIELD_IN_PARAMETER_LIST,
+            Some(SenseKeySpecific::Field {
+                command: false,
+                bit: Some(2),
+                pointer: 6
+            })
+        )
+    );
+    write(&d, 0, &pattern(512, 3));
+    assert_eq!(d.unit_attentions().unwrap().latest(), 0);
+    // PARAMETER LIST LENGTH beyond the data sent: 1A/00.
+    let c = data_out(&d, &[0x15, 0x10, 0, 0, 20, 0], &list);
+    assert_eq!(sense(&c), illegal(Asc::PARAMETER_LIST_LENGTH_ERROR, None));
+    // SP=1: 24/00 at byte 1 bit 0; PF=0: byte 1 bit 4.
+    let c = data_out(&d, &[0x55, 0x11, 0, 0, 0, 0, 0, 0, 16, 0], &list);
+    assert_eq!(
+        sense(&c),
+        illegal(Asc::INVALID_FIELD_IN_CDB, Some((1, Some(0))))
+    );
+    let c = data_out(&d, &[0x15, 0, 0, 0, 16, 0], &list);
+    assert_eq!(
+        sense(&c),
+        illegal(Asc::INVALID_FIELD_IN_CDB, Some((1, Some(4))))
+    );
+    // PARAMETER LIST LENGTH 0: nothing to do.
+    assert!(none(&d, &[0x15, 0x10, 0, 0, 0, 0]).is_good());
+}

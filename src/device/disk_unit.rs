@@ -129,9 +129,7 @@ impl EmulatedDisk {
         data: DataDirection<'_>,
     ) -> Result<Completion, Sense> {
         let c = SanitizeCdb::decode(cdb, self.block_size).map_err(Sense::from)?;
-        if self.read_only {
-            return Err(Sense::new(SenseKey::DATA_PROTECT, Asc::WRITE_PROTECTED));
-        }
+        self.check_writable()?;
         let out: &[u8] = match data {
             DataDirection::ToDevice(b) => b,
             _ => &[],

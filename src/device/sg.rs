@@ -170,12 +170,25 @@ impl ScsiDevice for SgDevice {
             DataDirection::FromDevice(b) => Data::FromDevice(b),
             DataDirection::ToDevice(b) => Data::ToDevice(b),
         };
+        use crate::scsi::dump::hex_spaced;
+        tracing::debug!(device = %self.name, cdb = %hex_spaced(cdb), "SG_IO command");
         let outcome = sg_io::sg_io(self.file.as_fd(), cdb, data, &mut sense, self.timeout_ms)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ENODEV | libc::ENXIO) => DeviceError::Gone,
                 _ => DeviceError::Io(e),
-            })?;
-        completion(&outcome, &sense, self.timeout_ms)
+            });
+        let r = outcome.and_then(|o| completion(&o, &sense, self.timeout_ms));
+        match &r {
+            Ok(c) => tracing::debug!(
+                device = %self.name,
+                status = format_args!("{:02x}h", c.status.0),
+                sense = %hex_spaced(&c.sense),
+                residual = c.residual,
+                "SG_IO response"
+            ),
+            Err(e) => tracing::debug!(device = %self.name, error = %e, "SG_IO failed"),
+        }
+        r
     }
 
     fn name(&self) -> &str {

@@ -27,9 +27,11 @@
 //! management treats it as absent. LUN numbers do not shift.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 
+use super::reservation::TaskAborter;
 use crate::copy::{Abort, CommandResult, CopyService, Nexus};
+use crate::device::reservation::InitiatorPort;
 use crate::device::{access, DataDirection, ScsiDevice};
 use crate::metrics::Metrics;
 use crate::scsi::inquiry::{self, InquiryCdb};
@@ -75,6 +77,8 @@ pub struct Dispatcher {
     limits: Limits,
     attention: Mutex<Attention>,
     metrics: Option<Arc<Metrics>>,
+    /// The front ends serving this dispatcher, for PREEMPT AND ABORT.
+    aborters: RwLock<Vec<Weak<dyn TaskAborter>>>,
 }
 
 /// Unit attention bookkeeping. A condition is pending for (nexus, LUN) while the epoch the
@@ -110,6 +114,7 @@ impl Dispatcher {
             limits: Limits::default(),
             attention: Mutex::new(attention),
             metrics: None,
+            aborters: RwLock::default(),
         }
     }
 
@@ -123,6 +128,43 @@ impl Dispatcher {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Registers a front end whose tasks PREEMPT AND ABORT may abort (kept while it lives).
+    pub fn add_task_aborter(&self, aborter: Weak<dyn TaskAborter>) {
+        let mut all = self
+            .aborters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        all.retain(|a| a.strong_count() > 0);
+        all.push(aborter);
+    }
+
+    /// PREEMPT AND ABORT from `issuer` on `device` preempted the `preempted` ports: every
+    /// front end aborts their nexuses' tasks on each LUN of the device, and this returns
+    /// once they have ended (SPC-4 5.13.11.4.4), before the command's GOOD leaves.
+    fn abort_preempted(
+        &self,
+        issuer: &Nexus,
+        device: &Arc<dyn ScsiDevice>,
+        preempted: &[InitiatorPort],
+    ) {
+        let luns: Vec<u64> = {
+            let luns = self.luns.read().unwrap_or_else(PoisonError::into_inner);
+            (0..luns.len() as u64)
+                .zip(luns.iter())
+                .filter(|(_, l)| std::ptr::addr_eq(Arc::as_ptr(&l.device), Arc::as_ptr(device)))
+                .map(|(n, _)| n)
+                .collect()
+        };
+        let aborters: Vec<Arc<dyn TaskAborter>> = self
+            .aborters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        super::reservation::abort_preempted(&aborters, &luns, issuer, preempted);
     }
 
     /// Replaces the LUN set; every nexus gets REPORTED LUNS DATA HAS CHANGED on each LUN.
@@ -270,7 +312,12 @@ impl Dispatcher {
                             asc,
                         )),
                         None => match super::reservation::screen(&*device, nexus, cdb, data_out) {
-                            Some(screened) => screened,
+                            Some((screened, preempted)) => {
+                                if !preempted.is_empty() {
+                                    self.abort_preempted(nexus, &device, &preempted);
+                                }
+                                screened
+                            }
                             None => {
                                 return self.to_device(nexus, device, cdb, data_out, data_in, abort)
                             }
@@ -328,8 +375,16 @@ impl Dispatcher {
             .metrics
             .as_ref()
             .map(|m| DeviceTimer::start(m, device.name()));
+        // MODE PARAMETERS CHANGED from this nexus's own MODE SELECT is for the others.
+        let mode_select = matches!(op, Some(Opcode::MODE_SELECT_6 | Opcode::MODE_SELECT_10));
+        let since = mode_select
+            .then(|| device.unit_attentions().map(|l| l.latest()))
+            .flatten();
         let executed = device.execute(cdb, direction);
         drop(timer);
+        if let (Some(log), Some(since)) = (device.unit_attentions(), since) {
+            log.claim(since, Asc::MODE_PARAMETERS_CHANGED, nexus);
+        }
         let completion = match executed {
             Ok(c) => c,
             Err(_) => {
@@ -523,7 +578,7 @@ impl Dispatcher {
                 Some(Asc::REPORTED_LUNS_DATA_HAS_CHANGED)
             }
             Some(seen) => {
-                let (n, asc) = log?.after(seen.device)?;
+                let (n, asc) = log?.after_for(seen.device, nexus)?;
                 seen.device = n;
                 Some(asc)
             }

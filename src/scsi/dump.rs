@@ -280,3 +280,11 @@ fn hex(bytes: &[u8]) -> String {
     }
     s
 }
+/// `de ad be ef`: bytes in hex, a space between them.
+pub fn hex_spaced(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -46,6 +46,7 @@ pub mod reader;
 pub mod sbc;
 pub mod sbc_commands;
 pub mod sbc_extra;
+pub mod sbc_mode;
 pub mod sbc_provisioning;
 pub mod segment_descriptor;
 pub mod sense;

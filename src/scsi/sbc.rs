@@ -15,6 +15,7 @@ use super::reader::Put;
 use super::sense::Sense;
 
 pub use super::sbc_commands::{DiskCommand, DISK_COMMANDS};
+pub use super::sbc_mode::{mode_select, DiskModeParameters, PageValues};
 
 /// SERVICE ACTION IN(16) service action of READ CAPACITY(16).
 pub const SA_READ_CAPACITY_16: u8 = 0x10;
@@ -23,8 +24,7 @@ pub const SA_REPORT_SUPPORTED_OPERATION_CODES: u8 = 0x0c;
 
 /// MODE SENSE page codes we serve.
 pub mod mode_page {
-    pub const CACHING: u8 = 0x08;
-    pub const CONTROL: u8 = 0x0a;
+    pub use crate::scsi::sbc_mode::{CACHING, CONTROL};
     pub const ALL: u8 = 0x3f;
 }
 
@@ -476,26 +476,19 @@ impl ModeSenseCdb {
     }
 }
 
-/// What MODE SENSE reports about a direct-access logical unit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DiskModeParameters {
-    pub blocks: u64,
-    pub block_size: u32,
-    /// WP in the DEVICE-SPECIFIC PARAMETER (SBC-3 6.3.1).
-    pub write_protect: bool,
-    /// WCE in the Caching mode page (SBC-3 6.3.5).
-    pub write_cache: bool,
-}
-
 /// The MODE SENSE parameter data (untruncated): header, block descriptor unless DBD, then
-/// the Caching (08h) and Control (0Ah, SPC-3 7.4.6) pages, or both for 3Fh. PAGE CONTROL
-/// 11b (saved) is SAVING PARAMETERS NOT SUPPORTED (39/00); changeable values are all zero
-/// (no MODE SELECT).
+/// the Caching (08h) and Control (0Ah, SPC-4 7.5.8) pages, or both for 3Fh
+/// ([`DiskModeParameters::page`]). PAGE CONTROL 11b (saved) is SAVING PARAMETERS NOT
+/// SUPPORTED (39/00).
 pub fn mode_sense_data(cdb: &ModeSenseCdb, params: &DiskModeParameters) -> Result<Vec<u8>, Sense> {
     if cdb.page_control == 3 {
         return Err(Sense::illegal_request(Asc::SAVING_PARAMETERS_NOT_SUPPORTED));
     }
-    let changeable = cdb.page_control == 1;
+    let values = match cdb.page_control {
+        0 => PageValues::Current,
+        1 => PageValues::Changeable,
+        _ => PageValues::Default,
+    };
     let pages: &[u8] = match cdb.page_code {
         mode_page::CACHING => &[mode_page::CACHING],
         mode_page::CONTROL => &[mode_page::CONTROL],
@@ -507,24 +500,7 @@ pub fn mode_sense_data(cdb: &ModeSenseCdb, params: &DiskModeParameters) -> Resul
     }
     let mut body = Vec::new();
     for &page in pages {
-        match page {
-            mode_page::CACHING => {
-                body.extend_from_slice(&[mode_page::CACHING, 0x12]);
-                let wce = params.write_cache && !changeable;
-                body.put_u8(u8::from(wce) << 2);
-                body.put_zeros(0x12 - 1);
-            }
-            _ => {
-                body.extend_from_slice(&[mode_page::CONTROL, 0x0a]);
-                if changeable {
-                    body.put_zeros(0x0a);
-                } else {
-                    // GLTSD = 1 (log parameters are not saved); QUEUE ALGORITHM MODIFIER 1
-                    // (unrestricted reordering: commands run concurrently).
-                    body.extend_from_slice(&[0x02, 0x10, 0x00, 0x00, 0, 0, 0, 0, 0, 0]);
-                }
-            }
-        }
+        body.extend(params.page(page, values).unwrap_or_default());
     }
     let long = cdb.ten && cdb.llbaa;
     let mut descriptor = Vec::new();
@@ -539,8 +515,7 @@ pub fn mode_sense_data(cdb: &ModeSenseCdb, params: &DiskModeParameters) -> Resul
             descriptor.put_u24(params.block_size);
         }
     }
-    // DEVICE-SPECIFIC PARAMETER (SBC-3 Table 105): WP, DPOFUA (we honour FUA).
-    let device_specific = (u8::from(params.write_protect) << 7) | 0x10;
+    let device_specific = params.device_specific();
     let mut out = Vec::with_capacity(8 + descriptor.len() + body.len());
     if cdb.ten {
         let len = 8 + descriptor.len() + body.len() - 2;

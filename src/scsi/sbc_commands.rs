@@ -19,6 +19,7 @@ use super::sbc_extra::{
     PrefetchCdb, ReadDefectDataCdb, StartStopUnitCdb, PRE_FETCH_10,
 };
 use super::sbc_provisioning::{GetLbaStatusCdb, UnmapCdb, WriteSameCdb, SA_GET_LBA_STATUS};
+use super::ssc::ModeSelect;
 
 /// The commands an emulated disk supports, in opcode order, with the CDB bits it evaluates.
 /// The CONTROL byte is 00h: NACA and LINK are rejected, not evaluated.
@@ -28,6 +29,7 @@ pub const DISK_COMMANDS: &[CommandUsage] = &[
     cmd(0x08, &[0x08, 0x1f, 0xff, 0xff, 0xff, 0]),
     cmd(0x0a, &[0x0a, 0x1f, 0xff, 0xff, 0xff, 0]),
     cmd(0x12, &[0x12, 0x01, 0xff, 0xff, 0xff, 0]),
+    cmd(0x15, &[0x15, 0x11, 0, 0, 0xff, 0]),
     cmd(0x16, &[0x16, 0, 0, 0, 0, 0]),
     cmd(0x17, &[0x17, 0, 0, 0, 0, 0]),
     cmd(0x1a, &[0x1a, 0x08, 0xff, 0xff, 0xff, 0]),
@@ -79,6 +81,7 @@ pub const DISK_COMMANDS: &[CommandUsage] = &[
         service_action: Some(0x1f),
         usage: &[0x48, 0xbf, 0, 0, 0, 0, 0, 0xff, 0xff, 0],
     },
+    cmd(0x55, &[0x55, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, 0]),
     cmd(0x56, &[0x56, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     cmd(0x57, &[0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     cmd(0x5a, &[0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, 0]),
@@ -282,6 +285,9 @@ pub enum DiskCommand {
     },
     Inquiry(InquiryCdb),
     ModeSense(ModeSenseCdb),
+    /// MODE SELECT(6)/(10) (SPC-4 6.11, 6.12); SP=1 and reserved bits refused, PF=1
+    /// required with a parameter list (this logical unit's pages are the standard's).
+    ModeSelect(ModeSelect),
     ReadCapacity10,
     ReadCapacity16 {
         allocation_length: u32,
@@ -341,6 +347,22 @@ impl DiskCommand {
             }
             Opcode::MODE_SENSE_6 | Opcode::MODE_SENSE_10 => {
                 Self::ModeSense(ModeSenseCdb::decode(cdb)?)
+            }
+            Opcode::MODE_SELECT_6 | Opcode::MODE_SELECT_10 => {
+                let ten = opcode == Opcode::MODE_SELECT_10;
+                let select = if ten {
+                    ModeSelect::decode10(cdb)?
+                } else {
+                    ModeSelect::decode6(cdb)?
+                };
+                let last = if ten { 9 } else { 5 };
+                control(cdb.get(last).copied().unwrap_or(0), last)?;
+                // PF 0 (vendor-specific pages) with a parameter list: refused; with none
+                // there is nothing to interpret.
+                if !select.page_format && select.parameter_list_length != 0 {
+                    return Err(invalid(1).with_bit(4));
+                }
+                Self::ModeSelect(select)
             }
             Opcode::READ_CAPACITY_10 => {
                 decode_read_capacity_10(cdb)?;

@@ -202,6 +202,7 @@ fn mode_sense_pages() {
         block_size: 512,
         write_protect: true,
         write_cache: true,
+        software_write_protect: false,
     };
     let cdb = ModeSenseCdb::decode(&[0x1a, 0, 0x3f, 0, 0xff, 0]).unwrap();
     let d = mode_sense_data(&cdb, &params).unwrap();

@@ -29,6 +29,7 @@ struct Rig {
     manager: CopyManager,
     disk0: Arc<EmulatedDisk>,
     disk1: Arc<EmulatedDisk>,
+    tape: Arc<dyn ScsiDevice>,
     tape_path: std::path::PathBuf,
     pattern: Vec<u8>,
 }
@@ -69,7 +70,10 @@ fn make_rig(tape_faults: &[Fault]) -> Rig {
         }
         Arc::new(faulty)
     };
-    devices.push((config("tape0", DeviceKind::Tape, &tape_path, TAPE0), tape));
+    devices.push((
+        config("tape0", DeviceKind::Tape, &tape_path, TAPE0),
+        tape.clone(),
+    ));
     let inventory = Inventory::from_devices(devices).unwrap();
     let manager = CopyManager::new(Arc::new(inventory), Limits::default());
     let disk1 = disks.pop().unwrap();
@@ -79,6 +83,7 @@ fn make_rig(tape_faults: &[Fault]) -> Rig {
         manager,
         disk0,
         disk1,
+        tape,
         tape_path,
         pattern,
     }
@@ -285,6 +290,198 @@ fn block_to_block_copies_exactly() {
         &rig.pattern[512..3001 * 512]
     );
     assert!(disk1[..1000 * 512].iter().all(|&b| b == 0));
+}
+
+/// SPC-4 7.5.8: with the Control page's SWP set by MODE SELECT, the copy manager's writes
+/// to the disk are refused like an initiator's (07/27/02, forwarded in COPY ABORTED) and
+/// nothing lands; once SWP is cleared, the same list copies.
+#[test]
+fn a_software_write_protected_destination_aborts_the_copy() {
+    let rig = make_rig(&[]);
+    let swp = |on: bool| {
+        let list = [
+            0,
+            0,
+            0,
+            0,
+            0x0a,
+            0x0a,
+            0x02,
+            0x10,
+            u8::from(on) << 3,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        let c = rig
+            .disk1
+            .execute(
+                &[0x15, 0x10, 0, 0, 16, 0],
+                xcopyd::device::DataDirection::ToDevice(&list),
+            )
+            .unwrap();
+        assert!(c.is_good(), "{c:?}");
+    };
+    let l = list(
+        vec![disk(DISK0, false), disk(DISK1, false)],
+        vec![seg(
+            false,
+            Segment::BlockToBlock {
+                hold: false,
+                dc: false,
+                source: CscdId(0),
+                destination: CscdId(1),
+                blocks: 16,
+                source_lba: 0,
+                destination_lba: 0,
+            },
+        )],
+    );
+    swp(true);
+    let (status, sense) = run(&rig, &l);
+    assert_eq!(status, Status::CHECK_CONDITION);
+    let sense = sense.unwrap();
+    assert_eq!(
+        (sense.key, sense.asc, sense.segment_number),
+        (
+            SenseKey::COPY_ABORTED,
+            Asc::THIRD_PARTY_DEVICE_FAILURE,
+            Some(0)
+        )
+    );
+    let fwd = &sense.forwarded[0];
+    assert_eq!(fwd.source, ForwardedSource::CopyDestination);
+    let device = Sense::decode(&fwd.sense).unwrap();
+    assert_eq!(
+        (device.key, device.asc),
+        (
+            SenseKey::DATA_PROTECT,
+            Asc::LOGICAL_UNIT_SOFTWARE_WRITE_PROTECTED
+        )
+    );
+    let disk1 = std::fs::read(rig._dir.path().join("disk1.img")).unwrap();
+    assert!(disk1[..16 * 512].iter().all(|&b| b == 0));
+    swp(false);
+    assert_eq!(run(&rig, &l), (Status::GOOD, None));
+    let disk1 = std::fs::read(rig._dir.path().join("disk1.img")).unwrap();
+    assert_eq!(&disk1[..16 * 512], &rig.pattern[..16 * 512]);
+}
+
+/// Unit attentions are for initiators: the copy manager's own I_T nexus takes none, so a
+/// copy is not stopped by one pending on the devices it reaches — MODE PARAMETERS CHANGED
+/// in the disk's log (another nexus's MODE SELECT), or RESERVATIONS PREEMPTED /
+/// REGISTRATIONS PREEMPTED for registrants (the copy manager's key registered as segment
+/// 14h would), while an initiator's nexus is told them.
+#[test]
+fn unit_attentions_for_initiators_do_not_stop_a_copy() {
+    let rig = make_rig(&[]);
+    let host = Nexus {
+        initiator: "iqn.2026-11.org.example:host".into(),
+        session: 1,
+    };
+    let copy_manager = xcopyd::copy::reservation::nexus();
+    let pr = |d: &dyn ScsiDevice, n: &Nexus, sa: u8, kind: u8, key: u64, sa_key: u64| {
+        let mut list = [0u8; 24];
+        list[..8].copy_from_slice(&key.to_be_bytes());
+        list[8..16].copy_from_slice(&sa_key.to_be_bytes());
+        let cdb = [0x5f, sa, kind, 0, 0, 0, 0, 0, 24, 0];
+        d.reservations().unwrap().screen(n, &cdb, &list).unwrap()
+    };
+    let good = xcopyd::device::reservation::Outcome::Good(Vec::new());
+    // On the disk and on the tape (whose commands the copy manager sends through the
+    // reservations, not a fast path), the copy manager and the host register; the host
+    // reserves Write Exclusive - Registrants Only (type 5) and then CLEARs: RESERVATIONS
+    // PREEMPTED for every other registrant.
+    for d in [&*rig.disk1 as &dyn ScsiDevice, &*rig.tape] {
+        assert_eq!(pr(d, &copy_manager, 0x00, 0, 0, 0xc0), good);
+        assert_eq!(pr(d, &host, 0x00, 0, 0, 0x11), good);
+        assert_eq!(pr(d, &host, 0x01, 0x05, 0x11, 0), good);
+        assert_eq!(pr(d, &host, 0x03, 0, 0x11, 0), good);
+    }
+    // A MODE SELECT that changes the mode parameters, then changes them back: two MODE
+    // PARAMETERS CHANGED in the disk's log.
+    let swp = |on: bool| {
+        let list = [
+            0,
+            0,
+            0,
+            0,
+            0x0a,
+            0x0a,
+            0x02,
+            0x10,
+            u8::from(on) << 3,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        let dir = xcopyd::device::DataDirection::ToDevice(&list);
+        let c = rig.disk1.execute(&[0x15, 0x10, 0, 0, 16, 0], dir).unwrap();
+        assert!(c.is_good(), "{c:?}");
+    };
+    swp(true);
+    swp(false);
+    assert_eq!(rig.disk1.unit_attentions().unwrap().latest(), 2);
+    let l = list(
+        vec![disk(DISK0, false), disk(DISK1, false)],
+        vec![seg(
+            false,
+            Segment::BlockToBlock {
+                hold: false,
+                dc: false,
+                source: CscdId(0),
+                destination: CscdId(1),
+                blocks: 8,
+                source_lba: 0,
+                destination_lba: 0,
+            },
+        )],
+    );
+    assert_eq!(run(&rig, &l), (Status::GOOD, None));
+    let disk1 = std::fs::read(rig._dir.path().join("disk1.img")).unwrap();
+    assert_eq!(&disk1[..8 * 512], &rig.pattern[..8 * 512]);
+    let to_tape = list(
+        vec![disk(DISK0, false), tape(false)],
+        // WRITE FILEMARKS goes to the tape as a command, through its reservations.
+        vec![seg(false, b2s(4, 0, 512)), seg(false, filemark())],
+    );
+    assert_eq!(run(&rig, &to_tape), (Status::GOOD, None));
+    assert_eq!(simh(&rig.tape_path).len(), 5);
+    // Nothing was pending for the copy manager; an initiator registered as it was is told.
+    for d in [&*rig.disk1 as &dyn ScsiDevice, &*rig.tape] {
+        let state = d.reservations().unwrap().snapshot();
+        assert!(state.attention.is_empty(), "{:?}", state.attention);
+    }
+    let other = Nexus {
+        initiator: "iqn.2026-11.org.example:other".into(),
+        session: 2,
+    };
+    let disk1: &dyn ScsiDevice = &*rig.disk1;
+    assert_eq!(pr(disk1, &other, 0x00, 0, 0, 0x22), good);
+    assert_eq!(pr(disk1, &host, 0x00, 0, 0, 0x11), good);
+    assert_eq!(pr(disk1, &host, 0x01, 0x05, 0x11, 0), good);
+    assert_eq!(pr(disk1, &host, 0x03, 0, 0x11, 0), good);
+    let tur = rig
+        .disk1
+        .reservations()
+        .unwrap()
+        .screen(&other, &[0; 6], &[]);
+    let Some(xcopyd::device::reservation::Outcome::Check(ua)) = tur else {
+        panic!("a unit attention for the initiator: {tur:?}");
+    };
+    assert_eq!(
+        (ua.key, ua.asc),
+        (SenseKey::UNIT_ATTENTION, Asc::RESERVATIONS_PREEMPTED)
+    );
+    assert_eq!(run(&rig, &l), (Status::GOOD, None));
 }
 
 /// Part B 3.3: 3 blocks (1536 bytes) to 1024-byte records leaves 512 bytes over.

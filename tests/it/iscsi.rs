@@ -346,6 +346,10 @@ impl ScsiDevice for GateDisk {
     fn concurrent_io(&self) -> bool {
         true
     }
+
+    fn reservations(&self) -> Option<&xcopyd::device::reservation::Reservations> {
+        self.inner.reservations()
+    }
 }
 
 /// A target whose LUN 0 is a [`GateDisk`] holding READ(10) of LBA 0, filled with a
@@ -616,6 +620,85 @@ fn abort_task_of_a_task_queued_behind_an_exclusive_task() {
     assert!(got[0].2 == pattern[..512]);
     assert_eq!(i.nop(b"c was dropped").data, b"c was dropped");
     i.logout();
+    target.shutdown();
+}
+
+/// PERSISTENT RESERVE OUT from `i` on LUN 0, with the basic parameter list (SPC-4 6.16.3):
+/// RESERVATION KEY `key`, SERVICE ACTION RESERVATION KEY `sa_key`.
+fn pr_out_pdu(i: &mut Initiator, sa: u8, kind: u8, key: u64, sa_key: u64) -> Pdu {
+    let mut list = [0u8; 24];
+    list[..8].copy_from_slice(&key.to_be_bytes());
+    list[8..16].copy_from_slice(&sa_key.to_be_bytes());
+    i.command_pdu(0, &[0x5f, sa, kind, 0, 0, 0, 0, 0, 24, 0], 24, false, &list)
+}
+
+/// SPC-4 5.13.11.4.4: PREEMPT AND ABORT aborts the preempted I_T nexus's tasks on the LUN
+/// as its own ABORT TASK SET would (TAS 0: never answered), and its GOOD leaves only once
+/// they have ended; the preempted nexus then gets REGISTRATIONS PREEMPTED (2A/05) and,
+/// under A's Exclusive Access, RESERVATION CONFLICT.
+#[test]
+fn preempt_and_abort_ends_the_preempted_nexus_task_before_its_good() {
+    let (target, gate, pattern, mut a) = start_gated(30_000);
+    let mut b = Initiator::logged_in_to(target.local_addr(), IQN, "iqn.test:host-b");
+    assert_eq!(
+        Initiator::sense(&b.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    let good = |i: &mut Initiator, p: Pdu| {
+        let itt = p.bhs.itt();
+        i.send(&p);
+        let r = i.recv();
+        assert_eq!(
+            (r.bhs.opcode(), r.bhs.itt(), r.bhs.byte(3)),
+            (Opcode::SCSI_RESPONSE, itt, 0)
+        );
+    };
+    // REGISTER A (key A1h) and B (key B1h); B takes Write Exclusive (type 1).
+    let p = pr_out_pdu(&mut a, 0x00, 0, 0, 0xa1);
+    good(&mut a, p);
+    let p = pr_out_pdu(&mut b, 0x00, 0, 0, 0xb1);
+    good(&mut b, p);
+    let p = pr_out_pdu(&mut b, 0x01, 0x01, 0xb1, 0);
+    good(&mut b, p);
+    // B's READ of LBA 0 is in the device, held there.
+    let held = b.command_pdu(0, &read10(0, 1), 512, true, &[]);
+    b.send(&held);
+    gate.wait_entered();
+    // A preempts B's key and aborts, taking Exclusive Access (type 3).
+    let preempt = pr_out_pdu(&mut a, 0x05, 0x03, 0xa1, 0xb1);
+    a.send(&preempt);
+    // Nothing answered to A while B's task is in the device (a negative: watched for
+    // 100 ms, which only a wrong early answer can end sooner).
+    a.s.set_nonblocking(true).unwrap();
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_millis(100) {
+        let early = std::io::Read::read(&mut a.s, &mut [0u8; 1]);
+        assert!(
+            matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "PREEMPT AND ABORT answered while the preempted task ran: {early:?}"
+        );
+        std::thread::yield_now();
+    }
+    a.s.set_nonblocking(false).unwrap();
+    gate.set(None, Some(true));
+    let r = a.recv();
+    assert_eq!(
+        (r.bhs.opcode(), r.bhs.itt(), r.bhs.byte(3)),
+        (Opcode::SCSI_RESPONSE, preempt.bhs.itt(), 0)
+    );
+    // B's held READ is never answered: the NOP-In comes first.
+    assert_eq!(b.nop(b"held read dropped").data, b"held read dropped");
+    assert_eq!(
+        Initiator::sense(&b.command(0, &[0; 6], &[], 0)),
+        (6, 0x2a, 0x05)
+    );
+    assert_eq!(b.command(0, &read10(0, 1), &[], 512).status, 0x18);
+    // A reads on: its own tasks were not touched.
+    let r = a.command(0, &read10(0, 1), &[], 512);
+    assert_eq!(r.status, 0);
+    assert!(r.data == pattern[..512]);
+    b.logout();
+    a.logout();
     target.shutdown();
 }
 

@@ -354,6 +354,38 @@ fn cli_run_and_results_against_the_daemon() {
         "{stdout}"
     );
 
+    // -v, on any subcommand, as sg3_utils' -v: the CDB sent and what came back, on stderr
+    // (stdout unchanged). RECEIVE COPY RESULTS, OPERATING PARAMETERS (03h), 64 KiB.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args([
+            "results",
+            "-v",
+            "--target",
+            &url,
+            "--sa",
+            "operating-parameters",
+        ])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cdb=84 03 00 00 00 00 00 00 00 00 00 01 00 00 00 00"),
+        "{err}"
+    );
+    assert!(
+        err.contains("iSCSI response") && err.contains("status=00h"),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), stdout);
+    // Without -v: nothing on stderr for a good command.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["results", "--target", &url, "--sa", "operating-parameters"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
     // A CSCD naming a device the daemon does not have: COPY ABORTED, 0D/02, exit 10.
     let mut bad = copy_list(6, 40, 8);
     // The destination CSCD's 8-byte NAA designator sits at list offset 16 + 32 + 8.

@@ -118,6 +118,19 @@ impl Reservations {
     /// Screens one command of `nexus` before the device sees it: `Some` when it ends here
     /// (a unit attention, a reservation command, a conflict), `None` to send it on.
     pub fn screen(&self, nexus: &Nexus, cdb: &[u8], data_out: &[u8]) -> Option<Outcome> {
+        self.screen_preempting(nexus, cdb, data_out)
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`Reservations::screen`], and the initiator ports a PREEMPT AND ABORT it ran
+    /// preempted (empty for anything else): the front ends abort the tasks of their I_T
+    /// nexuses on this logical unit before its GOOD leaves.
+    pub fn screen_preempting(
+        &self,
+        nexus: &Nexus,
+        cdb: &[u8],
+        data_out: &[u8],
+    ) -> Option<(Outcome, Vec<InitiatorPort>)> {
         let op = Opcode(*cdb.first()?);
         let own = matches!(
             op,
@@ -137,16 +150,18 @@ impl Reservations {
         if op != Opcode::INQUIRY && op != Opcode::REQUEST_SENSE {
             if let Some(asc) = s.take_attention(&port) {
                 self.settle(&s);
-                return Some(Outcome::Check(Sense::new(SenseKey::UNIT_ATTENTION, asc)));
+                let ua = Outcome::Check(Sense::new(SenseKey::UNIT_ATTENTION, asc));
+                return Some((ua, Vec::new()));
             }
         }
         if let Some((holder, _)) = &s.spc2 {
             let pr = op == Opcode::PERSISTENT_RESERVE_IN || op == Opcode::PERSISTENT_RESERVE_OUT;
             if pr || (!holder.covers(&port) && !conflict::passes_spc2(cdb)) {
                 tracing::debug!(initiator = %nexus.initiator, ?op, "SPC-2 reservation conflict");
-                return Some(Outcome::Conflict);
+                return Some((Outcome::Conflict, Vec::new()));
             }
         }
+        let mut preempted = Vec::new();
         let outcome = match op {
             Opcode::PERSISTENT_RESERVE_IN => Some(match PrInCdb::decode(cdb) {
                 Ok(c) => {
@@ -160,6 +175,7 @@ impl Reservations {
                 Ok(c) => {
                     let before = s.clone();
                     let outcome = s.reserve_out(&port, &c, data_out);
+                    preempted = std::mem::take(&mut s.preempted);
                     if s.aptpl || before.aptpl {
                         self.save(&s, &before);
                     }
@@ -190,8 +206,11 @@ impl Reservations {
             Some(_) => tracing::debug!(initiator = %nexus.initiator, ?op, "reservations: done"),
             None => {}
         }
+        if !preempted.is_empty() {
+            tracing::info!(initiator = %nexus.initiator, ?preempted, "PREEMPT AND ABORT: the preempted nexuses' tasks are aborted");
+        }
         self.settle(&s);
-        outcome
+        outcome.map(|o| (o, preempted))
     }
 
     /// Whether a command `cdb` from `port` conflicts with the reservations (no unit

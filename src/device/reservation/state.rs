@@ -110,6 +110,10 @@ pub struct State {
     /// I_T nexuses (port and session) preventing medium removal (PREVENT ALLOW MEDIUM
     /// REMOVAL, SPC-4 6.13): cleared by ALLOW from the same nexus, its loss, or a reset.
     pub prevent: Vec<(InitiatorPort, u64)>,
+    /// The initiator ports the PREEMPT AND ABORT just run preempted: the tasks of their
+    /// I_T nexuses on this logical unit are to be aborted
+    /// ([`super::Reservations::screen_preempting`] takes them; never saved).
+    pub preempted: Vec<InitiatorPort>,
 }
 
 fn invalid_parameter(offset: usize) -> Outcome {
@@ -160,8 +164,10 @@ impl State {
     }
 
     pub fn attention_to(&mut self, port: InitiatorPort, asc: Asc) {
-        if port.name == super::COPY_MANAGER_PORT {
-            return; // The copy manager takes no unit attentions.
+        if port.name.eq_ignore_ascii_case(super::COPY_MANAGER_PORT) {
+            // The copy manager takes no unit attentions (its port is matched as every
+            // initiator name is: without regard to case).
+            return;
         }
         if self
             .attention
@@ -361,9 +367,10 @@ impl State {
         Outcome::good()
     }
 
-    /// PREEMPT and PREEMPT AND ABORT (5.13.11.4). Tasks of the preempted I_T nexuses are not
-    /// aborted here: commands of this logical unit complete quickly and the preempted
-    /// nexuses get REGISTRATIONS PREEMPTED on their next one.
+    /// PREEMPT and PREEMPT AND ABORT (5.13.11.4). The preempted nexuses get REGISTRATIONS
+    /// PREEMPTED on their next command; for PREEMPT AND ABORT their ports are left in
+    /// [`State::preempted`], for the front ends to abort their tasks (5.13.11.4.4: as
+    /// ABORT TASK SET from each would).
     fn preempt(&mut self, me: usize, cdb: &PrOutCdb, p: &PrOutParameters) -> Outcome {
         let Some(mine) = self.registrations.get(me).cloned() else {
             return Outcome::Conflict;
@@ -403,6 +410,9 @@ impl State {
         }
         self.registrations
             .retain(|r| !removed.iter().any(|q| q.same(&r.port)));
+        if cdb.action == PrOutAction::PreemptAndAbort {
+            self.preempted.clone_from(&removed);
+        }
         for port in removed {
             self.attention_to(port, Asc::REGISTRATIONS_PREEMPTED);
         }

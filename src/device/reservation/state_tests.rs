@@ -275,6 +275,8 @@ fn clear_and_preempt() {
     );
     assert_eq!(s.take_attention(&b), Some(Asc::REGISTRATIONS_PREEMPTED));
     assert_eq!(s.take_attention(&c), Some(Asc::REGISTRATIONS_PREEMPTED));
+    // PREEMPT aborts nothing.
+    assert!(s.preempted.is_empty());
     // PREEMPT of a key nobody has: conflict; of key 0 without a reservation to take: 26/00.
     assert_eq!(
         out(&mut s, &a, PrOutAction::Preempt, 3, &list(1, 9, 0)),
@@ -298,6 +300,9 @@ fn clear_and_preempt() {
         good()
     );
     assert_eq!((keys(&s), s.reservation.clone()), (vec![1], None));
+    // ... and, PREEMPT AND ABORT, names the preempted ports for their tasks to be aborted.
+    assert_eq!(s.preempted, std::slice::from_ref(&b));
+    s.preempted.clear();
     // CLEAR: everything goes, RESERVATIONS PREEMPTED to the others.
     register(&mut s, &b, 2);
     assert_eq!(
@@ -463,4 +468,32 @@ fn spc2_with_compatible_reservation_handling() {
     );
     assert_eq!(s.spc2(&a, 7, true), good());
     assert_eq!(s.spc2, None);
+}
+
+#[test]
+fn the_copy_manager_takes_no_unit_attentions() {
+    let a = port("iqn.a", 1);
+    let cm = super::super::copy_manager_port();
+    let mut s = State::default();
+    register(&mut s, &a, 1);
+    register(&mut s, &cm, 2);
+    assert_eq!(
+        out(&mut s, &a, PrOutAction::Reserve, 5, &list(1, 0, 0)),
+        good()
+    );
+    // CLEAR: RESERVATIONS PREEMPTED for every other registrant, but none for the copy
+    // manager; nor for its name written in another case.
+    assert_eq!(
+        out(&mut s, &a, PrOutAction::Clear, 0, &list(1, 0, 0)),
+        good()
+    );
+    s.attention_to(
+        InitiatorPort {
+            name: super::super::COPY_MANAGER_PORT.to_ascii_uppercase(),
+            isid: None,
+        },
+        Asc::REGISTRATIONS_PREEMPTED,
+    );
+    assert!(s.attention.is_empty(), "{:?}", s.attention);
+    assert_eq!(s.take_attention(&cm), None);
 }

@@ -471,3 +471,58 @@ fn a_masked_lun_does_not_exist_for_other_initiators() {
     assert_eq!(r.status, Status::GOOD);
     assert_eq!(copy.calls().len(), 1);
 }
+
+#[test]
+fn mode_select_raises_mode_parameters_changed_for_the_other_nexuses_spc4_7_5_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = crate::device::disk::DiskOptions::new(dir.path().join("d.img"), 512);
+    opts.create_size = Some(64 * 512);
+    let disk = crate::device::disk::EmulatedDisk::open("disk0", &opts).unwrap();
+    let luns: Vec<Arc<dyn ScsiDevice>> = vec![Arc::new(disk)];
+    let d = Dispatcher::new(luns, RecordingCopyService::new());
+    let (a, b, c) = (nexus(1), nexus(2), nexus(3));
+    for n in [&a, &b, &c] {
+        assert_eq!(key(&run(&d, n, 0, &TUR, 0)), (6, 0x29, 0));
+    }
+    let select = |n: &Nexus, swp: u8| {
+        let list = [
+            0,
+            0,
+            0,
+            0,
+            0x0a,
+            0x0a,
+            0x02,
+            0x10,
+            swp << 3,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        d.execute(n, 0, &[0x15, 0x10, 0, 0, 16, 0], &list, 0, &Abort::new())
+    };
+    assert_eq!(select(&a, 1).status, Status::GOOD);
+    // Not for the nexus that made the change; once for each other one, before anything
+    // else (a write then meets the software write protect).
+    assert_eq!(run(&d, &a, 0, &TUR, 0).status, Status::GOOD);
+    assert_eq!(key(&run(&d, &b, 0, &TUR, 0)), (6, 0x2a, 0x01));
+    assert_eq!(run(&d, &b, 0, &TUR, 0).status, Status::GOOD);
+    let write = [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    let w = |n: &Nexus| d.execute(n, 0, &write, &[0u8; 512], 0, &Abort::new());
+    assert_eq!(key(&w(&c)), (6, 0x2a, 0x01));
+    assert_eq!(key(&w(&c)), (7, 0x27, 0x02));
+    assert_eq!(key(&w(&a)), (7, 0x27, 0x02));
+    // A nexus seen for the first time gets POWER ON, RESET only.
+    assert_eq!(key(&run(&d, &nexus(4), 0, &TUR, 0)), (6, 0x29, 0));
+    assert_eq!(run(&d, &nexus(4), 0, &TUR, 0).status, Status::GOOD);
+    // B clears SWP: A and C are told, B is not.
+    assert_eq!(select(&b, 0).status, Status::GOOD);
+    assert_eq!(w(&b).status, Status::GOOD);
+    assert_eq!(key(&w(&a)), (6, 0x2a, 0x01));
+    assert_eq!(w(&a).status, Status::GOOD);
+    assert_eq!(key(&run(&d, &c, 0, &TUR, 0)), (6, 0x2a, 0x01));
+}

@@ -201,6 +201,29 @@ impl Session {
         data_out: &[u8],
         data_in_len: usize,
     ) -> Result<ScsiResponse, InitiatorError> {
+        use crate::scsi::dump::hex_spaced;
+        tracing::debug!(lun, cdb = %hex_spaced(cdb), data_out = data_out.len(), data_in_len, "iSCSI command");
+        let r = self.send_command(lun, cdb, data_out, data_in_len);
+        match &r {
+            Ok(resp) => tracing::debug!(
+                status = format_args!("{:02x}h", resp.status),
+                sense = %hex_spaced(&resp.sense),
+                data_in = resp.data_in.len(),
+                residual = resp.residual,
+                "iSCSI response"
+            ),
+            Err(e) => tracing::debug!(error = %e, "iSCSI command failed"),
+        }
+        r
+    }
+
+    fn send_command(
+        &self,
+        lun: u64,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in_len: usize,
+    ) -> Result<ScsiResponse, InitiatorError> {
         let p = self.inner.params;
         let wire_lun = lun_to_wire(lun);
         let data: Arc<[u8]> = Arc::from(data_out);

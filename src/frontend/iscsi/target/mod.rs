@@ -153,6 +153,8 @@ pub fn start(config: TargetConfig, dispatcher: Arc<Dispatcher>) -> io::Result<Ta
         sessions: Mutex::new(HashMap::new()),
         left: Condvar::new(),
     });
+    let aborter: std::sync::Weak<Shared> = Arc::downgrade(&shared);
+    shared.dispatcher.add_task_aborter(aborter);
     let s = shared.clone();
     let accept = thread::Builder::new()
         .name("iscsi-accept".into())

@@ -1,5 +1,7 @@
 //! Task management functions (RFC 7143 11.5): ABORT TASK, ABORT/CLEAR TASK SET, LOGICAL
-//! UNIT RESET, TARGET WARM RESET, TARGET COLD RESET; and waiting for aborted tasks to leave the executor.
+//! UNIT RESET, TARGET WARM RESET, TARGET COLD RESET; the task set aborts PERSISTENT RESERVE
+//! OUT PREEMPT AND ABORT asks for ([`TaskAborter`]); and waiting for aborted tasks to leave
+//! the executor.
 
 use std::collections::HashMap;
 use std::io;
@@ -10,9 +12,11 @@ use std::time::{Duration, Instant};
 use super::connection::{Connection, Next};
 use super::executor::Executor;
 use super::window::sn_le;
-use super::{abort_all, Session, TaskEntry};
+use super::{abort_all, Session, Shared, TaskEntry};
+use crate::copy::Nexus;
 use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::pdu::{Bhs, Opcode, Pdu};
+use crate::frontend::reservation::TaskAborter;
 
 impl Connection {
     pub(super) fn task_management(&mut self, b: &Bhs, tx: &Arc<Executor>) -> io::Result<Next> {
@@ -121,19 +125,52 @@ impl Connection {
 
     /// Waits (bounded) until this session's aborted tasks have left the executor.
     pub(super) fn wait_for(&self, done: impl Fn(&HashMap<u32, TaskEntry>) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut tasks = self.session.tasks();
+        self.session.wait_until(Instant::now() + ABORT_WAIT, done);
+    }
+}
+
+/// How long a task management function (or PREEMPT AND ABORT) waits for the tasks it
+/// aborted to end: a write still collecting its Data-Out leaves only when its data has come
+/// or `data_out_timeout` ends it.
+const ABORT_WAIT: Duration = Duration::from_secs(30);
+
+impl Session {
+    /// Waits until `done` holds for the session's tasks, or `deadline`.
+    fn wait_until(&self, deadline: Instant, done: impl Fn(&HashMap<u32, TaskEntry>) -> bool) {
+        let mut tasks = self.tasks();
         while !done(&tasks) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                tracing::warn!(initiator = %self.initiator, "aborted tasks still running after {ABORT_WAIT:?}");
                 return;
             }
             tasks = self
-                .session
                 .task_done
                 .wait_timeout(tasks, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+        }
+    }
+}
+
+/// PREEMPT AND ABORT: the sessions of the preempted nexuses lose their tasks on the LUN as
+/// if each had sent ABORT TASK SET. Their running commands finish unanswered, queued ones
+/// never run; the PERSISTENT RESERVE OUT waits for them (SPC-4 5.13.11.4.4).
+impl TaskAborter for Shared {
+    fn abort_task_sets(&self, lun: u64, preempted: &dyn Fn(&Nexus) -> bool) {
+        let sessions: Vec<Arc<Session>> = self
+            .sessions()
+            .values()
+            .filter(|s| preempted(&s.nexus))
+            .cloned()
+            .collect();
+        for s in &sessions {
+            tracing::info!(initiator = %s.initiator, lun, "PREEMPT AND ABORT: task set aborted");
+            abort_all(s, Some(lun));
+        }
+        let deadline = Instant::now() + ABORT_WAIT;
+        for s in &sessions {
+            s.wait_until(deadline, |tasks| tasks.values().all(|t| t.lun != lun));
         }
     }
 }
