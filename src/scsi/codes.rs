@@ -169,8 +169,12 @@ impl Asc {
     /// a parameter qualifier (`NN`) is filled in. None if neither knows the code.
     pub fn text(self) -> Option<std::borrow::Cow<'static, str>> {
         use super::asc_table::{ASC_ASCQ, ASC_NN};
-        if let Ok(i) = ASC_ASCQ.binary_search_by_key(&self.0, |&(c, _)| c) {
-            return Some(ASC_ASCQ[i].1.into());
+        if let Some((_, text)) = ASC_ASCQ
+            .binary_search_by_key(&self.0, |&(c, _)| c)
+            .ok()
+            .and_then(|i| ASC_ASCQ.get(i))
+        {
+            return Some((*text).into());
         }
         if let Some(name) = self.known_name() {
             return Some(name.into());
