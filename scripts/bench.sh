@@ -38,6 +38,16 @@
 #          are in SeaweedFS on loopback (s3:// media), against the same library over a local
 #          media directory and against `aws s3 cp` of the same image to the same server:
 #          MiB/s, ratios, peak RSS at 1 GiB and at BENCH_OBJ_SIZE (default 4G): flat or not.
+#   limit  bandwidth limits (issue 17 item 5): (a) the disk-to-disk copy of a BENCH_LIMIT_SIZE
+#          (1G) image uncapped, with --limit BENCH_LIMIT (100M) and with the source's
+#          inventory `limit` at the same rate: achieved MiB/s against the cap (target within
+#          5 %); (b) a production fio job (randrw 64 KiB, iodepth 8, its demand fixed at half
+#          what it reaches alone) on the same file system for BENCH_LIMIT_SECS (20) alone,
+#          beside an uncapped copy, and beside a copy capped to the headroom
+#          (BENCH_LIMIT_HEADROOM, default: the uncapped copy's rate x the share of fio's
+#          capacity the job leaves free, x 0.8): fio's MiB/s and its ratio to alone (target
+#          >= 0.90), and the copies' rate. Rates are the copies' own (--json: bytes over
+#          the copy's seconds). BENCH_LIMIT_PARTS="a" or "b" runs one half.
 #
 # Environment: BENCH_DIR (default /work/bench-tmp: must be on a real file system, not tmpfs),
 # BENCH_SIZE (default 4G), BENCH_RUNS (default 5), BENCH_THREADS (our commands in flight,
@@ -614,6 +624,123 @@ TOML
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 
+# A production fio job on FILE for SECS seconds: randrw 64 KiB, iodepth 8, at most RATE
+# (fio's --rate, per direction; empty: flat out). Prints read+write MiB/s.
+fio_prod() {
+    local file=$1 secs=$2 rate=${3:-}
+    fio --name=prod --filename="$file" --direct=1 --rw=randrw --bs=64k --ioengine=io_uring \
+        --iodepth=8 --size="$BENCH_LIMIT_SIZE" --time_based --runtime="$secs" \
+        ${rate:+--rate="$rate"} --output-format=terse --terse-version=3 |
+        awk -F';' '{printf "%.1f\n", ($7 + $48) / 1024}'
+}
+
+# Runs the disk-to-disk copy in a loop (ARGS to xcopy run) while fio_prod runs with RATE;
+# prints "fio_MiB/s copy_MiB/s" (the copy's rate: the median of the copies that completed,
+# or - if none did).
+beside_copies() {
+    local dir=$1 xcopy=$2 rate=$3; shift 3
+    local log="$dir/copies.log" pid f c
+    : >"$log"
+    # A process group of its own, so the copy in flight stops with the loop.
+    setsid bash -c 'log=$1 xcopy=$2 inv=$3 list=$4; shift 4
+        while :; do "$xcopy" run -q -j -d "$inv" "$@" "$list" | tail -1 >>"$log"; done' \
+        loop "$log" "$xcopy" "$dir/inventory.toml" "$dir/d2d.bin" "$@" &
+    pid=$!
+    f=$(fio_prod "$dir/prod.img" "$BENCH_LIMIT_SECS" "$rate")
+    kill -- -"$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    c=$(python3 -c 'import json,sys
+r=[json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+r=sorted(x["bytes"]/x["seconds"]/1048576 for x in r if x.get("status")=="good" and x["seconds"]>0)
+print("%.1f" % r[len(r)//2] if r else "-")' "$log")
+    echo "$f $c"
+}
+
+# MiB/s of one copy as it reports it (`--json`: bytes over the copy's own seconds, without
+# the process's start and exit).
+copy_mibs() {
+    "$@" | tail -1 | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.1f" % (r["bytes"] / r["seconds"] / 1048576))'
+}
+
+# limit (a): the copy uncapped, with --limit CAP and with disk0's `limit` at CAP; sets
+# LIMIT_UNCAPPED to the uncapped median.
+limit_cap() {
+    local dir=$1 xcopy=$2 cap=$3 capm=$4 i un=() cl=() dl=()
+    step "limit (a): a $BENCH_SIZE disk-to-disk copy uncapped, --limit $capm MiB/s, disk0 limit = $capm MiB/s"
+    for i in $(seq "$BENCH_RUNS"); do
+        un+=("$(copy_mibs "$xcopy" run -q -j -d "$dir/inventory.toml" "$dir/d2d.bin")")
+        cl+=("$(copy_mibs "$xcopy" run -q -j -d "$dir/inventory.toml" --limit "$cap" "$dir/d2d.bin")")
+        dl+=("$(copy_mibs "$xcopy" run -q -j -d "$dir/capped.toml" "$dir/d2d.bin")")
+        printf 'run %d: uncapped %s, --limit %s, device limit %s MiB/s\n' "$i" "${un[-1]}" "${cl[-1]}" "${dl[-1]}"
+    done
+    local mun mcl mdl
+    mun=$(printf '%s\n' "${un[@]}" | median)
+    mcl=$(printf '%s\n' "${cl[@]}" | median)
+    mdl=$(printf '%s\n' "${dl[@]}" | median)
+    step "limit (a): medians of $BENCH_RUNS runs, $BENCH_SIZE, cap $capm MiB/s (target: /cap 0.95-1.05)"
+    printf '%-16s %9s %9s\n' "" "MiB/s" "/cap"
+    printf '%-16s %9s %9s\n' "uncapped" "$mun" "$(ratio "$mun" "$capm")"
+    printf '%-16s %9s %9s\n' "--limit" "$mcl" "$(ratio "$mcl" "$capm")"
+    printf '%-16s %9s %9s\n' "device limit" "$mdl" "$(ratio "$mdl" "$capm")"
+    if awk -v u="$mun" -v c="$capm" 'BEGIN {exit !(u < 1.2 * c)}'; then
+        echo "note: the uncapped copy is not 1.2x the cap here; the cap is barely binding"
+    fi
+    LIMIT_UNCAPPED=$mun
+}
+
+section_limit() {
+    need_fio
+    local BENCH_SIZE=${BENCH_LIMIT_SIZE:-1G}
+    BENCH_LIMIT_SIZE=$BENCH_SIZE
+    BENCH_LIMIT_SECS=${BENCH_LIMIT_SECS:-20}
+    local dir="$BENCH_DIR/limit" xcopy bytes cap i a b
+    xcopy=$(copy_setup "$dir")
+    bytes=$(numfmt --from=iec "$BENCH_SIZE")
+    cap=$(numfmt --from=iec "${BENCH_LIMIT:-100M}")
+    local capm
+    capm=$(awk -v c="$cap" 'BEGIN {printf "%.1f", c / 1048576}')
+    # The same inventory with disk0 capped: the device limit.
+    sed "/^path = \"disk0.img\"/a limit = $cap" "$dir/inventory.toml" >"$dir/capped.toml"
+    local parts=${BENCH_LIMIT_PARTS:-a b} mun
+    if [[ $parts == *a* ]]; then
+        limit_cap "$dir" "$xcopy" "$cap" "$capm"
+        mun=$LIMIT_UNCAPPED
+    else
+        mun=$(copy_mibs "$xcopy" run -q -j -d "$dir/inventory.toml" "$dir/d2d.bin")
+        echo "uncapped copy: $mun MiB/s"
+    fi
+    [[ $parts == *b* ]] || { [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"; return; }
+
+    step "limit (b): production fio job on $dir (randrw 64 KiB, iodepth 8), ${BENCH_LIMIT_SECS}s per phase"
+    fio --name=fill --filename="$dir/prod.img" --rw=write --bs=1M --size="$BENCH_SIZE" --direct=1 \
+        --ioengine=io_uring --iodepth=32 --output-format=terse >/dev/null
+    local full demand share headroom
+    full=$(fio_prod "$dir/prod.img" "$BENCH_LIMIT_SECS")
+    # Its demand: half of what it reaches alone, split evenly between reads and writes.
+    demand=$(awk -v f="$full" 'BEGIN {printf "%d", f / 2 / 2 * 1024}')k
+    share=0.5
+    headroom=${BENCH_LIMIT_HEADROOM:-$(awk -v u="$mun" -v s="$share" 'BEGIN {printf "%dk", u * (1 - s) * 0.8 * 1024}')}
+    echo "fio flat out: $full MiB/s; production demand: $demand/s each way; headroom cap: $headroom/s"
+    local alone=() beside=() capped=() cu=() cc=()
+    for i in $(seq "$BENCH_RUNS"); do
+        alone+=("$(fio_prod "$dir/prod.img" "$BENCH_LIMIT_SECS" "$demand")")
+        read -r a b <<<"$(beside_copies "$dir" "$xcopy" "$demand")"; beside+=("$a"); cu+=("$b")
+        read -r a b <<<"$(beside_copies "$dir" "$xcopy" "$demand" --limit "$headroom")"; capped+=("$a"); cc+=("$b")
+        printf 'run %d: fio alone %s, beside an uncapped copy %s (copy %s), beside a capped copy %s (copy %s) MiB/s\n' \
+            "$i" "${alone[-1]}" "${beside[-1]}" "${cu[-1]}" "${capped[-1]}" "${cc[-1]}"
+    done
+    local ma mb mc
+    ma=$(printf '%s\n' "${alone[@]}" | median)
+    mb=$(printf '%s\n' "${beside[@]}" | median)
+    mc=$(printf '%s\n' "${capped[@]}" | median)
+    step "limit (b): medians of $BENCH_RUNS runs (target: capped /alone >= 0.90)"
+    printf '%-26s %9s %9s %12s\n' "fio production job" "MiB/s" "/alone" "copy MiB/s"
+    printf '%-26s %9s %9s %12s\n' "alone" "$ma" "1.00" "-"
+    printf '%-26s %9s %9s %12s\n' "beside an uncapped copy" "$mb" "$(ratio "$mb" "$ma")" "$(printf '%s\n' "${cu[@]}" | grep -v -- - | median)"
+    printf '%-26s %9s %9s %12s\n' "beside a copy at $headroom/s" "$mc" "$(ratio "$mc" "$ma")" "$(printf '%s\n' "${cc[@]}" | grep -v -- - | median)"
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
+}
+
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(disk copy)
 for s in "${sections[@]}"; do
@@ -626,6 +753,7 @@ for s in "${sections[@]}"; do
         library) section_library ;;
         objstore) section_objstore ;;
         ndmp) section_ndmp ;;
-        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library, objstore, ndmp)" >&2; exit 1 ;;
+        limit) section_limit ;;
+        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library, objstore, ndmp, limit)" >&2; exit 1 ;;
     esac
 done

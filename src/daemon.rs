@@ -10,6 +10,8 @@
 //! [daemon]                # optional
 //! shutdown_grace_secs = 30        # how long SIGTERM lets running copies finish
 //! copy_buffers = 32               # 1 MiB buffers per copying thread's pool (4..=1024)
+//! copy_limit = "200MiB"           # each EXTENDED COPY reads its sources at most this per
+//!                                 # second (default: unlimited; devices: `limit`)
 //! admin_socket = "xcopyd.sock"    # xcopy status/abort (the binary's default: state dir)
 //! state_dir = "/var/lib/xcopyd"   # persistent reservations (APTPL) of each device, in
 //!                                 # reservations/NAME.toml (default: xcopyd::state::state_dir)
@@ -37,6 +39,7 @@ use serde::Deserialize;
 
 use crate::admin::AdminSocket;
 use crate::copy::engine;
+use crate::copy::limit::DeviceLimits;
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Resolve;
 use crate::copy::Nexus;
@@ -126,6 +129,8 @@ pub struct DaemonConfig {
     pub shutdown_grace: Duration,
     /// 1 MiB buffers in each copying thread's pool (copy::engine::set_pool_buffers).
     pub copy_buffers: u16,
+    /// `[daemon] copy_limit`: bytes per second each copy may read from its sources.
+    pub copy_limit: Option<u64>,
     pub inventory: InventoryConfig,
     /// `[daemon] state_dir`: where APTPL reservations are kept (`None`: the default state
     /// directory, [`crate::state::state_dir`]).
@@ -391,6 +396,7 @@ struct LunTable {
 struct DaemonTable {
     shutdown_grace_secs: Option<u64>,
     copy_buffers: Option<u16>,
+    copy_limit: Option<toml::Value>,
     admin_socket: Option<PathBuf>,
     state_dir: Option<PathBuf>,
 }
@@ -516,6 +522,7 @@ impl DaemonConfig {
                 engine::POOL_BUFFERS.end()
             )));
         }
+        let copy_limit = daemon.copy_limit.as_ref().map(rate).transpose()?;
         for name in &luns {
             let library = inventory.libraries.iter().any(|l| &l.name == name);
             if !library && !inventory.devices.iter().any(|d| &d.name == name) {
@@ -536,6 +543,7 @@ impl DaemonConfig {
                 .shutdown_grace_secs
                 .map_or(DEFAULT_SHUTDOWN_GRACE, Duration::from_secs),
             copy_buffers,
+            copy_limit,
             inventory,
             state_dir: daemon.state_dir.map(|d| base_dir.join(d)),
             tcmu,
@@ -568,6 +576,30 @@ impl DaemonConfig {
     }
 }
 
+/// `[daemon] copy_limit`: bytes per second, an integer or a size (`"200MiB"`), at least 1.
+fn rate(v: &toml::Value) -> Result<u64, DaemonError> {
+    let bad = |why: String| DaemonError::Invalid(format!("[daemon] copy_limit: {why}"));
+    let n = match v {
+        toml::Value::String(s) => crate::size::parse(s).map_err(bad)?,
+        toml::Value::Integer(i) => {
+            u64::try_from(*i).map_err(|_| bad(format!("{i} is negative")))?
+        }
+        other => return Err(bad(format!("expected a size, got {}", other.type_str()))),
+    };
+    if n == 0 {
+        return Err(bad("must be at least 1 byte per second".into()));
+    }
+    Ok(n)
+}
+
+/// Each inventory device's `limit`.
+fn limits_of(inventory: &InventoryConfig) -> impl Iterator<Item = (&str, u64)> {
+    inventory
+        .devices
+        .iter()
+        .filter_map(|d| Some((d.name.as_str(), d.limit?)))
+}
+
 /// The inventory the copy manager resolves CSCDs against, swapped whole by a reload; a
 /// copy already running keeps the devices it resolved.
 #[derive(Default)]
@@ -597,6 +629,7 @@ pub struct Daemon {
     config: DaemonConfig,
     inventory: Arc<SharedInventory>,
     copy: Arc<CopyManager>,
+    device_limits: Arc<DeviceLimits>,
     dispatcher: Arc<Dispatcher>,
     target: Target,
     tcmu: Option<Scanner>,
@@ -649,8 +682,14 @@ impl Daemon {
         let shared = Arc::new(SharedInventory::default());
         shared.set(inventory.clone());
         let metrics = Arc::new(Metrics::default());
+        let device_limits =
+            Arc::new(DeviceLimits::default().with_metrics(metrics.device_throttled.clone()));
+        device_limits.configure(limits_of(&config.inventory));
         let copy = Arc::new(
-            CopyManager::new(shared.clone(), config.limits.clone()).with_metrics(metrics.clone()),
+            CopyManager::new(shared.clone(), config.limits.clone())
+                .with_metrics(metrics.clone())
+                .with_device_limits(device_limits.clone())
+                .with_copy_limit(config.copy_limit),
         );
         let dispatcher = Arc::new(
             Dispatcher::new(luns, copy.clone())
@@ -755,6 +794,7 @@ impl Daemon {
             config,
             inventory: shared,
             copy,
+            device_limits,
             dispatcher,
             target,
             tcmu,
@@ -805,12 +845,14 @@ impl Daemon {
             || new.iscsi != self.config.iscsi
             || new.limits != self.config.limits
             || new.tcmu != self.config.tcmu
+            || new.copy_limit != self.config.copy_limit
         {
             tracing::warn!(
-                "reload: [iscsi], [[initiator]], [limits] and [tcmu] changes take effect at restart"
+                "reload: [iscsi], [[initiator]], [limits], [tcmu] and [daemon] copy_limit changes take effect at restart"
             );
         }
         self.inventory.set(inventory.clone());
+        self.device_limits.configure(limits_of(&new.inventory));
         self.dispatcher.set_luns(luns);
         tracing::info!(
             luns = ?new.luns,
@@ -1093,5 +1135,23 @@ mod tests {
             p(Some(""), Some("/h"), false),
             Path::new("/h/.local/state/xcopyd")
         );
+    }
+
+    #[test]
+    fn copy_limit_is_a_rate() {
+        let base = Path::new("/etc/xcopyd");
+        let c = DaemonConfig::parse("[daemon]\ncopy_limit = \"100MiB\"\n", base).unwrap();
+        assert_eq!(c.copy_limit, Some(100 << 20));
+        let c = DaemonConfig::parse("[daemon]\ncopy_limit = 5000\n", base).unwrap();
+        assert_eq!(c.copy_limit, Some(5000));
+        assert_eq!(DaemonConfig::parse("", base).unwrap().copy_limit, None);
+        for bad in [
+            "copy_limit = 0",
+            "copy_limit = \"lots\"",
+            "copy_limit = true",
+        ] {
+            let e = DaemonConfig::parse(&format!("[daemon]\n{bad}\n"), base).unwrap_err();
+            assert!(e.to_string().contains("[daemon] copy_limit"), "{bad}: {e}");
+        }
     }
 }

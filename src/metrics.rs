@@ -11,6 +11,7 @@
 //! | `xcopyd_check_conditions_total` | `sense` | every CHECK CONDITION the dispatcher returned, by sense |
 //! | `xcopyd_device_commands_in_flight` | `device` | commands a device is executing now (its queue depth) |
 //! | `xcopyd_device_command_seconds` | `device` | how long a device took per command (histogram) |
+//! | `xcopyd_device_throttled_seconds_total` | `device` | time copies waited on the device's bandwidth `limit` (a device near its cap shows it rising) |
 //! | `xcopyd_iscsi_sessions` | | iSCSI sessions logged in now |
 //! | `xcopyd_iscsi_logins_total` | `result`, `reason` | logins, by result (`ok`, `refused`) and, refused, why |
 //!
@@ -18,7 +19,7 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -35,6 +36,9 @@ pub type Labels = Vec<(&'static str, String)>;
 
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
+/// Seconds counted by label set.
+pub type SecondsFamily = Family<Labels, Counter<f64, AtomicU64>>;
+
 /// Every metric of one daemon.
 pub struct Metrics {
     registry: Registry,
@@ -46,6 +50,7 @@ pub struct Metrics {
     pub check_conditions: Family<Labels, Counter>,
     pub device_in_flight: Family<Labels, Gauge>,
     pub device_seconds: HistogramFamily,
+    pub device_throttled: SecondsFamily,
     pub iscsi_sessions: Gauge,
     pub iscsi_logins: Family<Labels, Counter>,
 }
@@ -103,6 +108,12 @@ impl Default for Metrics {
             "Time a device took per command",
             device_seconds.clone(),
         );
+        let device_throttled = SecondsFamily::default();
+        registry.register(
+            "device_throttled_seconds",
+            "Time copies waited on a device's bandwidth limit",
+            device_throttled.clone(),
+        );
         let iscsi_sessions = Gauge::default();
         registry.register(
             "iscsi_sessions",
@@ -125,6 +136,7 @@ impl Default for Metrics {
             check_conditions,
             device_in_flight,
             device_seconds,
+            device_throttled,
             iscsi_sessions,
             iscsi_logins,
         }

@@ -17,6 +17,7 @@ use super::tape_position::{
     backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
     Start, TapeCommands,
 };
+use crate::copy::limit::DeviceLimits;
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Progress;
 use crate::copy::{Abort, Nexus};
@@ -48,6 +49,26 @@ pub struct Common {
     /// for data, whatever its size.
     #[arg(long, value_name = "N", default_value_t = crate::copy::engine::BUFFERS)]
     pub buffers: u16,
+    /// Read the copy's sources at most RATE bytes per second (sizes as --buffers: 100M,
+    /// 200MiB; a local copy only). The inventory's per-device `limit` applies as well.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub limit: Option<u64>,
+}
+
+/// `--limit`: a size per second, at least 1.
+fn parse_rate(text: &str) -> Result<u64, String> {
+    match crate::size::parse(text)? {
+        0 => Err("must be at least 1 byte per second".into()),
+        n => Ok(n),
+    }
+}
+
+/// `--limit` caps the local copy engine; a remote copy manager applies its own limits.
+fn local_only(common: &Common) -> Result<()> {
+    if common.limit.is_some() {
+        bail!("--limit applies to local copies; the copy manager at --target applies its own ([daemon] copy_limit, device limit)");
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -224,7 +245,16 @@ fn load(common: &Common, only: &[&str]) -> Result<(Arc<Inventory>, CopyManager)>
         None => Limits::default(),
     };
     let inventory = Arc::new(open_inventory(common.devices.as_ref(), only)?);
-    let manager = CopyManager::new(inventory.clone(), limits);
+    let device_limits = DeviceLimits::default();
+    device_limits.configure(
+        inventory
+            .devices()
+            .iter()
+            .filter_map(|d| Some((d.config.name.as_str(), d.config.limit?))),
+    );
+    let manager = CopyManager::new(inventory.clone(), limits)
+        .with_device_limits(Arc::new(device_limits))
+        .with_copy_limit(common.limit);
     Ok((inventory, manager))
 }
 
@@ -236,6 +266,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
         raw
     };
     if let Some(url) = &args.target {
+        local_only(&args.common)?;
         // The remote copy manager validates the list; decoded here only for the bar's total.
         let total = ParameterList::decode(&bytes, &Limits::default(), Supported::default())
             .map_or(0, |l| total_bytes(&l));
@@ -265,6 +296,7 @@ pub fn run(args: &RunArgs) -> Result<u8> {
 
 pub fn backup(args: &BackupArgs) -> Result<u8> {
     if let Some(url) = &args.target {
+        local_only(&args.common)?;
         return super::library::with_remote_cartridge(url, &args.to, |to| {
             let args = BackupArgs {
                 to: to.to_string(),
@@ -362,6 +394,7 @@ impl TapeCommands for LocalTape<'_> {
 
 pub fn restore(args: &RestoreArgs) -> Result<u8> {
     if let Some(url) = &args.target {
+        local_only(&args.common)?;
         return super::library::with_remote_cartridge(url, &args.from, |from| {
             let args = RestoreArgs {
                 from: from.to_string(),

@@ -98,11 +98,19 @@ fn line(c: &Value) -> String {
     let eta = c["eta"]
         .as_f64()
         .map_or_else(|| "-".to_string(), |e| format!("{e:.0}s"));
-    let result = match (c["sense"].as_str(), c["device_sense"].as_str()) {
+    let mut result = match (c["sense"].as_str(), c["device_sense"].as_str()) {
         (Some(s), Some(d)) => format!("{s} (device: {d})"),
         (Some(s), None) => s.to_string(),
         (None, _) => String::new(),
     };
+    if let Some(limit) = c["limit"].as_f64() {
+        // The copy's own cap (device caps are in the inventory), and its PRIORITY.
+        result = format!(
+            "limit {:.1}MB/s priority {} {result}",
+            limit / 1e6,
+            c["priority"]
+        );
+    }
     format!(
         "{:>5} {:15} {:40} {:>4} {:>21} {:>7.1}MB/s {:>7}  {}",
         c["id"],

@@ -28,6 +28,7 @@ use crate::scsi::Asc;
 use crate::sys::uring::{Buf, Done, Ring};
 
 use super::io::{check_range, io_failure, Endpoint, Failure, Side};
+use super::limit::Throttle;
 use super::reservation;
 use super::segment::{Flow, Sink, CHUNK};
 
@@ -460,6 +461,9 @@ impl Job<'_> {
                 break;
             };
             let len = p.read_len(p.issued);
+            if throttled(ring, &self.source.throttle, Side::Source, len as u64).is_err() {
+                break;
+            }
             let offset = p.next.offset + (p.issued * p.chunk) as u64;
             let t = tag(p.generation, p.issued, false);
             if ring.read(SOURCE_SLOT, offset, buf, 0..len, t).is_err() {
@@ -537,6 +541,11 @@ impl Job<'_> {
                 break;
             }
             let Some(buf) = ring.buffer() else { break };
+            let bytes = self.read_len(k) as u64;
+            if let Err(f) = throttled(ring, &self.source.throttle, Side::Source, bytes) {
+                self.fail(k, f);
+                break;
+            }
             self.submit_read(ring, k, buf);
             self.next_read += 1;
         }
@@ -632,9 +641,17 @@ impl Job<'_> {
             let Some((k, buf)) = self.deferred.pop_front() else {
                 break;
             };
-            if k < self.stop_at() {
-                self.submit_write(ring, k, buf, first_lba, out);
+            if k >= self.stop_at() {
+                continue;
             }
+            if let Some((endpoint, _)) = self.sink {
+                let bytes = self.write_len(k, out) as u64;
+                if let Err(f) = throttled(ring, &endpoint.throttle, Side::Destination, bytes) {
+                    self.fail(k, f);
+                    continue;
+                }
+            }
+            self.submit_write(ring, k, buf, first_lba, out);
         }
     }
 
@@ -681,6 +698,16 @@ impl Job<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// Waits for the bandwidth limits of a read or write about to be queued; what is queued
+/// already goes to the kernel first, so the device works while this thread waits.
+fn throttled(ring: &mut Ring, throttle: &Throttle, side: Side, bytes: u64) -> Result<(), Failure> {
+    if throttle.is_limited() {
+        // A failing submit shows again, and is reported, at the next wait.
+        let _ = ring.submit();
+    }
+    throttle.take(side, bytes)
 }
 
 fn tag(generation: u64, k: usize, write: bool) -> u64 {

@@ -50,6 +50,7 @@ fn endpoint(d: &Arc<EmulatedDisk>, fast: bool) -> Endpoint {
         block_length: b.block_size,
         blocks: b.blocks,
         backend: fast.then_some(b),
+        throttle: crate::copy::limit::Throttle::none(),
     }
 }
 
@@ -414,6 +415,7 @@ fn tape_run(fast: bool) -> (Vec<u8>, Result<Moved, String>) {
         block_length: 0,
         blocks: 0,
         backend: None,
+        throttle: crate::copy::limit::Throttle::none(),
     };
     let se = endpoint(&s, fast);
     let unit = StreamUnit {
@@ -484,6 +486,7 @@ fn next_segment_reads_done_early_are_used_and_wrong_ones_dropped() {
             block_length: 0,
             blocks: 0,
             backend: None,
+            throttle: crate::copy::limit::Throttle::none(),
         };
         let se = endpoint(&s, fast);
         let file = Arc::clone(&s.block_backend().unwrap().file);

@@ -101,6 +101,8 @@ pub struct Endpoint {
     /// Number of logical blocks (block devices).
     pub blocks: u64,
     pub backend: Option<BlockBackend>,
+    /// The bandwidth limits its reads and writes wait on.
+    pub throttle: super::limit::Throttle,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -151,6 +153,7 @@ pub fn read_blocks(
 ) -> Result<(), Failure> {
     let blocks = blocks_in(endpoint, buf.len())?;
     check_range(endpoint, side, lba, blocks)?;
+    endpoint.throttle.take(side, buf.len() as u64)?;
     if let Some(b) = &endpoint.backend {
         super::reservation::check_io(endpoint, side, false, lba, blocks)?;
         let offset = b.offset + lba * u64::from(b.block_size);
@@ -186,6 +189,9 @@ pub fn read_blocks(
 pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Failure> {
     let blocks = blocks_in(endpoint, buf.len())?;
     check_range(endpoint, Side::Destination, lba, blocks)?;
+    endpoint
+        .throttle
+        .take(Side::Destination, buf.len() as u64)?;
     if let Some(b) = endpoint.backend.as_ref().filter(|b| !b.read_only) {
         super::reservation::check_io(endpoint, Side::Destination, true, lba, blocks)?;
         let offset = b.offset + lba * u64::from(b.block_size);
@@ -331,6 +337,7 @@ impl StreamUnit {
 /// device's sense; GOOD with a residual -> 0D/04.
 pub fn read_stream(endpoint: &Endpoint, unit: StreamUnit, buf: &mut [u8]) -> Result<(), Failure> {
     let cdb = unit.cdb(0x08, buf.len());
+    endpoint.throttle.take(Side::Source, buf.len() as u64)?;
     let residual = command(endpoint, Side::Source, &cdb, DataDirection::FromDevice(buf))?;
     if residual != 0 {
         return Err(Failure::of(Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN, endpoint));
@@ -351,6 +358,11 @@ pub fn write_stream(
     let transfer = unit.bytes().max(1);
     let cdb = unit.cdb(0x0a, transfer);
     super::reservation::check_command(endpoint, Side::Destination, &cdb).map_err(|f| (f, 0))?;
+    let total: u64 = data.iter().map(|d| d.len() as u64).sum();
+    endpoint
+        .throttle
+        .take(Side::Destination, total)
+        .map_err(|f| (f, 0))?;
     let (done, stopped) = endpoint.device.write_transfers(&cdb, data, transfer);
     let before = (done * transfer) as u64;
     match stopped {

@@ -21,6 +21,7 @@ use crate::scsi::copy_results::{
 use crate::scsi::parameter_list::Supported;
 use crate::scsi::{Asc, Limits, ListIdUsage, ParameterList, Sense, Status};
 
+use super::limit::{DeviceLimits, Limiter};
 use super::registry::{Registry, Request};
 use super::run::{self, Context, Progress, Resolve};
 use super::{Abort, CommandResult, CopyService, Nexus};
@@ -60,6 +61,9 @@ pub struct CopyManager {
     state: Mutex<State>,
     registry: Arc<Registry>,
     metrics: Option<Arc<Metrics>>,
+    device_limits: Option<Arc<DeviceLimits>>,
+    /// Bytes per second each copy may read from its sources (None: unlimited).
+    copy_limit: Option<u64>,
 }
 
 impl CopyManager {
@@ -70,7 +74,22 @@ impl CopyManager {
             state: Mutex::new(State::default()),
             registry: Arc::new(Registry::default()),
             metrics: None,
+            device_limits: None,
+            copy_limit: None,
         }
+    }
+
+    /// Holds every copy's I/O to a device to that device's limit (shared with the other
+    /// copy managers of the daemon).
+    pub fn with_device_limits(mut self, limits: Arc<DeviceLimits>) -> Self {
+        self.device_limits = Some(limits);
+        self
+    }
+
+    /// Holds each copy to `rate` bytes per second read from its sources.
+    pub fn with_copy_limit(mut self, rate: Option<u64>) -> Self {
+        self.copy_limit = rate;
+        self
     }
 
     /// Counts copies, segments and bytes in `metrics`.
@@ -169,6 +188,8 @@ impl CopyManager {
                 .collect(),
             segments: list.segments.len(),
             total_bytes: list.bytes_to_move(),
+            priority: list.priority,
+            limit: self.copy_limit,
         };
         tracing::info!(
             initiator = %request.initiator,
@@ -193,6 +214,10 @@ impl CopyManager {
             limits: &self.limits,
             progress: &progress,
             abort: &abort,
+            device_limits: self.device_limits.as_deref(),
+            copy_limit: self
+                .copy_limit
+                .map(|rate| Arc::new(Limiter::new(&format!("copy {id}"), rate))),
         };
         if let Some(m) = &self.metrics {
             m.copies_in_flight.inc();

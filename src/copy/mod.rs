@@ -5,6 +5,7 @@
 
 pub mod engine;
 pub mod io;
+pub mod limit;
 pub mod manager;
 pub mod registry;
 pub mod reservation;

@@ -32,6 +32,11 @@ pub struct Request {
     pub segments: usize,
     /// Bytes the list moves, as its descriptors say (0 when unknown).
     pub total_bytes: u64,
+    /// The parameter list's PRIORITY (0 highest): the order copies waiting on the same
+    /// device limit are served in.
+    pub priority: u8,
+    /// The copy's own limit, bytes per second read from its sources (None: unlimited).
+    pub limit: Option<u64>,
 }
 
 /// One copy as `xcopy status` shows it.

@@ -19,6 +19,7 @@ use crate::scsi::{
 
 use super::engine;
 use super::io::{self, Endpoint, Failure, Side, StreamUnit};
+use super::limit::{DeviceLimits, Limiter, Throttle};
 use super::segment::{self, Held, Leftovers, Moved, Residue, Sink, Source};
 use super::{Abort, Nexus};
 
@@ -52,6 +53,10 @@ pub struct Context<'a> {
     pub limits: &'a Limits,
     pub progress: &'a Progress,
     pub abort: &'a Abort,
+    /// Per-device bandwidth limits (the inventory's `limit`), shared by every copy.
+    pub device_limits: Option<&'a DeviceLimits>,
+    /// This copy's own limit on the bytes it reads from its sources.
+    pub copy_limit: Option<Arc<Limiter>>,
 }
 
 /// Runs every segment of `list` in order.
@@ -673,12 +678,19 @@ impl Runner<'_> {
                 })
             }
         };
+        let throttle = Throttle {
+            device: self.ctx.device_limits.and_then(|l| l.get(device.name())),
+            copy: self.ctx.copy_limit.clone(),
+            priority: self.list.priority,
+            abort: self.ctx.abort.clone(),
+        };
         let mut endpoint = Endpoint {
             device,
             cscd,
             block_length: 0,
             blocks: 0,
             backend: None,
+            throttle,
         };
         // The device must be of the type the CSCD says (0D/03), asked without changing its
         // state: standard INQUIRY.
@@ -932,6 +944,8 @@ fn tape_image_copy(
         match s.device.execute(&cdb, DataDirection::FromDevice(&mut buf)) {
             Ok(done) if done.is_good() => {
                 let len = max - done.residual.min(max);
+                // Counted once read: its length is known only now.
+                s.throttle.take(Side::Source, len as u64)?;
                 write_record(d, &buf[..len])?;
                 moved.written += len as u64;
                 filemarks = 0;
@@ -955,6 +969,7 @@ fn tape_image_copy(
                         // A shorter record: INFORMATION = requested − actual.
                         let residue = x.information.unwrap_or(0) as u32 as i32;
                         let len = (max as i64 - i64::from(residue)).clamp(0, max as i64) as usize;
+                        s.throttle.take(Side::Source, len as u64)?;
                         write_record(d, &buf[..len])?;
                         moved.written += len as u64;
                         filemarks = 0;

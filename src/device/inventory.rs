@@ -22,6 +22,7 @@
 //! | `capacity`, `early_warning` | tape | bytes of medium (default 64 GiB), and where early warning starts |
 //! | `timeout_ms` | sg | command timeout (default 60000) |
 //! | `generation` | tape | a library drive's LTO generation, 5-9 (default 9) |
+//! | `limit` | all | bandwidth cap per second (`"200MiB"`, as `size`): every byte copies read from or write to it, all copies together ([`crate::copy::limit`]); a reload changes it without reopening the device |
 //!
 //! A `kind = "tape"` entry without `path` is a drive of a `[[library]]` (the library loads
 //! its cartridges; [`super::library::config`] parses those tables).
@@ -117,6 +118,8 @@ pub struct DeviceConfig {
     pub timeout_ms: u32,
     /// A library drive's LTO generation (`generation`), None: the default.
     pub generation: Option<u8>,
+    /// `limit`: bytes per second copies may move to and from it, all together.
+    pub limit: Option<u64>,
 }
 
 impl DeviceConfig {
@@ -141,6 +144,7 @@ impl DeviceConfig {
             tape: TapeSettings::default(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             generation: None,
+            limit: None,
         }
     }
 
@@ -484,6 +488,13 @@ fn parse_device(
                         .ok_or_else(|| e(format!("{g} is not an LTO generation 5..=9")))?,
                 );
             }
+            "limit" => {
+                let rate = bytes(v).map_err(e)?;
+                if rate == 0 {
+                    return Err(e("must be at least 1 byte per second".into()));
+                }
+                c.limit = Some(rate);
+            }
             "timeout_ms" => {
                 only(key, &[DeviceKind::Sg])?;
                 let ms = integer(v).map_err(e)?;
@@ -637,6 +648,14 @@ fn open_one(c: &DeviceConfig) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), 
     })
 }
 
+/// Two entries that open the same device (a `limit` change needs no reopening).
+fn same_but_limit(a: &DeviceConfig, b: &DeviceConfig) -> bool {
+    DeviceConfig {
+        limit: b.limit,
+        ..a.clone()
+    } == *b
+}
+
 /// The derived designator of an emulated device named `name` in the installation
 /// `installation` (see the module doc). `None` (devices built in code, not from a config
 /// file: tests and wrappers) derives from the name alone.
@@ -710,7 +729,11 @@ impl Inventory {
                     drive.clone() as Arc<dyn ScsiDevice>,
                     emulated_designators(c),
                 ),
-                None => match previous.devices.iter().find(|d| d.config == *c) {
+                None => match previous
+                    .devices
+                    .iter()
+                    .find(|d| same_but_limit(&d.config, c))
+                {
                     Some(d) => (d.device.clone(), d.designators.clone()),
                     None => open_one(c)?,
                 },

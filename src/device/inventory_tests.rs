@@ -453,3 +453,44 @@ fn opens_disks_and_reports_the_tape_gap() {
     let missing = InventoryConfig::load(&dir.path().join("nope.toml")).unwrap_err();
     assert!(matches!(missing, InventoryError::Read { .. }));
 }
+
+#[test]
+fn a_limit_is_a_rate_per_second_on_any_kind() {
+    let c = parse(
+        "[[device]]\nname = \"d\"\nkind = \"disk\"\npath = \"d\"\nlimit = \"200MiB\"\n\
+         [[device]]\nname = \"t\"\nkind = \"tape\"\npath = \"t\"\nlimit = 1000000\n\
+         [[device]]\nname = \"s\"\nkind = \"sg\"\npath = \"/dev/sg3\"\n",
+    )
+    .unwrap();
+    let limits: Vec<_> = c.devices.iter().map(|d| d.limit).collect();
+    assert_eq!(limits, [Some(200 << 20), Some(1_000_000), None]);
+    let base = "[[device]]\nname = \"d\"\nkind = \"disk\"\npath = \"d\"\n";
+    let e = parse_err(&format!("{base}limit = 0\n"));
+    assert!(
+        e.contains("device \"d\": field limit: must be at least 1"),
+        "{e}"
+    );
+    let e = parse_err(&format!("{base}limit = \"fast\"\n"));
+    assert!(e.contains("device \"d\": field limit: \"fast\""), "{e}");
+}
+
+#[test]
+fn a_limit_change_keeps_the_device_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |limit: &str| {
+        format!("[[device]]\nname = \"d\"\nkind = \"disk\"\npath = \"d.img\"\nsize = 4096\n{limit}")
+    };
+    let first = InventoryConfig::parse(&text(""), dir.path()).unwrap();
+    let a = Inventory::open(&first).unwrap();
+    let second = InventoryConfig::parse(&text("limit = \"1MiB\"\n"), dir.path()).unwrap();
+    let b = Inventory::reopen(&second, &a).unwrap();
+    let (x, y) = (
+        &a.by_name("d").unwrap().device,
+        &b.by_name("d").unwrap().device,
+    );
+    assert!(Arc::ptr_eq(x, y), "the same open device");
+    assert_eq!(b.by_name("d").unwrap().config.limit, Some(1 << 20));
+    let third = InventoryConfig::parse(&text("read_only = true\n"), dir.path()).unwrap();
+    let c = Inventory::reopen(&third, &b).unwrap();
+    assert!(!Arc::ptr_eq(y, &c.by_name("d").unwrap().device), "reopened");
+}

@@ -235,7 +235,7 @@ pub fn sense_summary(sense: &Sense) -> String {
         sense.asc.asc(),
         sense.asc.ascq(),
         sense.key.name(),
-        sense.asc.name()
+        sense.asc.describe()
     )
 }
 
@@ -244,7 +244,12 @@ pub fn render_sense(sense: &Sense) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "CHECK CONDITION");
     let _ = writeln!(s, "  sense key: {}", sense.key);
-    let _ = writeln!(s, "  additional sense: {} {}", sense.asc, sense.asc.name());
+    let _ = writeln!(
+        s,
+        "  additional sense: {} {}",
+        sense.asc,
+        sense.asc.describe()
+    );
     if let Some(segment) = sense.segment_number {
         let _ = writeln!(s, "  segment number: {segment}");
     }

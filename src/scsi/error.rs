@@ -103,7 +103,7 @@ impl DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let asc = self.reason.asc();
-        write!(f, "{} ({asc}) at byte {}", asc.name(), self.offset)?;
+        write!(f, "{} ({asc}) at byte {}", asc.describe(), self.offset)?;
         if let Some(bit) = self.bit {
             write!(f, " bit {bit}")?;
         }

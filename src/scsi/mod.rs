@@ -24,6 +24,7 @@
     )
 )]
 
+mod asc_table;
 pub mod attribute;
 pub mod cdb;
 pub mod codes;

@@ -523,7 +523,7 @@ impl From<DecodeError> for Sense {
 
 impl fmt::Display for Sense {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.key, self.asc, self.asc.name())?;
+        write!(f, "{} {} {}", self.key, self.asc, self.asc.describe())?;
         if let Some(segment) = self.segment_number {
             write!(f, ", segment {segment}")?;
         }

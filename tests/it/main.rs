@@ -17,6 +17,7 @@ mod hostile;
 mod iscsi;
 mod iscsi_window;
 mod library;
+mod limits;
 mod ndmp;
 mod objstore;
 mod operations;
