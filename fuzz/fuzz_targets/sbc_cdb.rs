@@ -99,12 +99,14 @@ fuzz_target!(|cdb: &[u8]| {
                 block_size: 512,
                 write_protect: false,
                 write_cache: true,
+                software_write_protect: false,
             },
             DiskModeParameters {
                 blocks: u64::MAX,
                 block_size: u32::MAX,
                 write_protect: true,
                 write_cache: false,
+                software_write_protect: true,
             },
         ] {
             let Ok(data) = mode_sense_data(&c, &params) else {
@@ -159,6 +161,11 @@ fuzz_target!(|cdb: &[u8]| {
             assert_eq!(capacity_16, Some(allocation_length))
         }
         Some(DiskCommand::ModeSense(c)) => assert_eq!(mode_sense, Some(c)),
+        Some(DiskCommand::ModeSelect(c)) => {
+            // MODE SELECT(6) 15h or (10) 55h; PF 0 only with no parameter list.
+            assert_eq!(cdb.first(), Some(if c.ten { &0x55 } else { &0x15 }));
+            assert!(c.page_format || c.parameter_list_length == 0);
+        }
         Some(DiskCommand::ReportSupportedOperationCodes(c)) => assert_eq!(opcodes, Some(c)),
         Some(DiskCommand::Inquiry(c)) => assert_eq!(sense(InquiryCdb::decode(cdb)), Some(c)),
         Some(DiskCommand::CompareAndWrite(c)) => assert_eq!(compare, Some(c)),
