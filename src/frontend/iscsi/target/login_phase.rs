@@ -52,23 +52,9 @@ pub(super) fn login(
                 shared.config.login_timeout.as_secs()
             )));
         }
-        let mut timed = Deadline {
-            reader,
-            at: deadline,
-        };
-        let req = match read_pdu(&mut timed, Digests::default(), LOGIN_PDU_DATA) {
+        let req = match read_login_pdu(reader, deadline, shared, first) {
             Ok(p) => p,
-            Err(ReadError::Io(e)) if is_timeout(&e) => {
-                return Ok(Err(format!(
-                    "not logged in within {} s",
-                    shared.config.login_timeout.as_secs()
-                )))
-            }
-            Err(ReadError::Io(e)) if first && e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Ok(Err(SILENT.into()))
-            }
-            Err(ReadError::Io(e)) => return Ok(Err(format!("connection lost: {e}"))),
-            Err(ReadError::Pdu(e)) => return Ok(Err(format!("bad login PDU: {e}"))),
+            Err(why) => return Ok(Err(why)),
         };
         let b = req.bhs;
         if b.opcode() != Opcode::LOGIN_REQUEST {
@@ -104,22 +90,8 @@ pub(super) fn login(
                 status.0, status.1
             )))
         };
-        // Version-max/min (bytes 2, 3): we speak version 0.
-        if b.byte(3) != 0 {
-            return fail(w, LoginStatus::UNSUPPORTED_VERSION, "version".into());
-        }
-        if b.tsih() != 0 {
-            // MaxConnections=1: no connection may join an existing session.
-            let why = "a connection to join an existing session".into();
-            return fail(w, LoginStatus::SESSION_DOES_NOT_EXIST, why);
-        }
-        if csg == 2 || csg < current || (transit && (nsg == 2 || nsg <= csg)) || (transit && cont) {
-            let why = format!("stage transition CSG {csg} NSG {nsg}");
-            return fail(w, LoginStatus::INITIATOR_ERROR, why);
-        }
-        if csg == stage::OPERATIONAL && !neg.may_leave_security() {
-            let why = "operational stage before authentication".into();
-            return fail(w, LoginStatus::AUTHENTICATION_FAILURE, why);
+        if let Some((status, why)) = refusal(&b, current, &neg) {
+            return fail(w, status, why);
         }
         current = csg;
         text.extend_from_slice(&req.data);
@@ -153,42 +125,10 @@ pub(super) fn login(
         let may_transit = transit
             && !(csg == stage::SECURITY && (!neg.may_leave_security() || neg.chap_pending()));
         if may_transit && nsg == stage::FULL_FEATURE {
-            let tsih = match shared.next_tsih.fetch_add(1, Ordering::AcqRel) {
-                0 => shared.next_tsih.fetch_add(1, Ordering::AcqRel),
-                t => t,
+            let (session, conn_id, tsih) = match open_session(shared, w, &neg.params, isid)? {
+                Ok(opened) => opened,
+                Err(why) => return fail(w, LoginStatus::TOO_MANY_CONNECTIONS, why),
             };
-            let tsih = tsih.max(1);
-            let params = &neg.params;
-            let session = Arc::new(Session {
-                initiator: params.initiator_name.clone(),
-                isid,
-                nexus: Session::nexus(&params.initiator_name, isid, tsih),
-                stream: w.stream.try_clone()?,
-                tasks: Mutex::new(HashMap::new()),
-                task_done: Condvar::new(),
-                buffered: AtomicUsize::new(0),
-            });
-            let conn_id = shared.next_conn.fetch_add(1, Ordering::AcqRel);
-            // Counted and registered under one lock, before the initiator hears it is in:
-            // two logins racing cannot both take the last session.
-            if !params.discovery {
-                let mut sessions = shared.sessions();
-                let others = sessions
-                    .values()
-                    .filter(|s| {
-                        s.initiator.eq_ignore_ascii_case(&params.initiator_name) && s.isid != isid
-                    })
-                    .count();
-                if others >= shared.config.max_sessions_per_initiator {
-                    drop(sessions);
-                    let why = format!(
-                        "{others} sessions already: max_sessions_per_initiator = {}",
-                        shared.config.max_sessions_per_initiator
-                    );
-                    return fail(w, LoginStatus::TOO_MANY_CONNECTIONS, why);
-                }
-                sessions.insert(conn_id, session.clone());
-            }
             respond(
                 w,
                 0x80 | (csg << 2) | nsg,
@@ -213,6 +153,108 @@ pub(super) fn login(
         }
         respond(w, flags, 0, LoginStatus::SUCCESS, answer.encode())?;
     }
+}
+
+/// Why a Login Request's header is refused before its keys are read, if it is: version,
+/// a TSIH (no connection joins a session), a stage transition RFC 7143 6.3 forbids
+/// (`current` is the stage the login is in), or the operational stage before authentication.
+fn refusal(b: &Bhs, current: u8, neg: &Negotiation) -> Option<(LoginStatus, String)> {
+    let flags = b.flags();
+    let transit = flags & 0x80 != 0;
+    let cont = flags & 0x40 != 0;
+    let csg = (flags >> 2) & 3;
+    let nsg = flags & 3;
+    // Version-max/min (bytes 2, 3): we speak version 0.
+    if b.byte(3) != 0 {
+        return Some((LoginStatus::UNSUPPORTED_VERSION, "version".into()));
+    }
+    if b.tsih() != 0 {
+        // MaxConnections=1: no connection may join an existing session.
+        let why = "a connection to join an existing session".into();
+        return Some((LoginStatus::SESSION_DOES_NOT_EXIST, why));
+    }
+    if csg == 2 || csg < current || (transit && (nsg == 2 || nsg <= csg)) || (transit && cont) {
+        let why = format!("stage transition CSG {csg} NSG {nsg}");
+        return Some((LoginStatus::INITIATOR_ERROR, why));
+    }
+    if csg == stage::OPERATIONAL && !neg.may_leave_security() {
+        let why = "operational stage before authentication".into();
+        return Some((LoginStatus::AUTHENTICATION_FAILURE, why));
+    }
+    None
+}
+
+/// Reads the next Login Request PDU before `deadline`; Err says why the login ends (time
+/// out, the connection closed, a PDU that does not decode).
+fn read_login_pdu(
+    reader: &mut BufReader<TcpStream>,
+    deadline: Instant,
+    shared: &Shared,
+    first: bool,
+) -> Result<Pdu, String> {
+    let mut timed = Deadline {
+        reader,
+        at: deadline,
+    };
+    match read_pdu(&mut timed, Digests::default(), LOGIN_PDU_DATA) {
+        Ok(p) => Ok(p),
+        Err(ReadError::Io(e)) if is_timeout(&e) => Err(format!(
+            "not logged in within {} s",
+            shared.config.login_timeout.as_secs()
+        )),
+        Err(ReadError::Io(e)) if first && e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(SILENT.into())
+        }
+        Err(ReadError::Io(e)) => Err(format!("connection lost: {e}")),
+        Err(ReadError::Pdu(e)) => Err(format!("bad login PDU: {e}")),
+    }
+}
+
+/// An opened session, its connection id and its TSIH.
+type Opened = (Arc<Session>, u32, u16);
+
+/// The session a login entering full feature phase opens: a new TSIH (never 0) and
+/// connection id, and (but for discovery) its place in the session table. Err: the
+/// initiator already has `max_sessions_per_initiator` sessions (nothing registered).
+fn open_session(
+    shared: &Shared,
+    w: &Writer,
+    params: &Params,
+    isid: [u8; 6],
+) -> io::Result<Result<Opened, String>> {
+    let tsih = match shared.next_tsih.fetch_add(1, Ordering::AcqRel) {
+        0 => shared.next_tsih.fetch_add(1, Ordering::AcqRel),
+        t => t,
+    };
+    let tsih = tsih.max(1);
+    let session = Arc::new(Session {
+        initiator: params.initiator_name.clone(),
+        isid,
+        nexus: Session::nexus(&params.initiator_name, isid, tsih),
+        stream: w.stream.try_clone()?,
+        tasks: Mutex::new(HashMap::new()),
+        task_done: Condvar::new(),
+        buffered: AtomicUsize::new(0),
+    });
+    let conn_id = shared.next_conn.fetch_add(1, Ordering::AcqRel);
+    // Counted and registered under one lock, before the initiator hears it is in:
+    // two logins racing cannot both take the last session.
+    if !params.discovery {
+        let mut sessions = shared.sessions();
+        let others = sessions
+            .values()
+            .filter(|s| s.initiator.eq_ignore_ascii_case(&params.initiator_name) && s.isid != isid)
+            .count();
+        if others >= shared.config.max_sessions_per_initiator {
+            drop(sessions);
+            return Ok(Err(format!(
+                "{others} sessions already: max_sessions_per_initiator = {}",
+                shared.config.max_sessions_per_initiator
+            )));
+        }
+        sessions.insert(conn_id, session.clone());
+    }
+    Ok(Ok((session, conn_id, tsih)))
 }
 
 /// A read that ran out of time (SO_RCVTIMEO: EAGAIN or ETIMEDOUT).
