@@ -197,18 +197,7 @@ impl EmulatedDisk {
         }
         let bs = u64::from(opts.block_size);
         if let Some(size) = opts.create_size {
-            if size == 0 || size % bs != 0 {
-                return Err(DiskError::CreateSize {
-                    path,
-                    size,
-                    block_size: opts.block_size,
-                });
-            }
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(f) => f.set_len(size).map_err(io_err)?,
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err(e)),
-            }
+            create_image(&path, size, opts.block_size)?;
         }
         let meta = std::fs::metadata(&path).map_err(io_err)?;
         let is_block = meta.file_type().is_block_device();
@@ -261,23 +250,12 @@ impl EmulatedDisk {
         }
         let (mut mem_align, mut offset_align) = (1, 1);
         if direct {
-            match crate::sys::block::direct_io_alignment(file.as_fd()) {
-                Some((mem, off)) if off <= opts.block_size => {
-                    (mem_align, offset_align) = (mem.max(1) as usize, off as usize);
-                }
-                Some(_) => direct = false,
+            match direct_alignment(&file, opts.block_size) {
+                Some(align) => (mem_align, offset_align) = align,
                 None => {
-                    // No STATX_DIOALIGN: assume the block size and prove it with one read.
-                    (mem_align, offset_align) = (BOUNCE_ALIGN, opts.block_size as usize);
-                    let mut probe = AlignedBuf::new(opts.block_size as usize);
-                    if file.read_exact_at(probe.as_mut_slice(), 0).is_err() {
-                        direct = false;
-                    }
+                    direct = false;
+                    file = open(false).map_err(io_err)?;
                 }
-            }
-            if !direct {
-                file = open(false).map_err(io_err)?;
-                (mem_align, offset_align) = (1, 1);
             }
         }
         let journal = atomic::Journal::beside(&path);
@@ -679,6 +657,43 @@ impl EmulatedDisk {
             DiskCommand::Reservation(_) | DiskCommand::Unsupported(_) => {
                 Err(Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE))
             }
+        }
+    }
+}
+
+/// Creates a `size`-byte image at `path` unless a file is there already (which is kept).
+fn create_image(path: &Path, size: u64, block_size: u32) -> Result<(), DiskError> {
+    if size == 0 || !size.is_multiple_of(u64::from(block_size)) {
+        return Err(DiskError::CreateSize {
+            path: path.to_path_buf(),
+            size,
+            block_size,
+        });
+    }
+    let io_err = |source: io::Error| DiskError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(f) => f.set_len(size).map_err(io_err),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+/// The memory and offset alignment O_DIRECT needs on `file` (opened with it), or None
+/// where it cannot serve `block_size` blocks: from STATX_DIOALIGN, or without it the
+/// block size, proven by one aligned read.
+fn direct_alignment(file: &File, block_size: u32) -> Option<(usize, usize)> {
+    match crate::sys::block::direct_io_alignment(file.as_fd()) {
+        Some((mem, off)) if off <= block_size => Some((mem.max(1) as usize, off as usize)),
+        Some(_) => None,
+        None => {
+            // No STATX_DIOALIGN: assume the block size and prove it with one read.
+            let mut probe = AlignedBuf::new(block_size as usize);
+            file.read_exact_at(probe.as_mut_slice(), 0)
+                .is_ok()
+                .then_some((BOUNCE_ALIGN, block_size as usize))
         }
     }
 }
