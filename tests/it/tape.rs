@@ -1249,7 +1249,9 @@ fn a_backup_killed_midway_leaves_a_prefix_of_its_records() {
     };
     for seen in [1, 16, 256] {
         let _ = fs::remove_file(&tape);
-        let mut child = backup("disk0").spawn().unwrap();
+        // Capped at 128 MiB/s (4 s for the 512 MiB): uncapped, the whole copy took less
+        // than the poll below needs on a loaded machine, and the kills landed after it.
+        let mut child = backup("disk0").args(["--limit", "128MiB"]).spawn().unwrap();
         // Killed once the image shows `seen` records (polled with a deadline).
         let t0 = std::time::Instant::now();
         let mut at = (0, 0);
