@@ -104,7 +104,7 @@ fn main() -> Result<()> {
 
     // workers: qd threads, each its own fd and SG_IO, taking chunk numbers from a channel
     let (t, c0) = (Instant::now(), cpu_seconds());
-    let (tx, rx) = crossbeam::channel::bounded::<u64>(qd * 2);
+    let (tx, rx) = crossbeam_channel::bounded::<u64>(qd * 2);
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
         for _ in 0..qd {

@@ -39,6 +39,9 @@ cargo clippy --all-targets -- -D warnings
 # The fuzz crate is its own workspace (own target dir; fuzz/.cargo/config.toml sets --cfg fuzzing).
 (cd fuzz && env -u CARGO_TARGET_DIR cargo clippy --all-targets -- -D warnings)
 
+step "import rules (docs/architecture.md)"
+scripts/check-imports.sh
+
 step "golden vectors regenerate from scripts/golden.py"
 golden_tmp=$(mktemp -d)
 trap 'rm -rf "$golden_tmp"; printf "\n=== done in %ds\n" "$SECONDS"' EXIT

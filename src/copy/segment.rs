@@ -386,8 +386,8 @@ fn read_ahead(
     let per_chunk = (CHUNK / in_unit).max(1) as u64;
     std::thread::scope(|scope| {
         let (full_tx, full_rx) =
-            crossbeam::channel::bounded::<Result<(AlignedBuf, usize), Failure>>(READ_AHEAD);
-        let (free_tx, free_rx) = crossbeam::channel::unbounded::<AlignedBuf>();
+            crossbeam_channel::bounded::<Result<(AlignedBuf, usize), Failure>>(READ_AHEAD);
+        let (free_tx, free_rx) = crossbeam_channel::unbounded::<AlignedBuf>();
         for _ in 0..=READ_AHEAD {
             let _ = free_tx.send(AlignedBuf::default());
         }
