@@ -750,12 +750,16 @@ impl Daemon {
         };
         let metrics_server = match &config.metrics_listen {
             Some(listen) => {
-                let server = MetricsServer::start(listen, metrics.clone()).map_err(|source| {
-                    DaemonError::Listen {
-                        listen: format!("[metrics] {listen}"),
-                        source,
-                    }
-                })?;
+                let registry = copy.registry().clone();
+                let copies: crate::metrics::CopiesView =
+                    Arc::new(move || serde_json::json!({ "copies": registry.list() }));
+                let server =
+                    MetricsServer::start(listen, metrics.clone(), copies).map_err(|source| {
+                        DaemonError::Listen {
+                            listen: format!("[metrics] {listen}"),
+                            source,
+                        }
+                    })?;
                 if !is_loopback(listen) {
                     tracing::warn!(
                         listen,

@@ -175,9 +175,13 @@ pub struct MetricsServer {
     thread: Option<thread::JoinHandle<()>>,
 }
 
+/// What `GET /copies` answers: the copy registry's list, as the admin socket's `list`.
+pub type CopiesView = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 impl MetricsServer {
-    /// Serves `metrics` on `listen`.
-    pub fn start(listen: &str, metrics: Arc<Metrics>) -> io::Result<Self> {
+    /// Serves `metrics` on `listen` at `/metrics`, and `copies` (read-only: stopping a
+    /// copy stays with the owner-only admin socket) at `/copies`.
+    pub fn start(listen: &str, metrics: Arc<Metrics>, copies: CopiesView) -> io::Result<Self> {
         let listener = TcpListener::bind(listen)?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
@@ -189,7 +193,7 @@ impl MetricsServer {
                 while !s.load(Ordering::Acquire) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            let _ = answer(stream, &metrics);
+                            let _ = answer(stream, &metrics, &*copies);
                         }
                         Err(_) => thread::sleep(Duration::from_millis(50)),
                     }
@@ -216,9 +220,13 @@ impl Drop for MetricsServer {
     }
 }
 
-/// One HTTP request: `GET /metrics` gets the exposition, anything else 404; the headers are
-/// read (at most 8 KiB, 5 s) and ignored.
-fn answer(stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
+/// One HTTP request: `GET /metrics` gets the exposition, `GET /copies` the copies as JSON,
+/// anything else 404; the headers are read (at most 8 KiB, 5 s) and ignored.
+fn answer(
+    stream: TcpStream,
+    metrics: &Metrics,
+    copies: &(dyn Fn() -> serde_json::Value + Send + Sync),
+) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut reader = BufReader::new(io::Read::take(stream.try_clone()?, 8192));
@@ -238,8 +246,16 @@ fn answer(stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
              charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
+    } else if request.starts_with("GET ") && path == "/copies" {
+        let body = copies().to_string();
+        write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
     } else {
-        let body = "not found: the metrics are at /metrics\n";
+        let body = "not found: the metrics are at /metrics, the copies at /copies\n";
         write!(
             out,
             "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
@@ -269,7 +285,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("xcopyd_device_command_seconds_count{device=\"disk0\"} 1"));
-        let server = MetricsServer::start("127.0.0.1:0", m).unwrap();
+        let copies: CopiesView = Arc::new(|| serde_json::json!({"copies": [{"id": 7}]}));
+        let server = MetricsServer::start("127.0.0.1:0", m, copies).unwrap();
         let get = |path: &str| {
             let mut s = TcpStream::connect(server.local_addr()).unwrap();
             write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -281,6 +298,17 @@ mod tests {
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(ok.ends_with("# EOF\n"));
         assert!(get("/").starts_with("HTTP/1.1 404"));
+        let copies = get("/copies");
+        assert!(
+            copies.starts_with("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"),
+            "{copies}"
+        );
+        assert!(
+            copies.ends_with("\r\n\r\n{\"copies\":[{\"id\":7}]}"),
+            "{copies}"
+        );
+        // Read-only: no way to stop a copy from here.
+        assert!(get("/copies/7/abort").starts_with("HTTP/1.1 404"));
         assert_eq!(Metrics::label("iqn.a\u{0}b\n"), "iqn.ab");
     }
 }

@@ -1,5 +1,6 @@
 //! `xcopy status` and `xcopy abort`: the running daemon's copies, through its admin socket
-//! (owner-only; see `xcopyd::admin`).
+//! (owner-only; see `xcopyd::admin`), or — read-only, from another host — through the
+//! `/copies` of its `[metrics] listen` endpoint (`--target`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,11 +15,16 @@ use crate::admin::ask;
 #[command(after_help = "Examples:
   xcopy status                 every running copy, then the last finished
   xcopy status --watch 7       follow copy 7 until it ends (exit status: its sense key)
-  xcopy status --json | jq .   the same as one JSON object")]
+  xcopy status --json | jq .   the same as one JSON object
+  xcopy status --target http://backup1:9464   a daemon on another host (its [metrics] listen)")]
 pub struct StatusArgs {
     /// The daemon's admin socket (default: xcopyd.sock in the state directory).
-    #[arg(short = 'S', long, value_name = "PATH")]
+    #[arg(short = 'S', long, value_name = "PATH", conflicts_with = "target")]
     pub socket: Option<PathBuf>,
+    /// A daemon elsewhere: the http://HOST:PORT of its [metrics] listen, whose /copies
+    /// lists the same copies (read-only: `xcopy abort` is local, through the socket).
+    #[arg(long, value_name = "http://HOST:PORT")]
+    pub target: Option<String>,
     /// Follow one copy, a line per interval, until it ends.
     #[arg(short, long, value_name = "ID")]
     pub watch: Option<u64>,
@@ -60,12 +66,69 @@ fn request(path: &Path, req: Value) -> Result<Value> {
     Ok(answer)
 }
 
-pub fn status(args: &StatusArgs) -> Result<u8> {
-    let path = socket(&args.socket);
-    if let Some(id) = args.watch {
-        return watch(&path, id, args);
+/// Where the copies are asked for.
+enum Source {
+    Socket(PathBuf),
+    /// The base URL of a metrics endpoint.
+    Http(String),
+}
+
+impl Source {
+    fn of(args: &StatusArgs) -> Self {
+        match &args.target {
+            Some(url) => Self::Http(url.trim_end_matches('/').to_string()),
+            None => Self::Socket(socket(&args.socket)),
+        }
     }
-    let answer = request(&path, json!({"op": "list"}))?;
+
+    /// `{"copies": [...]}`.
+    fn list(&self) -> Result<Value> {
+        match self {
+            Self::Socket(path) => request(path, json!({"op": "list"})),
+            Self::Http(base) => {
+                let url = format!("{base}/copies");
+                let mut answer = ureq::get(&url)
+                    .call()
+                    .with_context(|| format!("GET {url} (the daemon's [metrics] listen?)"))?;
+                let text = answer
+                    .body_mut()
+                    .with_config()
+                    .limit(16 << 20)
+                    .read_to_string()
+                    .with_context(|| format!("GET {url}"))?;
+                let v: Value = serde_json::from_str(&text)
+                    .with_context(|| format!("GET {url}: not the copies' JSON"))?;
+                if !v["copies"].is_array() {
+                    bail!("GET {url}: no \"copies\" list in the answer");
+                }
+                Ok(v)
+            }
+        }
+    }
+
+    /// `{"copy": {...} | null}`.
+    fn get(&self, id: u64) -> Result<Value> {
+        match self {
+            Self::Socket(path) => request(path, json!({"op": "get", "id": id})),
+            Self::Http(_) => {
+                let list = self.list()?;
+                let copy = list["copies"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|c| c["id"].as_u64() == Some(id)))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                Ok(json!({ "copy": copy }))
+            }
+        }
+    }
+}
+
+pub fn status(args: &StatusArgs) -> Result<u8> {
+    let source = Source::of(args);
+    if let Some(id) = args.watch {
+        return watch(&source, id, args);
+    }
+    let answer = source.list()?;
     let copies = answer["copies"].as_array().cloned().unwrap_or_default();
     if args.json {
         println!("{answer}");
@@ -125,10 +188,10 @@ fn line(c: &Value) -> String {
 }
 
 /// `--watch ID`: a line per interval until the copy ends; the exit status is its sense key.
-fn watch(path: &Path, id: u64, args: &StatusArgs) -> Result<u8> {
+fn watch(source: &Source, id: u64, args: &StatusArgs) -> Result<u8> {
     let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 3600.0));
     loop {
-        let answer = request(path, json!({"op": "get", "id": id}))?;
+        let answer = source.get(id)?;
         let copy = &answer["copy"];
         if copy.is_null() {
             bail!("no copy {id} (running or among the last finished)");

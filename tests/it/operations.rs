@@ -350,4 +350,35 @@ fn metrics_move_while_copies_run() {
                 && s.labels.get("device") == Some("tape0")),
         "latency of the tape's commands"
     );
+    // From another host: the same endpoint's /copies, through `xcopy status --target`
+    // (no admin socket involved: the state directory is not this process's).
+    let target = format!("http://127.0.0.1:{metrics}");
+    let out = Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["status", "--json", "--target", &target])
+        .env("XCOPYD_STATE_DIR", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let copies = listed["copies"].as_array().unwrap();
+    assert_eq!(copies.len(), 2, "{listed}");
+    assert!(copies.iter().all(|c| c["state"] == "good"), "{listed}");
+    let id = copies[0]["id"].as_u64().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["status", "--target", &target, "--watch", &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(" good "),
+        "{out:?}"
+    );
+    // Read-only: abort is the admin socket's, not the network's.
+    let out = Command::new(env!("CARGO_BIN_EXE_xcopy"))
+        .args(["abort", "--target", &target, &id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "abort takes no --target");
 }
