@@ -236,33 +236,31 @@ fn answer(
     while reader.read_line(&mut header)? > 2 {
         header.clear();
     }
-    let mut out = stream;
     let path = request.split_whitespace().nth(1).unwrap_or("");
-    if request.starts_with("GET ") && (path == "/metrics" || path.starts_with("/metrics?")) {
-        let body = metrics.render();
-        write!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; \
-             charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-    } else if request.starts_with("GET ") && path == "/copies" {
-        let body = copies().to_string();
-        write!(
-            out,
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        )
-    } else {
-        let body = "not found: the metrics are at /metrics, the copies at /copies\n";
-        write!(
-            out,
-            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{body}",
-            body.len()
-        )
-    }
+    let get = request.starts_with("GET ");
+    let (status, content_type, body) =
+        if get && (path == "/metrics" || path.starts_with("/metrics?")) {
+            (
+                "200 OK",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                metrics.render(),
+            )
+        } else if get && path == "/copies" {
+            ("200 OK", "application/json", copies().to_string())
+        } else {
+            (
+                "404 Not Found",
+                "text/plain",
+                "not found: the metrics are at /metrics, the copies at /copies\n".to_string(),
+            )
+        };
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 #[cfg(test)]

@@ -117,12 +117,7 @@ pub fn encode(args: &EncodeArgs) -> Result<u8> {
 fn hex_text(bytes: &[u8]) -> String {
     bytes
         .chunks(16)
-        .map(|line| {
-            line.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(crate::scsi::dump::hex_spaced)
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -131,17 +131,16 @@ fn execute_with(
     let done = super::progress::Done::default();
     let response = std::thread::scope(|scope| {
         scope.spawn(|| super::progress::watch(common, total, &seen, &done));
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
         let copy = scope.spawn({
             let (session, cdb) = (&session, &cdb);
             move || {
-                let _ = tx.send(());
+                let _ended = tx;
                 session.command(lun, cdb, list, 0)
             }
         });
-        // The copy's thread says it started; then each POLL without its end asks for
-        // the bytes moved (the channel closes when the thread ends, however it ends).
-        let _ = rx.recv();
+        // Each POLL without the copy's end asks for the bytes moved; the channel
+        // closes (Disconnected) when the copy's thread ends, however it ends.
         while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(POLL) {
             if !pollable {
                 continue;

@@ -303,6 +303,7 @@ fn hex(bytes: &[u8]) -> String {
     }
     s
 }
+
 /// `de ad be ef`: bytes in hex, a space between them.
 pub fn hex_spaced(bytes: &[u8]) -> String {
     bytes
