@@ -127,10 +127,24 @@ impl ImageLock {
     }
 }
 
+/// How long a busy lock is tried again before it counts as held: a lock this process just
+/// released can still be held for a moment by a child it forked (the child's copy of the
+/// descriptor lives until its exec), which a test binary re-running itself did in CI.
+const BUSY_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn try_lock(file: &File, mode: LockMode) -> Result<(), TryLockError> {
-    match mode {
-        LockMode::Shared => file.try_lock_shared(),
-        LockMode::Exclusive => file.try_lock(),
+    let deadline = std::time::Instant::now() + BUSY_GRACE;
+    loop {
+        let r = match mode {
+            LockMode::Shared => file.try_lock_shared(),
+            LockMode::Exclusive => file.try_lock(),
+        };
+        match r {
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => return r,
+        }
     }
 }
 
