@@ -228,7 +228,14 @@ impl Initiator {
             .set_ttt(0xffff_ffff)
             .set_cmd_sn(self.cmd_sn);
         self.send(&Pdu::with_data(b, payload.to_vec()));
-        let r = self.recv();
+        // A target's own ping (a NOP-In with ITT ffffffffh) may cross our NOP-Out on
+        // the wire; it is not the answer.
+        let r = loop {
+            let r = self.recv();
+            if !(r.bhs.opcode() == Opcode::NOP_IN && r.bhs.itt() == 0xffff_ffff) {
+                break r;
+            }
+        };
         assert_eq!((r.bhs.opcode(), r.bhs.itt()), (Opcode::NOP_IN, itt));
         r
     }
