@@ -20,6 +20,7 @@ use crate::scsi::{
 use super::engine;
 use super::io::{self, Endpoint, Failure, Side, StreamUnit};
 use super::limit::{DeviceLimits, Limiter, Throttle};
+pub use super::segment::Tap;
 use super::segment::{self, Held, Leftovers, Moved, Residue, Sink, Source};
 use super::{Abort, Nexus};
 
@@ -34,6 +35,8 @@ pub trait Resolve: Send + Sync {
 pub struct Progress {
     pub segments_processed: AtomicU64,
     pub bytes: AtomicU64,
+    /// Sees every byte written to a stream destination, in order (None: nobody looks).
+    pub tap: Option<Tap>,
 }
 
 /// How a list ended.
@@ -208,6 +211,7 @@ impl Runner<'_> {
                 let sink = Sink::Stream {
                     endpoint: d,
                     unit: stream_unit(self.list, body.destination(), stream_transfer_length),
+                    tap: self.ctx.progress.tap.as_ref(),
                 };
                 let residue = Residue { ..residue };
                 // A backup is a run of these from one disk: the next one's reads may start
@@ -308,6 +312,7 @@ impl Runner<'_> {
                 let sink = Sink::Stream {
                     endpoint: d,
                     unit: stream_unit(self.list, body.destination(), destination_transfer_length),
+                    tap: self.ctx.progress.tap.as_ref(),
                 };
                 segment::transfer(
                     src,
@@ -349,6 +354,7 @@ impl Runner<'_> {
                 let sink = Sink::Stream {
                     endpoint: d,
                     unit: stream_unit(self.list, body.destination(), stream_transfer_length),
+                    tap: self.ctx.progress.tap.as_ref(),
                 };
                 let residue = Residue {
                     source_pad: false,
@@ -455,7 +461,11 @@ impl Runner<'_> {
                             ..residue
                         }
                     };
-                    let sink = Sink::Stream { endpoint: d, unit };
+                    let sink = Sink::Stream {
+                        endpoint: d,
+                        unit,
+                        tap: self.ctx.progress.tap.as_ref(),
+                    };
                     let m = segment::transfer(
                         Source::Bytes(&data),
                         sink,
