@@ -504,6 +504,197 @@ mod tests {
         assert_eq!(out[8..], bytes[8..]);
     }
 
+    /// A fixed-length descriptor: the header, then `fields` at their descriptor offsets.
+    fn case(code: u8, b1: u8, ids: [u16; 2], length: u8, fields: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut bytes = vec![0u8; 4 + usize::from(length)];
+        bytes[..4].copy_from_slice(&[code, b1, 0, length]);
+        bytes[4..6].copy_from_slice(&ids[0].to_be_bytes());
+        bytes[6..8].copy_from_slice(&ids[1].to_be_bytes());
+        for &(at, value) in fields {
+            bytes[at..at + value.len()].copy_from_slice(value);
+        }
+        bytes
+    }
+
+    /// One descriptor of every type, each field a distinct nonzero value at its own offset
+    /// (reserved bytes zero), re-encodes to exactly its own bytes: the encoder's family
+    /// writers put every field where the decoder reads it.
+    #[test]
+    fn every_type_re_encodes_to_its_own_bytes() {
+        let all: Vec<u8> = (0x00..=0x15).collect();
+        let lba = |n: u8| [0, 0, 0, 0, 0, 0, 1, n];
+        let mut cases = vec![
+            case(
+                0x00,
+                1,
+                [1, 2],
+                0x14,
+                &[(9, &[0, 0, 0x10]), (14, &[0, 3]), (16, &lba(4))],
+            ),
+            case(
+                0x01,
+                0,
+                [2, 1],
+                0x14,
+                &[(9, &[0, 2, 0]), (14, &[0, 5]), (16, &lba(6))],
+            ),
+            case(
+                0x02,
+                3,
+                [1, 3],
+                0x18,
+                &[(10, &[0, 7]), (12, &lba(8)), (20, &lba(9))],
+            ),
+            case(
+                0x03,
+                1,
+                [2, 4],
+                0x10,
+                &[(9, &[0, 0, 0x20]), (13, &[0, 0, 0x40]), (16, &[0, 0, 1, 0])],
+            ),
+            case(
+                0x04,
+                1,
+                [0, 2],
+                0x10,
+                &[
+                    (9, &[0, 0, 0x30]),
+                    (12, &[0, 0, 0, 8]),
+                    (16, &[0, 0, 0, 0x0c]),
+                ],
+            ),
+            case(
+                0x06,
+                1,
+                [2, 0],
+                0x0c,
+                &[(9, &[0, 1, 0]), (12, &[0, 0, 2, 0])],
+            ),
+            case(0x07, 0, [3, 0], 0x08, &[(8, &[1])]),
+            case(
+                0x08,
+                1,
+                [1, 2],
+                0x18,
+                &[
+                    (9, &[0, 0, 0x50]),
+                    (12, &[0, 0, 0, 0x11]),
+                    (16, &lba(0x12)),
+                    (26, &[0, 0x13]),
+                ],
+            ),
+            case(
+                0x09,
+                0,
+                [2, 1],
+                0x18,
+                &[
+                    (9, &[0, 0, 0x60]),
+                    (12, &[0, 0, 0, 0x14]),
+                    (16, &lba(0x15)),
+                    (26, &[0, 0x16]),
+                ],
+            ),
+            case(
+                0x0a,
+                1,
+                [1, 3],
+                0x1c,
+                &[
+                    (8, &[0, 0, 0, 0x17]),
+                    (12, &lba(0x18)),
+                    (20, &lba(0x19)),
+                    (28, &[0, 0x1a]),
+                    (30, &[0, 0x1b]),
+                ],
+            ),
+            case(
+                0x0b,
+                1,
+                [1, 2],
+                0x14,
+                &[(9, &[0, 0, 0x70]), (14, &[0, 1]), (16, &lba(0x1c))],
+            ),
+            case(
+                0x0c,
+                0,
+                [2, 1],
+                0x14,
+                &[(9, &[0, 0, 0x80]), (14, &[0, 2]), (16, &lba(0x1d))],
+            ),
+            case(
+                0x0d,
+                2,
+                [1, 3],
+                0x18,
+                &[(10, &[0, 3]), (12, &lba(0x1e)), (20, &lba(0x1f))],
+            ),
+            case(
+                0x0e,
+                1,
+                [2, 4],
+                0x10,
+                &[
+                    (9, &[0, 0, 0x90]),
+                    (13, &[0, 0, 0xa0]),
+                    (16, &[0, 0, 0, 0x21]),
+                ],
+            ),
+            case(
+                0x0f,
+                0,
+                [2, 0],
+                0x0c,
+                &[(9, &[0, 0, 0xb0]), (12, &[0, 0, 0, 0x22])],
+            ),
+            case(0x10, 0, [0, 2], 0x08, &[(8, &[1]), (9, &[0, 0, 3])]),
+            case(
+                0x11,
+                0,
+                [0, 2],
+                0x08,
+                &[(8, &[2]), (9, &[0xff, 0xff, 0xfe])],
+            ),
+            case(0x12, 0, [0, 2], 0x08, &[(8, &[0, 0, 1, 0x23])]),
+            case(0x13, 0, [2, 4], 0x08, &[(8, &[0, 0, 0, 2])]),
+            case(
+                0x14,
+                0,
+                [0, 2],
+                0x18,
+                &[
+                    (8, &[1, 2, 3, 4, 5, 6, 7, 8]),
+                    (16, &[8, 7, 6, 5, 4, 3, 2, 1]),
+                ],
+            ),
+        ];
+        // 05h: 5 bytes of embedded data, padded to 8.
+        let mut embedded = vec![
+            0x05, 0x01, 0x00, 0x14, 0, 0, 0, 2, 0, 0, 0, 0x40, 0, 5, 0, 0,
+        ];
+        embedded.extend_from_slice(&[1, 2, 3, 4, 5, 0, 0, 0]);
+        cases.push(embedded);
+        // 15h: a 24-byte TransportID, UNREG and APTPL set.
+        let mut pr = vec![0x15, 0x00, 0x00, 52, 0, 0, 0, 2];
+        pr.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        pr.extend_from_slice(&[0, 0x03, 0, 1]);
+        pr.extend_from_slice(&24u32.to_be_bytes());
+        pr.extend_from_slice(&[0x05; 24]);
+        cases.push(pr);
+        let mut seen = Vec::new();
+        for bytes in cases {
+            let descriptor = SegmentDescriptor::decode(&mut Reader::at(&bytes, 0), &all)
+                .unwrap_or_else(|e| panic!("{:02x}: {e:?}", bytes[0]));
+            assert_eq!(descriptor.body.type_code(), bytes[0]);
+            let mut out = Vec::new();
+            descriptor.encode(&mut out);
+            assert_eq!(out, bytes, "type {:02x}", bytes[0]);
+            seen.push(bytes[0]);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, all);
+    }
+
     #[test]
     fn third_party_pr_transport_id_length_must_match() {
         let mut bytes = vec![0x15, 0x00, 0x00, 52, 0, 0, 0, 0];
