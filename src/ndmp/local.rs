@@ -20,8 +20,8 @@ use super::data::{self, Data, Disk};
 use super::mover::{self, Mover};
 use super::services::Services;
 use super::tape::TapeDrive;
-use crate::copy::run::{Progress, Tap};
 use crate::copy::Abort;
+use crate::copy::{Progress, Tap};
 use crate::scsi::{Sense, SenseKey};
 
 /// Whether the local engine path can run this backup: records of whole disk blocks.
