@@ -481,13 +481,17 @@ impl Agents {
             tracing::info!(disk = name, "ndmp: image: no such disk (or not allowed)");
             return Err(Error::FILE_NOT_FOUND);
         };
-        match device.block_backend() {
-            Some(backend) => Ok(Disk {
-                name: name.to_string(),
-                backend,
-            }),
-            None => Err(Error::NOT_SUPPORTED),
-        }
+        let Some(backend) = device.block_backend() else {
+            return Err(Error::NOT_SUPPORTED);
+        };
+        let lu = self
+            .services
+            .reach(name, &[DeviceKind::Disk], &self.nexus)?;
+        Ok(Disk {
+            name: name.to_string(),
+            backend,
+            lu: Arc::new(lu),
+        })
     }
 
     fn data_abort(&self) -> Next {

@@ -3,18 +3,21 @@
 //! (recover), with the byte count and an MD5 digest of the stream returned in the
 //! environment (DATA_GET_ENV: BYTES, MD5).
 
-use std::os::unix::fs::FileExt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use md5::{Digest, Md5};
 
 use super::conn::Conn;
+use super::lu::Lu;
 use super::message::{code, Addr, Error, Pval};
 use super::reply::{self, DataState};
 use super::stream::{AbortHandle, Stream};
 use crate::copy::io::AlignedBuf;
+use crate::copy::Abort;
 use crate::device::BlockBackend;
 use crate::ndmp::xdr::Put;
+use crate::scsi::sbc::{ReadWriteCdb, SynchronizeCacheCdb};
+use crate::scsi::{Sense, SenseKey, Status};
 
 pub const IDLE: u32 = 0;
 pub const ACTIVE: u32 = 1;
@@ -57,15 +60,95 @@ pub struct Data {
     changed: Condvar,
 }
 
-/// The disk an image operation runs on.
+/// The disk an image operation runs on. Its blocks are read and written through `lu`, with
+/// READ(16)/WRITE(16) of the NDMP user's nexus, so a persistent reservation another
+/// initiator holds, write protection (SWP) and the disk's range locks apply to DATA as to
+/// any other path; `backend` gives its geometry (and the local backup's engine path).
 pub struct Disk {
     pub name: String,
     pub backend: BlockBackend,
+    pub lu: Arc<Lu>,
 }
 
 impl Disk {
     pub fn bytes(&self) -> u64 {
         self.backend.blocks * u64::from(self.backend.block_size)
+    }
+
+    /// Bytes per command: whole blocks, about CHUNK.
+    fn piece(&self) -> usize {
+        let block = self.backend.block_size.max(1) as usize;
+        (CHUNK / block).max(1) * block
+    }
+
+    fn lba_of(&self, at: u64) -> u64 {
+        at / u64::from(self.backend.block_size.max(1))
+    }
+
+    fn blocks_of(&self, len: usize) -> u32 {
+        u32::try_from(len / self.backend.block_size.max(1) as usize).unwrap_or(u32::MAX)
+    }
+
+    /// Fills `b` from byte `at` (whole blocks).
+    fn read(&self, at: u64, b: &mut [u8]) -> Result<(), String> {
+        let cdb = ReadWriteCdb::read_16(self.lba_of(at), self.blocks_of(b.len()));
+        let len = b.len();
+        let n = self.exec(&cdb, &[], b, "READ(16)", at)?;
+        (n == len)
+            .then_some(())
+            .ok_or_else(|| format!("READ(16) at byte {at}: {n} of {len} bytes"))
+    }
+
+    /// Writes `b` at byte `at` (whole blocks).
+    fn write(&self, at: u64, b: &[u8]) -> Result<(), String> {
+        let cdb = ReadWriteCdb::write_16(self.lba_of(at), self.blocks_of(b.len()), false);
+        self.exec(&cdb, b, &mut [], "WRITE(16)", at).map(drop)
+    }
+
+    /// SYNCHRONIZE CACHE of the whole disk.
+    fn sync(&self) -> Result<(), String> {
+        let cdb = SynchronizeCacheCdb::whole_10();
+        self.exec(&cdb, &[], &mut [], "SYNCHRONIZE CACHE(10)", 0)
+            .map(drop)
+    }
+
+    /// One command through the disk's dispatcher: the data-in bytes, or what the disk
+    /// said. A unit attention (the nexus's first command gets POWER ON; another
+    /// initiator's MODE SELECT or reservation change may report one mid-copy) is logged
+    /// and the command sent again, a few times at most, as an initiator's disk driver does.
+    fn exec(
+        &self,
+        cdb: &[u8],
+        data_out: &[u8],
+        data_in: &mut [u8],
+        what: &str,
+        at: u64,
+    ) -> Result<usize, String> {
+        let mut tries = 0;
+        loop {
+            let (r, n) = self.lu.dispatcher.execute_into(
+                &self.lu.nexus,
+                0,
+                cdb,
+                data_out,
+                data_in,
+                &Abort::new(),
+            );
+            if r.status == Status::GOOD {
+                return Ok(n);
+            }
+            match Sense::decode(&r.sense) {
+                Ok(s) if s.key == SenseKey::UNIT_ATTENTION && tries < 4 => {
+                    tries += 1;
+                    tracing::info!(disk = %self.name, sense = %s, "ndmp: data: unit attention, {what} sent again");
+                }
+                Ok(s) => return Err(format!("{what} at byte {at}: {:?} {s}", r.status)),
+                Err(_) => {
+                    let sense = hex::encode(&r.sense);
+                    return Err(format!("{what} at byte {at}: {:?} {sense}", r.status));
+                }
+            }
+        }
     }
 }
 
@@ -244,7 +327,7 @@ impl Data {
         }
     }
 
-    fn failed(&self, what: &str, e: &std::io::Error) -> u32 {
+    fn failed(&self, what: &str, e: &dyn std::fmt::Display) -> u32 {
         if self.lock().state != ACTIVE {
             return HALT_ABORTED;
         }
@@ -262,13 +345,11 @@ impl Data {
         let mut buf = AlignedBuf::default();
         let mut at = 0u64;
         while at < total {
-            let n = CHUNK.min(usize::try_from(total - at).unwrap_or(CHUNK));
+            let n = disk
+                .piece()
+                .min(usize::try_from(total - at).unwrap_or(CHUNK));
             let b = buf.slice(n);
-            let offset = disk.backend.offset + at;
-            disk.backend
-                .file
-                .read_exact_at(b, offset)
-                .map_err(|e| self.failed("disk", &e))?;
+            disk.read(at, b).map_err(|e| self.failed("disk", &e))?;
             md5.update(&*b);
             stream
                 .send(b.to_vec())
@@ -297,7 +378,9 @@ impl Data {
         let mut buf = AlignedBuf::default();
         let mut at = 0u64;
         while at < total {
-            let n = CHUNK.min(usize::try_from(total - at).unwrap_or(CHUNK));
+            let n = disk
+                .piece()
+                .min(usize::try_from(total - at).unwrap_or(CHUNK));
             let b = buf.slice(n);
             let got = stream.fill(b).map_err(|e| self.failed("connection", &e))?;
             if got < n {
@@ -307,15 +390,11 @@ impl Data {
                 return Err(HALT_CONNECT_ERROR);
             }
             md5.update(&*b);
-            let offset = disk.backend.offset + at;
-            disk.backend
-                .file
-                .write_all_at(b, offset)
-                .map_err(|e| self.failed("disk", &e))?;
+            disk.write(at, b).map_err(|e| self.failed("disk", &e))?;
             at += n as u64;
             self.lock().bytes_processed = at;
         }
-        let _ = disk.backend.file.sync_data();
+        disk.sync().map_err(|e| self.failed("disk", &e))?;
         stream.finish();
         // The one "file" of an image: the disk, recovered.
         let mut b = Vec::new();

@@ -14,7 +14,9 @@ pub struct Lu {
     pub name: String,
     pub dispatcher: Arc<Dispatcher>,
     pub nexus: Nexus,
-    pub claim: Claim,
+    /// Held while the device is open through TAPE or SCSI; None for DATA's disk, which
+    /// other initiators (and NDMP sessions) may use at the same time, under reservations.
+    pub claim: Option<Claim>,
 }
 
 /// How one command ended.

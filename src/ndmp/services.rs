@@ -63,6 +63,23 @@ impl Services {
     /// Opens `name` (one of `kinds`) for `nexus`: NO_DEVICE for a name this user may not
     /// see (as for one that does not exist), DEVICE_BUSY while another session has it.
     pub fn open(&self, name: &str, kinds: &[DeviceKind], nexus: &Nexus) -> Result<Lu, Error> {
+        self.lu(name, kinds, nexus, true)
+    }
+
+    /// Reaches `name` for `nexus` without holding it against other sessions (DATA's disk):
+    /// its commands still go through a dispatcher, so reservations, write protection and
+    /// unit attentions apply.
+    pub fn reach(&self, name: &str, kinds: &[DeviceKind], nexus: &Nexus) -> Result<Lu, Error> {
+        self.lu(name, kinds, nexus, false)
+    }
+
+    fn lu(
+        &self,
+        name: &str,
+        kinds: &[DeviceKind],
+        nexus: &Nexus,
+        claim: bool,
+    ) -> Result<Lu, Error> {
         let inventory = (self.inventory)();
         let Some(d) = inventory
             .by_name(name)
@@ -78,12 +95,17 @@ impl Services {
             tracing::warn!(device = name, initiator = %nexus.initiator, "ndmp: open refused: not in the device's allow list");
             return Err(Error::NO_DEVICE);
         }
-        let Some(claim) = Claim::take(&self.busy, name) else {
-            tracing::info!(
-                device = name,
-                "ndmp: open refused: another session has it open"
-            );
-            return Err(Error::DEVICE_BUSY);
+        let claim = if claim {
+            let Some(claim) = Claim::take(&self.busy, name) else {
+                tracing::info!(
+                    device = name,
+                    "ndmp: open refused: another session has it open"
+                );
+                return Err(Error::DEVICE_BUSY);
+            };
+            Some(claim)
+        } else {
+            None
         };
         let lun = Lun {
             device: d.device.clone(),

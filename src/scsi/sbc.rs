@@ -322,6 +322,12 @@ pub struct SynchronizeCacheCdb {
 }
 
 impl SynchronizeCacheCdb {
+    /// SYNCHRONIZE CACHE(10) of the whole medium (LBA 0, NUMBER OF LOGICAL BLOCKS 0), not
+    /// immediate.
+    pub fn whole_10() -> [u8; 10] {
+        [Opcode::SYNCHRONIZE_CACHE_10.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    }
+
     pub fn decode(cdb: &[u8]) -> Result<Self, DecodeError> {
         let opcode = Opcode(*cdb.first().ok_or_else(|| invalid(0))?);
         match opcode {

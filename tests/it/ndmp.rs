@@ -3,6 +3,7 @@
 //! Debian ndmjob cannot run to the end: see scripts/ndmp-test.sh), authentication, hostile
 //! input, allow lists, and image backup and recover through the local and TCP movers.
 
+use crate::common;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 
@@ -807,4 +808,51 @@ fn xcopy_ndmp_backs_up_three_way_and_restores() {
         "{out}"
     );
     assert!(std::fs::read(dir_b.path().join("disk0.img")).unwrap() == data);
+}
+
+/// DATA's disk is reached through a dispatcher with the NDMP user's nexus, not the image
+/// file: while an iSCSI host holds disk1 Write Exclusive (SPC-4 5.13), a recover into it
+/// halts and leaves it untouched, and once the host releases it the same recover lands.
+#[test]
+fn a_recover_honours_another_initiator_s_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = start(dir.path(), "[[lun]]\ndevice = \"disk1\"\n");
+    let addr = d.ndmp_addr().unwrap();
+    let data: Vec<u8> = (0..DISK_BYTES).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(dir.path().join("disk0.img"), &data).unwrap();
+    let (ok, out) = xcopy_ndmp(addr, &["backup", "--disk", "disk0", "--tape", "tape0"]);
+    assert!(ok, "{out}");
+
+    let mut host = common::Initiator::logged_in_to(
+        d.local_addr(),
+        "iqn.2026-11.org.xcopyd:mover",
+        "iqn.2026-11.org.example:holder",
+    );
+    assert_eq!(
+        common::Initiator::sense(&host.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0),
+        "power on"
+    );
+    let pr_out = |host: &mut common::Initiator, sa: u8, kind: u8, key: u64, sa_key: u64| {
+        let mut list = [0u8; 24];
+        list[..8].copy_from_slice(&key.to_be_bytes());
+        list[8..16].copy_from_slice(&sa_key.to_be_bytes());
+        host.command(0, &[0x5f, sa, kind, 0, 0, 0, 0, 0, 24, 0], &list, 0)
+            .status
+    };
+    // REGISTER 0xabc, then RESERVE Write Exclusive (type 1).
+    assert_eq!(pr_out(&mut host, 0x00, 0, 0, 0xabc), 0);
+    assert_eq!(pr_out(&mut host, 0x01, 1, 0xabc, 0), 0);
+
+    let restore = ["restore", "--disk", "disk1", "--tape", "tape0"];
+    let (ok, out) = xcopy_ndmp(addr, &restore);
+    assert!(!ok, "a recover into a disk reserved by another host: {out}");
+    let disk1 = std::fs::read(dir.path().join("disk1.img")).unwrap();
+    assert!(disk1.iter().all(|&b| b == 0), "disk1 was written");
+
+    // RELEASE: the same recover now lands.
+    assert_eq!(pr_out(&mut host, 0x02, 1, 0xabc, 0), 0);
+    let (ok, out) = xcopy_ndmp(addr, &restore);
+    assert!(ok, "{out}");
+    assert!(std::fs::read(dir.path().join("disk1.img")).unwrap() == data);
 }
