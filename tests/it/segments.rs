@@ -5,7 +5,8 @@
 //! REGISTER) and 15h (REGISTER AND MOVE, sent after every other segment).
 //!
 //! Tapes are written and parsed as SIMH .tap here; commands a device receives are recorded
-//! by a wrapper, so the CDBs and parameter data are checked byte for byte.
+//! by a wrapper, so the CDBs and parameter data are checked byte for byte; COPY STATUS
+//! (TRANSFER COUNT) is checked after 13h.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -144,8 +145,15 @@ fn rig(objects: &[Obj]) -> Rig {
         let mut device: Arc<dyn ScsiDevice> = if i < 2 {
             Arc::new(EmulatedDisk::open(name, &DiskOptions::new(&path, BL as u32)).unwrap())
         } else {
+            // t1's largest block is 70,000 bytes: 13h reads its record of that size with
+            // one READ that ends GOOD, the shorter ones with ILI.
             let c = TapeConfig {
                 designators: vec![designator.clone()],
+                max_block_length: if i == 2 {
+                    70_000
+                } else {
+                    TapeConfig::default().max_block_length
+                },
                 ..TapeConfig::default()
             };
             Arc::new(EmulatedTape::open(name, &path, c).unwrap().0)
@@ -223,6 +231,23 @@ fn run(rig: &Rig, segments: Vec<Segment>) -> (Status, Vec<u8>) {
         .manager
         .extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
     (r.status, r.sense)
+}
+
+/// COPY STATUS of list 1 (SPC-4 6.18.2): SEGMENTS PROCESSED and TRANSFER COUNT, in bytes.
+fn copy_status(rig: &Rig) -> (u16, u32) {
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x84;
+    cdb[2] = 1;
+    cdb[13] = 12;
+    let st = rig
+        .manager
+        .receive_copy_results(&Nexus::local(), &cdb)
+        .data_in;
+    assert_eq!(st[7], 0, "TRANSFER COUNT UNITS: bytes");
+    (
+        u16::from_be_bytes([st[5], st[6]]),
+        u32::from_be_bytes([st[8], st[9], st[10], st[11]]),
+    )
 }
 
 fn good(r: (Status, Vec<u8>)) {
@@ -382,6 +407,8 @@ fn tape_image_copy_copies_records_and_filemarks() {
         count,
     };
     good(run(&r, vec![copy(1)]));
+    // TRANSFER COUNT: the record bytes written (filemarks carry none).
+    assert_eq!(copy_status(&r), (1, 1024 + 301));
     let path = r.dir.path().join("t2.tap");
     drop(r.manager);
     assert_eq!(simh_read(&path), objects[..3]);
@@ -394,6 +421,7 @@ fn tape_image_copy_copies_records_and_filemarks() {
     assert_eq!(simh_read(&path), objects[..6]);
     let r = rig(&objects);
     good(run(&r, vec![copy(0)]));
+    assert_eq!(copy_status(&r), (1, 1024 + 301 + 70_000 + 5));
     let path = r.dir.path().join("t2.tap");
     drop(r.manager);
     assert_eq!(simh_read(&path), objects);
