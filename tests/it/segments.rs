@@ -510,3 +510,48 @@ fn register_key_and_register_and_move_go_out_as_persistent_reserve_out() {
     assert!(tur < move_at);
     assert_eq!(d1(&r)[..BL], r.d0[..BL]);
 }
+
+/// 0Ah writes its byte range and leaves the rest of the first and last blocks as they were
+/// (Part B 1.8/1.9: a read-modify-write is allowed, a change around the range is not),
+/// whether the range starts inside a block and ends on a boundary, or starts on a boundary
+/// and ends inside one. d1 is first filled with d0's blocks (02h) so the bytes around each
+/// range are not zeros.
+#[test]
+fn block_byte_range_writes_keep_the_bytes_around_the_range() {
+    let r = rig(&[]);
+    let range = |destination_lba, destination_byte_offset| Segment::BlockOffsetToBlockOffset {
+        source: D0,
+        destination: D1,
+        bytes: 700,
+        source_lba: 0,
+        destination_lba,
+        source_byte_offset: 0,
+        destination_byte_offset,
+    };
+    good(run(
+        &r,
+        vec![
+            Segment::BlockToBlock {
+                hold: false,
+                dc: false,
+                source: D0,
+                destination: D1,
+                blocks: 64,
+                source_lba: 0,
+                destination_lba: 0,
+            },
+            // From byte 324 of block 10 to the end of block 11.
+            range(10, 324),
+            // From the start of block 20 to byte 188 of block 21.
+            range(20, 0),
+        ],
+    ));
+    let mut want = r.d0.clone();
+    want[10 * BL + 324..10 * BL + 1024].copy_from_slice(&r.d0[..700]);
+    want[20 * BL..20 * BL + 700].copy_from_slice(&r.d0[..700]);
+    let got = d1(&r);
+    for block in 0..64 {
+        let b = block * BL..(block + 1) * BL;
+        assert!(got[b.clone()] == want[b], "block {block}");
+    }
+}
