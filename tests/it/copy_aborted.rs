@@ -558,3 +558,27 @@ fn a_write_error_in_a_later_piece_of_a_byte_range_counts_the_whole_segment() {
     }
     assert_eq!(tape.len(), at, "nothing after the failed record");
 }
+
+/// An inexact segment (26/0A: leftover data with no PAD, Table 116) that wrote some records
+/// first: data reached the destination in the failing segment, so INFORMATION is valid
+/// (VALID=1, Part B 4); 3 blocks in 1024-byte records write one record and leave 512 bytes.
+/// What the residue then is (0, or the 512 bytes no record could carry) the standard does
+/// not settle; only VALID is asserted.
+#[test]
+fn an_inexact_segment_that_wrote_records_has_a_valid_residue() {
+    let r = rig(&[], &[], None);
+    let segments = vec![Segment::BlockToStream {
+        hold: false,
+        source: CscdId(0),
+        destination: CscdId(3),
+        stream_transfer_length: 1024,
+        blocks: 3,
+        lba: 0,
+    }];
+    let (aborted, _) = run(&r, segments, None);
+    assert_eq!(
+        (aborted.asc, aborted.segment, aborted.pointer),
+        ((0x26, 0x0a), 0, None)
+    );
+    assert!(aborted.residue.is_some(), "VALID set: {aborted:?}");
+}
