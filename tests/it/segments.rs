@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex};
 use xcopyd::copy::manager::CopyManager;
 use xcopyd::copy::{Abort, CopyService, Nexus};
 use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
+use xcopyd::device::faults::{Failure, Fault, FaultyDevice, TapeOp};
 use xcopyd::device::inventory::{DeviceConfig, DeviceKind, Inventory};
 use xcopyd::device::tape::{EmulatedTape, TapeConfig};
 use xcopyd::device::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
-use xcopyd::scsi::{Designator, Limits, ListIdUsage, ParameterList, Status};
+use xcopyd::scsi::{Asc, Designator, Limits, ListIdUsage, ParameterList, Sense, SenseKey, Status};
 
 const BL: usize = 512;
 const NAMES: [&str; 4] = [
@@ -128,6 +129,11 @@ struct Rig {
 
 /// d0 (a pattern), d1 (zeros, recorded), t1 (`objects`), t2 (empty, recorded).
 fn rig(objects: &[Obj]) -> Rig {
+    rig_with(objects, &[])
+}
+
+/// [`rig`] with fault rules on t1.
+fn rig_with(objects: &[Obj], t1_faults: &[Fault]) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let d0: Vec<u8> = (0..64 * BL).map(|i| (i * 3 + i / BL) as u8).collect();
     std::fs::write(dir.path().join("d0.img"), &d0).unwrap();
@@ -158,6 +164,13 @@ fn rig(objects: &[Obj]) -> Rig {
             };
             Arc::new(EmulatedTape::open(name, &path, c).unwrap().0)
         };
+        if i == 2 && !t1_faults.is_empty() {
+            let f = FaultyDevice::new(device);
+            for fault in t1_faults {
+                f.add(fault.clone());
+            }
+            device = Arc::new(f);
+        }
         if i == 1 || i == 3 {
             let r = Arc::new(Recorder {
                 inner: device,
@@ -554,4 +567,51 @@ fn block_byte_range_writes_keep_the_bytes_around_the_range() {
         let b = block * BL..(block + 1) * BL;
         assert!(got[b.clone()] == want[b], "block {block}");
     }
+}
+
+/// 13h whose source READ fails (MEDIUM ERROR, 11/00, with INFORMATION set but no ILI: not a
+/// shorter record) after one record was copied: COPY ABORTED 0D/01 THIRD PARTY DEVICE
+/// FAILURE for segment 0, INFORMATION not valid (13h computes no residue, Part B 1.x), the
+/// pointer at t1's descriptor and t1's status and sense forwarded (byte 8: CHECK
+/// CONDITION, then its sense with key 3, 11/00); the record read before it is on t2.
+#[test]
+fn tape_image_copy_stops_on_a_source_read_error() {
+    let objects = vec![Obj::R(record(0, 1024)), Obj::R(record(1, 1024))];
+    let mut medium = Sense::new(SenseKey::MEDIUM_ERROR, Asc::new(0x11, 0x00));
+    medium.information = Some(7);
+    let r = rig_with(
+        &objects,
+        &[Fault::TapeCommand {
+            op: TapeOp::Read,
+            n: 2,
+            failure: Failure::check_condition(medium),
+        }],
+    );
+    let (status, s) = run(
+        &r,
+        vec![Segment::TapeImageCopy {
+            source: T1,
+            destination: T2,
+            count: 0,
+        }],
+    );
+    assert_eq!(status, Status::CHECK_CONDITION);
+    assert_eq!((s[0], s[2] & 0x0f), (0x70, 0x0a), "VALID=0: {s:02x?}");
+    assert_eq!((s[12], s[13]), (0x0d, 0x01));
+    assert_eq!(u16::from_be_bytes([s[10], s[11]]), 0);
+    assert_eq!(
+        s[15..18],
+        [0x80, 0, 16 + 32 * 2],
+        "pointer at t1's descriptor"
+    );
+    let at = usize::from(s[8]);
+    assert!(at >= 18, "source sense area: {s:02x?}");
+    assert_eq!(s[at], 0x02, "CHECK CONDITION");
+    assert_eq!(
+        (s[at + 1] & 0x7f, s[at + 3] & 0x0f, s[at + 13], s[at + 14]),
+        (0x70, 0x03, 0x11, 0x00)
+    );
+    let path = r.dir.path().join("t2.tap");
+    drop(r.manager);
+    assert_eq!(simh_read(&path), objects[..1]);
 }
