@@ -449,11 +449,10 @@ impl Runner<'_> {
                     let n = (total - done).min(RANGE_CHUNK);
                     let data = read_range(s, lba, start + done, n).map_err(|f| (f, moved))?;
                     let last = done + n == total;
+                    // The last chunk: the source disk's own PAD too (Table 116; only
+                    // 04h/05h act as if source PAD were 0, Table 117).
                     let chunk_residue = if last {
-                        Residue {
-                            source_pad: false,
-                            ..residue
-                        }
+                        residue
                     } else {
                         Residue {
                             source_pad: false,

@@ -224,16 +224,31 @@ fn cscds() -> Vec<CscdDescriptor> {
 
 /// Runs `segments` as list 1 (LIST ID USAGE 00b); returns the status and the sense bytes.
 fn run(rig: &Rig, segments: Vec<Segment>) -> (Status, Vec<u8>) {
+    run_with(rig, cscds(), segments)
+}
+
+/// [`run`] with the CSCD descriptors given.
+fn run_with(rig: &Rig, cscds: Vec<CscdDescriptor>, segments: Vec<Segment>) -> (Status, Vec<u8>) {
+    let segments = segments
+        .into_iter()
+        .map(|body| SegmentDescriptor { cat: false, body })
+        .collect();
+    run_list(rig, cscds, segments)
+}
+
+/// [`run`] with the CSCD descriptors and whole segment descriptors (CAT) given.
+fn run_list(
+    rig: &Rig,
+    cscds: Vec<CscdDescriptor>,
+    segments: Vec<SegmentDescriptor>,
+) -> (Status, Vec<u8>) {
     let list = ParameterList {
         list_identifier: 1,
         sequential_striped: false,
         list_id_usage: ListIdUsage::Hold,
         priority: 1,
-        cscds: cscds(),
-        segments: segments
-            .into_iter()
-            .map(|body| SegmentDescriptor { cat: false, body })
-            .collect(),
+        cscds,
+        segments,
         inline_data: Vec::new(),
     };
     let bytes = list.encode();
@@ -614,4 +629,40 @@ fn tape_image_copy_stops_on_a_source_read_error() {
     let path = r.dir.path().join("t2.tap");
     drop(r.manager);
     assert_eq!(simh_read(&path), objects[..1]);
+}
+
+/// 08h's PAD/CAT follows Table 116 with the source disk's own PAD (only 04h/05h act as if
+/// source PAD were 0, Table 117): 1200 bytes in 500-byte records leave 200 bytes of
+/// leftover destination data. Source PAD=1, destination PAD=0, CAT=0: both leftovers are
+/// dropped, no error, no padding (two records on t2); both PAD=0: 26/0A UNEXPECTED INEXACT
+/// SEGMENT.
+#[test]
+fn block_byte_range_to_stream_follows_the_source_pad() {
+    let range = Segment::BlockOffsetToStream {
+        source: D0,
+        destination: T2,
+        stream_transfer_length: 500,
+        bytes: 1200,
+        lba: 3,
+        byte_offset: 100,
+    };
+    let start = 3 * BL + 100;
+    let r = rig(&[]);
+    let mut padded = cscds();
+    padded[0].parameters = DeviceParameters::Block {
+        pad: true,
+        block_length: BL as u32,
+    };
+    good(run_with(&r, padded, vec![range.clone()]));
+    let want: Vec<Obj> = (0..2)
+        .map(|k| Obj::R(r.d0[start + k * 500..start + (k + 1) * 500].to_vec()))
+        .collect();
+    let path = r.dir.path().join("t2.tap");
+    drop(r.manager);
+    assert_eq!(simh_read(&path), want);
+
+    let r = rig(&[]);
+    let (status, s) = run(&r, vec![range]);
+    assert_eq!(status, Status::CHECK_CONDITION);
+    assert_eq!((s[2] & 0x0f, s[12], s[13]), (0x0a, 0x26, 0x0a), "{s:02x?}");
 }
