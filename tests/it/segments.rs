@@ -666,3 +666,54 @@ fn block_byte_range_to_stream_follows_the_source_pad() {
     assert_eq!(status, Status::CHECK_CONDITION);
     assert_eq!((s[2] & 0x0f, s[12], s[13]), (0x0a, 0x26, 0x0a), "{s:02x?}");
 }
+
+/// 02h with DC=1: NUMBER OF BLOCKS counts destination blocks, written exactly (Table 115);
+/// leftover destination data is written first and counts toward them, so the range
+/// checked against the destination is the leftover plus the new data: 2 blocks at LBA 63
+/// of a 64-block disk run past its end and are refused before any I/O (COPY ABORTED,
+/// 00/00 as SCST and libiscsi's ValidSegDescr have it, pointer at DESTINATION LOGICAL
+/// BLOCK ADDRESS, byte 20, of segment 1).
+#[test]
+fn block_to_block_with_dc_counts_destination_blocks_and_leftover_data() {
+    let b2b = |blocks, destination_lba| Segment::BlockToBlock {
+        hold: false,
+        dc: true,
+        source: D0,
+        destination: D1,
+        blocks,
+        source_lba: 2,
+        destination_lba,
+    };
+    let r = rig(&[]);
+    good(run(&r, vec![b2b(3, 7)]));
+    let mut want = vec![0u8; 64 * BL];
+    want[7 * BL..10 * BL].copy_from_slice(&r.d0[2 * BL..5 * BL]);
+    assert!(d1(&r) == want, "3 blocks at LBA 7");
+
+    // 00h, CAT=1: 3 blocks into 1024-byte records leave 512 bytes of destination data.
+    let r = rig(&[]);
+    let backup = Segment::BlockToStream {
+        hold: false,
+        source: D0,
+        destination: T2,
+        stream_transfer_length: 1024,
+        blocks: 3,
+        lba: 0,
+    };
+    let segments = vec![
+        SegmentDescriptor {
+            cat: true,
+            body: backup,
+        },
+        SegmentDescriptor {
+            cat: false,
+            body: b2b(2, 63),
+        },
+    ];
+    let (status, s) = run_list(&r, cscds(), segments);
+    assert_eq!(status, Status::CHECK_CONDITION);
+    assert_eq!((s[2] & 0x0f, s[12], s[13]), (0x0a, 0, 0), "{s:02x?}");
+    assert_eq!(u16::from_be_bytes([s[10], s[11]]), 1, "segment 1");
+    assert_eq!(s[15..18], [0xa0, 0, 20], "SD=1, DESTINATION LBA");
+    assert!(d1(&r).iter().all(|&b| b == 0), "nothing written to d1");
+}
