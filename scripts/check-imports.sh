@@ -40,10 +40,9 @@ EXCEPTIONS='
 device copy::Nexus  device::reservation and device::attention key per-nexus state by the transport type that lives in copy (issue 16 item 1 gives nexus/command/result/abort a module below both)
 frontend copy::io::AlignedBuf  the iSCSI executor reuses the engine aligned buffer (issue 16 item 3: one buffer pool below copy and frontend)
 ndmp copy::io::AlignedBuf  NDMP DATA/MOVER reuse the engine aligned buffer (issue 16 item 3)
-ndmp copy::run::Progress  the progress counter of a running copy lives in the segment runner (it belongs beside the registry)
 device objstore::  a library opens its object-store gateway itself (media = s3://); a store registry in device, filled by the daemon, would let stores plug in without device naming them
 ndmp cli::copy::image_backup_list  NDMP image backup builds the same list as xcopy backup; the list builder moves below both with issue 16 item 2 (the copy as a plan)
-cli daemon::  the CLI opens the embedded default (daemon::EMBEDDED_DEFAULT, DaemonConfig::embedded, which creates its images); they move out with a daemon/config split
+cli daemon::  the CLI opens the embedded default (daemon::EMBEDDED_DEFAULT, DaemonConfig::embedded, which creates its images); they live in daemon/config.rs, and this goes when that file moves below both
 '
 
 export RULES FRONT_ENDS COPY_INTERFACE EXCEPTIONS

@@ -432,6 +432,7 @@ fn tape_run(fast: bool) -> (Vec<u8>, Result<Moved, String>) {
         Sink::Stream {
             endpoint: &te,
             unit,
+            tap: None,
         },
         (6 * MIB + 1000) as u64,
         &mut left,
@@ -456,6 +457,69 @@ fn disk_to_tape_records_land_in_order() {
     assert_eq!(fast.1, slow.1);
     assert!(fast.0 == slow.0, "tape images differ");
     assert!(fast.0.len() > 6 * MIB);
+}
+
+/// The tap (NDMP's digest) sees exactly the bytes of the records that landed, in order: at
+/// early warning, the records up to and including the one the tape took, not the rest of
+/// the failing write's data.
+#[test]
+fn a_tap_sees_exactly_the_records_that_landed_before_end_of_medium() {
+    for fast in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = disk(dir.path(), "s.img", 512, 8 * MIB, true);
+        let config = TapeConfig {
+            capacity: (3 * MIB) as u64,
+            early_warning: (MIB / 2) as u64,
+            ..TapeConfig::default()
+        };
+        let (tape, _) = EmulatedTape::open("t", dir.path().join("t.tap"), config).unwrap();
+        let te = Endpoint {
+            device: Arc::new(tape),
+            cscd: Some(2),
+            block_length: 0,
+            blocks: 0,
+            backend: None,
+            throttle: crate::copy::limit::Throttle::none(),
+        };
+        let se = endpoint(&s, fast);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tap = {
+            let seen = seen.clone();
+            crate::copy::segment::Tap::new(move |b| seen.lock().unwrap().extend_from_slice(b))
+        };
+        let unit = StreamUnit {
+            fixed: false,
+            block_length: 0,
+            transfer_length: 256 * 1024,
+        };
+        let r = transfer(
+            Source::Blocks {
+                endpoint: &se,
+                lba: 7,
+            },
+            Sink::Stream {
+                endpoint: &te,
+                unit,
+                tap: Some(&tap),
+            },
+            (6 * MIB) as u64,
+            &mut Leftovers::default(),
+            PAD,
+            None,
+            &|| false,
+        );
+        let written = r.expect_err("end of medium").moved.written as usize;
+        // Early warning from 2.5 MiB of image: the tenth 256 KiB record (with its framing)
+        // is the first past it, and it was written.
+        assert_eq!(written, 10 * 256 * 1024, "fast path: {fast}");
+        let source = std::fs::read(dir.path().join("s.img")).unwrap();
+        let seen = seen.lock().unwrap();
+        assert!(
+            *seen == source[7 * 512..7 * 512 + written],
+            "fast path {fast}: {} bytes tapped",
+            seen.len()
+        );
+    }
 }
 
 /// A backup as the runner drives it: consecutive disk-to-tape segments, each told where the
@@ -510,6 +574,7 @@ fn next_segment_reads_done_early_are_used_and_wrong_ones_dropped() {
                 Sink::Stream {
                     endpoint: &te,
                     unit,
+                    tap: None,
                 },
                 bytes,
                 &mut left,

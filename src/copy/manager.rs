@@ -130,52 +130,7 @@ impl CopyManager {
     ) -> Result<(), Sense> {
         let tracked = list.list_id_usage != ListIdUsage::NoListId;
         let key = (nexus.clone(), list.list_identifier);
-        {
-            let mut state = self.state();
-            if tracked {
-                if state
-                    .records
-                    .get(&key)
-                    .is_some_and(|r| r.finished.is_none())
-                {
-                    return Err(refused(
-                        nexus,
-                        list,
-                        Asc::OPERATION_IN_PROGRESS,
-                        "a list with this identifier is running on this nexus",
-                    ));
-                }
-                if state.running_tracked >= usize::from(self.limits.max_concurrent_copies) {
-                    return Err(refused(
-                        nexus,
-                        list,
-                        Asc::INSUFFICIENT_RESOURCES,
-                        "MAXIMUM CONCURRENT COPIES with list identifiers already running",
-                    ));
-                }
-            }
-            if state.running >= usize::from(self.limits.total_concurrent_copies) {
-                return Err(refused(
-                    nexus,
-                    list,
-                    Asc::INSUFFICIENT_RESOURCES,
-                    "TOTAL CONCURRENT COPIES already running",
-                ));
-            }
-            state.running += 1;
-            if tracked {
-                state.running_tracked += 1;
-                state.records.insert(
-                    key.clone(),
-                    Record {
-                        usage: list.list_id_usage,
-                        progress: progress.clone(),
-                        finished: None,
-                        serial: 0,
-                    },
-                );
-            }
-        }
+        self.admit(nexus, list, &key, tracked, &progress)?;
         let request = Request {
             initiator: nexus.initiator.clone(),
             session: nexus.session_hex(),
@@ -255,6 +210,60 @@ impl CopyManager {
             None => Ok(()),
             Some(sense) => Err(sense),
         }
+    }
+
+    /// Admits a list for `nexus` under the MAXIMUM and TOTAL CONCURRENT COPIES limits (a
+    /// list identifier still running on the nexus: OPERATION IN PROGRESS), counting it as
+    /// running and, when `tracked`, recording it under `key` for RECEIVE COPY RESULTS.
+    fn admit(
+        &self,
+        nexus: &Nexus,
+        list: &ParameterList,
+        key: &(Nexus, u8),
+        tracked: bool,
+        progress: &Arc<Progress>,
+    ) -> Result<(), Sense> {
+        let mut state = self.state();
+        if tracked {
+            if state.records.get(key).is_some_and(|r| r.finished.is_none()) {
+                return Err(refused(
+                    nexus,
+                    list,
+                    Asc::OPERATION_IN_PROGRESS,
+                    "a list with this identifier is running on this nexus",
+                ));
+            }
+            if state.running_tracked >= usize::from(self.limits.max_concurrent_copies) {
+                return Err(refused(
+                    nexus,
+                    list,
+                    Asc::INSUFFICIENT_RESOURCES,
+                    "MAXIMUM CONCURRENT COPIES with list identifiers already running",
+                ));
+            }
+        }
+        if state.running >= usize::from(self.limits.total_concurrent_copies) {
+            return Err(refused(
+                nexus,
+                list,
+                Asc::INSUFFICIENT_RESOURCES,
+                "TOTAL CONCURRENT COPIES already running",
+            ));
+        }
+        state.running += 1;
+        if tracked {
+            state.running_tracked += 1;
+            state.records.insert(
+                key.clone(),
+                Record {
+                    usage: list.list_id_usage,
+                    progress: progress.clone(),
+                    finished: None,
+                    serial: 0,
+                },
+            );
+        }
+        Ok(())
     }
 
     /// The end line of copy `id`: who, what, how much, how fast, and how it ended with the

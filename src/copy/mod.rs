@@ -13,6 +13,10 @@ pub mod resolve;
 pub mod run;
 pub mod segment;
 
+/// What a front end that runs a list watches: its live counters, and a tap on the bytes it
+/// writes to a stream destination.
+pub use run::{Progress, Tap};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

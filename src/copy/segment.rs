@@ -32,9 +32,44 @@ pub enum Sink<'a> {
     Stream {
         endpoint: &'a Endpoint,
         unit: StreamUnit,
+        /// Sees each byte that lands, in order (the list's [`super::run::Progress::tap`]).
+        tap: Option<&'a Tap>,
     },
     /// Dropped (06h/0Fh).
     Discard,
+}
+
+/// A copy of every byte a list writes to its stream destinations (a tape), in the order
+/// the records land: what reached the medium and nothing else (at end of medium, the bytes
+/// of the records before the failing one, and of that one where the device says it was
+/// written). NDMP computes its image digest from it, so the disk is read once.
+#[derive(Clone)]
+pub struct Tap(std::sync::Arc<TapFn>);
+
+type TapFn = dyn Fn(&[u8]) + Send + Sync;
+
+impl Tap {
+    pub fn new(f: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    /// Hands over the first `landed` bytes of `data` (the slices in order).
+    fn feed(&self, data: &[&[u8]], mut landed: u64) {
+        for d in data {
+            if landed == 0 {
+                break;
+            }
+            let n = d.len().min(usize::try_from(landed).unwrap_or(usize::MAX));
+            (self.0)(&d[..n]);
+            landed -= n as u64;
+        }
+    }
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tap")
+    }
 }
 
 impl Sink<'_> {
@@ -60,7 +95,20 @@ impl Sink<'_> {
                 }
                 Ok(())
             }
-            Self::Stream { endpoint, unit } => io::write_stream(endpoint, *unit, data),
+            Self::Stream {
+                endpoint,
+                unit,
+                tap,
+            } => {
+                let result = io::write_stream(endpoint, *unit, data);
+                if let Some(tap) = tap {
+                    tap.feed(
+                        data,
+                        result.as_ref().err().map_or(u64::MAX, |(_, done)| *done),
+                    );
+                }
+                result
+            }
             Self::Discard => Ok(()),
         }
     }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::device::sg::DEFAULT_TIMEOUT_MS;
 use crate::device::{Completion, DataDirection, DeviceError};
 
 const DESIGN_EXAMPLE: &str = r#"

@@ -5,12 +5,11 @@
 //! tape. The list runs a window at a time; at end of medium the copy stops (COPY ABORTED
 //! with the tape's sense forwarded) with the records before it on the tape, the mover pauses
 //! (NOTIFY_MOVER_PAUSED, EOM), and after MOVER_CONTINUE the next list starts at the next
-//! disk block on whatever cartridge the DMA loaded. The digest of DATA_GET_ENV is computed
-//! by a reader of the disk beside the copy: a second read of the disk, which an I/O-bound
-//! disk pays for in throughput; the environment variable `DIGEST=none` skips it (DATA_GET_ENV
+//! disk block on whatever cartridge the DMA loaded. The MD5 of DATA_GET_ENV is computed from
+//! the records as they land on the tape (the copy's [`Tap`]), on a thread beside the copy,
+//! so the disk is read once; the environment variable `DIGEST=none` skips it (DATA_GET_ENV
 //! then has BYTES and no MD5).
 
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -21,9 +20,8 @@ use super::data::{self, Data, Disk};
 use super::mover::{self, Mover};
 use super::services::Services;
 use super::tape::TapeDrive;
-use crate::copy::io::AlignedBuf;
-use crate::copy::run::Progress;
 use crate::copy::Abort;
+use crate::copy::{Progress, Tap};
 use crate::scsi::{Sense, SenseKey};
 
 /// Whether the local engine path can run this backup: records of whole disk blocks.
@@ -59,24 +57,24 @@ impl Job {
         std::thread::Builder::new()
             .name("ndmp-image".into())
             .spawn(move || {
-                let digest = std::thread::scope(|s| {
-                    let digest = s.spawn(|| {
-                        if self.digest {
-                            self.digest().map(Some)
-                        } else {
-                            Some(None)
-                        }
-                    });
-                    let copied = self.copy();
-                    (copied, digest.join().ok().flatten())
-                });
-                match digest {
-                    (Ok(bytes), Some(md5)) => {
-                        self.data.finish_env(bytes, md5);
+                let digester = self
+                    .digest
+                    .then(|| Digester::start(self.disk.bytes()))
+                    .flatten();
+                let copied = self.copy(digester.as_ref().map(Digester::tap));
+                let digest = digester.map(Digester::finish);
+                match (copied, digest) {
+                    (Ok(bytes), Some(Some(md5))) => {
+                        self.data.finish_env(bytes, Some(md5));
                         self.data.halt(&self.conn, data::HALT_SUCCESSFUL);
                         self.mover.halt(&self.conn, mover::HALT_CONNECT_CLOSED);
                     }
-                    (Ok(_), None) => {
+                    (Ok(bytes), None) if !self.digest => {
+                        self.data.finish_env(bytes, None);
+                        self.data.halt(&self.conn, data::HALT_SUCCESSFUL);
+                        self.mover.halt(&self.conn, mover::HALT_CONNECT_CLOSED);
+                    }
+                    (Ok(_), _) => {
                         self.data.halt(&self.conn, data::HALT_INTERNAL_ERROR);
                         self.mover.halt(&self.conn, mover::HALT_CONNECT_CLOSED);
                     }
@@ -89,35 +87,9 @@ impl Job {
             .is_ok()
     }
 
-    /// The MD5 of the disk, read beside the copy (None if a read failed or it was aborted).
-    fn digest(&self) -> Option<[u8; 16]> {
-        let total = self.disk.bytes();
-        let mut md5 = Md5::new();
-        let mut buf = AlignedBuf::default();
-        let mut at = 0u64;
-        while at < total {
-            if self.data.lock().state != data::ACTIVE {
-                return None;
-            }
-            let n = (1usize << 20).min(usize::try_from(total - at).unwrap_or(1 << 20));
-            let b = buf.slice(n);
-            if let Err(e) = self
-                .disk
-                .backend
-                .file
-                .read_exact_at(b, self.disk.backend.offset + at)
-            {
-                tracing::warn!(disk = %self.disk.name, error = %e, "ndmp: image digest: read failed");
-                return None;
-            }
-            md5.update(&*b);
-            at += n as u64;
-        }
-        Some(md5.finalize().into())
-    }
-
-    /// Copies the disk to tape a list at a time. Ok(bytes) or the (data, mover) halt reasons.
-    fn copy(&self) -> Result<u64, (u32, u32)> {
+    /// Copies the disk to tape a list at a time, each list's records shown to `tap`.
+    /// Ok(bytes) or the (data, mover) halt reasons.
+    fn copy(&self, tap: Option<Tap>) -> Result<u64, (u32, u32)> {
         let block = u64::from(self.disk.backend.block_size);
         let total = self.disk.bytes();
         loop {
@@ -139,8 +111,12 @@ impl Job {
                 continue;
             }
             let until = total.min(end) / block * block;
-            let (written, sense) =
-                self.run_list(moved / block, (until - moved) / block, record_size)?;
+            let (written, sense) = self.run_list(
+                moved / block,
+                (until - moved) / block,
+                record_size,
+                tap.as_ref(),
+            )?;
             {
                 let mut m = self.mover.lock();
                 m.bytes_moved += written;
@@ -169,6 +145,7 @@ impl Job {
         lba: u64,
         blocks: u64,
         record_size: u32,
+        tap: Option<&Tap>,
     ) -> Result<(u64, Option<Sense>), (u32, u32)> {
         let tape_name = {
             let slot = self.tape.lock().unwrap_or_else(PoisonError::into_inner);
@@ -190,7 +167,10 @@ impl Job {
                     tracing::warn!(error = %e, "ndmp: image backup: no list");
                     (data::HALT_INTERNAL_ERROR, mover::HALT_INTERNAL_ERROR)
                 })?;
-        let progress = Arc::new(Progress::default());
+        let progress = Arc::new(Progress {
+            tap: tap.cloned(),
+            ..Progress::default()
+        });
         let abort = Abort::new();
         self.data.lock().engine_abort = Some(abort.clone());
         let result =
@@ -203,5 +183,64 @@ impl Job {
             return Err((data::HALT_ABORTED, mover::HALT_ABORTED));
         }
         Ok((written, result.err()))
+    }
+}
+
+/// The MD5 of the image the copy writes (its first `total` bytes: a fixed-block tape's
+/// padding is not the disk's), computed on a thread of its own from the copies its [`Tap`]
+/// hands over (buffers recycled; at most [`Digester::QUEUE`] waiting, so a hasher slower
+/// than the copy holds the copy back rather than growing memory).
+struct Digester {
+    /// The only strong reference: the tap holds a weak one, so dropping this ends the
+    /// hasher's input even while a finished copy's progress (and its tap) is still listed.
+    pipes: Arc<Pipes>,
+    hasher: std::thread::JoinHandle<[u8; 16]>,
+}
+
+struct Pipes {
+    to: crossbeam_channel::Sender<Vec<u8>>,
+    back: crossbeam_channel::Receiver<Vec<u8>>,
+}
+
+impl Digester {
+    const QUEUE: usize = 4;
+
+    /// None if the thread cannot be made.
+    fn start(total: u64) -> Option<Self> {
+        let (to, from) = crossbeam_channel::bounded::<Vec<u8>>(Self::QUEUE);
+        let (give_back, back) = crossbeam_channel::bounded(Self::QUEUE + 2);
+        let hasher = std::thread::Builder::new()
+            .name("ndmp-digest".into())
+            .spawn(move || {
+                let (mut md5, mut left) = (Md5::new(), total);
+                for b in from {
+                    let n = b.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    md5.update(&b[..n]);
+                    left -= n as u64;
+                    let _ = give_back.try_send(b);
+                }
+                md5.finalize().into()
+            })
+            .map_err(|e| tracing::warn!(error = %e, "ndmp: image digest: no thread"))
+            .ok()?;
+        let pipes = Arc::new(Pipes { to, back });
+        Some(Self { pipes, hasher })
+    }
+
+    fn tap(&self) -> Tap {
+        let pipes = Arc::downgrade(&self.pipes);
+        Tap::new(move |bytes| {
+            let Some(p) = pipes.upgrade() else { return };
+            let mut b = p.back.try_recv().unwrap_or_default();
+            b.clear();
+            b.extend_from_slice(bytes);
+            let _ = p.to.send(b);
+        })
+    }
+
+    /// The digest of everything tapped (None if the hasher died).
+    fn finish(self) -> Option<[u8; 16]> {
+        drop(self.pipes);
+        self.hasher.join().ok()
     }
 }

@@ -6,13 +6,12 @@
 //! 07h and 10h-15h), bytes 2-3 DESCRIPTOR LENGTH (bytes after byte 3), 4-5 source and 6-7
 //! destination CSCD descriptor ID.
 
+mod decode;
+mod encode;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-use super::error::{DecodeError, Reason};
-use super::parameter_list::CodeSet;
-use super::reader::{Put, Reader};
 
 /// A CSCD DESCRIPTOR ID (SPC-4 Table 148; SPC-3's TARGET DESCRIPTOR INDEX).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -368,435 +367,6 @@ impl Segment {
     }
 }
 
-impl SegmentDescriptor {
-    /// Encoded length (DESCRIPTOR LENGTH + 4).
-    pub fn encoded_len(&self) -> usize {
-        match &self.body {
-            Segment::EmbeddedToStream { data, .. } => 16 + data.len().next_multiple_of(4),
-            Segment::ThirdPartyPrSource { transport_id, .. } => 32 + transport_id.len(),
-            body => usize::from(fixed_descriptor_length(body.type_code()).unwrap_or(0)) + 4,
-        }
-    }
-
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        let code = self.body.type_code();
-        let dc = matches!(self.body, Segment::BlockToBlock { dc: true, .. });
-        out.put_u8(code);
-        out.put_u8((u8::from(dc) << 1) | u8::from(self.cat && self.body.has_cat()));
-        out.put_u16(u16::try_from(self.encoded_len() - 4).unwrap_or(u16::MAX));
-        out.put_u16(self.body.source().map_or(0, |id| id.0));
-        out.put_u16(self.body.destination().map_or(0, |id| id.0));
-        match &self.body {
-            Segment::BlockToStream {
-                stream_transfer_length,
-                blocks,
-                lba,
-                ..
-            }
-            | Segment::StreamToBlock {
-                stream_transfer_length,
-                blocks,
-                lba,
-                ..
-            } => {
-                out.put_u8(0);
-                out.put_u24(*stream_transfer_length);
-                out.put_u16(0);
-                out.put_u16(*blocks);
-                out.put_u64(*lba);
-            }
-            Segment::BlockToBlock {
-                blocks,
-                source_lba,
-                destination_lba,
-                ..
-            } => {
-                out.put_u16(0);
-                out.put_u16(*blocks);
-                out.put_u64(*source_lba);
-                out.put_u64(*destination_lba);
-            }
-            Segment::StreamToStream {
-                source_transfer_length,
-                destination_transfer_length,
-                byte_count,
-                ..
-            } => {
-                out.put_u8(0);
-                out.put_u24(*source_transfer_length);
-                out.put_u8(0);
-                out.put_u24(*destination_transfer_length);
-                out.put_u32(*byte_count);
-            }
-            Segment::InlineToStream {
-                stream_transfer_length,
-                inline_offset,
-                bytes,
-                ..
-            } => {
-                out.put_u8(0);
-                out.put_u24(*stream_transfer_length);
-                out.put_u32(*inline_offset);
-                out.put_u32(*bytes);
-            }
-            Segment::EmbeddedToStream {
-                stream_transfer_length,
-                data,
-                ..
-            } => {
-                out.put_u8(0);
-                out.put_u24(*stream_transfer_length);
-                out.put_u16(u16::try_from(data.len()).unwrap_or(u16::MAX));
-                out.put_u16(0);
-                out.extend_from_slice(data);
-                out.put_zeros(data.len().next_multiple_of(4) - data.len());
-            }
-            Segment::StreamToDiscard {
-                stream_transfer_length,
-                bytes,
-                ..
-            } => {
-                out.put_u8(0);
-                out.put_u24(*stream_transfer_length);
-                out.put_u32(*bytes);
-            }
-            Segment::VerifyCscd { tur, .. } => {
-                out.put_u8(u8::from(*tur));
-                out.put_zeros(3);
-            }
-            Segment::BlockOffsetToStream {
-                stream_transfer_length,
-                bytes,
-                lba,
-                byte_offset,
-                ..
-            }
-            | Segment::StreamToBlockOffset {
-                stream_transfer_length,
-                bytes,
-                lba,
-                byte_offset,
-                ..
-            } => {
-                out.put_u8(0);
-                out.put_u24(*stream_transfer_length);
-                out.put_u32(*bytes);
-                out.put_u64(*lba);
-                out.put_u16(0);
-                out.put_u16(*byte_offset);
-            }
-            Segment::BlockOffsetToBlockOffset {
-                bytes,
-                source_lba,
-                destination_lba,
-                source_byte_offset,
-                destination_byte_offset,
-                ..
-            } => {
-                out.put_u32(*bytes);
-                out.put_u64(*source_lba);
-                out.put_u64(*destination_lba);
-                out.put_u16(*source_byte_offset);
-                out.put_u16(*destination_byte_offset);
-            }
-            Segment::WriteFilemarks { immed, count, .. } => {
-                out.put_u8(u8::from(*immed));
-                out.put_u24(*count);
-            }
-            Segment::Space { code, count, .. } => {
-                out.put_u8(*code & 0x0f);
-                out.put_u24(*count as u32 & 0x00ff_ffff);
-            }
-            Segment::Locate {
-                logical_object_id, ..
-            } => out.put_u32(*logical_object_id),
-            Segment::TapeImageCopy { count, .. } => out.put_u32(*count),
-            Segment::RegisterKey {
-                reservation_key,
-                service_action_reservation_key,
-                ..
-            } => {
-                out.put_u64(*reservation_key);
-                out.put_u64(*service_action_reservation_key);
-                out.put_zeros(4);
-            }
-            Segment::ThirdPartyPrSource {
-                reservation_key,
-                service_action_reservation_key,
-                unreg,
-                aptpl,
-                relative_target_port,
-                transport_id,
-                ..
-            } => {
-                out.put_u64(*reservation_key);
-                out.put_u64(*service_action_reservation_key);
-                out.put_u8(0);
-                out.put_u8((u8::from(*unreg) << 1) | u8::from(*aptpl));
-                out.put_u16(*relative_target_port);
-                out.put_u32(u32::try_from(transport_id.len()).unwrap_or(u32::MAX));
-                out.extend_from_slice(transport_id);
-            }
-        }
-        debug_assert_eq!(out.len() - start, self.encoded_len());
-    }
-
-    /// Decodes one descriptor from a reader framed to exactly its length (the framing in
-    /// [`super::parameter_list`] has already read DESCRIPTOR LENGTH). Unsupported type ->
-    /// 26/09 at byte 0; a DESCRIPTOR LENGTH the type does not have -> 26/00 at byte 2; the
-    /// 05h and 15h length rules -> 26/00 at the field in error.
-    pub fn decode(r: &mut Reader<'_>, supported: &[u8]) -> Result<Self, DecodeError> {
-        Self::decode_with(r, CodeSet::new(supported))
-    }
-
-    /// Decodes the next descriptor of a segment list, framed by its own DESCRIPTOR LENGTH
-    /// (the list has already been framed, so it fits).
-    pub(crate) fn decode_framed(
-        list: &mut Reader<'_>,
-        supported: CodeSet,
-    ) -> Result<Self, DecodeError> {
-        let [code, b1, hi, lo] = list.peek_array::<4>()?;
-        let length = u16::from_be_bytes([hi, lo]);
-        // The common case, a supported fixed-length type with its own length: one take,
-        // fields read in place.
-        if supported.contains(code) && fixed_descriptor_length(code) == Some(length) {
-            let bytes = list.take(4 + usize::from(length))?;
-            let body = decode_fixed(
-                code,
-                (0x0b..=0x0f).contains(&code),
-                b1,
-                &Fields(bytes.get(4..).unwrap_or_default()),
-            );
-            return Ok(Self {
-                cat: b1 & 0x01 != 0 && body.has_cat(),
-                body,
-            });
-        }
-        Self::decode_with(&mut list.sub(4 + usize::from(length))?, supported)
-    }
-
-    pub(crate) fn decode_with(r: &mut Reader<'_>, supported: CodeSet) -> Result<Self, DecodeError> {
-        let start = r.offset();
-        let [code, b1, len_hi, len_lo] = r.array::<4>()?;
-        if !supported.contains(code) {
-            return Err(DecodeError::new(
-                Reason::UnsupportedSegmentDescriptorType,
-                start,
-            ));
-        }
-        let length = u16::from_be_bytes([len_hi, len_lo]);
-        let hold = (0x0b..=0x0f).contains(&code);
-        let body = match fixed_descriptor_length(code) {
-            Some(fixed) if fixed != length => return Err(DecodeError::invalid(start + 2)),
-            Some(fixed) => {
-                // Fixed layouts: read fields at constant offsets of the whole descriptor.
-                let rest = r.take(usize::from(fixed))?;
-                decode_fixed(code, hold, b1, &Fields(rest))
-            }
-            None => {
-                if length % 4 != 0 || length < if code == 0x05 { 12 } else { 52 } {
-                    return Err(DecodeError::invalid(start + 2));
-                }
-                decode_variable(code, length, r)?
-            }
-        };
-        r.finish()?;
-        let cat = b1 & 0x01 != 0 && body.has_cat();
-        Ok(Self { cat, body })
-    }
-}
-
-/// The bytes after a fixed-size descriptor's 4-byte header, read at the descriptor's own
-/// byte offsets (so `u16(10)` is descriptor bytes 10-11). Short input reads as zeros; the
-/// caller has already checked the length.
-struct Fields<'a>(&'a [u8]);
-
-impl Fields<'_> {
-    #[inline(always)]
-    fn at<const N: usize>(&self, at: usize) -> [u8; N] {
-        self.0
-            .get(at - 4..)
-            .and_then(<[u8]>::first_chunk::<N>)
-            .copied()
-            .unwrap_or([0; N])
-    }
-    #[inline(always)]
-    fn u8(&self, at: usize) -> u8 {
-        self.at::<1>(at)[0]
-    }
-    #[inline(always)]
-    fn u16(&self, at: usize) -> u16 {
-        u16::from_be_bytes(self.at(at))
-    }
-    #[inline(always)]
-    fn u24(&self, at: usize) -> u32 {
-        let [a, b, c] = self.at(at);
-        u32::from_be_bytes([0, a, b, c])
-    }
-    #[inline(always)]
-    fn u32(&self, at: usize) -> u32 {
-        u32::from_be_bytes(self.at(at))
-    }
-    #[inline(always)]
-    fn u64(&self, at: usize) -> u64 {
-        u64::from_be_bytes(self.at(at))
-    }
-    #[inline(always)]
-    fn id(&self, at: usize) -> CscdId {
-        CscdId(self.u16(at))
-    }
-}
-
-/// The body of a fixed-length segment descriptor (byte offsets as in Part B 1).
-fn decode_fixed(code: u8, hold: bool, b1: u8, d: &Fields<'_>) -> Segment {
-    let (source, destination) = (d.id(4), d.id(6));
-    match code {
-        0x00 | 0x0b => Segment::BlockToStream {
-            hold,
-            source,
-            destination,
-            stream_transfer_length: d.u24(9),
-            blocks: d.u16(14),
-            lba: d.u64(16),
-        },
-        0x01 | 0x0c => Segment::StreamToBlock {
-            hold,
-            source,
-            destination,
-            stream_transfer_length: d.u24(9),
-            blocks: d.u16(14),
-            lba: d.u64(16),
-        },
-        0x02 | 0x0d => Segment::BlockToBlock {
-            hold,
-            dc: b1 & 0x02 != 0,
-            source,
-            destination,
-            blocks: d.u16(10),
-            source_lba: d.u64(12),
-            destination_lba: d.u64(20),
-        },
-        0x03 | 0x0e => Segment::StreamToStream {
-            hold,
-            source,
-            destination,
-            source_transfer_length: d.u24(9),
-            destination_transfer_length: d.u24(13),
-            byte_count: d.u32(16),
-        },
-        0x04 => Segment::InlineToStream {
-            destination,
-            stream_transfer_length: d.u24(9),
-            inline_offset: d.u32(12),
-            bytes: d.u32(16),
-        },
-        0x06 | 0x0f => Segment::StreamToDiscard {
-            hold,
-            source,
-            stream_transfer_length: d.u24(9),
-            bytes: d.u32(12),
-        },
-        0x07 => Segment::VerifyCscd {
-            source,
-            tur: d.u8(8) & 0x01 != 0,
-        },
-        0x08 => Segment::BlockOffsetToStream {
-            source,
-            destination,
-            stream_transfer_length: d.u24(9),
-            bytes: d.u32(12),
-            lba: d.u64(16),
-            byte_offset: d.u16(26),
-        },
-        0x09 => Segment::StreamToBlockOffset {
-            source,
-            destination,
-            stream_transfer_length: d.u24(9),
-            bytes: d.u32(12),
-            lba: d.u64(16),
-            byte_offset: d.u16(26),
-        },
-        0x0a => Segment::BlockOffsetToBlockOffset {
-            source,
-            destination,
-            bytes: d.u32(8),
-            source_lba: d.u64(12),
-            destination_lba: d.u64(20),
-            source_byte_offset: d.u16(28),
-            destination_byte_offset: d.u16(30),
-        },
-        0x10 => Segment::WriteFilemarks {
-            destination,
-            immed: d.u8(8) & 0x01 != 0,
-            count: d.u24(9),
-        },
-        // 24-bit two's complement, as in SPACE(6).
-        0x11 => Segment::Space {
-            destination,
-            code: d.u8(8) & 0x0f,
-            count: ((d.u24(9) << 8) as i32) >> 8,
-        },
-        0x12 => Segment::Locate {
-            destination,
-            logical_object_id: d.u32(8),
-        },
-        0x13 => Segment::TapeImageCopy {
-            source,
-            destination,
-            count: d.u32(8),
-        },
-        // 14h: the only other fixed-length type.
-        _ => Segment::RegisterKey {
-            destination,
-            reservation_key: d.u64(8),
-            service_action_reservation_key: d.u64(16),
-        },
-    }
-}
-
-/// 05h and 15h, whose length varies; `r` is positioned after the 4-byte header.
-fn decode_variable(code: u8, length: u16, r: &mut Reader<'_>) -> Result<Segment, DecodeError> {
-    r.skip(2)?;
-    let destination = CscdId(r.u16()?);
-    if code == 0x05 {
-        r.skip(1)?;
-        let stream_transfer_length = r.u24()?;
-        let count_at = r.offset();
-        let count = usize::from(r.u16()?);
-        r.skip(2)?;
-        if count > usize::from(length) - 12 {
-            return Err(DecodeError::invalid(count_at));
-        }
-        let data = r.take(count)?.to_vec();
-        r.rest(); // zero padding to a multiple of 4
-        return Ok(Segment::EmbeddedToStream {
-            destination,
-            stream_transfer_length,
-            data,
-        });
-    }
-    let reservation_key = r.u64()?;
-    let service_action_reservation_key = r.u64()?;
-    r.skip(1)?;
-    let flags = r.u8()?;
-    let relative_target_port = r.u16()?;
-    let tid_at = r.offset();
-    let tid_len = r.u32()?;
-    if usize::try_from(tid_len).ok() != Some(r.remaining()) {
-        return Err(DecodeError::invalid(tid_at));
-    }
-    Ok(Segment::ThirdPartyPrSource {
-        destination,
-        reservation_key,
-        service_action_reservation_key,
-        unreg: flags & 0x02 != 0,
-        aptpl: flags & 0x01 != 0,
-        relative_target_port,
-        transport_id: r.rest().to_vec(),
-    })
-}
-
 /// Serde for byte strings as hex text (TOML and JSON friendly).
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -819,7 +389,9 @@ mod hex_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scsi::error::{DecodeError, Reason};
     use crate::scsi::limits::SUPPORTED_SEGMENT_TYPES;
+    use crate::scsi::reader::Reader;
 
     fn decode(bytes: &[u8]) -> Result<SegmentDescriptor, DecodeError> {
         SegmentDescriptor::decode(&mut Reader::at(bytes, 100), SUPPORTED_SEGMENT_TYPES)
@@ -930,6 +502,197 @@ mod tests {
         seg.encode(&mut out);
         assert_eq!(out[1], 0);
         assert_eq!(out[8..], bytes[8..]);
+    }
+
+    /// A fixed-length descriptor: the header, then `fields` at their descriptor offsets.
+    fn case(code: u8, b1: u8, ids: [u16; 2], length: u8, fields: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut bytes = vec![0u8; 4 + usize::from(length)];
+        bytes[..4].copy_from_slice(&[code, b1, 0, length]);
+        bytes[4..6].copy_from_slice(&ids[0].to_be_bytes());
+        bytes[6..8].copy_from_slice(&ids[1].to_be_bytes());
+        for &(at, value) in fields {
+            bytes[at..at + value.len()].copy_from_slice(value);
+        }
+        bytes
+    }
+
+    /// One descriptor of every type, each field a distinct nonzero value at its own offset
+    /// (reserved bytes zero), re-encodes to exactly its own bytes: the encoder's family
+    /// writers put every field where the decoder reads it.
+    #[test]
+    fn every_type_re_encodes_to_its_own_bytes() {
+        let all: Vec<u8> = (0x00..=0x15).collect();
+        let lba = |n: u8| [0, 0, 0, 0, 0, 0, 1, n];
+        let mut cases = vec![
+            case(
+                0x00,
+                1,
+                [1, 2],
+                0x14,
+                &[(9, &[0, 0, 0x10]), (14, &[0, 3]), (16, &lba(4))],
+            ),
+            case(
+                0x01,
+                0,
+                [2, 1],
+                0x14,
+                &[(9, &[0, 2, 0]), (14, &[0, 5]), (16, &lba(6))],
+            ),
+            case(
+                0x02,
+                3,
+                [1, 3],
+                0x18,
+                &[(10, &[0, 7]), (12, &lba(8)), (20, &lba(9))],
+            ),
+            case(
+                0x03,
+                1,
+                [2, 4],
+                0x10,
+                &[(9, &[0, 0, 0x20]), (13, &[0, 0, 0x40]), (16, &[0, 0, 1, 0])],
+            ),
+            case(
+                0x04,
+                1,
+                [0, 2],
+                0x10,
+                &[
+                    (9, &[0, 0, 0x30]),
+                    (12, &[0, 0, 0, 8]),
+                    (16, &[0, 0, 0, 0x0c]),
+                ],
+            ),
+            case(
+                0x06,
+                1,
+                [2, 0],
+                0x0c,
+                &[(9, &[0, 1, 0]), (12, &[0, 0, 2, 0])],
+            ),
+            case(0x07, 0, [3, 0], 0x08, &[(8, &[1])]),
+            case(
+                0x08,
+                1,
+                [1, 2],
+                0x18,
+                &[
+                    (9, &[0, 0, 0x50]),
+                    (12, &[0, 0, 0, 0x11]),
+                    (16, &lba(0x12)),
+                    (26, &[0, 0x13]),
+                ],
+            ),
+            case(
+                0x09,
+                0,
+                [2, 1],
+                0x18,
+                &[
+                    (9, &[0, 0, 0x60]),
+                    (12, &[0, 0, 0, 0x14]),
+                    (16, &lba(0x15)),
+                    (26, &[0, 0x16]),
+                ],
+            ),
+            case(
+                0x0a,
+                1,
+                [1, 3],
+                0x1c,
+                &[
+                    (8, &[0, 0, 0, 0x17]),
+                    (12, &lba(0x18)),
+                    (20, &lba(0x19)),
+                    (28, &[0, 0x1a]),
+                    (30, &[0, 0x1b]),
+                ],
+            ),
+            case(
+                0x0b,
+                1,
+                [1, 2],
+                0x14,
+                &[(9, &[0, 0, 0x70]), (14, &[0, 1]), (16, &lba(0x1c))],
+            ),
+            case(
+                0x0c,
+                0,
+                [2, 1],
+                0x14,
+                &[(9, &[0, 0, 0x80]), (14, &[0, 2]), (16, &lba(0x1d))],
+            ),
+            case(
+                0x0d,
+                2,
+                [1, 3],
+                0x18,
+                &[(10, &[0, 3]), (12, &lba(0x1e)), (20, &lba(0x1f))],
+            ),
+            case(
+                0x0e,
+                1,
+                [2, 4],
+                0x10,
+                &[
+                    (9, &[0, 0, 0x90]),
+                    (13, &[0, 0, 0xa0]),
+                    (16, &[0, 0, 0, 0x21]),
+                ],
+            ),
+            case(
+                0x0f,
+                0,
+                [2, 0],
+                0x0c,
+                &[(9, &[0, 0, 0xb0]), (12, &[0, 0, 0, 0x22])],
+            ),
+            case(0x10, 0, [0, 2], 0x08, &[(8, &[1]), (9, &[0, 0, 3])]),
+            case(
+                0x11,
+                0,
+                [0, 2],
+                0x08,
+                &[(8, &[2]), (9, &[0xff, 0xff, 0xfe])],
+            ),
+            case(0x12, 0, [0, 2], 0x08, &[(8, &[0, 0, 1, 0x23])]),
+            case(0x13, 0, [2, 4], 0x08, &[(8, &[0, 0, 0, 2])]),
+            case(
+                0x14,
+                0,
+                [0, 2],
+                0x18,
+                &[
+                    (8, &[1, 2, 3, 4, 5, 6, 7, 8]),
+                    (16, &[8, 7, 6, 5, 4, 3, 2, 1]),
+                ],
+            ),
+        ];
+        // 05h: 5 bytes of embedded data, padded to 8.
+        let mut embedded = vec![
+            0x05, 0x01, 0x00, 0x14, 0, 0, 0, 2, 0, 0, 0, 0x40, 0, 5, 0, 0,
+        ];
+        embedded.extend_from_slice(&[1, 2, 3, 4, 5, 0, 0, 0]);
+        cases.push(embedded);
+        // 15h: a 24-byte TransportID, UNREG and APTPL set.
+        let mut pr = vec![0x15, 0x00, 0x00, 52, 0, 0, 0, 2];
+        pr.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+        pr.extend_from_slice(&[0, 0x03, 0, 1]);
+        pr.extend_from_slice(&24u32.to_be_bytes());
+        pr.extend_from_slice(&[0x05; 24]);
+        cases.push(pr);
+        let mut seen = Vec::new();
+        for bytes in cases {
+            let descriptor = SegmentDescriptor::decode(&mut Reader::at(&bytes, 0), &all)
+                .unwrap_or_else(|e| panic!("{:02x}: {e:?}", bytes[0]));
+            assert_eq!(descriptor.body.type_code(), bytes[0]);
+            let mut out = Vec::new();
+            descriptor.encode(&mut out);
+            assert_eq!(out, bytes, "type {:02x}", bytes[0]);
+            seen.push(bytes[0]);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, all);
     }
 
     #[test]

@@ -364,105 +364,10 @@ impl CscdDescriptor {
         let relative_initiator_port = r.u16()?;
         let identifier = match code {
             0xe4 => decode_identification(r)?,
-            _ => {
-                let lun = r.u64()?;
-                match code {
-                    0xe0 => {
-                        let n_port_name = r.u64()?;
-                        r.skip(8)?;
-                        CscdIdentifier::FcNPortName { lun, n_port_name }
-                    }
-                    0xe1 => {
-                        r.skip(9)?;
-                        let n_port_id = r.u24()?;
-                        r.skip(4)?;
-                        CscdIdentifier::FcNPortId { lun, n_port_id }
-                    }
-                    0xe2 => {
-                        let n_port_name = r.u64()?;
-                        r.skip(1)?;
-                        let n_port_id = r.u24()?;
-                        r.skip(4)?;
-                        CscdIdentifier::FcNPortIdWithName {
-                            lun,
-                            n_port_name,
-                            n_port_id,
-                        }
-                    }
-                    0xe3 => {
-                        let vendor_specific = r.u8()?;
-                        let target_identifier = r.u8()?;
-                        r.skip(14)?;
-                        CscdIdentifier::SpiTl {
-                            lun,
-                            vendor_specific,
-                            target_identifier,
-                        }
-                    }
-                    0xe5 => {
-                        let address = r.array()?;
-                        r.skip(6)?;
-                        let port = r.u16()?;
-                        r.skip(2)?;
-                        let protocol = r.u16()?;
-                        CscdIdentifier::Ipv4 {
-                            lun,
-                            address,
-                            port,
-                            protocol,
-                        }
-                    }
-                    0xe6 => {
-                        let alias = r.u64()?;
-                        r.skip(8)?;
-                        CscdIdentifier::Alias { lun, alias }
-                    }
-                    0xe7 => CscdIdentifier::Rdma {
-                        lun,
-                        target_port: r.array()?,
-                    },
-                    0xe8 => {
-                        let eui64 = r.u64()?;
-                        let directory_id = r.u24()?;
-                        r.skip(5)?;
-                        CscdIdentifier::Ieee1394 {
-                            lun,
-                            eui64,
-                            directory_id,
-                        }
-                    }
-                    0xe9 => {
-                        let sas_address = r.u64()?;
-                        r.skip(8)?;
-                        CscdIdentifier::SasSsp { lun, sas_address }
-                    }
-                    _ => CscdIdentifier::Ipv6 {
-                        lun,
-                        address: r.array()?,
-                        port: 0,
-                        protocol: 0,
-                    },
-                }
-            }
+            _ => decode_addressed(code, r)?,
         };
         let parameters = DeviceParameters::decode(class, r)?;
-        let identifier = match identifier {
-            CscdIdentifier::Ipv6 { lun, address, .. } => {
-                // Byte 32 is the CSCD descriptor extension (FFh, SPC-4 6.4.4); bytes 33-35
-                // reserved. An SPC-3 initiator may leave byte 32 zero: accepted.
-                r.skip(4)?;
-                let port = r.u16()?;
-                let protocol = r.u16()?;
-                r.skip(24)?;
-                CscdIdentifier::Ipv6 {
-                    lun,
-                    address,
-                    port,
-                    protocol,
-                }
-            }
-            other => other,
-        };
+        let identifier = complete_ipv6(identifier, r)?;
         r.finish()?;
         Ok(Self {
             nul,
@@ -472,6 +377,114 @@ impl CscdDescriptor {
             parameters,
         })
     }
+}
+
+/// Bytes 4-27 of the CSCD types that name a device by LUN and port address (E0h-E3h and
+/// E5h-EAh): the LUN, then the type's address fields. `code` is one of them.
+fn decode_addressed(code: u8, r: &mut Reader<'_>) -> Result<CscdIdentifier, DecodeError> {
+    let lun = r.u64()?;
+    Ok(match code {
+        0xe0 => {
+            let n_port_name = r.u64()?;
+            r.skip(8)?;
+            CscdIdentifier::FcNPortName { lun, n_port_name }
+        }
+        0xe1 => {
+            r.skip(9)?;
+            let n_port_id = r.u24()?;
+            r.skip(4)?;
+            CscdIdentifier::FcNPortId { lun, n_port_id }
+        }
+        0xe2 => {
+            let n_port_name = r.u64()?;
+            r.skip(1)?;
+            let n_port_id = r.u24()?;
+            r.skip(4)?;
+            CscdIdentifier::FcNPortIdWithName {
+                lun,
+                n_port_name,
+                n_port_id,
+            }
+        }
+        0xe3 => {
+            let vendor_specific = r.u8()?;
+            let target_identifier = r.u8()?;
+            r.skip(14)?;
+            CscdIdentifier::SpiTl {
+                lun,
+                vendor_specific,
+                target_identifier,
+            }
+        }
+        0xe5 => {
+            let address = r.array()?;
+            r.skip(6)?;
+            let port = r.u16()?;
+            r.skip(2)?;
+            let protocol = r.u16()?;
+            CscdIdentifier::Ipv4 {
+                lun,
+                address,
+                port,
+                protocol,
+            }
+        }
+        0xe6 => {
+            let alias = r.u64()?;
+            r.skip(8)?;
+            CscdIdentifier::Alias { lun, alias }
+        }
+        0xe7 => CscdIdentifier::Rdma {
+            lun,
+            target_port: r.array()?,
+        },
+        0xe8 => {
+            let eui64 = r.u64()?;
+            let directory_id = r.u24()?;
+            r.skip(5)?;
+            CscdIdentifier::Ieee1394 {
+                lun,
+                eui64,
+                directory_id,
+            }
+        }
+        0xe9 => {
+            let sas_address = r.u64()?;
+            r.skip(8)?;
+            CscdIdentifier::SasSsp { lun, sas_address }
+        }
+        _ => CscdIdentifier::Ipv6 {
+            lun,
+            address: r.array()?,
+            port: 0,
+            protocol: 0,
+        },
+    })
+}
+
+/// EAh (IPv6) carries its port and protocol after the device type specific parameters, in
+/// bytes 32-63; the other types are complete already.
+fn complete_ipv6(
+    identifier: CscdIdentifier,
+    r: &mut Reader<'_>,
+) -> Result<CscdIdentifier, DecodeError> {
+    Ok(match identifier {
+        CscdIdentifier::Ipv6 { lun, address, .. } => {
+            // Byte 32 is the CSCD descriptor extension (FFh, SPC-4 6.4.4); bytes 33-35
+            // reserved. An SPC-3 initiator may leave byte 32 zero: accepted.
+            r.skip(4)?;
+            let port = r.u16()?;
+            let protocol = r.u16()?;
+            r.skip(24)?;
+            CscdIdentifier::Ipv6 {
+                lun,
+                address,
+                port,
+                protocol,
+            }
+        }
+        other => other,
+    })
 }
 
 /// E4h bytes 4-27: CODE SET (byte 4 bits 3-0; 1, 2 or 3), ASSOCIATION (byte 5 bits 5-4;

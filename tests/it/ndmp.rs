@@ -639,6 +639,12 @@ fn a_backup_spans_two_cartridges_the_dma_swaps_through_ndmp_scsi() {
         2,
         "one EXTENDED COPY per cartridge"
     );
+    // The digest is of the image, across both cartridges: the records that landed before
+    // end of medium, then the rest.
+    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&data));
+    let (_, env) =
+        xcopyd::ndmp::reply::decode_env_reply(&c.expect_ok(&Request::DataGetEnv).unwrap()).unwrap();
+    assert!(env.contains(&Pval::new("MD5", md5.clone())), "{env:?}");
     c.expect_ok(&Request::MoverStop).unwrap();
     c.expect_ok(&Request::DataStop).unwrap();
     unload(&mut c, SLOT2);
@@ -689,6 +695,9 @@ fn a_backup_spans_two_cartridges_the_dma_swaps_through_ndmp_scsi() {
     assert_eq!(halted_reason(&mut c, code::NOTIFY_MOVER_HALTED), 1);
     let restored = std::fs::read(dir.path().join("disk1.img")).unwrap();
     assert!(restored == data, "restored image differs");
+    let (_, env) =
+        xcopyd::ndmp::reply::decode_env_reply(&c.expect_ok(&Request::DataGetEnv).unwrap()).unwrap();
+    assert!(env.contains(&Pval::new("MD5", md5)), "{env:?}");
 }
 
 fn xcopy_ndmp(server: SocketAddr, args: &[&str]) -> (bool, String) {

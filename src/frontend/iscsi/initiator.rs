@@ -424,105 +424,16 @@ fn read_loop(inner: &Inner, mut stream: TcpStream) {
             s.max_cmd_sn = max_cmd;
         }
         match op {
-            Opcode::DATA_IN => {
-                let itt = bhs.itt();
-                if let Some(t) = s.tasks.get_mut(&itt) {
-                    let off = bhs.buffer_offset() as usize;
-                    let end = off.saturating_add(pdu.data.len());
-                    if end > t.data_in_len {
-                        t.done = Some(Err(InitiatorError::Protocol(format!(
-                            "the target sent Data-In for bytes {off}..{end}, past the \
-                             {} the command asked for",
-                            t.data_in_len
-                        ))));
-                        inner.changed.notify_all();
-                        continue;
-                    }
-                    if t.data_in.len() < end {
-                        t.data_in.resize(end, 0);
-                    }
-                    t.data_in[off..end].copy_from_slice(&pdu.data);
-                    if bhs.flags() & 0x01 != 0 {
-                        t.done = Some(Ok(ScsiResponse {
-                            status: bhs.byte(3),
-                            sense: Vec::new(),
-                            data_in: std::mem::take(&mut t.data_in),
-                            residual: bhs.residual_count(),
-                        }));
-                    }
+            Opcode::DATA_IN => data_in(&mut s, &bhs, &pdu.data),
+            Opcode::SCSI_RESPONSE => scsi_response(&mut s, &bhs, &pdu.data),
+            Opcode::R2T if s.tasks.contains_key(&bhs.itt()) => {
+                if answer_r2t(inner, s, &bhs).is_err() {
+                    break;
                 }
-            }
-            Opcode::SCSI_RESPONSE => {
-                if let Some(t) = s.tasks.get_mut(&bhs.itt()) {
-                    let sense = match pdu.data.get(..2) {
-                        Some(l) => {
-                            let n = usize::from(u16::from_be_bytes([l[0], l[1]]));
-                            pdu.data.get(2..2 + n).unwrap_or_default().to_vec()
-                        }
-                        None => Vec::new(),
-                    };
-                    t.done = Some(if bhs.byte(2) != 0 {
-                        Err(InitiatorError::Protocol(format!(
-                            "iSCSI response {:#04x}",
-                            bhs.byte(2)
-                        )))
-                    } else {
-                        Ok(ScsiResponse {
-                            status: bhs.byte(3),
-                            sense,
-                            data_in: std::mem::take(&mut t.data_in),
-                            residual: bhs.residual_count(),
-                        })
-                    });
-                }
-            }
-            Opcode::R2T => {
-                let itt = bhs.itt();
-                let exp_stat_sn = s.exp_stat_sn;
-                if let Some(t) = s.tasks.get(&itt) {
-                    let (data, lun) = (Arc::clone(&t.data_out), t.lun);
-                    drop(s);
-                    let off = bhs.buffer_offset() as usize;
-                    let want = bhs.desired_data_transfer_len() as usize;
-                    let end = (off + want).min(data.len());
-                    let mut out = Vec::new();
-                    let mut at = off.min(end);
-                    let mut data_sn = 0;
-                    while at < end {
-                        let n = (end - at).min(inner.params.target_max_recv);
-                        out.extend(data_out_pdu(
-                            &lun,
-                            itt,
-                            bhs.ttt(),
-                            exp_stat_sn,
-                            data_sn,
-                            at,
-                            &data[at..at + n],
-                            at + n == end,
-                        ));
-                        data_sn += 1;
-                        at += n;
-                    }
-                    if inner.send(&out).is_err() {
-                        break;
-                    }
-                    continue;
-                }
+                continue;
             }
             Opcode::NOP_IN if bhs.ttt() != RESERVED_TAG => {
-                let mut out = Bhs::new(Opcode::NOP_OUT);
-                out.set_immediate(true)
-                    .set_flags(0x80)
-                    .set_lun(bhs.lun())
-                    .set_itt(RESERVED_TAG)
-                    .set_ttt(bhs.ttt())
-                    .set_cmd_sn(s.cmd_sn)
-                    .set_exp_stat_sn(s.exp_stat_sn);
-                drop(s);
-                if inner
-                    .send(&Pdu::new(out).encode(Digests::default()))
-                    .is_err()
-                {
+                if answer_nop_in(inner, s, &bhs).is_err() {
                     break;
                 }
                 continue;
@@ -532,7 +443,8 @@ fn read_loop(inner: &Inner, mut stream: TcpStream) {
                 inner.changed.notify_all();
                 break;
             }
-            // Reject, Async Message, anything else: nothing a waiting task can use.
+            // Reject, Async Message, an R2T for no task, anything else: nothing a waiting
+            // task can use.
             _ => {}
         }
         inner.changed.notify_all();
@@ -547,39 +459,142 @@ fn read_loop(inner: &Inner, mut stream: TcpStream) {
     inner.changed.notify_all();
 }
 
-/// The login phase: security (CHAP when asked) and operational negotiation. Returns the
-/// negotiated parameters and (CmdSN, MaxCmdSN, ExpStatSN) to start full feature phase with.
-fn login(
-    stream: &mut TcpStream,
-    opts: &LoginOptions,
-) -> Result<(Negotiated, u32, u32, u32), InitiatorError> {
-    // Sessions of one process differ in their ISID (same name + ISID would reinstate).
-    let [n0, n1] = SESSIONS.fetch_add(1, Ordering::Relaxed).to_be_bytes();
-    let pid = std::process::id();
-    let isid = [ISID_RANDOM, 0, (pid >> 8) as u8, pid as u8, n0, n1];
-    let mut cmd_sn = 1u32;
-    let mut exp_stat_sn = 0u32;
-    let mut tsih = 0u16;
-    let exchange = |stream: &mut TcpStream,
-                    csg: u8,
-                    nsg: Option<u8>,
-                    keys: &TextKeys,
-                    cmd_sn: u32,
-                    exp_stat_sn: u32,
-                    tsih: u16|
-     -> Result<(Pdu, TextKeys), InitiatorError> {
+/// Data-In: the data lands at its buffer offset; with S set it is the task's status too.
+/// Data past what the command asked for ends the task with a protocol error.
+fn data_in(s: &mut Shared, bhs: &Bhs, data: &[u8]) {
+    let Some(t) = s.tasks.get_mut(&bhs.itt()) else {
+        return;
+    };
+    let off = bhs.buffer_offset() as usize;
+    let end = off.saturating_add(data.len());
+    if end > t.data_in_len {
+        t.done = Some(Err(InitiatorError::Protocol(format!(
+            "the target sent Data-In for bytes {off}..{end}, past the {} the command asked for",
+            t.data_in_len
+        ))));
+        return;
+    }
+    if t.data_in.len() < end {
+        t.data_in.resize(end, 0);
+    }
+    t.data_in[off..end].copy_from_slice(data);
+    if bhs.flags() & 0x01 != 0 {
+        t.done = Some(Ok(ScsiResponse {
+            status: bhs.byte(3),
+            sense: Vec::new(),
+            data_in: std::mem::take(&mut t.data_in),
+            residual: bhs.residual_count(),
+        }));
+    }
+}
+
+/// SCSI Response: the task's status, sense (after its 2-byte SenseLength) and residual.
+fn scsi_response(s: &mut Shared, bhs: &Bhs, data: &[u8]) {
+    let Some(t) = s.tasks.get_mut(&bhs.itt()) else {
+        return;
+    };
+    let sense = match data.get(..2) {
+        Some(l) => {
+            let n = usize::from(u16::from_be_bytes([l[0], l[1]]));
+            data.get(2..2 + n).unwrap_or_default().to_vec()
+        }
+        None => Vec::new(),
+    };
+    t.done = Some(if bhs.byte(2) != 0 {
+        Err(InitiatorError::Protocol(format!(
+            "iSCSI response {:#04x}",
+            bhs.byte(2)
+        )))
+    } else {
+        Ok(ScsiResponse {
+            status: bhs.byte(3),
+            sense,
+            data_in: std::mem::take(&mut t.data_in),
+            residual: bhs.residual_count(),
+        })
+    });
+}
+
+/// R2T for a task of ours: the data it asks for, in Data-Out PDUs no larger than the
+/// target receives, sent with the lock released.
+fn answer_r2t(inner: &Inner, s: MutexGuard<'_, Shared>, bhs: &Bhs) -> io::Result<()> {
+    let itt = bhs.itt();
+    let exp_stat_sn = s.exp_stat_sn;
+    let Some(t) = s.tasks.get(&itt) else {
+        return Ok(());
+    };
+    let (data, lun) = (Arc::clone(&t.data_out), t.lun);
+    drop(s);
+    let off = bhs.buffer_offset() as usize;
+    let want = bhs.desired_data_transfer_len() as usize;
+    let end = (off + want).min(data.len());
+    let mut out = Vec::new();
+    let mut at = off.min(end);
+    let mut data_sn = 0;
+    while at < end {
+        let n = (end - at).min(inner.params.target_max_recv);
+        out.extend(data_out_pdu(
+            &lun,
+            itt,
+            bhs.ttt(),
+            exp_stat_sn,
+            data_sn,
+            at,
+            &data[at..at + n],
+            at + n == end,
+        ));
+        data_sn += 1;
+        at += n;
+    }
+    inner.send(&out)
+}
+
+/// A NOP-In that asks for an answer (a target ping): the NOP-Out echoing its TTT.
+fn answer_nop_in(inner: &Inner, s: MutexGuard<'_, Shared>, bhs: &Bhs) -> io::Result<()> {
+    let mut out = Bhs::new(Opcode::NOP_OUT);
+    out.set_immediate(true)
+        .set_flags(0x80)
+        .set_lun(bhs.lun())
+        .set_itt(RESERVED_TAG)
+        .set_ttt(bhs.ttt())
+        .set_cmd_sn(s.cmd_sn)
+        .set_exp_stat_sn(s.exp_stat_sn);
+    drop(s);
+    inner.send(&Pdu::new(out).encode(Digests::default()))
+}
+
+/// A login in progress: the connection, our ISID, and the sequence numbers and TSIH the
+/// next Login Request carries.
+struct Login<'a> {
+    stream: &'a mut TcpStream,
+    isid: [u8; 6],
+    cmd_sn: u32,
+    exp_stat_sn: u32,
+    tsih: u16,
+}
+
+impl Login<'_> {
+    /// One Login Request (CSG `csg`, transit to `nsg` if given) and its Login Response,
+    /// which must be a success; returns the response and its keys.
+    fn exchange(
+        &mut self,
+        csg: u8,
+        nsg: Option<u8>,
+        keys: &TextKeys,
+    ) -> Result<(Pdu, TextKeys), InitiatorError> {
         let mut bhs = Bhs::new(Opcode::LOGIN_REQUEST);
         let transit = nsg.map_or(0, |n| 0x80 | n);
         bhs.set_immediate(true)
             .set_flags(transit | (csg << 2))
-            .set_isid(isid)
-            .set_tsih(tsih)
+            .set_isid(self.isid)
+            .set_tsih(self.tsih)
             .set_itt(0)
             .set_cid(0)
-            .set_cmd_sn(cmd_sn)
-            .set_exp_stat_sn(exp_stat_sn);
-        stream.write_all(&Pdu::with_data(bhs, keys.encode()).encode(Digests::default()))?;
-        let pdu = read_pdu(stream, 1 << 20)?;
+            .set_cmd_sn(self.cmd_sn)
+            .set_exp_stat_sn(self.exp_stat_sn);
+        self.stream
+            .write_all(&Pdu::with_data(bhs, keys.encode()).encode(Digests::default()))?;
+        let pdu = read_pdu(self.stream, 1 << 20)?;
         if pdu.bhs.opcode() != Opcode::LOGIN_RESPONSE {
             return Err(InitiatorError::Protocol(format!(
                 "expected a Login Response, got {:?}",
@@ -593,6 +608,148 @@ fn login(
         let keys = TextKeys::decode(&pdu.data)
             .map_err(|e| InitiatorError::Protocol(format!("login keys: {e}")))?;
         Ok((pdu, keys))
+    }
+
+    /// The security stage with CHAP offered: the first keys (`first`), then CHAP (mutual
+    /// when `opts` asks) if the target chose it, else straight on to the operational stage.
+    fn security(
+        &mut self,
+        first: &TextKeys,
+        user: &str,
+        secret: &[u8],
+        opts: &LoginOptions,
+    ) -> Result<(), InitiatorError> {
+        let (pdu, keys) = self.exchange(0, None, first)?;
+        self.exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
+        self.tsih = pdu.bhs.tsih();
+        if keys.get("AuthMethod") == Some("CHAP") {
+            return self.chap(user, secret, opts);
+        }
+        // The target chose None: move on to operational negotiation.
+        let (pdu, _) = self.exchange(0, Some(1), &TextKeys::default())?;
+        self.exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
+        self.tsih = pdu.bhs.tsih();
+        Ok(())
+    }
+
+    /// CHAP (RFC 7143 12.1.3): algorithm 5, our response to the target's challenge, and
+    /// with mutual CHAP our own challenge, whose answer proves the target.
+    fn chap(
+        &mut self,
+        user: &str,
+        secret: &[u8],
+        opts: &LoginOptions,
+    ) -> Result<(), InitiatorError> {
+        let mut a = TextKeys::default();
+        a.push("CHAP_A", "5");
+        let (pdu, keys) = self.exchange(0, None, &a)?;
+        self.exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
+        let id: u8 = keys
+            .get("CHAP_I")
+            .and_then(|i| i.parse().ok())
+            .ok_or_else(|| InitiatorError::Protocol("no CHAP_I".into()))?;
+        let challenge = keys
+            .get("CHAP_C")
+            .and_then(auth::decode_binary)
+            .ok_or_else(|| InitiatorError::Protocol("no CHAP_C".into()))?;
+        let response = auth::chap_response(id, secret, &challenge);
+        let mut r = TextKeys::default();
+        r.push("CHAP_N", user);
+        r.push("CHAP_R", auth::encode_binary(&response));
+        // Mutual CHAP: our own challenge, which the target must answer.
+        let ours = match &opts.mutual_chap {
+            Some(_) => {
+                let (i, c) = auth::new_challenge()
+                    .map_err(|e| InitiatorError::Protocol(format!("random: {e}")))?;
+                r.push("CHAP_I", i.to_string());
+                r.push("CHAP_C", auth::encode_binary(&c));
+                Some((i, c))
+            }
+            None => None,
+        };
+        let (pdu, keys) = self.exchange(0, Some(1), &r)?;
+        self.exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
+        self.tsih = pdu.bhs.tsih();
+        if let (Some((i, c)), Some((user, secret))) = (ours, &opts.mutual_chap) {
+            let answer = keys.get("CHAP_R").and_then(auth::decode_binary);
+            let proved = keys.get("CHAP_N") == Some(user.as_str())
+                && answer.is_some_and(|a| auth::verify(i, secret, &c, &a));
+            if !proved {
+                return Err(InitiatorError::Protocol(
+                    "the target failed mutual CHAP: it is not who it claims".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The operational stage: our keys added to `ops`, the target's answers taken, until
+    /// the target transits to full feature phase. Returns the parameters and (MaxCmdSN,
+    /// ExpCmdSN) of the last response.
+    fn operational(&mut self, mut ops: TextKeys) -> Result<(Negotiated, u32, u32), InitiatorError> {
+        ops.push("HeaderDigest", "None");
+        ops.push("DataDigest", "None");
+        ops.push("MaxRecvDataSegmentLength", OUR_MAX_RECV.to_string());
+        ops.push("ImmediateData", "Yes");
+        ops.push("InitialR2T", "No");
+        ops.push("FirstBurstLength", "262144");
+        ops.push("MaxBurstLength", "1048576");
+        ops.push("MaxConnections", "1");
+        ops.push("ErrorRecoveryLevel", "0");
+        ops.push("MaxOutstandingR2T", "1");
+        ops.push("DataPDUInOrder", "Yes");
+        ops.push("DataSequenceInOrder", "Yes");
+        ops.push("DefaultTime2Wait", "2");
+        ops.push("DefaultTime2Retain", "0");
+        let mut params = Negotiated {
+            target_max_recv: 8192,
+            first_burst: 65536,
+            immediate_data: true,
+            initial_r2t: true,
+        };
+        let mut keys_to_send = ops;
+        loop {
+            // Without CHAP the first PDU goes from security straight to operational (CSG 0
+            // -> NSG 1 needs AuthMethod agreed); we simply start in the operational stage.
+            let (pdu, keys) = self.exchange(1, Some(3), &keys_to_send)?;
+            self.exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
+            self.tsih = pdu.bhs.tsih();
+            let num = |k: &str| keys.get(k).and_then(|v| v.parse::<usize>().ok());
+            if let Some(n) = num("MaxRecvDataSegmentLength") {
+                params.target_max_recv = n.max(512);
+            }
+            if let Some(n) = num("FirstBurstLength") {
+                params.first_burst = n;
+            }
+            if let Some(v) = keys.get("ImmediateData") {
+                params.immediate_data = v == "Yes";
+            }
+            if let Some(v) = keys.get("InitialR2T") {
+                params.initial_r2t = v == "Yes";
+            }
+            if pdu.bhs.flags() & 0x80 != 0 && pdu.bhs.flags() & 0x03 == 3 {
+                return Ok((params, pdu.bhs.max_cmd_sn(), pdu.bhs.exp_cmd_sn()));
+            }
+            keys_to_send = TextKeys::default();
+        }
+    }
+}
+
+/// The login phase: security (CHAP when asked) and operational negotiation. Returns the
+/// negotiated parameters and (CmdSN, MaxCmdSN, ExpStatSN) to start full feature phase with.
+fn login(
+    stream: &mut TcpStream,
+    opts: &LoginOptions,
+) -> Result<(Negotiated, u32, u32, u32), InitiatorError> {
+    // Sessions of one process differ in their ISID (same name + ISID would reinstate).
+    let [n0, n1] = SESSIONS.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    let pid = std::process::id();
+    let mut login = Login {
+        stream,
+        isid: [ISID_RANDOM, 0, (pid >> 8) as u8, pid as u8, n0, n1],
+        cmd_sn: 1,
+        exp_stat_sn: 0,
+        tsih: 0,
     };
     let mut first = TextKeys::default();
     first.push("InitiatorName", opts.initiator_name.as_str());
@@ -600,117 +757,12 @@ fn login(
     first.push("SessionType", "Normal");
     if let Some((user, secret)) = &opts.chap {
         first.push("AuthMethod", "CHAP,None");
-        let (pdu, keys) = exchange(stream, 0, None, &first, cmd_sn, exp_stat_sn, tsih)?;
-        exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
-        tsih = pdu.bhs.tsih();
-        if keys.get("AuthMethod") == Some("CHAP") {
-            let mut a = TextKeys::default();
-            a.push("CHAP_A", "5");
-            let (pdu, keys) = exchange(stream, 0, None, &a, cmd_sn, exp_stat_sn, tsih)?;
-            exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
-            let id: u8 = keys
-                .get("CHAP_I")
-                .and_then(|i| i.parse().ok())
-                .ok_or_else(|| InitiatorError::Protocol("no CHAP_I".into()))?;
-            let challenge = keys
-                .get("CHAP_C")
-                .and_then(auth::decode_binary)
-                .ok_or_else(|| InitiatorError::Protocol("no CHAP_C".into()))?;
-            let response = auth::chap_response(id, secret, &challenge);
-            let mut r = TextKeys::default();
-            r.push("CHAP_N", user.as_str());
-            r.push("CHAP_R", auth::encode_binary(&response));
-            // Mutual CHAP: our own challenge, which the target must answer.
-            let ours = match &opts.mutual_chap {
-                Some(_) => {
-                    let (i, c) = auth::new_challenge()
-                        .map_err(|e| InitiatorError::Protocol(format!("random: {e}")))?;
-                    r.push("CHAP_I", i.to_string());
-                    r.push("CHAP_C", auth::encode_binary(&c));
-                    Some((i, c))
-                }
-                None => None,
-            };
-            let (pdu, keys) = exchange(stream, 0, Some(1), &r, cmd_sn, exp_stat_sn, tsih)?;
-            exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
-            tsih = pdu.bhs.tsih();
-            if let (Some((i, c)), Some((user, secret))) = (ours, &opts.mutual_chap) {
-                let answer = keys.get("CHAP_R").and_then(auth::decode_binary);
-                let proved = keys.get("CHAP_N") == Some(user.as_str())
-                    && answer.is_some_and(|a| auth::verify(i, secret, &c, &a));
-                if !proved {
-                    return Err(InitiatorError::Protocol(
-                        "the target failed mutual CHAP: it is not who it claims".into(),
-                    ));
-                }
-            }
-        } else {
-            // The target chose None: move on to operational negotiation.
-            let (pdu, _) = exchange(
-                stream,
-                0,
-                Some(1),
-                &TextKeys::default(),
-                cmd_sn,
-                exp_stat_sn,
-                tsih,
-            )?;
-            exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
-            tsih = pdu.bhs.tsih();
-        }
+        login.security(&first, user, secret, opts)?;
         first = TextKeys::default();
     }
-    let mut ops = first;
-    ops.push("HeaderDigest", "None");
-    ops.push("DataDigest", "None");
-    ops.push("MaxRecvDataSegmentLength", OUR_MAX_RECV.to_string());
-    ops.push("ImmediateData", "Yes");
-    ops.push("InitialR2T", "No");
-    ops.push("FirstBurstLength", "262144");
-    ops.push("MaxBurstLength", "1048576");
-    ops.push("MaxConnections", "1");
-    ops.push("ErrorRecoveryLevel", "0");
-    ops.push("MaxOutstandingR2T", "1");
-    ops.push("DataPDUInOrder", "Yes");
-    ops.push("DataSequenceInOrder", "Yes");
-    ops.push("DefaultTime2Wait", "2");
-    ops.push("DefaultTime2Retain", "0");
-    let mut params = Negotiated {
-        target_max_recv: 8192,
-        first_burst: 65536,
-        immediate_data: true,
-        initial_r2t: true,
-    };
-    let mut keys_to_send = ops;
-    let (mut max_cmd_sn, mut exp_cmd_sn);
-    loop {
-        // Without CHAP the first PDU goes from security straight to operational (CSG 0 ->
-        // NSG 1 needs AuthMethod agreed); we simply start in the operational stage.
-        let (pdu, keys) = exchange(stream, 1, Some(3), &keys_to_send, cmd_sn, exp_stat_sn, tsih)?;
-        exp_stat_sn = pdu.bhs.stat_sn().wrapping_add(1);
-        tsih = pdu.bhs.tsih();
-        exp_cmd_sn = pdu.bhs.exp_cmd_sn();
-        max_cmd_sn = pdu.bhs.max_cmd_sn();
-        let num = |k: &str| keys.get(k).and_then(|v| v.parse::<usize>().ok());
-        if let Some(n) = num("MaxRecvDataSegmentLength") {
-            params.target_max_recv = n.max(512);
-        }
-        if let Some(n) = num("FirstBurstLength") {
-            params.first_burst = n;
-        }
-        if let Some(v) = keys.get("ImmediateData") {
-            params.immediate_data = v == "Yes";
-        }
-        if let Some(v) = keys.get("InitialR2T") {
-            params.initial_r2t = v == "Yes";
-        }
-        if pdu.bhs.flags() & 0x80 != 0 && pdu.bhs.flags() & 0x03 == 3 {
-            break;
-        }
-        keys_to_send = TextKeys::default();
-    }
-    cmd_sn = exp_cmd_sn.max(cmd_sn);
-    Ok((params, cmd_sn, max_cmd_sn, exp_stat_sn))
+    let (params, max_cmd_sn, exp_cmd_sn) = login.operational(first)?;
+    let cmd_sn = exp_cmd_sn.max(login.cmd_sn);
+    Ok((params, cmd_sn, max_cmd_sn, login.exp_stat_sn))
 }
 
 #[cfg(test)]

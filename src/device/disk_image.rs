@@ -1,0 +1,261 @@
+//! The image under an emulated disk: opening a file or block device (created sparse where
+//! asked, locked, O_DIRECT where the file system allows it, with the alignment it needs) and
+//! reading and writing it, through a per-thread aligned bounce buffer where a caller's
+//! buffer does not suit O_DIRECT.
+
+use std::cell::RefCell;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use nix::libc;
+
+use super::{atomic, DiskError, DiskOptions, EmulatedDisk};
+use crate::device::attention::AttentionLog;
+use crate::device::lock::{ImageLock, LockError, LockMode};
+use crate::device::range_lock::RangeLock;
+use crate::device::reservation::Reservations;
+use crate::scsi::DeviceClass;
+
+/// Largest chunk moved through a bounce buffer at once (per thread memory bound).
+pub(super) const BOUNCE_CHUNK: usize = 4 << 20;
+/// Alignment of bounce buffers: enough for any DIO memory alignment we meet.
+const BOUNCE_ALIGN: usize = 4096;
+
+impl EmulatedDisk {
+    /// Opens (or creates, with `create_size`) the image or block device.
+    pub fn open(name: &str, opts: &DiskOptions) -> Result<Self, DiskError> {
+        let path = opts.path.clone();
+        let io_err = |source: io::Error| DiskError::Io {
+            path: path.clone(),
+            source,
+        };
+        if opts.block_size != 512 && opts.block_size != 4096 {
+            return Err(DiskError::BlockSize {
+                path,
+                block_size: opts.block_size,
+            });
+        }
+        let bs = u64::from(opts.block_size);
+        if let Some(size) = opts.create_size {
+            create_image(&path, size, opts.block_size)?;
+        }
+        let meta = std::fs::metadata(&path).map_err(io_err)?;
+        let is_block = meta.file_type().is_block_device();
+        if !is_block && !meta.is_file() {
+            return Err(DiskError::NotBlockStorage { path });
+        }
+        let mode = if opts.read_only {
+            LockMode::Shared
+        } else {
+            LockMode::Exclusive
+        };
+        let lock = ImageLock::acquire(&path, mode).map_err(|e| match e {
+            LockError::Io { source, .. } => io_err(source),
+            busy => DiskError::Locked(busy),
+        })?;
+        let open = |direct: bool| {
+            let mut o = OpenOptions::new();
+            o.read(true).write(!opts.read_only);
+            if direct {
+                o.custom_flags(libc::O_DIRECT);
+            }
+            o.open(&path)
+        };
+        let (mut file, mut direct) = match open(opts.direct_io) {
+            Ok(f) => (f, opts.direct_io),
+            Err(e) if opts.direct_io && e.raw_os_error() == Some(libc::EINVAL) => {
+                (open(false).map_err(io_err)?, false)
+            }
+            Err(e) => return Err(io_err(e)),
+        };
+        let size = if is_block {
+            let device = crate::sys::block::logical_block_size(file.as_fd()).map_err(io_err)?;
+            if device > opts.block_size {
+                return Err(DiskError::DeviceBlockSize {
+                    path,
+                    device,
+                    block_size: opts.block_size,
+                });
+            }
+            crate::sys::block::size_bytes(file.as_fd()).map_err(io_err)?
+        } else {
+            meta.len()
+        };
+        let blocks = size / bs;
+        if blocks == 0 {
+            return Err(DiskError::Empty {
+                path,
+                block_size: opts.block_size,
+            });
+        }
+        let (mut mem_align, mut offset_align) = (1, 1);
+        if direct {
+            match direct_alignment(&file, opts.block_size) {
+                Some(align) => (mem_align, offset_align) = align,
+                None => {
+                    direct = false;
+                    file = open(false).map_err(io_err)?;
+                }
+            }
+        }
+        let journal = atomic::Journal::beside(&path);
+        if !is_block && !opts.read_only {
+            journal
+                .recover(&file, opts.block_size, blocks)
+                .map_err(io_err)?;
+        }
+        let serial = opts.serial.clone().unwrap_or_else(|| {
+            opts.designators.first().map_or_else(
+                || name.to_string(),
+                |d| d.value.iter().map(|b| format!("{b:02x}")).collect(),
+            )
+        });
+        Ok(Self {
+            name: name.to_string(),
+            path: opts.path.clone(),
+            file: Arc::new(file),
+            direct,
+            mem_align,
+            offset_align,
+            block_size: opts.block_size,
+            blocks,
+            read_only: opts.read_only,
+            designators: opts.designators.clone(),
+            serial,
+            max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
+            queue_depth: opts.queue_depth,
+            is_block,
+            removable: opts.removable,
+            writes: RangeLock::new(),
+            journal,
+            unit: Arc::default(),
+            reservations: Reservations::new(DeviceClass::Block),
+            software_write_protect: AtomicBool::new(false),
+            attention: AttentionLog::default(),
+            _lock: lock,
+        })
+    }
+
+    /// Whether `buf` at a block-aligned offset may go straight to the O_DIRECT file.
+    fn aligned(&self, ptr: usize, len: usize) -> bool {
+        ptr.is_multiple_of(self.mem_align) && len.is_multiple_of(self.offset_align)
+    }
+
+    pub(super) fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if !self.direct || self.aligned(buf.as_ptr() as usize, buf.len()) {
+            return self.file.read_exact_at(buf, offset);
+        }
+        with_bounce(buf.len().min(BOUNCE_CHUNK), |bounce| {
+            let mut done = 0;
+            for chunk in buf.chunks_mut(BOUNCE_CHUNK) {
+                let padded = chunk.len().next_multiple_of(self.offset_align);
+                let staging = &mut bounce[..padded];
+                self.file.read_exact_at(staging, offset + done as u64)?;
+                chunk.copy_from_slice(&staging[..chunk.len()]);
+                done += chunk.len();
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if !self.direct || self.aligned(buf.as_ptr() as usize, buf.len()) {
+            return self.file.write_all_at(buf, offset);
+        }
+        with_bounce(buf.len().min(BOUNCE_CHUNK), |bounce| {
+            let mut done = 0;
+            for chunk in buf.chunks(BOUNCE_CHUNK) {
+                let staging = &mut bounce[..chunk.len()];
+                staging.copy_from_slice(chunk);
+                self.file.write_all_at(staging, offset + done as u64)?;
+                done += chunk.len();
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Creates a `size`-byte image at `path` unless a file is there already (which is kept).
+fn create_image(path: &Path, size: u64, block_size: u32) -> Result<(), DiskError> {
+    if size == 0 || !size.is_multiple_of(u64::from(block_size)) {
+        return Err(DiskError::CreateSize {
+            path: path.to_path_buf(),
+            size,
+            block_size,
+        });
+    }
+    let io_err = |source: io::Error| DiskError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(f) => f.set_len(size).map_err(io_err),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err(e)),
+    }
+}
+
+/// The memory and offset alignment O_DIRECT needs on `file` (opened with it), or None
+/// where it cannot serve `block_size` blocks: from STATX_DIOALIGN, or without it the
+/// block size, proven by one aligned read.
+fn direct_alignment(file: &File, block_size: u32) -> Option<(usize, usize)> {
+    match crate::sys::block::direct_io_alignment(file.as_fd()) {
+        Some((mem, off)) if off <= block_size => Some((mem.max(1) as usize, off as usize)),
+        Some(_) => None,
+        None => {
+            // No STATX_DIOALIGN: assume the block size and prove it with one read.
+            let mut probe = AlignedBuf::new(block_size as usize);
+            file.read_exact_at(probe.as_mut_slice(), 0)
+                .is_ok()
+                .then_some((BOUNCE_ALIGN, block_size as usize))
+        }
+    }
+}
+
+/// A heap buffer whose usable part starts at a [`BOUNCE_ALIGN`] boundary (safe code: the
+/// Vec is over-allocated and the aligned window is found with `align_offset`).
+pub(super) struct AlignedBuf {
+    storage: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    pub(super) fn new(len: usize) -> Self {
+        let storage = vec![0u8; len + BOUNCE_ALIGN];
+        let start = storage.as_ptr().align_offset(BOUNCE_ALIGN);
+        Self {
+            storage,
+            start,
+            len,
+        }
+    }
+
+    pub(super) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.storage[self.start..self.start + self.len]
+    }
+}
+
+thread_local! {
+    static BOUNCE: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's aligned bounce buffer of at least `len` bytes (grown on
+/// demand, kept for the thread's next command).
+pub(super) fn with_bounce<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+    BOUNCE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|b| b.len < len) {
+            *slot = Some(AlignedBuf::new(len.next_multiple_of(BOUNCE_ALIGN)));
+        }
+        match slot.as_mut() {
+            Some(buf) => f(buf.as_mut_slice()),
+            None => f(AlignedBuf::new(len).as_mut_slice()),
+        }
+    })
+}
