@@ -7,7 +7,7 @@
 #
 # SCOPE is one of the presets below (each names its files and its tests), or a path to a
 # .rs file under src/ (then the whole test suite runs for each mutant: slow).
-#   segment | run | manager | copy-io | engine      src/copy/*
+#   segment | run | manager | copy-io | engine      src/copy/* (run: run.rs and run/*.rs)
 #   cmdsn | tasks | login                            the iSCSI target's CmdSN window, its task logic,
 #                                                    login
 #   scsi-<file>  (e.g. scsi-parameter_list)          one file of the pure codec src/scsi/
@@ -28,7 +28,7 @@ fi
 # The integration tests are one binary (tests/it); its modules are picked by name filters
 # given to the test binaries (cargo mutants -- -- FILTER...), which the lib's tests see too.
 copy_tests=(--test=it)
-copy_filter=(residue:: copy_aborted:: copy_model:: admission:: held_data:: segments:: copy::)
+copy_filter=(residue:: copy_aborted:: copy_model:: admission:: held_data:: segments:: endpoints:: copy::)
 iscsi_tests=(--test=it)
 iscsi_filter=(iscsi:: iscsi_window:: daemon:: remote:: held_data:: signals:: frontend::)
 binfilter=()
@@ -36,7 +36,7 @@ filter=()
 case $scope in
   # The lib's engine tests run segment.rs's read-ahead path and check which path served.
   segment) files=(src/copy/segment.rs); tests=(--lib "${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
-  run) files=(src/copy/run.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
+  run) files=(src/copy/run.rs src/copy/run/byte_ranges.rs src/copy/run/copies.rs src/copy/run/operations.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
   manager) files=(src/copy/manager.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
   copy-io) files=(src/copy/io.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
   engine) files=(src/copy/engine.rs); tests=(--lib "${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;

@@ -326,7 +326,12 @@ impl<'a> Runner<'a> {
         })?;
         let class = PeripheralDeviceType(inquiry[0] & 0x1f).class();
         let wanted = descriptor.map(|c| c.parameters.class());
-        if inquiry[0] >> 5 != 0 || class.is_none() || (wanted.is_some() && class != wanted) {
+        // PERIPHERAL QUALIFIER other than 000b: no LU there, so it cannot be reached
+        // (5.17.7.4: INQUIRY "shows an unsupported LU" is 0D/02, not a wrong type).
+        if inquiry[0] >> 5 != 0 {
+            return Err(unreachable(cscd));
+        }
+        if class.is_none() || (wanted.is_some() && class != wanted) {
             return Err(Failure {
                 asc: Asc::INCORRECT_COPY_TARGET_DEVICE_TYPE,
                 device: None,

@@ -509,3 +509,76 @@ fn a_write_error_while_writing_carried_source_data() {
         "residue in blocks"
     );
 }
+
+/// 08h moves its byte range through memory in pieces of at most 1 MiB; a WRITE that fails in
+/// a later piece still reports the residue of the whole segment (SPC-4 5.17.7.4, Part B 4:
+/// what the segment would have written minus what it wrote), not of the pieces so far.
+/// 1,500,000 bytes in 1000-byte records to the variable-block tape: 1500 records, the
+/// 1200th WRITE fails (after the first 1 MiB piece), 1199 records written.
+#[test]
+fn a_write_error_in_a_later_piece_of_a_byte_range_counts_the_whole_segment() {
+    let medium = Sense::new(SenseKey::MEDIUM_ERROR, Asc::WRITE_ERROR);
+    let r = rig(
+        &[],
+        &[Fault::TapeCommand {
+            op: TapeOp::Write,
+            n: 1200,
+            failure: Failure::check_condition(medium),
+        }],
+        None,
+    );
+    let segments = vec![Segment::BlockOffsetToStream {
+        source: CscdId(0),
+        destination: CscdId(3),
+        stream_transfer_length: 1000,
+        bytes: 1_500_000,
+        lba: 2,
+        byte_offset: 100,
+    }];
+    let (aborted, _) = run(&r, segments, None);
+    assert_eq!(
+        aborted,
+        Aborted {
+            asc: (0x0d, 0x01),
+            segment: 0,
+            residue: Some(1_500_000 - 1199 * 1000),
+            pointer: Some((false, cscd_offset(3))),
+        }
+    );
+    // The 1199 records on the tape are the range's first 1,199,000 bytes.
+    drop(r.manager);
+    let tape = std::fs::read(r.dir.path().join("t.tap")).unwrap();
+    let start = 2 * BL + 100;
+    let mut at = 0;
+    for k in 0..1199 {
+        assert_eq!(tape[at..at + 4], 1000u32.to_le_bytes(), "record {k}");
+        let want = &r.source[start + k * 1000..start + (k + 1) * 1000];
+        assert!(tape[at + 4..at + 1004] == *want, "record {k}'s bytes");
+        at += 1008;
+    }
+    assert_eq!(tape.len(), at, "nothing after the failed record");
+}
+
+/// An inexact segment (26/0A: leftover data with no PAD, Table 116) that wrote some records
+/// first: data reached the destination in the failing segment, so INFORMATION is valid
+/// (VALID=1, Part B 4); 3 blocks in 1024-byte records write one record and leave 512 bytes.
+/// What the residue then is (0, or the 512 bytes no record could carry) the standard does
+/// not settle; only VALID is asserted.
+#[test]
+fn an_inexact_segment_that_wrote_records_has_a_valid_residue() {
+    let r = rig(&[], &[], None);
+    let segments = vec![Segment::BlockToStream {
+        hold: false,
+        source: CscdId(0),
+        destination: CscdId(3),
+        stream_transfer_length: 1024,
+        blocks: 3,
+        lba: 0,
+    }];
+    let (aborted, _) = run(&r, segments, None);
+    assert_eq!(
+        (aborted.asc, aborted.segment, aborted.pointer),
+        ((0x26, 0x0a), 0, None)
+    );
+    assert!(aborted.residue.is_some(), "VALID set: {aborted:?}");
+}

@@ -11,6 +11,7 @@ mod copy;
 mod copy_aborted;
 mod copy_model;
 mod daemon;
+mod endpoints;
 mod golden;
 mod held_data;
 mod hostile;

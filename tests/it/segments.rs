@@ -5,7 +5,8 @@
 //! REGISTER) and 15h (REGISTER AND MOVE, sent after every other segment).
 //!
 //! Tapes are written and parsed as SIMH .tap here; commands a device receives are recorded
-//! by a wrapper, so the CDBs and parameter data are checked byte for byte.
+//! by a wrapper, so the CDBs and parameter data are checked byte for byte; COPY STATUS
+//! (TRANSFER COUNT) is checked after 13h.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,12 +14,13 @@ use std::sync::{Arc, Mutex};
 use xcopyd::copy::manager::CopyManager;
 use xcopyd::copy::{Abort, CopyService, Nexus};
 use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
+use xcopyd::device::faults::{Failure, Fault, FaultyDevice, TapeOp};
 use xcopyd::device::inventory::{DeviceConfig, DeviceKind, Inventory};
 use xcopyd::device::tape::{EmulatedTape, TapeConfig};
 use xcopyd::device::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
-use xcopyd::scsi::{Designator, Limits, ListIdUsage, ParameterList, Status};
+use xcopyd::scsi::{Asc, Designator, Limits, ListIdUsage, ParameterList, Sense, SenseKey, Status};
 
 const BL: usize = 512;
 const NAMES: [&str; 4] = [
@@ -127,6 +129,11 @@ struct Rig {
 
 /// d0 (a pattern), d1 (zeros, recorded), t1 (`objects`), t2 (empty, recorded).
 fn rig(objects: &[Obj]) -> Rig {
+    rig_with(objects, &[])
+}
+
+/// [`rig`] with fault rules on t1.
+fn rig_with(objects: &[Obj], t1_faults: &[Fault]) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let d0: Vec<u8> = (0..64 * BL).map(|i| (i * 3 + i / BL) as u8).collect();
     std::fs::write(dir.path().join("d0.img"), &d0).unwrap();
@@ -144,12 +151,26 @@ fn rig(objects: &[Obj]) -> Rig {
         let mut device: Arc<dyn ScsiDevice> = if i < 2 {
             Arc::new(EmulatedDisk::open(name, &DiskOptions::new(&path, BL as u32)).unwrap())
         } else {
+            // t1's largest block is 70,000 bytes: 13h reads its record of that size with
+            // one READ that ends GOOD, the shorter ones with ILI.
             let c = TapeConfig {
                 designators: vec![designator.clone()],
+                max_block_length: if i == 2 {
+                    70_000
+                } else {
+                    TapeConfig::default().max_block_length
+                },
                 ..TapeConfig::default()
             };
             Arc::new(EmulatedTape::open(name, &path, c).unwrap().0)
         };
+        if i == 2 && !t1_faults.is_empty() {
+            let f = FaultyDevice::new(device);
+            for fault in t1_faults {
+                f.add(fault.clone());
+            }
+            device = Arc::new(f);
+        }
         if i == 1 || i == 3 {
             let r = Arc::new(Recorder {
                 inner: device,
@@ -203,16 +224,31 @@ fn cscds() -> Vec<CscdDescriptor> {
 
 /// Runs `segments` as list 1 (LIST ID USAGE 00b); returns the status and the sense bytes.
 fn run(rig: &Rig, segments: Vec<Segment>) -> (Status, Vec<u8>) {
+    run_with(rig, cscds(), segments)
+}
+
+/// [`run`] with the CSCD descriptors given.
+fn run_with(rig: &Rig, cscds: Vec<CscdDescriptor>, segments: Vec<Segment>) -> (Status, Vec<u8>) {
+    let segments = segments
+        .into_iter()
+        .map(|body| SegmentDescriptor { cat: false, body })
+        .collect();
+    run_list(rig, cscds, segments)
+}
+
+/// [`run`] with the CSCD descriptors and whole segment descriptors (CAT) given.
+fn run_list(
+    rig: &Rig,
+    cscds: Vec<CscdDescriptor>,
+    segments: Vec<SegmentDescriptor>,
+) -> (Status, Vec<u8>) {
     let list = ParameterList {
         list_identifier: 1,
         sequential_striped: false,
         list_id_usage: ListIdUsage::Hold,
         priority: 1,
-        cscds: cscds(),
-        segments: segments
-            .into_iter()
-            .map(|body| SegmentDescriptor { cat: false, body })
-            .collect(),
+        cscds,
+        segments,
         inline_data: Vec::new(),
     };
     let bytes = list.encode();
@@ -223,6 +259,23 @@ fn run(rig: &Rig, segments: Vec<Segment>) -> (Status, Vec<u8>) {
         .manager
         .extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
     (r.status, r.sense)
+}
+
+/// COPY STATUS of list 1 (SPC-4 6.18.2): SEGMENTS PROCESSED and TRANSFER COUNT, in bytes.
+fn copy_status(rig: &Rig) -> (u16, u32) {
+    let mut cdb = [0u8; 16];
+    cdb[0] = 0x84;
+    cdb[2] = 1;
+    cdb[13] = 12;
+    let st = rig
+        .manager
+        .receive_copy_results(&Nexus::local(), &cdb)
+        .data_in;
+    assert_eq!(st[7], 0, "TRANSFER COUNT UNITS: bytes");
+    (
+        u16::from_be_bytes([st[5], st[6]]),
+        u32::from_be_bytes([st[8], st[9], st[10], st[11]]),
+    )
 }
 
 fn good(r: (Status, Vec<u8>)) {
@@ -382,6 +435,8 @@ fn tape_image_copy_copies_records_and_filemarks() {
         count,
     };
     good(run(&r, vec![copy(1)]));
+    // TRANSFER COUNT: the record bytes written (filemarks carry none).
+    assert_eq!(copy_status(&r), (1, 1024 + 301));
     let path = r.dir.path().join("t2.tap");
     drop(r.manager);
     assert_eq!(simh_read(&path), objects[..3]);
@@ -394,6 +449,7 @@ fn tape_image_copy_copies_records_and_filemarks() {
     assert_eq!(simh_read(&path), objects[..6]);
     let r = rig(&objects);
     good(run(&r, vec![copy(0)]));
+    assert_eq!(copy_status(&r), (1, 1024 + 301 + 70_000 + 5));
     let path = r.dir.path().join("t2.tap");
     drop(r.manager);
     assert_eq!(simh_read(&path), objects);
@@ -481,4 +537,183 @@ fn register_key_and_register_and_move_go_out_as_persistent_reserve_out() {
     );
     assert!(tur < move_at);
     assert_eq!(d1(&r)[..BL], r.d0[..BL]);
+}
+
+/// 0Ah writes its byte range and leaves the rest of the first and last blocks as they were
+/// (Part B 1.8/1.9: a read-modify-write is allowed, a change around the range is not),
+/// whether the range starts inside a block and ends on a boundary, or starts on a boundary
+/// and ends inside one. d1 is first filled with d0's blocks (02h) so the bytes around each
+/// range are not zeros.
+#[test]
+fn block_byte_range_writes_keep_the_bytes_around_the_range() {
+    let r = rig(&[]);
+    let range = |destination_lba, destination_byte_offset| Segment::BlockOffsetToBlockOffset {
+        source: D0,
+        destination: D1,
+        bytes: 700,
+        source_lba: 0,
+        destination_lba,
+        source_byte_offset: 0,
+        destination_byte_offset,
+    };
+    good(run(
+        &r,
+        vec![
+            Segment::BlockToBlock {
+                hold: false,
+                dc: false,
+                source: D0,
+                destination: D1,
+                blocks: 64,
+                source_lba: 0,
+                destination_lba: 0,
+            },
+            // From byte 324 of block 10 to the end of block 11.
+            range(10, 324),
+            // From the start of block 20 to byte 188 of block 21.
+            range(20, 0),
+        ],
+    ));
+    let mut want = r.d0.clone();
+    want[10 * BL + 324..10 * BL + 1024].copy_from_slice(&r.d0[..700]);
+    want[20 * BL..20 * BL + 700].copy_from_slice(&r.d0[..700]);
+    let got = d1(&r);
+    for block in 0..64 {
+        let b = block * BL..(block + 1) * BL;
+        assert!(got[b.clone()] == want[b], "block {block}");
+    }
+}
+
+/// 13h whose source READ fails (MEDIUM ERROR, 11/00, with INFORMATION set but no ILI: not a
+/// shorter record) after one record was copied: COPY ABORTED 0D/01 THIRD PARTY DEVICE
+/// FAILURE for segment 0, INFORMATION not valid (13h computes no residue, Part B 1.x), the
+/// pointer at t1's descriptor and t1's status and sense forwarded (byte 8: CHECK
+/// CONDITION, then its sense with key 3, 11/00); the record read before it is on t2.
+#[test]
+fn tape_image_copy_stops_on_a_source_read_error() {
+    let objects = vec![Obj::R(record(0, 1024)), Obj::R(record(1, 1024))];
+    let mut medium = Sense::new(SenseKey::MEDIUM_ERROR, Asc::new(0x11, 0x00));
+    medium.information = Some(7);
+    let r = rig_with(
+        &objects,
+        &[Fault::TapeCommand {
+            op: TapeOp::Read,
+            n: 2,
+            failure: Failure::check_condition(medium),
+        }],
+    );
+    let (status, s) = run(
+        &r,
+        vec![Segment::TapeImageCopy {
+            source: T1,
+            destination: T2,
+            count: 0,
+        }],
+    );
+    assert_eq!(status, Status::CHECK_CONDITION);
+    assert_eq!((s[0], s[2] & 0x0f), (0x70, 0x0a), "VALID=0: {s:02x?}");
+    assert_eq!((s[12], s[13]), (0x0d, 0x01));
+    assert_eq!(u16::from_be_bytes([s[10], s[11]]), 0);
+    assert_eq!(
+        s[15..18],
+        [0x80, 0, 16 + 32 * 2],
+        "pointer at t1's descriptor"
+    );
+    let at = usize::from(s[8]);
+    assert!(at >= 18, "source sense area: {s:02x?}");
+    assert_eq!(s[at], 0x02, "CHECK CONDITION");
+    assert_eq!(
+        (s[at + 1] & 0x7f, s[at + 3] & 0x0f, s[at + 13], s[at + 14]),
+        (0x70, 0x03, 0x11, 0x00)
+    );
+    let path = r.dir.path().join("t2.tap");
+    drop(r.manager);
+    assert_eq!(simh_read(&path), objects[..1]);
+}
+
+/// 08h's PAD/CAT follows Table 116 with the source disk's own PAD (only 04h/05h act as if
+/// source PAD were 0, Table 117): 1200 bytes in 500-byte records leave 200 bytes of
+/// leftover destination data. Source PAD=1, destination PAD=0, CAT=0: both leftovers are
+/// dropped, no error, no padding (two records on t2); both PAD=0: 26/0A UNEXPECTED INEXACT
+/// SEGMENT.
+#[test]
+fn block_byte_range_to_stream_follows_the_source_pad() {
+    let range = Segment::BlockOffsetToStream {
+        source: D0,
+        destination: T2,
+        stream_transfer_length: 500,
+        bytes: 1200,
+        lba: 3,
+        byte_offset: 100,
+    };
+    let start = 3 * BL + 100;
+    let r = rig(&[]);
+    let mut padded = cscds();
+    padded[0].parameters = DeviceParameters::Block {
+        pad: true,
+        block_length: BL as u32,
+    };
+    good(run_with(&r, padded, vec![range.clone()]));
+    let want: Vec<Obj> = (0..2)
+        .map(|k| Obj::R(r.d0[start + k * 500..start + (k + 1) * 500].to_vec()))
+        .collect();
+    let path = r.dir.path().join("t2.tap");
+    drop(r.manager);
+    assert_eq!(simh_read(&path), want);
+
+    let r = rig(&[]);
+    let (status, s) = run(&r, vec![range]);
+    assert_eq!(status, Status::CHECK_CONDITION);
+    assert_eq!((s[2] & 0x0f, s[12], s[13]), (0x0a, 0x26, 0x0a), "{s:02x?}");
+}
+
+/// 02h with DC=1: NUMBER OF BLOCKS counts destination blocks, written exactly (Table 115);
+/// leftover destination data is written first and counts toward them, so the range
+/// checked against the destination is the leftover plus the new data: 2 blocks at LBA 63
+/// of a 64-block disk run past its end and are refused before any I/O (COPY ABORTED,
+/// 00/00 as SCST and libiscsi's ValidSegDescr have it, pointer at DESTINATION LOGICAL
+/// BLOCK ADDRESS, byte 20, of segment 1).
+#[test]
+fn block_to_block_with_dc_counts_destination_blocks_and_leftover_data() {
+    let b2b = |blocks, destination_lba| Segment::BlockToBlock {
+        hold: false,
+        dc: true,
+        source: D0,
+        destination: D1,
+        blocks,
+        source_lba: 2,
+        destination_lba,
+    };
+    let r = rig(&[]);
+    good(run(&r, vec![b2b(3, 7)]));
+    let mut want = vec![0u8; 64 * BL];
+    want[7 * BL..10 * BL].copy_from_slice(&r.d0[2 * BL..5 * BL]);
+    assert!(d1(&r) == want, "3 blocks at LBA 7");
+
+    // 00h, CAT=1: 3 blocks into 1024-byte records leave 512 bytes of destination data.
+    let r = rig(&[]);
+    let backup = Segment::BlockToStream {
+        hold: false,
+        source: D0,
+        destination: T2,
+        stream_transfer_length: 1024,
+        blocks: 3,
+        lba: 0,
+    };
+    let segments = vec![
+        SegmentDescriptor {
+            cat: true,
+            body: backup,
+        },
+        SegmentDescriptor {
+            cat: false,
+            body: b2b(2, 63),
+        },
+    ];
+    let (status, s) = run_list(&r, cscds(), segments);
+    assert_eq!(status, Status::CHECK_CONDITION);
+    assert_eq!((s[2] & 0x0f, s[12], s[13]), (0x0a, 0, 0), "{s:02x?}");
+    assert_eq!(u16::from_be_bytes([s[10], s[11]]), 1, "segment 1");
+    assert_eq!(s[15..18], [0xa0, 0, 20], "SD=1, DESTINATION LBA");
+    assert!(d1(&r).iter().all(|&b| b == 0), "nothing written to d1");
 }

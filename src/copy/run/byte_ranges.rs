@@ -30,18 +30,24 @@ impl Runner<'_> {
                 // In chunks of at most RANGE_CHUNK bytes: each but the last carries its
                 // leftover destination data on as CAT would; the last applies the
                 // segment's own PAD/CAT rules.
-                let mut moved = Moved::default();
-                let mut done = 0u64;
                 let total = u64::from(bytes);
+                // What the whole segment would write: a failure in a later chunk reports
+                // the segment's residue (Part B 4), not the chunks' so far.
+                let out = unit.bytes().max(1) as u64;
+                let expected = (self.left.destination.len() as u64 + total) / out * out;
+                let mut moved = Moved {
+                    written: 0,
+                    expected,
+                };
+                let mut done = 0u64;
                 loop {
                     let n = (total - done).min(RANGE_CHUNK);
                     let data = read_range(s, lba, start + done, n).map_err(|f| (f, moved))?;
                     let last = done + n == total;
+                    // The last chunk: the source disk's own PAD too (Table 116; only
+                    // 04h/05h act as if source PAD were 0, Table 117).
                     let chunk_residue = if last {
-                        Residue {
-                            source_pad: false,
-                            ..residue
-                        }
+                        residue
                     } else {
                         Residue {
                             source_pad: false,
@@ -69,7 +75,6 @@ impl Runner<'_> {
                         (e.failure, Moved { written, ..moved })
                     })?;
                     moved.written += m.written;
-                    moved.expected += m.expected;
                     done += n;
                     if last {
                         break moved;
