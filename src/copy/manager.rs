@@ -10,6 +10,7 @@
 //!   full, on a new list with the same ID, or when the nexus goes away (SPC-3 6.17).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::device::ScsiDevice;
@@ -177,7 +178,7 @@ impl CopyManager {
         if let Some(m) = &self.metrics {
             m.copies_in_flight.inc();
         }
-        let outcome = run::run(list, &ctx);
+        let outcome = self.run_guarded(id, list, &ctx);
         self.registry.finish(id, outcome.sense.clone());
         self.log_end(id);
         if let Some(m) = &self.metrics {
@@ -210,6 +211,29 @@ impl CopyManager {
             None => Ok(()),
             Some(sense) => Err(sense),
         }
+    }
+
+    /// Runs the list; a panic on the way (a bug, never bad input) ends this copy alone, as
+    /// COPY ABORTED 44/00 INTERNAL TARGET FAILURE at the segment it was in, so the initiator
+    /// gets its answer and the list's admission and record are released like any other end.
+    fn run_guarded(&self, id: u64, list: &ParameterList, ctx: &Context<'_>) -> run::Outcome {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run::run(list, ctx)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let segment = ctx.progress.segments_processed.load(Ordering::Relaxed);
+                tracing::error!(copy = id, segment, panic = %what, "EXTENDED COPY: internal failure (a bug): the copy is aborted");
+                run::Outcome {
+                    sense: Some(Sense::copy_aborted(
+                        Asc::INTERNAL_TARGET_FAILURE,
+                        u16::try_from(segment).unwrap_or(u16::MAX),
+                    )),
+                    ..run::Outcome::default()
+                }
+            })
     }
 
     /// Admits a list for `nexus` under the MAXIMUM and TOTAL CONCURRENT COPIES limits (a

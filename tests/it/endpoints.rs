@@ -39,6 +39,22 @@ enum D1 {
     InquiryByte0(u8),
     /// INQUIRY ends CHECK CONDITION (HARDWARE ERROR, 44/00 INTERNAL TARGET FAILURE).
     InquiryFails,
+    /// Panics on every WRITE (a bug in a device, stood in for).
+    PanicsOnWrite,
+}
+
+/// Panics on WRITE(10)/(16); passes everything else on.
+struct PanicsOnWrite(Arc<dyn ScsiDevice>);
+
+impl ScsiDevice for PanicsOnWrite {
+    fn execute(&self, cdb: &[u8], data: DataDirection<'_>) -> Result<Completion, DeviceError> {
+        assert!(!matches!(cdb[0], 0x2a | 0x8a), "a device bug, on purpose");
+        self.0.execute(cdb, data)
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
+    }
 }
 
 /// Answers INQUIRY with byte 0 replaced; passes everything else on.
@@ -84,6 +100,7 @@ fn rig_with(d1: D1) -> Rig {
             disk = match d1 {
                 D1::Plain => disk,
                 D1::InquiryByte0(byte0) => Arc::new(Byte0 { inner: disk, byte0 }),
+                D1::PanicsOnWrite => Arc::new(PanicsOnWrite(disk)),
                 D1::InquiryFails => {
                     let hardware =
                         Sense::new(SenseKey::HARDWARE_ERROR, Asc::INTERNAL_TARGET_FAILURE);
@@ -328,4 +345,26 @@ fn a_cscd_of_another_type_or_block_length_is_incorrect() {
     let cscds = vec![disk(D0, BL as u32), disk(D1, 4096)];
     let res = xcopy_with(&r, cscds, d0_to(1), None);
     assert_aborted_at_cscd(&r, &res, (0x0d, 0x03), 1);
+}
+
+/// A panic inside a copy (a bug, here a device's) ends that copy alone: the initiator gets
+/// COPY ABORTED 44/00 INTERNAL TARGET FAILURE at the segment it was in, and the list's
+/// record is closed, so the same list identifier runs again (not OPERATION IN PROGRESS).
+#[test]
+fn a_panic_inside_a_copy_aborts_that_copy_and_frees_its_list_identifier() {
+    let r = rig_with(D1::PanicsOnWrite);
+    for _ in 0..2 {
+        let cscds = vec![disk(D0, BL as u32), disk(D1, BL as u32)];
+        let res = xcopy_with(&r, cscds, d0_to(1), None);
+        assert_eq!(res.status, Status::CHECK_CONDITION);
+        let s = Sense::decode(&res.sense).unwrap();
+        assert_eq!(
+            (s.key, s.asc, s.segment_number),
+            (
+                SenseKey::COPY_ABORTED,
+                Asc::INTERNAL_TARGET_FAILURE,
+                Some(0)
+            )
+        );
+    }
 }
