@@ -27,8 +27,8 @@
 #          (default 1G on disk, 512M in memory).
 #   ndmp   an NDMP image backup of the disk image to a tape image through a running xcopyd
 #          (xcopy ndmp backup: DATA and MOVER local, the copy engine, 256 KiB records; with
-#          the MD5 of DATA_GET_ENV and without) against xcopy backup of the same image,
-#          interleaved: MiB/s and the ratios.
+#          DATA_GET_ENV's default CRC-32C, with --digest md5 and without a digest) against
+#          xcopy backup of the same image, interleaved: MiB/s and the ratios.
 #   iscsi-perf  libiscsi's iscsi-perf (sequential READ(16), BENCH_PERF_BLOCKS blocks per
 #          request, 32 in flight) against xcopyd and against tgtd serving the same image
 #          file (both O_DIRECT), alternating, BENCH_PERF_SECS seconds each: MB/s as
@@ -563,11 +563,12 @@ section_objstore() {
 
 # NDMP: an image backup through xcopyd's NDMP server (local DATA -> MOVER: the copy engine)
 # against `xcopy backup` of the same disk image, each to a new tape image, interleaved. The
-# daemon runs only for its part of each round (it and the CLI each lock the image). With the
-# MD5 of DATA_GET_ENV (a second read of the disk beside the copy) and without (--no-digest).
+# daemon runs only for its part of each round (it and the CLI each lock the image). With
+# DATA_GET_ENV's default digest (CRC-32C), with MD5 (--digest md5) and without (--no-digest);
+# each is computed from the records as they land, beside the copy.
 section_ndmp() {
     need_fio
-    local dir="$BENCH_DIR/ndmp" xcopy bytes port pid i r x=() n=() nd=()
+    local dir="$BENCH_DIR/ndmp" xcopy bytes port pid i r x=() n=() nm=() nd=()
     xcopy=$(copy_setup "$dir")
     cargo build --release --bin xcopyd >&2
     bytes=$(numfmt --from=iec "$BENCH_SIZE")
@@ -601,26 +602,27 @@ TOML
         x+=("${r%% *}")
         # Each NDMP backup to a new, empty tape image too (as the CLI's), the daemon started
         # for it (it holds the image while it runs).
-        for digest in "" --no-digest; do
+        for digest in crc32c md5 none; do
             : >"$dir/tape1.tap"
             "$TARGET_DIR/release/xcopyd" --config "$dir/xcopyd.toml" >>"$dir/xcopyd.log" 2>&1 &
             pid=$!
             for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-            r=$(timed "$bytes" "${ndmp[@]}" $digest)
-            if [ -z "$digest" ]; then n+=("${r%% *}"); else nd+=("${r%% *}"); fi
+            r=$(timed "$bytes" "${ndmp[@]}" --digest "$digest")
+            case $digest in crc32c) n+=("${r%% *}") ;; md5) nm+=("${r%% *}") ;; *) nd+=("${r%% *}") ;; esac
             kill "$pid"; wait "$pid" 2>/dev/null || true
         done
-        printf 'run %d: xcopy backup %s MiB/s, NDMP image backup %s MiB/s (without the MD5: %s)\n' \
-            "$i" "${x[-1]}" "${n[-1]}" "${nd[-1]}"
+        printf 'run %d: xcopy backup %s MiB/s, NDMP image backup %s MiB/s (CRC-32C), %s (MD5), %s (no digest)\n' \
+            "$i" "${x[-1]}" "${n[-1]}" "${nm[-1]}" "${nd[-1]}"
     done
-    local mx mn mnd
+    local mx mn mnm mnd
     mx=$(printf '%s\n' "${x[@]}" | median); mn=$(printf '%s\n' "${n[@]}" | median)
-    mnd=$(printf '%s\n' "${nd[@]}" | median)
+    mnm=$(printf '%s\n' "${nm[@]}" | median); mnd=$(printf '%s\n' "${nd[@]}" | median)
     step "ndmp: medians of $BENCH_RUNS runs, $BENCH_SIZE"
-    echo "xcopy backup $mx MiB/s; NDMP image backup (local): $mn MiB/s with the MD5, $mnd without"
-    echo "NDMP/xcopy backup: $(ratio "$mn" "$mx") with the MD5, $(ratio "$mnd" "$mx") without"
-    echo "medians of per-run ratios: $(for i in "${!x[@]}"; do ratio "${n[i]}" "${x[i]}"; echo; done | median)," \
-        "$(for i in "${!x[@]}"; do ratio "${nd[i]}" "${x[i]}"; echo; done | median) without"
+    echo "xcopy backup $mx MiB/s; NDMP image backup (local): $mn MiB/s with CRC-32C (the default), $mnm with MD5, $mnd without a digest"
+    echo "NDMP/xcopy backup: $(ratio "$mn" "$mx") with CRC-32C, $(ratio "$mnm" "$mx") with MD5, $(ratio "$mnd" "$mx") without"
+    echo "medians of per-run ratios: $(for i in "${!x[@]}"; do ratio "${n[i]}" "${x[i]}"; echo; done | median) (CRC-32C)," \
+        "$(for i in "${!x[@]}"; do ratio "${nm[i]}" "${x[i]}"; echo; done | median) (MD5)," \
+        "$(for i in "${!x[@]}"; do ratio "${nd[i]}" "${x[i]}"; echo; done | median) (none)"
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 

@@ -430,6 +430,13 @@ impl Agents {
             Ok(d) => d,
             Err(e) => return err(e),
         };
+        let digest = match super::digest::Kind::from_env(&env) {
+            Ok(kind) => kind,
+            Err(e) => {
+                tracing::warn!(disk = %disk.name, "ndmp: data: {e}");
+                return err(Error::ILLEGAL_ARGS);
+            }
+        };
         let mut env = env;
         if !env.iter().any(|p| p.name == "TYPE") {
             env.push(Pval::new("TYPE", "image"));
@@ -444,7 +451,7 @@ impl Agents {
         if operation == data::OP_BACKUP && local && super::local::applicable(&disk, record_size) {
             // Disk to tape through the copy engine: the pipe is not needed.
             self.mover.lock().pending = None;
-            let digest = !env.iter().any(|p| p.name == "DIGEST" && p.value == "none");
+
             if !self.data.activate(operation, env) {
                 return err(Error::ILLEGAL_STATE);
             }

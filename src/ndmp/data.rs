@@ -1,13 +1,12 @@
 //! The DATA service with backup type `image`: the raw blocks of the inventory disk the
 //! environment's FILESYSTEM names, streamed to the data connection (backup) or from it
-//! (recover), with the byte count and an MD5 digest of the stream returned in the
-//! environment (DATA_GET_ENV: BYTES, MD5).
+//! (recover), with the byte count and a digest of the stream returned in the environment
+//! (DATA_GET_ENV: BYTES, and CRC32C or MD5 as DIGEST asks: [`super::digest`]).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use md5::{Digest, Md5};
-
 use super::conn::Conn;
+use super::digest::{self, Hasher, Kind};
 use super::lu::Lu;
 use super::message::{code, Addr, Error, Pval};
 use super::reply::{self, DataState};
@@ -218,7 +217,7 @@ impl Data {
         let _ = conn.post(code::LOG_MESSAGE, &reply::log_message(log_type, 0, &text));
     }
 
-    /// "image: BYTES=… MD5=…" from the environment of a finished operation.
+    /// "image: BYTES=… CRC32C|MD5=…" from the environment of a finished operation.
     fn summary(&self) -> String {
         let d = self.lock();
         let get = |n: &str| {
@@ -228,11 +227,17 @@ impl Data {
                 .map_or("", |p| p.value.as_str())
                 .to_string()
         };
+        let digest = digest::VARIABLES
+            .iter()
+            .find_map(|v| {
+                let value = get(v);
+                (!value.is_empty()).then(|| format!(", {} {value}", v.to_ascii_lowercase()))
+            })
+            .unwrap_or_default();
         format!(
-            "image {}: {} bytes, md5 {}",
+            "image {}: {} bytes{digest}",
             get("FILESYSTEM"),
             get("BYTES"),
-            get("MD5")
         )
     }
 
@@ -257,15 +262,18 @@ impl Data {
 
     /// Records the byte count and digest (if computed) of a finished operation in its
     /// environment.
-    pub fn finish_env(&self, bytes: u64, digest: Option<[u8; 16]>) {
+    pub fn finish_env(&self, bytes: u64, digest: Option<digest::Value>) {
         let mut d = self.lock();
-        d.env.retain(|p| p.name != "BYTES" && p.name != "MD5");
+        d.env
+            .retain(|p| p.name != "BYTES" && !digest::VARIABLES.contains(&p.name.as_str()));
         d.env.push(Pval::new("BYTES", bytes.to_string()));
-        let md5 = digest.map(hex::encode).unwrap_or_default();
-        if digest.is_some() {
-            d.env.push(Pval::new("MD5", md5.clone()));
+        match digest {
+            Some(v) => {
+                tracing::info!(bytes, digest = v.kind.variable(), value = %v.hex, "ndmp: image done");
+                d.env.push(Pval::new(v.kind.variable(), v.hex));
+            }
+            None => tracing::info!(bytes, "ndmp: image done"),
         }
-        tracing::info!(bytes, md5, "ndmp: image done");
     }
 
     /// DATA becomes ACTIVE on `operation` with `env` (the local engine path; no stream).
@@ -289,6 +297,13 @@ impl Data {
         operation: u32,
         env: Vec<Pval>,
     ) -> Error {
+        let kind = match Kind::from_env(&env) {
+            Ok(kind) => kind,
+            Err(e) => {
+                tracing::warn!(disk = %disk.name, "ndmp: data: {e}");
+                return Error::ILLEGAL_ARGS;
+            }
+        };
         let stream = {
             let mut d = self.lock();
             if d.state != CONNECTED {
@@ -307,14 +322,15 @@ impl Data {
         let spawned = std::thread::Builder::new()
             .name("ndmp-data".into())
             .spawn(move || {
+                let hasher = kind.map(Hasher::new);
                 let result = if operation == OP_BACKUP {
-                    me.backup(&disk, stream)
+                    me.backup(&disk, stream, hasher)
                 } else {
-                    me.recover(&conn, &disk, stream)
+                    me.recover(&conn, &disk, stream, hasher)
                 };
                 let reason = match result {
                     Ok((bytes, digest)) => {
-                        me.finish_env(bytes, Some(digest));
+                        me.finish_env(bytes, digest.map(Hasher::finish));
                         HALT_SUCCESSFUL
                     }
                     Err(reason) => reason,
@@ -339,9 +355,13 @@ impl Data {
         }
     }
 
-    fn backup(&self, disk: &Disk, mut stream: Stream) -> Result<(u64, [u8; 16]), u32> {
+    fn backup(
+        &self,
+        disk: &Disk,
+        mut stream: Stream,
+        mut digest: Option<Hasher>,
+    ) -> Result<(u64, Option<Hasher>), u32> {
         let total = disk.bytes();
-        let mut md5 = Md5::new();
         let mut buf = AlignedBuf::default();
         let mut at = 0u64;
         while at < total {
@@ -350,7 +370,9 @@ impl Data {
                 .min(usize::try_from(total - at).unwrap_or(CHUNK));
             let b = buf.slice(n);
             disk.read(at, b).map_err(|e| self.failed("disk", &e))?;
-            md5.update(&*b);
+            if let Some(h) = digest.as_mut() {
+                h.update(b);
+            }
             stream
                 .send(b.to_vec())
                 .map_err(|e| self.failed("connection", &e))?;
@@ -358,7 +380,7 @@ impl Data {
             self.lock().bytes_processed = at;
         }
         stream.finish();
-        Ok((at, md5.finalize().into()))
+        Ok((at, digest))
     }
 
     fn recover(
@@ -366,7 +388,8 @@ impl Data {
         conn: &Conn,
         disk: &Disk,
         mut stream: Stream,
-    ) -> Result<(u64, [u8; 16]), u32> {
+        mut digest: Option<Hasher>,
+    ) -> Result<(u64, Option<Hasher>), u32> {
         if disk.backend.read_only {
             tracing::warn!(disk = %disk.name, "ndmp: recover refused: the disk is read-only");
             return Err(HALT_INTERNAL_ERROR);
@@ -374,7 +397,6 @@ impl Data {
         let total = disk.bytes();
         // Ask the DMA to have the mover send the whole image.
         let _ = conn.post(code::NOTIFY_DATA_READ, &reply::data_read(0, total));
-        let mut md5 = Md5::new();
         let mut buf = AlignedBuf::default();
         let mut at = 0u64;
         while at < total {
@@ -385,11 +407,11 @@ impl Data {
             let got = stream.fill(b).map_err(|e| self.failed("connection", &e))?;
             if got < n {
                 tracing::warn!(disk = %disk.name, at, "ndmp: recover: the stream ended before the image");
-                let b = &b[..got];
-                md5.update(b);
                 return Err(HALT_CONNECT_ERROR);
             }
-            md5.update(&*b);
+            if let Some(h) = digest.as_mut() {
+                h.update(b);
+            }
             disk.write(at, b).map_err(|e| self.failed("disk", &e))?;
             at += n as u64;
             self.lock().bytes_processed = at;
@@ -401,6 +423,6 @@ impl Data {
         b.put_string(&disk.name);
         b.put_u32(0);
         let _ = conn.post(code::LOG_FILE, &b);
-        Ok((at, md5.finalize().into()))
+        Ok((at, digest))
     }
 }

@@ -24,6 +24,7 @@ pub mod config;
 pub mod config_service;
 pub mod conn;
 pub mod data;
+pub mod digest;
 pub mod header;
 pub mod local;
 pub mod lu;

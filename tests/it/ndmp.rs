@@ -419,7 +419,17 @@ fn image_round_trip(addr_type: u32) {
             .unwrap(),
     );
     c.expect_ok(&Request::DataConnect { addr }).unwrap();
-    let env = vec![Pval::new("FILESYSTEM", "disk0")];
+    // The local mover with the default digest (CRC-32C), the TCP one with DIGEST=md5.
+    let (variable, digest) = if addr_type == ADDR_LOCAL {
+        let crc = xcopyd_crc32c(&data);
+        ("CRC32C", crc)
+    } else {
+        ("MD5", hex::encode(<md5::Md5 as md5::Digest>::digest(&data)))
+    };
+    let mut env = vec![Pval::new("FILESYSTEM", "disk0")];
+    if variable == "MD5" {
+        env.push(Pval::new("DIGEST", "md5"));
+    }
     c.expect_ok(&Request::DataStartBackup {
         butype: "image".into(),
         env,
@@ -431,14 +441,21 @@ fn image_round_trip(addr_type: u32) {
         xcopyd::ndmp::reply::decode_env_reply(&c.expect_ok(&Request::DataGetEnv).unwrap()).unwrap();
     let get = |n: &str| env.iter().find(|p| p.name == n).map(|p| p.value.clone());
     assert_eq!(get("BYTES"), Some(DISK_BYTES.to_string()));
-    let md5 = hex::encode(<md5::Md5 as md5::Digest>::digest(&data));
-    assert_eq!(get("MD5"), Some(md5.clone()));
+    assert_eq!(get(variable), Some(digest.clone()));
+    let other = if variable == "MD5" { "CRC32C" } else { "MD5" };
+    assert_eq!(get(other), None, "only the digest asked for");
     let log = c.wait_post(code::LOG_MESSAGE).unwrap();
     let r = &mut Reader::new(&log.body);
     let (log_type, _, entry) = (r.u32().unwrap(), r.u32().unwrap(), r.string().unwrap());
     assert_eq!(
         (log_type, entry),
-        (0, format!("image disk0: {DISK_BYTES} bytes, md5 {md5}"))
+        (
+            0,
+            format!(
+                "image disk0: {DISK_BYTES} bytes, {} {digest}",
+                variable.to_ascii_lowercase()
+            )
+        )
     );
     let (_, m) = MoverState::decode(&c.expect_ok(&Request::MoverGetState).unwrap()).unwrap();
     assert_eq!(
@@ -489,7 +506,10 @@ fn image_round_trip(addr_type: u32) {
     if addr_type == ADDR_LOCAL {
         assert_eq!(read(&mut c, 512).0, Error::ILLEGAL_STATE);
     }
-    let env = vec![Pval::new("FILESYSTEM", "disk1")];
+    let mut env = vec![Pval::new("FILESYSTEM", "disk1")];
+    if variable == "MD5" {
+        env.push(Pval::new("DIGEST", "md5"));
+    }
     c.expect_ok(&Request::DataStartRecover {
         env,
         names: vec![],
@@ -508,7 +528,12 @@ fn image_round_trip(addr_type: u32) {
     assert!(restored == data, "restored image differs");
     let (_, env) =
         xcopyd::ndmp::reply::decode_env_reply(&c.expect_ok(&Request::DataGetEnv).unwrap()).unwrap();
-    assert!(env.contains(&Pval::new("MD5", md5)));
+    assert!(env.contains(&Pval::new(variable, digest)));
+}
+
+/// CRC-32C (Castagnoli) of `data` as DATA_GET_ENV writes it: 8 hex digits, big-endian.
+fn xcopyd_crc32c(data: &[u8]) -> String {
+    hex::encode(crc32c::crc32c(data).to_be_bytes())
 }
 
 #[test]
@@ -606,7 +631,7 @@ fn a_backup_spans_two_cartridges_the_dma_swaps_through_ndmp_scsi() {
         .unwrap(),
     );
     c.expect_ok(&Request::DataConnect { addr }).unwrap();
-    let env = vec![Pval::new("FILESYSTEM", "disk0")];
+    let env = vec![Pval::new("FILESYSTEM", "disk0"), Pval::new("DIGEST", "md5")];
     c.expect_ok(&Request::DataStartBackup {
         butype: "image".into(),
         env,
@@ -665,7 +690,7 @@ fn a_backup_spans_two_cartridges_the_dma_swaps_through_ndmp_scsi() {
         .unwrap(),
     );
     c.expect_ok(&Request::DataConnect { addr }).unwrap();
-    let env = vec![Pval::new("FILESYSTEM", "disk1")];
+    let env = vec![Pval::new("FILESYSTEM", "disk1"), Pval::new("DIGEST", "md5")];
     c.expect_ok(&Request::DataStartRecover {
         env,
         names: vec![],
@@ -756,6 +781,8 @@ fn xcopy_ndmp_backs_up_three_way_and_restores() {
             "tape0",
             "--tape-server",
             &b_str,
+            "--digest",
+            "md5",
         ],
     );
     assert!(ok, "{out}");
@@ -778,6 +805,8 @@ fn xcopy_ndmp_backs_up_three_way_and_restores() {
             "tape0",
             "--tape-server",
             &b_str,
+            "--digest",
+            "md5",
         ],
     );
     assert!(ok, "{out}");
@@ -803,8 +832,11 @@ fn xcopy_ndmp_backs_up_three_way_and_restores() {
             "restore", "--disk", "disk0", "--tape", "tape0", "--file", "1",
         ],
     );
+    // The default digest: CRC-32C.
+    let crc = hex::encode(crc32c::crc32c(&data).to_be_bytes());
     assert!(
-        ok && last_json(&out)["md5"].as_str() == Some(md5.as_str()),
+        ok && last_json(&out)["crc32c"].as_str() == Some(crc.as_str())
+            && out.contains(&format!(", crc32c {crc}")),
         "{out}"
     );
     assert!(std::fs::read(dir_b.path().join("disk0.img")).unwrap() == data);
