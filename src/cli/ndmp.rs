@@ -286,10 +286,10 @@ fn transfer(args: &NdmpArgs, data: &mut Client, t: &Transfer, backup: bool) -> R
     };
     let bytes: u64 = get("BYTES").parse().unwrap_or(0);
     let ok = data_reason == 1 && mover_reason == 1;
-    let digest_text = [("CRC32C", "crc32c"), ("MD5", "md5")]
+    let digest_text = crate::ndmp::digest::VARIABLES
         .iter()
-        .filter(|(v, _)| !get(v).is_empty())
-        .map(|(v, name)| format!(", {name} {}", get(v)))
+        .filter(|v| !get(v).is_empty())
+        .map(|v| format!(", {} {}", v.to_ascii_lowercase(), get(v)))
         .collect::<String>();
     println!(
         "{} {} {} {}: {bytes} bytes in {seconds:.3} s ({:.1} MB/s){}{}",

@@ -474,7 +474,9 @@ impl Agents {
         self.mover
             .clone()
             .run_pending(self.conn.clone(), self.tape.clone());
-        err(self.data.start(self.conn.clone(), disk, operation, env))
+        err(self
+            .data
+            .start(self.conn.clone(), disk, operation, env, digest))
     }
 
     /// The inventory disk `name`, if this user may see it.

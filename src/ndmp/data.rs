@@ -296,14 +296,8 @@ impl Data {
         disk: Disk,
         operation: u32,
         env: Vec<Pval>,
+        digest: Option<Kind>,
     ) -> Error {
-        let kind = match Kind::from_env(&env) {
-            Ok(kind) => kind,
-            Err(e) => {
-                tracing::warn!(disk = %disk.name, "ndmp: data: {e}");
-                return Error::ILLEGAL_ARGS;
-            }
-        };
         let stream = {
             let mut d = self.lock();
             if d.state != CONNECTED {
@@ -322,7 +316,7 @@ impl Data {
         let spawned = std::thread::Builder::new()
             .name("ndmp-data".into())
             .spawn(move || {
-                let hasher = kind.map(Hasher::new);
+                let hasher = digest.map(Hasher::new);
                 let result = if operation == OP_BACKUP {
                     me.backup(&disk, stream, hasher)
                 } else {

@@ -56,31 +56,25 @@ impl Job {
         std::thread::Builder::new()
             .name("ndmp-image".into())
             .spawn(move || {
+                // Some(None): a digest was asked for but MD5's thread could not be made.
                 let digester = self
                     .digest
-                    .and_then(|kind| Digester::start(kind, self.disk.bytes()));
-                let copied = self.copy(digester.as_ref().map(Digester::tap));
-                let digest = digester.map(Digester::finish);
-                match (copied, digest) {
-                    (Ok(bytes), Some(Some(digest))) => {
-                        self.data.finish_env(bytes, Some(digest));
-                        self.data.halt(&self.conn, data::HALT_SUCCESSFUL);
-                        self.mover.halt(&self.conn, mover::HALT_CONNECT_CLOSED);
+                    .map(|kind| Digester::start(kind, self.disk.bytes()));
+                let tap = digester
+                    .as_ref()
+                    .and_then(|d| d.as_ref().map(Digester::tap));
+                let copied = self.copy(tap);
+                let digest = digester.map(|d| d.and_then(Digester::finish));
+                let (data_reason, mover_reason) = match (copied, digest) {
+                    (Ok(_), Some(None)) => (data::HALT_INTERNAL_ERROR, mover::HALT_CONNECT_CLOSED),
+                    (Ok(bytes), digest) => {
+                        self.data.finish_env(bytes, digest.flatten());
+                        (data::HALT_SUCCESSFUL, mover::HALT_CONNECT_CLOSED)
                     }
-                    (Ok(bytes), None) if self.digest.is_none() => {
-                        self.data.finish_env(bytes, None);
-                        self.data.halt(&self.conn, data::HALT_SUCCESSFUL);
-                        self.mover.halt(&self.conn, mover::HALT_CONNECT_CLOSED);
-                    }
-                    (Ok(_), _) => {
-                        self.data.halt(&self.conn, data::HALT_INTERNAL_ERROR);
-                        self.mover.halt(&self.conn, mover::HALT_CONNECT_CLOSED);
-                    }
-                    (Err((d, m)), _) => {
-                        self.data.halt(&self.conn, d);
-                        self.mover.halt(&self.conn, m);
-                    }
-                }
+                    (Err(reasons), _) => reasons,
+                };
+                self.data.halt(&self.conn, data_reason);
+                self.mover.halt(&self.conn, mover_reason);
             })
             .is_ok()
     }

@@ -421,8 +421,7 @@ fn image_round_trip(addr_type: u32) {
     c.expect_ok(&Request::DataConnect { addr }).unwrap();
     // The local mover with the default digest (CRC-32C), the TCP one with DIGEST=md5.
     let (variable, digest) = if addr_type == ADDR_LOCAL {
-        let crc = xcopyd_crc32c(&data);
-        ("CRC32C", crc)
+        ("CRC32C", xcopyd_crc32c(&data))
     } else {
         ("MD5", hex::encode(<md5::Md5 as md5::Digest>::digest(&data)))
     };
@@ -833,7 +832,7 @@ fn xcopy_ndmp_backs_up_three_way_and_restores() {
         ],
     );
     // The default digest: CRC-32C.
-    let crc = hex::encode(crc32c::crc32c(&data).to_be_bytes());
+    let crc = xcopyd_crc32c(&data);
     assert!(
         ok && last_json(&out)["crc32c"].as_str() == Some(crc.as_str())
             && out.contains(&format!(", crc32c {crc}")),
