@@ -234,7 +234,7 @@ fn device_named(inventory: &Inventory, name: &str) -> Result<Arc<dyn ScsiDevice>
 }
 
 fn load(common: &Common, only: &[&str]) -> Result<(Arc<Inventory>, CopyManager)> {
-    crate::copy::engine::set_pool_buffers(common.buffers)
+    let engines = crate::copy::engine::Engines::new(common.buffers)
         .map_err(|e| anyhow::anyhow!("--buffers: {e}"))?;
     let limits: Limits = match &common.limits {
         Some(path) => toml::from_str(
@@ -254,7 +254,8 @@ fn load(common: &Common, only: &[&str]) -> Result<(Arc<Inventory>, CopyManager)>
     );
     let manager = CopyManager::new(inventory.clone(), limits)
         .with_device_limits(Arc::new(device_limits))
-        .with_copy_limit(common.limit);
+        .with_copy_limit(common.limit)
+        .with_engines(engines);
     Ok((inventory, manager))
 }
 

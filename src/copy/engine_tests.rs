@@ -4,13 +4,18 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use crate::copy::io::{Endpoint, StreamUnit};
 use crate::copy::segment::{transfer, Held, Leftovers, Moved, Residue, Sink, Source};
 use crate::device::disk::{DiskOptions, EmulatedDisk};
 use crate::device::tape::{EmulatedTape, TapeConfig};
 use crate::device::ScsiDevice;
+
+use super::Engines;
+
+/// The engines every test here borrows from (idle rings are reused, as in the daemon).
+static ENGINES: LazyLock<Engines> = LazyLock::new(Engines::default);
 
 const MIB: usize = 1 << 20;
 
@@ -115,6 +120,7 @@ fn run(case: Case, fast: bool) -> Outcome {
         case.abort_after.is_some_and(|a| n >= a)
     };
     let r = transfer(
+        &mut ENGINES.lease(),
         Source::Blocks {
             endpoint: &se,
             lba: case.src_lba,
@@ -425,6 +431,7 @@ fn tape_run(fast: bool) -> (Vec<u8>, Result<Moved, String>) {
     };
     let mut left = Leftovers::default();
     let r = transfer(
+        &mut ENGINES.lease(),
         Source::Blocks {
             endpoint: &se,
             lba: 7,
@@ -493,6 +500,7 @@ fn a_tap_sees_exactly_the_records_that_landed_before_end_of_medium() {
             transfer_length: 256 * 1024,
         };
         let r = transfer(
+            &mut ENGINES.lease(),
             Source::Blocks {
                 endpoint: &se,
                 lba: 7,
@@ -560,6 +568,7 @@ fn next_segment_reads_done_early_are_used_and_wrong_ones_dropped() {
             transfer_length: 512,
         };
         let adopted = super::ADOPTED.with(std::cell::Cell::get);
+        let mut lease = ENGINES.lease();
         let mut left = Leftovers::default();
         for (i, &(lba, bytes)) in segments.iter().enumerate() {
             let next = segments.get(i + 1).map(|&(l, b)| super::NextRead {
@@ -568,8 +577,9 @@ fn next_segment_reads_done_early_are_used_and_wrong_ones_dropped() {
                 bytes: b,
                 in_unit: 512,
             });
-            super::expect_next(next);
+            lease.expect_next(next);
             transfer(
+                &mut lease,
                 Source::Blocks { endpoint: &se, lba },
                 Sink::Stream {
                     endpoint: &te,
@@ -584,7 +594,7 @@ fn next_segment_reads_done_early_are_used_and_wrong_ones_dropped() {
             )
             .unwrap();
         }
-        super::forget_prefetch();
+        lease.forget_prefetch();
         if fast {
             // Every segment after the first but the one after the lie.
             assert_eq!(super::ADOPTED.with(std::cell::Cell::get), adopted + 4);
@@ -611,6 +621,7 @@ fn ring_writes_wait_for_a_compare_and_write_holding_their_range() {
     let copy = std::thread::spawn(move || {
         let mut left = Leftovers::default();
         let r = transfer(
+            &mut ENGINES.lease(),
             Source::Blocks {
                 endpoint: &se,
                 lba: 0,
@@ -653,4 +664,35 @@ fn ring_writes_wait_for_a_compare_and_write_holding_their_range() {
     drop(d);
     let image = std::fs::read(dir.path().join("d.img")).unwrap();
     assert!(image == std::fs::read(dir.path().join("s.img")).unwrap());
+}
+
+#[test]
+fn a_list_s_engine_is_given_back_for_the_next_and_a_new_pool_size_replaces_the_idle_ones() {
+    let engines = Engines::new(8).unwrap();
+    let mut leases: Vec<_> = (0..super::IDLE_KEPT + 2).map(|_| engines.lease()).collect();
+    for lease in &mut leases {
+        assert_eq!(lease.engine().expect("io_uring").ring.buffers(), 8);
+    }
+    assert_eq!(engines.idle().len(), 0, "each list has its own");
+    drop(leases);
+    assert_eq!(engines.idle().len(), super::IDLE_KEPT, "the rest are freed");
+    {
+        let mut lease = engines.lease();
+        assert!(lease.engine().is_some());
+        assert_eq!(
+            engines.idle().len(),
+            super::IDLE_KEPT - 1,
+            "an idle one was taken"
+        );
+        // A lease that never needed a ring takes none.
+        drop(engines.lease());
+        assert_eq!(engines.idle().len(), super::IDLE_KEPT - 1);
+    }
+    assert_eq!(engines.idle().len(), super::IDLE_KEPT);
+    assert!(engines.set_buffers(3).is_err());
+    assert_eq!(engines.buffers(), 8);
+    engines.set_buffers(4).unwrap();
+    assert_eq!(engines.idle().len(), 0, "idle pools of the old size go");
+    let mut lease = engines.lease();
+    assert_eq!(lease.engine().unwrap().ring.buffers(), 4);
 }

@@ -22,6 +22,7 @@ use crate::scsi::copy_results::{
 use crate::scsi::parameter_list::Supported;
 use crate::scsi::{Asc, Limits, ListIdUsage, ParameterList, Sense, Status};
 
+use super::engine::Engines;
 use super::limit::{DeviceLimits, Limiter};
 use super::registry::{Registry, Request};
 use super::run::{self, Context, Progress, Resolve};
@@ -65,6 +66,8 @@ pub struct CopyManager {
     device_limits: Option<Arc<DeviceLimits>>,
     /// Bytes per second each copy may read from its sources (None: unlimited).
     copy_limit: Option<u64>,
+    /// The rings and buffer pools every copy of this manager reads through.
+    engines: Engines,
 }
 
 impl CopyManager {
@@ -77,7 +80,19 @@ impl CopyManager {
             metrics: None,
             device_limits: None,
             copy_limit: None,
+            engines: Engines::default(),
         }
+    }
+
+    /// Runs its copies through `engines` (pools of the configured size).
+    pub fn with_engines(mut self, engines: Engines) -> Self {
+        self.engines = engines;
+        self
+    }
+
+    /// The engines copies borrow (the daemon resizes their pools on reload).
+    pub fn engines(&self) -> &Engines {
+        &self.engines
     }
 
     /// Holds every copy's I/O to a device to that device's limit (shared with the other
@@ -174,6 +189,7 @@ impl CopyManager {
             copy_limit: self
                 .copy_limit
                 .map(|rate| Arc::new(Limiter::new(&format!("copy {id}"), rate))),
+            engines: &self.engines,
         };
         if let Some(m) = &self.metrics {
             m.copies_in_flight.inc();

@@ -64,6 +64,8 @@ pub struct Context<'a> {
     pub device_limits: Option<&'a DeviceLimits>,
     /// This copy's own limit on the bytes it reads from its sources.
     pub copy_limit: Option<Arc<Limiter>>,
+    /// The rings and buffer pools copies read through (one lent to this list).
+    pub engines: &'a engine::Engines,
 }
 
 /// Runs every segment of `list` in order.
@@ -78,6 +80,7 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
             ..Held::default()
         },
         deferred_pr: None,
+        engine: ctx.engines.lease(),
     };
     let mut outcome = Outcome::default();
     for index in 0..list.segments.len() {
@@ -110,7 +113,7 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
         }
     }
     // Nothing read early may outlive the list: the disk may change before the next one.
-    engine::forget_prefetch();
+    runner.engine.forget_prefetch();
     // A tape written to ends exactly at end of data when the list is done.
     for endpoint in runner.endpoints.values() {
         endpoint.device.settle();
@@ -158,6 +161,8 @@ struct Runner<'a> {
     left: Leftovers,
     held: Held,
     deferred_pr: Option<(usize, Endpoint, Vec<u8>)>,
+    /// The ring this list reads its file-backed disks through (one for the whole list).
+    engine: engine::Lease<'a>,
 }
 
 /// A segment about to run: its descriptor, its CSCDs resolved (None: the type has no such

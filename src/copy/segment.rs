@@ -171,7 +171,8 @@ pub struct Residue {
 /// destination data written first; then applies the residue rules. `held` receives a copy of
 /// the processed bytes for 0Bh-0Fh (up to its capacity; returns whether any was dropped).
 #[allow(clippy::too_many_arguments)]
-pub fn transfer(
+pub(super) fn transfer(
+    engine: &mut super::engine::Lease<'_>,
     source: Source<'_>,
     mut sink: Sink<'_>,
     process: u64,
@@ -231,6 +232,7 @@ pub fn transfer(
         Source::Blocks { endpoint, lba } if remaining > 0 => {
             // Through the ring where the source has a file-backed fast path.
             let ring = super::engine::read_blocks(
+                engine,
                 endpoint,
                 lba,
                 remaining,

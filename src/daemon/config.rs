@@ -87,7 +87,7 @@ pub struct DaemonConfig {
     pub luns: Vec<String>,
     pub limits: Limits,
     pub shutdown_grace: Duration,
-    /// 1 MiB buffers in each copying thread's pool (copy::engine::set_pool_buffers).
+    /// 1 MiB buffers in each copy engine's pool (copy::engine::Engines::set_buffers).
     pub copy_buffers: u16,
     /// `[daemon] copy_limit`: bytes per second each copy may read from its sources.
     pub copy_limit: Option<u64>,

@@ -40,7 +40,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::admin::AdminSocket;
-use crate::copy::engine;
+use crate::copy::engine::Engines;
 use crate::copy::limit::DeviceLimits;
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Resolve;
@@ -143,7 +143,7 @@ fn set_drive_luns(config: &DaemonConfig, inventory: &Inventory) {
 impl Daemon {
     /// Opens the inventory and starts serving it over iSCSI.
     pub fn start(config: DaemonConfig) -> Result<Self, DaemonError> {
-        engine::set_pool_buffers(config.copy_buffers).map_err(DaemonError::Invalid)?;
+        let engines = Engines::new(config.copy_buffers).map_err(DaemonError::Invalid)?;
         let inventory = Arc::new(Inventory::open(&config.inventory)?);
         persist_reservations(&config, &inventory);
         let luns = lun_devices(&config, &inventory)?;
@@ -158,7 +158,8 @@ impl Daemon {
             CopyManager::new(shared.clone(), config.limits.clone())
                 .with_metrics(metrics.clone())
                 .with_device_limits(device_limits.clone())
-                .with_copy_limit(config.copy_limit),
+                .with_copy_limit(config.copy_limit)
+                .with_engines(engines),
         );
         let dispatcher = Arc::new(
             Dispatcher::new(luns, copy.clone())
@@ -235,8 +236,11 @@ impl Daemon {
     /// device) and the LUN map. Listen address, target name and limits need a restart;
     /// a change to them is logged and ignored. On error nothing changes.
     pub fn reload(&mut self, new: DaemonConfig) -> Result<(), DaemonError> {
-        // Copies whose thread makes its ring from now on get the new pool.
-        engine::set_pool_buffers(new.copy_buffers).map_err(DaemonError::Invalid)?;
+        // Copies that start from now on get the new pool.
+        self.copy
+            .engines()
+            .set_buffers(new.copy_buffers)
+            .map_err(DaemonError::Invalid)?;
         let old = self.inventory.get();
         let inventory = Arc::new(Inventory::reopen(&new.inventory, &old)?);
         carry_reservations(&old, &inventory);

@@ -62,6 +62,7 @@ impl Runner<'_> {
                         tap: self.ctx.progress.tap.as_ref(),
                     };
                     let m = segment::transfer(
+                        &mut self.engine,
                         Source::Bytes(&data),
                         sink,
                         n,

@@ -31,8 +31,10 @@ impl Runner<'_> {
                 let residue = Residue { ..residue };
                 // A backup is a run of these from one disk: the next one's reads may start
                 // while this one's last records are written.
-                engine::expect_next(next_read(self.list, &self.endpoints, step.index, d));
+                self.engine
+                    .expect_next(next_read(self.list, &self.endpoints, step.index, d));
                 let moved = segment::transfer(
+                    &mut self.engine,
                     Source::Blocks { endpoint: s, lba },
                     sink,
                     process,
@@ -41,7 +43,7 @@ impl Runner<'_> {
                     hold.as_deref_mut(),
                     &abort,
                 );
-                engine::expect_next(None);
+                self.engine.expect_next(None);
                 moved.map_err(|e| (e.failure, e.moved))?
             }
             Segment::StreamToBlock {
@@ -59,6 +61,7 @@ impl Runner<'_> {
                     unit: stream_unit(self.list, body.source(), stream_transfer_length),
                 };
                 segment::transfer(
+                    &mut self.engine,
                     src,
                     Sink::Blocks { endpoint: d, lba },
                     process,
@@ -114,6 +117,7 @@ impl Runner<'_> {
                     20,
                 )?;
                 segment::transfer(
+                    &mut self.engine,
                     Source::Blocks {
                         endpoint: s,
                         lba: source_lba,
@@ -147,6 +151,7 @@ impl Runner<'_> {
                     tap: self.ctx.progress.tap.as_ref(),
                 };
                 segment::transfer(
+                    &mut self.engine,
                     src,
                     sink,
                     u64::from(byte_count),
@@ -207,6 +212,7 @@ impl Runner<'_> {
                     ..residue
                 };
                 segment::transfer(
+                    &mut self.engine,
                     Source::Bytes(data),
                     sink,
                     data.len() as u64,
@@ -229,6 +235,7 @@ impl Runner<'_> {
                 match source.as_ref().and_then(Option::as_ref) {
                     // A null LU source (C001h) with nothing to read just settles leftovers.
                     None => segment::transfer(
+                        &mut self.engine,
                         Source::Bytes(&[]),
                         Sink::Discard,
                         0,
@@ -243,6 +250,7 @@ impl Runner<'_> {
                             unit: stream_unit(self.list, body.source(), stream_transfer_length),
                         };
                         segment::transfer(
+                            &mut self.engine,
                             src,
                             Sink::Discard,
                             u64::from(bytes),
