@@ -121,6 +121,23 @@ fn buffered_fallback_still_moves_data() {
 }
 
 #[test]
+fn an_image_in_memory_gets_two_ios_in_flight_unless_the_inventory_says_otherwise() {
+    let dir = tempfile::tempdir_in("/dev/shm").expect("/dev/shm (tmpfs)");
+    let depth = |configured: Option<u16>| {
+        let mut opts = DiskOptions::new(dir.path().join("t.img"), 512);
+        opts.create_size = Some(8 * 512);
+        opts.queue_depth = configured;
+        let d = EmulatedDisk::open("t", &opts).unwrap();
+        d.block_backend().unwrap().queue_depth
+    };
+    assert_eq!(depth(None), Some(2));
+    assert_eq!(depth(Some(7)), Some(7));
+    // On a disk's file system the engine's own default holds.
+    let (_dir, d) = open(512);
+    assert_eq!(d.block_backend().unwrap().queue_depth, None);
+}
+
+#[test]
 fn standard_inquiry_spc3_6_4_2() {
     let (_dir, d) = open(512);
     let (c, buf) = data_in(&d, &[0x12, 0, 0, 0, 96, 0], 96);

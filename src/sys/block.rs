@@ -124,7 +124,7 @@ fn seek(fd: BorrowedFd<'_>, offset: u64, whence: nix::unistd::Whence) -> io::Res
     }
 }
 
-/// The file is on tmpfs (memory): allocating ahead there only zero-fills pages.
+/// The file is on tmpfs (memory): its O_DIRECT is the page cache.
 pub fn on_tmpfs(fd: BorrowedFd<'_>) -> bool {
     nix::sys::statfs::fstatfs(fd)
         .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)

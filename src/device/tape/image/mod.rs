@@ -36,7 +36,8 @@
 //! change. Until that last write lands, any reader stops at the marker; torn, it leaves the
 //! marker or the header. A failed append leaves the file cut at end of data. An append returns when all of it is in the file. That costs one copy in memory
 //! but no page cache to speak of: a buffered write copies too, then pays for the pages and
-//! their write-back. Where O_DIRECT or io_uring is refused (tmpfs), each batch of records is
+//! their write-back. Where O_DIRECT or io_uring is refused, and on tmpfs (whose O_DIRECT is
+//! the page cache: there the ring's layout is only a second copy), each batch of records is
 //! one `pwritev` of header + data + pad + trailer slices through the page cache.
 //!
 //! Either way a crash at any point leaves a prefix of complete objects, then at most one

@@ -20,6 +20,21 @@ fn direct_tempdir() -> tempfile::TempDir {
     panic!("neither the temp dir nor /var/tmp takes O_DIRECT");
 }
 
+#[test]
+fn an_image_in_tmpfs_is_written_through_the_page_cache_without_a_ring() {
+    let dir = tempfile::tempdir_in("/dev/shm").expect("/dev/shm (tmpfs)");
+    let path = dir.path().join("t.tap");
+    std::fs::write(&path, b"").unwrap();
+    assert!(Direct::open(&path).is_none(), "tmpfs: no O_DIRECT writer");
+    let (mut image, _) = TapeImage::open(&path, true).unwrap();
+    image.append_records(&[&[7u8; 1024][..]], 512).unwrap();
+    image.settle().unwrap();
+    drop(image);
+    let mut expected = rec(&[7u8; 512]);
+    expected.extend(rec(&[7u8; 512]));
+    assert_eq!(std::fs::read(&path).unwrap(), expected);
+}
+
 fn rec(data: &[u8]) -> Vec<u8> {
     let n = (data.len() as u32).to_le_bytes();
     let mut v = n.to_vec();
