@@ -17,19 +17,21 @@ scsi:
 sys:
 size:
 metrics:
+buf:
+command: scsi
 state: size
-device: scsi sys state size metrics
-objstore: scsi device sys state size metrics
-copy: scsi device sys state size metrics
-frontend: scsi device copy sys state size metrics
-ndmp: scsi device copy frontend sys state size metrics
-admin: scsi device copy state size metrics
-daemon: scsi device copy frontend ndmp admin objstore sys state size metrics
-cli: scsi device copy frontend ndmp admin objstore sys state size metrics
+device: scsi command buf sys state size metrics
+objstore: scsi command device sys state size metrics
+copy: scsi command buf device sys state size metrics
+frontend: scsi command buf device copy sys state size metrics
+ndmp: scsi command buf device copy frontend sys state size metrics
+admin: scsi command device copy state size metrics
+daemon: scsi command buf device copy frontend ndmp admin objstore sys state size metrics
+cli: scsi command buf device copy frontend ndmp admin objstore sys state size metrics
 '
 
 # Front ends see the copy manager through its interface: the items at crate::copy's root
-# (CopyService, Nexus, CommandResult, Abort, …), copy::manager and copy::registry. Not the
+# (CopyService, Progress, Tap), copy::manager and copy::registry. Not the
 # engine, its buffers or the segment runner.
 FRONT_ENDS='frontend ndmp admin'
 COPY_INTERFACE='manager registry'
@@ -37,9 +39,6 @@ COPY_INTERFACE='manager registry'
 # Known exceptions, each with why it stands: FROM PATH-PREFIX  reason. A path that starts
 # with crate::PATH-PREFIX is allowed from FROM. Remove a line when its reason is gone.
 EXCEPTIONS='
-device copy::Nexus  device::reservation and device::attention key per-nexus state by the transport type that lives in copy (issue 16 item 1 gives nexus/command/result/abort a module below both)
-frontend copy::io::AlignedBuf  the iSCSI executor reuses the engine aligned buffer (issue 16 item 3: one buffer pool below copy and frontend)
-ndmp copy::io::AlignedBuf  NDMP DATA/MOVER reuse the engine aligned buffer (issue 16 item 3)
 device objstore::  a library opens its object-store gateway itself (media = s3://); a store registry in device, filled by the daemon, would let stores plug in without device naming them
 ndmp cli::copy::image_backup_list  NDMP image backup builds the same list as xcopy backup; the list builder moves below both with issue 16 item 2 (the copy as a plan)
 cli daemon::  the CLI opens the embedded default (daemon::EMBEDDED_DEFAULT, DaemonConfig::embedded, which creates its images); they live in daemon/config.rs, and this goes when that file moves below both

@@ -161,9 +161,9 @@ pub fn ask(path: &Path, request: &serde_json::Value) -> io::Result<serde_json::V
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::Abort;
     use crate::copy::registry::Request as CopyRequest;
     use crate::copy::run::Progress;
-    use crate::copy::Abort;
 
     #[test]
     fn list_get_abort_over_the_socket() {

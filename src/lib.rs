@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! scsi/      pure codec: CDBs, parameter lists, sense, RECEIVE COPY RESULTS, INQUIRY/VPD
+//! command    the nexus, a command's result and its abort, shared by all of the below
 //! device/    something a CDB can be sent to: emulated disk and tape, SG_IO, the inventory
 //! copy/      the data mover: per-segment plans, the io_uring engine, list state
 //! frontend/  one dispatcher shared by every transport
@@ -11,7 +12,9 @@
 #![deny(unsafe_code)]
 
 pub mod admin;
+pub mod buf;
 pub mod cli;
+pub mod command;
 pub mod copy;
 pub mod daemon;
 pub mod device;

@@ -17,10 +17,10 @@ use super::tape_position::{
     backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
     Start, TapeCommands,
 };
+use crate::command::{Abort, Nexus};
 use crate::copy::limit::DeviceLimits;
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Progress;
-use crate::copy::{Abort, Nexus};
 use crate::device::inventory::{DeviceKind, Inventory, InventoryConfig, InventoryDevice};
 use crate::device::{DataDirection, ScsiDevice};
 use crate::scsi::dump::render_sense;

@@ -7,38 +7,9 @@
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use crate::buf::{AlignedBuf, ALIGN};
 use crate::device::{BlockBackend, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::{Asc, Status};
-
-/// Alignment of data buffers: O_DIRECT needs 512 bytes on this machine's file systems;
-/// 4096 serves 4Kn devices too.
-pub const ALIGN: usize = 4096;
-
-/// A growable byte buffer whose data starts on an [`ALIGN`] boundary, so O_DIRECT reads and
-/// writes need no bounce copy (safe code: over-allocates and offsets).
-#[derive(Default)]
-pub struct AlignedBuf {
-    raw: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    /// The first `len` bytes, aligned (contents unspecified: the caller fills them).
-    pub fn slice(&mut self, len: usize) -> &mut [u8] {
-        if self.raw.len() < len + ALIGN {
-            self.raw = vec![0u8; len + ALIGN];
-            self.start = self.raw.as_ptr().align_offset(ALIGN).min(ALIGN);
-        }
-        self.len = len;
-        &mut self.raw[self.start..self.start + len]
-    }
-
-    /// The first `len` bytes (at most what the last [`AlignedBuf::slice`] made).
-    pub fn get(&self, len: usize) -> &[u8] {
-        &self.raw[self.start..self.start + len.min(self.len)]
-    }
-}
 
 fn aligned(buf: &[u8]) -> bool {
     buf.as_ptr().align_offset(ALIGN) == 0 && buf.len().is_multiple_of(512)

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use prometheus_client::metrics::counter::Counter;
 
 use super::io::{Failure, Side};
-use super::Abort;
+use crate::command::Abort;
 use crate::metrics::SecondsFamily;
 use crate::scsi::Asc;
 

@@ -26,7 +26,8 @@ use super::engine::Engines;
 use super::limit::{DeviceLimits, Limiter};
 use super::registry::{Registry, Request};
 use super::run::{self, Context, Progress, Resolve};
-use super::{Abort, CommandResult, CopyService, Nexus};
+use super::CopyService;
+use crate::command::{Abort, CommandResult, Nexus};
 use crate::metrics::Metrics;
 use crate::scsi::dump::sense_summary;
 

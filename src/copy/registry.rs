@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use super::run::Progress;
-use super::{Abort, Nexus};
+use crate::command::{Abort, Nexus};
 use crate::scsi::dump::sense_summary;
 use crate::scsi::Sense;
 

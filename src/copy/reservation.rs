@@ -11,7 +11,7 @@
 //! same I_T nexus. Devices without [`crate::device::ScsiDevice::reservations`] (SG_IO) keep
 //! their own: the real device sees the host's nexus.
 
-use crate::copy::Nexus;
+use crate::command::Nexus;
 use crate::device::reservation::{Outcome, COPY_MANAGER_PORT};
 use crate::device::DataDirection;
 use crate::scsi::sbc::ReadWriteCdb;

@@ -11,7 +11,7 @@ use crate::device::ScsiDevice;
 use crate::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier};
 
 use super::run::Resolve;
-use super::Nexus;
+use crate::command::Nexus;
 
 impl Resolve for Inventory {
     fn resolve(&self, cscd: &CscdDescriptor, nexus: &Nexus) -> Option<Arc<dyn ScsiDevice>> {

@@ -26,7 +26,7 @@ use super::io::{self, Endpoint, Failure, Side, StreamUnit};
 use super::limit::{DeviceLimits, Limiter, Throttle};
 pub use super::segment::Tap;
 use super::segment::{self, Held, Leftovers, Moved, Residue, Sink, Source};
-use super::{Abort, Nexus};
+use crate::command::{Abort, Nexus};
 
 /// Finds the device a CSCD descriptor names, for an initiator (never a device it may not
 /// use: CVE-2020-28374). `None` = not reachable (COPY ABORTED 0D/02).

@@ -9,7 +9,8 @@
 use crate::scsi::segment_descriptor::Segment;
 use crate::scsi::Asc;
 
-use super::io::{self, AlignedBuf, Endpoint, Failure, Side, StreamUnit};
+use super::io::{self, Endpoint, Failure, Side, StreamUnit};
+use crate::buf::AlignedBuf;
 
 /// Bytes per block-device read or write on the data path.
 pub const CHUNK: usize = 1 << 20;

@@ -40,11 +40,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::admin::AdminSocket;
+use crate::command::Nexus;
 use crate::copy::engine::Engines;
 use crate::copy::limit::DeviceLimits;
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Resolve;
-use crate::copy::Nexus;
 use crate::device::inventory::{Inventory, InventoryConfig};
 use crate::device::ScsiDevice;
 use crate::frontend::dispatch::Lun;

@@ -11,7 +11,7 @@
 //! initiator could reach itself.
 
 /// The initiator name of the local command line.
-pub const LOCAL: &str = "local";
+pub const LOCAL: &str = crate::command::LOCAL_INITIATOR;
 
 /// Whether `initiator` may use a device whose `allow` list is `allow`.
 pub fn permits(allow: &[String], initiator: &str) -> bool {

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
-use crate::copy::Nexus;
+use crate::command::Nexus;
 use crate::scsi::Asc;
 
 /// How many conditions the log remembers.

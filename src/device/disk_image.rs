@@ -15,6 +15,7 @@ use std::sync::Arc;
 use nix::libc;
 
 use super::{atomic, DiskError, DiskOptions, EmulatedDisk};
+use crate::buf::AlignedBuf;
 use crate::device::attention::AttentionLog;
 use crate::device::lock::{ImageLock, LockError, LockMode};
 use crate::device::range_lock::RangeLock;
@@ -30,7 +31,7 @@ const IN_MEMORY_DEPTH: u16 = 2;
 /// Largest chunk moved through a bounce buffer at once (per thread memory bound).
 pub(super) const BOUNCE_CHUNK: usize = 4 << 20;
 /// Alignment of bounce buffers: enough for any DIO memory alignment we meet.
-const BOUNCE_ALIGN: usize = 4096;
+const BOUNCE_ALIGN: usize = crate::buf::ALIGN;
 
 impl EmulatedDisk {
     /// Opens (or creates, with `create_size`) the image or block device.
@@ -226,30 +227,6 @@ fn direct_alignment(file: &File, block_size: u32) -> Option<(usize, usize)> {
     }
 }
 
-/// A heap buffer whose usable part starts at a [`BOUNCE_ALIGN`] boundary (safe code: the
-/// Vec is over-allocated and the aligned window is found with `align_offset`).
-pub(super) struct AlignedBuf {
-    storage: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    pub(super) fn new(len: usize) -> Self {
-        let storage = vec![0u8; len + BOUNCE_ALIGN];
-        let start = storage.as_ptr().align_offset(BOUNCE_ALIGN);
-        Self {
-            storage,
-            start,
-            len,
-        }
-    }
-
-    pub(super) fn as_mut_slice(&mut self) -> &mut [u8] {
-        &mut self.storage[self.start..self.start + self.len]
-    }
-}
-
 thread_local! {
     static BOUNCE: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
 }
@@ -259,7 +236,7 @@ thread_local! {
 pub(super) fn with_bounce<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
     BOUNCE.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|b| b.len < len) {
+        if slot.as_ref().is_none_or(|b| b.len() < len) {
             *slot = Some(AlignedBuf::new(len.next_multiple_of(BOUNCE_ALIGN)));
         }
         match slot.as_mut() {

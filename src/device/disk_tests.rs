@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use super::image::AlignedBuf;
 use super::*;
+use crate::buf::AlignedBuf;
 use crate::scsi::inquiry::{decode_device_identification, split_vpd_page};
 use crate::scsi::{SenseKeySpecific, Status};
 

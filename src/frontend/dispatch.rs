@@ -30,7 +30,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 
 use super::reservation::TaskAborter;
-use crate::copy::{Abort, CommandResult, CopyService, Nexus};
+use crate::command::{Abort, CommandResult, Nexus};
+use crate::copy::CopyService;
 use crate::device::reservation::InitiatorPort;
 use crate::device::{access, DataDirection, ScsiDevice};
 use crate::metrics::Metrics;

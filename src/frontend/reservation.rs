@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::copy::{CommandResult, Nexus};
+use crate::command::{CommandResult, Nexus};
 use crate::device::reservation::{port_of, InitiatorPort, Outcome};
 use crate::device::ScsiDevice;
 use crate::scsi::Status;

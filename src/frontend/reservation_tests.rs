@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::copy::{Abort, CommandResult, Nexus};
+use crate::command::{Abort, CommandResult, Nexus};
 use crate::device::ScsiDevice;
 use crate::frontend::testing::{MemoryDisk, RecordingCopyService};
 use crate::frontend::Dispatcher;

@@ -5,7 +5,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::copy::{Abort, CommandResult, CopyService, Nexus};
+use crate::command::{Abort, CommandResult, Nexus};
+use crate::copy::CopyService;
 use crate::device::reservation::Reservations;
 use crate::device::{Completion, DataDirection, DeviceError, ScsiDevice};
 use crate::scsi::inquiry::{InquiryCdb, StandardInquiry};

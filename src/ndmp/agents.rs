@@ -24,7 +24,7 @@ pub struct Agents {
     local_ip: IpAddr,
     mover: Arc<Mover>,
     data: Arc<Data>,
-    nexus: crate::copy::Nexus,
+    nexus: crate::command::Nexus,
 }
 
 fn err(e: Error) -> Next {
@@ -64,7 +64,7 @@ impl Agents {
         conn: Arc<Conn>,
         tape: Arc<Mutex<Option<TapeDrive>>>,
         local_ip: IpAddr,
-        nexus: crate::copy::Nexus,
+        nexus: crate::command::Nexus,
     ) -> Self {
         Self {
             services,

@@ -11,8 +11,8 @@ use super::lu::Lu;
 use super::message::{code, Addr, Error, Pval};
 use super::reply::{self, DataState};
 use super::stream::{AbortHandle, Stream};
-use crate::copy::io::AlignedBuf;
-use crate::copy::Abort;
+use crate::buf::AlignedBuf;
+use crate::command::Abort;
 use crate::device::BlockBackend;
 use crate::ndmp::xdr::Put;
 use crate::scsi::sbc::{ReadWriteCdb, SynchronizeCacheCdb};
@@ -50,7 +50,7 @@ pub struct Inner {
     pub abort: Option<AbortHandle>,
     pub listener: Option<std::net::SocketAddr>,
     /// The copy engine's abort while a local image backup runs a list.
-    pub engine_abort: Option<crate::copy::Abort>,
+    pub engine_abort: Option<crate::command::Abort>,
 }
 
 #[derive(Default)]

@@ -19,7 +19,7 @@ use super::data::{self, Data, Disk};
 use super::mover::{self, Mover};
 use super::services::Services;
 use super::tape::TapeDrive;
-use crate::copy::Abort;
+use crate::command::Abort;
 use crate::copy::{Progress, Tap};
 use crate::scsi::{Sense, SenseKey};
 
@@ -44,7 +44,7 @@ pub struct Job {
     pub data: Arc<Data>,
     pub tape: Arc<Mutex<Option<TapeDrive>>>,
     pub disk: Disk,
-    pub nexus: crate::copy::Nexus,
+    pub nexus: crate::command::Nexus,
     /// The digest computed beside the copy (None: `DIGEST=none`).
     pub digest: Option<Kind>,
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::copy::{Abort, CommandResult, Nexus};
+use crate::command::{Abort, CommandResult, Nexus};
 use crate::frontend::dispatch::Dispatcher;
 use crate::scsi::{Sense, Status};
 

@@ -14,7 +14,7 @@ use super::reply::{self, CdbReply};
 use super::services::Services;
 use super::tape::TapeDrive;
 use super::xdr::{Put, Reader};
-use crate::copy::Nexus;
+use crate::command::Nexus;
 use crate::device::inventory::DeviceKind;
 use crate::ndmp::lu::Lu;
 use crate::ndmp::message::{MtioOp, TapeMode};

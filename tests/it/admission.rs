@@ -14,8 +14,9 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use xcopyd::command::{Abort, Nexus};
 use xcopyd::copy::manager::CopyManager;
-use xcopyd::copy::{Abort, CopyService, Nexus};
+use xcopyd::copy::CopyService;
 use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
 use xcopyd::device::inventory::{DeviceConfig, DeviceKind, Inventory};
 use xcopyd::device::{Completion, DataDirection, DeviceError, ScsiDevice};

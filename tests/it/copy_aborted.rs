@@ -12,8 +12,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use xcopyd::command::{Abort, Nexus};
 use xcopyd::copy::manager::CopyManager;
-use xcopyd::copy::{Abort, CopyService, Nexus};
+use xcopyd::copy::CopyService;
 use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
 use xcopyd::device::faults::{Failure, Fault, FaultyDevice, Silence, TapeOp};
 use xcopyd::device::inventory::{DeviceConfig, DeviceKind, Inventory};

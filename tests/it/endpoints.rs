@@ -8,8 +8,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use xcopyd::command::{Abort, CommandResult, Nexus};
 use xcopyd::copy::manager::CopyManager;
-use xcopyd::copy::{Abort, CommandResult, CopyService, Nexus};
+use xcopyd::copy::CopyService;
 use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
 use xcopyd::device::faults::{Failure, Fault, FaultyDevice};
 use xcopyd::device::inventory::{DeviceConfig, DeviceKind, Inventory};

@@ -518,12 +518,12 @@ impl HeldCopy {
 impl xcopyd::copy::CopyService for HeldCopy {
     fn extended_copy(
         &self,
-        _nexus: &xcopyd::copy::Nexus,
+        _nexus: &xcopyd::command::Nexus,
         _lun: Option<Arc<dyn ScsiDevice>>,
         _cdb: &[u8],
         _list: &[u8],
-        abort: &xcopyd::copy::Abort,
-    ) -> xcopyd::copy::CommandResult {
+        abort: &xcopyd::command::Abort,
+    ) -> xcopyd::command::CommandResult {
         self.state.lock().unwrap().0 = true;
         self.cv.notify_all();
         // Polled with a deadline: the Abort is a flag, not something to wait on.
@@ -535,18 +535,18 @@ impl xcopyd::copy::CopyService for HeldCopy {
         self.state.lock().unwrap().1 = true;
         self.cv.notify_all();
         self.wait("the release", |s| s.2);
-        xcopyd::copy::CommandResult::good(Vec::new())
+        xcopyd::command::CommandResult::good(Vec::new())
     }
 
     fn receive_copy_results(
         &self,
-        _nexus: &xcopyd::copy::Nexus,
+        _nexus: &xcopyd::command::Nexus,
         _cdb: &[u8],
-    ) -> xcopyd::copy::CommandResult {
-        xcopyd::copy::CommandResult::good(vec![0; 4])
+    ) -> xcopyd::command::CommandResult {
+        xcopyd::command::CommandResult::good(vec![0; 4])
     }
 
-    fn nexus_lost(&self, _nexus: &xcopyd::copy::Nexus) {}
+    fn nexus_lost(&self, _nexus: &xcopyd::command::Nexus) {}
 }
 
 #[test]

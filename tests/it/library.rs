@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use xcopyd::command::{Abort, Nexus};
 use xcopyd::copy::manager::CopyManager;
-use xcopyd::copy::{Abort, CopyService, Nexus};
+use xcopyd::copy::CopyService;
 use xcopyd::device::inventory::{Inventory, InventoryConfig};
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};

@@ -8,10 +8,10 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use xcopyd::command::{Abort, Nexus};
 use xcopyd::copy::limit::DeviceLimits;
 use xcopyd::copy::manager::CopyManager;
 use xcopyd::copy::run::Progress;
-use xcopyd::copy::{Abort, Nexus};
 use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
 use xcopyd::device::faults::FaultyDevice;
 use xcopyd::device::inventory::{DeviceConfig, DeviceKind, Inventory};

@@ -391,8 +391,9 @@ fn a_gateway_that_lost_its_cartridge_cannot_commit_to_it() {
 /// gateway B imports it and reads back exactly the disk's bytes.
 #[test]
 fn a_library_on_the_store_backs_up_a_disk_and_another_gateway_restores_it() {
+    use xcopyd::command::{Abort, Nexus};
     use xcopyd::copy::manager::CopyManager;
-    use xcopyd::copy::{Abort, CopyService, Nexus};
+    use xcopyd::copy::CopyService;
     use xcopyd::device::inventory::{Inventory, InventoryConfig};
     use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
     use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};

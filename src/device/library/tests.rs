@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::drive::{DriveConfig, DriveState, LibraryDrive};
 use super::elements::{ElementMap, MoveError};
 use super::*;
-use crate::copy::{Abort, Nexus};
+use crate::command::{Abort, Nexus};
 use crate::device::{DataDirection, ScsiDevice};
 use crate::frontend::testing::RecordingCopyService;
 use crate::frontend::Dispatcher;
@@ -231,11 +231,11 @@ fn run(
     lun: u64,
     cdb: &[u8],
     len: usize,
-) -> crate::copy::CommandResult {
+) -> crate::command::CommandResult {
     d.execute(nexus, lun, cdb, &[], len, &Abort::new())
 }
 
-fn asc(r: &crate::copy::CommandResult) -> (Status, Option<(SenseKey, Asc)>) {
+fn asc(r: &crate::command::CommandResult) -> (Status, Option<(SenseKey, Asc)>) {
     let s = (!r.sense.is_empty()).then(|| Sense::decode(&r.sense).unwrap());
     (r.status, s.map(|s| (s.key, s.asc)))
 }

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::copy::Nexus;
+use crate::command::Nexus;
 use crate::scsi::persistent_reservation::{PrInCdb, PrOutCdb, Spc2Cdb};
 use crate::scsi::{Asc, DeviceClass, Opcode, Sense, SenseKey};
 

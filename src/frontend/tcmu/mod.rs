@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::copy::{Abort, CommandResult, Nexus};
+use crate::command::{Abort, CommandResult, Nexus};
 use crate::frontend::Dispatcher;
 use crate::scsi::{Asc, Sense, SenseKey};
 

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Handler;
-use crate::copy::Nexus;
+use crate::command::Nexus;
 use crate::frontend::Dispatcher;
 use crate::sys::uio::UioMap;
 

@@ -11,7 +11,7 @@ use super::connection::{Connection, Next};
 use super::executor::Executor;
 use super::writer::send_result;
 use super::TaskEntry;
-use crate::copy::{Abort, CommandResult};
+use crate::command::{Abort, CommandResult};
 use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::pdu::{reject, Bhs, Opcode, Pdu};
 use crate::scsi::{Asc, Sense, SenseKey, Status};

@@ -11,7 +11,7 @@ use super::data_out::ReadyTask;
 use super::window::CmdWindow;
 use super::writer::{lock, send_result, Writer};
 use super::{Session, Shared};
-use crate::copy::io::AlignedBuf;
+use crate::buf::AlignedBuf;
 
 /// Most workers one connection runs its commands on (started only as its queue fills).
 /// Measured with iscsi-perf, 32 x 128 KiB READs in flight on an O_DIRECT image: a read

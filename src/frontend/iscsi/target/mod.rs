@@ -34,7 +34,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::auth::Initiators;
-use crate::copy::{Abort, Nexus};
+use crate::command::{Abort, Nexus};
 use crate::frontend::dispatch::Dispatcher;
 use crate::metrics::Metrics;
 

@@ -13,7 +13,7 @@ use super::connection::{Connection, Next};
 use super::executor::Executor;
 use super::window::sn_le;
 use super::{abort_all, Session, Shared, TaskEntry};
-use crate::copy::Nexus;
+use crate::command::Nexus;
 use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::pdu::{Bhs, Opcode, Pdu};
 use crate::frontend::reservation::TaskAborter;

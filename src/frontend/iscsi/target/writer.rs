@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use super::window::CmdWindow;
-use crate::copy::CommandResult;
+use crate::command::CommandResult;
 use crate::frontend::iscsi::pdu::{Bhs, Digests, Framing, Opcode, Pdu, PduError, BHS_LEN};
 use crate::scsi::Status;
 
