@@ -28,7 +28,7 @@ fi
 # The integration tests are one binary (tests/it); its modules are picked by name filters
 # given to the test binaries (cargo mutants -- -- FILTER...), which the lib's tests see too.
 copy_tests=(--test=it)
-copy_filter=(residue:: copy_aborted:: copy_model:: admission:: held_data:: segments:: endpoints:: copy::)
+copy_filter=(residue:: copy_aborted:: copy_model:: admission:: held_data:: segments:: endpoints:: copy:: manager::)
 iscsi_tests=(--test=it)
 iscsi_filter=(iscsi:: iscsi_window:: daemon:: remote:: held_data:: signals:: frontend::)
 binfilter=()

@@ -44,6 +44,10 @@ struct Record {
 }
 
 struct Finished {
+    /// Whether the list ended in error (COPY STATUS: completed with errors), for as long
+    /// as the record lives.
+    failed: bool,
+    /// The sense FAILED SEGMENT DETAILS returns, until it has been delivered whole.
     sense: Option<Sense>,
     held: Vec<u8>,
     held_discarded: bool,
@@ -211,6 +215,7 @@ impl CopyManager {
             if let Some(record) = state.records.get_mut(&key) {
                 let keep_held = record.usage == ListIdUsage::Hold;
                 record.finished = Some(Finished {
+                    failed: outcome.sense.is_some(),
                     sense: outcome.sense.clone(),
                     held: if keep_held {
                         outcome.held.data
@@ -374,7 +379,7 @@ impl CopyManager {
                     .load(std::sync::atomic::Ordering::Relaxed);
                 let status = match &record.finished {
                     None => CopyManagerStatus::InProgress,
-                    Some(f) if f.sense.is_none() => CopyManagerStatus::Completed,
+                    Some(f) if !f.failed => CopyManagerStatus::Completed,
                     Some(_) => CopyManagerStatus::CompletedWithErrors,
                 };
                 CopyStatus {

@@ -19,6 +19,7 @@ mod iscsi;
 mod iscsi_window;
 mod library;
 mod limits;
+mod manager;
 mod ndmp;
 mod objstore;
 mod operations;
