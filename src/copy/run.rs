@@ -114,9 +114,20 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
     }
     // Nothing read early may outlive the list: the disk may change before the next one.
     runner.engine.forget_prefetch();
-    // A tape written to ends exactly at end of data when the list is done.
+    // A tape written to ends exactly at end of data when the list is done, and a cartridge
+    // in a store has what the list wrote before the list is acknowledged: if it cannot, the
+    // list ends COPY ABORTED at its last segment with the device's sense forwarded.
     for endpoint in runner.endpoints.values() {
-        endpoint.device.settle();
+        if let Err(c) = endpoint.device.settle() {
+            if outcome.sense.is_none() {
+                let failure = Failure {
+                    device: Some((Side::Destination, c.status, c.sense)),
+                    ..Failure::of(Asc::THIRD_PARTY_DEVICE_FAILURE, endpoint)
+                };
+                let last = list.segments.len().saturating_sub(1);
+                outcome.sense = Some(runner.sense(last, failure, Moved::default()));
+            }
+        }
     }
     outcome.held = runner.held;
     outcome

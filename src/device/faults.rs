@@ -297,8 +297,8 @@ impl ScsiDevice for FaultyDevice {
         self.inner.name()
     }
 
-    fn settle(&self) {
-        self.inner.settle();
+    fn settle(&self) -> Result<(), Completion> {
+        self.inner.settle()
     }
 
     // `write_transfers` stays the default, one command at a time, so every WRITE meets the

@@ -176,10 +176,15 @@ pub trait ScsiDevice: Send + Sync {
     }
 
     /// Finishes what a run of writes left for later, once the copy manager is done with the
-    /// device for a list: an emulated tape cuts the end padding (an end-of-medium marker,
-    /// zeros, room grown ahead) its O_DIRECT appends leave past end of data, so the image
-    /// ends exactly at end of data. Nothing by default.
-    fn settle(&self) {}
+    /// device for a list and before it acknowledges the list: an emulated tape cuts the end
+    /// padding (an end-of-medium marker, zeros, room grown ahead) its O_DIRECT appends leave
+    /// past end of data, so the image ends exactly at end of data, and a cartridge in an
+    /// object store commits what the list wrote (the end of an EXTENDED COPY is an
+    /// acknowledgement). `Err`: a CHECK CONDITION with the device's sense; what the list
+    /// wrote is not kept, so the list must not end GOOD. Nothing by default.
+    fn settle(&self) -> Result<(), Completion> {
+        Ok(())
+    }
 
     /// Whether SIMPLE-attribute READs and WRITEs may run on several threads at once and
     /// complete in any order (SAM-3 8.6: the initiator orders them itself if it cares). A

@@ -778,4 +778,14 @@ impl Backing for ObjectCartridge {
         }
         self.commit()
     }
+
+    /// A list that wrote is committed before it is acknowledged; a list that only read
+    /// (or a cartridge opened read-only) commits nothing.
+    fn end_list(&mut self) -> io::Result<()> {
+        if self.changed {
+            self.sync()
+        } else {
+            Ok(())
+        }
+    }
 }

@@ -676,3 +676,147 @@ fn the_write_back_cache_stays_within_its_bound_while_the_store_is_gone() {
     c.read_data(u64::from(written) - 1, &mut back).unwrap();
     assert_eq!(back, record(written - 1, 1 << 20));
 }
+
+/// The end of an EXTENDED COPY acknowledges what its segments wrote: a list that wrote to a
+/// cartridge in the store ends GOOD only once the store's index names its records, and a
+/// store that is away when the list ends turns GOOD into COPY ABORTED (0D/01, the last
+/// segment, the drive's 03/0C/00 forwarded), the store still at its last commit. Once the
+/// store is back, WRITE FILEMARKS 0 commits what the failed list left in the cache.
+#[test]
+fn an_extended_copy_to_a_cartridge_ends_good_only_once_the_store_has_it() {
+    use xcopyd::command::{Abort, Nexus};
+    use xcopyd::copy::manager::CopyManager;
+    use xcopyd::copy::CopyService;
+    use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
+    use xcopyd::device::inventory::{DeviceConfig, DeviceKind, Inventory};
+    use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+    use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
+    use xcopyd::scsi::{Asc, Designator, Limits, ListIdUsage, ParameterList, SenseKey, Status};
+
+    let Some(w) = weed() else { return };
+    let p = prefix("listend");
+    let proxy = Proxy::start(&w.url);
+    let a = gateway_at(&proxy.url, &p, "gw-a", Duration::from_secs(30));
+    a.create("XC0003L9").unwrap();
+    a.import("XC0003L9").unwrap();
+    let names = ["naa.5001405a1b2c3e01", "naa.5001405a1b2c3e02"];
+    let dir = tempfile::tempdir().unwrap();
+    let disk_path = dir.path().join("d.img");
+    let blocks: Vec<u8> = (0..16 * 512u32).map(|i| (i * 13 + i / 512) as u8).collect();
+    std::fs::write(&disk_path, &blocks).unwrap();
+    let disk = EmulatedDisk::open("d", &DiskOptions::new(&disk_path, 512)).unwrap();
+    let config = TapeConfig {
+        designators: vec![Designator::parse_name(names[1]).unwrap()],
+        ..TapeConfig::default()
+    };
+    let cartridge = a.open("XC0003L9", true).unwrap();
+    let tape = EmulatedTape::with_backing("t", Box::new(cartridge), config).unwrap();
+    let tape = Arc::new(tape);
+    let device = |name: &str, kind, i: usize| {
+        let mut c = DeviceConfig::new(name, kind, &disk_path);
+        c.designators = vec![Designator::parse_name(names[i]).unwrap()];
+        c
+    };
+    let inventory = Inventory::from_devices(vec![
+        (device("d", DeviceKind::Disk, 0), Arc::new(disk) as _),
+        (device("t", DeviceKind::Tape, 1), tape.clone() as _),
+    ])
+    .unwrap();
+    let m = CopyManager::new(Arc::new(inventory), Limits::default());
+    let cscd = |i: usize, parameters| CscdDescriptor {
+        nul: false,
+        peripheral_device_type: i as u8,
+        relative_initiator_port: 0,
+        identifier: CscdIdentifier::Identification {
+            designator: Designator::parse_name(names[i]).unwrap(),
+        },
+        parameters,
+    };
+    // 00h: 8 blocks from `lba` to the tape in 512-byte records.
+    let list = |id: u8, lba: u64| {
+        ParameterList {
+            list_identifier: id,
+            sequential_striped: false,
+            list_id_usage: ListIdUsage::Hold,
+            priority: 1,
+            cscds: vec![
+                cscd(
+                    0,
+                    DeviceParameters::Block {
+                        pad: false,
+                        block_length: 512,
+                    },
+                ),
+                cscd(
+                    1,
+                    DeviceParameters::Stream {
+                        pad: false,
+                        fixed: false,
+                        block_length: 0,
+                    },
+                ),
+            ],
+            segments: vec![SegmentDescriptor {
+                cat: false,
+                body: Segment::BlockToStream {
+                    hold: false,
+                    source: CscdId(0),
+                    destination: CscdId(1),
+                    stream_transfer_length: 512,
+                    blocks: 8,
+                    lba,
+                },
+            }],
+            inline_data: Vec::new(),
+        }
+        .encode()
+    };
+    let nexus = Nexus {
+        initiator: "iqn.test:list-end".into(),
+        session: 1,
+    };
+    let xcopy = |bytes: &[u8]| {
+        let mut cdb = [0u8; 16];
+        cdb[0] = 0x83;
+        cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
+        m.extended_copy(&nexus, None, &cdb, bytes, &Abort::new())
+    };
+    let direct = gateway_at(&w.url, &p, "observer", Duration::from_secs(30));
+
+    let r = xcopy(&list(1, 0));
+    assert_eq!((r.status, r.sense), (Status::GOOD, Vec::new()));
+    // No filemark, no SYNCHRONIZE: the end of the list committed the 8 records.
+    assert_eq!(direct.info("XC0003L9", 0).unwrap().objects, 8);
+
+    proxy.set_down(true);
+    let r = xcopy(&list(2, 8));
+    assert_eq!(r.status, Status::CHECK_CONDITION);
+    let s = Sense::decode(&r.sense).unwrap();
+    assert_eq!(
+        (s.key, s.asc, s.segment_number),
+        (
+            SenseKey::COPY_ABORTED,
+            Asc::THIRD_PARTY_DEVICE_FAILURE,
+            Some(0)
+        ),
+        "{s:?}"
+    );
+    let drive = Sense::decode(&s.forwarded[0].sense).unwrap();
+    assert_eq!(
+        (drive.key, drive.asc),
+        (SenseKey::MEDIUM_ERROR, Asc::WRITE_ERROR)
+    );
+    assert_eq!(
+        direct.info("XC0003L9", 0).unwrap().objects,
+        8,
+        "the last commit, whole"
+    );
+
+    proxy.set_down(false);
+    status(&tape, &[0x10, 0, 0, 0, 0, 0], DataDirection::None).unwrap();
+    assert_eq!(direct.info("XC0003L9", 0).unwrap().objects, 16);
+    rewind(&tape);
+    for (n, want) in blocks.chunks(512).enumerate() {
+        assert_eq!(read(&tape, 512).unwrap(), want, "record {n}");
+    }
+}

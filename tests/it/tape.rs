@@ -1151,7 +1151,7 @@ fn write_transfers_match_commands_one_by_one() {
             // past end of data (the O_DIRECT appends' padding, on a file system that takes
             // O_DIRECT) until the copy manager settles the device; then the image is exact.
             let open = t.image();
-            t.dev.settle();
+            t.dev.settle().unwrap();
             let image = t.image();
             assert!(open.starts_with(&image), "fixed={fixed}");
             let pad = &open[image.len()..];

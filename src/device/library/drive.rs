@@ -380,9 +380,10 @@ impl ScsiDevice for LibraryDrive {
         crate::device::write_one_by_one(send, data, transfer)
     }
 
-    fn settle(&self) {
-        if let Some(l) = self.lock().as_ref() {
-            l.settle();
+    fn settle(&self) -> Result<(), Completion> {
+        match self.lock().as_ref() {
+            Some(l) => l.settle(),
+            None => Ok(()),
         }
     }
 

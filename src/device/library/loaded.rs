@@ -269,10 +269,9 @@ impl Loaded {
         run(self.tape(), &[0, 0, 0, 0, 0, 0]).is_ok()
     }
 
-    pub fn settle(&self) {
-        for t in self.parts() {
-            t.settle();
-        }
+    /// The end of a list on every partition ([`ScsiDevice::settle`]); the first refusal.
+    pub fn settle(&self) -> Result<(), Completion> {
+        self.parts().try_for_each(|t| t.settle())
     }
 
     /// After a command that may have written the medium: the first one that did counts a

@@ -41,6 +41,12 @@ pub trait Backing: fmt::Debug + Send {
     fn settle(&mut self) -> io::Result<()>;
     /// Makes everything written durable: on stable storage, or committed to the store.
     fn sync(&mut self) -> io::Result<()>;
+    /// What the end of an EXTENDED COPY list needs before the list is acknowledged. A local
+    /// image: nothing (as a drive in buffered mode, its data is in the host's page cache
+    /// and a filemark or SYNCHRONIZE makes it durable). A store whose uncommitted writes a
+    /// dead gateway leaves behind unread (an object cartridge): a commit, so that GOOD for
+    /// the list means the store has what it wrote.
+    fn end_list(&mut self) -> io::Result<()>;
 }
 
 impl Backing for TapeImage {
@@ -88,5 +94,8 @@ impl Backing for TapeImage {
     }
     fn sync(&mut self) -> io::Result<()> {
         TapeImage::sync(self)
+    }
+    fn end_list(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -342,8 +342,8 @@ impl ScsiDevice for EmulatedTape {
         (done, stopped.map(Ok))
     }
 
-    fn settle(&self) {
-        self.lock().settle(&self.name);
+    fn settle(&self) -> Result<(), Completion> {
+        self.lock().end_list(&self.name)
     }
 
     fn reservations(&self) -> Option<&super::reservation::Reservations> {
@@ -359,6 +359,17 @@ impl Drive {
             // marker); the next write, a flush or the close cuts it.
             tracing::warn!(tape = %name, error = %e, "could not cut the image to end of data");
         }
+    }
+
+    /// The end of an EXTENDED COPY list: the image settled, and what the list wrote kept
+    /// where the backing keeps nothing uncommitted ([`Backing::end_list`]); a failure is
+    /// MEDIUM ERROR, WRITE ERROR, as a flush's.
+    fn end_list(&mut self, name: &str) -> Result<(), Completion> {
+        self.settle(name);
+        self.image.end_list().map_err(|e| {
+            tracing::error!(tape = %name, error = %e, "what the list wrote could not be committed");
+            check(Sense::new(SenseKey::MEDIUM_ERROR, Asc::WRITE_ERROR), 0)
+        })
     }
 
     fn test_unit_ready(&self) -> Completion {
