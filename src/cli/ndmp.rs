@@ -192,6 +192,23 @@ fn reason(c: &mut Client, message: u32) -> Result<u32> {
     }
 }
 
+/// Puts the opened tape where the image goes: a backup appends past the last file (or
+/// starts at the beginning with --overwrite), a restore reads file `t.file`.
+fn position(tape: &mut Client, t: &Transfer, backup: bool) -> Result<()> {
+    mtio(tape, MtioOp::Rewind, 1)?;
+    if backup {
+        let _ = (!t.overwrite).then(|| {
+            tape.call(&Request::TapeMtio {
+                op: MtioOp::Fsf,
+                count: u32::MAX >> 8,
+            })
+        });
+    } else if t.file > 0 {
+        mtio(tape, MtioOp::Fsf, t.file)?;
+    }
+    Ok(())
+}
+
 fn transfer(args: &NdmpArgs, data: &mut Client, t: &Transfer, backup: bool) -> Result<u8> {
     let mut remote = match &t.tape_server {
         Some(s) => Some(
@@ -210,21 +227,7 @@ fn transfer(args: &NdmpArgs, data: &mut Client, t: &Transfer, backup: bool) -> R
         device: t.tape.clone(),
         mode: u32::from(backup),
     })?;
-    if backup {
-        // Append: past the last file.
-        mtio(tape, MtioOp::Rewind, 1)?;
-        let _ = (!t.overwrite).then(|| {
-            tape.call(&Request::TapeMtio {
-                op: MtioOp::Fsf,
-                count: u32::MAX >> 8,
-            })
-        });
-    } else {
-        mtio(tape, MtioOp::Rewind, 1)?;
-        if t.file > 0 {
-            mtio(tape, MtioOp::Fsf, t.file)?;
-        }
-    }
+    position(tape, t, backup)?;
     tape.expect_ok(&Request::MoverSetRecordSize { len: record_size })?;
     tape.expect_ok(&Request::MoverSetWindow {
         offset: 0,
