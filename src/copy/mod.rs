@@ -9,6 +9,7 @@ pub mod limit;
 pub mod manager;
 pub mod registry;
 pub mod reservation;
+pub mod residue;
 pub mod resolve;
 pub mod run;
 pub mod segment;

@@ -1,5 +1,5 @@
-//! Processing one segment descriptor: the data flow of SPC-4 5.17.7.2 (Part B 3.2) and the
-//! PAD/CAT residue rules of Part B 3.3 (all five rows).
+//! Processing one segment descriptor: the data flow of SPC-4 5.17.7.2 (Part B 3.2), with
+//! the PAD/CAT residue rules of Part B 3.3 (decided in [`super::residue`]) applied at its end.
 //!
 //! Source data is read in whole units (disk blocks, or stream transfers of STL bytes or
 //! STL x block length), leftover source data first; destination data is written in whole
@@ -10,6 +10,7 @@ use crate::scsi::segment_descriptor::Segment;
 use crate::scsi::Asc;
 
 use super::io::{self, Endpoint, Failure, Side, StreamUnit};
+pub use super::residue::Residue;
 use crate::buf::AlignedBuf;
 
 /// Bytes per block-device read or write on the data path.
@@ -155,19 +156,6 @@ pub struct SegmentFailure {
     pub moved: Moved,
 }
 
-/// The PAD/CAT decision at the end of a segment (Part B 3.3, SPC-4 Table 116).
-#[derive(Clone, Copy, Debug)]
-pub struct Residue {
-    pub cat: bool,
-    pub source_pad: bool,
-    pub destination_pad: bool,
-    /// The last segment of the list: carried leftovers are dropped silently.
-    pub last: bool,
-    /// 01h, 02h/0Dh with DC=1, 09h, 0Ah, 0Ch: the destination amount is exact, so leftover
-    /// destination data is 26/0A even with destination PAD (the footnote to Table 116).
-    pub exact_destination: bool,
-}
-
 /// Moves `process` bytes from `source` to `sink`, leftover source data first, leftover
 /// destination data written first; then applies the residue rules. `held` receives a copy of
 /// the processed bytes for 0Bh-0Fh (up to its capacity; returns whether any was dropped).
@@ -286,12 +274,22 @@ pub(super) fn transfer(
             }
         }
     }
-    let Flow {
-        mut pending,
-        mut moved,
-        ..
-    } = flow;
-    if !pending.is_empty() && pending.len() >= out_unit {
+    let Flow { pending, moved, .. } = flow;
+    end_segment(&mut sink, pending, left, residue, moved, out_unit)
+}
+
+/// Writes the whole destination units still pending, then applies the end-of-segment
+/// rule ([`Residue::end`]) to what is left over on either side.
+fn end_segment(
+    sink: &mut Sink<'_>,
+    mut pending: Vec<u8>,
+    left: &mut Leftovers,
+    residue: Residue,
+    mut moved: Moved,
+    out_unit: usize,
+) -> Result<Moved, SegmentFailure> {
+    let fail = |failure: Failure, moved: Moved| Err(SegmentFailure { failure, moved });
+    if pending.len() >= out_unit {
         let whole = pending.len() / out_unit * out_unit;
         if let Err((f, done)) = sink.write(&[&pending[..whole]]) {
             moved.written += done;
@@ -301,39 +299,24 @@ pub(super) fn transfer(
         pending.drain(..whole);
     }
     left.destination = pending;
-
-    // End of segment: PAD/CAT.
-    let keep_source = residue.cat || (!residue.source_pad && residue.destination_pad);
-    if residue.cat {
-        if residue.last {
-            left.source.clear();
-            left.destination.clear();
-        }
-        return Ok(moved);
+    let end = residue.end(!left.source.is_empty(), !left.destination.is_empty());
+    if end.inexact {
+        return fail(Failure::new(Asc::UNEXPECTED_INEXACT_SEGMENT), moved);
     }
-    let source_left = !left.source.is_empty();
-    let destination_left = !left.destination.is_empty();
-    match (residue.source_pad, residue.destination_pad) {
-        (false, false) if source_left || destination_left => {
-            return fail(Failure::new(Asc::UNEXPECTED_INEXACT_SEGMENT), moved);
+    if end.pad_destination {
+        let mut padded = std::mem::take(&mut left.destination);
+        padded.resize(padded.len().next_multiple_of(out_unit), 0);
+        if let Err((f, done)) = sink.write(&[&padded]) {
+            moved.written += done;
+            return fail(f, moved);
         }
-        (_, true) if destination_left && residue.exact_destination => {
-            return fail(Failure::new(Asc::UNEXPECTED_INEXACT_SEGMENT), moved);
-        }
-        (_, true) if destination_left => {
-            let mut padded = std::mem::take(&mut left.destination);
-            padded.resize(padded.len().next_multiple_of(out_unit), 0);
-            if let Err((f, done)) = sink.write(&[&padded]) {
-                moved.written += done;
-                return fail(f, moved);
-            }
-            moved.written += padded.len() as u64;
-            moved.expected = moved.expected.max(moved.written);
-        }
-        (true, false) => left.destination.clear(),
-        _ => {}
+        moved.written += padded.len() as u64;
+        moved.expected = moved.expected.max(moved.written);
     }
-    if !keep_source || residue.last {
+    if end.drop_destination {
+        left.destination.clear();
+    }
+    if end.drop_source {
         left.source.clear();
     }
     Ok(moved)
