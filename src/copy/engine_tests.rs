@@ -702,3 +702,58 @@ fn a_list_s_engine_is_given_back_for_the_next_and_a_new_pool_size_replaces_the_i
     let mut lease = engines.lease();
     assert_eq!(lease.engine().unwrap().ring.buffers(), 4);
 }
+
+/// An image in memory (tmpfs) is read on the copy's own thread, not through the ring (whose
+/// kernel worker would make every tmpfs read, into another core's cache), whatever the
+/// segment's length, and the destination gets exactly the source's bytes.
+#[test]
+fn a_long_segment_from_an_image_in_memory_is_read_without_the_ring() {
+    let dir = tempfile::tempdir_in("/dev/shm").expect("/dev/shm (tmpfs)");
+    let s = disk(dir.path(), "s.img", 512, 6 * MIB, true);
+    let d = disk(dir.path(), "d.img", 512, 6 * MIB, false);
+    assert!(s.block_backend().unwrap().in_memory);
+    let (se, de) = (endpoint(&s, true), endpoint(&d, true));
+    let process = 5 * MIB + 512;
+    let before = super::SERVED.with(std::cell::Cell::get);
+    let mut left = Leftovers::default();
+    let moved = transfer(
+        &mut ENGINES.lease(),
+        Source::Blocks {
+            endpoint: &se,
+            lba: 3,
+        },
+        Sink::Blocks {
+            endpoint: &de,
+            lba: 1,
+        },
+        process as u64,
+        &mut left,
+        Residue {
+            cat: false,
+            source_pad: false,
+            destination_pad: false,
+            last: true,
+            exact_destination: false,
+        },
+        None,
+        &|| false,
+    )
+    .map_err(|e| e.failure)
+    .unwrap();
+    assert_eq!(super::SERVED.with(std::cell::Cell::get), before, "no ring");
+    assert_eq!(
+        moved,
+        Moved {
+            written: process as u64,
+            expected: process as u64
+        }
+    );
+    drop((se, de, s, d));
+    let src = std::fs::read(dir.path().join("s.img")).unwrap();
+    let dst = std::fs::read(dir.path().join("d.img")).unwrap();
+    assert!(dst[512..512 + process] == src[3 * 512..3 * 512 + process]);
+    assert!(dst[..512]
+        .iter()
+        .chain(&dst[512 + process..])
+        .all(|&b| b == 0xee));
+}

@@ -155,6 +155,8 @@ pub struct EmulatedDisk {
     serial: String,
     max_transfer_blocks: u32,
     queue_depth: Option<u16>,
+    /// The image is in tmpfs ([`BlockBackend::in_memory`]).
+    in_memory: bool,
     /// A block device (else a regular file).
     is_block: bool,
     removable: bool,
@@ -546,6 +548,7 @@ impl ScsiDevice for EmulatedDisk {
             // SWP as it stands when the copy manager resolves the disk for a list.
             read_only: self.read_only || self.software_write_protect.load(Ordering::Acquire),
             queue_depth: self.queue_depth,
+            in_memory: self.in_memory,
         })
     }
 }

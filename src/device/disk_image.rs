@@ -122,9 +122,10 @@ impl EmulatedDisk {
                 |d| d.value.iter().map(|b| format!("{b:02x}")).collect(),
             )
         });
+        let in_memory = crate::sys::block::on_tmpfs(file.as_fd());
         let queue_depth = opts
             .queue_depth
-            .or_else(|| crate::sys::block::on_tmpfs(file.as_fd()).then_some(IN_MEMORY_DEPTH));
+            .or_else(|| in_memory.then_some(IN_MEMORY_DEPTH));
         Ok(Self {
             name: name.to_string(),
             path: opts.path.clone(),
@@ -139,6 +140,7 @@ impl EmulatedDisk {
             serial,
             max_transfer_blocks: (opts.max_transfer_bytes / opts.block_size).max(1),
             queue_depth,
+            in_memory,
             is_block,
             removable: opts.removable,
             writes: RangeLock::new(),

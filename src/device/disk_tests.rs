@@ -132,9 +132,18 @@ fn an_image_in_memory_gets_two_ios_in_flight_unless_the_inventory_says_otherwise
     };
     assert_eq!(depth(None), Some(2));
     assert_eq!(depth(Some(7)), Some(7));
+    let opts = DiskOptions::new(dir.path().join("t.img"), 512);
+    assert!(
+        EmulatedDisk::open("t", &opts)
+            .unwrap()
+            .block_backend()
+            .unwrap()
+            .in_memory
+    );
     // On a disk's file system the engine's own default holds.
     let (_dir, d) = open(512);
     assert_eq!(d.block_backend().unwrap().queue_depth, None);
+    assert!(!d.block_backend().unwrap().in_memory);
 }
 
 #[test]

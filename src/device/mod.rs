@@ -142,6 +142,11 @@ pub struct BlockBackend {
     /// I/Os the copy engine keeps in flight on this file (reads as a source, writes as a
     /// destination); `None`: the engine's default, half its buffer pool.
     pub queue_depth: Option<u16>,
+    /// The file is in memory (tmpfs): a read is a memory copy that never waits, so a copy
+    /// reads it on its own thread. Through io_uring every such read is handed to a kernel
+    /// worker (tmpfs reads cannot complete inline there), which copies the bytes into
+    /// another core's cache just before this thread writes them out.
+    pub in_memory: bool,
 }
 
 /// Something a CDB can be sent to.
