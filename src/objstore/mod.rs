@@ -239,6 +239,29 @@ impl Gateway {
         ObjectCartridge::open(Arc::clone(&self.shared), barcode, writable)
     }
 
+    /// Cartridge `barcode`'s medium auxiliary memory as last saved (empty: none yet). It
+    /// is kept beside the index, so it travels with the cartridge from gateway to gateway.
+    pub fn read_mam(&self, barcode: &str) -> io::Result<Vec<u8>> {
+        match self.shared.client.get(&self.shared.key(barcode, "mam")) {
+            Ok((bytes, _)) => Ok(bytes),
+            Err(StoreError::NotFound) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces `barcode`'s medium auxiliary memory; only while this gateway holds it.
+    pub fn write_mam(&self, barcode: &str, bytes: &[u8]) -> io::Result<()> {
+        if !self.shared.holds(barcode) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{barcode}: not held by gateway {}", self.name()),
+            ));
+        }
+        let key = self.shared.key(barcode, "mam");
+        self.shared.client.put(&key, bytes, Condition::None)?;
+        Ok(())
+    }
+
     /// Every cartridge under the prefix, with its lease and committed index.
     pub fn list(&self) -> io::Result<Vec<CartridgeInfo>> {
         let keys = self.shared.client.list(&self.shared.prefix)?;

@@ -395,6 +395,7 @@ fn a_library_on_the_store_backs_up_a_disk_and_another_gateway_restores_it() {
     use xcopyd::copy::manager::CopyManager;
     use xcopyd::copy::CopyService;
     use xcopyd::device::inventory::{Inventory, InventoryConfig};
+    use xcopyd::device::library::mam::Mam;
     use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
     use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
     use xcopyd::scsi::{Designator, Limits, ListIdUsage, ParameterList, Status};
@@ -445,6 +446,19 @@ media = "s3://{BUCKET}/{p}"
         .locate("XC0001L9")
         .expect("the held cartridge is in a slot");
     library.move_medium(0, slot, 0x100).unwrap();
+    // An application writes an attribute into the cartridge's memory (WRITE ATTRIBUTE,
+    // APPLICATION VENDOR): it is kept in the store, beside the index.
+    let drive0 = Arc::clone(&inventory.by_name("drive0").unwrap().device);
+    let mut attribute = vec![0, 0, 0, 13, 0x08, 0x00, 0x01, 0, 8];
+    attribute.extend(b"XCOPYDTS");
+    let mut wa = [0u8; 16];
+    wa[0] = 0x8d;
+    wa[1] = 1; // WTC: write through the cache
+    wa[10..14].copy_from_slice(&(attribute.len() as u32).to_be_bytes());
+    let c = drive0
+        .execute(&wa, DataDirection::ToDevice(&attribute))
+        .unwrap();
+    assert!(c.is_good(), "{c:?}");
     let cscd = |designator: &str, parameters| CscdDescriptor {
         nul: false,
         peripheral_device_type: match parameters {
@@ -518,6 +532,15 @@ media = "s3://{BUCKET}/{p}"
         .unwrap();
     assert_eq!((info.owner, info.objects, info.filemarks), (None, 33, 1));
     b.import("XC0001L9").unwrap();
+    // The medium auxiliary memory travelled with the cartridge: what A's application wrote,
+    // and A's load.
+    let b = Arc::new(b);
+    let mam = Mam::load_from_store(Arc::clone(&b), "XC0001L9").unwrap();
+    assert_eq!(
+        mam.get(0, 0x0800).map(|a| &a.value[..]),
+        Some(&b"XCOPYDTS"[..])
+    );
+    assert_eq!(mam.load_count(), 1);
     let tape = drive(&b, "XC0001L9");
     for (n, chunk) in pattern.chunks(256 << 10).enumerate() {
         assert_eq!(read(&tape, 256 << 10).unwrap(), chunk, "record {n}");

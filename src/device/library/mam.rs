@@ -1,6 +1,7 @@
 //! A cartridge's medium auxiliary memory: the attributes kept beside its image as
-//! `BARCODE.mam` (replaced atomically), and READ ATTRIBUTE / WRITE ATTRIBUTE as a drive
-//! answers them for the cartridge it holds.
+//! `BARCODE.mam` (replaced atomically), or beside its index in an object store as
+//! `PREFIX/BARCODE/mam` (so they travel with the cartridge from gateway to gateway), and
+//! READ ATTRIBUTE / WRITE ATTRIBUTE as a drive answers them for the cartridge it holds.
 //!
 //! The file holds what the cartridge remembers — its load count, the attributes
 //! applications wrote (application vendor, barcode, LTFS's volume coherency information…)
@@ -13,8 +14,10 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::device::Completion;
+use crate::objstore::Gateway;
 use crate::scsi::attribute::{
     decode_parameter_list, host_length, host_writable, id, with_available_data, Attribute,
     ReadAttribute, ReadAttributeAction, WriteAttribute,
@@ -29,8 +32,53 @@ const MIB: u64 = 1 << 20;
 /// The attributes of one cartridge.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mam {
-    path: PathBuf,
+    home: Home,
     entries: BTreeMap<(u8, u16), Attribute>,
+}
+
+/// Where a cartridge's attributes are kept.
+#[derive(Clone, Debug)]
+enum Home {
+    /// `BARCODE.mam` beside the image.
+    File(PathBuf),
+    /// `PREFIX/BARCODE/mam` in the object store the cartridge lives in.
+    Store {
+        gateway: Arc<Gateway>,
+        barcode: String,
+    },
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Self::File(PathBuf::new())
+    }
+}
+
+impl PartialEq for Home {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::File(a), Self::File(b)) => a == b,
+            (
+                Self::Store { gateway, barcode },
+                Self::Store {
+                    gateway: g,
+                    barcode: b,
+                },
+            ) => Arc::ptr_eq(gateway, g) && barcode == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Home {}
+
+impl std::fmt::Display for Home {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Store { gateway, barcode } => write!(f, "{barcode} (gateway {})", gateway.name()),
+        }
+    }
 }
 
 /// What the drive knows that the attributes report.
@@ -67,6 +115,22 @@ impl Mam {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
+        Self::parse(Home::File(path), &bytes)
+    }
+
+    /// Reads cartridge `barcode`'s attributes from the object store `gateway` reaches
+    /// (none yet: no attributes). A damaged object, or a store that cannot answer, is an
+    /// error.
+    pub fn load_from_store(gateway: Arc<Gateway>, barcode: &str) -> io::Result<Self> {
+        let bytes = gateway.read_mam(barcode)?;
+        let home = Home::Store {
+            gateway,
+            barcode: barcode.to_string(),
+        };
+        Self::parse(home, &bytes)
+    }
+
+    fn parse(home: Home, bytes: &[u8]) -> io::Result<Self> {
         let mut entries = BTreeMap::new();
         let mut r = Reader::new(
             bytes
@@ -74,33 +138,33 @@ impl Mam {
                 .unwrap_or(&[]),
         );
         while !r.is_empty() {
-            let bad = |_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: damaged", path.display()),
-                )
-            };
+            let bad = |_| io::Error::new(io::ErrorKind::InvalidData, format!("{home}: damaged"));
             let partition = r.u8().map_err(bad)?;
             let a = Attribute::decode(&mut r).map_err(bad)?;
             entries.insert((partition, a.id), a);
         }
-        Ok(Self { path, entries })
+        Ok(Self { home, entries })
     }
 
-    /// Writes the attribute file atomically.
+    /// Writes the attributes where they live: the file atomically, or the store's object
+    /// (one PUT, which replaces it whole).
     pub fn save(&self) -> io::Result<()> {
         let mut bytes = Vec::new();
         for ((partition, _), a) in &self.entries {
             bytes.put_u8(*partition);
             a.encode(&mut bytes);
         }
-        let tmp = self.path.with_extension("mam.tmp");
+        let path = match &self.home {
+            Home::File(path) => path,
+            Home::Store { gateway, barcode } => return gateway.write_mam(barcode, &bytes),
+        };
+        let tmp = path.with_extension("mam.tmp");
         let mut f = File::create(&tmp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
         drop(f);
-        fs::rename(&tmp, &self.path)?;
-        File::open(self.path.parent().unwrap_or(Path::new(".")))?.sync_all()
+        fs::rename(&tmp, path)?;
+        File::open(path.parent().unwrap_or(Path::new(".")))?.sync_all()
     }
 
     pub fn get(&self, partition: u8, id: u16) -> Option<&Attribute> {
@@ -307,7 +371,7 @@ impl Mam {
             return check(Sense::illegal_request(Asc::new(0x55, 0x06)), params.len());
         }
         if let Err(e) = next.save() {
-            tracing::error!(path = %self.path.display(), error = %e, "MAM not saved");
+            tracing::error!(mam = %self.home, error = %e, "MAM not saved");
             return check(
                 Sense::new(crate::scsi::SenseKey::MEDIUM_ERROR, Asc::WRITE_ERROR),
                 params.len(),

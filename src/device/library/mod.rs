@@ -343,8 +343,11 @@ impl Library {
             .get(index)
             .ok_or_else(|| MoveError::Internal(format!("no drive {index}")))?;
         let image = st.store.image(barcode);
-        let mut mam = Mam::load(Mam::path_of(&image))
-            .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))?;
+        let mam = match st.store.gateway() {
+            Some(g) => Mam::load_from_store(Arc::clone(g), barcode),
+            None => Mam::load(Mam::path_of(&image)),
+        };
+        let mut mam = mam.map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))?;
         let (config, access) = drive.cartridge_config(barcode, mam.capacity());
         let name = format!("{}:{barcode}", drive.config().name);
         mam.count_load();
