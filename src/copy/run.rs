@@ -154,13 +154,18 @@ fn next_read(
                 .as_ref()
                 .is_some_and(|b| Arc::ptr_eq(&b.file, &backend.file))
     };
-    if same(destination) || backend.block_size != source.block_length {
+    let bytes = u64::from(blocks) * u64::from(source.block_length);
+    // A segment read on its own thread (short, or in memory) would never take them.
+    if same(destination)
+        || backend.block_size != source.block_length
+        || segment::in_line(source, bytes)
+    {
         return None;
     }
     Some(engine::NextRead {
         file: Arc::clone(&backend.file),
         offset: backend.offset + lba * u64::from(backend.block_size),
-        bytes: u64::from(blocks) * u64::from(source.block_length),
+        bytes,
         in_unit: source.block_length as usize,
     })
 }

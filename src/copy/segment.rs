@@ -413,7 +413,7 @@ fn read_disk(
 /// thread or a ring costs more than it saves there) or an image in memory
 /// ([`crate::device::BlockBackend::in_memory`]: 4 concurrent in-memory backups spent
 /// more CPU per GiB than dd through io_uring, whose kernel worker did every read).
-fn in_line(endpoint: &Endpoint, remaining: u64) -> bool {
+pub(super) fn in_line(endpoint: &Endpoint, remaining: u64) -> bool {
     remaining <= (2 * CHUNK) as u64 || endpoint.backend.as_ref().is_some_and(|b| b.in_memory)
 }
 
@@ -433,12 +433,7 @@ fn read_in_line(
     } = r;
     let per_chunk = (CHUNK / in_unit).max(1) as u64;
     let mut buf = AlignedBuf::default();
-    let mut first = true;
-    while remaining > 0 {
-        if !first && abort() {
-            return Err(Failure::new(Asc::NO_ADDITIONAL_SENSE));
-        }
-        first = false;
+    loop {
         let units = remaining.div_ceil(in_unit as u64).min(per_chunk);
         let b = buf.slice(units as usize * in_unit);
         io::read_blocks(endpoint, Side::Source, lba, b)?;
@@ -447,8 +442,13 @@ fn read_in_line(
         flow.push(&[&b[..used]])?;
         lba += units;
         remaining -= used as u64;
+        if remaining == 0 {
+            return Ok(());
+        }
+        if abort() {
+            return Err(Failure::new(Asc::NO_ADDITIONAL_SENSE));
+        }
     }
-    Ok(())
 }
 
 /// A long block segment without the ring (a source reached through CDBs, or no io_uring):

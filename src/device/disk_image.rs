@@ -22,10 +22,12 @@ use crate::device::range_lock::RangeLock;
 use crate::device::reservation::Reservations;
 use crate::scsi::DeviceClass;
 
-/// I/Os in flight on an image in tmpfs unless the inventory says otherwise: its "I/O" is a
-/// memory copy by a kernel worker, so a second one keeps the copy's writer busy and more
-/// only move the data further from the CPU cache before it is written (4 concurrent
-/// in-memory backups: 5 % less CPU per GiB than at the default 16, measured).
+/// I/Os in flight on an image in tmpfs unless the inventory says otherwise. A copy reads
+/// such an image on its own thread ([`super::BlockBackend::in_memory`]), so this is the
+/// depth of the ring's writes to it as a destination: each is a memory copy by a kernel
+/// worker, where a second keeps the copy busy and more only move data out of the CPU cache
+/// (measured on reads before they left the ring: 4 concurrent in-memory backups, 5 % less
+/// CPU per GiB than at the default 16).
 const IN_MEMORY_DEPTH: u16 = 2;
 
 /// Largest chunk moved through a bounce buffer at once (per thread memory bound).

@@ -5,15 +5,16 @@
 //! Also: an `allow` list refusing this initiator, and a reload changing the LUN map.
 
 use crate::common;
+use crate::common::list::{encode_list, xcopy_cdb};
 
 use std::path::Path;
 use std::time::Duration;
 
 use common::Initiator;
 use xcopyd::daemon::{Daemon, DaemonConfig};
-use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+use xcopyd::scsi::segment_descriptor::{CscdId, Segment};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
-use xcopyd::scsi::{Designator, ListIdUsage, ParameterList, Sense};
+use xcopyd::scsi::{Designator, ListIdUsage, Sense};
 
 const TARGET: &str = "iqn.2026-11.org.xcopyd:mover";
 const INITIATOR: &str = "iqn.2026-11.org.example:backup";
@@ -79,29 +80,6 @@ fn disk(designator: &str) -> CscdDescriptor {
         },
         0,
     )
-}
-
-fn list(id: u8, cscds: Vec<CscdDescriptor>, segments: Vec<Segment>) -> Vec<u8> {
-    ParameterList {
-        list_identifier: id,
-        sequential_striped: false,
-        list_id_usage: ListIdUsage::Hold,
-        priority: 1,
-        cscds,
-        segments: segments
-            .into_iter()
-            .map(|body| SegmentDescriptor { cat: false, body })
-            .collect(),
-        inline_data: Vec::new(),
-    }
-    .encode()
-}
-
-fn extended_copy_cdb(len: usize) -> [u8; 16] {
-    let mut c = [0u8; 16];
-    c[0] = 0x83;
-    c[10..14].copy_from_slice(&(len as u32).to_be_bytes());
-    c
 }
 
 /// RECEIVE COPY RESULTS, COPY STATUS (service action 00h) for `id`.
@@ -180,8 +158,9 @@ fn extended_copy_disk_to_tape_over_iscsi_then_reload_and_stop() {
         },
         1,
     );
-    let backup = list(
+    let backup = encode_list(
         7,
+        ListIdUsage::Hold,
         vec![disk("naa.5001405a1b2c3d01"), tape.clone()],
         vec![
             Segment::BlockToStream {
@@ -199,7 +178,7 @@ fn extended_copy_disk_to_tape_over_iscsi_then_reload_and_stop() {
             },
         ],
     );
-    let r = i.command(0, &extended_copy_cdb(backup.len()), &backup, 0);
+    let r = i.command(0, &xcopy_cdb(backup.len()), &backup, 0);
     assert_eq!(r.status, 0, "{r:?}");
 
     let r = i.command(0, &copy_status_cdb(7), &[], 64);
@@ -210,8 +189,9 @@ fn extended_copy_disk_to_tape_over_iscsi_then_reload_and_stop() {
     assert_eq!(&r.data[8..12], &(16u32 * 512).to_be_bytes());
 
     // The vault's allow list does not name us: unreachable, never copied to.
-    let refused = list(
+    let refused = encode_list(
         8,
+        ListIdUsage::Hold,
         vec![disk("naa.5001405a1b2c3d01"), disk("naa.5001405a1b2c3d09")],
         vec![Segment::BlockToBlock {
             hold: false,
@@ -223,7 +203,7 @@ fn extended_copy_disk_to_tape_over_iscsi_then_reload_and_stop() {
             destination_lba: 0,
         }],
     );
-    let r = i.command(1, &extended_copy_cdb(refused.len()), &refused, 0);
+    let r = i.command(1, &xcopy_cdb(refused.len()), &refused, 0);
     let s = Sense::decode(&r.sense).unwrap();
     assert_eq!((s.key.0, s.asc.asc(), s.asc.ascq()), (0x0a, 0x0d, 0x02));
 

@@ -7,11 +7,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::list::encode_list;
 use xcopyd::daemon::{Daemon, DaemonConfig};
 use xcopyd::frontend::iscsi::initiator::{LoginOptions, Session};
-use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+use xcopyd::scsi::segment_descriptor::{CscdId, Segment};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
-use xcopyd::scsi::{Designator, ListIdUsage, ParameterList};
+use xcopyd::scsi::{Designator, ListIdUsage};
 
 const TARGET: &str = "iqn.2026-11.org.xcopyd:mover";
 const DISK: &str = "naa.5001405a1b2c3d01";
@@ -76,22 +77,6 @@ fn hold_backup(lba: u64, blocks: u16) -> Segment {
     }
 }
 
-fn list(id: u8, usage: ListIdUsage, segments: Vec<Segment>) -> Vec<u8> {
-    ParameterList {
-        list_identifier: id,
-        sequential_striped: false,
-        list_id_usage: usage,
-        priority: 1,
-        cscds: cscds(),
-        segments: segments
-            .into_iter()
-            .map(|body| SegmentDescriptor { cat: false, body })
-            .collect(),
-        inline_data: Vec::new(),
-    }
-    .encode()
-}
-
 fn xcopy(s: &Session, bytes: &[u8]) {
     let mut c = [0u8; 16];
     c[0] = 0x83;
@@ -142,9 +127,10 @@ fn receive_data_returns_held_data_once_then_discards_it() {
     };
     xcopy(
         &s,
-        &list(
+        &encode_list(
             5,
             ListIdUsage::Hold,
+            cscds(),
             vec![hold_backup(2, 3), plain, hold_backup(10, 1)],
         ),
     );
@@ -167,11 +153,17 @@ fn receive_data_returns_held_data_once_then_discards_it() {
     assert_eq!(results(&s, 0x01, 5, 8192), [0, 0, 0, 0]);
 
     // LIST ID USAGE 10b keeps no held data.
-    xcopy(&s, &list(6, ListIdUsage::Discard, vec![hold_backup(0, 1)]));
+    xcopy(
+        &s,
+        &encode_list(6, ListIdUsage::Discard, cscds(), vec![hold_backup(0, 1)]),
+    );
     assert_eq!(results(&s, 0x01, 6, 8192), [0, 0, 0, 0]);
 
     // Exactly HELD DATA LIMIT processed: all of it held, nothing discarded.
-    xcopy(&s, &list(8, ListIdUsage::Hold, vec![hold_backup(0, 8)]));
+    xcopy(
+        &s,
+        &encode_list(8, ListIdUsage::Hold, cscds(), vec![hold_backup(0, 8)]),
+    );
     assert_eq!(results(&s, 0x00, 8, 12)[4], 0x01, "completed, HDD clear");
     let held = results(&s, 0x01, 8, 16384);
     assert_eq!(available(&held), LIMIT);
@@ -179,7 +171,10 @@ fn receive_data_returns_held_data_once_then_discards_it() {
 
     // More than HELD DATA LIMIT processed: the limit is still held, the rest discarded
     // and HDD set.
-    xcopy(&s, &list(7, ListIdUsage::Hold, vec![hold_backup(0, 16)]));
+    xcopy(
+        &s,
+        &encode_list(7, ListIdUsage::Hold, cscds(), vec![hold_backup(0, 16)]),
+    );
     let st = results(&s, 0x00, 7, 12);
     assert_eq!(st[4], 0x81, "HDD set, completed: {st:02x?}");
     let held = results(&s, 0x01, 7, 16384);

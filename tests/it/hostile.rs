@@ -4,6 +4,7 @@
 //! /proc), and the soak runs it under a virtual-memory limit.
 
 use crate::common;
+use crate::common::list::xcopy_cdb;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -224,13 +225,6 @@ fn copy_list(source: &str, destination: &str, lba: u64, blocks: u16) -> Vec<u8> 
         inline_data: Vec::new(),
     }
     .encode()
-}
-
-fn xcopy_cdb(len: usize) -> [u8; 16] {
-    let mut c = [0u8; 16];
-    c[0] = 0x83;
-    c[10..14].copy_from_slice(&(len as u32).to_be_bytes());
-    c
 }
 
 fn write10(lba: u32, blocks: u16) -> [u8; 10] {

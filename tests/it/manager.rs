@@ -15,6 +15,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::common::list::{encode_list, xcopy_cdb};
 use xcopyd::command::{Abort, Nexus};
 use xcopyd::copy::engine::Engines;
 use xcopyd::copy::manager::CopyManager;
@@ -157,19 +158,7 @@ fn b2s() -> Segment {
 }
 
 fn list(id: u8, usage: ListIdUsage, segments: Vec<Segment>) -> Vec<u8> {
-    ParameterList {
-        list_identifier: id,
-        sequential_striped: false,
-        list_id_usage: usage,
-        priority: 1,
-        cscds: cscds(),
-        segments: segments
-            .into_iter()
-            .map(|body| SegmentDescriptor { cat: false, body })
-            .collect(),
-        inline_data: Vec::new(),
-    }
-    .encode()
+    encode_list(id, usage, cscds(), segments)
 }
 
 fn nexus(n: u64) -> Nexus {
@@ -181,10 +170,7 @@ fn nexus(n: u64) -> Nexus {
 
 /// EXTENDED COPY of `bytes` with PARAMETER LIST LENGTH `len`: (status, sense bytes).
 fn xcopy_len(m: &CopyManager, nexus: &Nexus, bytes: &[u8], len: usize) -> (Status, Vec<u8>) {
-    let mut cdb = [0u8; 16];
-    cdb[0] = 0x83;
-    cdb[10..14].copy_from_slice(&(len as u32).to_be_bytes());
-    let r = m.extended_copy(nexus, None, &cdb, bytes, &Abort::new());
+    let r = m.extended_copy(nexus, None, &xcopy_cdb(len), bytes, &Abort::new());
     (r.status, r.sense)
 }
 

@@ -16,6 +16,7 @@ use xcopyd::objstore::lease::TakeError;
 use xcopyd::objstore::Gateway;
 use xcopyd::scsi::Sense;
 
+use crate::common::list::{encode_list, xcopy_cdb};
 use crate::common::weed::{config_at, gateway_at, prefix, weed, Proxy, ACCESS, BUCKET, SECRET};
 
 fn drive(gw: &Gateway, barcode: &str) -> EmulatedTape {
@@ -712,9 +713,9 @@ fn an_extended_copy_to_a_cartridge_ends_good_only_once_the_store_has_it() {
     use xcopyd::copy::CopyService;
     use xcopyd::device::disk::{DiskOptions, EmulatedDisk};
     use xcopyd::device::inventory::{DeviceConfig, DeviceKind, Inventory};
-    use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+    use xcopyd::scsi::segment_descriptor::{CscdId, Segment};
     use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
-    use xcopyd::scsi::{Asc, Designator, Limits, ListIdUsage, ParameterList, SenseKey, Status};
+    use xcopyd::scsi::{Asc, Designator, Limits, ListIdUsage, SenseKey, Status};
 
     let Some(w) = weed() else { return };
     let p = prefix("listend");
@@ -757,53 +758,39 @@ fn an_extended_copy_to_a_cartridge_ends_good_only_once_the_store_has_it() {
     };
     // 00h: 8 blocks from `lba` to the tape in 512-byte records.
     let list = |id: u8, lba: u64| {
-        ParameterList {
-            list_identifier: id,
-            sequential_striped: false,
-            list_id_usage: ListIdUsage::Hold,
-            priority: 1,
-            cscds: vec![
-                cscd(
-                    0,
-                    DeviceParameters::Block {
-                        pad: false,
-                        block_length: 512,
-                    },
-                ),
-                cscd(
-                    1,
-                    DeviceParameters::Stream {
-                        pad: false,
-                        fixed: false,
-                        block_length: 0,
-                    },
-                ),
-            ],
-            segments: vec![SegmentDescriptor {
-                cat: false,
-                body: Segment::BlockToStream {
-                    hold: false,
-                    source: CscdId(0),
-                    destination: CscdId(1),
-                    stream_transfer_length: 512,
-                    blocks: 8,
-                    lba,
+        let cscds = vec![
+            cscd(
+                0,
+                DeviceParameters::Block {
+                    pad: false,
+                    block_length: 512,
                 },
-            }],
-            inline_data: Vec::new(),
-        }
-        .encode()
+            ),
+            cscd(
+                1,
+                DeviceParameters::Stream {
+                    pad: false,
+                    fixed: false,
+                    block_length: 0,
+                },
+            ),
+        ];
+        let segment = Segment::BlockToStream {
+            hold: false,
+            source: CscdId(0),
+            destination: CscdId(1),
+            stream_transfer_length: 512,
+            blocks: 8,
+            lba,
+        };
+        encode_list(id, ListIdUsage::Hold, cscds, vec![segment])
     };
     let nexus = Nexus {
         initiator: "iqn.test:list-end".into(),
         session: 1,
     };
-    let xcopy = |bytes: &[u8]| {
-        let mut cdb = [0u8; 16];
-        cdb[0] = 0x83;
-        cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-        m.extended_copy(&nexus, None, &cdb, bytes, &Abort::new())
-    };
+    let xcopy =
+        |bytes: &[u8]| m.extended_copy(&nexus, None, &xcopy_cdb(bytes.len()), bytes, &Abort::new());
     let direct = gateway_at(&w.url, &p, "observer", Duration::from_secs(30));
 
     let r = xcopy(&list(1, 0));

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::list::xcopy_cdb;
 use xcopyd::daemon::{Daemon, DaemonConfig};
 use xcopyd::frontend::iscsi::initiator::{LoginOptions, Session};
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
@@ -84,13 +85,6 @@ fn copy_list(id: u8, lba: u64, blocks: u16) -> Vec<u8> {
     .encode()
 }
 
-fn extended_copy_cdb(len: usize) -> [u8; 16] {
-    let mut c = [0u8; 16];
-    c[0] = 0x83;
-    c[10..14].copy_from_slice(&(len as u32).to_be_bytes());
-    c
-}
-
 fn copy_status_cdb(id: u8) -> [u8; 16] {
     let mut c = [0u8; 16];
     c[0] = 0x84;
@@ -145,7 +139,7 @@ fn extended_copy_with_copy_status_polled_on_the_same_session() {
     // The copy runs on one thread while this one polls COPY STATUS for the same list ID.
     let list = copy_list(9, 100, 4096);
     std::thread::scope(|scope| {
-        let copy = scope.spawn(|| s.command(0, &extended_copy_cdb(list.len()), &list, 0));
+        let copy = scope.spawn(|| s.command(0, &xcopy_cdb(list.len()), &list, 0));
         let mut polls = 0;
         while !copy.is_finished() {
             let r = s.command(0, &copy_status_cdb(9), &[], 12).unwrap();
@@ -193,7 +187,7 @@ fn stress_4_sessions_x_10_copies_each_in_its_own_region() {
                     assert_eq!(r.unwrap().status, 0);
                     let id = (k % 200) as u8 + 1;
                     let list = copy_list(id, lba, BLOCKS);
-                    let r = s.command(0, &extended_copy_cdb(list.len()), &list, 0);
+                    let r = s.command(0, &xcopy_cdb(list.len()), &list, 0);
                     assert_eq!(r.unwrap().status, 0, "session {n} copy {k}");
                     let r = s.command(0, &copy_status_cdb(id), &[], 12).unwrap();
                     assert_eq!(r.data_in[4], 0x01, "session {n} copy {k}");

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::list::xcopy_cdb;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use xcopyd::frontend::iscsi::initiator::{LoginOptions, Session};
@@ -266,13 +267,6 @@ fn backup(id: u8, segments: u64) -> Vec<u8> {
     .encode()
 }
 
-fn extended_copy_cdb(len: usize) -> [u8; 16] {
-    let mut c = [0u8; 16];
-    c[0] = 0x83;
-    c[10..14].copy_from_slice(&(len as u32).to_be_bytes());
-    c
-}
-
 /// COPY STATUS of list `id`: (COPY MANAGER STATUS, segments processed).
 fn copy_status(s: &Session, id: u8) -> Option<(u8, u16)> {
     let mut c = [0u8; 16];
@@ -298,7 +292,7 @@ fn sigterm_lets_a_running_copy_finish_within_the_grace_period() {
     let copier = x.session();
     let list = backup(3, SEGMENTS);
     std::thread::scope(|scope| {
-        let copy = scope.spawn(|| copier.command(0, &extended_copy_cdb(list.len()), &list, 0));
+        let copy = scope.spawn(|| copier.command(0, &xcopy_cdb(list.len()), &list, 0));
         in_progress(&copier, 3, SEGMENTS as u16);
         x.signal(Signal::SIGTERM);
         x.wait_log("waiting for copies");
@@ -328,7 +322,7 @@ fn sigterm_aborts_a_copy_still_running_past_the_grace_period() {
     let copier = x.session();
     let list = backup(4, SEGMENTS);
     std::thread::scope(|scope| {
-        let copy = scope.spawn(|| copier.command(0, &extended_copy_cdb(list.len()), &list, 0));
+        let copy = scope.spawn(|| copier.command(0, &xcopy_cdb(list.len()), &list, 0));
         in_progress(&copier, 4, SEGMENTS as u16);
         x.signal(Signal::SIGTERM);
         x.wait_log("aborting copies still running");

@@ -30,7 +30,7 @@ pub const MAM_CAPACITY: usize = 16 * 1024;
 const MIB: u64 = 1 << 20;
 
 /// The attributes of one cartridge.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Mam {
     home: Home,
     entries: BTreeMap<(u8, u16), Attribute>,
@@ -47,30 +47,6 @@ enum Home {
         barcode: String,
     },
 }
-
-impl Default for Home {
-    fn default() -> Self {
-        Self::File(PathBuf::new())
-    }
-}
-
-impl PartialEq for Home {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Self::File(a), Self::File(b)) => a == b,
-            (
-                Self::Store { gateway, barcode },
-                Self::Store {
-                    gateway: g,
-                    barcode: b,
-                },
-            ) => Arc::ptr_eq(gateway, g) && barcode == b,
-            _ => false,
-        }
-    }
-}
-
-impl Eq for Home {}
 
 impl std::fmt::Display for Home {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

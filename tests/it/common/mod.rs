@@ -3,6 +3,7 @@
 //! the target's own session code (it shares only the PDU codec).
 #![allow(dead_code)]
 
+pub mod list;
 pub mod weed;
 
 use std::io::{Read, Write};
