@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use crate::buf::{AlignedBuf, ALIGN};
-use crate::device::{BlockBackend, DataDirection, DeviceError, ScsiDevice};
+use crate::device::{BlockBackend, Completion, DataDirection, DeviceError, FileSpan, ScsiDevice};
 use crate::scsi::{Asc, Status};
 
 fn aligned(buf: &[u8]) -> bool {
@@ -335,6 +335,67 @@ pub fn write_stream(
         .take(Side::Destination, total)
         .map_err(|f| (f, 0))?;
     let (done, stopped) = endpoint.device.write_transfers(&cdb, data, transfer);
+    stream_outcome(endpoint, done, stopped, transfer, total)
+}
+
+/// Copies `len` bytes of a disk in memory from `lba` to stream transfers of `unit` on
+/// `dst`, the destination having the kernel copy them from the disk's file
+/// ([`ScsiDevice::write_transfers_from_file`]): what [`read_blocks`] then [`write_stream`]
+/// do, checks included, with no read into a buffer. `None`: not taken, nothing done
+/// (no page-cache descriptor, a bandwidth limit to pace, or the device declines).
+///
+/// [`ScsiDevice::write_transfers_from_file`]: crate::device::ScsiDevice::write_transfers_from_file
+pub fn copy_to_stream(
+    src: &Endpoint,
+    lba: u64,
+    len: usize,
+    dst: &Endpoint,
+    unit: StreamUnit,
+) -> Option<Result<(), (Failure, u64)>> {
+    let backend = src.backend.as_ref()?;
+    let file = backend.page_cache.as_deref()?;
+    if src.throttle.is_limited() || dst.throttle.is_limited() {
+        return None;
+    }
+    let transfer = unit.bytes().max(1);
+    let cdb = unit.cdb(0x0a, transfer);
+    let checks = blocks_in(src, len).and_then(|blocks| {
+        check_range(src, Side::Source, lba, blocks)?;
+        super::reservation::check_io(src, Side::Source, false, lba, blocks)?;
+        super::reservation::check_command(dst, Side::Destination, &cdb)
+    });
+    if let Err(f) = checks {
+        return Some(Err((f, 0)));
+    }
+    let offset = backend.offset + lba * u64::from(backend.block_size);
+    let span = FileSpan {
+        file,
+        offset,
+        len: len as u64,
+    };
+    let (done, stopped) = dst.device.write_transfers_from_file(&cdb, span, transfer)?;
+    if stopped.is_some() && file.metadata().is_ok_and(|m| m.len() < offset + len as u64) {
+        // The disk's file ended under the copy: the source failed, not the tape.
+        let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        return Some(Err((
+            io_failure(src, Side::Source, &e, true),
+            (done * transfer) as u64,
+        )));
+    }
+    Some(stream_outcome(dst, done, stopped, transfer, len as u64))
+}
+
+/// What [`ScsiDevice::write_transfers`] answered for `total` bytes in `transfer`s, as
+/// [`write_stream`] returns it.
+///
+/// [`ScsiDevice::write_transfers`]: crate::device::ScsiDevice::write_transfers
+fn stream_outcome(
+    endpoint: &Endpoint,
+    done: usize,
+    stopped: Option<Result<Completion, DeviceError>>,
+    transfer: usize,
+    total: u64,
+) -> Result<(), (Failure, u64)> {
     let before = (done * transfer) as u64;
     match stopped {
         None => Ok(()),
@@ -353,9 +414,8 @@ pub fn write_stream(
                 cscd: endpoint.cscd,
                 field: None,
             };
-            let total: usize = data.iter().map(|d| d.len()).sum();
-            let piece = total.saturating_sub(done * transfer).min(transfer);
-            Err((failure, before + if written { piece as u64 } else { 0 }))
+            let piece = total.saturating_sub(before).min(transfer as u64);
+            Err((failure, before + if written { piece } else { 0 }))
         }
         Some(Err(e)) => Err((unreachable(endpoint, &e), before)),
     }

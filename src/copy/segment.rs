@@ -344,6 +344,42 @@ impl Flow<'_, '_> {
     }
 }
 
+impl Flow<'_, '_> {
+    /// [`Flow::push`] of `len` bytes of `source` from `lba`, copied to the destination in
+    /// the kernel ([`io::copy_to_stream`]) when it all goes straight to a stream device's
+    /// records: nothing pending, nothing held or tapped (those need the bytes), whole
+    /// transfers. `None`: not taken, nothing done.
+    fn push_from_file(
+        &mut self,
+        source: &Endpoint,
+        lba: u64,
+        len: usize,
+    ) -> Option<Result<(), Failure>> {
+        let Sink::Stream {
+            endpoint,
+            unit,
+            tap: None,
+        } = &*self.sink
+        else {
+            return None;
+        };
+        if self.hold.is_some() || !self.pending.is_empty() || !len.is_multiple_of(self.out_unit) {
+            return None;
+        }
+        let result = io::copy_to_stream(source, lba, len, endpoint, *unit)?;
+        Some(match result {
+            Ok(()) => {
+                self.moved.written += len as u64;
+                Ok(())
+            }
+            Err((f, done)) => {
+                self.moved.written += done;
+                Err(f)
+            }
+        })
+    }
+}
+
 /// Data held for RECEIVE DATA (segments 0Bh-0Fh), bounded by HELD DATA LIMIT.
 #[derive(Debug, Default)]
 pub struct Held {
@@ -433,9 +469,27 @@ fn read_in_line(
     } = r;
     let per_chunk = (CHUNK / in_unit).max(1) as u64;
     let mut buf = AlignedBuf::default();
+    let mut in_kernel = true;
     loop {
         let units = remaining.div_ceil(in_unit as u64).min(per_chunk);
-        let b = buf.slice(units as usize * in_unit);
+        let len = units as usize * in_unit;
+        if in_kernel && remaining >= len as u64 {
+            match flow.push_from_file(endpoint, lba, len) {
+                Some(r) => {
+                    r?;
+                    (lba, remaining) = (lba + units, remaining - len as u64);
+                    if remaining == 0 {
+                        return Ok(());
+                    }
+                    if abort() {
+                        return Err(Failure::new(Asc::NO_ADDITIONAL_SENSE));
+                    }
+                    continue;
+                }
+                None => in_kernel = false,
+            }
+        }
+        let b = buf.slice(len);
         io::read_blocks(endpoint, Side::Source, lba, b)?;
         let used = remaining.min(b.len() as u64) as usize;
         left_source.extend_from_slice(&b[used..]);
@@ -507,3 +561,7 @@ fn read_ahead(
         Ok(())
     })
 }
+
+#[cfg(test)]
+#[path = "segment_file_tests.rs"]
+mod file_tests;

@@ -157,6 +157,8 @@ pub struct EmulatedDisk {
     queue_depth: Option<u16>,
     /// The image is in tmpfs ([`BlockBackend::in_memory`]).
     in_memory: bool,
+    /// [`BlockBackend::page_cache`].
+    page_cache: Option<Arc<File>>,
     /// A block device (else a regular file).
     is_block: bool,
     removable: bool,
@@ -549,6 +551,7 @@ impl ScsiDevice for EmulatedDisk {
             read_only: self.read_only || self.software_write_protect.load(Ordering::Acquire),
             queue_depth: self.queue_depth,
             in_memory: self.in_memory,
+            page_cache: self.page_cache.clone(),
         })
     }
 }

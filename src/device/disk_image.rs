@@ -128,10 +128,18 @@ impl EmulatedDisk {
         let queue_depth = opts
             .queue_depth
             .or_else(|| in_memory.then_some(IN_MEMORY_DEPTH));
+        let file = Arc::new(file);
+        // The descriptor a copy hands the kernel to copy pages from (BlockBackend::page_cache).
+        let page_cache = match (in_memory, direct) {
+            (false, _) => None,
+            (true, false) => Some(Arc::clone(&file)),
+            (true, true) => Some(Arc::new(File::open(&path).map_err(io_err)?)),
+        };
         Ok(Self {
             name: name.to_string(),
             path: opts.path.clone(),
-            file: Arc::new(file),
+            file,
+            page_cache,
             direct,
             mem_align,
             offset_align,

@@ -147,6 +147,20 @@ pub struct BlockBackend {
     /// worker (tmpfs reads cannot complete inline there), which copies the bytes into
     /// another core's cache just before this thread writes them out.
     pub in_memory: bool,
+    /// For an image in memory, a descriptor of it without O_DIRECT: a copy to a device
+    /// that takes records from a file ([`ScsiDevice::write_transfers_from_file`]) has the
+    /// kernel copy its pages straight across (`copy_file_range`), one memory copy per byte
+    /// instead of a read into a buffer and a write from it. (Through an O_DIRECT
+    /// descriptor the kernel would copy the pages into a pipe first.)
+    pub page_cache: Option<Arc<File>>,
+}
+
+/// Bytes of a file, in the page cache, that a device may copy in the kernel.
+#[derive(Clone, Copy, Debug)]
+pub struct FileSpan<'a> {
+    pub file: &'a File,
+    pub offset: u64,
+    pub len: u64,
 }
 
 /// Something a CDB can be sent to.
@@ -178,6 +192,20 @@ pub trait ScsiDevice: Send + Sync {
             data,
             transfer,
         )
+    }
+
+    /// [`ScsiDevice::write_transfers`] with `span` as the data, which the device copies
+    /// from the file itself, in the kernel. `None`: not taken, nothing done, the caller
+    /// reads the bytes and writes them the ordinary way (the default; a device that can
+    /// take only some writes this way, as a tape away from early warning, refuses the
+    /// rest). A source file that ends inside `span` stops the writes with an error.
+    fn write_transfers_from_file(
+        &self,
+        _cdb: &[u8],
+        _span: FileSpan<'_>,
+        _transfer: usize,
+    ) -> Option<(usize, Option<Result<Completion, DeviceError>>)> {
+        None
     }
 
     /// Finishes what a run of writes left for later, once the copy manager is done with the

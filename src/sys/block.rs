@@ -124,10 +124,13 @@ fn seek(fd: BorrowedFd<'_>, offset: u64, whence: nix::unistd::Whence) -> io::Res
     }
 }
 
-/// The file is on tmpfs (memory): its O_DIRECT is the page cache.
+/// The file is a regular file on tmpfs (memory): its O_DIRECT is the page cache. A device
+/// node is not, though devtmpfs, where /dev's nodes live, reports tmpfs's magic: a disk
+/// opened as /dev/sdX must not be taken for memory.
 pub fn on_tmpfs(fd: BorrowedFd<'_>) -> bool {
-    nix::sys::statfs::fstatfs(fd)
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
+    nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+        && nix::sys::statfs::fstatfs(fd)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::TMPFS_MAGIC)
 }
 
 #[cfg(test)]
@@ -135,6 +138,21 @@ mod tests {
     use std::os::fd::AsFd;
 
     use super::*;
+
+    #[test]
+    fn only_regular_files_in_tmpfs_are_in_memory() {
+        let shm = tempfile::tempfile_in("/dev/shm").unwrap();
+        assert!(on_tmpfs(shm.as_fd()));
+        // /dev is devtmpfs, whose statfs says tmpfs: its nodes are devices, not memory.
+        let null = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(
+            nix::sys::statfs::fstatfs(null.as_fd())
+                .unwrap()
+                .filesystem_type(),
+            nix::sys::statfs::TMPFS_MAGIC
+        );
+        assert!(!on_tmpfs(null.as_fd()));
+    }
 
     #[test]
     fn regular_files_are_not_block_devices() {

@@ -148,10 +148,19 @@ fn simh(bytes: &[u8]) -> Vec<Option<Vec<u8>>> {
     out
 }
 
+/// On a disk, and in memory, where the drive has the kernel copy the disk's pages into the
+/// cartridge (`ScsiDevice::write_transfers_from_file`).
 #[test]
 fn extended_copy_writes_the_cartridge_the_robot_loaded() {
-    let dir = tempfile::tempdir().unwrap();
-    let (inventory, pattern) = open(dir.path());
+    let on_disk = tempfile::tempdir().unwrap();
+    let in_memory = tempfile::tempdir_in("/dev/shm").expect("/dev/shm (tmpfs)");
+    for dir in [on_disk, in_memory] {
+        extended_copy_writes_the_cartridge_the_robot_loaded_in(dir.path());
+    }
+}
+
+fn extended_copy_writes_the_cartridge_the_robot_loaded_in(dir: &Path) {
+    let (inventory, pattern) = open(dir);
     let library = inventory.library("vtl0").unwrap().clone();
     let manager = CopyManager::new(Arc::new(inventory), Limits::default());
     // Nothing in drive1: COPY ABORTED, the drive's NOT READY forwarded as the destination's.
@@ -177,7 +186,7 @@ fn extended_copy_writes_the_cartridge_the_robot_loaded() {
         (Status::GOOD, None)
     );
     library.move_medium(0, 0x101, 0x1000).unwrap();
-    let objects = simh(&std::fs::read(dir.path().join("media/XC0001L9.tap")).unwrap());
+    let objects = simh(&std::fs::read(dir.join("media/XC0001L9.tap")).unwrap());
     assert_eq!(objects.len(), 5);
     for (i, record) in objects[..4].iter().enumerate() {
         assert_eq!(

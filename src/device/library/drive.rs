@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use super::lto::{self, Access};
 use crate::device::attention::AttentionLog;
 use crate::device::tape::TapeConfig;
-use crate::device::{Completion, DataDirection, DeviceError, ScsiDevice};
+use crate::device::{Completion, DataDirection, DeviceError, FileSpan, ScsiDevice};
 use crate::scsi::density::{density_support_data, DensityDescriptor, ReportDensitySupport};
 use crate::scsi::inquiry::{self, InquiryCdb, StandardInquiry};
 use crate::scsi::sbc::CommandUsage;
@@ -378,6 +378,17 @@ impl ScsiDevice for LibraryDrive {
         // No usable cartridge: each transfer gets the drive's answer (NOT READY, ...).
         let send = |piece: &[u8]| self.execute(cdb, DataDirection::ToDevice(piece));
         crate::device::write_one_by_one(send, data, transfer)
+    }
+
+    fn write_transfers_from_file(
+        &self,
+        cdb: &[u8],
+        span: FileSpan<'_>,
+        transfer: usize,
+    ) -> Option<(usize, Option<Result<Completion, DeviceError>>)> {
+        let mut inner = self.lock();
+        let l = inner.as_mut().filter(|l| l.access != Access::None)?;
+        l.write_transfers_from_file(cdb, span, transfer)
     }
 
     fn settle(&self) -> Result<(), Completion> {

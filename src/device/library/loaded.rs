@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use super::lto::{self, Access};
 use super::mam::{Mam, MediumFacts};
 use crate::device::tape::{EmulatedTape, TapeConfig};
-use crate::device::{Completion, DataDirection, DeviceError, ScsiDevice};
+use crate::device::{Completion, DataDirection, DeviceError, FileSpan, ScsiDevice};
 use crate::scsi::partition_page::{self, PartitionPage};
 use crate::scsi::ssc;
 use crate::scsi::{Asc, Sense, SenseKey};
@@ -304,6 +304,20 @@ impl Loaded {
             self.note_write(cdb.first().copied().unwrap_or(0), &Ok(Completion::good(0)));
         }
         (done, stopped)
+    }
+
+    /// [`Loaded::write_transfers`] from a file ([`ScsiDevice::write_transfers_from_file`]).
+    pub fn write_transfers_from_file(
+        &mut self,
+        cdb: &[u8],
+        span: FileSpan<'_>,
+        transfer: usize,
+    ) -> Option<(usize, Option<Result<Completion, DeviceError>>)> {
+        let (done, stopped) = self.tape().write_transfers_from_file(cdb, span, transfer)?;
+        if done > 0 {
+            self.note_write(cdb.first().copied().unwrap_or(0), &Ok(Completion::good(0)));
+        }
+        Some((done, stopped))
     }
 
     /// A medium command for the cartridge: the partition-aware ones here, the rest to the

@@ -8,6 +8,7 @@ use std::fmt;
 use std::io;
 
 use super::image::{Object, TapeImage};
+use crate::device::FileSpan;
 
 /// A tape medium the drive reads and writes records and filemarks on.
 pub trait Backing: fmt::Debug + Send {
@@ -35,6 +36,15 @@ pub trait Backing: fmt::Debug + Send {
     fn truncate(&mut self, n: u64) -> io::Result<()>;
     /// Appends whole records of `record_len` bytes at end of data.
     fn append_records(&mut self, data: &[&[u8]], record_len: usize) -> io::Result<()>;
+    /// Whether [`Backing::append_from_file`] takes records now. None do by default.
+    fn takes_files(&self) -> bool {
+        false
+    }
+    /// Appends the bytes of `span`, whole records of `record_len` bytes, at end of data,
+    /// the kernel copying them from the span's file ([`TapeImage::append_from_file`]).
+    fn append_from_file(&mut self, _span: FileSpan<'_>, _record_len: usize) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Appends `count` filemarks at end of data.
     fn append_filemarks(&mut self, count: u64) -> io::Result<()>;
     /// Finishes what a run of writes left for later (nothing need be durable).
@@ -85,6 +95,12 @@ impl Backing for TapeImage {
     }
     fn append_records(&mut self, data: &[&[u8]], record_len: usize) -> io::Result<()> {
         TapeImage::append_records(self, data, record_len)
+    }
+    fn takes_files(&self) -> bool {
+        TapeImage::takes_files(self)
+    }
+    fn append_from_file(&mut self, span: FileSpan<'_>, record_len: usize) -> io::Result<()> {
+        TapeImage::append_from_file(self, span, record_len)
     }
     fn append_filemarks(&mut self, count: u64) -> io::Result<()> {
         TapeImage::append_filemarks(self, count)

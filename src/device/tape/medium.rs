@@ -6,9 +6,15 @@
 //! in either direction (what the Linux st driver expects: it negates a negative residue
 //! from "drives that get this wrong").
 
+use std::io::ErrorKind;
+
 use super::image::{record_image_len, Object};
 use super::{check, decode_error, not_ready, Drive};
-use crate::device::Completion;
+use crate::device::{Completion, FileSpan};
+
+/// Shortest record a write from a file copies in the kernel: each record is three system
+/// calls (header, data, trailer), against one write for a batch of records from memory.
+const MIN_FILE_RECORD: u64 = 64 * 1024;
 use crate::scsi::ssc::{
     self, Locate, LocateDestination, Position, Read6, ReadPosition, ReadPositionForm, Space6,
     SpaceCode, Write6, WriteFilemarks6,
@@ -282,6 +288,67 @@ impl Drive {
             }
         }
         (done, None)
+    }
+
+    /// [`Drive::write_many`] with the data in `span`, which the image copies from the file
+    /// in the kernel ([`super::Backing::append_from_file`]). Taken only when it comes to
+    /// the same: every command ends before early warning (all GOOD, records appended at
+    /// once), the records are long enough for a copy per record to pay, and the image
+    /// takes files. `None`: not taken, and nothing on the tape changed.
+    pub(super) fn write_many_from_file(
+        &mut self,
+        cdb: &[u8],
+        span: FileSpan<'_>,
+        transfer: usize,
+    ) -> Option<(usize, Option<Completion>)> {
+        let transfer = transfer.max(1);
+        let commands = usize::try_from(span.len / transfer as u64).ok()?;
+        if commands == 0 || !span.len.is_multiple_of(transfer as u64) || !self.image.takes_files() {
+            return None;
+        }
+        let shape = self.write_shape(cdb, transfer).ok().flatten()?;
+        if shape.size < MIN_FILE_RECORD
+            || (shape.count * shape.size) as usize != transfer
+            || self.index_full_at_end(shape.size as u32)
+        {
+            return None;
+        }
+        let per = shape.count * record_image_len(shape.size);
+        let start = self.image.offset_of(self.position);
+        let room = self
+            .early_warning_at
+            .saturating_sub(start.saturating_add(1));
+        if room / per < commands as u64 {
+            return None;
+        }
+        let base = self.position;
+        if base < self.image.objects() {
+            // Writing mid-tape discards what follows, whichever way the records then go.
+            self.dirty = true;
+            if self.image.truncate(base).is_err() {
+                return None;
+            }
+        }
+        let result = self.image.append_from_file(span, shape.size as usize);
+        let written = self.image.objects().saturating_sub(base);
+        if written == 0
+            && result
+                .as_ref()
+                .is_err_and(|e| e.kind() == ErrorKind::Unsupported)
+        {
+            return None;
+        }
+        self.dirty = true;
+        self.position = self.image.objects();
+        if result.is_ok() {
+            return Some((commands, None));
+        }
+        let (k, partial) = (written / shape.count, written % shape.count);
+        let residual = transfer - (partial * shape.size) as usize;
+        Some((
+            k as usize,
+            Some(check(write_error(shape.residue(partial)), residual)),
+        ))
     }
 
     /// SSC-3 WRITE(6). Writing anywhere but at end of data first discards what follows.

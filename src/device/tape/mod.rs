@@ -26,7 +26,7 @@ pub use image::{scan_bytes, Damage, LoadReport, Object};
 
 pub use self::backing::Backing;
 use self::image::TapeImage;
-use super::{Completion, DataDirection, DeviceError, ScsiDevice};
+use super::{Completion, DataDirection, DeviceError, FileSpan, ScsiDevice};
 use crate::scsi::inquiry::{self, InquiryCdb, StandardInquiry};
 use crate::scsi::ssc::{self, ModeSelect, ModeSense, ModeState, PageControl, RequestSense};
 use crate::scsi::{
@@ -340,6 +340,19 @@ impl ScsiDevice for EmulatedTape {
         }
         let (done, stopped) = self.lock().write_many(cdb, data, transfer);
         (done, stopped.map(Ok))
+    }
+
+    fn write_transfers_from_file(
+        &self,
+        cdb: &[u8],
+        span: FileSpan<'_>,
+        transfer: usize,
+    ) -> Option<(usize, Option<Result<Completion, DeviceError>>)> {
+        if cdb.first() != Some(&Opcode::WRITE_6.0) {
+            return None;
+        }
+        let (done, stopped) = self.lock().write_many_from_file(cdb, span, transfer)?;
+        Some((done, stopped.map(Ok)))
     }
 
     fn settle(&self) -> Result<(), Completion> {

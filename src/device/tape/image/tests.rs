@@ -4,6 +4,7 @@
 use super::direct::*;
 use super::format::*;
 use super::*;
+use crate::device::FileSpan;
 
 /// A temp dir under the system temp dir on a file system that takes O_DIRECT, so the
 /// direct append path is the one tested: the temp dir, else /var/tmp (tmpfs refuses it).
@@ -393,4 +394,96 @@ proptest::proptest! {
         }
         proptest::prop_assert!(report.end_of_data <= bytes.len() as u64);
     }
+}
+
+/// Records copied in by the kernel from another file make the same image, byte for byte,
+/// as the same records written from memory (an odd length included: its pad byte), and
+/// the same index.
+#[test]
+fn records_from_a_file_make_the_same_image_as_records_from_memory() {
+    let dir = tempfile::tempdir_in("/dev/shm").expect("/dev/shm (tmpfs)");
+    let len = 70_001usize;
+    let data: Vec<u8> = (0..3 * len + 100)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect();
+    let src = dir.path().join("src");
+    std::fs::write(&src, &data).unwrap();
+    let src = File::open(&src).unwrap();
+    let (a, b) = (dir.path().join("a.tap"), dir.path().join("b.tap"));
+    {
+        let (mut from_memory, _) = TapeImage::open(&a, true).unwrap();
+        let (mut from_file, _) = TapeImage::open(&b, true).unwrap();
+        for image in [&mut from_memory, &mut from_file] {
+            image.append_records(&[&data[..len]], len).unwrap();
+        }
+        from_memory
+            .append_records(&[&data[100..100 + 2 * len]], len)
+            .unwrap();
+        assert!(from_file.takes_files());
+        let span = FileSpan {
+            file: &src,
+            offset: 100,
+            len: 2 * len as u64,
+        };
+        from_file.append_from_file(span, len).unwrap();
+        for image in [&mut from_memory, &mut from_file] {
+            image.append_filemarks(1).unwrap();
+        }
+        assert_eq!(from_file.objects(), 4);
+        assert_eq!(from_file.offset_of(2), from_memory.offset_of(2));
+        assert_eq!(from_file.end_of_data(), from_memory.end_of_data());
+        let mut back = vec![0u8; len];
+        from_file.read_data(2, &mut back).unwrap();
+        assert!(back == data[100 + len..100 + 2 * len]);
+    }
+    let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(a.len(), 4 + 3 * (len + 9));
+    assert!(a == b, "the two images differ");
+}
+
+/// A source file that ends inside the span: the records copied before stay (indexed, the
+/// file cut after the last whole one) and the append fails with UnexpectedEof.
+#[test]
+fn a_source_file_that_ends_early_leaves_the_whole_records_before_it() {
+    let dir = tempfile::tempdir_in("/dev/shm").expect("/dev/shm (tmpfs)");
+    let len = 65_536usize;
+    let src = dir.path().join("src");
+    std::fs::write(&src, vec![5u8; len + len / 2]).unwrap();
+    let src = File::open(&src).unwrap();
+    let path = dir.path().join("t.tap");
+    let (mut image, _) = TapeImage::open(&path, true).unwrap();
+    let span = FileSpan {
+        file: &src,
+        offset: 0,
+        len: 3 * len as u64,
+    };
+    let e = image.append_from_file(span, len).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(image.objects(), 1);
+    assert_eq!(image.end_of_data(), len as u64 + 8);
+    drop(image);
+    assert_eq!(std::fs::read(&path).unwrap(), rec(&vec![5u8; len]));
+}
+
+/// An image written with O_DIRECT does not take records from files (their data would go
+/// through the page cache), and says so without writing anything.
+#[test]
+fn an_image_written_with_o_direct_takes_no_records_from_files() {
+    let dir = direct_tempdir();
+    let src = dir.path().join("src");
+    std::fs::write(&src, vec![1u8; 65_536]).unwrap();
+    let src = File::open(&src).unwrap();
+    let path = dir.path().join("t.tap");
+    let (mut image, _) = TapeImage::open(&path, true).unwrap();
+    assert!(!image.takes_files());
+    let span = FileSpan {
+        file: &src,
+        offset: 0,
+        len: 65_536,
+    };
+    let e = image.append_from_file(span, 65_536).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+    assert_eq!(image.objects(), 0);
+    drop(image);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
 }
