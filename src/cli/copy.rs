@@ -12,13 +12,13 @@ use clap::Args;
 use serde_json::json;
 
 use super::input::{parse_hex_text, read_input};
-use super::lists::{backup_list, restore_list, DiskEnd, TapeEnd};
 use super::tape_position::{
     backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
     Start, TapeCommands,
 };
 use crate::command::{Abort, Nexus};
 use crate::copy::limit::DeviceLimits;
+use crate::copy::lists::{backup_list, identification, restore_list, DiskEnd, TapeEnd};
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Progress;
 use crate::device::inventory::{DeviceKind, Inventory, InventoryConfig, InventoryDevice};
@@ -26,7 +26,6 @@ use crate::device::{DataDirection, ScsiDevice};
 use crate::scsi::dump::render_sense;
 use crate::scsi::parameter_list::Supported;
 use crate::scsi::segment_descriptor::CscdId;
-use crate::scsi::target_descriptor::CscdIdentifier;
 use crate::scsi::{Limits, ParameterList, Sense, SenseKeySpecific};
 
 /// Options every copying subcommand shares.
@@ -430,44 +429,6 @@ fn restore_from(
     execute(&args.common, manager, &list, disk.bytes(), extra)
 }
 
-/// The list `xcopy backup` runs, for a front end that has already checked who may use the
-/// devices (NDMP's local image backup): LBAs `lba..lba + blocks` of `disk` to `tape` where it
-/// is positioned, in records of `transfer_length` bytes, with no filemark.
-pub(crate) fn image_backup_list(
-    disk: &InventoryDevice,
-    lba: u64,
-    blocks: u64,
-    tape: &InventoryDevice,
-    transfer_length: u64,
-) -> Result<ParameterList> {
-    let backend = disk
-        .device
-        .block_backend()
-        .context("the disk has no block backend")?;
-    let disk_end = DiskEnd {
-        identifier: identification(disk)?,
-        lba,
-        blocks,
-        block_length: backend.block_size,
-    };
-    let mut mode = [0u8; 12];
-    let c = tape.device.execute(
-        &[0x1a, 0, 0, 0, 12, 0],
-        DataDirection::FromDevice(&mut mode),
-    )?;
-    let block_length = if c.is_good() && mode[3] >= 8 {
-        u32::from_be_bytes([0, mode[9], mode[10], mode[11]])
-    } else {
-        0
-    };
-    let tape_end = TapeEnd {
-        identifier: identification(tape)?,
-        fixed: block_length != 0,
-        block_length,
-    };
-    backup_list(&disk_end, &tape_end, transfer_length, false, Vec::new())
-}
-
 fn device<'a>(
     inventory: &'a Inventory,
     name: &str,
@@ -584,23 +545,6 @@ fn local_tape(inventory: &Inventory, name: &str) -> Result<TapeEnd> {
         identifier: identification(d)?,
         fixed: block_length != 0,
         block_length,
-    })
-}
-
-fn identification(d: &InventoryDevice) -> Result<CscdIdentifier> {
-    let designator = d
-        .designators
-        .iter()
-        .filter(|x| x.value.len() <= 20 && x.designator_type <= 3)
-        .max_by_key(|x| x.designator_type)
-        .with_context(|| {
-            format!(
-                "device {:?} has no designator an E4h CSCD can carry",
-                d.config.name
-            )
-        })?;
-    Ok(CscdIdentifier::Identification {
-        designator: designator.clone(),
     })
 }
 

@@ -16,7 +16,6 @@ mod discover;
 mod generate;
 pub mod input;
 mod library;
-mod lists;
 mod ndmp;
 mod progress;
 mod remote;

@@ -11,11 +11,11 @@ use clap::{Args, ValueEnum};
 use serde_json::json;
 
 use super::copy::{disk_range, print_start, report, start_json, BackupArgs, Common, RestoreArgs};
-use super::lists::{backup_list, restore_list, DiskEnd, TapeEnd};
 use super::tape_position::{
     backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
     TapeCommands,
 };
+use crate::copy::lists::{backup_list, restore_list, DiskEnd, TapeEnd};
 use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
 use crate::scsi::copy_results::{CopyStatus, ReceiveCopyResultsCdb, ServiceAction};

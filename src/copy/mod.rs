@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod io;
 pub mod limit;
+pub mod lists;
 pub mod manager;
 pub mod registry;
 pub mod reservation;

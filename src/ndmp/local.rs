@@ -154,7 +154,7 @@ impl Job {
             return Err((data::HALT_INTERNAL_ERROR, mover::HALT_INTERNAL_ERROR));
         };
         let list =
-            crate::cli::copy::image_backup_list(disk, lba, blocks, tape, u64::from(record_size))
+            crate::copy::lists::image_backup_list(disk, lba, blocks, tape, u64::from(record_size))
                 .map_err(|e| {
                     tracing::warn!(error = %e, "ndmp: image backup: no list");
                     (data::HALT_INTERNAL_ERROR, mover::HALT_INTERNAL_ERROR)

@@ -1,14 +1,19 @@
-//! The parameter lists `xcopy backup` and `xcopy restore` send, local and remote alike: a
-//! disk CSCD and a tape CSCD, positioning segments, then segments of whole records.
+//! The parameter lists backups and restores send the copy manager: `xcopy backup` and
+//! `xcopy restore`, local and remote alike, and NDMP's image backup. A disk CSCD and a tape
+//! CSCD, positioning segments, then segments of whole records. Part of the copy manager's
+//! interface to its front ends (docs/architecture.md).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+
+use crate::device::inventory::InventoryDevice;
+use crate::device::DataDirection;
 
 use crate::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 use crate::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
 use crate::scsi::{ListIdUsage, ParameterList};
 
 /// The disk end of a backup or restore: how its CSCD names it and the range copied.
-pub(super) struct DiskEnd {
+pub struct DiskEnd {
     pub identifier: CscdIdentifier,
     pub lba: u64,
     pub blocks: u64,
@@ -21,8 +26,64 @@ impl DiskEnd {
     }
 }
 
+/// The list `xcopy backup` runs, for a front end that has already checked who may use the
+/// devices (NDMP's local image backup): LBAs `lba..lba + blocks` of `disk` to `tape` where it
+/// is positioned, in records of `transfer_length` bytes, with no filemark.
+pub fn image_backup_list(
+    disk: &InventoryDevice,
+    lba: u64,
+    blocks: u64,
+    tape: &InventoryDevice,
+    transfer_length: u64,
+) -> Result<ParameterList> {
+    let backend = disk
+        .device
+        .block_backend()
+        .context("the disk has no block backend")?;
+    let disk_end = DiskEnd {
+        identifier: identification(disk)?,
+        lba,
+        blocks,
+        block_length: backend.block_size,
+    };
+    let mut mode = [0u8; 12];
+    let c = tape.device.execute(
+        &[0x1a, 0, 0, 0, 12, 0],
+        DataDirection::FromDevice(&mut mode),
+    )?;
+    let block_length = if c.is_good() && mode[3] >= 8 {
+        u32::from_be_bytes([0, mode[9], mode[10], mode[11]])
+    } else {
+        0
+    };
+    let tape_end = TapeEnd {
+        identifier: identification(tape)?,
+        fixed: block_length != 0,
+        block_length,
+    };
+    backup_list(&disk_end, &tape_end, transfer_length, false, Vec::new())
+}
+
+/// How an identification CSCD (E4h) names `d`: its strongest designator that fits.
+pub fn identification(d: &InventoryDevice) -> Result<CscdIdentifier> {
+    let designator = d
+        .designators
+        .iter()
+        .filter(|x| x.value.len() <= 20 && x.designator_type <= 3)
+        .max_by_key(|x| x.designator_type)
+        .with_context(|| {
+            format!(
+                "device {:?} has no designator an E4h CSCD can carry",
+                d.config.name
+            )
+        })?;
+    Ok(CscdIdentifier::Identification {
+        designator: designator.clone(),
+    })
+}
+
 /// The tape end: how its CSCD names it and the mode the drive is in.
-pub(super) struct TapeEnd {
+pub struct TapeEnd {
     pub identifier: CscdIdentifier,
     pub fixed: bool,
     pub block_length: u32,
@@ -30,7 +91,7 @@ pub(super) struct TapeEnd {
 
 /// The backup list (local and remote alike): the disk and tape CSCDs, the positioning
 /// segments (tape_position), 00h segments of whole records, then an optional filemark.
-pub(super) fn backup_list(
+pub fn backup_list(
     disk: &DiskEnd,
     tape: &TapeEnd,
     transfer_length: u64,
@@ -73,7 +134,7 @@ pub(super) fn backup_list(
 
 /// The restore list (local and remote alike): the disk and tape CSCDs, the positioning
 /// segments, then 01h segments of whole records.
-pub(super) fn restore_list(
+pub fn restore_list(
     disk: &DiskEnd,
     tape: &TapeEnd,
     transfer_length: u64,
@@ -104,11 +165,7 @@ pub(super) fn restore_list(
 }
 
 /// CSCD 0 the disk, CSCD 1 the tape.
-pub(super) fn cscds(
-    disk: &DiskEnd,
-    tape: &TapeEnd,
-    transfer_length: u64,
-) -> Result<Vec<CscdDescriptor>> {
+pub fn cscds(disk: &DiskEnd, tape: &TapeEnd, transfer_length: u64) -> Result<Vec<CscdDescriptor>> {
     if tape.fixed && !transfer_length.is_multiple_of(u64::from(tape.block_length)) {
         bail!(
             "--transfer-length {transfer_length} is not a multiple of the tape's block length {}",
@@ -140,7 +197,7 @@ pub(super) fn cscds(
     ])
 }
 
-pub(super) fn build(cscds: Vec<CscdDescriptor>, segments: Vec<SegmentDescriptor>) -> ParameterList {
+pub fn build(cscds: Vec<CscdDescriptor>, segments: Vec<SegmentDescriptor>) -> ParameterList {
     ParameterList {
         list_identifier: 0,
         sequential_striped: false,
@@ -155,7 +212,7 @@ pub(super) fn build(cscds: Vec<CscdDescriptor>, segments: Vec<SegmentDescriptor>
 /// Splits `blocks` blocks from `lba` into segments of whole records of `transfer_length`
 /// bytes, each at most 65535 blocks, and a last segment whose single record takes the
 /// remainder: no record is padded and no leftover data is carried.
-pub(super) fn records(
+pub fn records(
     lba: u64,
     blocks: u64,
     block_length: u32,
