@@ -18,7 +18,7 @@ use super::tape_position::{
 };
 use crate::command::{Abort, Nexus};
 use crate::copy::limit::DeviceLimits;
-use crate::copy::lists::{backup_list, identification, restore_list, DiskEnd, TapeEnd};
+use crate::copy::lists::{backup_list, identification, restore_list, tape_end, DiskEnd, TapeEnd};
 use crate::copy::manager::CopyManager;
 use crate::copy::run::Progress;
 use crate::device::inventory::{DeviceKind, Inventory, InventoryConfig, InventoryDevice};
@@ -530,22 +530,7 @@ pub(super) fn disk_range(
 /// An inventory tape -> the tape end, in the mode the drive is in (MODE SENSE block
 /// descriptor).
 fn local_tape(inventory: &Inventory, name: &str) -> Result<TapeEnd> {
-    let d = device(inventory, name, DeviceKind::Tape)?;
-    let mut mode = [0u8; 12];
-    let c = d.device.execute(
-        &[0x1a, 0, 0, 0, 12, 0],
-        DataDirection::FromDevice(&mut mode),
-    )?;
-    let block_length = if c.is_good() && mode[3] >= 8 {
-        u32::from_be_bytes([0, mode[9], mode[10], mode[11]])
-    } else {
-        0
-    };
-    Ok(TapeEnd {
-        identifier: identification(d)?,
-        fixed: block_length != 0,
-        block_length,
-    })
+    tape_end(device(inventory, name, DeviceKind::Tape)?)
 }
 
 /// Bytes a list will move, for the progress bar (block-counted and byte-counted segments).

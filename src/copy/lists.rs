@@ -46,6 +46,17 @@ pub fn image_backup_list(
         blocks,
         block_length: backend.block_size,
     };
+    backup_list(
+        &disk_end,
+        &tape_end(tape)?,
+        transfer_length,
+        false,
+        Vec::new(),
+    )
+}
+
+/// The tape end of `tape`, in the mode the drive is in (MODE SENSE's block descriptor).
+pub fn tape_end(tape: &InventoryDevice) -> Result<TapeEnd> {
     let mut mode = [0u8; 12];
     let c = tape.device.execute(
         &[0x1a, 0, 0, 0, 12, 0],
@@ -56,12 +67,11 @@ pub fn image_backup_list(
     } else {
         0
     };
-    let tape_end = TapeEnd {
+    Ok(TapeEnd {
         identifier: identification(tape)?,
         fixed: block_length != 0,
         block_length,
-    };
-    backup_list(&disk_end, &tape_end, transfer_length, false, Vec::new())
+    })
 }
 
 /// How an identification CSCD (E4h) names `d`: its strongest designator that fits.
