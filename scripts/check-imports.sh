@@ -41,7 +41,6 @@ COPY_INTERFACE='manager registry lists'
 # with crate::PATH-PREFIX is allowed from FROM. Remove a line when its reason is gone.
 EXCEPTIONS='
 device objstore::  a library opens its object-store gateway itself (media = s3://); a store registry in device, filled by the daemon, would let stores plug in without device naming them
-cli daemon::  the CLI opens the embedded default (daemon::EMBEDDED_DEFAULT, DaemonConfig::embedded, which creates its images); they live in daemon/config.rs, and this goes when that file moves below both
 '
 
 export RULES FRONT_ENDS COPY_INTERFACE EXCEPTIONS

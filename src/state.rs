@@ -1,9 +1,50 @@
 //! Where the embedded default lives: with no inventory or config given, `xcopyd` and
-//! `xcopy` share the emulated disk and tape of [`crate::daemon::EMBEDDED_DEFAULT`] in one
-//! state directory (DESIGN.md).
+//! `xcopy` share the emulated disk and tape of [`EMBEDDED_DEFAULT`] in one state directory
+//! (DESIGN.md).
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// The configuration served with no `--config`: a 64 MiB sparse disk and a tape image in
+/// the state directory (relative paths resolve against it), LUN 0 and LUN 1.
+pub const EMBEDDED_DEFAULT: &str = r#"
+[iscsi]
+listen = "127.0.0.1:3260"
+target = "iqn.2026-11.org.xcopyd:mover"
+
+[[device]]
+name = "disk0"
+kind = "disk"
+path = "disk0.img"
+block_size = 512
+size = "64MiB"
+designator = "naa.5001405a1b2c3d01"
+
+[[device]]
+name = "tape0"
+kind = "tape"
+path = "tape0.tap"
+block_size = 0
+designator = "naa.5001405a1b2c3d02"
+
+[[lun]]
+device = "disk0"
+
+[[lun]]
+device = "tape0"
+"#;
+
+/// Creates what [`EMBEDDED_DEFAULT`] needs in `state_dir` before it is opened: the
+/// directory, and the tape image, empty (a blank tape: BOT = end of data). The disk image
+/// is created by its `size` when the disk is opened.
+pub fn create_embedded_media(state_dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state_dir.join("tape0.tap"))?;
+    Ok(())
+}
 
 /// The state directory: `$XCOPYD_STATE_DIR` when set, else
 /// [`default_state_dir`] (`$XDG_STATE_HOME/xcopyd`, `/var/lib/xcopyd` for

@@ -207,9 +207,9 @@ fn open_inventory(given: Option<&PathBuf>, only: &[&str]) -> Result<Inventory> {
         None => {
             let dir = crate::state::state_dir();
             // Creates the images as the daemon does.
-            crate::daemon::DaemonConfig::embedded(&dir)
+            crate::state::create_embedded_media(&dir)
                 .with_context(|| format!("creating the embedded default in {}", dir.display()))?;
-            InventoryConfig::parse(crate::daemon::EMBEDDED_DEFAULT, &dir)?
+            InventoryConfig::parse(crate::state::EMBEDDED_DEFAULT, &dir)?
         }
     };
     if !only.is_empty() {

@@ -16,9 +16,7 @@ use crate::device::DataDirection;
 pub fn devices(args: &DevicesArgs) -> Result<u8> {
     let config = match &args.devices {
         Some(path) => InventoryConfig::load(path)?,
-        None => {
-            InventoryConfig::parse(crate::daemon::EMBEDDED_DEFAULT, &crate::state::state_dir())?
-        }
+        None => InventoryConfig::parse(crate::state::EMBEDDED_DEFAULT, &crate::state::state_dir())?,
     };
     let mut rows = Vec::new();
     for c in &config.devices {

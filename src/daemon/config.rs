@@ -21,34 +21,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:3260";
 /// How long SIGTERM lets running copies finish by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// The configuration served with no `--config`: a 64 MiB sparse disk and a tape image in
-/// the state directory (relative paths resolve against it), LUN 0 and LUN 1.
-pub const EMBEDDED_DEFAULT: &str = r#"
-[iscsi]
-listen = "127.0.0.1:3260"
-target = "iqn.2026-11.org.xcopyd:mover"
-
-[[device]]
-name = "disk0"
-kind = "disk"
-path = "disk0.img"
-block_size = 512
-size = "64MiB"
-designator = "naa.5001405a1b2c3d01"
-
-[[device]]
-name = "tape0"
-kind = "tape"
-path = "tape0.tap"
-block_size = 0
-designator = "naa.5001405a1b2c3d02"
-
-[[lun]]
-device = "disk0"
-
-[[lun]]
-device = "tape0"
-"#;
+pub use crate::state::EMBEDDED_DEFAULT;
 
 /// Why the daemon could not be configured or started.
 #[derive(Debug, thiserror::Error)]
@@ -215,13 +188,7 @@ impl DaemonConfig {
             path: state_dir.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(state_dir).map_err(state_err)?;
-        // An empty image is a blank tape (BOT = end of data).
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(state_dir.join("tape0.tap"))
-            .map_err(state_err)?;
+        crate::state::create_embedded_media(state_dir).map_err(state_err)?;
         let mut config = Self::parse(EMBEDDED_DEFAULT, state_dir)?;
         config.state_dir = Some(state_dir.to_path_buf());
         Ok(config)
