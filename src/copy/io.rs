@@ -368,20 +368,21 @@ pub fn copy_to_stream(
         return Some(Err((f, 0)));
     }
     let offset = backend.offset + lba * u64::from(backend.block_size);
+    if file
+        .metadata()
+        .map_or(true, |m| m.len() < offset + len as u64)
+    {
+        // The disk's file was cut short under the disk: the read fails, as `read_blocks`
+        // finds (a file cut while the kernel copies fails the tape's write instead).
+        let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        return Some(Err((io_failure(src, Side::Source, &e, true), 0)));
+    }
     let span = FileSpan {
         file,
         offset,
         len: len as u64,
     };
     let (done, stopped) = dst.device.write_transfers_from_file(&cdb, span, transfer)?;
-    if stopped.is_some() && file.metadata().is_ok_and(|m| m.len() < offset + len as u64) {
-        // The disk's file ended under the copy: the source failed, not the tape.
-        let e = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
-        return Some(Err((
-            io_failure(src, Side::Source, &e, true),
-            (done * transfer) as u64,
-        )));
-    }
     Some(stream_outcome(dst, done, stopped, transfer, len as u64))
 }
 

@@ -66,6 +66,21 @@ enum Way {
     Held,
     /// The descriptor, but a tap sees the records (NDMP's digest).
     Tapped,
+    /// The descriptor, but 4 KiB of destination data left over from an earlier segment
+    /// goes first.
+    Pending,
+    /// The descriptor, but the source's reads are paced by a bandwidth limit.
+    SourceLimited,
+    /// The descriptor, but the tape's writes are paced by a bandwidth limit.
+    DestinationLimited,
+}
+
+/// A limit far above what the test moves: it never waits, but it applies.
+fn limited(on: bool) -> crate::copy::limit::Throttle {
+    crate::copy::limit::Throttle {
+        device: on.then(|| Arc::new(crate::copy::limit::Limiter::new("test", 1 << 40))),
+        ..crate::copy::limit::Throttle::none()
+    }
 }
 
 struct Outcome {
@@ -96,7 +111,7 @@ fn run(way: Way, config: TapeConfig, process: u64, source_bytes: u64) -> Outcome
         block_length: backend.block_size,
         blocks: backend.blocks,
         backend: Some(backend),
-        throttle: crate::copy::limit::Throttle::none(),
+        throttle: limited(way == Way::SourceLimited),
     };
     let path = dir.path().join("t.tap");
     let (tape, _) = EmulatedTape::open("t", &path, config).unwrap();
@@ -110,7 +125,7 @@ fn run(way: Way, config: TapeConfig, process: u64, source_bytes: u64) -> Outcome
         block_length: 0,
         blocks: 0,
         backend: None,
-        throttle: crate::copy::limit::Throttle::none(),
+        throttle: limited(way == Way::DestinationLimited),
     };
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let tap = {
@@ -137,7 +152,14 @@ fn run(way: Way, config: TapeConfig, process: u64, source_bytes: u64) -> Outcome
             tap: (way == Way::Tapped).then_some(&tap),
         },
         process,
-        &mut Leftovers::default(),
+        &mut Leftovers {
+            destination: if way == Way::Pending {
+                vec![0xab; 4096]
+            } else {
+                Vec::new()
+            },
+            ..Leftovers::default()
+        },
         Residue {
             cat: false,
             source_pad: false,
@@ -187,17 +209,18 @@ fn simh(data: &[u8], len: usize) -> Vec<u8> {
     image
 }
 
+/// The whole disk, its last chunk ending where its file does.
 #[test]
 fn a_disk_in_memory_goes_to_a_tape_in_memory_through_the_kernel() {
-    let process = 6 * MIB as u64;
+    let process = 8 * MIB as u64;
     let kernel = run(Way::Kernel, TapeConfig::default(), process, 8 * MIB as u64);
-    assert_eq!(kernel.from_file, 6, "one kernel copy per 1 MiB chunk");
+    assert_eq!(kernel.from_file, 8, "one kernel copy per 1 MiB chunk");
     assert!(kernel
         .result
-        .starts_with("Ok(Moved { written: 6291456, expected: 6291456"));
+        .starts_with("Ok(Moved { written: 8388608, expected: 8388608"));
     assert!(
-        kernel.image == simh(&pattern(6 * MIB), RECORD as usize),
-        "the tape holds the disk's first 6 MiB as 256 KiB records"
+        kernel.image == simh(&pattern(8 * MIB), RECORD as usize),
+        "the tape holds the disk as 256 KiB records"
     );
     let buffer = run(Way::Buffer, TapeConfig::default(), process, 8 * MIB as u64);
     assert_eq!(buffer.from_file, 0);
@@ -213,6 +236,39 @@ fn held_data_and_a_tap_get_the_bytes() {
         let o = run(way, TapeConfig::default(), process, 8 * MIB as u64);
         assert_eq!(o.from_file, 0, "{way:?}");
         assert!(o.seen == pattern(3 * MIB), "{way:?} saw other bytes");
+        assert!(o.image == simh(&pattern(3 * MIB), RECORD as usize));
+    }
+}
+
+/// Destination data left over from an earlier segment is written first, so the records
+/// that follow are made of it and the disk's bytes together: they go through a buffer.
+#[test]
+fn leftover_destination_data_goes_first() {
+    let o = run(
+        Way::Pending,
+        TapeConfig::default(),
+        3 * MIB as u64,
+        8 * MIB as u64,
+    );
+    assert_eq!(o.from_file, 0);
+    let mut data = vec![0xab; 4096];
+    data.extend_from_slice(&pattern(3 * MIB));
+    // 3 MiB of whole records; the last 4 KiB are left over at the end of the list.
+    assert!(o.image == simh(&data[..3 * MIB], RECORD as usize));
+}
+
+/// A bandwidth limit on either side paces every read and write: such copies read their
+/// bytes, whichever side is limited, and land the same records.
+#[test]
+fn a_limited_copy_reads_its_bytes() {
+    let process = 3 * MIB as u64;
+    for way in [Way::SourceLimited, Way::DestinationLimited] {
+        let o = run(way, TapeConfig::default(), process, 8 * MIB as u64);
+        assert_eq!(o.from_file, 0, "{way:?}");
+        assert!(
+            o.result.starts_with("Ok(Moved { written: 3145728"),
+            "{way:?}"
+        );
         assert!(o.image == simh(&pattern(3 * MIB), RECORD as usize));
     }
 }
@@ -238,14 +294,16 @@ fn at_early_warning_the_kernel_copy_gives_way_to_the_records_own_sense() {
     assert!(kernel.image == buffer.image);
 }
 
-/// A disk image cut short under the copy fails the source (MEDIUM ERROR, UNRECOVERED
-/// READ ERROR from the disk), not the tape, as when its bytes are read.
+/// A disk image cut short under the disk fails the source (MEDIUM ERROR, UNRECOVERED READ
+/// ERROR from the disk), not the tape, where its bytes end, as when they are read: here in
+/// the middle of the fourth 1 MiB chunk, which is not written.
 #[test]
 fn a_source_cut_short_under_the_copy_fails_the_source() {
     let process = 6 * MIB as u64;
-    let kernel = run(Way::Kernel, TapeConfig::default(), process, 3 * MIB as u64);
-    let buffer = run(Way::Buffer, TapeConfig::default(), process, 3 * MIB as u64);
-    assert_eq!(kernel.from_file, 4);
+    let cut = (3 * MIB + MIB / 2) as u64;
+    let kernel = run(Way::Kernel, TapeConfig::default(), process, cut);
+    let buffer = run(Way::Buffer, TapeConfig::default(), process, cut);
+    assert_eq!(kernel.from_file, 3);
     assert_eq!(kernel.result, buffer.result);
     assert!(kernel.result.contains("Source"), "{}", kernel.result);
     assert!(kernel.image == simh(&pattern(3 * MIB), RECORD as usize));
