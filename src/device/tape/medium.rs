@@ -12,14 +12,15 @@ use super::image::{record_image_len, Object};
 use super::{check, decode_error, not_ready, Drive};
 use crate::device::{Completion, FileSpan};
 
-/// Shortest record a write from a file copies in the kernel: each record is three system
-/// calls (header, data, trailer), against one write for a batch of records from memory.
-const MIN_FILE_RECORD: u64 = 64 * 1024;
 use crate::scsi::ssc::{
     self, Locate, LocateDestination, Position, Read6, ReadPosition, ReadPositionForm, Space6,
     SpaceCode, Write6, WriteFilemarks6,
 };
 use crate::scsi::{Asc, DecodeError, Sense, SenseKey};
+
+/// Shortest record a write from a file copies in the kernel: each record is three system
+/// calls (header, data, trailer), against one write for a batch of records from memory.
+const MIN_FILE_RECORD: u64 = 64 * 1024;
 
 fn filemark_sense(information: u64) -> Sense {
     Sense {
@@ -255,21 +256,14 @@ impl Drive {
         let mut clean = 0usize;
         let shape = self.write_shape(cdb, transfer).ok().flatten();
         if let Some(shape) = shape.filter(|s| !self.index_full_at_end(s.size as u32)) {
-            let per = shape.count * record_image_len(shape.size);
-            let start = self.image.offset_of(self.position);
-            let room = self
-                .early_warning_at
-                .saturating_sub(start.saturating_add(1));
-            let fits = (room / per).min((total / transfer) as u64) as usize;
+            let fits = self
+                .commands_before_early_warning(&shape)
+                .min((total / transfer) as u64) as usize;
             let whole = (shape.count * shape.size) as usize;
             if fits > 1 && whole == transfer {
                 let parts = prefix(data, fits * transfer);
                 if let Err(written) = self.append(&parts, shape.size) {
-                    let k = (written / shape.count) as usize;
-                    let partial = written % shape.count;
-                    let residual = transfer - (partial * shape.size) as usize;
-                    let sense = write_error(shape.residue(partial));
-                    return (k, Some(check(sense, residual)));
+                    return append_failed(&shape, transfer, written);
                 }
                 clean = fits;
             }
@@ -313,12 +307,7 @@ impl Drive {
         {
             return None;
         }
-        let per = shape.count * record_image_len(shape.size);
-        let start = self.image.offset_of(self.position);
-        let room = self
-            .early_warning_at
-            .saturating_sub(start.saturating_add(1));
-        if room / per < commands as u64 {
+        if self.commands_before_early_warning(&shape) < commands as u64 {
             return None;
         }
         let base = self.position;
@@ -340,15 +329,21 @@ impl Drive {
         }
         self.dirty = true;
         self.position = self.image.objects();
-        if result.is_ok() {
-            return Some((commands, None));
-        }
-        let (k, partial) = (written / shape.count, written % shape.count);
-        let residual = transfer - (partial * shape.size) as usize;
-        Some((
-            k as usize,
-            Some(check(write_error(shape.residue(partial)), residual)),
-        ))
+        Some(match result {
+            Ok(()) => (commands, None),
+            Err(_) => append_failed(&shape, transfer, written),
+        })
+    }
+
+    /// How many WRITE(6) commands of `shape`, from the current position, end before early
+    /// warning (each GOOD, with no EOM to report).
+    fn commands_before_early_warning(&self, shape: &WriteShape) -> u64 {
+        let per = shape.count * record_image_len(shape.size);
+        let start = self.image.offset_of(self.position);
+        let room = self
+            .early_warning_at
+            .saturating_sub(start.saturating_add(1));
+        room / per
     }
 
     /// SSC-3 WRITE(6). Writing anywhere but at end of data first discards what follows.
@@ -633,6 +628,18 @@ fn early_warning() -> Sense {
 }
 
 /// The first `len` bytes of `data`, as slices.
+/// A run of WRITE(6) commands of `shape` whose append failed after `written` records: the
+/// commands that completed, and the WRITE ERROR of the one that did not, its residue the
+/// records (or bytes) of it not written.
+fn append_failed(shape: &WriteShape, transfer: usize, written: u64) -> (usize, Option<Completion>) {
+    let (k, partial) = (written / shape.count, written % shape.count);
+    let residual = transfer - (partial * shape.size) as usize;
+    (
+        k as usize,
+        Some(check(write_error(shape.residue(partial)), residual)),
+    )
+}
+
 fn prefix<'a>(data: &[&'a [u8]], mut len: usize) -> Vec<&'a [u8]> {
     let mut out = Vec::new();
     for d in data {
