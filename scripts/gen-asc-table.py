@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generates src/scsi/asc_table.rs from T10's ASC/ASCQ list.
+"""Generates crates/scsi/src/asc_table.rs from T10's ASC/ASCQ list.
 
-Usage: scripts/gen-asc-table.py ASC-NUM.TXT > src/scsi/asc_table.rs
+Usage: scripts/gen-asc-table.py ASC-NUM.TXT > crates/scsi/src/asc_table.rs
 
 ASC-NUM.TXT is T10's "SCSI ASC/ASCQ Assignments, Numeric Sorted Listing"
 (https://www.t10.org/lists/asc-num.txt). The list itself is not kept in this

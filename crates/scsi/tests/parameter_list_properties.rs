@@ -4,11 +4,11 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use xcopyd::scsi::limits::{ALL_CSCD_TYPES, SUPPORTED_SEGMENT_TYPES};
-use xcopyd::scsi::parameter_list::{evaluate, Supported};
-use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
-use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
-use xcopyd::scsi::{Designator, Limits, ListIdUsage, ParameterList, Sense};
+use xcopyd_scsi::limits::{ALL_CSCD_TYPES, SUPPORTED_SEGMENT_TYPES};
+use xcopyd_scsi::parameter_list::{evaluate, Supported};
+use xcopyd_scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
+use xcopyd_scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
+use xcopyd_scsi::{Designator, Limits, ListIdUsage, ParameterList, Sense};
 
 const ALL: Supported<'static> = Supported {
     cscd_types: ALL_CSCD_TYPES,
@@ -376,7 +376,7 @@ proptest! {
         let verdict = evaluate(&bytes, &Limits::default(), Supported::default());
         // Reserved bits are ignored, so an accepted list re-encodes to itself up to them:
         // decoding its encoding gives the same list.
-        if let xcopyd::scsi::parameter_list::Verdict::Accepted(l) = verdict {
+        if let xcopyd_scsi::parameter_list::Verdict::Accepted(l) = verdict {
             let again = ParameterList::decode(&l.encode(), &Limits::default(), Supported::default());
             prop_assert_eq!(again.as_ref(), Ok(&l));
         }

@@ -24,7 +24,7 @@ pub const SA_REPORT_SUPPORTED_OPERATION_CODES: u8 = 0x0c;
 
 /// MODE SENSE page codes we serve.
 pub mod mode_page {
-    pub use crate::scsi::sbc_mode::{CACHING, CONTROL};
+    pub use crate::sbc_mode::{CACHING, CONTROL};
     pub const ALL: u8 = 0x3f;
 }
 

@@ -2,8 +2,8 @@
 //! data (SSC-3).
 
 use super::{cdb_bytes, invalid_cdb, reserved};
-use crate::scsi::error::DecodeError;
-use crate::scsi::reader::Put;
+use crate::error::DecodeError;
+use crate::reader::Put;
 
 /// What SPACE moves over (SSC-3 SPACE(6) CODE field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -381,7 +381,7 @@ mod hex_bytes {
         if text.is_empty() {
             return Ok(Vec::new());
         }
-        crate::scsi::designator::parse_hex(&text)
+        crate::designator::parse_hex(&text)
             .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not hex bytes")))
     }
 }
@@ -389,9 +389,9 @@ mod hex_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scsi::error::{DecodeError, Reason};
-    use crate::scsi::limits::SUPPORTED_SEGMENT_TYPES;
-    use crate::scsi::reader::Reader;
+    use crate::error::{DecodeError, Reason};
+    use crate::limits::SUPPORTED_SEGMENT_TYPES;
+    use crate::reader::Reader;
 
     fn decode(bytes: &[u8]) -> Result<SegmentDescriptor, DecodeError> {
         SegmentDescriptor::decode(&mut Reader::at(bytes, 100), SUPPORTED_SEGMENT_TYPES)

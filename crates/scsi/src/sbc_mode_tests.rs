@@ -1,6 +1,6 @@
 use super::*;
-use crate::scsi::sbc_commands::DiskCommand;
-use crate::scsi::{Asc, Sense};
+use crate::sbc_commands::DiskCommand;
+use crate::{Asc, Sense};
 
 fn params() -> DiskModeParameters {
     DiskModeParameters {
@@ -109,7 +109,7 @@ fn short_lists_are_parameter_list_length_errors() {
     assert_eq!(
         (s.key, s.asc, s.field_pointer()),
         (
-            crate::scsi::SenseKey::ILLEGAL_REQUEST,
+            crate::SenseKey::ILLEGAL_REQUEST,
             Asc::PARAMETER_LIST_LENGTH_ERROR,
             None
         )

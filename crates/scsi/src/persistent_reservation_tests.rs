@@ -1,5 +1,5 @@
 use super::*;
-use crate::scsi::{Asc, Sense};
+use crate::{Asc, Sense};
 
 fn sense(e: DecodeError) -> (Asc, Option<u16>) {
     let s = Sense::from(e);

@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use xcopyd::scsi::dump::render_verdict;
-use xcopyd::scsi::parameter_list::{evaluate, Verdict};
-use xcopyd::scsi::{Limits, SenseKeySpecific, Supported};
+use xcopyd_scsi::dump::render_verdict;
+use xcopyd_scsi::parameter_list::{evaluate, Verdict};
+use xcopyd_scsi::{Limits, SenseKeySpecific, Supported};
 
 #[test]
 fn golden_vectors() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("xcopy-descriptors");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../xcopy-descriptors");
     let bless = std::env::var_os("XCOPY_BLESS").is_some();
     let expected: BTreeMap<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(dir.join("expected-sense.json")).unwrap())

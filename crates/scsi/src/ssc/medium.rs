@@ -2,7 +2,7 @@
 //! LOAD UNLOAD, PREVENT ALLOW MEDIUM REMOVAL and REQUEST SENSE (SSC-3, SPC-3).
 
 use super::{cdb_bytes, invalid_cdb, reserved, MAX_BLOCK_LENGTH_LIMIT};
-use crate::scsi::error::DecodeError;
+use crate::error::DecodeError;
 
 /// READ BLOCK LIMITS data (SSC-3 READ BLOCK LIMITS data): GRANULARITY 0, MAXIMUM and MINIMUM BLOCK
 /// LENGTH LIMIT.

@@ -393,7 +393,7 @@ mod hex_or_text {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         match Form::deserialize(d)? {
             Form::Hex(h) if h.is_empty() => Ok(Vec::new()),
-            Form::Hex(h) => crate::scsi::designator::parse_hex(&h)
+            Form::Hex(h) => crate::designator::parse_hex(&h)
                 .ok_or_else(|| serde::de::Error::custom(format!("inline_data {h:?} is not hex"))),
             Form::Text { text } => Ok(text.into_bytes()),
         }

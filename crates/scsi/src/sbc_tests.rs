@@ -1,6 +1,6 @@
 //! CDB decoding and parameter data of [`super`], by SBC-3/SPC-3 clause.
 use super::*;
-use crate::scsi::SenseKeySpecific;
+use crate::SenseKeySpecific;
 
 fn err(cdb: &[u8]) -> (usize, Option<u8>) {
     let e = DiskCommand::decode(cdb).unwrap_err();
@@ -186,7 +186,7 @@ fn read_capacity_data() {
     let d = read_capacity_16_data(0x1_0000_0001, 4096, 0, None);
     assert_eq!(d.len(), 32);
     assert_eq!(d[..16], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0]);
-    let thin = crate::scsi::sbc_provisioning::Provisioned {
+    let thin = crate::sbc_provisioning::Provisioned {
         unmap: true,
         write_same_unmap: true,
         reads_zeros: true,

@@ -519,7 +519,7 @@ fn decode_identification(r: &mut Reader<'_>) -> Result<CscdIdentifier, DecodeErr
 pub(crate) mod designator_name {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use crate::scsi::designator::Designator;
+    use crate::designator::Designator;
 
     pub fn serialize<S: Serializer>(d: &Designator, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(d)
@@ -560,7 +560,7 @@ impl std::fmt::Display for CscdIdentifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scsi::limits::{ALL_CSCD_TYPES, SUPPORTED_CSCD_TYPES};
+    use crate::limits::{ALL_CSCD_TYPES, SUPPORTED_CSCD_TYPES};
 
     fn e4_naa() -> Vec<u8> {
         let mut d = vec![0xe4, 0x00, 0x00, 0x00, 0x01, 0x03, 0x00, 0x08];

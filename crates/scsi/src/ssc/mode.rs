@@ -3,8 +3,8 @@
 //! (SSC-3, SPC-3).
 
 use super::{be24, cdb_bytes, invalid_cdb, invalid_param, page, reserved, DENSITY_NO_CHANGE};
-use crate::scsi::error::{DecodeError, Reason};
-use crate::scsi::reader::Put;
+use crate::error::{DecodeError, Reason};
+use crate::reader::Put;
 
 /// PAGE CONTROL (SPC-3 MODE SENSE PC field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,9 +3,9 @@
 //! 15h.
 
 use super::{fixed_descriptor_length, CscdId, Segment, SegmentDescriptor};
-use crate::scsi::error::{DecodeError, Reason};
-use crate::scsi::parameter_list::CodeSet;
-use crate::scsi::reader::Reader;
+use crate::error::{DecodeError, Reason};
+use crate::parameter_list::CodeSet;
+use crate::reader::Reader;
 
 impl SegmentDescriptor {
     /// Decodes one descriptor from a reader framed to exactly its length (the framing in

@@ -2,7 +2,7 @@
 //! residue a short or long read reports.
 
 use super::{be24, cdb_bytes, invalid_cdb, reserved};
-use crate::scsi::error::DecodeError;
+use crate::error::DecodeError;
 
 /// READ(6) (SSC-3 READ(6)): FIXED and SILI in byte 1, TRANSFER LENGTH in bytes 2-4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! family at the byte offsets its decoder reads.
 
 use super::{fixed_descriptor_length, Segment, SegmentDescriptor};
-use crate::scsi::reader::Put;
+use crate::reader::Put;
 
 impl SegmentDescriptor {
     /// Encoded length (DESCRIPTOR LENGTH + 4).

@@ -206,7 +206,7 @@ impl Designator {
 }
 
 /// Parses a string of hex digits (optionally with `0x`, `:` or `-` separators).
-pub(crate) fn parse_hex(s: &str) -> Option<Vec<u8>> {
+pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
     let s = s.strip_prefix("0x").unwrap_or(s);
     let digits: Vec<u8> = s.bytes().filter(|b| !matches!(b, b':' | b'-')).collect();
     if digits.is_empty() || !digits.len().is_multiple_of(2) {

@@ -1,6 +1,6 @@
 //! CDB decoding, element status data and mode pages of [`super`], by SMC-3 clause.
 use super::*;
-use crate::scsi::{Asc, SenseKey};
+use crate::{Asc, SenseKey};
 
 fn cdb_err(e: DecodeError) -> (usize, Option<u8>) {
     assert_eq!(e.reason, Reason::InvalidFieldInCdb);

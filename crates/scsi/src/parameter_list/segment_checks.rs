@@ -4,11 +4,11 @@
 //! the segment number, not ILLEGAL REQUEST.
 
 use super::ParameterList;
-use crate::scsi::codes::{Asc, DeviceClass};
-use crate::scsi::limits::Limits;
-use crate::scsi::segment_descriptor::{CscdId, CscdTarget, Segment};
-use crate::scsi::sense::{Sense, SenseKeySpecific};
-use crate::scsi::target_descriptor::{CscdDescriptor, DeviceParameters};
+use crate::codes::{Asc, DeviceClass};
+use crate::limits::Limits;
+use crate::segment_descriptor::{CscdId, CscdTarget, Segment};
+use crate::sense::{Sense, SenseKeySpecific};
+use crate::target_descriptor::{CscdDescriptor, DeviceParameters};
 
 /// A failure found while about to process one segment: answered with COPY ABORTED, the
 /// segment number, and a segment pointer.
