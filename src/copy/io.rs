@@ -11,6 +11,9 @@ use crate::buf::{AlignedBuf, ALIGN};
 use crate::device::{BlockBackend, Completion, DataDirection, DeviceError, FileSpan, ScsiDevice};
 use crate::scsi::{Asc, Status};
 
+use super::op::Op;
+use super::plan::Planned;
+
 fn aligned(buf: &[u8]) -> bool {
     buf.as_ptr().align_offset(ALIGN) == 0 && buf.len().is_multiple_of(512)
 }
@@ -111,6 +114,21 @@ pub fn command(
     }
 }
 
+/// Sends a command a planner asked for ([`Planned`]): its data-out, or its data-in, which
+/// is returned (as long as the planner said; what the device did not send is zeros).
+pub fn carry_out(endpoint: &Endpoint, planned: &Planned) -> Result<Vec<u8>, Failure> {
+    let mut data_in = vec![0u8; planned.data_in];
+    let direction = if !planned.data_out.is_empty() {
+        DataDirection::ToDevice(&planned.data_out)
+    } else if planned.data_in > 0 {
+        DataDirection::FromDevice(&mut data_in)
+    } else {
+        DataDirection::None
+    };
+    command(endpoint, planned.side, &planned.op.cdb(), direction)?;
+    Ok(data_in)
+}
+
 fn unreachable(endpoint: &Endpoint, _e: &DeviceError) -> Failure {
     Failure::of(Asc::COPY_TARGET_DEVICE_NOT_REACHABLE, endpoint)
 }
@@ -142,11 +160,11 @@ pub fn read_blocks(
     let mut done = 0usize;
     for chunk in buf.chunks_mut(cdb_chunk(endpoint)) {
         let n = chunk.len() / endpoint.block_length as usize;
-        let cdb = rw16(
-            0x88,
-            lba + (done / endpoint.block_length as usize) as u64,
-            n as u32,
-        );
+        let cdb = Op::ReadBlocks {
+            lba: lba + (done / endpoint.block_length as usize) as u64,
+            blocks: n as u32,
+        }
+        .cdb();
         let residual = command(endpoint, side, &cdb, DataDirection::FromDevice(chunk))?;
         if residual != 0 {
             return Err(Failure::of(Asc::COPY_TARGET_DEVICE_DATA_UNDERRUN, endpoint));
@@ -180,11 +198,11 @@ pub fn write_blocks(endpoint: &Endpoint, lba: u64, buf: &[u8]) -> Result<(), Fai
     let mut done = 0usize;
     for chunk in buf.chunks(cdb_chunk(endpoint)) {
         let n = chunk.len() / endpoint.block_length as usize;
-        let cdb = rw16(
-            0x8a,
-            lba + (done / endpoint.block_length as usize) as u64,
-            n as u32,
-        );
+        let cdb = Op::WriteBlocks {
+            lba: lba + (done / endpoint.block_length as usize) as u64,
+            blocks: n as u32,
+        }
+        .cdb();
         let residual = command(
             endpoint,
             Side::Destination,
@@ -264,14 +282,6 @@ fn cdb_chunk(endpoint: &Endpoint) -> usize {
     ((1 << 20) / bl).max(1) * bl
 }
 
-fn rw16(op: u8, lba: u64, blocks: u32) -> [u8; 16] {
-    let mut cdb = [0u8; 16];
-    cdb[0] = op;
-    cdb[2..10].copy_from_slice(&lba.to_be_bytes());
-    cdb[10..14].copy_from_slice(&blocks.to_be_bytes());
-    cdb
-}
-
 /// How a stream CSCD is read and written (Part B 3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StreamUnit {
@@ -292,14 +302,20 @@ impl StreamUnit {
         }
     }
 
-    fn cdb(&self, op: u8, bytes: usize) -> [u8; 6] {
-        let count = if self.fixed {
+    /// The READ(6) (`write` false) or WRITE(6) of `bytes`: FIXED as the CSCD says, the
+    /// TRANSFER LENGTH in blocks when fixed, else in bytes.
+    fn op(&self, write: bool, bytes: usize) -> Op {
+        let length = if self.fixed {
             bytes / self.block_length.max(1) as usize
         } else {
             bytes
         } as u32;
-        let [_, a, b, c] = count.to_be_bytes();
-        [op, u8::from(self.fixed), a, b, c, 0]
+        let fixed = self.fixed;
+        if write {
+            Op::WriteStream { fixed, length }
+        } else {
+            Op::ReadStream { fixed, length }
+        }
     }
 }
 
@@ -307,7 +323,7 @@ impl StreamUnit {
 /// but a full transfer is a failure: CHECK CONDITION (ILI, filemark, EOD) -> 0D/01 with the
 /// device's sense; GOOD with a residual -> 0D/04.
 pub fn read_stream(endpoint: &Endpoint, unit: StreamUnit, buf: &mut [u8]) -> Result<(), Failure> {
-    let cdb = unit.cdb(0x08, buf.len());
+    let cdb = unit.op(false, buf.len()).cdb();
     endpoint.throttle.take(Side::Source, buf.len() as u64)?;
     let residual = command(endpoint, Side::Source, &cdb, DataDirection::FromDevice(buf))?;
     if residual != 0 {
@@ -327,7 +343,7 @@ pub fn write_stream(
     data: &[&[u8]],
 ) -> Result<(), (Failure, u64)> {
     let transfer = unit.bytes().max(1);
-    let cdb = unit.cdb(0x0a, transfer);
+    let cdb = unit.op(true, transfer).cdb();
     super::reservation::check_command(endpoint, Side::Destination, &cdb).map_err(|f| (f, 0))?;
     let total: u64 = data.iter().map(|d| d.len() as u64).sum();
     endpoint
@@ -358,7 +374,7 @@ pub fn copy_to_stream(
         return None;
     }
     let transfer = unit.bytes().max(1);
-    let cdb = unit.cdb(0x0a, transfer);
+    let cdb = unit.op(true, transfer).cdb();
     let checks = blocks_in(src, len).and_then(|blocks| {
         check_range(src, Side::Source, lba, blocks)?;
         super::reservation::check_io(src, Side::Source, false, lba, blocks)?;

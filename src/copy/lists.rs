@@ -59,7 +59,10 @@ pub fn image_backup_list(
 pub fn tape_end(tape: &InventoryDevice) -> Result<TapeEnd> {
     let mut mode = [0u8; 12];
     let c = tape.device.execute(
-        &[0x1a, 0, 0, 0, 12, 0],
+        &crate::copy::op::Op::ModeSense6 {
+            allocation_length: 12,
+        }
+        .cdb(),
         DataDirection::FromDevice(&mut mode),
     )?;
     let block_length = if c.is_good() && mode[3] >= 8 {

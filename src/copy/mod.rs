@@ -8,6 +8,8 @@ pub mod io;
 pub mod limit;
 pub mod lists;
 pub mod manager;
+pub mod op;
+pub mod plan;
 pub mod registry;
 pub mod reservation;
 pub mod residue;

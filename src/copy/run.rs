@@ -24,6 +24,8 @@ mod operations;
 use super::engine;
 use super::io::{self, Endpoint, Failure, Side, StreamUnit};
 use super::limit::{DeviceLimits, Limiter, Throttle};
+use super::op::Op;
+use super::plan::Planned;
 pub use super::segment::Tap;
 use super::segment::{self, Held, Leftovers, Moved, Residue, Sink, Source};
 use crate::command::{Abort, Nexus};
@@ -99,14 +101,8 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
     }
     // 15h: REGISTER AND MOVE goes out after all other segments, or when an error ends the
     // list after the segment was seen (Part B 1.10).
-    if let Some((index, endpoint, parameters)) = runner.deferred_pr.take() {
-        let cdb = pr_out(0x07, parameters.len());
-        if let Err(f) = io::command(
-            &endpoint,
-            Side::Destination,
-            &cdb,
-            DataDirection::ToDevice(&parameters),
-        ) {
+    if let Some((index, endpoint, planned)) = runner.deferred_pr.take() {
+        if let Err(f) = io::carry_out(&endpoint, &planned) {
             if outcome.sense.is_none() {
                 outcome.sense = Some(runner.sense(index, f, Moved::default()));
             }
@@ -176,7 +172,8 @@ struct Runner<'a> {
     endpoints: HashMap<CscdId, Endpoint>,
     left: Leftovers,
     held: Held,
-    deferred_pr: Option<(usize, Endpoint, Vec<u8>)>,
+    /// 15h's REGISTER AND MOVE, sent after the list: the segment, its destination.
+    deferred_pr: Option<(usize, Endpoint, Planned)>,
     /// The ring this list reads its file-backed disks through (one for the whole list).
     engine: engine::Lease<'a>,
 }
@@ -337,7 +334,10 @@ impl<'a> Runner<'a> {
         io::command(
             &endpoint,
             Side::Source,
-            &[0x12, 0, 0, 0, 36, 0],
+            &Op::Inquiry {
+                allocation_length: 36,
+            }
+            .cdb(),
             DataDirection::FromDevice(&mut inquiry),
         )
         .map_err(|f| Failure {
@@ -508,25 +508,17 @@ fn cscd_index(list: &ParameterList, pointer: u16) -> Option<usize> {
     (0..list.cscds.len()).find(|&i| list.cscd_offset(i) == usize::from(pointer))
 }
 
+/// (block length, blocks) from READ CAPACITY(16); a last LBA of 2^64 - 1 (no count fits)
+/// reads as an empty disk.
 fn read_capacity(endpoint: &Endpoint) -> Result<(u32, u64), Failure> {
     let mut data = [0u8; 32];
-    let mut cdb = [0u8; 16];
-    cdb[0] = 0x9e;
-    cdb[1] = 0x10;
-    cdb[13] = 32;
     io::command(
         endpoint,
         Side::Source,
-        &cdb,
+        &Op::ReadCapacity16.cdb(),
         DataDirection::FromDevice(&mut data),
     )?;
-    let last = u64::from_be_bytes(data[..8].try_into().unwrap_or_default());
-    let block_length = u32::from_be_bytes(data[8..12].try_into().unwrap_or_default());
-    Ok((block_length, last + 1))
-}
-
-/// PERSISTENT RESERVE OUT (10 bytes) with service action `sa` and a parameter list.
-fn pr_out(sa: u8, parameter_length: usize) -> [u8; 10] {
-    let [_, _, hi, lo] = (parameter_length as u32).to_be_bytes();
-    [0x5f, sa, 0, 0, 0, 0, 0, hi, lo, 0]
+    let (blocks, block_length) =
+        crate::scsi::sbc::decode_read_capacity_16_data(&data).unwrap_or((0, 0));
+    Ok((block_length, blocks))
 }

@@ -12,6 +12,9 @@ use super::codes::Opcode;
 use super::error::{DecodeError, Reason};
 use super::reader::{Put, Reader};
 
+/// TEST UNIT READY (SPC-3 6.33): six zero bytes.
+pub const TEST_UNIT_READY: [u8; 6] = [0; 6];
+
 /// A decoded EXTENDED COPY (LID1) CDB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExtendedCopyCdb {

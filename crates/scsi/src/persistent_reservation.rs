@@ -485,14 +485,41 @@ impl RegisterAndMoveParameters {
         let mut tid = Vec::new();
         self.transport_id.encode(&mut tid);
         let mut out = Vec::with_capacity(24 + tid.len());
+        RegisterAndMoveList {
+            reservation_key: self.reservation_key,
+            service_action_reservation_key: self.service_action_reservation_key,
+            unreg: self.unreg,
+            aptpl: self.aptpl,
+            relative_target_port: self.relative_target_port,
+            transport_id: &tid,
+        }
+        .encode(&mut out);
+        out
+    }
+}
+
+/// The REGISTER AND MOVE parameter list with its TransportID as bytes, unchecked: the
+/// third-party segment 15h carries the list's fields and one TransportID, and the copy
+/// manager sends them on as they came (SPC-4 6.3.7.23 and 6.16.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterAndMoveList<'a> {
+    pub reservation_key: u64,
+    pub service_action_reservation_key: u64,
+    pub unreg: bool,
+    pub aptpl: bool,
+    pub relative_target_port: u16,
+    pub transport_id: &'a [u8],
+}
+
+impl RegisterAndMoveList<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
         out.put_u64(self.reservation_key);
         out.put_u64(self.service_action_reservation_key);
         out.put_u8(0);
         out.put_u8((u8::from(self.unreg) << 1) | u8::from(self.aptpl));
         out.put_u16(self.relative_target_port);
-        out.put_u32(u32::try_from(tid.len()).unwrap_or(u32::MAX));
-        out.extend_from_slice(&tid);
-        out
+        out.put_u32(u32::try_from(self.transport_id.len()).unwrap_or(u32::MAX));
+        out.extend_from_slice(self.transport_id);
     }
 }
 

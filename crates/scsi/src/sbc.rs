@@ -480,6 +480,19 @@ impl ModeSenseCdb {
             _ => Err(invalid(0)),
         }
     }
+
+    /// MODE SENSE(6), whatever `ten` says; an ALLOCATION LENGTH over 255 is cut to 255 (the
+    /// field has one byte).
+    pub fn encode6(&self) -> [u8; 6] {
+        [
+            Opcode::MODE_SENSE_6.0,
+            u8::from(self.dbd) << 3,
+            (self.page_control << 6) | (self.page_code & 0x3f),
+            self.subpage_code,
+            self.allocation_length.min(255) as u8,
+            0,
+        ]
+    }
 }
 
 /// The MODE SENSE parameter data (untruncated): header, block descriptor unless DBD, then

@@ -217,6 +217,13 @@ fn mode_sense_pages() {
     assert_eq!(d[8..24], [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
     assert_eq!(d[24], 0x0a);
     let cdb = ModeSenseCdb::decode(&[0x1a, 0x08, 0x48, 0, 0xff, 0]).unwrap();
+    assert_eq!(cdb.encode6(), [0x1a, 0x08, 0x48, 0, 0xff, 0]);
+    let long = ModeSenseCdb {
+        allocation_length: 0x1234,
+        subpage_code: 0xff,
+        ..cdb
+    };
+    assert_eq!(long.encode6(), [0x1a, 0x08, 0x48, 0xff, 0xff, 0]);
     let d = mode_sense_data(&cdb, &params).unwrap();
     assert_eq!(
         d,

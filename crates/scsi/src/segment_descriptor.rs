@@ -13,6 +13,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::persistent_reservation::RegisterAndMoveList;
+
 /// A CSCD DESCRIPTOR ID (SPC-4 Table 148; SPC-3's TARGET DESCRIPTOR INDEX).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -264,6 +266,31 @@ fn fixed_descriptor_length(code: u8) -> Option<u16> {
 }
 
 impl Segment {
+    /// 15h: the REGISTER AND MOVE parameter list the segment carries, which is its body
+    /// from byte 8 on (SPC-4 6.3.7.23); None for any other type.
+    pub fn register_and_move_list(&self) -> Option<RegisterAndMoveList<'_>> {
+        let Self::ThirdPartyPrSource {
+            reservation_key,
+            service_action_reservation_key,
+            unreg,
+            aptpl,
+            relative_target_port,
+            ref transport_id,
+            ..
+        } = *self
+        else {
+            return None;
+        };
+        Some(RegisterAndMoveList {
+            reservation_key,
+            service_action_reservation_key,
+            unreg,
+            aptpl,
+            relative_target_port,
+            transport_id,
+        })
+    }
+
     /// The descriptor type code (hold variants map to 0Bh-0Fh).
     pub fn type_code(&self) -> u8 {
         match *self {

@@ -275,6 +275,13 @@ mod tests {
     #[test]
     fn block_limits_and_small_commands() {
         assert_eq!(block_limits(0xff_ffff, 1), [0, 0xff, 0xff, 0xff, 0, 1]);
+        assert_eq!(
+            decode_block_limits(&[0, 1, 2, 3, 4, 5]),
+            Some((0x01_0203, 0x0405))
+        );
+        assert_eq!(decode_block_limits(&[0, 1, 2, 3, 4]), None);
+        assert!(decode_read_block_limits(&READ_BLOCK_LIMITS_CDB).is_ok());
+        assert_eq!(space6(0x12, -2), [0x11, 0x02, 0xff, 0xff, 0xfe, 0]);
         assert!(decode_read_block_limits(&[0x05, 1, 0, 0, 0, 0]).is_err());
         let e = LoadUnload::decode(&[0x1b, 0, 0, 0, 0x05, 0]).unwrap_err();
         assert_eq!((e.offset, e.bit), (4, Some(2)));

@@ -215,22 +215,10 @@ fn put_reservations(body: &Segment, out: &mut Vec<u8>) {
             out.put_u64(*service_action_reservation_key);
             out.put_zeros(4);
         }
-        Segment::ThirdPartyPrSource {
-            reservation_key,
-            service_action_reservation_key,
-            unreg,
-            aptpl,
-            relative_target_port,
-            transport_id,
-            ..
-        } => {
-            out.put_u64(*reservation_key);
-            out.put_u64(*service_action_reservation_key);
-            out.put_u8(0);
-            out.put_u8((u8::from(*unreg) << 1) | u8::from(*aptpl));
-            out.put_u16(*relative_target_port);
-            out.put_u32(u32::try_from(transport_id.len()).unwrap_or(u32::MAX));
-            out.extend_from_slice(transport_id);
+        Segment::ThirdPartyPrSource { .. } => {
+            if let Some(list) = body.register_and_move_list() {
+                list.encode(out);
+            }
         }
         // The other families: `SegmentDescriptor::encode` routes them elsewhere.
         _ => {}

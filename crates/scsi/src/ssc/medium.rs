@@ -12,6 +12,18 @@ pub fn block_limits(max_block_length: u32, min_block_length: u16) -> [u8; 6] {
     [0, a, b, c, d, e]
 }
 
+/// READ BLOCK LIMITS (SSC-3): the CDB an initiator sends for the limits.
+pub const READ_BLOCK_LIMITS_CDB: [u8; 6] = [0x05, 0, 0, 0, 0, 0];
+
+/// READ BLOCK LIMITS data as an initiator reads it: (MAXIMUM BLOCK LENGTH LIMIT, MINIMUM
+/// BLOCK LENGTH LIMIT), or None when shorter than its 6 bytes.
+pub fn decode_block_limits(data: &[u8]) -> Option<(u32, u16)> {
+    let [_, a, b, c, d, e] = *data.get(..6)? else {
+        return None;
+    };
+    Some((u32::from_be_bytes([0, a, b, c]), u16::from_be_bytes([d, e])))
+}
+
 /// READ BLOCK LIMITS CDB: byte 1 (MLOI in SSC-4) must be zero.
 pub fn decode_read_block_limits(cdb: &[u8]) -> Result<(), DecodeError> {
     let [_, b1, _, _, _, _] = cdb_bytes::<6>(cdb)?;

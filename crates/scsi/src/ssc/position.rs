@@ -46,9 +46,15 @@ impl Space6 {
             SpaceCode::Filemarks => 1,
             SpaceCode::EndOfData => 3,
         };
-        let [_, a, b, c] = self.count.to_be_bytes();
-        [0x11, code, a, b, c, 0]
+        space6(code, self.count)
     }
+}
+
+/// SPACE(6) with any 4-bit CODE, as a copy manager forwards a space segment's (11h) CODE to
+/// a drive that may know codes this codec's drive refuses. COUNT is cut to its 24 bits.
+pub fn space6(code: u8, count: i32) -> [u8; 6] {
+    let [_, a, b, c] = count.to_be_bytes();
+    [0x11, code & 0x0f, a, b, c, 0]
 }
 
 /// Where LOCATE goes.
