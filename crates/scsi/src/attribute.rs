@@ -281,4 +281,80 @@ mod tests {
         assert!(host_writable(0x080c) && !host_writable(0x0401) && !host_writable(0x0c00));
         assert_eq!(with_available_data(&[1, 2]), [0, 0, 0, 2, 1, 2]);
     }
+
+    /// SPC-4 Table 240: the standard host attributes of fixed length; 080Ch (VOLUME
+    /// COHERENCY INFORMATION) is variable, the rest of the range unassigned.
+    #[test]
+    fn host_attribute_lengths_are_spc4_table_240() {
+        let table = [
+            (0x0800, 8),   // APPLICATION VENDOR
+            (0x0801, 32),  // APPLICATION NAME
+            (0x0802, 8),   // APPLICATION VERSION
+            (0x0803, 160), // USER MEDIUM TEXT LABEL
+            (0x0804, 12),  // DATE AND TIME LAST WRITTEN
+            (0x0805, 1),   // TEXT LOCALIZATION IDENTIFIER
+            (0x0806, 32),  // BARCODE
+            (0x0807, 80),  // OWNING HOST TEXTUAL NAME
+            (0x0808, 160), // MEDIA POOL
+            (0x0809, 16),  // PARTITION USER TEXT LABEL
+            (0x080a, 1),   // LOAD/UNLOAD AT PARTITION
+            (0x080b, 16),  // APPLICATION FORMAT VERSION
+        ];
+        for (id, len) in table {
+            assert_eq!(host_length(id), Some(len), "{id:04x}");
+        }
+        for id in [0x080c, 0x07ff, 0x0bff, 0x1400] {
+            assert_eq!(host_length(id), None, "{id:04x}");
+        }
+    }
+
+    /// Byte 2 of an attribute: READ ONLY is bit 7, FORMAT bits 1-0; the bits between are
+    /// reserved and not part of FORMAT.
+    #[test]
+    fn attribute_header_bits() {
+        let mut r = Reader::new(b"\x04\x01\x7e\x00\x01Z");
+        let a = Attribute::decode(&mut r).unwrap();
+        assert_eq!((a.id, a.read_only, a.format), (0x0401, false, format::TEXT));
+        let mut r = Reader::new(b"\x04\x01\x80\x00\x00");
+        let a = Attribute::decode(&mut r).unwrap();
+        assert_eq!(
+            (a.read_only, a.format, a.value.len()),
+            (true, format::BINARY, 0)
+        );
+    }
+
+    /// READ ATTRIBUTE's service actions (SPC-4 Table 172): 00h, 01h, 03h and 05h served,
+    /// 02h and 04h (volume list, element addresses) 24/00 at byte 1.
+    #[test]
+    fn read_attribute_service_actions() {
+        let mut c = [0u8; 16];
+        c[0] = 0x8c;
+        for (sa, action) in [
+            (0x00, ReadAttributeAction::Values),
+            (0x01, ReadAttributeAction::List),
+            (0x03, ReadAttributeAction::PartitionList),
+            (0x05, ReadAttributeAction::Supported),
+        ] {
+            c[1] = 0xe0 | sa;
+            assert_eq!(ReadAttribute::decode(&c).unwrap().action, action, "{sa}");
+        }
+        for sa in [0x02, 0x04, 0x06, 0x1f] {
+            c[1] = sa;
+            assert!(ReadAttribute::decode(&c).is_err(), "{sa}");
+        }
+    }
+
+    /// WRITE ATTRIBUTE byte 1: WTC is bit 0; any other bit set is 24/00 with the bit
+    /// pointer at the highest one set.
+    #[test]
+    fn write_attribute_byte_1() {
+        let mut w = [0u8; 16];
+        w[0] = 0x8d;
+        assert!(!WriteAttribute::decode(&w).unwrap().write_through);
+        for (b1, bit) in [(0x03, 1), (0x80, 7), (0x41, 6), (0x10, 4)] {
+            w[1] = b1;
+            let e = WriteAttribute::decode(&w).unwrap_err();
+            assert_eq!((e.offset, e.bit), (1, Some(bit)), "{b1:02x}");
+        }
+    }
 }

@@ -505,6 +505,12 @@ mod tests {
             ..cs
         };
         assert_eq!(huge.transferred_bytes(), None);
+        // 06h (EiB) is the largest byte unit: 15 of them still fit 64 bits.
+        let most = CopyStatus {
+            transfer_count: 15,
+            ..huge
+        };
+        assert_eq!(most.transferred_bytes(), Some(15 << 60));
     }
 
     #[test]
