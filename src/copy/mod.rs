@@ -4,6 +4,7 @@
 //! Front ends reach it through [`CopyService`]; they stay thin.
 
 pub mod engine;
+pub mod flow;
 pub mod io;
 pub mod limit;
 pub mod lists;
