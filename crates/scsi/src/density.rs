@@ -140,4 +140,54 @@ mod tests {
         assert_eq!(&data[28..36], b"U-932   ");
         assert_eq!(&data[36..56], b"Ultrium 9/48T       ");
     }
+
+    /// Byte 1 holds MEDIA (bit 0) and MEDIUM TYPE (bit 1); bytes 2-6 are reserved (the bit
+    /// pointer names the highest bit set); CONTROL's NACA (bit 2) and LINK (bit 0) are not
+    /// supported.
+    #[test]
+    fn cdb_fields_and_reserved_bits() {
+        let c = ReportDensitySupport::decode(&[0x44, 2, 0, 0, 0, 0, 0, 0, 0x34, 0]).unwrap();
+        assert_eq!(
+            (c.media, c.medium_type, c.allocation_length),
+            (false, true, 0x34)
+        );
+        for (byte, value, bit) in [(2, 0x01, 0), (6, 0x80, 7), (3, 0x24, 5)] {
+            let mut cdb = [0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            cdb[byte] = value;
+            let e = ReportDensitySupport::decode(&cdb).unwrap_err();
+            assert_eq!((e.offset, e.bit), (byte, Some(bit)), "byte {byte}");
+        }
+        for (ctl, bit) in [(0x04, 2), (0x01, 0), (0x05, 2)] {
+            let e = ReportDensitySupport::decode(&[0x44, 0, 0, 0, 0, 0, 0, 0, 0, ctl]).unwrap_err();
+            assert_eq!((e.offset, e.bit), (9, Some(bit)), "control {ctl:02x}");
+        }
+        assert!(ReportDensitySupport::decode(&[0x44, 0, 0, 0, 0, 0, 0, 0, 0, 0x02]).is_ok());
+    }
+
+    /// WRTOK bit 7, DUP bit 6, DEFLT bit 5, DLV bit 0 (SSC-4 Table 186); AVAILABLE DENSITY
+    /// SUPPORT LENGTH counts every descriptor.
+    #[test]
+    fn descriptor_flags_and_the_length_of_several() {
+        let d = DensityDescriptor {
+            primary_code: 0x5e,
+            secondary_code: 0x5e,
+            writable: false,
+            duplicate: true,
+            default: false,
+            bits_per_mm: 0x0100_0000,
+            media_width: 0,
+            tracks: 0,
+            capacity_mb: 0,
+            organization: String::new(),
+            name: String::new(),
+            description: String::new(),
+        };
+        let data = density_support_data(&[d.clone(), d]);
+        assert_eq!(data.len(), 4 + 2 * 52);
+        assert_eq!(data[..2], [0, 106]);
+        assert_eq!(data[6], 0x41);
+        // BITS PER MM has 24 bits: a larger value is cut to the largest.
+        assert_eq!(data[9..12], [0xff, 0xff, 0xff]);
+        assert_eq!(data[4 + 52 + 2], 0x41);
+    }
 }
