@@ -1,20 +1,19 @@
 //! `xcopy run`, `xcopy backup`, `xcopy restore` and `xcopy devices`: the local copy manager,
 //! the same one the daemon runs, over the devices of an inventory.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
-use serde_json::json;
 
+pub use super::copy_args::{BackupArgs, Common, DevicesArgs, RestoreArgs, RunArgs};
 use super::input::{parse_hex_text, read_input};
+use super::report::{disk_range, print_start, report, start_json};
 use super::tape_position::{
-    backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
-    Start, TapeCommands,
+    backup_positioning, locate_backup, locate_file, restore_positioning, Reply, Source,
+    TapeCommands,
 };
 use crate::command::{Abort, Nexus};
 use crate::copy::limit::DeviceLimits;
@@ -23,44 +22,9 @@ use crate::copy::manager::CopyManager;
 use crate::copy::run::Progress;
 use crate::device::inventory::{DeviceKind, Inventory, InventoryConfig, InventoryDevice};
 use crate::device::{DataDirection, ScsiDevice};
-use crate::scsi::dump::render_sense;
 use crate::scsi::parameter_list::Supported;
 use crate::scsi::segment_descriptor::CscdId;
-use crate::scsi::{Limits, ParameterList, Sense, SenseKeySpecific};
-
-/// Options every copying subcommand shares.
-#[derive(Clone, Debug, Args)]
-pub struct Common {
-    /// The device inventory (TOML; the daemon config's [[device]] tables). Default: the
-    /// embedded one in the state directory (disk0 and tape0, created on first use).
-    #[arg(short = 'd', long, value_name = "INV.toml")]
-    pub devices: Option<PathBuf>,
-    /// Print one JSON object as the last line of standard output.
-    #[arg(short = 'j', long)]
-    pub json: bool,
-    /// Copy-manager limits (TOML, the [limits] keys); default: xcopyd's.
-    #[arg(long, value_name = "TOML")]
-    pub limits: Option<PathBuf>,
-    /// No progress bar, even on a terminal.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// 1 MiB buffers in the copy engine's pool (4..=1024): the memory a local copy uses
-    /// for data, whatever its size.
-    #[arg(long, value_name = "N", default_value_t = crate::copy::engine::BUFFERS)]
-    pub buffers: u16,
-    /// Read the copy's sources at most RATE bytes per second (sizes as --buffers: 100M,
-    /// 200MiB; a local copy only). The inventory's per-device `limit` applies as well.
-    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
-    pub limit: Option<u64>,
-}
-
-/// `--limit`: a size per second, at least 1.
-fn parse_rate(text: &str) -> Result<u64, String> {
-    match crate::size::parse(text)? {
-        0 => Err("must be at least 1 byte per second".into()),
-        n => Ok(n),
-    }
-}
+use crate::scsi::{Limits, ParameterList, Sense};
 
 /// `--limit` caps the local copy engine; a remote copy manager applies its own limits.
 fn local_only(common: &Common) -> Result<()> {
@@ -68,133 +32,6 @@ fn local_only(common: &Common) -> Result<()> {
         bail!("--limit applies to local copies; the copy manager at --target applies its own ([daemon] copy_limit, device limit)");
     }
     Ok(())
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub common: Common,
-    /// The EXTENDED COPY parameter list (binary, or hex with --inhex; - for stdin).
-    pub list: PathBuf,
-    /// The list is hex text (sg3_utils --inhex style).
-    #[arg(long)]
-    pub inhex: bool,
-    /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN (the
-    /// CSCDs must name devices that copy manager can resolve, e.g. by E4h designator).
-    #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
-    pub target: Option<String>,
-}
-
-#[derive(Clone, Debug, Args)]
-pub struct BackupArgs {
-    #[command(flatten)]
-    pub common: Common,
-    /// Source disk: NAME[:LBA[+BLOCKS]] (default: the whole disk).
-    #[arg(long, value_name = "DISK[:LBA[+BLOCKS]]")]
-    pub from: String,
-    /// Destination tape (inventory name), or a library's cartridge LIBRARY:BARCODE (loaded
-    /// into a free drive for the copy and put back after it).
-    #[arg(long, value_name = "TAPE")]
-    pub to: String,
-    /// Bytes per tape record (variable mode) or per WRITE (fixed mode): sg3_utils number
-    /// syntax, e.g. 256k, 1m, 0x40000.
-    #[arg(short = 't', long, default_value = "256k", value_parser = parse_size)]
-    pub transfer_length: u64,
-    /// Write a filemark after the data.
-    #[arg(long)]
-    pub filemark: bool,
-    /// Write from the beginning of the tape: everything on it is lost. (Default: append
-    /// after the last data, as `mt eod` and a write would, as a new tape file.)
-    #[arg(long, conflicts_with = "position")]
-    pub overwrite: bool,
-    /// Write from the start of tape file FILE (0 = the beginning): it and every later file
-    /// are lost.
-    #[arg(long, value_name = "FILE", value_parser = parse_u32)]
-    pub position: Option<u32>,
-    /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN. The
-    /// disk and tape are then `lun:N` of that target (disk: `lun:N[:LBA[+BLOCKS]]`) or a
-    /// designator (naa./eui./t10.): one of the target's LUNs is resolved as lun:N is;
-    /// another device so named needs --block-length and LBA+BLOCKS for a disk and is taken
-    /// to be in variable mode for a tape.
-    #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
-    pub target: Option<String>,
-    /// The disk's logical block length, for a disk named by designator with --target.
-    #[arg(long, value_parser = parse_size)]
-    pub block_length: Option<u64>,
-}
-
-impl BackupArgs {
-    pub(super) fn placement(&self) -> Placement {
-        match (self.overwrite, self.position) {
-            (true, _) => Placement::Overwrite,
-            (false, Some(n)) => Placement::File(n),
-            (false, None) => Placement::Append,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Args)]
-pub struct RestoreArgs {
-    #[command(flatten)]
-    pub common: Common,
-    /// Source tape (inventory name), read from its current position; or a library's
-    /// cartridge LIBRARY:BARCODE (loaded into a free drive, read from its beginning).
-    #[arg(long, value_name = "TAPE")]
-    pub from: String,
-    /// Destination disk: NAME[:LBA[+BLOCKS]] (default: the whole disk).
-    #[arg(long, value_name = "DISK[:LBA[+BLOCKS]]")]
-    pub to: String,
-    /// Record size the backup was written with.
-    #[arg(short = 't', long, default_value = "256k", value_parser = parse_size)]
-    pub transfer_length: u64,
-    /// Position the tape at its beginning first (LOCATE to logical object 0).
-    #[arg(long, conflicts_with = "file")]
-    pub rewind: bool,
-    /// Read tape file FILE (the number `xcopy backup` printed): rewind, then space over
-    /// FILE filemarks.
-    #[arg(long, value_name = "FILE", value_parser = parse_u32)]
-    pub file: Option<u32>,
-    /// Send the list to a remote copy manager instead: iscsi://HOST[:PORT]/IQN/LUN. The
-    /// disk and tape are then `lun:N` of that target (disk: `lun:N[:LBA[+BLOCKS]]`) or a
-    /// designator (naa./eui./t10.): one of the target's LUNs is resolved as lun:N is;
-    /// another device so named needs --block-length and LBA+BLOCKS for a disk and is taken
-    /// to be in variable mode for a tape.
-    #[arg(long, value_name = "iscsi://HOST[:PORT]/IQN/LUN")]
-    pub target: Option<String>,
-    /// The disk's logical block length, for a disk named by designator with --target.
-    #[arg(long, value_parser = parse_size)]
-    pub block_length: Option<u64>,
-}
-
-impl RestoreArgs {
-    pub(super) fn source(&self) -> Source {
-        match (self.rewind, self.file) {
-            (true, _) => Source::File(0),
-            (false, Some(n)) => Source::File(n),
-            (false, None) => Source::Current,
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct DevicesArgs {
-    /// The device inventory (TOML). Default: the embedded one in the state directory.
-    #[arg(short = 'd', long, value_name = "INV.toml")]
-    pub devices: Option<PathBuf>,
-    /// Print one JSON object as the last line of standard output.
-    #[arg(short = 'j', long)]
-    pub json: bool,
-}
-
-/// A tape file number: decimal or 0x hex.
-fn parse_u32(text: &str) -> Result<u32, String> {
-    let n = parse_size(text)?;
-    u32::try_from(n).map_err(|_| format!("{text:?} is larger than 4294967295"))
-}
-
-/// A number the sg3_utils way ([`crate::size::parse`]).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    crate::size::parse(text)
 }
 
 /// The given inventory, or the embedded default's devices in the state directory (the
@@ -335,42 +172,6 @@ fn backup_to(
     execute(&args.common, manager, &list, disk.bytes(), extra)
 }
 
-/// Says where a backup starts, before it runs (on stderr with --json, so stdout's last line
-/// stays the JSON object).
-pub(super) fn print_start(common: &Common, start: &Start) {
-    let file = match start.file {
-        super::tape_position::UNKNOWN => {
-            "(unknown: the drive has no long-form READ POSITION)".to_string()
-        }
-        n => n.to_string(),
-    };
-    let text = format!(
-        "backup to tape file {file}, starting at block {}{}",
-        start.block,
-        if start.close_previous {
-            " (after a filemark that closes the previous file)"
-        } else {
-            ""
-        }
-    );
-    if common.json {
-        eprintln!("{text}");
-    } else {
-        println!("{text}");
-    }
-}
-
-/// The `tape_file` and `tape_block` members of a backup's JSON line (null when unknown).
-pub(super) fn start_json(start: Option<&Start>) -> serde_json::Map<String, serde_json::Value> {
-    let mut m = serde_json::Map::new();
-    let file = start
-        .map(|s| s.file)
-        .filter(|&f| f != super::tape_position::UNKNOWN);
-    m.insert("tape_file".into(), json!(file));
-    m.insert("tape_block".into(), json!(start.map(|s| s.block)));
-    m
-}
-
 /// A local tape device as [`TapeCommands`].
 struct LocalTape<'a>(&'a dyn ScsiDevice);
 
@@ -491,42 +292,6 @@ fn local_disk(inventory: &Inventory, spec: &str) -> Result<DiskEnd> {
     })
 }
 
-/// The LBA[+BLOCKS] part of a disk argument against the disk's capacity (None: unknown, so
-/// BLOCKS is required) -> (first LBA, blocks).
-pub(super) fn disk_range(
-    spec: &str,
-    range: Option<&str>,
-    capacity: Option<u64>,
-) -> Result<(u64, u64)> {
-    let (lba, blocks) = match (range, capacity) {
-        (None, Some(capacity)) => (0, capacity),
-        (Some(r), _) => {
-            let (l, b) = r.split_once('+').map_or((r, None), |(l, b)| (l, Some(b)));
-            let lba = parse_size(l).map_err(|e| anyhow::anyhow!("{spec}: LBA: {e}"))?;
-            let blocks = match (b, capacity) {
-                (Some(b), _) => {
-                    parse_size(b).map_err(|e| anyhow::anyhow!("{spec}: BLOCKS: {e}"))?
-                }
-                (None, Some(capacity)) => capacity.saturating_sub(lba),
-                (None, None) => {
-                    bail!("{spec}: BLOCKS: the disk's capacity is unknown, give LBA+BLOCKS")
-                }
-            };
-            (lba, blocks)
-        }
-        (None, None) => bail!("{spec}: BLOCKS: the disk's capacity is unknown, give LBA+BLOCKS"),
-    };
-    if let Some(capacity) = capacity {
-        if lba.checked_add(blocks).is_none_or(|end| end > capacity) {
-            bail!("{spec}: LBA {lba} + {blocks} blocks is past the end of the disk ({capacity} blocks)");
-        }
-    }
-    if blocks == 0 {
-        bail!("{spec}: nothing to copy");
-    }
-    Ok((lba, blocks))
-}
-
 /// An inventory tape -> the tape end, in the mode the drive is in (MODE SENSE block
 /// descriptor).
 fn local_tape(inventory: &Inventory, name: &str) -> Result<TapeEnd> {
@@ -536,21 +301,6 @@ fn local_tape(inventory: &Inventory, name: &str) -> Result<TapeEnd> {
 /// Bytes a list will move, for the progress bar (block-counted and byte-counted segments).
 fn total_bytes(list: &ParameterList) -> u64 {
     list.bytes_to_move()
-}
-
-/// The progress bar of a copy of `total` bytes: only on a terminal, and not with --quiet.
-pub(crate) fn progress_bar(common: &Common, total: u64) -> Option<indicatif::ProgressBar> {
-    (!common.quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(total.max(1));
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar
-    })
 }
 
 fn execute(
@@ -580,50 +330,4 @@ fn execute(
         segments,
         extra,
     ))
-}
-
-/// The ddpt-style summary, the sense if the copy failed, and the JSON line; returns the exit
-/// status (the sense key, as sg3_utils does).
-pub(super) fn report(
-    common: &Common,
-    sense: Option<Sense>,
-    bytes: u64,
-    elapsed: Duration,
-    segments: u64,
-    extra: serde_json::Map<String, serde_json::Value>,
-) -> u8 {
-    let secs = elapsed.as_secs_f64();
-    println!("{segments} segments processed, {bytes} bytes copied");
-    if secs > 0.0 {
-        println!(
-            "time to transfer data: {secs:.6} secs at {:.2} MB/sec",
-            bytes as f64 / secs / 1e6
-        );
-    }
-    if let Some(sense) = &sense {
-        print!("{}", render_sense(sense));
-    }
-    if common.json {
-        let field_pointer = sense.as_ref().and_then(|s| match s.sense_key_specific {
-            Some(
-                SenseKeySpecific::Field { pointer, .. } | SenseKeySpecific::Segment { pointer, .. },
-            ) => Some(pointer),
-            _ => None,
-        });
-        let mut line = json!({
-            "status": if sense.is_some() { "check_condition" } else { "good" },
-            "sense_key": sense.as_ref().map(|s| s.key.0),
-            "asc": sense.as_ref().map(|s| s.asc.asc()),
-            "ascq": sense.as_ref().map(|s| s.asc.ascq()),
-            "field_pointer": field_pointer,
-            "segment": sense.as_ref().and_then(|s| s.segment_number),
-            "bytes": bytes,
-            "seconds": secs,
-        });
-        if let Some(object) = line.as_object_mut() {
-            object.extend(extra);
-        }
-        println!("{line}");
-    }
-    sense.map_or(0, |s| s.key.0)
 }

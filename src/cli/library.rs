@@ -74,7 +74,7 @@ pub enum Action {
         generation: u8,
         /// A capacity smaller than the generation's (e.g. 64MiB), kept in the cartridge's
         /// attributes (MAXIMUM CAPACITY IN PARTITION).
-        #[arg(long, value_parser = super::copy::parse_size)]
+        #[arg(long, value_parser = super::copy_args::parse_size)]
         capacity: Option<u64>,
     },
     /// Put SIMH images (named BARCODE.tap) into the library and store them in free slots.

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 pub use generate::XcopydArgs;
 
 pub(crate) mod copy;
+mod copy_args;
 mod decode;
 mod devices;
 mod discover;
@@ -19,6 +20,7 @@ mod library;
 mod ndmp;
 mod progress;
 mod remote;
+mod report;
 mod results_page;
 mod status;
 mod tape_position;

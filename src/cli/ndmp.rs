@@ -69,7 +69,7 @@ pub struct Transfer {
     #[arg(long)]
     pub no_digest: bool,
     /// Bytes per tape record.
-    #[arg(long, default_value = "256k", value_parser = super::copy::parse_size)]
+    #[arg(long, default_value = "256k", value_parser = super::copy_args::parse_size)]
     pub record_size: u64,
 }
 

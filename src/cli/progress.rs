@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
-use super::copy::Common;
+use super::copy_args::Common;
 
 /// How often a copy off a terminal says how far it got.
 pub const EVERY: Duration = Duration::from_secs(30);
@@ -52,7 +52,7 @@ impl Done {
 /// Shows `bytes` (of `total`) moving until `done`: the bar on a terminal (unless
 /// `--quiet`), a stderr line on SIGUSR1, and off a terminal one every [`EVERY`].
 pub fn watch(common: &Common, total: u64, bytes: &AtomicU64, done: &Done) {
-    let bar = super::copy::progress_bar(common, total);
+    let bar = super::report::progress_bar(common, total);
     let signals = SignalFd::with_flags(
         &SigSet::from(Signal::SIGUSR1),
         SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,

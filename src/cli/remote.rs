@@ -10,7 +10,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use super::copy::{disk_range, print_start, report, start_json, BackupArgs, Common, RestoreArgs};
+use super::copy_args::{BackupArgs, Common, RestoreArgs};
+use super::report::{disk_range, print_start, report, start_json};
 use super::tape_position::{
     backup_positioning, locate_backup, locate_file, restore_positioning, Placement, Reply, Source,
     TapeCommands,
