@@ -7,8 +7,7 @@
 
 use super::io::{self, Endpoint, Failure, StreamUnit};
 
-/// Bytes per block-device read or write on the data path.
-pub const CHUNK: usize = 1 << 20;
+pub use super::CHUNK;
 
 /// Where a segment's destination data goes.
 pub enum Sink<'a> {

@@ -5,89 +5,19 @@
 //! the device's status and sense, to be forwarded in COPY ABORTED (SPC-3 6.3.3, Part B 4).
 
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 
 use crate::buf::{AlignedBuf, ALIGN};
-use crate::device::{BlockBackend, Completion, DataDirection, DeviceError, FileSpan, ScsiDevice};
+use crate::device::{Completion, DataDirection, DeviceError, FileSpan};
 use crate::scsi::{Asc, Status};
+
+pub use super::endpoint::Endpoint;
+pub use super::failure::{Failure, Side};
 
 use super::op::Op;
 use super::plan::Planned;
 
 fn aligned(buf: &[u8]) -> bool {
     buf.as_ptr().align_offset(ALIGN) == 0 && buf.len().is_multiple_of(512)
-}
-
-/// Which CSCD of a segment failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    Source,
-    Destination,
-}
-
-/// Why a segment could not be completed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub asc: Asc,
-    /// The side whose device failed, with its status byte and sense, forwarded unchanged.
-    pub device: Option<(Side, Status, Vec<u8>)>,
-    /// The CSCD descriptor index involved (the segment pointer then names it), if any.
-    pub cscd: Option<usize>,
-    /// Otherwise, the byte of the segment descriptor in error (segment pointer, SD=1).
-    pub field: Option<u16>,
-}
-
-impl Failure {
-    pub fn new(asc: Asc) -> Self {
-        Self {
-            asc,
-            device: None,
-            cscd: None,
-            field: None,
-        }
-    }
-
-    /// A failure about CSCD `endpoint` (the segment pointer names its descriptor).
-    pub fn of(asc: Asc, endpoint: &Endpoint) -> Self {
-        Self {
-            cscd: endpoint.cscd,
-            ..Self::new(asc)
-        }
-    }
-
-    /// A failure about byte `field` of the segment descriptor.
-    pub fn at_field(asc: Asc, field: u16) -> Self {
-        Self {
-            field: Some(field),
-            ..Self::new(asc)
-        }
-    }
-}
-
-/// A resolved CSCD: the device and what the copy manager knows about it.
-#[derive(Clone)]
-pub struct Endpoint {
-    pub device: Arc<dyn ScsiDevice>,
-    /// Index of the CSCD descriptor it was resolved from (None for FFFFh).
-    pub cscd: Option<usize>,
-    /// Logical block length (block devices), from the CSCD or READ CAPACITY.
-    pub block_length: u32,
-    /// Number of logical blocks (block devices).
-    pub blocks: u64,
-    pub backend: Option<BlockBackend>,
-    /// The bandwidth limits its reads and writes wait on.
-    pub throttle: super::limit::Throttle,
-}
-
-impl std::fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("device", &self.device.name())
-            .field("cscd", &self.cscd)
-            .field("block_length", &self.block_length)
-            .field("blocks", &self.blocks)
-            .finish()
-    }
 }
 
 /// Sends one CDB; a CHECK CONDITION or a transport error becomes a [`Failure`] for `side`.

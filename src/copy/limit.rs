@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::counter::Counter;
 
-use super::io::{Failure, Side};
+use super::failure::{Failure, Side};
 use crate::command::Abort;
 use crate::metrics::SecondsFamily;
 use crate::scsi::Asc;
 
 /// The smallest burst: one engine chunk, so a single read never goes into debt.
-pub const MIN_BURST: u64 = super::segment::CHUNK as u64;
+pub const MIN_BURST: u64 = super::CHUNK as u64;
 
 /// A waiter looks at its copy's abort at least this often.
 pub const ABORT_POLL: Duration = Duration::from_millis(20);

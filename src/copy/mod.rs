@@ -3,7 +3,9 @@
 //!
 //! Front ends reach it through [`CopyService`]; they stay thin.
 
+pub mod endpoint;
 pub mod engine;
+pub mod failure;
 pub mod flow;
 pub mod io;
 pub mod limit;
@@ -21,6 +23,10 @@ pub mod segment;
 /// What a front end that runs a list watches: its live counters, and a tap on the bytes it
 /// writes to a stream destination.
 pub use run::{Progress, Tap};
+
+/// Bytes per block-device read or write on the data path: the engine's buffers, the chunks
+/// a transfer moves, the smallest burst a bandwidth limit allows.
+pub const CHUNK: usize = 1 << 20;
 
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@ use crate::scsi::persistent_reservation::{PrOutAction, PrOutParameters};
 use crate::scsi::segment_descriptor::Segment;
 use crate::scsi::{ssc, SenseKey};
 
-use super::io::Side;
+use super::failure::Side;
 use super::op::Op;
 
 /// One command a planner asks for: to which side, with which data-out, and how many bytes of

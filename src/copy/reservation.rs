@@ -17,7 +17,8 @@ use crate::device::DataDirection;
 use crate::scsi::sbc::ReadWriteCdb;
 use crate::scsi::{Asc, Status};
 
-use super::io::{Endpoint, Failure, Side};
+use super::endpoint::Endpoint;
+use super::failure::{Failure, Side};
 
 /// The copy manager's I_T nexus.
 pub fn nexus() -> Nexus {
