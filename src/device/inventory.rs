@@ -388,6 +388,25 @@ fn open_tape(c: &DeviceConfig) -> Result<Arc<dyn ScsiDevice>, InventoryError> {
     Ok(Arc::new(tape))
 }
 
+/// An error in field `field` of device `device`'s table.
+fn field_err(device: &str, field: &str, message: &str) -> InventoryError {
+    InventoryError::Field {
+        device: device.to_string(),
+        field: field.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// The `kind` value a device table names `kind` with.
+fn kind_name(kind: DeviceKind) -> &'static str {
+    match kind {
+        DeviceKind::Disk => "disk",
+        DeviceKind::Tape => "tape",
+        DeviceKind::Sg => "sg",
+        DeviceKind::Changer => "changer",
+    }
+}
+
 #[cfg(test)]
 #[path = "inventory_tests.rs"]
 mod tests;

@@ -15,6 +15,14 @@
 use super::message::{encode_env, Addr, Error, Pval};
 use super::xdr::{DecodeError, Put, Reader};
 
+/// What the session does after a request (the agents answer with it).
+pub enum Next {
+    /// Reply with this header error (NO_ERR: with this body).
+    Reply(Error, Vec<u8>),
+    /// No reply (CONNECT_CLOSE): close the connection.
+    Close,
+}
+
 /// A reply whose body is only its error.
 pub fn error_only(e: Error) -> Vec<u8> {
     let mut b = Vec::new();

@@ -10,6 +10,7 @@ use super::config_service as config;
 use super::conn::{read_record, Conn};
 use super::header::{Header, MessageType, HEADER_LEN};
 use super::message::{code, AuthData, Error, ExecuteCdb, Request, AUTH_MD5, AUTH_TEXT};
+use super::reply::Next;
 use super::reply::{self, CdbReply};
 use super::services::Services;
 use super::tape::TapeDrive;
@@ -22,14 +23,6 @@ use crate::ndmp::message::{MtioOp, TapeMode};
 /// NOTIFY_CONNECTION_STATUS reasons.
 const CONNECTED: u32 = 0;
 const SHUTDOWN: u32 = 1;
-
-/// What the session does after a request.
-pub enum Next {
-    /// Reply with this header error (NO_ERR: with this body).
-    Reply(Error, Vec<u8>),
-    /// No reply (CONNECT_CLOSE): close the connection.
-    Close,
-}
 
 fn ok(body: Vec<u8>) -> Next {
     Next::Reply(Error::NO_ERR, body)

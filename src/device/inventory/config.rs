@@ -36,7 +36,7 @@
 use std::path::{Path, PathBuf};
 
 use super::device_table::parse_device;
-use super::{derived_designator, InventoryError};
+use super::{derived_designator, field_err, InventoryError};
 use crate::device::library::config::parse_libraries;
 use crate::device::library::LibraryConfig;
 use crate::device::sg::DEFAULT_TIMEOUT_MS;
@@ -250,23 +250,6 @@ impl InventoryConfig {
             l.designators = vec![derived_designator(Some(&id), &l.name)];
         }
         Ok(())
-    }
-}
-
-pub(super) fn field_err(device: &str, field: &str, message: &str) -> InventoryError {
-    InventoryError::Field {
-        device: device.to_string(),
-        field: field.to_string(),
-        message: message.to_string(),
-    }
-}
-
-pub(super) fn kind_name(kind: DeviceKind) -> &'static str {
-    match kind {
-        DeviceKind::Disk => "disk",
-        DeviceKind::Tape => "tape",
-        DeviceKind::Sg => "sg",
-        DeviceKind::Changer => "changer",
     }
 }
 

@@ -3,8 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{field_err, kind_name};
-use super::{DeviceConfig, DeviceKind, InventoryError, MAX_QUEUE_DEPTH};
+use super::{field_err, kind_name, DeviceConfig, DeviceKind, InventoryError, MAX_QUEUE_DEPTH};
 use crate::device::library::lto;
 use crate::scsi::designator::{parse_hex, Designator};
 

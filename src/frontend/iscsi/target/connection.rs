@@ -12,14 +12,28 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::data_out::PendingWrite;
-use super::executor::{Executor, Queue};
+use super::executor::{Executor, Queue, ReadyTask};
 use super::login_phase::{is_timeout, login, LoggedIn, SILENT};
 use super::window::{sn_le, CmdWindow};
 use super::writer::{lock, read_pdu, Deadline, ReadError, Writer};
 use super::{abort_all, Session, Shared};
 use crate::frontend::iscsi::login::{self, Params, TextKeys};
 use crate::frontend::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu, PduError};
+
+/// A write command still collecting data-out.
+pub(super) struct PendingWrite {
+    pub(super) task: ReadyTask,
+    pub(super) expected: usize,
+    /// The end of the current sequence (unsolicited burst or R2T'd burst).
+    pub(super) sequence_end: usize,
+    /// TTT the Data-Out must carry (ffffffffh for unsolicited).
+    pub(super) ttt: u32,
+    pub(super) data_sn: u32,
+    pub(super) r2t_sn: u32,
+    /// When Data-Out for it last arrived (or the command did): a write that stalls for
+    /// `data_out_timeout` is ended.
+    pub(super) progress: Instant,
+}
 
 /// The most one PDU may take to arrive once its first byte has (a slow sender holding a
 /// half-sent PDU is closed).

@@ -7,49 +7,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::connection::{Connection, Next};
-use super::executor::Executor;
+use super::connection::{Connection, Next, PendingWrite};
+use super::executor::{Executor, ReadyTask};
 use super::writer::send_result;
 use super::TaskEntry;
 use crate::command::{Abort, CommandResult};
 use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::pdu::{reject, Bhs, Opcode, Pdu};
 use crate::scsi::{Asc, Sense, SenseKey, Status};
-
-/// A command whose data-out is complete, ready for the executor.
-pub(super) struct ReadyTask {
-    pub(super) itt: u32,
-    pub(super) lun: u64,
-    pub(super) cdb: Vec<u8>,
-    pub(super) data_out: Vec<u8>,
-    pub(super) data_in_len: usize,
-    pub(super) abort: Abort,
-    /// May run beside other such tasks and complete out of order: a SIMPLE READ/WRITE on
-    /// a disk ([`Dispatcher::concurrent`]). Any other task runs alone, in order.
-    pub(super) concurrent: bool,
-    /// Runs whatever else runs: a SIMPLE RECEIVE COPY RESULTS, which only reads the copy
-    /// manager's records, so COPY STATUS can report a list in progress on the same I_T
-    /// nexus (SPC-4 6.18: the results of a "current" EXTENDED COPY).
-    pub(super) independent: bool,
-    /// Bytes of the connection's Data-Out allowance this task's buffer holds, given back
-    /// when it ends ([`Session::buffered`]).
-    pub(super) charge: usize,
-}
-
-/// A write command still collecting data-out.
-pub(super) struct PendingWrite {
-    pub(super) task: ReadyTask,
-    pub(super) expected: usize,
-    /// The end of the current sequence (unsolicited burst or R2T'd burst).
-    pub(super) sequence_end: usize,
-    /// TTT the Data-Out must carry (ffffffffh for unsolicited).
-    pub(super) ttt: u32,
-    pub(super) data_sn: u32,
-    pub(super) r2t_sn: u32,
-    /// When Data-Out for it last arrived (or the command did): a write that stalls for
-    /// `data_out_timeout` is ended.
-    pub(super) progress: Instant,
-}
 
 impl Connection {
     pub(super) fn scsi_command(&mut self, pdu: Pdu, tx: &Arc<Executor>) -> io::Result<Next> {

@@ -7,11 +7,31 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
-use super::data_out::ReadyTask;
 use super::window::CmdWindow;
 use super::writer::{lock, send_result, Writer};
 use super::{Session, Shared};
 use crate::buf::AlignedBuf;
+use crate::command::Abort;
+
+/// A command whose data-out is complete, ready for the executor.
+pub(super) struct ReadyTask {
+    pub(super) itt: u32,
+    pub(super) lun: u64,
+    pub(super) cdb: Vec<u8>,
+    pub(super) data_out: Vec<u8>,
+    pub(super) data_in_len: usize,
+    pub(super) abort: Abort,
+    /// May run beside other such tasks and complete out of order: a SIMPLE READ/WRITE on
+    /// a disk ([`Dispatcher::concurrent`]). Any other task runs alone, in order.
+    pub(super) concurrent: bool,
+    /// Runs whatever else runs: a SIMPLE RECEIVE COPY RESULTS, which only reads the copy
+    /// manager's records, so COPY STATUS can report a list in progress on the same I_T
+    /// nexus (SPC-4 6.18: the results of a "current" EXTENDED COPY).
+    pub(super) independent: bool,
+    /// Bytes of the connection's Data-Out allowance this task's buffer holds, given back
+    /// when it ends ([`Session::buffered`]).
+    pub(super) charge: usize,
+}
 
 /// Most workers one connection runs its commands on (started only as its queue fills).
 /// Measured with iscsi-perf, 32 x 128 KiB READs in flight on an O_DIRECT image: a read
