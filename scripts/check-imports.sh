@@ -121,3 +121,6 @@ if ($bad) {
 }
 print "check-imports: $seen cross-module paths follow the rules (" . scalar(keys %used) . " known exceptions in use)\n";
 '
+
+# And no cycle between sibling modules, at any depth (the known ones listed there).
+exec python3 scripts/check-cycles.py
