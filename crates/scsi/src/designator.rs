@@ -324,4 +324,82 @@ mod tests {
         plain.association = association::TARGET_PORT;
         assert!(!plain.matches(&d));
     }
+
+    /// T10 VENDOR IDENTIFICATION: 1-255 ASCII characters (the DESIGNATOR LENGTH byte).
+    #[test]
+    fn t10_names_are_1_to_255_ascii_characters() {
+        let longest = format!("t10.{}", "v".repeat(255));
+        assert_eq!(Designator::parse_name(&longest).unwrap().value.len(), 255);
+        for bad in [
+            "t10.".to_string(),
+            format!("t10.{}", "v".repeat(256)),
+            "t10.caf\u{e9}".to_string(),
+        ] {
+            assert!(Designator::parse_name(&bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A SCSI name string is NUL-terminated and padded to a multiple of 4 bytes, at most 255
+    /// (SPC-4 7.8.6.11: so at most 252).
+    #[test]
+    fn scsi_name_strings_are_padded_and_bounded() {
+        let d = Designator::parse_name("iqn.a").unwrap();
+        assert_eq!(d.value, b"iqn.a\0\0\0");
+        let d = Designator::parse_name("name.abc").unwrap();
+        assert_eq!(d.value, b"abc\0");
+        let fits = format!("iqn.{}", "x".repeat(247));
+        assert_eq!(Designator::parse_name(&fits).unwrap().value.len(), 252);
+        for n in [248, 300] {
+            let long = format!("iqn.{}", "x".repeat(n));
+            assert!(Designator::parse_name(&long).is_err(), "{n}");
+        }
+    }
+
+    /// SPC-4 Table 459's designator types by name; 9h-Fh reserved.
+    #[test]
+    fn type_names() {
+        let names = [
+            "vendor specific",
+            "T10 vendor ID",
+            "EUI-64",
+            "NAA",
+            "relative target port",
+            "target port group",
+            "logical unit group",
+            "MD5 logical unit identifier",
+            "SCSI name string",
+            "reserved",
+        ];
+        for (t, name) in names.iter().enumerate() {
+            let d = Designator::logical_unit(t as u8, code_set::BINARY, vec![1]);
+            assert_eq!(d.type_name(), *name, "type {t}");
+        }
+    }
+
+    /// Display: the inventory's name where it has one; a T10 value that is not ASCII, or any
+    /// other type, as `typeT/codesetC/assocA:hex`. Debug adds an association other than the
+    /// logical unit's.
+    #[test]
+    fn display_and_debug_forms() {
+        let t10 = Designator::logical_unit(
+            designator_type::T10_VENDOR_ID,
+            code_set::ASCII,
+            vec![b'a', 0xe9],
+        );
+        assert_eq!(t10.to_string(), "type1/codeset2/assoc0:61e9");
+        let mut port = Designator::logical_unit(
+            designator_type::RELATIVE_TARGET_PORT,
+            code_set::BINARY,
+            vec![0, 0, 0, 1],
+        );
+        assert_eq!(
+            format!("{port:?}"),
+            "Designator(type4/codeset1/assoc0:00000001)"
+        );
+        port.association = association::TARGET_PORT;
+        assert_eq!(
+            format!("{port:?}"),
+            "Designator(type4/codeset1/assoc1:00000001, association 1)"
+        );
+    }
 }

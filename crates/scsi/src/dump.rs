@@ -312,3 +312,31 @@ pub fn hex_spaced(bytes: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Asc, SenseKey};
+
+    /// The one-line form logs and status use: KEY/ASC/ASCQ in hex, then the names.
+    #[test]
+    fn sense_summary_is_key_asc_ascq_and_names() {
+        let sense = Sense::new(
+            SenseKey::COPY_ABORTED,
+            Asc::COPY_TARGET_DEVICE_NOT_REACHABLE,
+        );
+        assert_eq!(
+            sense_summary(&sense),
+            "0a/0d/02 COPY ABORTED, COPY TARGET DEVICE NOT REACHABLE"
+        );
+    }
+
+    /// Up to 64 bytes shown whole; beyond, the first 64 and how many more.
+    #[test]
+    fn hex_forms() {
+        assert_eq!(hex(&[0xde; 64]), "de".repeat(64));
+        assert_eq!(hex(&[0xde; 65]), format!("{}… (1 more)", "de".repeat(64)));
+        assert_eq!(hex_spaced(&[0xde, 0xad, 0x01]), "de ad 01");
+        assert_eq!(hex_spaced(&[]), "");
+    }
+}

@@ -112,3 +112,23 @@ impl fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a refusal is logged with: the ASC's name and code, the byte, the bit.
+    #[test]
+    fn display_names_the_asc_byte_and_bit() {
+        let e = DecodeError::invalid_bit(12, 3);
+        assert_eq!(
+            e.to_string(),
+            "INVALID FIELD IN PARAMETER LIST (26/00) at byte 12 bit 3"
+        );
+        let e = DecodeError::new(Reason::Truncated, 40);
+        assert_eq!(
+            e.to_string(),
+            "PARAMETER LIST LENGTH ERROR (1A/00) at byte 40"
+        );
+    }
+}

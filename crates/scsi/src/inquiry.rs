@@ -351,6 +351,29 @@ mod tests {
         assert_eq!(StandardInquiry::decode(&out).unwrap(), inq);
     }
 
+    /// A changer claims SMC-3 (0480h); a type without a command set here claims none.
+    #[test]
+    fn changer_claims_smc3() {
+        let inq = StandardInquiry::new(PeripheralDeviceType::MEDIUM_CHANGER, "X", "C", "1");
+        assert_eq!(inq.version_descriptors[..3], [0x0060, 0x0300, 0x0480]);
+        let other = StandardInquiry::new(PeripheralDeviceType(0x05), "X", "R", "1");
+        assert_eq!(other.version_descriptors[..3], [0x0060, 0x0300, 0]);
+    }
+
+    /// A VPD page's header: PERIPHERAL QUALIFIER 000b and the device type, the page code,
+    /// PAGE LENGTH.
+    #[test]
+    fn vpd_page_header() {
+        assert_eq!(
+            vpd_page(PeripheralDeviceType::MEDIUM_CHANGER, 0x80, b"ab"),
+            [0x08, 0x80, 0, 2, b'a', b'b']
+        );
+        assert_eq!(
+            vpd_page(PeripheralDeviceType::DIRECT_ACCESS, 0x83, &[]),
+            [0x00, 0x83, 0, 0]
+        );
+    }
+
     #[test]
     fn disk_claims_sbc3_and_short_data_has_no_descriptors() {
         let inq = StandardInquiry::new(PeripheralDeviceType::DIRECT_ACCESS, "X", "D", "1");

@@ -439,3 +439,7 @@ pub fn evaluate(bytes: &[u8], limits: &Limits, supported: Supported<'_>) -> Verd
     }
     Verdict::Accepted(list)
 }
+
+#[cfg(test)]
+#[path = "parameter_list_tests.rs"]
+mod tests;
