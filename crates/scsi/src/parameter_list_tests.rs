@@ -90,3 +90,96 @@ fn inline_data_may_reach_the_maximum() {
         DecodeError::new(Reason::InlineDataLengthExceeded, 12)
     );
 }
+
+/// A list in the TOML form `xcopy run` reads.
+fn from_toml(text: &str) -> ParameterList {
+    toml::from_str(text).unwrap()
+}
+
+const CSCDS: &str = r#"
+[[cscd]]
+peripheral_device_type = 0
+identifier = { type = "identification", designator = "naa.5001405a1b2c3d01" }
+parameters = { class = "block", pad = false, block_length = 4096 }
+
+[[cscd]]
+peripheral_device_type = 0
+identifier = { type = "identification", designator = "naa.5001405a1b2c3d02" }
+parameters = { class = "block", pad = false, block_length = 0 }
+
+[[cscd]]
+peripheral_device_type = 1
+identifier = { type = "identification", designator = "naa.5001405a1b2c3d03" }
+parameters = { class = "stream", pad = false, fixed = false, block_length = 0 }
+"#;
+
+/// What progress counts each segment for: blocks times the block CSCD's block length
+/// (512 when it gives 0, or when the CSCD is not in the list), the byte counts of the
+/// byte-range, stream and inline segments, nothing for the others.
+#[test]
+fn bytes_to_move_counts_each_segment_by_its_units() {
+    let segments = r#"
+[[segment]]
+type = "block_to_stream"
+source = 0
+destination = 2
+stream_transfer_length = 4096
+blocks = 3
+lba = 0
+
+[[segment]]
+type = "stream_to_block"
+source = 2
+destination = 1
+stream_transfer_length = 512
+blocks = 2
+lba = 0
+
+[[segment]]
+type = "block_to_block"
+source = 7
+destination = 0
+blocks = 5
+source_lba = 0
+destination_lba = 0
+
+[[segment]]
+type = "stream_to_stream"
+source = 2
+destination = 2
+source_transfer_length = 100
+destination_transfer_length = 100
+byte_count = 100
+
+[[segment]]
+type = "inline_to_stream"
+destination = 2
+stream_transfer_length = 10
+inline_offset = 0
+bytes = 10
+
+[[segment]]
+type = "write_filemarks"
+destination = 2
+count = 1
+"#;
+    let l = from_toml(&format!("list_identifier = 1\n{CSCDS}{segments}"));
+    let each: Vec<u64> = (0..7).map(|i| l.segment_bytes(i)).collect();
+    assert_eq!(each, [3 * 4096, 2 * 512, 5 * 512, 100, 10, 0, 0]);
+    assert_eq!(l.bytes_to_move(), 3 * 4096 + 2 * 512 + 5 * 512 + 100 + 10);
+}
+
+/// Inline data in TOML: hex (with or without separators), `{ text = "…" }`, or empty; text
+/// that is neither is refused.
+#[test]
+fn inline_data_is_hex_or_text() {
+    let l = from_toml("list_identifier = 1\ninline_data = \"a5:b6\"\n");
+    assert_eq!(l.inline_data, [0xa5, 0xb6]);
+    let l = from_toml("list_identifier = 1\ninline_data = { text = \"hi\" }\n");
+    assert_eq!(l.inline_data, b"hi");
+    let l = from_toml("list_identifier = 1\ninline_data = \"\"\n");
+    assert!(l.inline_data.is_empty());
+    let bad: Result<ParameterList, _> =
+        toml::from_str("list_identifier = 1\ninline_data = \"zz\"\n");
+    assert!(bad.unwrap_err().to_string().contains("is not hex"));
+}

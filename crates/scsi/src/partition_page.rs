@@ -291,6 +291,37 @@ mod tests {
         add_page(&mut data, true, &[1, 2]);
         assert_eq!(data[..2], [0, 8]);
     }
+
+    /// The changeable mask (SSC-4 8.3.4): ADDITIONAL PARTITIONS DEFINED, byte 4's flags but
+    /// POFM, PARTITION UNITS, both sizes; PAGE LENGTH 0Ah.
+    #[test]
+    fn changeable_mask() {
+        assert_eq!(
+            PartitionPage::changeable(),
+            [0x11, 0x0a, 0, 0xff, 0xf8, 0, 0x0f, 0, 0xff, 0xff, 0xff, 0xff]
+        );
+    }
+
+    /// A size descriptor counts only when both its bytes are inside PAGE LENGTH.
+    #[test]
+    fn sizes_past_the_page_length_are_zero() {
+        // PAGE LENGTH 7: the page ends at byte 8, halfway through the first size.
+        let page = [0x11, 0x07, 0, 1, 0x20, 3, 0, 0, 0x12, 0x34, 0x56, 0x78];
+        assert_eq!(PartitionPage::decode(&page, 0).unwrap().sizes, [0, 0]);
+        let page = [0x11, 0x08, 0, 1, 0x20, 3, 0, 0, 0x12, 0x34, 0x56, 0x78];
+        assert_eq!(PartitionPage::decode(&page, 0).unwrap().sizes, [0x1234, 0]);
+    }
+
+    /// PSUM 00b counts bytes whatever PARTITION UNITS says; 11b counts 10^units.
+    #[test]
+    fn size_units() {
+        let mut p = PartitionPage::single();
+        p.units = 3;
+        for (psum, unit) in [(0, 1), (1, 1_000), (2, 1_000_000), (3, 1_000)] {
+            p.flags = psum << 3;
+            assert_eq!(p.unit(), unit, "PSUM {psum}");
+        }
+    }
 }
 
 #[cfg(test)]
