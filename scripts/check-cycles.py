@@ -24,9 +24,6 @@ KNOWN = {
     ((), frozenset({"device", "objstore"})): "a library opens its object-store gateway "
     "itself (scripts/check-imports.sh's one exception); a store registry in device, filled "
     "by the daemon, would end it",
-    (("device",), frozenset({"inventory", "library"})): "the inventory opens libraries, and "
-    "a library's drives are read as inventory device tables (DeviceConfig, DeviceKind); "
-    "those types in a module below both would end it",
 }
 
 

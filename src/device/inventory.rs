@@ -15,6 +15,7 @@
 mod config;
 mod designators;
 mod device_table;
+mod libraries;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -166,7 +167,7 @@ impl Inventory {
     /// unchanged (a configuration reload): a tape keeps its position, and no image is ever
     /// open twice through two devices with their own state.
     pub fn reopen(config: &InventoryConfig, previous: &Self) -> Result<Self, InventoryError> {
-        let (libraries, drives) = super::library::config::open_libraries(config, previous)?;
+        let (libraries, drives) = libraries::open_libraries(config, previous)?;
         let mut opened = Vec::with_capacity(config.devices.len() + libraries.len());
         for c in &config.devices {
             let (device, designators) = match drives.get(&c.name) {

@@ -36,8 +36,8 @@
 use std::path::{Path, PathBuf};
 
 use super::device_table::parse_device;
+use super::libraries::parse_libraries;
 use super::{derived_designator, field_err, InventoryError};
-use crate::device::library::config::parse_libraries;
 use crate::device::library::LibraryConfig;
 use crate::device::sg::DEFAULT_TIMEOUT_MS;
 use crate::scsi::designator::Designator;
