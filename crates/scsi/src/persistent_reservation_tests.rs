@@ -274,3 +274,108 @@ proptest::proptest! {
         let _ = TransportId::decode(&mut Reader::new(&data));
     }
 }
+
+/// Every service action of PERSISTENT RESERVE IN (SPC-4 Table 167) and OUT (Table 172)
+/// decodes to itself and encodes back to its code; CONTROL's NACA (bit 2) and LINK (bit 0)
+/// are 24/00 with the bit named.
+#[test]
+fn every_service_action_round_trips() {
+    for (code, action) in [
+        (0, PrInAction::ReadKeys),
+        (1, PrInAction::ReadReservation),
+        (2, PrInAction::ReportCapabilities),
+        (3, PrInAction::ReadFullStatus),
+    ] {
+        let cdb = [0x5e, 0xe0 | code, 0, 0, 0, 0, 0, 0, 8, 0];
+        assert_eq!(PrInCdb::decode(&cdb).unwrap().action, action, "{code}");
+    }
+    for code in 0..8u8 {
+        let cdb = [0x5f, code, 0x10 | 0x03, 0, 0, 0, 0, 0, 24, 0];
+        let c = PrOutCdb::decode(&cdb).unwrap();
+        assert_eq!(c.action.code(), code);
+        assert_eq!((c.scope, c.type_code), (1, 3));
+        assert_eq!(c.encode(), cdb, "{code}");
+    }
+    for (ctl, bit) in [(0x04, 2), (0x01, 0), (0x05, 2)] {
+        let e = PrInCdb::decode(&[0x5e, 0, 0, 0, 0, 0, 0, 0, 8, ctl]).unwrap_err();
+        assert_eq!((e.offset, e.bit), (9, Some(bit)), "{ctl:02x}");
+    }
+    assert!(PrInCdb::decode(&[0x5e, 0, 0, 0, 0, 0, 0, 0, 8, 0x02]).is_ok());
+}
+
+/// Registrants have access under the registrants-only and all-registrants types, not
+/// under Write Exclusive or Exclusive Access (SPC-4 Table 170).
+#[test]
+fn which_types_admit_registrants() {
+    let admits: Vec<bool> = ReservationType::ALL
+        .iter()
+        .map(|t| t.admits_registrants())
+        .collect();
+    assert_eq!(admits, [false, false, true, true, true, true]);
+}
+
+/// An iSCSI name in a TransportID is at most 223 bytes, plus ",i,0x" and the ISID's 12 hex
+/// digits: 240 in all.
+#[test]
+fn transport_id_names_are_at_most_240_bytes() {
+    let longest = format!("iqn.{},i,0x400000000001", "n".repeat(240 - 4 - 17));
+    assert_eq!(longest.len(), 240);
+    let t = TransportId::decode(&mut Reader::new(&tid(&longest, 1))).unwrap();
+    assert_eq!(t.name.len(), 223);
+    let too_long = format!("iqn.{},i,0x400000000001", "n".repeat(241 - 4 - 17));
+    assert!(TransportId::decode(&mut Reader::new(&tid(&too_long, 1))).is_err());
+    // ADDITIONAL LENGTH 20, the least.
+    let short = tid("iqn.a", 0);
+    assert_eq!(short[3], 20);
+    assert!(TransportId::decode(&mut Reader::new(&short)).is_ok());
+}
+
+/// A bad TransportID is 26/00 at its own ISCSI NAME field, wherever it sits in the list.
+#[test]
+fn transport_id_errors_point_into_the_list() {
+    let at = 8;
+    for bad in [
+        tid("", 0),
+        tid("iqn.a:b", 1),
+        tid("iqn.a:b,i,0xzz", 1),
+        tid(",i,0x400000000001", 1),
+    ] {
+        let mut list = vec![0u8; at];
+        list.extend(&bad);
+        let mut r = Reader::new(&list);
+        r.skip(at).unwrap();
+        let e = TransportId::decode(&mut r).unwrap_err();
+        assert_eq!(e.offset, at + 4, "{bad:02x?}");
+    }
+}
+
+/// SPEC_I_PT (byte 20 bit 3) refused for any service action but REGISTER; APTPL (bit 0)
+/// alone is fine.
+#[test]
+fn only_spec_i_pt_is_refused_outside_register() {
+    let mut list = vec![0u8; 24];
+    list[20] = 0x01;
+    assert!(PrOutParameters::decode(&list, 24, false).unwrap().aptpl);
+    list[20] = 0x08;
+    let e = PrOutParameters::decode(&list, 24, false).unwrap_err();
+    assert_eq!((e.offset, e.bit), (20, Some(3)));
+}
+
+/// REGISTER AND MOVE's byte 17: UNREG is bit 1, APTPL bit 0; a list under 24 bytes is a
+/// PARAMETER LIST LENGTH ERROR even when the CDB says as much.
+#[test]
+fn register_and_move_flags_and_short_lists() {
+    let t = tid("iqn.dest:host,i,0x400000000001", 1);
+    let mut list = vec![0u8; 24];
+    list[20..24].copy_from_slice(&(t.len() as u32).to_be_bytes());
+    list.extend_from_slice(&t);
+    for (b17, unreg, aptpl) in [(0x02, true, false), (0x01, false, true), (0, false, false)] {
+        list[17] = b17;
+        let p = RegisterAndMoveParameters::decode(&list, list.len() as u32).unwrap();
+        assert_eq!((p.unreg, p.aptpl), (unreg, aptpl), "{b17:02x}");
+    }
+    for n in [20, 23] {
+        let e = RegisterAndMoveParameters::decode(&list[..n], n as u32).unwrap_err();
+        assert_eq!(e.reason, Reason::ParameterListLength, "{n}");
+    }
+}
