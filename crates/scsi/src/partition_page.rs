@@ -312,6 +312,15 @@ mod tests {
         assert_eq!(PartitionPage::decode(&page, 0).unwrap().sizes, [0x1234, 0]);
     }
 
+    /// Two partitions both FFFFh ("the rest") share the medium equally.
+    #[test]
+    fn two_rest_partitions_share_the_medium() {
+        let mut p = PartitionPage::single();
+        p.additional = 1;
+        p.sizes = [0xffff, 0xffff];
+        assert_eq!(p.partition_bytes(1000 << 20), [500 << 20, 500 << 20]);
+    }
+
     /// PSUM 00b counts bytes whatever PARTITION UNITS says; 11b counts 10^units.
     #[test]
     fn size_units() {
