@@ -9,6 +9,7 @@
 # SCOPE is one of the presets below (each names its files and its tests), or a path to a
 # .rs file under src/ (then the whole test suite runs for each mutant: slow).
 #   segment | run | manager | copy-io | engine      src/copy/* (run: run.rs and run/*.rs)
+#   flow | plan                                      src/copy/flow.rs; plan.rs and op.rs
 #   cmdsn | tasks | login                            the iSCSI target's CmdSN window, its task logic,
 #                                                    login
 #   scsi                                             the whole codec, the crate crates/scsi, tested
@@ -47,7 +48,12 @@ case $scope in
   segment) files=(src/copy/segment.rs); tests=(--lib "${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
   run) files=(src/copy/run.rs src/copy/run/byte_ranges.rs src/copy/run/copies.rs src/copy/run/operations.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
   manager) files=(src/copy/manager.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
-  copy-io) files=(src/copy/io.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
+  copy-io) files=(src/copy/io.rs src/copy/failure.rs src/copy/endpoint.rs); tests=("${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
+  # The destination side of a transfer: the engine's tests push into a Flow too.
+  flow) files=(src/copy/flow.rs); tests=(--lib "${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
+  # The planners and typed ops: their own unit tests, and the segments that carry them out.
+  plan) files=(src/copy/plan.rs src/copy/op.rs); tests=(--lib "${copy_tests[@]}")
+        binfilter=(copy::plan copy::op operations:: reservations:: "${copy_filter[@]}") ;;
   engine) files=(src/copy/engine.rs); tests=(--lib "${copy_tests[@]}"); binfilter=("${copy_filter[@]}") ;;
   # The iSCSI target (src/frontend/iscsi/target/): the CmdSN window and the reader that
   # applies it; the task logic (task management, the executor, command intake); login.
