@@ -336,6 +336,8 @@ fn transport_id_errors_point_into_the_list() {
     let at = 8;
     for bad in [
         tid("", 0),
+        // Format 00b names the initiator device: no ISID in it.
+        tid("iqn.a:b,i,0x400000000001", 0),
         tid("iqn.a:b", 1),
         tid("iqn.a:b,i,0xzz", 1),
         tid(",i,0x400000000001", 1),
