@@ -339,3 +339,120 @@ fn read_capacity_16_data_decodes_what_it_encodes() {
     assert_eq!(decode_read_capacity_16_data(&data[..11]), None);
     assert_eq!(decode_read_capacity_16_data(&[0xff; 12]), None);
 }
+
+/// FUA is byte 1 bit 3 and DPO bit 4 in READ/WRITE(10/12/16) (SBC-3 5.7-5.10, 5.25-5.28),
+/// in COMPARE AND WRITE and ORWRITE(16); each is read alone.
+#[test]
+fn fua_and_dpo_are_their_own_bits() {
+    for (b1, fua, dpo) in [
+        (0x00, false, false),
+        (0x08, true, false),
+        (0x10, false, true),
+    ] {
+        let rw = ReadWriteCdb::decode(&[0x28, b1, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap();
+        assert_eq!((rw.fua, rw.dpo), (fua, dpo), "READ(10) {b1:02x}");
+        let mut cdb = [0u8; 16];
+        cdb[0] = 0x89;
+        cdb[1] = b1;
+        cdb[13] = 1;
+        let c = crate::sbc_extra::CompareAndWriteCdb::decode(&cdb).unwrap();
+        assert_eq!((c.fua, c.dpo), (fua, dpo), "COMPARE AND WRITE {b1:02x}");
+        cdb[0] = 0x8b;
+        let o = crate::sbc_extra::decode_orwrite_16(&cdb).unwrap();
+        assert_eq!((o.fua, o.dpo), (fua, dpo), "ORWRITE(16) {b1:02x}");
+    }
+    let w = WriteVerifyCdb::decode(&[0x2e, 0x02, 0, 0, 0, 0, 0, 0, 1, 0]).unwrap();
+    assert!(!w.dpo);
+}
+
+/// SYNCHRONIZE CACHE: IMMED is byte 1 bit 1 in both forms; the whole-medium form is all
+/// zeros but its opcode.
+#[test]
+fn synchronize_cache_immed() {
+    assert_eq!(
+        SynchronizeCacheCdb::whole_10(),
+        [0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    );
+    assert!(
+        !SynchronizeCacheCdb::decode(&SynchronizeCacheCdb::whole_10())
+            .unwrap()
+            .immed
+    );
+    assert!(
+        SynchronizeCacheCdb::decode(&[0x35, 0x02, 0, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap()
+            .immed
+    );
+    let mut c16 = [0u8; 16];
+    c16[0] = 0x91;
+    assert!(!SynchronizeCacheCdb::decode(&c16).unwrap().immed);
+    c16[1] = 0x02;
+    assert!(SynchronizeCacheCdb::decode(&c16).unwrap().immed);
+}
+
+/// READ CAPACITY(16) with PMI 0 needs LBA 0 (SBC-3 5.16.1): 24/00 at byte 2 otherwise;
+/// with PMI (byte 14 bit 0) any LBA is fine.
+#[test]
+fn read_capacity_16_pmi() {
+    let mut cdb = READ_CAPACITY_16_CDB;
+    assert_eq!(decode_read_capacity_16(&cdb), Ok(32));
+    cdb[9] = 5;
+    assert_eq!(decode_read_capacity_16(&cdb).unwrap_err().offset, 2);
+    cdb[14] = 0x01;
+    assert_eq!(decode_read_capacity_16(&cdb), Ok(32));
+    cdb[14] = 0x02;
+    assert!(decode_read_capacity_16(&cdb).is_err());
+}
+
+/// MODE SENSE(10): DBD byte 1 bit 3, LLBAA bit 4, PAGE CONTROL the top two bits of byte 2;
+/// without LLBAA the block descriptor is the short one (8 bytes).
+#[test]
+fn mode_sense_10_fields_and_short_descriptor() {
+    let params = DiskModeParameters {
+        blocks: 16,
+        block_size: 512,
+        write_protect: false,
+        write_cache: false,
+        software_write_protect: false,
+    };
+    let c = ModeSenseCdb::decode(&[0x5a, 0x08, 0x48, 0, 0, 0, 0, 0, 0xff, 0]).unwrap();
+    assert_eq!(
+        (c.dbd, c.llbaa, c.page_control, c.page_code),
+        (true, false, 1, 0x08)
+    );
+    let c = ModeSenseCdb::decode(&[0x5a, 0x00, 0x08, 0, 0, 0, 0, 0, 0xff, 0]).unwrap();
+    let d = mode_sense_data(&c, &params).unwrap();
+    // BLOCK DESCRIPTOR LENGTH (bytes 6-7) 8, LONGLBA (byte 4 bit 0) clear.
+    assert_eq!((d[4], d[6], d[7]), (0, 0, 8));
+}
+
+/// PAGE CONTROL 00b reports current values, 10b defaults: SWP, set by MODE SELECT, is
+/// current only.
+#[test]
+fn current_and_default_values_differ_by_what_was_selected() {
+    let params = DiskModeParameters {
+        blocks: 16,
+        block_size: 512,
+        write_protect: false,
+        write_cache: false,
+        software_write_protect: true,
+    };
+    let current = ModeSenseCdb::decode(&[0x1a, 0x08, 0x0a, 0, 0xff, 0]).unwrap();
+    let default = ModeSenseCdb::decode(&[0x1a, 0x08, 0x8a, 0, 0xff, 0]).unwrap();
+    // Header (4), no block descriptor, then the Control page: byte 4 bit 3 is SWP.
+    let swp = |cdb: &ModeSenseCdb| mode_sense_data(cdb, &params).unwrap()[4 + 4] & 0x08;
+    assert_eq!((swp(&current), swp(&default)), (0x08, 0));
+}
+
+/// REQUEST SENSE's DESC (byte 1 bit 0) asks for descriptor-format sense.
+#[test]
+fn request_sense_desc_bit() {
+    for (b1, desc) in [(0x00, false), (0x01, true)] {
+        match DiskCommand::decode(&[0x03, b1, 0, 0, 252, 0]).unwrap() {
+            DiskCommand::RequestSense {
+                descriptor_format, ..
+            } => assert_eq!(descriptor_format, desc),
+            other => panic!("{other:?}"),
+        }
+    }
+}
