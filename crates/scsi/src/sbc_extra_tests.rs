@@ -46,6 +46,11 @@ fn orwrite_and_write_atomic() {
     cdb[13] = 0x00;
     let c = decode_write_atomic_16(&cdb).unwrap();
     assert_eq!((c.lba, c.blocks, c.length_offset), (9, 256, 12));
+    assert_eq!((c.fua, c.dpo), (false, false));
+    cdb[1] = 0x10;
+    let c = decode_write_atomic_16(&cdb).unwrap();
+    assert_eq!((c.fua, c.dpo), (false, true));
+    cdb[1] = 0;
     cdb[11] = 1;
     assert_eq!(
         pointer(decode_write_atomic_16(&cdb).unwrap_err()),
