@@ -186,3 +186,47 @@ fn progress_fraction() {
     assert_eq!(progress(10, 10), u16::MAX);
     assert_eq!(progress(1, 0), 0);
 }
+
+/// START STOP UNIT byte 4: START bit 0, LOEJ bit 1, each on its own; READ DEFECT DATA's
+/// REQ_PLIST (bit 4) and REQ_GLIST (bit 3) likewise.
+#[test]
+fn start_stop_and_defect_list_bits() {
+    for (b4, start, loej) in [
+        (0x00, false, false),
+        (0x01, true, false),
+        (0x02, false, true),
+    ] {
+        let c = StartStopUnitCdb::decode(&[0x1b, 0, 0, 0, b4, 0]).unwrap();
+        assert_eq!((c.start, c.load_eject), (start, loej), "{b4:02x}");
+    }
+    let c = ReadDefectDataCdb::decode(&[0x37, 0, 0x10 | 5, 0, 0, 0, 0, 0, 32, 0]).unwrap();
+    assert_eq!((c.primary, c.grown, c.format), (true, false, 5));
+}
+
+/// SANITIZE byte 1: IMMED bit 7 and AUSE bit 5 apart; OVERWRITE's pattern may be a whole
+/// block, not more, and not empty even when the list is just its header; INVERT bit 7.
+#[test]
+fn sanitize_bits_and_overwrite_pattern_bounds() {
+    let cdb = |b1: u8, len: u16| {
+        let [h, l] = len.to_be_bytes();
+        [0x48, b1, 0, 0, 0, 0, 0, h, l, 0]
+    };
+    let c = SanitizeCdb::decode(&cdb(0x21, 516), 512).unwrap();
+    assert_eq!((c.immed, c.ause), (false, true));
+    let whole = |n: usize| {
+        let [h, l] = (n as u16).to_be_bytes();
+        let mut list = vec![0x01, 0, h, l];
+        list.extend(std::iter::repeat_n(0x5a, n));
+        list
+    };
+    let p = OverwriteParameters::decode(&whole(512), 516, 512).unwrap();
+    assert_eq!((p.invert, p.count, p.pattern.len()), (false, 1, 512));
+    assert_eq!(
+        pointer(OverwriteParameters::decode(&whole(513), 517, 512).unwrap_err()),
+        (Asc::INVALID_FIELD_IN_PARAMETER_LIST, Some(2))
+    );
+    assert_eq!(
+        pointer(OverwriteParameters::decode(&[0x01, 0, 0, 0], 4, 512).unwrap_err()),
+        (Asc::INVALID_FIELD_IN_PARAMETER_LIST, Some(2))
+    );
+}

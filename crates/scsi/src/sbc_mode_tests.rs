@@ -230,3 +230,15 @@ fn mode_select_cdbs_spc4_6_11_6_12() {
         (Reason::InvalidFieldInCdb, 9, Some(2))
     );
 }
+
+/// MODE SELECT(10): LONGLBA clear takes the short (8-byte) block descriptor; with it set, a
+/// reserved byte of the long one is refused at its own byte.
+#[test]
+fn mode_select_10_short_and_long_descriptors() {
+    let mut short = vec![0, 0, 0, 0, 0, 0, 0, 8];
+    short.extend([0, 0, 0x08, 0, 0, 0, 0x02, 0]);
+    assert_eq!(mode_select(&short, true, &params()), Ok(params()));
+    let mut long = vec![0, 0, 0, 0, 0x01, 0, 0, 16];
+    long.extend([0, 0, 0, 0, 0, 0, 0x08, 0, 0, 0, 0x01, 0, 0, 0, 0x02, 0]);
+    assert_eq!(err(&long, true), DecodeError::invalid(8 + 10));
+}

@@ -287,6 +287,9 @@ mod tests {
         ws16[10..14].copy_from_slice(&7u32.to_be_bytes());
         let c = WriteSameCdb::decode(&ws16).unwrap();
         assert!(c.ndob && c.anchor && !c.unmap);
+        ws16[1] = 0x08;
+        let c = WriteSameCdb::decode(&ws16).unwrap();
+        assert!(!c.ndob && !c.anchor && c.unmap);
         assert_eq!((c.lba, c.blocks, c.length_offset), (0x1_0000_0000, 7, 10));
         // WRPROTECT, LBDATA/PBDATA: 24/00 at byte 1.
         for b1 in [0x20, 0x02, 0x04] {
