@@ -324,7 +324,14 @@ mod tests {
         // No list, a list too short for its header, a truncated last descriptor.
         assert_eq!(UnmapList::decode(&[], 0, 256), Ok(UnmapList::default()));
         let e = UnmapList::decode(&bytes, 7, 256).unwrap_err();
+        assert_eq!(e, DecodeError::new(Reason::ParameterListLength, 0));
         assert_eq!(Sense::from(e).asc, Asc::PARAMETER_LIST_LENGTH_ERROR);
+        // As many descriptors as the device takes is fine.
+        assert_eq!(UnmapList::decode(&bytes, 40, 2), Ok(list.clone()));
+        // ANCHOR is byte 1 bit 0 of the CDB.
+        let cdb = |b1: u8| [0x42, b1, 0, 0, 0, 0, 0, 0, 24, 0];
+        assert!(!UnmapCdb::decode(&cdb(0)).unwrap().anchor);
+        assert!(UnmapCdb::decode(&cdb(1)).unwrap().anchor);
         assert_eq!(UnmapList::decode(&bytes, 39, 256).unwrap().ranges.len(), 1);
         // More descriptors than the device takes: 26/00 at byte 2.
         assert_eq!(
