@@ -753,4 +753,48 @@ mod tests {
         assert_eq!(CscdId(0xf800).target(), CscdTarget::Reserved);
         assert_eq!(CscdId::COPY_MANAGER.target(), CscdTarget::CopyManager);
     }
+
+    /// SPC-4 Table 127's names for what xcopyd does not serve, and the CSCD ID's Debug form.
+    #[test]
+    fn names_of_unserved_types_and_ids() {
+        assert_eq!(type_name(0x16), "block image copy");
+        assert_eq!(type_name(0xbe), "populate ROD");
+        assert_eq!(type_name(0xc0), "vendor specific");
+        assert_eq!(type_name(0xdf), "vendor specific");
+        assert_eq!(type_name(0x17), "reserved");
+        assert_eq!(type_name(0xe0), "reserved");
+        assert_eq!(format!("{:?}", CscdId(0x1f)), "0x001f");
+    }
+
+    /// Held data: 0Bh-0Fh (the hold forms), never 00h-0Ah.
+    #[test]
+    fn which_segments_hold_data() {
+        let discard = |hold| Segment::StreamToDiscard {
+            hold,
+            source: CscdId(0),
+            stream_transfer_length: 1,
+            bytes: 1,
+        };
+        assert!(discard(true).holds_data());
+        assert!(!discard(false).holds_data());
+    }
+
+    /// Embedded data in TOML is hex (empty allowed); anything else is refused.
+    #[test]
+    fn embedded_data_is_hex() {
+        let parse = |data: &str| -> Result<Segment, toml::de::Error> {
+            toml::from_str(&format!(
+                "type = \"embedded_to_stream\"\ndestination = 0\nstream_transfer_length = 2\ndata = \"{data}\"\n"
+            ))
+        };
+        match parse("a5:b6").unwrap() {
+            Segment::EmbeddedToStream { data, .. } => assert_eq!(data, [0xa5, 0xb6]),
+            other => panic!("{other:?}"),
+        }
+        match parse("").unwrap() {
+            Segment::EmbeddedToStream { data, .. } => assert!(data.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse("zz").is_err());
+    }
 }

@@ -774,4 +774,19 @@ mod tests {
             SenseKey::UNIT_ATTENTION
         );
     }
+
+    /// SEGMENT NUMBER goes in bytes 10-11 of COPY ABORTED sense only; with another key,
+    /// bytes 8-11 are COMMAND-SPECIFIC INFORMATION.
+    #[test]
+    fn segment_number_only_with_copy_aborted() {
+        let mut s = Sense::new(
+            SenseKey::ILLEGAL_REQUEST,
+            Asc::INVALID_FIELD_IN_PARAMETER_LIST,
+        );
+        s.segment_number = Some(3);
+        s.command_specific = 0x0102_0304;
+        assert_eq!(s.encode()[8..12], [1, 2, 3, 4]);
+        s.key = SenseKey::COPY_ABORTED;
+        assert_eq!(s.encode()[8..12], [0, 0, 0, 3]);
+    }
 }
