@@ -15,11 +15,6 @@
 #   scsi                                             the whole codec, the crate crates/scsi, tested
 #                                                    by its own tests (unit, golden, properties)
 #   scsi-<file>  (e.g. scsi-parameter_list, scsi-ssc/mode)  one file of it
-#   scsi-wide                                        the codec's mutants the crate's own tests
-#                                                    missed (read from target/mutants/scsi), re-run
-#                                                    against xcopyd's tests too: the devices and the
-#                                                    copy manager use the codec, and their tests
-#                                                    may be what pins a field
 #
 # Output: target/mutants/<scope>/mutants.out, or $MUTANTS_OUT/mutants.out (caught.txt, missed.txt, timeout.txt,
 # unviable.txt, outcomes.json), outside the source tree. Run it under `nice -n 19`.
@@ -74,14 +69,6 @@ case $scope in
   # so this can only lower the score, and it halves the time of the crate's tests.
   scsi) files=(); pkg=(--package xcopyd-scsi --exclude crates/scsi/src/fuzzing.rs)
         export PROPTEST_CASES="${PROPTEST_CASES:-64}" ;;
-  scsi-wide)
-    missed="${MUTANTS_SCSI_MISSED:-target/mutants/scsi/mutants.out/missed.txt}"
-    [ -s "$missed" ] || { echo "no $missed: run scripts/mutants.sh scsi first" >&2; exit 2; }
-    files=(); pkg=(--package xcopyd-scsi --test-workspace=true)
-    # Each missed line is `FILE:LINE:COL: DESCRIPTION`; select exactly those mutants.
-    while IFS= read -r line; do
-      filter+=(--re "^$(printf '%s' "$line" | sed 's#[][\\.*^$+?(){}|]#\\&#g')\$")
-    done < "$missed" ;;
   scsi-*) files=("crates/scsi/src/${scope#scsi-}.rs"); pkg=(--package xcopyd-scsi) ;;
   *.rs) files=("$scope"); tests=() ;;
   *) echo "unknown scope $scope" >&2; exit 2 ;;
