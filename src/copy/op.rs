@@ -239,5 +239,10 @@ mod tests {
             parameter_list_length: 24,
         };
         assert_eq!(&*register.cdb(), &[0x5f, 0, 0, 0, 0, 0, 0, 0, 24, 0]);
+        // What a log line shows of one: its bytes in hex, nothing past its length.
+        assert_eq!(
+            format!("{:?}", Op::Locate { object: 1 }.cdb()),
+            "Cdb(2b000000000001000000)"
+        );
     }
 }
