@@ -13,7 +13,7 @@
 //! read, a write, an LBA out of range or an abort) ends the segment; every chunk before it
 //! is completed and counted, nothing from it on is counted. A list borrows one ring with
 //! its pool of [`BUFFERS`] (or what [`Engines::set_buffers`] set) x
-//! [`super::flow::CHUNK`] bytes from the process's [`Engines`] ([`lease`]), so memory is
+//! [`super::CHUNK`] bytes from the process's [`Engines`] ([`lease`]), so memory is
 //! bounded whatever the copy's size.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -26,10 +26,11 @@ use crate::device::BlockBackend;
 use crate::scsi::Asc;
 use crate::sys::uring::{Buf, Done, Ring};
 
-use super::flow::{Flow, Sink, CHUNK};
+use super::flow::{Flow, Sink};
 use super::io::{check_range, io_failure, Endpoint, Failure, Side};
 use super::limit::Throttle;
 use super::reservation;
+use super::CHUNK;
 
 mod lease;
 pub(super) use lease::Lease;

@@ -7,7 +7,7 @@
 
 use super::io::{self, Endpoint, Failure, StreamUnit};
 
-pub use super::CHUNK;
+use super::CHUNK;
 
 /// Where a segment's destination data goes.
 pub enum Sink<'a> {

@@ -10,9 +10,10 @@ use crate::scsi::segment_descriptor::Segment;
 use crate::scsi::Asc;
 
 use super::flow::Flow;
-pub use super::flow::{Held, Moved, Sink, Tap, CHUNK};
+pub use super::flow::{Held, Moved, Sink, Tap};
 use super::io::{self, Endpoint, Failure, Side, StreamUnit};
 pub use super::residue::Residue;
+use super::CHUNK;
 use crate::buf::AlignedBuf;
 
 /// Disk chunks read ahead of the writer.
