@@ -8,6 +8,10 @@
 //!   ILLEGAL REQUEST, INSUFFICIENT RESOURCES (55/03).
 //! - FAILED SEGMENT DETAILS and held data (RECEIVE DATA) are discarded once delivered in
 //!   full, on a new list with the same ID, or when the nexus goes away (SPC-3 6.17).
+//! - A nexus keeps the held data of its [`HELD_LISTS_PER_NEXUS`] most recently finished
+//!   lists; an older list's is discarded and its COPY STATUS says so with HDD. Records are
+//!   keyed by (nexus, list ID), so a nexus has at most 256; held data is what can be large
+//!   (up to HELD DATA LIMIT a list), and this bounds it per nexus.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -31,15 +35,15 @@ use crate::command::{Abort, CommandResult, Nexus};
 use crate::metrics::Metrics;
 use crate::scsi::dump::sense_summary;
 
-/// Held records kept per nexus at most; the oldest finished ones go first.
-const RECORDS_PER_NEXUS: usize = 256;
+/// Finished lists per nexus whose held data is kept; the oldest one's goes first.
+const HELD_LISTS_PER_NEXUS: usize = 16;
 
 /// What RECEIVE COPY RESULTS knows of one list.
 struct Record {
     usage: ListIdUsage,
     progress: Arc<Progress>,
     finished: Option<Finished>,
-    /// Order of finishing, for eviction.
+    /// Order of finishing: the oldest held data is discarded first.
     serial: u64,
 }
 
@@ -227,7 +231,7 @@ impl CopyManager {
                 });
                 record.serial = serial;
             }
-            evict(&mut state, nexus);
+            discard_oldest_held(&mut state, nexus);
         }
         match outcome.sense {
             None => Ok(()),
@@ -426,19 +430,34 @@ impl CopyManager {
     }
 }
 
-/// Keeps at most [`RECORDS_PER_NEXUS`] finished records for a nexus.
-fn evict(state: &mut State, nexus: &Nexus) {
-    let finished: Vec<(u64, u8)> = state
+/// Keeps the held data of at most [`HELD_LISTS_PER_NEXUS`] finished lists of a nexus:
+/// the oldest lists' is discarded, which their COPY STATUS reports with HDD (SPC-4 lets a
+/// copy manager short of resources discard held data, if it says so).
+fn discard_oldest_held(state: &mut State, nexus: &Nexus) {
+    let mut holding: Vec<(u64, u8)> = state
         .records
         .iter()
-        .filter(|((n, _), r)| n == nexus && r.finished.is_some())
+        .filter(|((n, _), r)| n == nexus && r.finished.as_ref().is_some_and(|f| !f.held.is_empty()))
         .map(|((_, id), r)| (r.serial, *id))
         .collect();
-    if finished.len() > RECORDS_PER_NEXUS {
-        let mut by_age = finished;
-        by_age.sort_unstable();
-        for (_, id) in by_age.iter().take(by_age.len() - RECORDS_PER_NEXUS) {
-            state.records.remove(&(nexus.clone(), *id));
+    if holding.len() <= HELD_LISTS_PER_NEXUS {
+        return;
+    }
+    holding.sort_unstable();
+    for (_, id) in &holding[..holding.len() - HELD_LISTS_PER_NEXUS] {
+        let finished = state
+            .records
+            .get_mut(&(nexus.clone(), *id))
+            .and_then(|r| r.finished.as_mut());
+        if let Some(f) = finished {
+            f.held = Vec::new();
+            f.held_discarded = true;
+            tracing::info!(
+                initiator = %nexus.initiator,
+                session = nexus.session,
+                list_id = id,
+                "held data discarded: {HELD_LISTS_PER_NEXUS} newer lists of this nexus hold data"
+            );
         }
     }
 }

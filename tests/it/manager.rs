@@ -309,6 +309,49 @@ fn a_discard_list_with_a_holding_segment_reports_held_data_discarded() {
     assert_eq!(rcr(&r.m, &a, 0x01, 2, 4096).1.len(), 4 + 1024);
 }
 
+/// A nexus keeps the held data of its 16 most recently finished lists: a 17th discards
+/// the oldest one's (COPY STATUS then sets HDD, RECEIVE DATA has none), whatever the list
+/// IDs' order; another nexus's held data is untouched; delivered data no longer counts.
+#[test]
+fn the_oldest_lists_held_data_goes_first_and_says_so() {
+    let r = rig();
+    let (a, b) = (nexus(1), nexus(2));
+    // 0Dh: 4 blocks of d0 to d1, held.
+    let held = || Segment::BlockToBlock {
+        hold: true,
+        dc: false,
+        source: CscdId(0),
+        destination: CscdId(1),
+        blocks: 4,
+        source_lba: 0,
+        destination_lba: 8,
+    };
+    let run = |n: &Nexus, id: u8| good(xcopy(&r.m, n, &list(id, ListIdUsage::Hold, vec![held()])));
+    let data: Vec<u8> = (0..4 * BL).map(|n| n as u8).collect();
+    let receive = |n: &Nexus, id: u8| rcr(&r.m, n, 0x01, id, 4 + 4 * BL as u32).1;
+    let with_data = {
+        let mut v = ((4 * BL) as u32).to_be_bytes().to_vec();
+        v.extend_from_slice(&data);
+        v
+    };
+    run(&b, 7);
+    // Finished in the order 40, 39, ..., 24: list 40 is the oldest, 24 the newest.
+    for id in (24..=40).rev() {
+        run(&a, id);
+    }
+    assert_eq!(copy_status(&r.m, &a, 40)[4], 0x81, "the oldest list's HDD");
+    assert_eq!(receive(&a, 40), [0, 0, 0, 0]);
+    for id in 24..40 {
+        assert_eq!(copy_status(&r.m, &a, id)[4], 0x01, "list {id}");
+    }
+    assert_eq!(receive(&a, 24), with_data);
+    assert_eq!(receive(&b, 7), with_data);
+    // List 24's data went with its delivery: one more list discards nothing (39 keeps its).
+    run(&a, 41);
+    assert_eq!(copy_status(&r.m, &a, 39)[4], 0x01);
+    assert_eq!(receive(&a, 39), with_data);
+}
+
 #[test]
 fn a_lost_nexus_takes_its_own_results_only() {
     let r = rig();
