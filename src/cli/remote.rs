@@ -17,11 +17,11 @@ use super::tape_position::{
     TapeCommands,
 };
 use crate::copy::lists::{backup_list, restore_list, DiskEnd, TapeEnd};
-use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
 use crate::scsi::copy_results::{CopyStatus, ReceiveCopyResultsCdb, ServiceAction};
 use crate::scsi::designator::association;
 use crate::scsi::dump::render_sense;
+use crate::scsi::luns::lun_from_wire;
 use crate::scsi::segment_descriptor::CscdId;
 use crate::scsi::{CscdIdentifier, Designator, ListIdUsage, ParameterList, Reader, Sense};
 

@@ -467,14 +467,10 @@ impl CopyService for CopyManager {
         &self,
         nexus: &Nexus,
         receiving_lun: Option<Arc<dyn ScsiDevice>>,
-        cdb: &[u8],
+        cdb: &ExtendedCopyCdb,
         parameter_list: &[u8],
         abort: &Abort,
     ) -> CommandResult {
-        let cdb = match ExtendedCopyCdb::decode(cdb) {
-            Ok(cdb) => cdb,
-            Err(e) => return CommandResult::check_condition(&e.into()),
-        };
         if cdb.parameter_list_length == 0 {
             return CommandResult::good(Vec::new());
         }
@@ -506,12 +502,8 @@ impl CopyService for CopyManager {
         }
     }
 
-    fn receive_copy_results(&self, nexus: &Nexus, cdb: &[u8]) -> CommandResult {
-        let cdb = match ReceiveCopyResultsCdb::decode(cdb) {
-            Ok(cdb) => cdb,
-            Err(e) => return CommandResult::check_condition(&e.into()),
-        };
-        match self.results(nexus, &cdb) {
+    fn receive_copy_results(&self, nexus: &Nexus, cdb: &ReceiveCopyResultsCdb) -> CommandResult {
+        match self.results(nexus, cdb) {
             Ok(mut data) => {
                 data.truncate(cdb.allocation_length as usize);
                 CommandResult::good(data)

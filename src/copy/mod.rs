@@ -32,8 +32,11 @@ use std::sync::Arc;
 
 use crate::command::{Abort, CommandResult, Nexus};
 use crate::device::ScsiDevice;
+use crate::scsi::cdb::ExtendedCopyCdb;
+use crate::scsi::copy_results::ReceiveCopyResultsCdb;
 
-/// What the dispatcher asks of the copy manager for opcodes 83h and 84h.
+/// What the dispatcher asks of the copy manager for opcodes 83h and 84h, their CDBs
+/// decoded by the dispatcher.
 pub trait CopyService: Send + Sync {
     /// EXTENDED COPY (LID1): validates and runs the list to completion (LID1 has no IMMED)
     /// and returns GOOD or CHECK CONDITION. `receiving_lun` is the logical unit the command
@@ -42,13 +45,13 @@ pub trait CopyService: Send + Sync {
         &self,
         nexus: &Nexus,
         receiving_lun: Option<Arc<dyn ScsiDevice>>,
-        cdb: &[u8],
+        cdb: &ExtendedCopyCdb,
         parameter_list: &[u8],
         abort: &Abort,
     ) -> CommandResult;
 
     /// RECEIVE COPY RESULTS (LID1 service actions 00h, 01h, 03h, 04h).
-    fn receive_copy_results(&self, nexus: &Nexus, cdb: &[u8]) -> CommandResult;
+    fn receive_copy_results(&self, nexus: &Nexus, cdb: &ReceiveCopyResultsCdb) -> CommandResult;
 
     /// Forgets a nexus's held results (logout, I_T nexus loss).
     fn nexus_lost(&self, nexus: &Nexus);

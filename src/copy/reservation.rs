@@ -11,7 +11,7 @@
 //! same I_T nexus. Devices without [`crate::device::ScsiDevice::reservations`] (SG_IO) keep
 //! their own: the real device sees the host's nexus.
 
-use crate::command::Nexus;
+use crate::command::{Command, Nexus};
 use crate::device::reservation::{Outcome, COPY_MANAGER_PORT};
 use crate::device::DataDirection;
 use crate::scsi::sbc::ReadWriteCdb;
@@ -51,7 +51,10 @@ pub fn screen(
         DataDirection::ToDevice(b) => b,
         _ => &[],
     };
-    let outcome = reservations.screen(&nexus(), cdb, out)?;
+    // The copy manager's own command, built by `Op::cdb`; decoding it cannot fail for want
+    // of an operation code.
+    let command = Command::decode(cdb).ok()?;
+    let outcome = reservations.screen(&nexus(), &command, out)?;
     Some(match outcome {
         Outcome::Good(bytes) => Ok(match data {
             DataDirection::FromDevice(buf) => {

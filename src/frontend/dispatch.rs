@@ -30,12 +30,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 
 use super::reservation::TaskAborter;
-use crate::command::{Abort, CommandResult, Nexus};
+use crate::command::{Abort, Command, CommandResult, Kind, Nexus};
 use crate::copy::CopyService;
 use crate::device::reservation::InitiatorPort;
 use crate::device::{access, DataDirection, ScsiDevice};
 use crate::metrics::Metrics;
 use crate::scsi::inquiry::{self, InquiryCdb};
+use crate::scsi::luns::{report_luns_data, ReportLunsCdb};
 use crate::scsi::sbc::{self, ReportOpcodesCdb};
 use crate::scsi::third_party_copy;
 use crate::scsi::{
@@ -266,9 +267,16 @@ impl Dispatcher {
         data_in: &mut [u8],
         abort: &Abort,
     ) -> (CommandResult, usize) {
-        let (result, n) = self.dispatch(nexus, lun, cdb, data_out, data_in, abort);
+        // The one place a CDB is decoded above the device.
+        let (command, (result, n)) = match Command::decode(cdb) {
+            Ok(c) => {
+                let done = self.dispatch(nexus, lun, &c, data_out, data_in, abort);
+                (Some(c), done)
+            }
+            Err(sense) => (None, (CommandResult::check_condition(&sense), 0)),
+        };
         if let Some(m) = &self.metrics {
-            count(m, nexus, cdb, &result);
+            count(m, nexus, command.as_ref().map(|c| &c.kind), &result);
         }
         (result, n)
     }
@@ -277,52 +285,42 @@ impl Dispatcher {
         &self,
         nexus: &Nexus,
         lun: u64,
-        cdb: &[u8],
+        command: &Command<'_>,
         data_out: &[u8],
         data_in: &mut [u8],
         abort: &Abort,
     ) -> (CommandResult, usize) {
-        let Some(&op) = cdb.first() else {
-            let sense = Sense::illegal_request(Asc::INVALID_COMMAND_OPERATION_CODE);
-            return (CommandResult::check_condition(&sense), 0);
-        };
-        let op = Opcode(op);
-        let result = if op == Opcode::REPORT_LUNS {
+        let op = command.op;
+        let result = if let Kind::ReportLuns(cdb) = &command.kind {
             self.report_luns(nexus, lun, cdb)
         } else {
             match self.visible(nexus, lun) {
-                None if op == Opcode::INQUIRY => no_lun_inquiry(cdb),
-                None => {
-                    if self.lun(lun).is_some() {
-                        tracing::warn!(
-                            initiator = %nexus.initiator,
-                            lun,
-                            opcode = format!("{:02x}h", op.0),
-                            "refused: the LUN's allow list does not name this initiator"
-                        );
-                    }
-                    CommandResult::check_condition(&Sense::illegal_request(
-                        Asc::LOGICAL_UNIT_NOT_SUPPORTED,
-                    ))
-                }
+                None => match &command.kind {
+                    Kind::Inquiry(cdb) => no_lun_inquiry(cdb),
+                    _ => self.masked_or_absent(nexus, lun, op),
+                },
                 Some(device) => {
-                    let exempt = op == Opcode::INQUIRY || op == Opcode::REQUEST_SENSE;
+                    let exempt = matches!(command.kind, Kind::Inquiry(_) | Kind::RequestSense);
                     match self.take_unit_attention(nexus, lun, exempt, &device) {
                         Some(asc) => CommandResult::check_condition(&Sense::new(
                             SenseKey::UNIT_ATTENTION,
                             asc,
                         )),
-                        None => match super::reservation::screen(&*device, nexus, cdb, data_out) {
-                            Some((screened, preempted)) => {
-                                if !preempted.is_empty() {
-                                    self.abort_preempted(nexus, &device, &preempted);
+                        None => {
+                            match super::reservation::screen(&*device, nexus, command, data_out) {
+                                Some((screened, preempted)) => {
+                                    if !preempted.is_empty() {
+                                        self.abort_preempted(nexus, &device, &preempted);
+                                    }
+                                    screened
                                 }
-                                screened
+                                None => {
+                                    return self.to_device(
+                                        nexus, device, command, data_out, data_in, abort,
+                                    )
+                                }
                             }
-                            None => {
-                                return self.to_device(nexus, device, cdb, data_out, data_in, abort)
-                            }
-                        },
+                        }
                     }
                 }
             }
@@ -330,39 +328,54 @@ impl Dispatcher {
         placed(result, data_in)
     }
 
+    /// A command to a LUN this nexus may not see (masked, or none at that number): LOGICAL
+    /// UNIT NOT SUPPORTED, and a masked LUN's refusal logged.
+    fn masked_or_absent(&self, nexus: &Nexus, lun: u64, op: Opcode) -> CommandResult {
+        if self.lun(lun).is_some() {
+            tracing::warn!(
+                initiator = %nexus.initiator,
+                lun,
+                opcode = format!("{:02x}h", op.0),
+                "refused: the LUN's allow list does not name this initiator"
+            );
+        }
+        CommandResult::check_condition(&Sense::illegal_request(Asc::LOGICAL_UNIT_NOT_SUPPORTED))
+    }
+
     fn to_device(
         &self,
         nexus: &Nexus,
         device: Arc<dyn ScsiDevice>,
-        cdb: &[u8],
+        command: &Command<'_>,
         data_out: &[u8],
         buf: &mut [u8],
         abort: &Abort,
     ) -> (CommandResult, usize) {
         let data_in_len = buf.len();
-        let op = cdb.first().map(|&b| Opcode(b));
-        if op == Some(Opcode::EXTENDED_COPY) {
-            let r = self
-                .copy
-                .extended_copy(nexus, Some(device), cdb, data_out, abort);
-            return placed(r, buf);
-        }
-        if op == Some(Opcode::RECEIVE_COPY_RESULTS) {
-            return placed(self.copy.receive_copy_results(nexus, cdb), buf);
-        }
-        if op == Some(Opcode::MAINTENANCE_IN)
-            && cdb.get(1).map(|b| b & 0x1f) == Some(sbc::SA_REPORT_SUPPORTED_OPERATION_CODES)
-        {
-            if let Some(table) = device.supported_commands() {
-                return placed(report_supported_operation_codes(cdb, table), buf);
+        match &command.kind {
+            Kind::ExtendedCopy(cdb) => {
+                let run = |c: &_| {
+                    self.copy
+                        .extended_copy(nexus, Some(device.clone()), c, data_out, abort)
+                };
+                return placed(answered(cdb, run), buf);
             }
-        }
-        if op == Some(Opcode::INQUIRY) {
-            if let Ok(inq) = InquiryCdb::decode(cdb) {
-                if inq.evpd && inq.page_code == inquiry::page::SUPPORTED_VPD_PAGES {
-                    return placed(self.supported_vpd_pages(&device, &inq, data_in_len), buf);
+            Kind::ReceiveCopyResults(cdb) => {
+                let run = |c: &_| self.copy.receive_copy_results(nexus, c);
+                return placed(answered(cdb, run), buf);
+            }
+            Kind::ReportSupportedOperationCodes(cdb) => {
+                if let Some(table) = device.supported_commands() {
+                    let run = |c: &_| report_supported_operation_codes(c, table);
+                    return placed(answered(cdb, run), buf);
                 }
             }
+            Kind::Inquiry(Ok(inq))
+                if inq.evpd && inq.page_code == inquiry::page::SUPPORTED_VPD_PAGES =>
+            {
+                return placed(self.supported_vpd_pages(&device, inq, data_in_len), buf);
+            }
+            _ => {}
         }
         let reading = data_out.is_empty() && data_in_len > 0;
         let direction = if !data_out.is_empty() {
@@ -377,11 +390,10 @@ impl Dispatcher {
             .as_ref()
             .map(|m| DeviceTimer::start(m, device.name()));
         // MODE PARAMETERS CHANGED from this nexus's own MODE SELECT is for the others.
-        let mode_select = matches!(op, Some(Opcode::MODE_SELECT_6 | Opcode::MODE_SELECT_10));
-        let since = mode_select
+        let since = (command.kind == Kind::ModeSelect)
             .then(|| device.unit_attentions().map(|l| l.latest()))
             .flatten();
-        let executed = device.execute(cdb, direction);
+        let executed = device.execute(command.cdb, direction);
         drop(timer);
         if let (Some(log), Some(since)) = (device.unit_attentions(), since) {
             log.claim(since, Asc::MODE_PARAMETERS_CHANGED, nexus);
@@ -401,22 +413,20 @@ impl Dispatcher {
         } else {
             0
         };
-        if op == Some(Opcode::INQUIRY) {
-            if let Ok(inq) = InquiryCdb::decode(cdb) {
-                if !inq.evpd && completion.status == Status::GOOD {
-                    // 3PC: every LUN is a copy manager, whatever the device says.
-                    if let Some(b5) = buf.get_mut(..n).and_then(|d| d.get_mut(5)) {
-                        *b5 |= 0x08;
-                    }
-                } else if inq.evpd
-                    && inq.page_code == inquiry::page::THIRD_PARTY_COPY
-                    && completion.status == Status::CHECK_CONDITION
-                {
-                    let pdt = self.peripheral_device_type(&device);
-                    let mut page = third_party_copy_vpd(pdt, &self.limits);
-                    page.truncate(usize::from(inq.allocation_length));
-                    return placed(CommandResult::good(page), buf);
+        if let Kind::Inquiry(Ok(inq)) = &command.kind {
+            if !inq.evpd && completion.status == Status::GOOD {
+                // 3PC: every LUN is a copy manager, whatever the device says.
+                if let Some(b5) = buf.get_mut(..n).and_then(|d| d.get_mut(5)) {
+                    *b5 |= 0x08;
                 }
+            } else if inq.evpd
+                && inq.page_code == inquiry::page::THIRD_PARTY_COPY
+                && completion.status == Status::CHECK_CONDITION
+            {
+                let pdt = self.peripheral_device_type(&device);
+                let mut page = third_party_copy_vpd(pdt, &self.limits);
+                page.truncate(usize::from(inq.allocation_length));
+                return placed(CommandResult::good(page), buf);
             }
         }
         let result = CommandResult {
@@ -495,30 +505,24 @@ impl Dispatcher {
     }
 
     /// REPORT LUNS (SPC-3 6.21), and it clears 3F/0E for the nexus on the addressed LUN.
-    fn report_luns(&self, nexus: &Nexus, lun: u64, cdb: &[u8]) -> CommandResult {
-        let (Some(&select), Some(alloc)) = (cdb.get(2), cdb.get(6..10)) else {
-            return CommandResult::check_condition(&Sense::invalid_field_in_cdb(0, None));
+    fn report_luns(
+        &self,
+        nexus: &Nexus,
+        lun: u64,
+        cdb: &Result<ReportLunsCdb, Sense>,
+    ) -> CommandResult {
+        let cdb = match cdb {
+            Ok(cdb) => cdb,
+            Err(sense) => return CommandResult::check_condition(sense),
         };
-        let alloc = u32::from_be_bytes([alloc[0], alloc[1], alloc[2], alloc[3]]);
-        if select > 2 {
-            return CommandResult::check_condition(&Sense::invalid_field_in_cdb(2, None));
-        }
-        if alloc < 16 {
-            return CommandResult::check_condition(&Sense::invalid_field_in_cdb(6, None));
-        }
         // SELECT REPORT 01h: only well-known LUNs, of which there are none. The LUNs
         // masked from this nexus are left out.
-        let listed: Vec<u64> = if select == 1 {
+        let listed: Vec<u64> = if cdb.select_report == 1 {
             Vec::new()
         } else {
             self.visible_luns(nexus)
         };
-        let mut out = Vec::with_capacity(8 + 8 * listed.len());
-        out.put_u32(u32::try_from(8 * listed.len()).unwrap_or(u32::MAX));
-        out.put_zeros(4);
-        for n in listed {
-            out.extend_from_slice(&lun_to_wire(n));
-        }
+        let mut out = report_luns_data(&listed);
         if self.has_lun(nexus, lun) {
             let mut a = self.attention();
             let epoch = a.luns_epoch;
@@ -526,7 +530,7 @@ impl Dispatcher {
                 seen.luns = epoch;
             }
         }
-        out.truncate(usize::try_from(alloc).unwrap_or(usize::MAX));
+        out.truncate(usize::try_from(cdb.allocation_length).unwrap_or(usize::MAX));
         CommandResult::good(out)
     }
 
@@ -616,10 +620,10 @@ impl Dispatcher {
 }
 
 /// EXTENDED COPY and RECEIVE COPY RESULTS by initiator, and every CHECK CONDITION by sense.
-fn count(m: &Metrics, nexus: &Nexus, cdb: &[u8], result: &CommandResult) {
-    let command = match cdb.first().copied().map(Opcode) {
-        Some(Opcode::EXTENDED_COPY) => Some("extended_copy"),
-        Some(Opcode::RECEIVE_COPY_RESULTS) => Some("receive_copy_results"),
+fn count(m: &Metrics, nexus: &Nexus, kind: Option<&Kind>, result: &CommandResult) {
+    let command = match kind {
+        Some(Kind::ExtendedCopy(_)) => Some("extended_copy"),
+        Some(Kind::ReceiveCopyResults(_)) => Some("receive_copy_results"),
         _ => None,
     };
     if let Some(command) = command {
@@ -673,6 +677,15 @@ impl Drop for DeviceTimer<'_> {
     }
 }
 
+/// A command answered above the device: `run` with its decoded CDB, or the sense its CDB
+/// decoded to.
+fn answered<T>(cdb: &Result<T, Sense>, run: impl FnOnce(&T) -> CommandResult) -> CommandResult {
+    match cdb {
+        Ok(cdb) => run(cdb),
+        Err(sense) => CommandResult::check_condition(sense),
+    }
+}
+
 /// Moves a result's own data-in into `buf` (what fits: the initiator accepts no more).
 fn placed(mut result: CommandResult, buf: &mut [u8]) -> (CommandResult, usize) {
     let n = result.data_in.len().min(buf.len());
@@ -688,11 +701,14 @@ fn placed(mut result: CommandResult, buf: &mut [u8]) -> (CommandResult, usize) {
 /// REPORT SUPPORTED OPERATION CODES for a device that lists its own commands: those plus the
 /// ones the dispatcher answers on every LUN (a copy manager must list EXTENDED COPY and
 /// RECEIVE COPY RESULTS: sg_opcodes and initiators look for them there).
-fn report_supported_operation_codes(cdb: &[u8], table: &[sbc::CommandUsage]) -> CommandResult {
+fn report_supported_operation_codes(
+    cdb: &ReportOpcodesCdb,
+    table: &[sbc::CommandUsage],
+) -> CommandResult {
     let all = third_party_copy::with_copy_manager_commands(table);
-    match ReportOpcodesCdb::decode(cdb).and_then(|c| Ok((c.response(&all)?, c.allocation_length))) {
-        Ok((mut out, alloc)) => {
-            out.truncate(usize::try_from(alloc).unwrap_or(usize::MAX));
+    match cdb.response(&all) {
+        Ok(mut out) => {
+            out.truncate(usize::try_from(cdb.allocation_length).unwrap_or(usize::MAX));
             CommandResult::good(out)
         }
         Err(e) => CommandResult::check_condition(&Sense::from(e)),
@@ -705,10 +721,10 @@ pub fn third_party_copy_vpd(pdt: PeripheralDeviceType, limits: &Limits) -> Vec<u
 }
 
 /// INQUIRY for a LUN that does not exist (SPC-3 6.4.2: qualifier 011b, PDT 1Fh).
-fn no_lun_inquiry(cdb: &[u8]) -> CommandResult {
-    let inq = match InquiryCdb::decode(cdb) {
+fn no_lun_inquiry(cdb: &Result<InquiryCdb, Sense>) -> CommandResult {
+    let inq = match cdb {
         Ok(c) => c,
-        Err(e) => return CommandResult::check_condition(&Sense::from(e)),
+        Err(sense) => return CommandResult::check_condition(sense),
     };
     let mut out = if inq.evpd {
         vec![NO_LUN_PERIPHERAL, inq.page_code, 0, 0]
@@ -722,33 +738,6 @@ fn no_lun_inquiry(cdb: &[u8]) -> CommandResult {
     };
     out.truncate(usize::from(inq.allocation_length));
     CommandResult::good(out)
-}
-
-/// The 8-byte LUN field for LUN `n` (SAM-3 4.9.7): peripheral device addressing below
-/// 256, flat space addressing up to 16383.
-pub fn lun_to_wire(n: u64) -> [u8; 8] {
-    let mut out = [0u8; 8];
-    if n < 256 {
-        out[1] = n as u8;
-    } else {
-        out[0] = 0x40 | ((n >> 8) & 0x3f) as u8;
-        out[1] = n as u8;
-    }
-    out
-}
-
-/// The LUN number an 8-byte LUN field addresses; `u64::MAX` (no such LUN) for anything
-/// but single-level peripheral (bus 0) or flat space addressing.
-pub fn lun_from_wire(lun: [u8; 8]) -> u64 {
-    let [b0, b1, rest @ ..] = lun;
-    if rest.iter().any(|&b| b != 0) {
-        return u64::MAX;
-    }
-    match b0 >> 6 {
-        0 if b0 == 0 => u64::from(b1),
-        1 => (u64::from(b0 & 0x3f) << 8) | u64::from(b1),
-        _ => u64::MAX,
-    }
 }
 
 #[cfg(test)]

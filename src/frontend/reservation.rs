@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use crate::command::{CommandResult, Nexus};
+use crate::command::{Command, CommandResult, Nexus};
 use crate::device::reservation::{port_of, InitiatorPort, Outcome};
 use crate::device::ScsiDevice;
 use crate::scsi::Status;
@@ -49,12 +49,12 @@ pub fn abort_preempted(
 pub fn screen(
     device: &dyn ScsiDevice,
     nexus: &Nexus,
-    cdb: &[u8],
+    command: &Command,
     data_out: &[u8],
 ) -> Option<(CommandResult, Vec<InitiatorPort>)> {
     let (outcome, preempted) = device
         .reservations()?
-        .screen_preempting(nexus, cdb, data_out)?;
+        .screen_preempting(nexus, command, data_out)?;
     let result = match outcome {
         Outcome::Good(data) => CommandResult::good(data),
         Outcome::Check(sense) => CommandResult::check_condition(&sense),

@@ -9,6 +9,8 @@ use crate::command::{Abort, CommandResult, Nexus};
 use crate::copy::CopyService;
 use crate::device::reservation::Reservations;
 use crate::device::{Completion, DataDirection, DeviceError, ScsiDevice};
+use crate::scsi::cdb::ExtendedCopyCdb;
+use crate::scsi::copy_results::ReceiveCopyResultsCdb;
 use crate::scsi::inquiry::{InquiryCdb, StandardInquiry};
 use crate::scsi::{Asc, DeviceClass, Opcode, PeripheralDeviceType, Put, Sense};
 
@@ -179,7 +181,7 @@ impl CopyService for RecordingCopyService {
         &self,
         nexus: &Nexus,
         receiving_lun: Option<Arc<dyn ScsiDevice>>,
-        _cdb: &[u8],
+        _cdb: &ExtendedCopyCdb,
         parameter_list: &[u8],
         abort: &Abort,
     ) -> CommandResult {
@@ -192,7 +194,7 @@ impl CopyService for RecordingCopyService {
         CommandResult::good(Vec::new())
     }
 
-    fn receive_copy_results(&self, nexus: &Nexus, _cdb: &[u8]) -> CommandResult {
+    fn receive_copy_results(&self, nexus: &Nexus, _cdb: &ReceiveCopyResultsCdb) -> CommandResult {
         self.record(CopyCall::ReceiveCopyResults {
             nexus: nexus.clone(),
         });

@@ -11,6 +11,7 @@
 //! Lists are held in the middle of their data by a gate in the destination device's WRITE,
 //! so "running" is a fact the test waits for, not a time it guesses.
 
+use crate::common::list::{decoded_rcr, decoded_xcopy};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -154,7 +155,7 @@ fn xcopy(m: &CopyManager, nexus: &Nexus, bytes: &[u8]) -> (Status, Vec<u8>) {
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-    let r = m.extended_copy(nexus, None, &cdb, bytes, &Abort::new());
+    let r = m.extended_copy(nexus, None, &decoded_xcopy(&cdb), bytes, &Abort::new());
     (r.status, r.sense)
 }
 
@@ -175,7 +176,7 @@ fn copy_status(m: &CopyManager, nexus: &Nexus, id: u8) -> u8 {
     cdb[0] = 0x84;
     cdb[2] = id;
     cdb[13] = 12;
-    let r = m.receive_copy_results(nexus, &cdb);
+    let r = m.receive_copy_results(nexus, &decoded_rcr(&cdb));
     assert_eq!(r.status, Status::GOOD, "{:02x?}", r.sense);
     r.data_in[4]
 }

@@ -2,6 +2,7 @@
 //! for byte, and the exact sense when something fails. Tape images are checked with a
 //! SIMH parser written here, not through the tape module.
 
+use crate::common::list::{decoded_rcr, decoded_xcopy};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -167,7 +168,7 @@ fn run(rig: &Rig, l: &ParameterList) -> (Status, Option<Sense>) {
     let r = rig.manager.extended_copy(
         &Nexus::local(),
         None,
-        &cdb(l.encode().len()),
+        &decoded_xcopy(&cdb(l.encode().len())),
         &l.encode(),
         &Abort::new(),
     );
@@ -390,7 +391,11 @@ fn unit_attentions_for_initiators_do_not_stop_a_copy() {
         list[..8].copy_from_slice(&key.to_be_bytes());
         list[8..16].copy_from_slice(&sa_key.to_be_bytes());
         let cdb = [0x5f, sa, kind, 0, 0, 0, 0, 0, 24, 0];
-        d.reservations().unwrap().screen(n, &cdb, &list).unwrap()
+        let command = xcopyd::command::Command::decode(&cdb).unwrap();
+        d.reservations()
+            .unwrap()
+            .screen(n, &command, &list)
+            .unwrap()
     };
     let good = xcopyd::device::reservation::Outcome::Good(Vec::new());
     // On the disk and on the tape (whose commands the copy manager sends through the
@@ -470,11 +475,11 @@ fn unit_attentions_for_initiators_do_not_stop_a_copy() {
     assert_eq!(pr(disk1, &host, 0x00, 0, 0, 0x11), good);
     assert_eq!(pr(disk1, &host, 0x01, 0x05, 0x11, 0), good);
     assert_eq!(pr(disk1, &host, 0x03, 0, 0x11, 0), good);
-    let tur = rig
-        .disk1
-        .reservations()
-        .unwrap()
-        .screen(&other, &[0; 6], &[]);
+    let tur = rig.disk1.reservations().unwrap().screen(
+        &other,
+        &xcopyd::command::Command::decode(&[0; 6]).unwrap(),
+        &[],
+    );
     let Some(xcopyd::device::reservation::Outcome::Check(ua)) = tur else {
         panic!("a unit attention for the initiator: {tur:?}");
     };
@@ -619,7 +624,8 @@ fn tape_write_error_aborts_with_forwarded_sense_and_residue() {
         c[1] = sa;
         c[2] = 1;
         c[10..14].copy_from_slice(&1024u32.to_be_bytes());
-        rig.manager.receive_copy_results(&Nexus::local(), &c)
+        rig.manager
+            .receive_copy_results(&Nexus::local(), &decoded_rcr(&c))
     };
     let status = rcr(0x00);
     assert_eq!(status.status, Status::GOOD);

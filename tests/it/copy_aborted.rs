@@ -9,6 +9,7 @@
 //! first one that hold the source's bytes (the unbroken run the standard counts), so the
 //! test does not depend on how the engine cuts its writes.
 
+use crate::common::list::decoded_xcopy;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -171,9 +172,13 @@ fn run(rig: &Rig, segments: Vec<Segment>, fixed: Option<u32>) -> (Aborted, Sense
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-    let r = rig
-        .manager
-        .extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
+    let r = rig.manager.extended_copy(
+        &Nexus::local(),
+        None,
+        &decoded_xcopy(&cdb),
+        &bytes,
+        &Abort::new(),
+    );
     let s = r.sense;
     assert_eq!(r.status.0, 0x02, "CHECK CONDITION");
     assert_eq!(
@@ -495,9 +500,13 @@ fn a_write_error_while_writing_carried_source_data() {
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-    let res = r
-        .manager
-        .extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
+    let res = r.manager.extended_copy(
+        &Nexus::local(),
+        None,
+        &decoded_xcopy(&cdb),
+        &bytes,
+        &Abort::new(),
+    );
     let s = res.sense;
     assert_eq!((s[2] & 0x0f, s[12], s[13]), (0x0a, 0x0d, 0x01), "{s:02x?}");
     assert_eq!(u16::from_be_bytes([s[10], s[11]]), 1, "segment 1");

@@ -2,6 +2,7 @@
 //! 04h, 05h, 10h) run by the copy manager over emulated devices; the destination disk and
 //! the tape image must equal what a naive reference copy, written here, produces.
 
+use crate::common::list::decoded_xcopy;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -388,7 +389,13 @@ fn run_case(steps: &[Step]) -> Result<(), TestCaseError> {
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-    let result = manager.extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
+    let result = manager.extended_copy(
+        &Nexus::local(),
+        None,
+        &decoded_xcopy(&cdb),
+        &bytes,
+        &Abort::new(),
+    );
     prop_assert_eq!(result.status, Status::GOOD, "sense {:02x?}", result.sense);
     let dst = std::fs::read(dir.path().join("d1.img")).unwrap();
     prop_assert!(

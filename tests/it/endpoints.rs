@@ -5,6 +5,7 @@
 //! does not match its descriptor each end the copy with the COPY ABORTED code S4 gives.
 //! Checked byte for byte on the disk written, and in the fixed-format sense bytes.
 
+use crate::common::list::decoded_xcopy;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -178,8 +179,13 @@ fn xcopy_with(
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-    rig.manager
-        .extended_copy(&Nexus::local(), receiving_lun, &cdb, &bytes, &Abort::new())
+    rig.manager.extended_copy(
+        &Nexus::local(),
+        receiving_lun,
+        &decoded_xcopy(&cdb),
+        &bytes,
+        &Abort::new(),
+    )
 }
 
 /// 02h from d0 (CSCD 0) to FFFFh: 8 blocks from LBA 5 to LBA 40 of the LU it was sent to.

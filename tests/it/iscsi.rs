@@ -520,7 +520,7 @@ impl xcopyd::copy::CopyService for HeldCopy {
         &self,
         _nexus: &xcopyd::command::Nexus,
         _lun: Option<Arc<dyn ScsiDevice>>,
-        _cdb: &[u8],
+        _cdb: &xcopyd::scsi::cdb::ExtendedCopyCdb,
         _list: &[u8],
         abort: &xcopyd::command::Abort,
     ) -> xcopyd::command::CommandResult {
@@ -541,7 +541,7 @@ impl xcopyd::copy::CopyService for HeldCopy {
     fn receive_copy_results(
         &self,
         _nexus: &xcopyd::command::Nexus,
-        _cdb: &[u8],
+        _cdb: &xcopyd::scsi::copy_results::ReceiveCopyResultsCdb,
     ) -> xcopyd::command::CommandResult {
         xcopyd::command::CommandResult::good(vec![0; 4])
     }

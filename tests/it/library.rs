@@ -3,6 +3,7 @@
 //! with the drive's NOT READY forwarded. Cartridge images are read back with a SIMH parser
 //! written here.
 
+use crate::common::list::decoded_xcopy;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -121,7 +122,13 @@ fn copy(manager: &CopyManager, list: &[u8]) -> (Status, Option<Sense>) {
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(list.len() as u32).to_be_bytes());
-    let r = manager.extended_copy(&Nexus::local(), None, &cdb, list, &Abort::new());
+    let r = manager.extended_copy(
+        &Nexus::local(),
+        None,
+        &decoded_xcopy(&cdb),
+        list,
+        &Abort::new(),
+    );
     (
         r.status,
         (!r.sense.is_empty()).then(|| Sense::decode(&r.sense).unwrap()),

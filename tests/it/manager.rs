@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::common::list::{encode_list, xcopy_cdb};
+use crate::common::list::{decoded_rcr, decoded_xcopy, encode_list, xcopy_cdb};
 use xcopyd::command::{Abort, Nexus};
 use xcopyd::copy::engine::Engines;
 use xcopyd::copy::manager::CopyManager;
@@ -170,7 +170,13 @@ fn nexus(n: u64) -> Nexus {
 
 /// EXTENDED COPY of `bytes` with PARAMETER LIST LENGTH `len`: (status, sense bytes).
 fn xcopy_len(m: &CopyManager, nexus: &Nexus, bytes: &[u8], len: usize) -> (Status, Vec<u8>) {
-    let r = m.extended_copy(nexus, None, &xcopy_cdb(len), bytes, &Abort::new());
+    let r = m.extended_copy(
+        nexus,
+        None,
+        &decoded_xcopy(&xcopy_cdb(len)),
+        bytes,
+        &Abort::new(),
+    );
     (r.status, r.sense)
 }
 
@@ -189,7 +195,7 @@ fn rcr(m: &CopyManager, nexus: &Nexus, sa: u8, id: u8, len: u32) -> (Status, Vec
     cdb[1] = sa;
     cdb[2] = id;
     cdb[10..14].copy_from_slice(&len.to_be_bytes());
-    let r = m.receive_copy_results(nexus, &cdb);
+    let r = m.receive_copy_results(nexus, &decoded_rcr(&cdb));
     (r.status, r.data_in, r.sense)
 }
 

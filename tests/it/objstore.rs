@@ -16,7 +16,7 @@ use xcopyd::objstore::lease::TakeError;
 use xcopyd::objstore::Gateway;
 use xcopyd::scsi::Sense;
 
-use crate::common::list::{encode_list, xcopy_cdb};
+use crate::common::list::{decoded_xcopy, encode_list, xcopy_cdb};
 use crate::common::weed::{config_at, gateway_at, prefix, weed, Proxy, ACCESS, BUCKET, SECRET};
 
 fn drive(gw: &Gateway, barcode: &str) -> EmulatedTape {
@@ -522,7 +522,13 @@ media = "s3://{BUCKET}/{p}"
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(list.len() as u32).to_be_bytes());
-    let r = manager.extended_copy(&Nexus::local(), None, &cdb, &list, &Abort::new());
+    let r = manager.extended_copy(
+        &Nexus::local(),
+        None,
+        &decoded_xcopy(&cdb),
+        &list,
+        &Abort::new(),
+    );
     assert_eq!(r.status, Status::GOOD, "sense {:02x?}", r.sense);
     library.move_medium(0, 0x100, slot).unwrap();
     let a = gateway_at(&w.url, &p, "gw-a", Duration::from_secs(30));
@@ -789,8 +795,15 @@ fn an_extended_copy_to_a_cartridge_ends_good_only_once_the_store_has_it() {
         initiator: "iqn.test:list-end".into(),
         session: 1,
     };
-    let xcopy =
-        |bytes: &[u8]| m.extended_copy(&nexus, None, &xcopy_cdb(bytes.len()), bytes, &Abort::new());
+    let xcopy = |bytes: &[u8]| {
+        m.extended_copy(
+            &nexus,
+            None,
+            &decoded_xcopy(&xcopy_cdb(bytes.len())),
+            bytes,
+            &Abort::new(),
+        )
+    };
     let direct = gateway_at(&w.url, &p, "observer", Duration::from_secs(30));
 
     let r = xcopy(&list(1, 0));

@@ -13,6 +13,7 @@
 //!
 //! Tapes are parsed and written as SIMH .tap here, independently of the tape module.
 
+use crate::common::list::{decoded_rcr, decoded_xcopy};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -438,14 +439,22 @@ fn run(segs: &[(Seg, bool)], pads: (bool, bool)) -> Observed {
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-    let r = manager.extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
+    let r = manager.extended_copy(
+        &Nexus::local(),
+        None,
+        &decoded_xcopy(&cdb),
+        &bytes,
+        &Abort::new(),
+    );
     // COPY STATUS (SPC-4 6.18.2) of list 1: bytes 5-6 SEGMENTS PROCESSED, byte 7 units
     // (00h = bytes), bytes 8-11 TRANSFER COUNT.
     let mut rcr = [0u8; 16];
     rcr[0] = 0x84;
     rcr[2] = 1;
     rcr[13] = 12;
-    let st = manager.receive_copy_results(&Nexus::local(), &rcr).data_in;
+    let st = manager
+        .receive_copy_results(&Nexus::local(), &decoded_rcr(&rcr))
+        .data_in;
     assert_eq!(st[7], 0, "transfer count in bytes");
     let status = (
         u16::from_be_bytes([st[5], st[6]]),

@@ -8,6 +8,7 @@
 //! by a wrapper, so the CDBs and parameter data are checked byte for byte; COPY STATUS
 //! (TRANSFER COUNT) is checked after 13h.
 
+use crate::common::list::{decoded_rcr, decoded_xcopy};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -256,9 +257,13 @@ fn run_list(
     let mut cdb = [0u8; 16];
     cdb[0] = 0x83;
     cdb[10..14].copy_from_slice(&(bytes.len() as u32).to_be_bytes());
-    let r = rig
-        .manager
-        .extended_copy(&Nexus::local(), None, &cdb, &bytes, &Abort::new());
+    let r = rig.manager.extended_copy(
+        &Nexus::local(),
+        None,
+        &decoded_xcopy(&cdb),
+        &bytes,
+        &Abort::new(),
+    );
     (r.status, r.sense)
 }
 
@@ -270,7 +275,7 @@ fn copy_status(rig: &Rig) -> (u16, u32) {
     cdb[13] = 12;
     let st = rig
         .manager
-        .receive_copy_results(&Nexus::local(), &cdb)
+        .receive_copy_results(&Nexus::local(), &decoded_rcr(&cdb))
         .data_in;
     assert_eq!(st[7], 0, "TRANSFER COUNT UNITS: bytes");
     (
@@ -318,7 +323,9 @@ fn stream_to_discard_skips_records_and_0fh_holds_them() {
     cdb[1] = 0x01;
     cdb[2] = 1;
     cdb[10..14].copy_from_slice(&4096u32.to_be_bytes());
-    let held = r.manager.receive_copy_results(&Nexus::local(), &cdb);
+    let held = r
+        .manager
+        .receive_copy_results(&Nexus::local(), &decoded_rcr(&cdb));
     assert_eq!(held.status, Status::GOOD);
     assert_eq!(held.data_in[..4], 1024u32.to_be_bytes());
     assert_eq!(held.data_in[4..], record(1, 1024)[..]);

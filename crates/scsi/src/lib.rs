@@ -38,6 +38,7 @@ pub mod fuzzing;
 pub mod inquiry;
 pub mod limits;
 pub mod log_sense;
+pub mod luns;
 pub mod parameter_list;
 pub mod partition_page;
 pub mod persistent_reservation;

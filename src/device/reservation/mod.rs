@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::command::Nexus;
+use crate::command::{Command, Nexus};
 use crate::scsi::persistent_reservation::{PrInCdb, PrOutCdb, Spc2Cdb};
 use crate::scsi::{Asc, DeviceClass, Opcode, Sense, SenseKey};
 
@@ -117,8 +117,8 @@ impl Reservations {
 
     /// Screens one command of `nexus` before the device sees it: `Some` when it ends here
     /// (a unit attention, a reservation command, a conflict), `None` to send it on.
-    pub fn screen(&self, nexus: &Nexus, cdb: &[u8], data_out: &[u8]) -> Option<Outcome> {
-        self.screen_preempting(nexus, cdb, data_out)
+    pub fn screen(&self, nexus: &Nexus, command: &Command, data_out: &[u8]) -> Option<Outcome> {
+        self.screen_preempting(nexus, command, data_out)
             .map(|(outcome, _)| outcome)
     }
 
@@ -128,10 +128,10 @@ impl Reservations {
     pub fn screen_preempting(
         &self,
         nexus: &Nexus,
-        cdb: &[u8],
+        command: &Command,
         data_out: &[u8],
     ) -> Option<(Outcome, Vec<InitiatorPort>)> {
-        let op = Opcode(*cdb.first()?);
+        let (op, cdb) = (command.op, command.cdb);
         let own = matches!(
             op,
             Opcode::PERSISTENT_RESERVE_IN

@@ -283,19 +283,6 @@ fn overflow_and_residual_flow_from_the_device() {
     assert_eq!((r.status, r.residual, r.overflow), (Status::GOOD, 0, 312));
 }
 
-#[test]
-fn lun_wire_format() {
-    assert_eq!(lun_to_wire(0), [0; 8]);
-    assert_eq!(lun_to_wire(5), [0, 5, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(lun_to_wire(300), [0x41, 0x2c, 0, 0, 0, 0, 0, 0]);
-    for n in [0, 1, 255, 256, 300, 16383] {
-        assert_eq!(lun_from_wire(lun_to_wire(n)), n);
-    }
-    assert_eq!(lun_from_wire([0x01, 0, 0, 0, 0, 0, 0, 0]), u64::MAX);
-    assert_eq!(lun_from_wire([0, 1, 0, 0, 0, 0, 0, 1]), u64::MAX);
-    assert_eq!(lun_from_wire([0xc0, 0, 0, 0, 0, 0, 0, 0]), u64::MAX);
-}
-
 /// REPORT SUPPORTED OPERATION CODES on a disk LUN (SPC-3 6.23) lists the disk's own commands
 /// and the copy manager's: EXTENDED COPY, RECEIVE COPY RESULTS (service actions 00h, 01h,
 /// 03h, 04h) and REPORT LUNS, in opcode order. Seen missing from sg_opcodes in the VM.

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use super::auth;
 use super::login::TextKeys;
 use super::pdu::{Bhs, Digests, Opcode, Pdu, BHS_LEN};
-use crate::frontend::dispatch::lun_to_wire;
+use crate::scsi::luns::lun_to_wire;
 
 /// What we accept in one Data-In (MaxRecvDataSegmentLength we declare).
 const OUR_MAX_RECV: u32 = 256 * 1024;

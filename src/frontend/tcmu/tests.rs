@@ -230,7 +230,7 @@ impl CopyService for SlowCopy {
         &self,
         _: &Nexus,
         _: Option<Arc<dyn ScsiDevice>>,
-        _: &[u8],
+        _: &crate::scsi::cdb::ExtendedCopyCdb,
         parameter_list: &[u8],
         abort: &Abort,
     ) -> CommandResult {
@@ -253,7 +253,11 @@ impl CopyService for SlowCopy {
         assert_eq!(parameter_list, &[0x5a; 100][..]);
         CommandResult::good(Vec::new())
     }
-    fn receive_copy_results(&self, _: &Nexus, _: &[u8]) -> CommandResult {
+    fn receive_copy_results(
+        &self,
+        _: &Nexus,
+        _: &crate::scsi::copy_results::ReceiveCopyResultsCdb,
+    ) -> CommandResult {
         CommandResult::good((0..40).collect())
     }
     fn nexus_lost(&self, _: &Nexus) {}

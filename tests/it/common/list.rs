@@ -28,6 +28,17 @@ pub fn encode_list(
 
 /// EXTENDED COPY (LID1, 83h) for a parameter list of `len` bytes, written byte by byte
 /// (PARAMETER LIST LENGTH in bytes 10-13), not by the codec under test.
+/// The dispatcher decodes a CDB before the copy manager sees it; a test that calls the copy
+/// manager directly does the same with the bytes it built.
+pub fn decoded_xcopy(cdb: &[u8]) -> xcopyd::scsi::cdb::ExtendedCopyCdb {
+    xcopyd::scsi::cdb::ExtendedCopyCdb::decode(cdb).unwrap()
+}
+
+/// RECEIVE COPY RESULTS bytes, decoded as the dispatcher does.
+pub fn decoded_rcr(cdb: &[u8]) -> xcopyd::scsi::copy_results::ReceiveCopyResultsCdb {
+    xcopyd::scsi::copy_results::ReceiveCopyResultsCdb::decode(cdb).unwrap()
+}
+
 pub fn xcopy_cdb(len: usize) -> [u8; 16] {
     let mut c = [0u8; 16];
     c[0] = 0x83;

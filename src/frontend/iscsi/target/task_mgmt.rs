@@ -14,9 +14,9 @@ use super::executor::Executor;
 use super::window::sn_le;
 use super::{abort_all, Session, Shared, TaskEntry};
 use crate::command::Nexus;
-use crate::frontend::dispatch::lun_from_wire;
 use crate::frontend::iscsi::pdu::{Bhs, Opcode, Pdu};
 use crate::frontend::reservation::TaskAborter;
+use crate::scsi::luns::lun_from_wire;
 
 impl Connection {
     pub(super) fn task_management(&mut self, b: &Bhs, tx: &Arc<Executor>) -> io::Result<Next> {
