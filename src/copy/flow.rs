@@ -213,3 +213,14 @@ impl Held {
         self.data.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Tap;
+
+    /// A tap is a closure: its Debug form (in a `Sink`'s) names it and nothing of it.
+    #[test]
+    fn a_tap_debugs_as_its_name() {
+        assert_eq!(format!("{:?}", Tap::new(|_| {})), "Tap");
+    }
+}
