@@ -738,6 +738,151 @@ mod tests {
         assert_eq!(TextKeys::decode(ok.as_bytes()).unwrap().0.len(), MAX_KEYS);
     }
 
+    /// RFC 7143 6.1: a key name is at most 63 bytes; values here at most 8192. Both bounds
+    /// are reached, not passed.
+    #[test]
+    fn a_key_and_a_value_of_the_longest_length_are_taken() {
+        let k = "k".repeat(MAX_KEY_LEN);
+        let v = "v".repeat(MAX_VALUE_LEN);
+        let t = TextKeys::decode(format!("{k}={v}").as_bytes()).unwrap();
+        assert_eq!(t.get(&k), Some(v.as_str()));
+        let long = "v".repeat(MAX_VALUE_LEN + 1);
+        assert_eq!(
+            TextKeys::decode(format!("k={long}").as_bytes()),
+            Err(TextError::TooLong)
+        );
+    }
+
+    /// Keys of the security stage only, out of their stage or unknown: a CHAP key in the
+    /// operational stage is not understood; an unknown CHAP_ key, or CHAP_A where no CHAP
+    /// is configured, fails the login in the security stage.
+    #[test]
+    fn chap_keys_belong_to_the_security_stage() {
+        let mut n = Negotiation::new("iqn.t", anyone());
+        n.login_keys(
+            stage::SECURITY,
+            &keys("InitiatorName=iqn.i|TargetName=iqn.t"),
+        )
+        .unwrap();
+        let out = n
+            .login_keys(stage::OPERATIONAL, &keys("CHAP_N=u|CHAP_R=0x01"))
+            .unwrap();
+        assert_eq!(out.get("CHAP_N"), Some("NotUnderstood"));
+        assert_eq!(out.get("CHAP_R"), Some("NotUnderstood"));
+        for odd in ["CHAP_Z=1", "CHAP_A=5"] {
+            let mut n = Negotiation::new("iqn.t", anyone());
+            n.login_keys(
+                stage::SECURITY,
+                &keys("InitiatorName=iqn.i|TargetName=iqn.t"),
+            )
+            .unwrap();
+            assert_eq!(
+                n.login_keys(stage::SECURITY, &keys(odd)),
+                Err(LoginStatus::AUTHENTICATION_FAILURE),
+                "{odd}"
+            );
+        }
+    }
+
+    /// With no CHAP configured the target offers AuthMethod None, and answers Reject to an
+    /// initiator that offers only CHAP (RFC 7143 6.2: no common value).
+    #[test]
+    fn auth_method_none_only_when_offered() {
+        let mut n = Negotiation::new("iqn.t", anyone());
+        let out = n
+            .login_keys(
+                stage::SECURITY,
+                &keys("InitiatorName=iqn.i|TargetName=iqn.t|AuthMethod=CHAP"),
+            )
+            .unwrap();
+        assert_eq!(out.get("AuthMethod"), Some("Reject"));
+    }
+
+    /// DefaultTime2Wait is echoed (within 0-3600); DefaultTime2Retain is 0: at ERL 0 there
+    /// is no connection recovery to retain tasks for.
+    #[test]
+    fn default_time_to_wait_and_retain() {
+        let mut n = Negotiation::new("iqn.t", anyone());
+        n.login_keys(
+            stage::SECURITY,
+            &keys("InitiatorName=iqn.i|TargetName=iqn.t"),
+        )
+        .unwrap();
+        let out = n
+            .login_keys(
+                stage::OPERATIONAL,
+                &keys("DefaultTime2Wait=2|DefaultTime2Retain=20"),
+            )
+            .unwrap();
+        assert_eq!(out.get("DefaultTime2Wait"), Some("2"));
+        assert_eq!(out.get("DefaultTime2Retain"), Some("0"));
+        assert_eq!(
+            n.login_keys(stage::OPERATIONAL, &keys("DefaultTime2Wait=3601")),
+            Err(LoginStatus::INITIATOR_ERROR)
+        );
+    }
+
+    /// The target declares its MaxRecvDataSegmentLength once, in the operational stage:
+    /// not in the security stage, not again in a later request.
+    #[test]
+    fn max_recv_data_segment_length_is_declared_once_in_the_operational_stage() {
+        let mut n = Negotiation::new("iqn.t", anyone());
+        let out = n
+            .login_keys(
+                stage::SECURITY,
+                &keys("InitiatorName=iqn.i|TargetName=iqn.t"),
+            )
+            .unwrap();
+        assert_eq!(out.get("MaxRecvDataSegmentLength"), None);
+        let out = n
+            .login_keys(stage::OPERATIONAL, &keys("ImmediateData=Yes"))
+            .unwrap();
+        assert_eq!(out.get("MaxRecvDataSegmentLength"), Some("262144"));
+        let out = n
+            .login_keys(stage::OPERATIONAL, &keys("InitialR2T=Yes"))
+            .unwrap();
+        assert_eq!(out.get("MaxRecvDataSegmentLength"), None);
+    }
+
+    /// An initiator's mutual-CHAP challenge may be as long as a secret (1024 bytes).
+    #[test]
+    fn a_mutual_challenge_of_the_longest_length_is_answered() {
+        let (mut n, id, c) = challenged(table(true));
+        let r = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &c));
+        let theirs = vec![0x5a; auth::MAX_SECRET_LEN];
+        let out = n
+            .login_keys(
+                0,
+                &keys(&format!(
+                    "CHAP_N=u|CHAP_R={r}|CHAP_I=3|CHAP_C={}",
+                    auth::encode_binary(&theirs)
+                )),
+            )
+            .unwrap();
+        let answer = auth::decode_binary(out.get("CHAP_R").unwrap()).unwrap();
+        assert!(auth::verify(3, b"targetsecret", &theirs, &answer));
+    }
+
+    /// SendTargets=<name> reports that target only; All and an empty value every one.
+    #[test]
+    fn send_targets_names_one_target_or_all() {
+        let mut t = BTreeMap::new();
+        t.insert("iqn.a".to_string(), "10.0.0.1:3260,1".to_string());
+        t.insert("iqn.b".to_string(), "10.0.0.2:3260,1".to_string());
+        let names = |v: &str| {
+            let out = text_keys(&keys(&format!("SendTargets={v}")), &t);
+            out.0
+                .iter()
+                .filter(|(k, _)| k == "TargetName")
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("iqn.b"), ["iqn.b"]);
+        assert_eq!(names("All"), ["iqn.a", "iqn.b"]);
+        assert_eq!(names(""), ["iqn.a", "iqn.b"]);
+        assert!(names("iqn.c").is_empty());
+    }
+
     #[test]
     fn send_targets() {
         let mut t = BTreeMap::new();
