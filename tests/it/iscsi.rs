@@ -795,3 +795,63 @@ fn a_dropped_connection_s_nexus_is_gone_before_the_next_login_s_first_command() 
     opener.join().unwrap();
     target.shutdown();
 }
+
+/// RFC 7143 13.11 and 13.14: immediate data only where ImmediateData=Yes was negotiated,
+/// and never past FirstBurstLength; either is a protocol error (Reject, reason 04h), the
+/// session goes on, and nothing is written. Exactly FirstBurstLength is taken.
+#[test]
+fn immediate_data_only_when_negotiated_and_within_the_first_burst() {
+    let (_dir, target) = start();
+    let addr = target.local_addr();
+    let write10 = |blocks: u8| [0x2a, 0, 0, 0, 0, 0, 0, 0, blocks, 0];
+    let keys = |immediate: &str| {
+        format!(
+            "InitiatorName=iqn.test:imm|TargetName={IQN}|SessionType=Normal|\
+             HeaderDigest=None|DataDigest=None|MaxRecvDataSegmentLength=8192|\
+             ImmediateData={immediate}|InitialR2T=Yes|FirstBurstLength=8192|\
+             MaxBurstLength=32768"
+        )
+    };
+    let rejected = |i: &mut Initiator, data: &[u8]| {
+        let p = i.command_pdu(
+            0,
+            &write10((data.len() / 512) as u8),
+            data.len() as u32,
+            false,
+            data,
+        );
+        i.send(&p);
+        let r = i.recv();
+        assert_eq!((r.bhs.opcode(), r.bhs.byte(2)), (Opcode::REJECT, 0x04));
+        // The Reject carries the rejected header: its opcode and ITT.
+        assert_eq!((r.data[0], &r.data[16..20]), (p.bhs.0[0], &p.bhs.0[16..20]));
+        // The session is still served (the rejected command's CmdSN is spent: it was
+        // taken in order before its data was judged).
+        i.nop(b"alive");
+    };
+
+    let (mut no, r) = Initiator::login(addr, &keys("No"));
+    assert_eq!((r.bhs.byte(36), r.bhs.byte(37)), (0, 0));
+    assert_eq!(
+        TextKeys::decode(&r.data).unwrap().get("ImmediateData"),
+        Some("No")
+    );
+    rejected(&mut no, &[0x11; 512]);
+
+    let (mut yes, r) = Initiator::login(addr, &keys("Yes"));
+    assert_eq!((r.bhs.byte(36), r.bhs.byte(37)), (0, 0));
+    rejected(&mut yes, &[0x22; 8192 + 512]);
+    // The unit attention first, then exactly FirstBurstLength of immediate data lands.
+    assert_eq!(
+        Initiator::sense(&yes.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    assert_eq!(yes.command(0, &write10(16), &[0x33; 8192], 0).status, 0);
+    let back = yes.command(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 17, 0], &[], 17 * 512);
+    assert_eq!(back.data[..8192], [0x33; 8192]);
+    assert_eq!(
+        back.data[8192..],
+        [0; 512],
+        "nothing of the rejected commands landed"
+    );
+}
