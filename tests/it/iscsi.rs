@@ -551,6 +551,26 @@ impl xcopyd::copy::CopyService for HeldCopy {
 
 #[test]
 fn abort_task_of_a_copy_in_flight_answers_after_it_left_and_never_the_copy() {
+    abort_a_copy_in_flight(1);
+}
+
+/// ABORT TASK SET, CLEAR TASK SET and LOGICAL UNIT RESET end the copy the same way: their
+/// response leaves once it has (SAM-5 7.1), never before. On a LUN that does not exist they
+/// answer 2 (LUN does not exist).
+#[test]
+fn task_set_functions_answer_after_the_copy_left() {
+    for function in [2, 4, 5] {
+        abort_a_copy_in_flight(function);
+    }
+    let (_dir, target) = start();
+    let mut i = Initiator::logged_in(target.local_addr());
+    for function in [2, 4, 5] {
+        assert_eq!(i.tmf(function, 9, 0), 2, "function {function}");
+    }
+}
+
+/// Holds an EXTENDED COPY on LUN 0 and ends it with task management `function`.
+fn abort_a_copy_in_flight(function: u8) {
     let copy = Arc::new(HeldCopy::default());
     let luns: Vec<Arc<dyn ScsiDevice>> = vec![Arc::new(MemoryDisk::new("disk0", 512, 64))];
     let d = Arc::new(Dispatcher::new(luns, copy.clone()));
@@ -570,7 +590,7 @@ fn abort_task_of_a_copy_in_flight_answers_after_it_left_and_never_the_copy() {
     // ABORT TASK: the service sees its task aborted while the TMF waits for it.
     let mut b = Bhs::new(Opcode::TASK_MANAGEMENT_REQUEST);
     b.set_immediate(true)
-        .set_flags(0x80 | 1)
+        .set_flags(0x80 | function)
         .set_itt(0x7000)
         .set_referenced_task_tag(x.bhs.itt())
         .set_cmd_sn(i.cmd_sn)
@@ -854,4 +874,35 @@ fn immediate_data_only_when_negotiated_and_within_the_first_burst() {
         [0; 512],
         "nothing of the rejected commands landed"
     );
+}
+
+/// RFC 7143 6.3: a login in three requests — security without transit, security to
+/// operational, operational to full feature — answered with the stages asked for (the
+/// response's T, CSG, NSG), a TSIH only on the last.
+#[test]
+fn a_login_steps_through_the_stages_it_asks_for() {
+    let (_dir, target) = start();
+    let mut i = Initiator::connect(target.local_addr());
+    let mut step = |flags: u8, keys: &str| {
+        let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
+        b.set_immediate(true)
+            .set_flags(flags)
+            .set_isid([0x80, 0, 0, 0, 0x51, 0x51])
+            .set_itt(0)
+            .set_cmd_sn(1)
+            .set_exp_stat_sn(0);
+        let text = keys.replace('|', "\0") + "\0";
+        i.send(&Pdu::with_data(b, text.into_bytes()));
+        let r = i.recv();
+        assert_eq!(r.bhs.opcode(), Opcode::LOGIN_RESPONSE);
+        assert_eq!((r.bhs.byte(36), r.bhs.byte(37)), (0, 0), "status");
+        (r.bhs.flags(), r.bhs.tsih())
+    };
+    let names = format!("InitiatorName=iqn.test:steps|TargetName={IQN}|SessionType=Normal");
+    assert_eq!(step(0x00, &format!("{names}|AuthMethod=None")), (0x00, 0));
+    assert_eq!(step(0x81, "HeaderDigest=None"), (0x81, 0));
+    let (flags, tsih) = step(0x87, "DataDigest=None|MaxRecvDataSegmentLength=8192");
+    assert_eq!(flags, 0x87);
+    assert_ne!(tsih, 0);
+    i.nop(b"in full feature phase");
 }

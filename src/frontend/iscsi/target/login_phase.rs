@@ -264,3 +264,100 @@ pub(super) fn is_timeout(e: &io::Error) -> bool {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::iscsi::auth::{Chap, Credentials, Initiators};
+
+    fn request(flags: u8) -> Bhs {
+        let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
+        b.set_flags(flags);
+        b
+    }
+
+    fn anyone() -> Negotiation {
+        Negotiation::new("iqn.t", Arc::new(Initiators::anonymous()))
+    }
+
+    fn status(b: &Bhs, current: u8, neg: &Negotiation) -> Option<LoginStatus> {
+        refusal(b, current, neg).map(|(status, _)| status)
+    }
+
+    /// RFC 7143 6.3 and 11.12: the stage transitions a Login Request may ask for, from the
+    /// stage the login is in. T=1 with NSG not after CSG, NSG 2 (reserved), CSG 2, a step
+    /// back, T and C together: initiator error.
+    #[test]
+    fn stage_transitions_rfc_7143_allows_and_no_other() {
+        let n = anyone();
+        let (sec, op) = (stage::SECURITY, stage::OPERATIONAL);
+        let flags = |t: bool, c: bool, csg: u8, nsg: u8| {
+            u8::from(t) << 7 | u8::from(c) << 6 | csg << 2 | nsg
+        };
+        // Allowed: stay (T=0) in either stage, security -> operational or full feature,
+        // operational -> full feature, continue (C=1, T=0).
+        for (f, current) in [
+            (flags(false, false, sec, 0), sec),
+            (flags(true, false, sec, op), sec),
+            (flags(true, false, sec, 3), sec),
+            (flags(false, false, op, 0), sec),
+            (flags(true, false, op, 3), op),
+            (flags(false, true, sec, 0), sec),
+            // NSG is ignored without T.
+            (flags(false, false, sec, 2), sec),
+        ] {
+            assert_eq!(status(&request(f), current, &n), None, "flags {f:02x}");
+        }
+        for (f, current) in [
+            (flags(true, false, sec, sec), sec),
+            (flags(true, false, op, op), op),
+            (flags(true, false, op, sec), op),
+            (flags(true, false, sec, 2), sec),
+            (flags(false, false, 2, 0), sec),
+            (flags(true, false, 2, 3), sec),
+            (flags(false, false, sec, 0), op),
+            (flags(true, true, sec, op), sec),
+        ] {
+            assert_eq!(
+                status(&request(f), current, &n),
+                Some(LoginStatus::INITIATOR_ERROR),
+                "flags {f:02x} in stage {current}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_and_tsih_are_refused_before_the_keys() {
+        let n = anyone();
+        let mut b = request(0x81);
+        b.set_byte(3, 1);
+        assert_eq!(status(&b, 0, &n), Some(LoginStatus::UNSUPPORTED_VERSION));
+        let mut b = request(0x81);
+        b.set_tsih(5);
+        assert_eq!(status(&b, 0, &n), Some(LoginStatus::SESSION_DOES_NOT_EXIST));
+    }
+
+    /// An initiator the table requires to authenticate may not enter the operational
+    /// stage before it has.
+    #[test]
+    fn the_operational_stage_waits_for_authentication() {
+        let c = Credentials {
+            chap: Chap {
+                user: "u".into(),
+                secret: b"secretsecret".to_vec(),
+            },
+            mutual: None,
+        };
+        let table = Initiators::listed([("iqn.i".to_string(), c)]).unwrap();
+        let mut n = Negotiation::new("iqn.t", Arc::new(table));
+        let keys =
+            TextKeys::decode(b"InitiatorName=iqn.i\0TargetName=iqn.t\0AuthMethod=CHAP").unwrap();
+        n.login_keys(stage::SECURITY, &keys).unwrap();
+        assert_eq!(
+            status(&request(0x04), stage::SECURITY, &n),
+            Some(LoginStatus::AUTHENTICATION_FAILURE)
+        );
+        assert_eq!(status(&request(0x00), stage::SECURITY, &n), None);
+        assert_eq!(status(&request(0x04), stage::SECURITY, &anyone()), None);
+    }
+}
