@@ -48,7 +48,7 @@ preset() {
     segment) files+=(src/copy/segment.rs); tests+=(--lib "${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
     run) files+=(src/copy/run.rs src/copy/run/byte_ranges.rs src/copy/run/copies.rs src/copy/run/operations.rs); tests+=("${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
     manager) files+=(src/copy/manager.rs); tests+=("${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
-    copy-io) files+=(src/copy/io.rs src/copy/failure.rs src/copy/endpoint.rs); tests+=("${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
+    copy-io) files+=(src/copy/io.rs src/copy/failure.rs src/copy/endpoint.rs); tests+=(--lib "${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
     # The destination side of a transfer: the engine's tests push into a Flow too.
     flow) files+=(src/copy/flow.rs); tests+=(--lib "${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
     # The planners and typed ops: their own unit tests, and the segments that carry them out.

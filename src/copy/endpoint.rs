@@ -43,3 +43,27 @@ impl Failure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::testing::MemoryDisk;
+
+    /// What a log line shows of a resolved CSCD: the device by name, the descriptor, the
+    /// geometry (not the device's own Debug, nor the throttle's).
+    #[test]
+    fn an_endpoint_debugs_as_its_device_name_descriptor_and_geometry() {
+        let e = Endpoint {
+            device: Arc::new(MemoryDisk::new("disk7", 512, 64)),
+            cscd: Some(2),
+            block_length: 512,
+            blocks: 64,
+            backend: None,
+            throttle: Throttle::default(),
+        };
+        assert_eq!(
+            format!("{e:?}"),
+            r#"Endpoint { device: "disk7", cscd: Some(2), block_length: 512, blocks: 64 }"#
+        );
+    }
+}
