@@ -19,6 +19,11 @@ use xcopyd::frontend::testing::{MemoryDisk, RecordingCopyService};
 use xcopyd::frontend::Dispatcher;
 
 fn start() -> (tempfile::TempDir, Target) {
+    start_with(|_| {})
+}
+
+/// [`start`] with the target's configuration changed by `f`.
+fn start_with(f: impl FnOnce(&mut TargetConfig)) -> (tempfile::TempDir, Target) {
     let dir = tempfile::tempdir().unwrap();
     let (tape, _) =
         EmulatedTape::open("tape0", dir.path().join("t.tap"), TapeConfig::default()).unwrap();
@@ -27,7 +32,9 @@ fn start() -> (tempfile::TempDir, Target) {
         Arc::new(tape),
     ];
     let d = Arc::new(Dispatcher::new(luns, RecordingCopyService::new()));
-    let t = iscsi::start(TargetConfig::new("127.0.0.1:0", IQN), d).unwrap();
+    let mut config = TargetConfig::new("127.0.0.1:0", IQN);
+    f(&mut config);
+    let t = iscsi::start(config, d).unwrap();
     (dir, t)
 }
 
@@ -905,4 +912,70 @@ fn a_login_steps_through_the_stages_it_asks_for() {
     assert_eq!(flags, 0x87);
     assert_ne!(tsih, 0);
     i.nop(b"in full feature phase");
+}
+
+/// The SCSI Response to the command `itt` (R2Ts for it skipped): (status, sense key, ASC,
+/// ASCQ), the sense zero without CHECK CONDITION.
+fn response_to(i: &mut Initiator, itt: u32) -> (u8, u8, u8, u8) {
+    loop {
+        let r = i.recv();
+        if r.bhs.opcode() == Opcode::R2T {
+            continue;
+        }
+        assert_eq!((r.bhs.opcode(), r.bhs.itt()), (Opcode::SCSI_RESPONSE, itt));
+        let status = r.bhs.byte(3);
+        if status != 2 {
+            return (status, 0, 0, 0);
+        }
+        let n = u16::from_be_bytes([r.data[0], r.data[1]]) as usize;
+        let s = xcopyd::scsi::Sense::decode(&r.data[2..2 + n]).unwrap();
+        return (status, s.key.0, s.asc.asc(), s.asc.ascq());
+    }
+}
+
+/// Write data the target would have to hold past `max_data_out` is refused with TASK SET
+/// FULL (SAM-5 5.3.1), and the session goes on.
+#[test]
+fn write_data_past_max_data_out_is_task_set_full() {
+    let (_dir, target) = start_with(|c| c.max_data_out = 4096);
+    let mut i = Initiator::logged_in(target.local_addr());
+    let write10 = [0x2a, 0, 0, 0, 0, 0, 0, 0, 16, 0];
+    let p = i.command_pdu(0, &write10, 8192, false, &[0x44; 512]);
+    i.send(&p);
+    assert_eq!(response_to(&mut i, p.bhs.itt()), (0x28, 0, 0, 0));
+    i.nop(b"still served");
+}
+
+/// A write whose Data-Out stops coming ends after data_out_timeout with ABORTED COMMAND,
+/// DATA PHASE ERROR (0B/4B/00), and its data is not written.
+#[test]
+fn a_write_whose_data_out_stalls_ends_with_a_data_phase_error() {
+    let (_dir, target) = start_with(|c| c.data_out_timeout = std::time::Duration::from_secs(1));
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    let write10 = [0x2a, 0, 0, 0, 0, 0, 0, 0, 16, 0];
+    let p = i.command_pdu(0, &write10, 8192, false, &[0x55; 512]);
+    i.send(&p);
+    // The R2T for the rest comes, and nothing is sent for it.
+    assert_eq!(response_to(&mut i, p.bhs.itt()), (2, 0x0b, 0x4b, 0x00));
+    let back = i.command(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[], 512);
+    assert_eq!(back.data, vec![0; 512]);
+}
+
+/// RFC 7143 13.10: with InitialR2T=Yes no unsolicited Data-Out may follow a command (its F
+/// bit clear): a protocol error, Reject, and the connection closes.
+#[test]
+fn unsolicited_data_out_under_initial_r2t_closes_the_connection() {
+    let (_dir, target) = start();
+    let mut i = Initiator::logged_in(target.local_addr());
+    let write10 = [0x2a, 0, 0, 0, 0, 0, 0, 0, 16, 0];
+    let mut p = i.command_pdu(0, &write10, 8192, false, &[0x66; 512]);
+    p.bhs.set_flags(p.bhs.flags() & !0x80);
+    i.send(&p);
+    let r = i.recv();
+    assert_eq!((r.bhs.opcode(), r.bhs.byte(2)), (Opcode::REJECT, 0x04));
+    assert!(read_pdu(&mut i.s).is_none(), "the connection closes");
 }

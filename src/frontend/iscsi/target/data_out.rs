@@ -284,3 +284,41 @@ impl Pdu {
         Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_ahs(ahs: Vec<u8>) -> Pdu {
+        Pdu {
+            bhs: Bhs::new(Opcode::SCSI_COMMAND),
+            ahs,
+            data: Vec::new(),
+        }
+    }
+
+    /// RFC 7143 11.3.5: the Extended CDB AHS (type 1) holds CDB bytes 16 and on;
+    /// AHSLength counts its reserved byte and those bytes, padding not included; other AHS
+    /// types before it are skipped by their padded length.
+    #[test]
+    fn the_extended_cdb_is_read_from_its_ahs() {
+        let extra: Vec<u8> = (16..32).collect();
+        let mut one = vec![0, 17, 1, 0];
+        one.extend_from_slice(&extra);
+        assert_eq!(with_ahs(one.clone()).ahs_cdb(), extra);
+        // A type-2 AHS (bidirectional read length, AHSLength 5) first: 4 + 5 bytes, padded
+        // to 12.
+        let mut two = vec![0, 5, 2, 0, 0, 0, 0x10, 0, 0, 0, 0, 0];
+        two.extend_from_slice(&one);
+        assert_eq!(with_ahs(two).ahs_cdb(), extra);
+        // A 5-byte extension (AHSLength 6) is taken without its padding.
+        let odd = vec![0, 6, 1, 0, 1, 2, 3, 4, 5, 0, 0, 0];
+        assert_eq!(with_ahs(odd).ahs_cdb(), [1, 2, 3, 4, 5]);
+        // No AHS, no type 1, or one cut short: no extension.
+        assert!(with_ahs(Vec::new()).ahs_cdb().is_empty());
+        assert!(with_ahs(vec![0, 5, 2, 0, 0, 0, 0x10, 0, 0, 0, 0, 0])
+            .ahs_cdb()
+            .is_empty());
+        assert!(with_ahs(vec![0, 17, 1, 0, 1, 2]).ahs_cdb().is_empty());
+    }
+}
