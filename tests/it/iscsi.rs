@@ -979,3 +979,48 @@ fn unsolicited_data_out_under_initial_r2t_closes_the_connection() {
     assert_eq!((r.bhs.opcode(), r.bhs.byte(2)), (Opcode::REJECT, 0x04));
     assert!(read_pdu(&mut i.s).is_none(), "the connection closes");
 }
+
+/// RFC 7143 6.3 with CHAP required: a request asking to leave the security stage (T=1)
+/// before the initiator has authenticated is answered T=0 — while the method is chosen, and
+/// while the challenge is out — and only the right response lets the login transit.
+#[test]
+fn no_transit_out_of_the_security_stage_before_chap_succeeds() {
+    use xcopyd::frontend::iscsi::auth::{self, Chap, Credentials, Initiators};
+    let creds = Credentials {
+        chap: Chap {
+            user: "u".into(),
+            secret: b"secretsecret".to_vec(),
+        },
+        mutual: None,
+    };
+    let table = Initiators::listed([("iqn.test:chap".to_string(), creds)]).unwrap();
+    let (_dir, target) = start_with(|c| c.initiators = Arc::new(table));
+    let mut i = Initiator::connect(target.local_addr());
+    let mut step = |keys: &str| {
+        let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
+        // T=1, CSG security, NSG operational.
+        b.set_immediate(true)
+            .set_flags(0x81)
+            .set_isid([0x80, 0, 0, 0, 0x52, 0x52])
+            .set_itt(0)
+            .set_cmd_sn(1)
+            .set_exp_stat_sn(0);
+        let text = keys.replace('|', "\0") + "\0";
+        i.send(&Pdu::with_data(b, text.into_bytes()));
+        let r = i.recv();
+        assert_eq!(r.bhs.opcode(), Opcode::LOGIN_RESPONSE);
+        assert_eq!((r.bhs.byte(36), r.bhs.byte(37)), (0, 0), "status");
+        (r.bhs.flags(), TextKeys::decode(&r.data).unwrap())
+    };
+    let (flags, keys) = step(&format!(
+        "InitiatorName=iqn.test:chap|TargetName={IQN}|SessionType=Normal|AuthMethod=CHAP"
+    ));
+    assert_eq!((flags, keys.get("AuthMethod")), (0x00, Some("CHAP")));
+    let (flags, keys) = step("CHAP_A=5");
+    assert_eq!(flags, 0x00, "no transit while the challenge is out");
+    let id: u8 = keys.get("CHAP_I").unwrap().parse().unwrap();
+    let challenge = auth::decode_binary(keys.get("CHAP_C").unwrap()).unwrap();
+    let r = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &challenge));
+    let (flags, _) = step(&format!("CHAP_N=u|CHAP_R={r}"));
+    assert_eq!(flags, 0x81, "authenticated: security to operational");
+}
