@@ -1024,3 +1024,49 @@ fn no_transit_out_of_the_security_stage_before_chap_succeeds() {
     let (flags, _) = step(&format!("CHAP_N=u|CHAP_R={r}"));
     assert_eq!(flags, 0x81, "authenticated: security to operational");
 }
+
+/// Login text is bounded at 64 KiB across continued PDUs (C=1, RFC 7143 6.2): exactly
+/// 65536 bytes are taken, one more ends the login with an initiator error.
+#[test]
+fn login_text_of_exactly_64_kib_across_continued_pdus_is_taken() {
+    let (_dir, target) = start();
+    let login = |total: usize| {
+        let mut i = Initiator::connect(target.local_addr());
+        let mut text = format!("InitiatorName=iqn.test:long|TargetName={IQN}|SessionType=Normal|")
+            .replace('|', "\0")
+            .into_bytes();
+        let mut n = 0;
+        while text.len() < total {
+            let room = (total - text.len()).min(4096);
+            let head = format!("X-k{n}=");
+            let value = room.saturating_sub(head.len() + 1).max(1);
+            text.extend_from_slice(head.as_bytes());
+            text.extend(std::iter::repeat_n(b'v', value));
+            text.push(0);
+            n += 1;
+        }
+        assert_eq!(text.len(), total);
+        let pieces: Vec<&[u8]> = text.chunks(8192).collect();
+        for (k, piece) in pieces.iter().enumerate() {
+            let last = k + 1 == pieces.len();
+            let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
+            // CSG operational; C on all but the last, which asks for full feature.
+            b.set_immediate(true)
+                .set_flags(if last { 0x87 } else { 0x44 })
+                .set_isid([0x80, 0, 0, 0, 0x53, 0x53])
+                .set_itt(0)
+                .set_cmd_sn(1)
+                .set_exp_stat_sn(0);
+            i.send(&Pdu::with_data(b, piece.to_vec()));
+            let r = i.recv();
+            assert_eq!(r.bhs.opcode(), Opcode::LOGIN_RESPONSE);
+            let status = (r.bhs.byte(36), r.bhs.byte(37));
+            if last || status != (0, 0) {
+                return status;
+            }
+        }
+        unreachable!()
+    };
+    assert_eq!(login(65536), (0, 0));
+    assert_eq!(login(65537), (2, 0), "initiator error");
+}
