@@ -8,8 +8,8 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::Context;
-use xcopyd::frontend::iscsi::login::TextKeys;
-use xcopyd::frontend::iscsi::pdu::{Bhs, Digests, Opcode as IscsiOpcode, Pdu};
+use xcopyd::iscsi::pdu::{Bhs, Digests, Opcode as IscsiOpcode, Pdu};
+use xcopyd::iscsi::text::TextKeys;
 use xcopyd::scsi::copy_results::transfer_count_units;
 use xcopyd::scsi::inquiry::{
     encode_device_identification, page, vpd_page, BlockLimits, InquiryCdb, StandardInquiry,

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use xcopyd::daemon::{Daemon, DaemonConfig};
-use xcopyd::frontend::iscsi::initiator::{LoginOptions, Session};
+use xcopyd::iscsi::initiator::{LoginOptions, Session};
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
 use xcopyd::scsi::{Designator, ListIdUsage, ParameterList};

@@ -20,14 +20,15 @@ metrics:
 buf:
 command: scsi
 state: size
+iscsi: scsi
 device: scsi command buf sys state size metrics
 objstore: scsi command device sys state size metrics
 copy: scsi command buf device sys state size metrics
-frontend: scsi command buf device copy sys state size metrics
+frontend: scsi command buf iscsi device copy sys state size metrics
 ndmp: scsi command buf device copy frontend sys state size metrics
 admin: scsi command device copy state size metrics
-daemon: scsi command buf device copy frontend ndmp admin objstore sys state size metrics
-cli: scsi command buf device copy frontend ndmp admin objstore sys state size metrics
+daemon: scsi command buf iscsi device copy frontend ndmp admin objstore sys state size metrics
+cli: scsi command buf iscsi device copy frontend ndmp admin objstore sys state size metrics
 '
 
 # Front ends see the copy manager through its interface: the items at crate::copy's root

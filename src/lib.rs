@@ -20,6 +20,7 @@ pub mod copy;
 pub mod daemon;
 pub mod device;
 pub mod frontend;
+pub mod iscsi;
 pub mod metrics;
 pub mod ndmp;
 pub mod objstore;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use xcopyd::frontend::iscsi::auth::{Chap, Credentials, Initiators};
 use xcopyd::frontend::iscsi::login::{
-    stage, text_keys, Negotiation, TextKeys, TARGET_MAX_RECV_DATA_SEGMENT_LENGTH,
+    stage, text_keys, Negotiation, TARGET_MAX_RECV_DATA_SEGMENT_LENGTH,
 };
-use xcopyd::frontend::iscsi::pdu::{Digests, Opcode, Pdu};
+use xcopyd::iscsi::pdu::{Digests, Opcode, Pdu};
+use xcopyd::iscsi::text::TextKeys;
 use xcopyd::scsi::sbc::DiskCommand;
 
 const TARGET: &str = "iqn.2024-01.org.xcopyd:disk0";

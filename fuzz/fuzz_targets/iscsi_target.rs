@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use xcopyd::device::ScsiDevice;
-use xcopyd::frontend::iscsi::pdu::{Bhs, Digests, Opcode, Pdu};
 use xcopyd::frontend::iscsi::{self, TargetConfig};
 use xcopyd::frontend::testing::{MemoryDisk, RecordingCopyService};
 use xcopyd::frontend::Dispatcher;
+use xcopyd::iscsi::pdu::{Bhs, Digests, Opcode, Pdu};
 
 const TARGET: &str = "iqn.2026-11.org.xcopyd:fuzz";
 

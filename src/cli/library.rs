@@ -25,7 +25,7 @@ use crate::device::library::drive::DriveState;
 use crate::device::library::mam::Mam;
 use crate::device::library::{lto, Library};
 use crate::device::{DataDirection, ScsiDevice};
-use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, Session};
+use crate::iscsi::initiator::{IscsiUrl, LoginOptions, Session};
 use crate::scsi::smc::{self, ElementStatus, ElementType, MoveMedium, ReadElementStatus};
 use crate::scsi::Sense;
 

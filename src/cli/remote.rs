@@ -17,7 +17,7 @@ use super::tape_position::{
     TapeCommands,
 };
 use crate::copy::lists::{backup_list, restore_list, DiskEnd, TapeEnd};
-use crate::frontend::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
+use crate::iscsi::initiator::{IscsiUrl, LoginOptions, ScsiResponse, Session};
 use crate::scsi::copy_results::{CopyStatus, ReceiveCopyResultsCdb, ServiceAction};
 use crate::scsi::designator::association;
 use crate::scsi::dump::render_sense;

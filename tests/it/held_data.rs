@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::common::list::encode_list;
 use xcopyd::daemon::{Daemon, DaemonConfig};
-use xcopyd::frontend::iscsi::initiator::{LoginOptions, Session};
+use xcopyd::iscsi::initiator::{LoginOptions, Session};
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
 use xcopyd::scsi::{Designator, ListIdUsage};

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{Initiator, Reply};
 use xcopyd::daemon::{Daemon, DaemonConfig};
-use xcopyd::frontend::iscsi::auth;
-use xcopyd::frontend::iscsi::login::TextKeys;
-use xcopyd::frontend::iscsi::pdu::{Bhs, Opcode, Pdu};
+use xcopyd::iscsi::chap as auth;
+use xcopyd::iscsi::pdu::{Bhs, Opcode, Pdu};
+use xcopyd::iscsi::text::TextKeys;
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
 use xcopyd::scsi::{Designator, ListIdUsage, ParameterList};
@@ -764,7 +764,7 @@ fn f9_a_hostile_target_cannot_make_the_cli_allocate() {
         let mut stat_sn = 0u32;
         let send = |s: &mut TcpStream, p: Pdu| {
             use std::io::Write;
-            let _ = s.write_all(&p.encode(xcopyd::frontend::iscsi::pdu::Digests::default()));
+            let _ = s.write_all(&p.encode(xcopyd::iscsi::pdu::Digests::default()));
         };
         while let Some(req) = common::read_pdu(&mut s) {
             let b = req.bhs;

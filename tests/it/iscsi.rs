@@ -12,11 +12,11 @@ use common::{read_pdu, Initiator, IQN};
 
 use xcopyd::device::tape::{EmulatedTape, TapeConfig};
 use xcopyd::device::ScsiDevice;
-use xcopyd::frontend::iscsi::login::TextKeys;
-use xcopyd::frontend::iscsi::pdu::{Bhs, Opcode, Pdu};
 use xcopyd::frontend::iscsi::{self, Target, TargetConfig};
 use xcopyd::frontend::testing::{MemoryDisk, RecordingCopyService};
 use xcopyd::frontend::Dispatcher;
+use xcopyd::iscsi::pdu::{Bhs, Opcode, Pdu};
+use xcopyd::iscsi::text::TextKeys;
 
 fn start() -> (tempfile::TempDir, Target) {
     start_with(|_| {})
@@ -985,7 +985,8 @@ fn unsolicited_data_out_under_initial_r2t_closes_the_connection() {
 /// while the challenge is out — and only the right response lets the login transit.
 #[test]
 fn no_transit_out_of_the_security_stage_before_chap_succeeds() {
-    use xcopyd::frontend::iscsi::auth::{self, Chap, Credentials, Initiators};
+    use xcopyd::frontend::iscsi::auth::{Chap, Credentials, Initiators};
+    use xcopyd::iscsi::chap as auth;
     let creds = Credentials {
         chap: Chap {
             user: "u".into(),

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use common::{Initiator, IQN};
 use xcopyd::device::ScsiDevice;
-use xcopyd::frontend::iscsi::pdu::{Bhs, Opcode, Pdu};
 use xcopyd::frontend::iscsi::{self, Target, TargetConfig};
 use xcopyd::frontend::testing::{MemoryDisk, RecordingCopyService};
 use xcopyd::frontend::Dispatcher;
+use xcopyd::iscsi::pdu::{Bhs, Opcode, Pdu};
 
 /// TargetConfig::new's queue depth.
 const DEPTH: u32 = 32;

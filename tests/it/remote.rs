@@ -1,5 +1,5 @@
 //! The daemon in process, reached through xcopyd's own initiator
-//! ([`xcopyd::frontend::iscsi::initiator`]): login, WRITE/READ through immediate data and
+//! ([`xcopyd::iscsi::initiator`]): login, WRITE/READ through immediate data and
 //! R2T, an EXTENDED COPY (02h) running while RECEIVE COPY RESULTS polls on the same
 //! session, and a scaled-down stress run (4 sessions x 10 copies of 256 KiB, each in its
 //! own region) whose destination bytes are checked.
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::common::list::xcopy_cdb;
 use xcopyd::daemon::{Daemon, DaemonConfig};
-use xcopyd::frontend::iscsi::initiator::{LoginOptions, Session};
+use xcopyd::iscsi::initiator::{LoginOptions, Session};
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
 use xcopyd::scsi::{Designator, ListIdUsage, ParameterList};
@@ -239,7 +239,7 @@ fn chap_login_then_a_command_and_a_wrong_secret_refused() {
     assert!(
         matches!(
             e,
-            xcopyd::frontend::iscsi::initiator::InitiatorError::LoginRefused(2, 1)
+            xcopyd::iscsi::initiator::InitiatorError::LoginRefused(2, 1)
         ),
         "{e}"
     );

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::common::list::xcopy_cdb;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use xcopyd::frontend::iscsi::initiator::{LoginOptions, Session};
+use xcopyd::iscsi::initiator::{LoginOptions, Session};
 use xcopyd::scsi::segment_descriptor::{CscdId, Segment, SegmentDescriptor};
 use xcopyd::scsi::target_descriptor::{CscdDescriptor, CscdIdentifier, DeviceParameters};
 use xcopyd::scsi::{Designator, ListIdUsage, ParameterList};

@@ -11,8 +11,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use xcopyd::frontend::iscsi::login::TextKeys;
-use xcopyd::frontend::iscsi::pdu::{Bhs, Digests, Opcode, Pdu, BHS_LEN};
+use xcopyd::iscsi::pdu::{Bhs, Digests, Opcode, Pdu, BHS_LEN};
+use xcopyd::iscsi::text::TextKeys;
 use xcopyd::scsi::Sense;
 
 static NEXT_ISID: AtomicU16 = AtomicU16::new(1);

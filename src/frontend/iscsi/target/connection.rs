@@ -17,8 +17,9 @@ use super::login_phase::{is_timeout, login, LoggedIn, SILENT};
 use super::window::{sn_le, CmdWindow};
 use super::writer::{lock, read_pdu, Deadline, ReadError, Writer};
 use super::{abort_all, Session, Shared};
-use crate::frontend::iscsi::login::{self, Params, TextKeys};
-use crate::frontend::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu, PduError};
+use crate::frontend::iscsi::login::{self, Params};
+use crate::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu, PduError};
+use crate::iscsi::text::TextKeys;
 
 /// A write command still collecting data-out.
 pub(super) struct PendingWrite {

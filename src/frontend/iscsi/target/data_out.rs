@@ -12,7 +12,7 @@ use super::executor::{Executor, ReadyTask};
 use super::writer::send_result;
 use super::TaskEntry;
 use crate::command::{Abort, CommandResult};
-use crate::frontend::iscsi::pdu::{reject, Bhs, Opcode, Pdu};
+use crate::iscsi::pdu::{reject, Bhs, Opcode, Pdu};
 use crate::scsi::luns::lun_from_wire;
 use crate::scsi::{Asc, Sense, SenseKey, Status};
 

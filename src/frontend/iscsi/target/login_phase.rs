@@ -11,8 +11,9 @@ use std::time::Instant;
 
 use super::writer::{read_pdu, Deadline, ReadError, Writer};
 use super::{Session, Shared};
-use crate::frontend::iscsi::login::{stage, LoginStatus, Negotiation, Params, TextKeys};
-use crate::frontend::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu};
+use crate::frontend::iscsi::login::{stage, LoginStatus, Negotiation, Params};
+use crate::iscsi::pdu::{reject, Bhs, Digests, Opcode, Pdu};
+use crate::iscsi::text::TextKeys;
 
 /// Largest data segment of a Login Request (what we declare before negotiation).
 const LOGIN_PDU_DATA: usize = 8192;

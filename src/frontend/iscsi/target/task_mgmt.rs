@@ -14,8 +14,8 @@ use super::executor::Executor;
 use super::window::sn_le;
 use super::{abort_all, Session, Shared, TaskEntry};
 use crate::command::Nexus;
-use crate::frontend::iscsi::pdu::{Bhs, Opcode, Pdu};
 use crate::frontend::reservation::TaskAborter;
+use crate::iscsi::pdu::{Bhs, Opcode, Pdu};
 use crate::scsi::luns::lun_from_wire;
 
 impl Connection {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::window::CmdWindow;
 use crate::command::CommandResult;
-use crate::frontend::iscsi::pdu::{Bhs, Digests, Framing, Opcode, Pdu, PduError, BHS_LEN};
+use crate::iscsi::pdu::{Bhs, Digests, Framing, Opcode, Pdu, PduError, BHS_LEN};
 use crate::scsi::Status;
 
 /// The sending half of a connection: StatSN and the CmdSN window live here so every PDU

@@ -1,5 +1,5 @@
-//! A small iSCSI initiator (RFC 7143) sharing the target's PDU codec ([`super::pdu`]) and
-//! login key handling ([`super::login`]): one session of one connection, login with
+//! A small iSCSI initiator (RFC 7143) sharing the target's PDU codec ([`super::pdu`]),
+//! text keys ([`super::text`]) and CHAP ([`super::chap`]): one session of one connection, login with
 //! optional CHAP, SCSI commands with data-out (immediate data, unsolicited Data-Out and R2T
 //! per what was negotiated) and data-in, status and sense, NOP-In answered, and any number
 //! of tasks outstanding at once (an EXTENDED COPY running while RECEIVE COPY RESULTS
@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use super::auth;
-use super::login::TextKeys;
+use super::chap as auth;
 use super::pdu::{Bhs, Digests, Opcode, Pdu, BHS_LEN};
+use super::text::TextKeys;
 use crate::scsi::luns::lun_to_wire;
 
 /// What we accept in one Data-In (MaxRecvDataSegmentLength we declare).
