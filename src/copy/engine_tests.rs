@@ -757,3 +757,51 @@ fn a_long_segment_from_an_image_in_memory_is_read_without_the_ring() {
         .chain(&dst[512 + process..])
         .all(|&b| b == 0xee));
 }
+
+/// The ring pays each read and each write to the limits of the device it goes to: every
+/// byte read from the source and written to the destination is granted by that device's
+/// limiter, none twice (a limit high enough that nothing waits: no timing here).
+#[test]
+fn ring_reads_and_writes_are_paid_to_their_devices_limits() {
+    use crate::copy::limit::Limiter;
+    let dir = tempfile::tempdir().unwrap();
+    let s = disk_with_depth(dir.path(), "s.img", 512, 12 * MIB, true, None);
+    let d = disk_with_depth(dir.path(), "d.img", 512, 12 * MIB, false, None);
+    let (read_limit, write_limit) = (
+        Arc::new(Limiter::new("s", 1 << 40)),
+        Arc::new(Limiter::new("d", 1 << 40)),
+    );
+    let mut se = endpoint(&s, true);
+    se.throttle.device = Some(Arc::clone(&read_limit));
+    let mut de = endpoint(&d, true);
+    de.throttle.device = Some(Arc::clone(&write_limit));
+    let bytes = (5 * MIB + 3 * 512) as u64;
+    let before = super::SERVED.with(std::cell::Cell::get);
+    let moved = transfer(
+        &mut ENGINES.lease(),
+        Source::Blocks {
+            endpoint: &se,
+            lba: 3,
+        },
+        Sink::Blocks {
+            endpoint: &de,
+            lba: 5,
+        },
+        bytes,
+        &mut Leftovers::default(),
+        PAD,
+        None,
+        &|| false,
+    )
+    .unwrap();
+    assert_eq!(
+        super::SERVED.with(std::cell::Cell::get),
+        before + 1,
+        "the ring served it"
+    );
+    assert_eq!(moved.written, bytes);
+    assert_eq!(
+        (read_limit.granted(), write_limit.granted()),
+        (bytes, bytes)
+    );
+}
