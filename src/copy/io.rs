@@ -367,3 +367,53 @@ fn stream_outcome(
         Some(Err(e)) => Err((unreachable(endpoint, &e), before)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frontend::testing::MemoryDisk;
+    use std::sync::Arc;
+
+    fn through_cdbs(disk: &Arc<MemoryDisk>) -> Endpoint {
+        Endpoint {
+            device: Arc::clone(disk) as Arc<dyn crate::device::ScsiDevice>,
+            cscd: Some(0),
+            block_length: 512,
+            blocks: 8192,
+            backend: None,
+            throttle: crate::copy::limit::Throttle::none(),
+        }
+    }
+
+    /// Without a file fast path, a read or write longer than one CDB's worth (1 MiB) goes
+    /// as consecutive READ(16)/WRITE(16)s, each at the LBA where the last one ended.
+    #[test]
+    fn blocks_past_one_cdb_go_in_consecutive_commands() {
+        let disk = Arc::new(MemoryDisk::new("m", 512, 8192));
+        let e = through_cdbs(&disk);
+        let data: Vec<u8> = (0..(2 << 20) + 1024)
+            .map(|i| (i / 512) as u8 ^ (i as u8))
+            .collect();
+        write_blocks(&e, 7, &data).unwrap();
+        let mut back = vec![0u8; data.len()];
+        read_blocks(&e, Side::Source, 7, &mut back).unwrap();
+        assert!(back == data, "what was written is what is read back");
+        // Block by block, at the LBAs the data was meant for.
+        let mut one = vec![0u8; 512];
+        for k in [0usize, 2047, 2048, 4097] {
+            read_blocks(&e, Side::Source, 7 + k as u64, &mut one).unwrap();
+            assert!(one[..] == data[k * 512..(k + 1) * 512], "block {k}");
+        }
+    }
+
+    /// A length that is not whole blocks is refused before any command.
+    #[test]
+    fn a_length_of_part_of_a_block_is_refused() {
+        let disk = Arc::new(MemoryDisk::new("m", 512, 64));
+        let e = through_cdbs(&disk);
+        let f = write_blocks(&e, 0, &[1; 700]).unwrap_err();
+        assert_eq!(f.asc, Asc::INCORRECT_COPY_TARGET_DEVICE_TYPE);
+        let f = read_blocks(&e, Side::Source, 0, &mut [0; 100]).unwrap_err();
+        assert_eq!(f.asc, Asc::INCORRECT_COPY_TARGET_DEVICE_TYPE);
+    }
+}
