@@ -891,17 +891,7 @@ fn a_login_steps_through_the_stages_it_asks_for() {
     let (_dir, target) = start();
     let mut i = Initiator::connect(target.local_addr());
     let mut step = |flags: u8, keys: &str| {
-        let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
-        b.set_immediate(true)
-            .set_flags(flags)
-            .set_isid([0x80, 0, 0, 0, 0x51, 0x51])
-            .set_itt(0)
-            .set_cmd_sn(1)
-            .set_exp_stat_sn(0);
-        let text = keys.replace('|', "\0") + "\0";
-        i.send(&Pdu::with_data(b, text.into_bytes()));
-        let r = i.recv();
-        assert_eq!(r.bhs.opcode(), Opcode::LOGIN_RESPONSE);
+        let r = i.login_request(flags, common::text(keys));
         assert_eq!((r.bhs.byte(36), r.bhs.byte(37)), (0, 0), "status");
         (r.bhs.flags(), r.bhs.tsih())
     };
@@ -998,18 +988,8 @@ fn no_transit_out_of_the_security_stage_before_chap_succeeds() {
     let (_dir, target) = start_with(|c| c.initiators = Arc::new(table));
     let mut i = Initiator::connect(target.local_addr());
     let mut step = |keys: &str| {
-        let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
         // T=1, CSG security, NSG operational.
-        b.set_immediate(true)
-            .set_flags(0x81)
-            .set_isid([0x80, 0, 0, 0, 0x52, 0x52])
-            .set_itt(0)
-            .set_cmd_sn(1)
-            .set_exp_stat_sn(0);
-        let text = keys.replace('|', "\0") + "\0";
-        i.send(&Pdu::with_data(b, text.into_bytes()));
-        let r = i.recv();
-        assert_eq!(r.bhs.opcode(), Opcode::LOGIN_RESPONSE);
+        let r = i.login_request(0x81, common::text(keys));
         assert_eq!((r.bhs.byte(36), r.bhs.byte(37)), (0, 0), "status");
         (r.bhs.flags(), TextKeys::decode(&r.data).unwrap())
     };
@@ -1033,9 +1013,9 @@ fn login_text_of_exactly_64_kib_across_continued_pdus_is_taken() {
     let (_dir, target) = start();
     let login = |total: usize| {
         let mut i = Initiator::connect(target.local_addr());
-        let mut text = format!("InitiatorName=iqn.test:long|TargetName={IQN}|SessionType=Normal|")
-            .replace('|', "\0")
-            .into_bytes();
+        let mut text = common::text(&format!(
+            "InitiatorName=iqn.test:long|TargetName={IQN}|SessionType=Normal"
+        ));
         let mut n = 0;
         while text.len() < total {
             let room = (total - text.len()).min(4096);
@@ -1050,17 +1030,8 @@ fn login_text_of_exactly_64_kib_across_continued_pdus_is_taken() {
         let pieces: Vec<&[u8]> = text.chunks(8192).collect();
         for (k, piece) in pieces.iter().enumerate() {
             let last = k + 1 == pieces.len();
-            let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
             // CSG operational; C on all but the last, which asks for full feature.
-            b.set_immediate(true)
-                .set_flags(if last { 0x87 } else { 0x44 })
-                .set_isid([0x80, 0, 0, 0, 0x53, 0x53])
-                .set_itt(0)
-                .set_cmd_sn(1)
-                .set_exp_stat_sn(0);
-            i.send(&Pdu::with_data(b, piece.to_vec()));
-            let r = i.recv();
-            assert_eq!(r.bhs.opcode(), Opcode::LOGIN_RESPONSE);
+            let r = i.login_request(if last { 0x87 } else { 0x44 }, piece.to_vec());
             let status = (r.bhs.byte(36), r.bhs.byte(37));
             if last || status != (0, 0) {
                 return status;

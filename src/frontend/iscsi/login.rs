@@ -633,29 +633,31 @@ mod tests {
         assert_eq!(out, Err(LoginStatus::AUTHENTICATION_FAILURE));
     }
 
-    /// Keys of the security stage only, out of their stage or unknown: a CHAP key in the
-    /// operational stage is not understood; an unknown CHAP_ key, or CHAP_A where no CHAP
-    /// is configured, fails the login in the security stage.
-    #[test]
-    fn chap_keys_belong_to_the_security_stage() {
+    /// An anonymous login to `iqn.t` after its first request (the names, in the security
+    /// stage).
+    fn named() -> Negotiation {
         let mut n = Negotiation::new("iqn.t", anyone());
         n.login_keys(
             stage::SECURITY,
             &keys("InitiatorName=iqn.i|TargetName=iqn.t"),
         )
         .unwrap();
+        n
+    }
+
+    /// Keys of the security stage only, out of their stage or unknown: a CHAP key in the
+    /// operational stage is not understood; an unknown CHAP_ key, or CHAP_A where no CHAP
+    /// is configured, fails the login in the security stage.
+    #[test]
+    fn chap_keys_belong_to_the_security_stage() {
+        let mut n = named();
         let out = n
             .login_keys(stage::OPERATIONAL, &keys("CHAP_N=u|CHAP_R=0x01"))
             .unwrap();
         assert_eq!(out.get("CHAP_N"), Some("NotUnderstood"));
         assert_eq!(out.get("CHAP_R"), Some("NotUnderstood"));
         for odd in ["CHAP_Z=1", "CHAP_A=5"] {
-            let mut n = Negotiation::new("iqn.t", anyone());
-            n.login_keys(
-                stage::SECURITY,
-                &keys("InitiatorName=iqn.i|TargetName=iqn.t"),
-            )
-            .unwrap();
+            let mut n = named();
             assert_eq!(
                 n.login_keys(stage::SECURITY, &keys(odd)),
                 Err(LoginStatus::AUTHENTICATION_FAILURE),
@@ -682,12 +684,7 @@ mod tests {
     /// is no connection recovery to retain tasks for.
     #[test]
     fn default_time_to_wait_and_retain() {
-        let mut n = Negotiation::new("iqn.t", anyone());
-        n.login_keys(
-            stage::SECURITY,
-            &keys("InitiatorName=iqn.i|TargetName=iqn.t"),
-        )
-        .unwrap();
+        let mut n = named();
         let out = n
             .login_keys(
                 stage::OPERATIONAL,

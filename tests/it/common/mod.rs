@@ -24,6 +24,14 @@ pub struct Initiator {
     pub s: TcpStream,
     pub cmd_sn: u32,
     pub itt: u32,
+    /// This connection's ISID, distinct per connection: the same one twice would
+    /// reinstate the session.
+    isid: [u8; 6],
+}
+
+/// Login or Text keys as they go on the wire: `A=1|B=2` becomes `A=1\0B=2\0`.
+pub fn text(keys: &str) -> Vec<u8> {
+    (keys.replace('|', "\0") + "\0").into_bytes()
 }
 
 pub fn read_pdu(s: &mut TcpStream) -> Option<Pdu> {
@@ -53,10 +61,12 @@ impl Initiator {
     pub fn connect(addr: SocketAddr) -> Self {
         let s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let n = NEXT_ISID.fetch_add(1, Ordering::Relaxed).to_be_bytes();
         Self {
             s,
             cmd_sn: 1,
             itt: 1,
+            isid: [0x80, 0, 0, 0, n[0], n[1]],
         }
     }
 
@@ -76,21 +86,24 @@ impl Initiator {
     pub fn login_at(addr: SocketAddr, keys: &str, cmd_sn: u32) -> (Self, Pdu) {
         let mut i = Self::connect(addr);
         i.cmd_sn = cmd_sn;
+        let r = i.login_request(0x80 | (1 << 2) | 3, text(keys));
+        (i, r)
+    }
+
+    /// Sends one Login Request of this connection (`flags`: T, C, CSG, NSG; `data` its
+    /// text as sent) and returns the Login Response.
+    pub fn login_request(&mut self, flags: u8, data: Vec<u8>) -> Pdu {
         let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
         b.set_immediate(true)
-            .set_flags(0x80 | (1 << 2) | 3)
-            .set_isid({
-                // A distinct ISID per login: the same one would reinstate the session.
-                let n = NEXT_ISID.fetch_add(1, Ordering::Relaxed).to_be_bytes();
-                [0x80, 0, 0, 0, n[0], n[1]]
-            })
+            .set_flags(flags)
+            .set_isid(self.isid)
             .set_itt(0)
-            .set_cmd_sn(cmd_sn)
+            .set_cmd_sn(self.cmd_sn)
             .set_exp_stat_sn(0);
-        let text = keys.replace('|', "\0") + "\0";
-        i.send(&Pdu::with_data(b, text.into_bytes()));
-        let r = i.recv();
-        (i, r)
+        self.send(&Pdu::with_data(b, data));
+        let r = self.recv();
+        assert_eq!(r.bhs.opcode(), Opcode::LOGIN_RESPONSE);
+        r
     }
 
     pub fn logged_in(addr: SocketAddr) -> Self {
