@@ -52,7 +52,7 @@ preset() {
     # The destination side of a transfer: the engine's tests push into a Flow too.
     flow) files+=(src/copy/flow.rs); tests+=(--lib "${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
     # The planners and typed ops: their own unit tests, and the segments that carry them out.
-    plan) files+=(src/copy/plan.rs src/copy/op.rs); tests+=(--lib "${copy_tests[@]}")
+    plan) files+=(src/copy/plan.rs src/copy/plan/transfer.rs src/copy/op.rs); tests+=(--lib "${copy_tests[@]}")
           binfilter+=(copy::plan copy::op operations:: reservations:: "${copy_filter[@]}") ;;
     engine) files+=(src/copy/engine.rs); tests+=(--lib "${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
     # The iSCSI target (src/frontend/iscsi/target/): the CmdSN window and the reader that

@@ -14,6 +14,7 @@ pub use super::endpoint::Endpoint;
 pub use super::failure::{Failure, Side};
 
 use super::op::Op;
+pub use super::op::StreamUnit;
 use super::plan::Planned;
 
 fn aligned(buf: &[u8]) -> bool {
@@ -210,43 +211,6 @@ pub(super) fn io_failure(
 fn cdb_chunk(endpoint: &Endpoint) -> usize {
     let bl = endpoint.block_length.max(1) as usize;
     ((1 << 20) / bl).max(1) * bl
-}
-
-/// How a stream CSCD is read and written (Part B 3.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StreamUnit {
-    /// FIXED: the transfer length counts blocks of `block_length`.
-    pub fixed: bool,
-    pub block_length: u32,
-    /// STREAM DEVICE TRANSFER LENGTH from the segment.
-    pub transfer_length: u32,
-}
-
-impl StreamUnit {
-    /// Bytes moved by one READ or WRITE.
-    pub fn bytes(&self) -> usize {
-        if self.fixed {
-            self.transfer_length as usize * self.block_length as usize
-        } else {
-            self.transfer_length as usize
-        }
-    }
-
-    /// The READ(6) (`write` false) or WRITE(6) of `bytes`: FIXED as the CSCD says, the
-    /// TRANSFER LENGTH in blocks when fixed, else in bytes.
-    fn op(&self, write: bool, bytes: usize) -> Op {
-        let length = if self.fixed {
-            bytes / self.block_length.max(1) as usize
-        } else {
-            bytes
-        } as u32;
-        let fixed = self.fixed;
-        if write {
-            Op::WriteStream { fixed, length }
-        } else {
-            Op::ReadStream { fixed, length }
-        }
-    }
 }
 
 /// Reads one transfer (`buf.len()` = one unit) from a stream device with SILI=0. Anything

@@ -8,6 +8,43 @@ use crate::scsi::persistent_reservation::{PrOutAction, PrOutCdb};
 use crate::scsi::sbc::{self, ModeSenseCdb, ReadWriteCdb};
 use crate::scsi::{cdb, inquiry::InquiryCdb, ssc};
 
+/// How a stream CSCD is read and written (Part B 3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamUnit {
+    /// FIXED: the transfer length counts blocks of `block_length`.
+    pub fixed: bool,
+    pub block_length: u32,
+    /// STREAM DEVICE TRANSFER LENGTH from the segment.
+    pub transfer_length: u32,
+}
+
+impl StreamUnit {
+    /// Bytes moved by one READ or WRITE.
+    pub fn bytes(&self) -> usize {
+        if self.fixed {
+            self.transfer_length as usize * self.block_length as usize
+        } else {
+            self.transfer_length as usize
+        }
+    }
+
+    /// The READ(6) (`write` false) or WRITE(6) of `bytes`: FIXED as the CSCD says, the
+    /// TRANSFER LENGTH in blocks when fixed, else in bytes.
+    pub fn op(&self, write: bool, bytes: usize) -> Op {
+        let length = if self.fixed {
+            bytes / self.block_length.max(1) as usize
+        } else {
+            bytes
+        } as u32;
+        let fixed = self.fixed;
+        if write {
+            Op::WriteStream { fixed, length }
+        } else {
+            Op::ReadStream { fixed, length }
+        }
+    }
+}
+
 /// One command to a CSCD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {

@@ -7,6 +7,8 @@
 //! - [`command_segment`]: the segments that are one command to one CSCD (07h, 10h-12h, 14h)
 //!   and the REGISTER AND MOVE that 15h defers to the end of the list.
 //! - [`TapeImageCopy`]: 13h, a loop of reads and writes driven by what each read returned.
+//! - [`transfer()`]: the transfer segments (00h-06h, 08h-0Fh): what each reads and writes, in
+//!   which units, how much it processes, its range checks and the PAD/CAT rules of its end.
 
 use crate::scsi::persistent_reservation::{PrOutAction, PrOutParameters};
 use crate::scsi::segment_descriptor::Segment;
@@ -14,6 +16,9 @@ use crate::scsi::{ssc, SenseKey};
 
 use super::failure::Side;
 use super::op::Op;
+
+mod transfer;
+pub use transfer::{transfer, Carried, Chunk, Cscd, From, To, Transfer, RANGE_CHUNK};
 
 /// One command a planner asks for: to which side, with which data-out, and how many bytes of
 /// data-in it expects.

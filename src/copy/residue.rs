@@ -4,7 +4,7 @@
 //! (the footnote: a segment whose destination amount is exact).
 
 /// The PAD/CAT inputs of a segment's end (Part B 3.3, SPC-4 Table 116).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Residue {
     pub cat: bool,
     pub source_pad: bool,

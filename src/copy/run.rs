@@ -22,12 +22,12 @@ mod copies;
 mod operations;
 
 use super::engine;
-use super::io::{self, Endpoint, Failure, Side, StreamUnit};
+use super::io::{self, Endpoint, Failure, Side};
 use super::limit::{DeviceLimits, Limiter, Throttle};
 use super::op::Op;
-use super::plan::Planned;
+use super::plan::{self, Carried, Planned};
 pub use super::segment::Tap;
-use super::segment::{self, Held, Leftovers, Moved, Residue, Sink, Source};
+use super::segment::{self, Held, Leftovers, Moved, Residue};
 use crate::command::{Abort, Nexus};
 
 /// Finds the device a CSCD descriptor names, for an initiator (never a device it may not
@@ -113,7 +113,7 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
     // A tape written to ends exactly at end of data when the list is done, and a cartridge
     // in a store has what the list wrote before the list is acknowledged: if it cannot, the
     // list ends COPY ABORTED at its last segment with the device's sense forwarded.
-    for endpoint in runner.endpoints.values() {
+    for endpoint in runner.endpoints.values().map(|r| &r.endpoint) {
         if let Err(c) = endpoint.device.settle() {
             if outcome.sense.is_none() {
                 let failure = Failure {
@@ -134,7 +134,7 @@ pub fn run(list: &ParameterList, ctx: &Context<'_>) -> Outcome {
 /// (`destination`): reading it early could then return data this segment is changing.
 fn next_read(
     list: &ParameterList,
-    endpoints: &HashMap<CscdId, Endpoint>,
+    endpoints: &HashMap<CscdId, Resolved>,
     index: usize,
     destination: &Endpoint,
 ) -> Option<engine::NextRead> {
@@ -142,7 +142,7 @@ fn next_read(
     let Segment::BlockToStream { blocks, lba, .. } = next.body else {
         return None;
     };
-    let source = endpoints.get(&next.body.source()?)?;
+    let source = &endpoints.get(&next.body.source()?)?.endpoint;
     let backend = source.backend.as_ref()?;
     let same = |e: &Endpoint| {
         Arc::ptr_eq(&e.device, &source.device)
@@ -166,10 +166,17 @@ fn next_read(
     })
 }
 
+/// A CSCD resolved once for the list: its device, and what the planners know of it.
+#[derive(Clone)]
+struct Resolved {
+    endpoint: Endpoint,
+    cscd: plan::Cscd,
+}
+
 struct Runner<'a> {
     list: &'a ParameterList,
     ctx: &'a Context<'a>,
-    endpoints: HashMap<CscdId, Endpoint>,
+    endpoints: HashMap<CscdId, Resolved>,
     left: Leftovers,
     held: Held,
     /// 15h's REGISTER AND MOVE, sent after the list: the segment, its destination.
@@ -183,8 +190,8 @@ struct Runner<'a> {
 struct Step<'s> {
     index: usize,
     descriptor: &'s SegmentDescriptor,
-    source: Option<Option<Endpoint>>,
-    destination: Option<Option<Endpoint>>,
+    source: Option<Option<Resolved>>,
+    destination: Option<Option<Resolved>>,
     residue: Residue,
 }
 
@@ -193,26 +200,22 @@ impl<'a> Runner<'a> {
         let Some(step) = self.prepare(index)? else {
             return Ok(());
         };
-        let moved = match step.descriptor.body {
-            Segment::BlockToStream { .. } | Segment::StreamToBlock { .. } => {
-                self.block_and_stream(&step)?
-            }
-            Segment::BlockToBlock { .. } | Segment::StreamToStream { .. } => {
-                self.block_to_block_or_stream_to_stream(&step)?
-            }
-            Segment::InlineToStream { .. }
-            | Segment::EmbeddedToStream { .. }
-            | Segment::StreamToDiscard { .. } => self.data_or_discard(&step)?,
-            Segment::BlockOffsetToStream { .. } => self.block_offset_to_stream(&step)?,
-            Segment::StreamToBlockOffset { .. } => self.stream_to_block_offset(&step)?,
-            Segment::BlockOffsetToBlockOffset { .. } => self.block_offset_to_block_offset(&step)?,
-            Segment::VerifyCscd { .. }
-            | Segment::WriteFilemarks { .. }
-            | Segment::Space { .. }
-            | Segment::Locate { .. }
-            | Segment::TapeImageCopy { .. }
-            | Segment::RegisterKey { .. }
-            | Segment::ThirdPartyPrSource { .. } => self.operation(&step)?,
+        let cscd = |side: &Option<Option<Resolved>>| side.as_ref()?.as_ref().map(|r| r.cscd);
+        let carried = Carried {
+            source: self.left.source.len() as u64,
+            destination: self.left.destination.len() as u64,
+        };
+        let planned = plan::transfer(
+            &step.descriptor.body,
+            cscd(&step.source).as_ref(),
+            cscd(&step.destination).as_ref(),
+            carried,
+            step.residue,
+        );
+        let moved = match planned {
+            Err(f) => return Err((f, Moved::default())),
+            Ok(Some(transfer)) => self.transfer(&step, &transfer, carried)?,
+            Ok(None) => self.operation(&step)?,
         };
         self.ctx
             .progress
@@ -280,7 +283,7 @@ impl<'a> Runner<'a> {
         id: CscdId,
         field: u16,
         body: &Segment,
-    ) -> Result<Option<Endpoint>, Failure> {
+    ) -> Result<Option<Resolved>, Failure> {
         if let Some(e) = self.endpoints.get(&id) {
             return Ok(Some(e.clone()));
         }
@@ -382,8 +385,12 @@ impl<'a> Runner<'a> {
             endpoint.block_length = block_length;
             endpoint.blocks = blocks;
         }
-        self.endpoints.insert(id, endpoint.clone());
-        Ok(Some(endpoint))
+        let resolved = Resolved {
+            cscd: planned_cscd(&endpoint, descriptor.map(|c| c.parameters)),
+            endpoint,
+        };
+        self.endpoints.insert(id, resolved.clone());
+        Ok(Some(resolved))
     }
 
     /// COPY ABORTED for segment `index` (fixed format; a transport converts as needed).
@@ -416,24 +423,11 @@ impl<'a> Runner<'a> {
         // in bytes for a variable-mode tape or a processor device, else destination blocks.
         if moved.written > 0 {
             let body = self.list.segments.get(index).map(|s| &s.body);
+            // Something was written, so the destination was resolved.
             let unit = body
                 .and_then(Segment::destination)
-                .and_then(|id| match self.list.endpoint(id, 0) {
-                    Ok(ListEndpoint::Cscd(_, c)) => Some(match c.parameters {
-                        DeviceParameters::Block { block_length, .. } => self
-                            .endpoints
-                            .get(&id)
-                            .map_or(block_length, |e| e.block_length),
-                        DeviceParameters::Stream {
-                            fixed: true,
-                            block_length,
-                            ..
-                        } => block_length,
-                        _ => 1,
-                    }),
-                    _ => None,
-                })
-                .unwrap_or(1)
+                .and_then(|id| self.endpoints.get(&id))
+                .map_or(1, |r| r.cscd.residue_unit)
                 .max(1);
             let residue = moved.expected.saturating_sub(moved.written) / u64::from(unit);
             sense.information = Some(residue.min(u64::from(u32::MAX)));
@@ -452,56 +446,45 @@ impl<'a> Runner<'a> {
     }
 }
 
-/// The stream unit of the CSCD `id` names, with the segment's transfer length.
-fn stream_unit(list: &ParameterList, id: Option<CscdId>, transfer_length: u32) -> StreamUnit {
-    match id.and_then(|id| list.endpoint(id, 0).ok()) {
-        Some(ListEndpoint::Cscd(_, c)) => match c.parameters {
-            DeviceParameters::Stream {
-                fixed,
-                block_length,
-                ..
-            } => StreamUnit {
-                fixed,
-                block_length,
-                transfer_length,
-            },
-            _ => StreamUnit {
-                fixed: false,
-                block_length: 0,
-                transfer_length,
-            },
-        },
-        _ => StreamUnit {
-            fixed: false,
-            block_length: 0,
-            transfer_length,
-        },
+/// What the planners know of a CSCD resolved to `endpoint` from a descriptor with
+/// `parameters` (None: the copy manager itself, FFFFh).
+fn planned_cscd(endpoint: &Endpoint, parameters: Option<DeviceParameters>) -> plan::Cscd {
+    let (fixed, stream_block_length) = match parameters {
+        Some(DeviceParameters::Stream {
+            fixed,
+            block_length,
+            ..
+        }) => (fixed, block_length),
+        _ => (false, 0),
+    };
+    let residue_unit = match parameters {
+        Some(DeviceParameters::Block { .. }) => endpoint.block_length,
+        Some(DeviceParameters::Stream {
+            fixed: true,
+            block_length,
+            ..
+        }) => block_length,
+        _ => 1,
+    };
+    plan::Cscd {
+        block_length: endpoint.block_length,
+        blocks: endpoint.blocks,
+        fixed,
+        stream_block_length,
+        residue_unit: residue_unit.max(1),
     }
 }
 
-fn need(endpoint: &Option<Option<Endpoint>>) -> Result<&Endpoint, (Failure, Moved)> {
-    endpoint.as_ref().and_then(Option::as_ref).ok_or_else(|| {
-        (
-            Failure::new(Asc::COPY_TARGET_DEVICE_NOT_REACHABLE),
-            Moved::default(),
-        )
-    })
-}
-
-/// An LBA range beyond the device: COPY ABORTED with the segment pointer at the LBA field
-/// (ASC 00/00, as SCST does and libiscsi's ValidSegDescr accepts), before any I/O.
-fn range(endpoint: &Endpoint, lba: u64, blocks: u64, field: u16) -> Result<(), (Failure, Moved)> {
-    if lba
-        .checked_add(blocks)
-        .is_some_and(|end| end <= endpoint.blocks)
-    {
-        Ok(())
-    } else {
-        Err((
-            Failure::at_field(Asc::NO_ADDITIONAL_SENSE, field),
-            Moved::default(),
-        ))
-    }
+fn need(side: &Option<Option<Resolved>>) -> Result<&Endpoint, (Failure, Moved)> {
+    side.as_ref()
+        .and_then(Option::as_ref)
+        .map(|r| &r.endpoint)
+        .ok_or_else(|| {
+            (
+                Failure::new(Asc::COPY_TARGET_DEVICE_NOT_REACHABLE),
+                Moved::default(),
+            )
+        })
 }
 
 fn cscd_index(list: &ParameterList, pointer: u16) -> Option<usize> {

@@ -1,214 +1,131 @@
-//! The byte-range segments (08h-0Ah): blocks read or written at a byte offset, through
-//! buffers of at most [`RANGE_CHUNK`] bytes whatever the byte count says.
+//! The byte-range segments (08h-0Ah) as planned: blocks read or written at a byte offset,
+//! one piece of at most [`RANGE_CHUNK`](crate::copy::plan::RANGE_CHUNK) bytes at a time
+//! ([`Transfer::chunks`]), whatever the byte count says.
 
 use super::*;
+use crate::copy::io::StreamUnit;
+use crate::copy::plan::Transfer;
+use crate::copy::segment::{Sink, Source};
+
+/// Block `.0` and `.1` bytes past its start: where a byte range begins.
+type At = (u64, u64);
 
 impl Runner<'_> {
-    /// 08h: a byte range of blocks to a stream, [`RANGE_CHUNK`] bytes at a time.
-    pub(super) fn block_offset_to_stream(
+    /// 08h: a byte range of blocks to a stream.
+    pub(super) fn range_to_stream(
         &mut self,
         step: &Step<'_>,
+        plan: &Transfer,
+        (lba, offset): At,
+        unit: StreamUnit,
+        carried: Carried,
     ) -> Result<Moved, (Failure, Moved)> {
-        let body = &step.descriptor.body;
-        let source = &step.source;
-        let destination = &step.destination;
-        let residue = step.residue;
+        let (s, d) = (need(&step.source)?, need(&step.destination)?);
         let abort = || self.ctx.abort.is_aborted();
-        Ok(match *body {
-            Segment::BlockOffsetToStream {
-                stream_transfer_length,
-                bytes,
-                lba,
-                byte_offset,
-                ..
-            } => {
-                let (s, d) = (need(source)?, need(destination)?);
-                let unit = stream_unit(self.list, body.destination(), stream_transfer_length);
-                let start = u64::from(byte_offset);
-                let bl = u64::from(s.block_length.max(1));
-                range(s, lba, (start + u64::from(bytes)).div_ceil(bl), 16)?;
-                // In chunks of at most RANGE_CHUNK bytes: each but the last carries its
-                // leftover destination data on as CAT would; the last applies the
-                // segment's own PAD/CAT rules.
-                let total = u64::from(bytes);
-                // What the whole segment would write: a failure in a later chunk reports
-                // the segment's residue (Part B 4), not the chunks' so far.
-                let out = unit.bytes().max(1) as u64;
-                let expected = (self.left.destination.len() as u64 + total) / out * out;
-                let mut moved = Moved {
-                    written: 0,
-                    expected,
-                };
-                let mut done = 0u64;
-                loop {
-                    let n = (total - done).min(RANGE_CHUNK);
-                    let data = read_range(s, lba, start + done, n).map_err(|f| (f, moved))?;
-                    let last = done + n == total;
-                    // The last chunk: the source disk's own PAD too (Table 116; only
-                    // 04h/05h act as if source PAD were 0, Table 117).
-                    let chunk_residue = if last {
-                        residue
-                    } else {
-                        Residue {
-                            source_pad: false,
-                            cat: true,
-                            last: false,
-                            ..residue
-                        }
-                    };
-                    let sink = Sink::Stream {
-                        endpoint: d,
-                        unit,
-                        tap: self.ctx.progress.tap.as_ref(),
-                    };
-                    let m = segment::transfer(
-                        &mut self.engine,
-                        Source::Bytes(&data),
-                        sink,
-                        n,
-                        &mut self.left,
-                        chunk_residue,
-                        None,
-                        &abort,
-                    )
-                    .map_err(|e| {
-                        let written = moved.written + e.moved.written;
-                        (e.failure, Moved { written, ..moved })
-                    })?;
-                    moved.written += m.written;
-                    done += n;
-                    if last {
-                        break moved;
-                    }
-                }
-            }
-            // The other families: `Runner::segment` routes them elsewhere.
-            _ => Moved::default(),
-        })
+        let mut moved = Moved {
+            written: 0,
+            expected: plan.expected(carried, unit.bytes()),
+        };
+        for chunk in plan.chunks() {
+            let data =
+                read_range(s, lba, offset + chunk.at, chunk.bytes).map_err(|f| (f, moved))?;
+            let sink = Sink::Stream {
+                endpoint: d,
+                unit,
+                tap: self.ctx.progress.tap.as_ref(),
+            };
+            let m = segment::transfer(
+                &mut self.engine,
+                Source::Bytes(&data),
+                sink,
+                chunk.bytes,
+                &mut self.left,
+                chunk.residue,
+                None,
+                &abort,
+            )
+            .map_err(|e| {
+                let written = moved.written + e.moved.written;
+                (e.failure, Moved { written, ..moved })
+            })?;
+            moved.written += m.written;
+        }
+        Ok(moved)
     }
 
-    /// 09h: stream data to a byte range of blocks, read-modify-write [`RANGE_CHUNK`] bytes at a time.
-    pub(super) fn stream_to_block_offset(
+    /// 09h: stream data to a byte range of blocks: the bytes gathered from the stream
+    /// (leftover source data first), then the block range read-modified-written, a piece at
+    /// a time (never a buffer the size of the byte count).
+    pub(super) fn stream_to_range(
         &mut self,
         step: &Step<'_>,
+        plan: &Transfer,
+        unit: StreamUnit,
+        (lba, offset): At,
     ) -> Result<Moved, (Failure, Moved)> {
-        let body = &step.descriptor.body;
-        let source = &step.source;
-        let destination = &step.destination;
-        let residue = step.residue;
-        Ok(match *body {
-            Segment::StreamToBlockOffset {
-                stream_transfer_length,
-                bytes,
-                lba,
-                byte_offset,
-                ..
-            } => {
-                let (s, d) = (need(source)?, need(destination)?);
-                // Gather the bytes from the stream (leftover source first), then
-                // read-modify-write the block range, RANGE_CHUNK bytes at a time (never a
-                // buffer the size of the byte count).
-                let unit = stream_unit(self.list, body.source(), stream_transfer_length);
-                let start = u64::from(byte_offset);
-                let bl = u64::from(d.block_length.max(1));
-                let total = u64::from(bytes);
-                range(d, lba, (start + total).div_ceil(bl), 16)?;
-                let mut record = vec![0u8; unit.bytes()];
-                let mut done = 0u64;
-                while done < total {
-                    let n = (total - done).min(RANGE_CHUNK) as usize;
-                    let mut gathered = Vec::with_capacity(n);
-                    let take = n.min(self.left.source.len());
-                    gathered.extend(self.left.source.drain(..take));
-                    let progress = Moved {
-                        written: done,
-                        expected: total,
-                    };
-                    while gathered.len() < n {
-                        io::read_stream(s, unit, &mut record).map_err(|f| (f, progress))?;
-                        let want = (n - gathered.len()).min(record.len());
-                        gathered.extend_from_slice(&record[..want]);
-                        self.left.source.extend_from_slice(&record[want..]);
-                    }
-                    write_range(d, lba, start + done, &gathered).map_err(|f| (f, progress))?;
-                    done += n as u64;
-                }
-                let moved = Moved {
-                    written: total,
-                    expected: total,
-                };
-                // Table 116: with no PAD on either side, leftover source data is an
-                // inexact segment; source PAD drops it; destination PAD alone keeps it.
-                let (cat, sp, dp) = (residue.cat, residue.source_pad, residue.destination_pad);
-                if !cat && !sp && !dp && !self.left.source.is_empty() {
-                    return Err((Failure::new(Asc::UNEXPECTED_INEXACT_SEGMENT), moved));
-                }
-                if residue.last || (!cat && sp) {
-                    self.left.source.clear();
-                }
-                moved
+        let (s, d) = (need(&step.source)?, need(&step.destination)?);
+        let total = plan.process;
+        let mut record = vec![0u8; unit.bytes()];
+        // An empty range writes nothing (its one piece only settles leftovers).
+        for chunk in plan.chunks().filter(|c| c.bytes > 0) {
+            let n = chunk.bytes as usize;
+            let mut gathered = Vec::with_capacity(n);
+            let take = n.min(self.left.source.len());
+            gathered.extend(self.left.source.drain(..take));
+            let progress = Moved {
+                written: chunk.at,
+                expected: total,
+            };
+            while gathered.len() < n {
+                io::read_stream(s, unit, &mut record).map_err(|f| (f, progress))?;
+                let want = (n - gathered.len()).min(record.len());
+                gathered.extend_from_slice(&record[..want]);
+                self.left.source.extend_from_slice(&record[want..]);
             }
-            // The other families: `Runner::segment` routes them elsewhere.
-            _ => Moved::default(),
-        })
+            write_range(d, lba, offset + chunk.at, &gathered).map_err(|f| (f, progress))?;
+        }
+        let moved = Moved {
+            written: total,
+            expected: total,
+        };
+        // The destination amount is exact, so only leftover source data is left to settle.
+        let end = plan.residue.end(!self.left.source.is_empty(), false);
+        if end.inexact {
+            return Err((Failure::new(Asc::UNEXPECTED_INEXACT_SEGMENT), moved));
+        }
+        if end.drop_source {
+            self.left.source.clear();
+        }
+        Ok(moved)
     }
 
-    /// 0Ah: a byte range of blocks to a byte range of blocks, [`RANGE_CHUNK`] bytes at a time.
-    pub(super) fn block_offset_to_block_offset(
+    /// 0Ah: a byte range of blocks to a byte range of blocks.
+    pub(super) fn range_to_range(
         &mut self,
         step: &Step<'_>,
+        plan: &Transfer,
+        (from, at): At,
+        (to, into): At,
     ) -> Result<Moved, (Failure, Moved)> {
-        let body = &step.descriptor.body;
-        let source = &step.source;
-        let destination = &step.destination;
-        Ok(match *body {
-            Segment::BlockOffsetToBlockOffset {
-                bytes,
-                source_lba,
-                destination_lba,
-                source_byte_offset,
-                destination_byte_offset,
-                ..
-            } => {
-                let (s, d) = (need(source)?, need(destination)?);
-                let (from, to) = (
-                    u64::from(source_byte_offset),
-                    u64::from(destination_byte_offset),
-                );
-                let total = u64::from(bytes);
-                let blocks =
-                    |e: &Endpoint, at: u64| (at + total).div_ceil(u64::from(e.block_length.max(1)));
-                // SOURCE and DESTINATION LOGICAL BLOCK ADDRESS: bytes 12 and 20.
-                range(s, source_lba, blocks(s, from), 12)?;
-                range(d, destination_lba, blocks(d, to), 20)?;
-                let mut done = 0u64;
-                while done < total {
-                    let n = (total - done).min(RANGE_CHUNK);
-                    let progress = Moved {
-                        written: done,
-                        expected: total,
-                    };
-                    let data =
-                        read_range(s, source_lba, from + done, n).map_err(|f| (f, progress))?;
-                    write_range(d, destination_lba, to + done, &data).map_err(|f| (f, progress))?;
-                    done += n;
-                }
-                Moved {
-                    written: total,
-                    expected: total,
-                }
-            }
-            // The other families: `Runner::segment` routes them elsewhere.
-            _ => Moved::default(),
+        let (s, d) = (need(&step.source)?, need(&step.destination)?);
+        let total = plan.process;
+        for chunk in plan.chunks().filter(|c| c.bytes > 0) {
+            let progress = Moved {
+                written: chunk.at,
+                expected: total,
+            };
+            let data =
+                read_range(s, from, at + chunk.at, chunk.bytes).map_err(|f| (f, progress))?;
+            write_range(d, to, into + chunk.at, &data).map_err(|f| (f, progress))?;
+        }
+        Ok(Moved {
+            written: total,
+            expected: total,
         })
     }
 }
 
-/// The most bytes a byte-range segment (08h, 09h, 0Ah) moves through memory at once: its
-/// buffers are this size (plus a block at each end), whatever its byte count says.
-const RANGE_CHUNK: u64 = 1 << 20;
-
-/// Reads `bytes` bytes (at most [`RANGE_CHUNK`]) starting `offset` bytes past the start of
+/// Reads `bytes` bytes (at most one piece, [`Transfer::chunks`]) starting `offset` bytes past the start of
 /// block `lba`. The caller has checked the whole range against the device.
 fn read_range(endpoint: &Endpoint, lba: u64, offset: u64, bytes: u64) -> Result<Vec<u8>, Failure> {
     let bl = u64::from(endpoint.block_length.max(1));
@@ -221,7 +138,7 @@ fn read_range(endpoint: &Endpoint, lba: u64, offset: u64, bytes: u64) -> Result<
     Ok(buf[start as usize..(start + bytes) as usize].to_vec())
 }
 
-/// Writes `data` (at most [`RANGE_CHUNK`] bytes) starting `offset` bytes past the start of
+/// Writes `data` (at most one piece, [`Transfer::chunks`]) starting `offset` bytes past the start of
 /// block `lba`, leaving the bytes around it in the first and last blocks unchanged
 /// (read-modify-write). The caller has checked the whole range against the device.
 fn write_range(endpoint: &Endpoint, lba: u64, offset: u64, data: &[u8]) -> Result<(), Failure> {

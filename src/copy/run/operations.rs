@@ -4,6 +4,7 @@
 //! each sends is decided by `copy::plan`; this carries it out.
 
 use super::*;
+use crate::copy::io::StreamUnit;
 use crate::copy::plan::{self, Next, ReadResult, TapeImageCopy};
 
 impl Runner<'_> {
