@@ -35,7 +35,8 @@ fi
 copy_tests=(--test=it)
 copy_filter=(residue:: copy_aborted:: copy_model:: admission:: held_data:: segments:: endpoints:: copy:: manager::)
 iscsi_tests=(--test=it)
-iscsi_filter=(iscsi:: iscsi_window:: daemon:: remote:: held_data:: signals:: frontend::)
+# hostile::f6_ runs the daemon against the per-initiator session cap (login_phase's open_session).
+iscsi_filter=(iscsi:: iscsi_window:: daemon:: remote:: held_data:: signals:: frontend:: hostile::f6_)
 files=()
 tests=()
 binfilter=()

@@ -304,25 +304,36 @@ struct GateDisk {
 
 #[derive(Default)]
 struct Gate {
-    state: std::sync::Mutex<(bool, bool)>,
+    /// Reads that reached the gate, and whether it is open.
+    state: std::sync::Mutex<(usize, bool)>,
     cv: std::sync::Condvar,
 }
 
 impl Gate {
+    /// Counts one more held read (`entered`) and/or opens the gate.
     fn set(&self, entered: Option<bool>, open: Option<bool>) {
         let mut s = self.state.lock().unwrap();
-        s.0 = entered.unwrap_or(s.0);
+        s.0 += usize::from(entered == Some(true));
         s.1 = open.unwrap_or(s.1);
         self.cv.notify_all();
     }
 
     fn wait_entered(&self) {
+        self.wait_entered_by(1);
+    }
+
+    /// Waits (10 s at most) until `n` reads are held at the gate at once.
+    fn wait_entered_by(&self, n: usize) {
         let s = self.state.lock().unwrap();
         let (s, t) = self
             .cv
-            .wait_timeout_while(s, std::time::Duration::from_secs(10), |s| !s.0)
+            .wait_timeout_while(s, std::time::Duration::from_secs(10), |s| s.0 < n)
             .unwrap();
-        assert!(!t.timed_out() && s.0, "the held read reached the device");
+        assert!(
+            !t.timed_out(),
+            "{} of {n} held reads reached the device",
+            s.0
+        );
     }
 }
 
@@ -898,6 +909,8 @@ fn a_login_steps_through_the_stages_it_asks_for() {
     let names = format!("InitiatorName=iqn.test:steps|TargetName={IQN}|SessionType=Normal");
     assert_eq!(step(0x00, &format!("{names}|AuthMethod=None")), (0x00, 0));
     assert_eq!(step(0x81, "HeaderDigest=None"), (0x81, 0));
+    // No transit in the operational stage: the answer names that stage (CSG 1), T=0.
+    assert_eq!(step(0x04, "InitialR2T=Yes"), (0x04, 0));
     let (flags, tsih) = step(0x87, "DataDigest=None|MaxRecvDataSegmentLength=8192");
     assert_eq!(flags, 0x87);
     assert_ne!(tsih, 0);
@@ -1041,4 +1054,145 @@ fn login_text_of_exactly_64_kib_across_continued_pdus_is_taken() {
     };
     assert_eq!(login(65536), (0, 0));
     assert_eq!(login(65537), (2, 0), "initiator error");
+}
+
+/// Every worker the connection has is held in the device: the next command gets a worker of
+/// its own (up to WORKERS), so 15 reads held at once and a 16th answered beside them.
+#[test]
+fn a_command_gets_a_worker_while_every_other_is_held() {
+    let (target, gate, pattern, mut i) = start_gated(30_000);
+    let held: Vec<Pdu> = (0..15)
+        .map(|_| i.command_pdu(0, &read10(0, 1), 512, true, &[]))
+        .collect();
+    for p in &held {
+        i.send(p);
+    }
+    gate.wait_entered_by(15);
+    let free = i.command_pdu(0, &read10(1, 1), 512, true, &[]);
+    i.send(&free);
+    let got = replies(&mut i, &[free.bhs.itt()]);
+    assert_eq!(got[0].1, 0);
+    assert!(got[0].2 == pattern[512..1024]);
+    gate.set(None, Some(true));
+    let itts: Vec<u32> = held.iter().map(|p| p.bhs.itt()).collect();
+    for r in replies(&mut i, &itts) {
+        assert_eq!(r.1, 0);
+        assert!(r.2 == pattern[..512]);
+    }
+    i.logout();
+    target.shutdown();
+}
+
+/// A SIMPLE command that is not a disk READ or WRITE (TEST UNIT READY) waits for the read
+/// running before it, like an ORDERED one: only RECEIVE COPY RESULTS may pass.
+#[test]
+fn a_simple_non_disk_command_waits_for_the_running_read() {
+    let (target, gate, _pattern, mut i) = start_gated(30_000);
+    let a = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
+    let tur = i.command_pdu(0, &[0; 6], 0, false, &[]);
+    assert_eq!(tur.bhs.flags() & 0x07, 1, "SIMPLE");
+    i.send(&a);
+    gate.wait_entered();
+    i.send(&tur);
+    // Both have reached the executor once a later immediate NOP-Out is answered.
+    assert_eq!(i.nop(b"queued").data, b"queued");
+    gate.set(None, Some(true));
+    let got = replies(&mut i, &[a.bhs.itt(), tur.bhs.itt()]);
+    let order: Vec<u32> = got.iter().map(|r| r.0).collect();
+    assert_eq!(order, [a.bhs.itt(), tur.bhs.itt()]);
+    i.logout();
+    target.shutdown();
+}
+
+/// Command intake (RFC 7143 11.3): the reserved ITT FFFFFFFFh and an ITT still in use are
+/// rejected (invalid PDU field), as is a bidirectional command; a transfer longer than
+/// max_command_data ends CHECK CONDITION, ILLEGAL REQUEST, INVALID FIELD IN CDB.
+#[test]
+fn command_intake_refuses_bad_tags_directions_and_lengths() {
+    let (_dir, target) = start_with(|c| c.max_command_data = 4096);
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    let rejected = |i: &mut Initiator, p: &Pdu, reason: u8| {
+        i.send(p);
+        let r = i.recv();
+        assert_eq!((r.bhs.opcode(), r.bhs.byte(2)), (Opcode::REJECT, reason));
+        assert_eq!(&r.data[..48], &p.bhs.0[..]);
+    };
+    let mut p = i.command_pdu(0, &[0; 6], 0, false, &[]);
+    p.bhs.set_itt(0xffff_ffff);
+    rejected(&mut i, &p, 0x09);
+    // An ITT in use: a write waiting for its Data-Out.
+    let write = i.command_pdu(0, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], 512, false, &[]);
+    i.send(&write);
+    let r2t = i.recv();
+    assert_eq!(r2t.bhs.opcode(), Opcode::R2T);
+    let mut again = i.command_pdu(0, &[0; 6], 0, false, &[]);
+    again.bhs.set_itt(write.bhs.itt());
+    rejected(&mut i, &again, 0x09);
+    let mut b = Bhs::new(Opcode::DATA_OUT);
+    b.set_flags(0x80)
+        .set_itt(write.bhs.itt())
+        .set_ttt(r2t.bhs.ttt())
+        .set_data_sn(0);
+    i.send(&Pdu::with_data(b, vec![0x5a; 512]));
+    let r = i.recv();
+    assert_eq!(
+        (r.bhs.opcode(), r.bhs.itt(), r.bhs.byte(3)),
+        (Opcode::SCSI_RESPONSE, write.bhs.itt(), 0)
+    );
+    let mut both = i.command_pdu(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], 512, true, &[]);
+    both.bhs.set_flags(both.bhs.flags() | 0x20);
+    rejected(&mut i, &both, 0x09);
+    // Exactly max_command_data is taken; one block more is refused.
+    let r = i.command(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0], &[], 4096);
+    assert_eq!((r.status, r.data.len()), (0, 4096));
+    let r = i.command(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 9, 0], &[], 4608);
+    assert_eq!(Initiator::sense(&r), (5, 0x24, 0));
+    assert_eq!(i.nop(b"alive").data, b"alive");
+    target.shutdown();
+}
+
+/// A Data-Out that runs past the end of the burst its R2T asked for, even without the F
+/// bit, is out of place: Reject (protocol error), and the write ends ABORTED COMMAND, DATA
+/// PHASE ERROR (0B/4B/00) without being executed.
+#[test]
+fn a_data_out_past_its_burst_ends_the_write() {
+    let (_dir, target) = start();
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    let p = i.command_pdu(0, &[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], 512, false, &[]);
+    i.send(&p);
+    let r2t = i.recv();
+    // DESIRED DATA TRANSFER LENGTH, bytes 44-47.
+    assert_eq!(
+        (r2t.bhs.opcode(), &r2t.bhs.0[44..48]),
+        (Opcode::R2T, &[0, 0, 2, 0][..])
+    );
+    let mut b = Bhs::new(Opcode::DATA_OUT);
+    b.set_flags(0x00)
+        .set_itt(p.bhs.itt())
+        .set_ttt(r2t.bhs.ttt())
+        .set_data_sn(0);
+    i.send(&Pdu::with_data(b, vec![0x5a; 1024]));
+    let r = i.recv();
+    assert_eq!((r.bhs.opcode(), r.bhs.byte(2)), (Opcode::REJECT, 0x04));
+    let r = i.recv();
+    assert_eq!(
+        (r.bhs.opcode(), r.bhs.itt(), r.bhs.byte(3)),
+        (Opcode::SCSI_RESPONSE, p.bhs.itt(), 2)
+    );
+    let sense = xcopyd::scsi::Sense::decode(&r.data[2..]).unwrap();
+    assert_eq!(
+        (sense.key.0, sense.asc.asc(), sense.asc.ascq()),
+        (0x0b, 0x4b, 0)
+    );
+    let read = i.command(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], &[], 512);
+    assert_eq!(read.data, vec![0; 512], "nothing written");
+    target.shutdown();
 }

@@ -721,6 +721,78 @@ mod tests {
         assert_eq!(out.get("MaxRecvDataSegmentLength"), None);
     }
 
+    /// A CHAP exchange is pending from the challenge until its answer, right or wrong: the
+    /// login may not transit out of the security stage in between.
+    #[test]
+    fn chap_is_pending_from_the_challenge_to_its_answer() {
+        let mut n = Negotiation::new("iqn.t", table(false));
+        n.login_keys(
+            stage::SECURITY,
+            &keys("InitiatorName=iqn.i|TargetName=iqn.t|AuthMethod=CHAP"),
+        )
+        .unwrap();
+        assert!(!n.chap_pending(), "no challenge sent yet");
+        let (mut n, id, c) = challenged(table(false));
+        assert!(n.chap_pending());
+        let r = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &c));
+        n.login_keys(stage::SECURITY, &keys(&format!("CHAP_N=u|CHAP_R={r}")))
+            .unwrap();
+        assert!(!n.chap_pending());
+        let (mut n, _, _) = challenged(table(false));
+        let wrong = n.login_keys(stage::SECURITY, &keys("CHAP_N=u|CHAP_R=0x00"));
+        assert_eq!(wrong, Err(LoginStatus::AUTHENTICATION_FAILURE));
+        assert!(!n.chap_pending(), "a wrong answer spends the challenge too");
+    }
+
+    /// The initiator's mutual-CHAP challenge must be 1 to 1024 bytes: an empty one, or one
+    /// byte more (base64 says 1025 bytes in fewer characters than hex), fails the login.
+    #[test]
+    fn a_mutual_challenge_empty_or_too_long_is_refused() {
+        use base64::Engine as _;
+        let long =
+            base64::engine::general_purpose::STANDARD.encode(vec![0x5a; auth::MAX_SECRET_LEN + 1]);
+        for theirs in ["0x".to_string(), format!("0b{long}")] {
+            let (mut n, id, c) = challenged(table(true));
+            let r = auth::encode_binary(&auth::chap_response(id, b"secretsecret", &c));
+            let out = n.login_keys(
+                stage::SECURITY,
+                &keys(&format!("CHAP_N=u|CHAP_R={r}|CHAP_I=3|CHAP_C={theirs}")),
+            );
+            assert_eq!(
+                out,
+                Err(LoginStatus::AUTHENTICATION_FAILURE),
+                "{}",
+                theirs.len()
+            );
+            assert!(!n.may_leave_security());
+        }
+    }
+
+    /// The names and the session type are taken, not answered (they are declarations); an
+    /// AuthMethod outside the security stage is not understood.
+    #[test]
+    fn names_are_not_answered_and_auth_method_belongs_to_the_security_stage() {
+        let mut n = Negotiation::new("iqn.t", anyone());
+        let out = n
+            .login_keys(
+                stage::SECURITY,
+                &keys("InitiatorName=iqn.i|TargetName=iqn.t|SessionType=Normal|InitiatorAlias=a"),
+            )
+            .unwrap();
+        for k in [
+            "InitiatorName",
+            "TargetName",
+            "SessionType",
+            "InitiatorAlias",
+        ] {
+            assert_eq!(out.get(k), None, "{k}");
+        }
+        let out = n
+            .login_keys(stage::OPERATIONAL, &keys("AuthMethod=None"))
+            .unwrap();
+        assert_eq!(out.get("AuthMethod"), Some("NotUnderstood"));
+    }
+
     /// An initiator's mutual-CHAP challenge may be as long as a secret (1024 bytes).
     #[test]
     fn a_mutual_challenge_of_the_longest_length_is_answered() {
