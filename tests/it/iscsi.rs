@@ -1196,3 +1196,103 @@ fn a_data_out_past_its_burst_ends_the_write() {
     assert_eq!(read.data, vec![0; 512], "nothing written");
     target.shutdown();
 }
+
+/// ABORT TASK of a task the target does not know (RFC 7143 11.5.1): function complete when
+/// its RefCmdSN is in the CmdSN window and not the request's own CmdSN (the task may still
+/// arrive), else task does not exist.
+#[test]
+fn abort_task_of_an_unknown_task_looks_at_its_ref_cmd_sn() {
+    let (_dir, target) = start();
+    let mut i = Initiator::logged_in(target.local_addr());
+    let own = i.cmd_sn;
+    assert_eq!(i.tmf_at(1, 0, 0x4242, own), 1, "its own CmdSN");
+    assert_eq!(
+        i.tmf_at(1, 0, 0x4242, own.wrapping_add(1)),
+        0,
+        "in the window"
+    );
+    assert_eq!(
+        i.tmf_at(1, 0, 0x4242, own.wrapping_add(100_000)),
+        1,
+        "past it"
+    );
+    assert_eq!(i.tmf_at(1, 0, 0x4242, own.wrapping_sub(1)), 1, "before it");
+    target.shutdown();
+}
+
+/// A write of `blocks` 512-byte blocks to `lun` (WRITE(10) on the disk, WRITE(6) variable
+/// on the tape), sent and waiting for its Data-Out: (the command, the R2T).
+fn pending_write(i: &mut Initiator, lun: u8) -> (Pdu, Pdu) {
+    let cdb: &[u8] = if lun == 0 {
+        &[0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    } else {
+        &[0x0a, 0, 0, 2, 0, 0]
+    };
+    let p = i.command_pdu(lun, cdb, 512, false, &[]);
+    i.send(&p);
+    let r2t = i.recv();
+    assert_eq!(
+        (r2t.bhs.opcode(), r2t.bhs.itt()),
+        (Opcode::R2T, p.bhs.itt())
+    );
+    (p, r2t)
+}
+
+/// Sends the Data-Out a pending write asked for.
+fn data_out(i: &mut Initiator, (p, r2t): &(Pdu, Pdu)) {
+    let mut b = Bhs::new(Opcode::DATA_OUT);
+    b.set_flags(0x80)
+        .set_lun(p.bhs.lun())
+        .set_itt(p.bhs.itt())
+        .set_ttt(r2t.bhs.ttt())
+        .set_data_sn(0);
+    i.send(&Pdu::with_data(b, vec![0x5a; 512]));
+}
+
+/// Completes a pending write: its Data-Out, then GOOD.
+fn completes(i: &mut Initiator, w: &(Pdu, Pdu)) {
+    data_out(i, w);
+    let r = i.recv();
+    assert_eq!(
+        (r.bhs.opcode(), r.bhs.itt(), r.bhs.byte(3)),
+        (Opcode::SCSI_RESPONSE, w.0.bhs.itt(), 0)
+    );
+}
+
+/// An aborted pending write: its Data-Out is dropped, nothing answers it before the next
+/// NOP-In.
+fn was_aborted(i: &mut Initiator, w: &(Pdu, Pdu)) {
+    data_out(i, w);
+    assert_eq!(i.nop(b"next").data, b"next");
+}
+
+/// The task-set functions reach the writes they name and no others: ABORT TASK SET the
+/// LUN's of this session only, CLEAR TASK SET the LUN's of every session (SAM-5 7.3, 7.5).
+#[test]
+fn task_set_functions_abort_the_writes_of_their_lun_and_sessions() {
+    let (_dir, target) = start();
+    let addr = target.local_addr();
+    let mut a = Initiator::logged_in(addr);
+    let mut b = Initiator::logged_in_to(addr, IQN, "iqn.test:other");
+    for lun in [0, 1] {
+        assert_eq!(
+            Initiator::sense(&a.command(lun, &[0; 6], &[], 0)),
+            (6, 0x29, 0)
+        );
+    }
+    // ABORT TASK SET of LUN 1: the tape's write goes, the disk's stays.
+    let disk = pending_write(&mut a, 0);
+    let tape = pending_write(&mut a, 1);
+    assert_eq!(a.tmf(2, 1, 0), 0);
+    completes(&mut a, &disk);
+    was_aborted(&mut a, &tape);
+    // Another session's ABORT TASK SET leaves this session's tasks alone ...
+    let disk = pending_write(&mut a, 0);
+    assert_eq!(b.tmf(2, 0, 0), 0);
+    completes(&mut a, &disk);
+    // ... its CLEAR TASK SET does not.
+    let disk = pending_write(&mut a, 0);
+    assert_eq!(b.tmf(4, 0, 0), 0);
+    was_aborted(&mut a, &disk);
+    target.shutdown();
+}

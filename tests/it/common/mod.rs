@@ -255,6 +255,11 @@ impl Initiator {
     }
 
     pub fn tmf(&mut self, function: u8, lun: u8, rtt: u32) -> u8 {
+        self.tmf_at(function, lun, rtt, 0)
+    }
+
+    /// A task management request naming the referenced task by tag and CmdSN.
+    pub fn tmf_at(&mut self, function: u8, lun: u8, rtt: u32, ref_cmd_sn: u32) -> u8 {
         let mut b = Bhs::new(Opcode::TASK_MANAGEMENT_REQUEST);
         let itt = self.next_itt();
         b.set_immediate(true)
@@ -263,7 +268,7 @@ impl Initiator {
             .set_itt(itt)
             .set_referenced_task_tag(rtt)
             .set_cmd_sn(self.cmd_sn)
-            .set_ref_cmd_sn(0);
+            .set_ref_cmd_sn(ref_cmd_sn);
         self.send(&Pdu::new(b));
         let r = self.recv();
         assert_eq!(
