@@ -1296,3 +1296,58 @@ fn task_set_functions_abort_the_writes_of_their_lun_and_sessions() {
     was_aborted(&mut a, &disk);
     target.shutdown();
 }
+
+/// How logins that end early are counted (`xcopyd_iscsi_logins_total`): a connection closed
+/// before its first byte (a port probe) is no login at all; one dropped after its first
+/// request is refused for "connection lost", not "timeout". With max_connections = 1 the
+/// target serves a connection only once the one before it has ended and been counted, so
+/// the counts read after the last login are final.
+#[test]
+fn a_port_probe_is_no_login_and_a_dropped_login_is_a_lost_connection() {
+    let metrics = Arc::new(xcopyd::metrics::Metrics::default());
+    let m = metrics.clone();
+    let (_dir, target) = start_with(|c| {
+        c.metrics = Some(m);
+        c.max_connections = 1;
+    });
+    let addr = target.local_addr();
+    // The first request of a login (security stage, no transit) on the next connection
+    // the target serves: one closed at accept reads end of file, and is tried again.
+    let served = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut b = Bhs::new(Opcode::LOGIN_REQUEST);
+            b.set_immediate(true)
+                .set_isid([0x80, 0, 0, 0, 0x12, 0x34])
+                .set_cmd_sn(1);
+            let text = common::text(&format!(
+                "InitiatorName=iqn.test:probe|TargetName={IQN}|AuthMethod=None"
+            ));
+            let pdu = Pdu::with_data(b, text).encode(Default::default());
+            let sent = s.write_all(&pdu).is_ok();
+            if let Some(r) = read_pdu(&mut s).filter(|_| sent) {
+                assert_eq!((r.bhs.byte(36), r.bhs.byte(37)), (0, 0));
+                return s;
+            }
+            assert!(std::time::Instant::now() < deadline, "never served");
+        }
+    };
+    drop(TcpStream::connect(addr).unwrap());
+    drop(served());
+    let last = served();
+    let text = metrics.render();
+    let refused: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("xcopyd_iscsi_logins_total{") && l.contains("\"refused\""))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains("reason=\"connection lost\"") && refused[0].ends_with(" 1"),
+        "{refused:?}"
+    );
+    drop(last);
+    target.shutdown();
+}
