@@ -1119,7 +1119,12 @@ fn command_intake_refuses_bad_tags_directions_and_lengths() {
         i.send(p);
         let r = i.recv();
         assert_eq!((r.bhs.opcode(), r.bhs.byte(2)), (Opcode::REJECT, reason));
-        assert_eq!(&r.data[..48], &p.bhs.0[..]);
+        // The rejected header, as sent (its data segment length set on the wire).
+        assert_eq!(
+            (&r.data[..4], &r.data[8..48]),
+            (&p.bhs.0[..4], &p.bhs.0[8..])
+        );
+        assert_eq!(&r.data[5..8], &(p.data.len() as u32).to_be_bytes()[1..]);
     };
     let mut p = i.command_pdu(0, &[0; 6], 0, false, &[]);
     p.bhs.set_itt(0xffff_ffff);
@@ -1146,6 +1151,12 @@ fn command_intake_refuses_bad_tags_directions_and_lengths() {
     let mut both = i.command_pdu(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], 512, true, &[]);
     both.bhs.set_flags(both.bhs.flags() | 0x20);
     rejected(&mut i, &both, 0x09);
+    // Immediate data with a command that writes nothing, or more than it writes.
+    let read_with_data = i.command_pdu(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], 512, true, &[1; 512]);
+    rejected(&mut i, &read_with_data, 0x09);
+    let write = [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0];
+    let too_much = i.command_pdu(0, &write, 512, false, &[1; 1024]);
+    rejected(&mut i, &too_much, 0x09);
     // Exactly max_command_data is taken; one block more is refused.
     let r = i.command(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 8, 0], &[], 4096);
     assert_eq!((r.status, r.data.len()), (0, 4096));

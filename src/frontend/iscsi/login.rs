@@ -793,6 +793,18 @@ mod tests {
         assert_eq!(out.get("AuthMethod"), Some("NotUnderstood"));
     }
 
+    /// Markers are not supported: IFMarker and OFMarker are answered No (RFC 7143 13.25,
+    /// a BooleanValue AND), whatever the initiator offers.
+    #[test]
+    fn markers_are_answered_no() {
+        let mut n = named();
+        let out = n
+            .login_keys(stage::OPERATIONAL, &keys("IFMarker=Yes|OFMarker=No"))
+            .unwrap();
+        assert_eq!(out.get("IFMarker"), Some("No"));
+        assert_eq!(out.get("OFMarker"), Some("No"));
+    }
+
     /// An initiator's mutual-CHAP challenge may be as long as a secret (1024 bytes).
     #[test]
     fn a_mutual_challenge_of_the_longest_length_is_answered() {
