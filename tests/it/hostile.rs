@@ -681,6 +681,51 @@ fn f6_logins_are_bounded_in_time_and_number() {
     drop((a1, a2, b1, idle));
 }
 
+/// The threads of the daemon named `name` (from /proc/PID/task/*/comm).
+fn threads_named(d: &Child_, name: &str) -> usize {
+    let tasks = format!("/proc/{}/task", d.child.id());
+    std::fs::read_dir(tasks)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim_end() == name)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A connection's command workers end with it: three sessions that each ran a command
+/// have a worker each, and none is left once they have logged out (a connection that left
+/// its workers parked would keep up to 16 threads for ever).
+#[test]
+fn f6_the_workers_of_a_closed_connection_end_with_it() {
+    let config = format!(
+        "[iscsi]\nlisten = \"LISTEN\"\ntarget = \"{TARGET}\"\n{}",
+        devices(None)
+    );
+    let d = Child_::start(&config, None);
+    let sessions: Vec<Initiator> = (0..3)
+        .map(|_| {
+            let mut i = Initiator::logged_in_to(d.addr, TARGET, OTHER);
+            // TEST UNIT READY: answered (unit attention or good) by a worker.
+            let r = i.command(1, &[0; 6], &[], 0);
+            assert!(r.status == 0 || r.status == 2);
+            i
+        })
+        .collect();
+    wait_for(10, "a worker for each session", || {
+        threads_named(&d, "iscsi-exec") >= 3
+    });
+    for i in sessions {
+        i.logout();
+    }
+    wait_for(10, "the workers to end", || {
+        threads_named(&d, "iscsi-exec") == 0
+    });
+}
+
 // ---------------------------------------------------------------- F7: key lists
 
 /// One 256 KiB Text PDU with 52,428 distinct keys used to cost seconds of CPU (a quadratic
