@@ -1049,6 +1049,9 @@ fn login_text_of_exactly_64_kib_across_continued_pdus_is_taken() {
             if last || status != (0, 0) {
                 return status;
             }
+            // Each piece is acknowledged in the stage it was sent in (CSG 1), no transit,
+            // no text.
+            assert_eq!((r.bhs.flags(), r.data.len()), (0x04, 0));
         }
         unreachable!()
     };
@@ -1360,5 +1363,88 @@ fn a_port_probe_is_no_login_and_a_dropped_login_is_a_lost_connection() {
         "{refused:?}"
     );
     drop(last);
+    target.shutdown();
+}
+
+/// An ORDERED command running excludes every other: a SIMPLE read sent while an ORDERED
+/// read is held in the device is answered after it.
+#[test]
+fn a_simple_read_waits_for_a_running_ordered_read() {
+    let (target, gate, pattern, mut i) = start_gated(30_000);
+    let mut ordered = i.command_pdu(0, &read10(0, 1), 512, true, &[]);
+    ordered.bhs.set_flags((ordered.bhs.flags() & !0x07) | 2);
+    let simple = i.command_pdu(0, &read10(1, 1), 512, true, &[]);
+    i.send(&ordered);
+    gate.wait_entered();
+    i.send(&simple);
+    assert_eq!(i.nop(b"queued").data, b"queued");
+    gate.set(None, Some(true));
+    let got = replies(&mut i, &[ordered.bhs.itt(), simple.bhs.itt()]);
+    let order: Vec<u32> = got.iter().map(|r| r.0).collect();
+    assert_eq!(order, [ordered.bhs.itt(), simple.bhs.itt()]);
+    assert!(got[0].2 == pattern[..512] && got[1].2 == pattern[512..1024]);
+    i.logout();
+    target.shutdown();
+}
+
+/// Task management functions this target does not do: TASK REASSIGN at ErrorRecoveryLevel
+/// 0 is "task allegiance reassignment not supported" (4, RFC 7143 11.5.1); CLEAR ACA (no
+/// NACA) and an unassigned function are "function not supported" (5).
+#[test]
+fn task_reassign_and_clear_aca_are_not_supported() {
+    let (_dir, target) = start();
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(i.tmf(8, 0, 0x99), 4);
+    assert_eq!(i.tmf(3, 0, 0), 5);
+    assert_eq!(i.tmf(14, 0, 0), 5);
+    assert_eq!(i.nop(b"alive").data, b"alive");
+    target.shutdown();
+}
+
+/// A write longer than MaxBurstLength (32 KiB here) is solicited in bursts, one R2T each,
+/// numbered from 0 (R2TSN, bytes 36-39) with the offset and length of its burst.
+#[test]
+fn each_burst_of_a_long_write_has_the_next_r2t_sn() {
+    let (_dir, target) = start();
+    let mut i = Initiator::logged_in(target.local_addr());
+    assert_eq!(
+        Initiator::sense(&i.command(0, &[0; 6], &[], 0)),
+        (6, 0x29, 0)
+    );
+    let data: Vec<u8> = (0..160 * 512u32).map(|x| (x % 253) as u8).collect();
+    let p = i.command_pdu(
+        0,
+        &[0x2a, 0, 0, 0, 0, 0, 0, 0, 160, 0],
+        160 * 512,
+        false,
+        &[],
+    );
+    i.send(&p);
+    let be = |b: &[u8]| u32::from_be_bytes(b.try_into().unwrap());
+    for (n, offset) in [(0u32, 0usize), (1, 32768), (2, 65536)] {
+        let r2t = i.recv();
+        assert_eq!(r2t.bhs.opcode(), Opcode::R2T);
+        let len = (data.len() - offset).min(32768);
+        assert_eq!(
+            (
+                be(&r2t.bhs.0[36..40]),
+                be(&r2t.bhs.0[40..44]),
+                be(&r2t.bhs.0[44..48])
+            ),
+            (n, offset as u32, len as u32),
+            "R2T {n}"
+        );
+        let mut b = Bhs::new(Opcode::DATA_OUT);
+        b.set_flags(0x80)
+            .set_itt(p.bhs.itt())
+            .set_ttt(r2t.bhs.ttt())
+            .set_data_sn(0)
+            .set_buffer_offset(offset as u32);
+        i.send(&Pdu::with_data(b, data[offset..offset + len].to_vec()));
+    }
+    let r = i.recv();
+    assert_eq!((r.bhs.opcode(), r.bhs.byte(3)), (Opcode::SCSI_RESPONSE, 0));
+    let back = i.command(0, &[0x28, 0, 0, 0, 0, 0, 0, 0, 160, 0], &[], 160 * 512);
+    assert!(back.data == data);
     target.shutdown();
 }
