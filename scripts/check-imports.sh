@@ -17,7 +17,7 @@ RULES='
 sys:
 size:
 metrics:
-buf:
+buf: sys
 command: scsi
 state: size
 iscsi: scsi

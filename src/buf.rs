@@ -1,6 +1,12 @@
-//! The aligned byte buffer every O_DIRECT path shares: the copy engine's fallback reads,
-//! the disks' bounce buffers, the iSCSI executor's data-in and NDMP's DATA. Safe code: the
-//! Vec is over-allocated and the aligned window found with `align_offset`.
+//! Aligned memory for I/O. [`AlignedBuf`], the byte buffer every O_DIRECT path shares: the
+//! copy engine's fallback reads, the disks' bounce buffers, the iSCSI executor's data-in and
+//! NDMP's DATA (safe code: the Vec is over-allocated and the aligned window found with
+//! `align_offset`). [`Rings`], the process's io_uring rings and their registered buffers,
+//! lent to the copy engine and to the tape images, and its bounce buffers, lent to the
+//! disks.
+
+mod rings;
+pub use rings::{Rings, BOUNCES_KEPT, BUFFERS, IDLE_KEPT, POOL_BUFFERS, RING_BUFFER};
 
 /// Where a buffer's data starts: O_DIRECT needs 512 bytes on this machine's file systems;
 /// 4096 serves 4Kn devices too.

@@ -15,6 +15,7 @@ use super::tape_position::{
     backup_positioning, locate_backup, locate_file, restore_positioning, Reply, Source,
     TapeCommands,
 };
+use crate::buf::Rings;
 use crate::command::{Abort, Nexus};
 use crate::copy::limit::DeviceLimits;
 use crate::copy::lists::{backup_list, identification, restore_list, tape_end, DiskEnd, TapeEnd};
@@ -38,7 +39,7 @@ fn local_only(common: &Common) -> Result<()> {
 /// same disk0 and tape0 the daemon serves with no config; created on first use).
 /// `only`: open just these devices (each `NAME` or `NAME:range`), so that a copy between two
 /// devices is not refused for a third one another process holds; empty = every device.
-fn open_inventory(given: Option<&PathBuf>, only: &[&str]) -> Result<Inventory> {
+fn open_inventory(given: Option<&PathBuf>, only: &[&str], rings: Arc<Rings>) -> Result<Inventory> {
     let mut config = match given {
         Some(path) => InventoryConfig::load(path)?,
         None => {
@@ -58,7 +59,7 @@ fn open_inventory(given: Option<&PathBuf>, only: &[&str]) -> Result<Inventory> {
         config.devices.retain(|d| names.contains(&d.name));
         config.libraries.retain(|l| names.contains(&l.name));
     }
-    Ok(Inventory::open(&config)?)
+    Ok(Inventory::open_in(&config, rings)?)
 }
 
 /// The opened device an inventory names (for the CLI's own commands to it).
@@ -70,8 +71,10 @@ fn device_named(inventory: &Inventory, name: &str) -> Result<Arc<dyn ScsiDevice>
 }
 
 fn load(common: &Common, only: &[&str]) -> Result<(Arc<Inventory>, CopyManager)> {
-    let engines = crate::copy::engine::Engines::new(common.buffers)
-        .map_err(|e| anyhow::anyhow!("--buffers: {e}"))?;
+    // One set of rings for the copy engine and the tape images it writes.
+    let rings = Rings::new(common.buffers).map_err(|e| anyhow::anyhow!("--buffers: {e}"))?;
+    let rings = Arc::new(rings);
+    let engines = crate::copy::engine::Engines::with_rings(Arc::clone(&rings));
     let limits: Limits = match &common.limits {
         Some(path) => toml::from_str(
             &std::fs::read_to_string(path)
@@ -80,7 +83,7 @@ fn load(common: &Common, only: &[&str]) -> Result<(Arc<Inventory>, CopyManager)>
         .with_context(|| format!("{}: bad limits", path.display()))?,
         None => Limits::default(),
     };
-    let inventory = Arc::new(open_inventory(common.devices.as_ref(), only)?);
+    let inventory = Arc::new(open_inventory(common.devices.as_ref(), only, rings)?);
     let device_limits = DeviceLimits::default();
     device_limits.configure(
         inventory

@@ -669,36 +669,40 @@ fn ring_writes_wait_for_a_compare_and_write_holding_their_range() {
 #[test]
 fn a_list_s_engine_is_given_back_for_the_next_and_a_new_pool_size_replaces_the_idle_ones() {
     let engines = Engines::new(8).unwrap();
-    let mut leases: Vec<_> = (0..super::lease::IDLE_KEPT + 2)
+    let mut leases: Vec<_> = (0..crate::buf::IDLE_KEPT + 2)
         .map(|_| engines.lease())
         .collect();
     for lease in &mut leases {
         assert_eq!(lease.engine().expect("io_uring").ring.buffers(), 8);
     }
-    assert_eq!(engines.idle().len(), 0, "each list has its own");
+    assert_eq!(engines.rings().idle_count(), 0, "each list has its own");
     drop(leases);
     assert_eq!(
-        engines.idle().len(),
-        super::lease::IDLE_KEPT,
+        engines.rings().idle_count(),
+        crate::buf::IDLE_KEPT,
         "the rest are freed"
     );
     {
         let mut lease = engines.lease();
         assert!(lease.engine().is_some());
         assert_eq!(
-            engines.idle().len(),
-            super::lease::IDLE_KEPT - 1,
+            engines.rings().idle_count(),
+            crate::buf::IDLE_KEPT - 1,
             "an idle one was taken"
         );
         // A lease that never needed a ring takes none.
         drop(engines.lease());
-        assert_eq!(engines.idle().len(), super::lease::IDLE_KEPT - 1);
+        assert_eq!(engines.rings().idle_count(), crate::buf::IDLE_KEPT - 1);
     }
-    assert_eq!(engines.idle().len(), super::lease::IDLE_KEPT);
+    assert_eq!(engines.rings().idle_count(), crate::buf::IDLE_KEPT);
     assert!(engines.set_buffers(3).is_err());
     assert_eq!(engines.buffers(), 8);
     engines.set_buffers(4).unwrap();
-    assert_eq!(engines.idle().len(), 0, "idle pools of the old size go");
+    assert_eq!(
+        engines.rings().idle_count(),
+        0,
+        "idle pools of the old size go"
+    );
     let mut lease = engines.lease();
     assert_eq!(lease.engine().unwrap().ring.buffers(), 4);
 }

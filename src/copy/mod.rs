@@ -26,7 +26,7 @@ pub use run::{Progress, Tap};
 
 /// Bytes per block-device read or write on the data path: the engine's buffers, the chunks
 /// a transfer moves, the smallest burst a bandwidth limit allows.
-pub const CHUNK: usize = 1 << 20;
+pub const CHUNK: usize = crate::buf::RING_BUFFER;
 
 use std::sync::Arc;
 

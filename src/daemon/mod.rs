@@ -40,6 +40,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::admin::AdminSocket;
+use crate::buf::Rings;
 use crate::command::Nexus;
 use crate::copy::engine::Engines;
 use crate::copy::limit::DeviceLimits;
@@ -143,8 +144,10 @@ fn set_drive_luns(config: &DaemonConfig, inventory: &Inventory) {
 impl Daemon {
     /// Opens the inventory and starts serving it over iSCSI.
     pub fn start(config: DaemonConfig) -> Result<Self, DaemonError> {
-        let engines = Engines::new(config.copy_buffers).map_err(DaemonError::Invalid)?;
-        let inventory = Arc::new(Inventory::open(&config.inventory)?);
+        // One set of io_uring rings for the copy engines and the tape images.
+        let rings = Arc::new(Rings::new(config.copy_buffers).map_err(DaemonError::Invalid)?);
+        let engines = Engines::with_rings(Arc::clone(&rings));
+        let inventory = Arc::new(Inventory::open_in(&config.inventory, rings)?);
         persist_reservations(&config, &inventory);
         let luns = lun_devices(&config, &inventory)?;
         set_drive_luns(&config, &inventory);
@@ -216,6 +219,11 @@ impl Daemon {
     /// Where `/metrics` is served, if it is.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.metrics.as_ref().map(MetricsServer::local_addr)
+    }
+
+    /// The process's io_uring rings, which the copy engines and the tape images borrow.
+    pub fn rings(&self) -> &Arc<Rings> {
+        self.copy.engines().rings()
     }
 
     /// The copies this daemon runs and ran lately.

@@ -35,12 +35,13 @@ use std::sync::Arc;
 
 use nix::libc;
 
-use self::image::{with_bounce, BOUNCE_CHUNK};
+use self::image::BOUNCE_CHUNK;
 use super::attention::AttentionLog;
 use super::lock::{ImageLock, LockError};
 use super::range_lock::RangeLock;
 use super::reservation::Reservations;
 use super::{BlockBackend, Completion, DataDirection, DeviceError, ScsiDevice};
+use crate::buf::Rings;
 use crate::scsi::designator::Designator;
 use crate::scsi::inquiry::{
     encode_device_identification, page, vpd_page, InquiryCdb, StandardInquiry, STANDARD_INQUIRY_LEN,
@@ -84,6 +85,9 @@ pub struct DiskOptions {
     pub queue_depth: Option<u16>,
     /// RMB: the medium can be ejected and loaded (START STOP UNIT with LOEJ).
     pub removable: bool,
+    /// Where its O_DIRECT reads and writes borrow a bounce buffer (the process's, which
+    /// the inventory passes; a disk opened on its own has its own).
+    pub rings: Arc<Rings>,
 }
 
 impl DiskOptions {
@@ -99,6 +103,7 @@ impl DiskOptions {
             max_transfer_bytes: DEFAULT_MAX_TRANSFER_BYTES,
             queue_depth: None,
             removable: false,
+            rings: Arc::default(),
         }
     }
 }
@@ -145,6 +150,8 @@ pub struct EmulatedDisk {
     path: PathBuf,
     file: Arc<File>,
     direct: bool,
+    /// Lends the bounce buffers of reads and writes O_DIRECT cannot take as given.
+    rings: Arc<Rings>,
     /// O_DIRECT memory and file-offset alignment (1 when buffered).
     mem_align: usize,
     offset_align: usize,
@@ -361,28 +368,29 @@ impl EmulatedDisk {
         let bs = self.block_size as usize;
         let base = lba * bs as u64;
         let mut done = 0;
-        with_bounce(len.clamp(1, BOUNCE_CHUNK), |bounce| {
-            while done < len {
-                let n = (len - done).min(BOUNCE_CHUNK);
-                let chunk = &mut bounce[..n];
-                self.file
-                    .read_exact_at(chunk, base + done as u64)
-                    .map_err(|_| {
-                        medium_error(Asc::UNRECOVERED_READ_ERROR, lba + (done / bs) as u64)
-                    })?;
-                if let Some(want) = expected.and_then(|e| e.get(done..done + n)) {
-                    if let Some(at) = chunk.iter().zip(want).position(|(a, b)| a != b) {
-                        return Err(Sense::new(
-                            SenseKey::MISCOMPARE,
-                            Asc::MISCOMPARE_DURING_VERIFY_OPERATION,
-                        )
-                        .with_information((done + at) as u64));
+        self.rings
+            .with_bounce(len.clamp(1, BOUNCE_CHUNK), |bounce| {
+                while done < len {
+                    let n = (len - done).min(BOUNCE_CHUNK);
+                    let chunk = &mut bounce[..n];
+                    self.file
+                        .read_exact_at(chunk, base + done as u64)
+                        .map_err(|_| {
+                            medium_error(Asc::UNRECOVERED_READ_ERROR, lba + (done / bs) as u64)
+                        })?;
+                    if let Some(want) = expected.and_then(|e| e.get(done..done + n)) {
+                        if let Some(at) = chunk.iter().zip(want).position(|(a, b)| a != b) {
+                            return Err(Sense::new(
+                                SenseKey::MISCOMPARE,
+                                Asc::MISCOMPARE_DURING_VERIFY_OPERATION,
+                            )
+                            .with_information((done + at) as u64));
+                        }
                     }
+                    done += n;
                 }
-                done += n;
-            }
-            Ok(())
-        })
+                Ok(())
+            })
     }
 
     fn inquiry(&self, cdb: &InquiryCdb) -> Result<Vec<u8>, Sense> {

@@ -1,9 +1,8 @@
 //! The image under an emulated disk: opening a file or block device (created sparse where
 //! asked, locked, O_DIRECT where the file system allows it, with the alignment it needs) and
-//! reading and writing it, through a per-thread aligned bounce buffer where a caller's
-//! buffer does not suit O_DIRECT.
+//! reading and writing it, through an aligned bounce buffer lent by the process's
+//! [`crate::buf::Rings`] where a caller's buffer does not suit O_DIRECT.
 
-use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsFd;
@@ -30,7 +29,7 @@ use crate::scsi::DeviceClass;
 /// CPU per GiB than at the default 16).
 const IN_MEMORY_DEPTH: u16 = 2;
 
-/// Largest chunk moved through a bounce buffer at once (per thread memory bound).
+/// Largest chunk moved through a bounce buffer at once (the memory bound of each).
 pub(super) const BOUNCE_CHUNK: usize = 4 << 20;
 /// Alignment of bounce buffers: enough for any DIO memory alignment we meet.
 const BOUNCE_ALIGN: usize = crate::buf::ALIGN;
@@ -141,6 +140,7 @@ impl EmulatedDisk {
             file,
             page_cache,
             direct,
+            rings: Arc::clone(&opts.rings),
             mem_align,
             offset_align,
             block_size: opts.block_size,
@@ -172,33 +172,35 @@ impl EmulatedDisk {
         if !self.direct || self.aligned(buf.as_ptr() as usize, buf.len()) {
             return self.file.read_exact_at(buf, offset);
         }
-        with_bounce(buf.len().min(BOUNCE_CHUNK), |bounce| {
-            let mut done = 0;
-            for chunk in buf.chunks_mut(BOUNCE_CHUNK) {
-                let padded = chunk.len().next_multiple_of(self.offset_align);
-                let staging = &mut bounce[..padded];
-                self.file.read_exact_at(staging, offset + done as u64)?;
-                chunk.copy_from_slice(&staging[..chunk.len()]);
-                done += chunk.len();
-            }
-            Ok(())
-        })
+        self.rings
+            .with_bounce(buf.len().min(BOUNCE_CHUNK), |bounce| {
+                let mut done = 0;
+                for chunk in buf.chunks_mut(BOUNCE_CHUNK) {
+                    let padded = chunk.len().next_multiple_of(self.offset_align);
+                    let staging = &mut bounce[..padded];
+                    self.file.read_exact_at(staging, offset + done as u64)?;
+                    chunk.copy_from_slice(&staging[..chunk.len()]);
+                    done += chunk.len();
+                }
+                Ok(())
+            })
     }
 
     pub(super) fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         if !self.direct || self.aligned(buf.as_ptr() as usize, buf.len()) {
             return self.file.write_all_at(buf, offset);
         }
-        with_bounce(buf.len().min(BOUNCE_CHUNK), |bounce| {
-            let mut done = 0;
-            for chunk in buf.chunks(BOUNCE_CHUNK) {
-                let staging = &mut bounce[..chunk.len()];
-                staging.copy_from_slice(chunk);
-                self.file.write_all_at(staging, offset + done as u64)?;
-                done += chunk.len();
-            }
-            Ok(())
-        })
+        self.rings
+            .with_bounce(buf.len().min(BOUNCE_CHUNK), |bounce| {
+                let mut done = 0;
+                for chunk in buf.chunks(BOUNCE_CHUNK) {
+                    let staging = &mut bounce[..chunk.len()];
+                    staging.copy_from_slice(chunk);
+                    self.file.write_all_at(staging, offset + done as u64)?;
+                    done += chunk.len();
+                }
+                Ok(())
+            })
     }
 }
 
@@ -237,23 +239,4 @@ fn direct_alignment(file: &File, block_size: u32) -> Option<(usize, usize)> {
                 .then_some((BOUNCE_ALIGN, block_size as usize))
         }
     }
-}
-
-thread_local! {
-    static BOUNCE: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
-}
-
-/// Runs `f` with this thread's aligned bounce buffer of at least `len` bytes (grown on
-/// demand, kept for the thread's next command).
-pub(super) fn with_bounce<T>(len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
-    BOUNCE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|b| b.len() < len) {
-            *slot = Some(AlignedBuf::new(len.next_multiple_of(BOUNCE_ALIGN)));
-        }
-        match slot.as_mut() {
-            Some(buf) => f(buf.as_mut_slice()),
-            None => f(AlignedBuf::new(len).as_mut_slice()),
-        }
-    })
 }

@@ -25,6 +25,7 @@ use super::library::Library;
 use super::sg::SgDevice;
 use super::tape::{EmulatedTape, TapeConfig};
 use super::ScsiDevice;
+use crate::buf::Rings;
 use crate::scsi::designator::{self, Designator};
 
 pub use config::{DeviceConfig, DeviceKind, InventoryConfig, TapeSettings, MAX_QUEUE_DEPTH};
@@ -75,7 +76,10 @@ pub enum LookupError {
 }
 
 /// Opens one configured device, with the designators a CSCD may name it by.
-fn open_one(c: &DeviceConfig) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), InventoryError> {
+fn open_one(
+    c: &DeviceConfig,
+    rings: &Arc<Rings>,
+) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), InventoryError> {
     let open_err = |source: Box<dyn std::error::Error + Send + Sync>| InventoryError::Open {
         device: c.name.clone(),
         source,
@@ -90,12 +94,13 @@ fn open_one(c: &DeviceConfig) -> Result<(Arc<dyn ScsiDevice>, Vec<Designator>), 
                 designators: designators.clone(),
                 serial: c.serial.clone(),
                 queue_depth: c.queue_depth,
+                rings: Arc::clone(rings),
                 ..DiskOptions::new(&c.path, c.block_size)
             };
             let disk = EmulatedDisk::open(&c.name, &opts).map_err(|e| open_err(e.into()))?;
             (Arc::new(disk), designators)
         }
-        DeviceKind::Tape => (open_tape(c)?, emulated_designators(c)),
+        DeviceKind::Tape => (open_tape(c, rings)?, emulated_designators(c)),
         DeviceKind::Changer => {
             return Err(InventoryError::Invalid(format!(
                 "{:?}: a changer is opened with its library",
@@ -150,6 +155,9 @@ impl std::fmt::Debug for InventoryDevice {
 pub struct Inventory {
     devices: Vec<InventoryDevice>,
     libraries: Vec<Arc<Library>>,
+    /// The rings its tape images' O_DIRECT appends borrow (the process's, shared with the
+    /// copy engines, when the daemon opened it).
+    rings: Arc<Rings>,
 }
 
 impl Inventory {
@@ -161,6 +169,16 @@ impl Inventory {
     /// Opens every configured device (disk images are created where `size` says so).
     pub fn open(config: &InventoryConfig) -> Result<Self, InventoryError> {
         Self::reopen(config, &Self::default())
+    }
+
+    /// [`Inventory::open`], the tape images borrowing their rings from `rings` (the
+    /// process's, shared with the copy engines); a reload ([`Inventory::reopen`]) keeps them.
+    pub fn open_in(config: &InventoryConfig, rings: Arc<Rings>) -> Result<Self, InventoryError> {
+        let empty = Self {
+            rings,
+            ..Self::default()
+        };
+        Self::reopen(config, &empty)
     }
 
     /// Opens `config`, keeping the already open device of `previous` wherever an entry is
@@ -181,7 +199,7 @@ impl Inventory {
                     .find(|d| same_but_limit(&d.config, c))
                 {
                     Some(d) => (d.device.clone(), d.designators.clone()),
-                    None => open_one(c)?,
+                    None => open_one(c, &previous.rings)?,
                 },
             };
             opened.push((c.clone(), device, designators));
@@ -194,6 +212,7 @@ impl Inventory {
         }
         let mut inventory = Self::from_opened(opened)?;
         inventory.libraries = libraries;
+        inventory.rings = Arc::clone(&previous.rings);
         Ok(inventory)
     }
 
@@ -269,6 +288,7 @@ impl Inventory {
         Ok(Self {
             devices,
             libraries: Vec::new(),
+            rings: Arc::default(),
         })
     }
 
@@ -364,7 +384,7 @@ impl Inventory {
 /// Opens an emulated tape drive over its SIMH image. The inventory's `early_warning` is the
 /// image offset where early warning starts; the drive wants the size of the zone before
 /// `capacity`. A half-written record found at open is cut off and reported on stderr.
-fn open_tape(c: &DeviceConfig) -> Result<Arc<dyn ScsiDevice>, InventoryError> {
+fn open_tape(c: &DeviceConfig, rings: &Arc<Rings>) -> Result<Arc<dyn ScsiDevice>, InventoryError> {
     let capacity = c.tape.capacity.unwrap_or(DEFAULT_TAPE_CAPACITY);
     let config = TapeConfig {
         block_size: c.tape.block_size,
@@ -378,8 +398,8 @@ fn open_tape(c: &DeviceConfig) -> Result<Arc<dyn ScsiDevice>, InventoryError> {
         serial: c.serial.clone().unwrap_or_default(),
         ..TapeConfig::default()
     };
-    let (tape, report) =
-        EmulatedTape::open(c.name.clone(), &c.path, config).map_err(|e| InventoryError::Open {
+    let (tape, report) = EmulatedTape::open_in(c.name.clone(), &c.path, config, rings.clone())
+        .map_err(|e| InventoryError::Open {
             device: c.name.clone(),
             source: Box::new(e),
         })?;

@@ -495,3 +495,59 @@ fn a_limit_change_keeps_the_device_open() {
     let c = Inventory::reopen(&third, &b).unwrap();
     assert!(!Arc::ptr_eq(y, &c.by_name("d").unwrap().device), "reopened");
 }
+
+/// The daemon opens its inventory in the process's rings: a tape's appends borrow from them
+/// (the copy engines' own), and a reload's new tapes do too; a disk's bounce buffers come
+/// from them.
+#[test]
+fn devices_borrow_the_inventory_s_rings_across_a_reload() {
+    // Not tmpfs, where a tape image is written through the page cache, without a ring.
+    let dir = crate::device::tape::image::direct_tempdir();
+    let tape =
+        |n: u8| format!("[[device]]\nname = \"t{n}\"\nkind = \"tape\"\npath = \"t{n}.tap\"\n");
+    let rings = Arc::new(Rings::new(4).unwrap());
+    let first = InventoryConfig::parse(&tape(0), dir.path()).unwrap();
+    let inv = Inventory::open_in(&first, Arc::clone(&rings)).unwrap();
+    let both = InventoryConfig::parse(&(tape(0) + &tape(1)), dir.path()).unwrap();
+    let inv = Inventory::reopen(&both, &inv).unwrap();
+    let mut held = Vec::new();
+    for name in ["t0", "t1"] {
+        assert_eq!(rings.idle_count(), 0);
+        let t = inv.by_name(name).unwrap().device.clone();
+        let write = t
+            .execute(
+                &[0x0a, 0, 0, 0x10, 0, 0],
+                DataDirection::ToDevice(&[5; 4096]),
+            )
+            .unwrap();
+        assert_eq!(write.status, crate::scsi::Status::GOOD, "{name}");
+        // The drive writes its buffer out at the filemark, which also ends the appends.
+        let filemark = t
+            .execute(&[0x10, 0, 0, 0, 1, 0], DataDirection::None)
+            .unwrap();
+        assert_eq!(filemark.status, crate::scsi::Status::GOOD, "{name}");
+        assert_eq!(
+            rings.idle_count(),
+            1,
+            "{name} borrowed a ring of these and gave it back"
+        );
+        held.push(rings.take().unwrap());
+    }
+    // A disk read into a buffer O_DIRECT cannot take (one byte past an aligned start).
+    let disk = "[[device]]\nname = \"d0\"\nkind = \"disk\"\npath = \"d0.img\"\nsize = 8192\n";
+    let with_disk = InventoryConfig::parse(&(tape(0) + &tape(1) + disk), dir.path()).unwrap();
+    let inv = Inventory::reopen(&with_disk, &inv).unwrap();
+    let d = inv.by_name("d0").unwrap().device.clone();
+    assert!(d.block_backend().unwrap().direct, "the image is O_DIRECT");
+    let mut aligned = crate::buf::AlignedBuf::new(513);
+    let read = d.execute(
+        &[0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+        DataDirection::FromDevice(&mut aligned.as_mut_slice()[1..]),
+    );
+    assert_eq!(read.unwrap().status, crate::scsi::Status::GOOD);
+    assert_eq!(
+        rings.bounces_kept(),
+        1,
+        "the disk bounced through a buffer of these"
+    );
+}

@@ -217,6 +217,21 @@ impl Ring {
         Ok(())
     }
 
+    /// Empties every file slot, so the ring no longer holds any file open (a registered
+    /// file stays open, with whatever lock its descriptor carries, as long as it is
+    /// registered). For a ring going back to a pool.
+    pub fn clear_files(&mut self) -> io::Result<()> {
+        for (slot, entry) in self.files.iter_mut().enumerate() {
+            if entry.is_some() {
+                self.ring
+                    .submitter()
+                    .register_files_update(slot as u32, &[-1])?;
+                *entry = None;
+            }
+        }
+        Ok(())
+    }
+
     /// Operations submitted and not yet reaped.
     pub fn in_flight(&self) -> usize {
         self.in_flight
@@ -460,6 +475,53 @@ mod tests {
         let d = wait_all(&mut r).pop().unwrap();
         assert_eq!(d.tag, 3);
         assert_eq!(d.result.unwrap_err().raw_os_error(), Some(libc::EBADF));
+    }
+
+    #[test]
+    fn cleared_slots_hold_no_file() {
+        let f = Arc::new(tempfile::tempfile().unwrap());
+        let mut r = ring();
+        r.set_file(1, &f).unwrap();
+        assert_eq!(Arc::strong_count(&f), 2);
+        r.clear_files().unwrap();
+        assert_eq!(Arc::strong_count(&f), 1);
+        let e = r.read(1, 0, r.buffer().unwrap(), 0..10, 0).unwrap_err();
+        assert!(e.error.to_string().contains("slot"));
+        // The slot takes a file again.
+        r.set_file(1, &f).unwrap();
+        r.write(1, 0, e.buf, 0..10, 0).unwrap();
+        assert_eq!(*wait_all(&mut r)[0].result.as_ref().unwrap(), 10);
+    }
+
+    #[test]
+    fn a_cleared_slot_closes_the_file_in_the_kernel_too() {
+        // The write end of a pipe, held only by the ring's table: its reader sees end of
+        // file once the kernel lets go of it (a release the kernel may defer a little).
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        let mut r = ring();
+        r.set_file(0, &Arc::new(File::from(write_end))).unwrap();
+        let mut reader = File::from(read_end);
+        nix::fcntl::fcntl(
+            &reader,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .unwrap();
+        let mut byte = [0u8; 1];
+        let open = |reader: &mut File, byte: &mut [u8; 1]| {
+            use std::io::Read;
+            match reader.read(byte) {
+                Ok(0) => false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        assert!(open(&mut reader, &mut byte), "the ring holds the write end");
+        r.clear_files().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while open(&mut reader, &mut byte) {
+            assert!(std::time::Instant::now() < deadline, "write end still open");
+            std::thread::yield_now();
+        }
     }
 
     #[test]

@@ -187,6 +187,9 @@ fn extended_copy_disk_to_tape_over_iscsi_then_reload_and_stop() {
     assert_eq!(u16::from_be_bytes([r.data[5], r.data[6]]), 2, "segments");
     assert_eq!(r.data[7], 0, "transfer count in bytes");
     assert_eq!(&r.data[8..12], &(16u32 * 512).to_be_bytes());
+    // The copy's engine and the tape's appends borrowed their rings from the daemon's,
+    // and gave them back.
+    assert_eq!(daemon.rings().idle_count(), 1);
 
     // The vault's allow list does not name us: unreachable, never copied to.
     let refused = encode_list(

@@ -265,8 +265,8 @@ pub fn open_libraries(
                     .map(|c| Arc::new(LibraryDrive::new(c)))
                     .collect();
                 let name = lc.name.clone();
-                let (library, warnings) =
-                    Library::open(lc, ds).map_err(|e| InventoryError::Open {
+                let (library, warnings) = Library::open_in(lc, ds, Arc::clone(&previous.rings))
+                    .map_err(|e| InventoryError::Open {
                         device: name.clone(),
                         source: Box::new(e),
                     })?;

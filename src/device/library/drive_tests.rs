@@ -15,6 +15,16 @@ fn drive(generation: u8) -> LibraryDrive {
 }
 
 fn load(d: &LibraryDrive, dir: &std::path::Path, barcode: &str) {
+    load_in(d, dir, barcode, Default::default());
+}
+
+/// [`load`], the cartridge's images appending through `rings`.
+fn load_in(
+    d: &LibraryDrive,
+    dir: &std::path::Path,
+    barcode: &str,
+    rings: std::sync::Arc<crate::buf::Rings>,
+) {
     let path = dir.join(format!("{barcode}.tap"));
     std::fs::OpenOptions::new()
         .create(true)
@@ -24,7 +34,7 @@ fn load(d: &LibraryDrive, dir: &std::path::Path, barcode: &str) {
     let mam = Mam::load(Mam::path_of(&path)).unwrap();
     let (config, access) = d.cartridge_config(barcode, mam.capacity());
     let medium_type = d.medium_type(barcode);
-    d.insert(Loaded::open("t", barcode, path, config, access, mam, medium_type).unwrap());
+    d.insert(Loaded::open("t", barcode, path, config, access, mam, medium_type, rings).unwrap());
 }
 
 fn run(d: &LibraryDrive, cdb: &[u8], len: usize) -> (Completion, Vec<u8>) {
@@ -270,13 +280,15 @@ fn locate16(d: &LibraryDrive, partition: u8, block: u64) -> Completion {
 /// partitions, READ POSITION, LOG SENSE 31h, READ ATTRIBUTE of partition 1.
 #[test]
 fn ltfs_partitions_a_cartridge() {
-    let dir = tempfile::tempdir().unwrap();
+    // Where the images are appended through O_DIRECT and rings, made by this test.
+    let dir = crate::device::tape::image::direct_tempdir();
+    let rings = std::sync::Arc::new(crate::buf::Rings::new(4).unwrap());
     let image = dir.path().join("LTFS01L9.tap");
     let mut mam = Mam::load(Mam::path_of(&image)).unwrap();
     mam.set_capacity(64 << 20);
     mam.save().unwrap();
     let d = drive(9);
-    load(&d, dir.path(), "LTFS01L9");
+    load_in(&d, dir.path(), "LTFS01L9", std::sync::Arc::clone(&rings));
     let sense_page = [0x5a, 0, 0x11, 0, 0, 0, 0, 0, 28, 0];
     let (c, mut page) = run(&d, &sense_page, 28);
     assert!(c.is_good());
@@ -324,6 +336,11 @@ fn ltfs_partitions_a_cartridge() {
     );
     assert!(run(&d, &[0x01, 0, 0, 0, 0, 0], 0).0.is_good());
     assert!(run(&d, &format, 0).0.is_good());
+    // The rings partition 0 used are set aside, so what partition 1 (which FORMAT MEDIUM
+    // opened) borrows below can be told apart.
+    let set_aside: Vec<_> = std::iter::from_fn(|| rings.take())
+        .take(rings.idle_count())
+        .collect();
     // Two partitions: the 1 GB asked for does not fit 64 MiB, so half each; partition 0
     // erased, partition 1 its own image.
     assert_eq!(std::fs::metadata(&image).unwrap().len(), 0);
@@ -337,6 +354,12 @@ fn ltfs_partitions_a_cartridge() {
     assert!(locate16(&d, 1, 0).is_good());
     assert!(put(&d, &[0x0a, 0, 0, 0, 2, 0], b"P1").is_good());
     assert_eq!(long_position(&d), (1, 1));
+    assert_eq!(
+        rings.idle_count(),
+        1,
+        "partition 1 wrote through a ring of these"
+    );
+    drop(set_aside);
     let (_, short) = run(&d, &[0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0], 20);
     assert_eq!(short[..2], [0x00, 1]);
     let (_, ext) = run(&d, &[0x34, 0x08, 0, 0, 0, 0, 0, 0, 0, 0], 32);

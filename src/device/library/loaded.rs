@@ -17,9 +17,11 @@ mod partitions;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::lto::{self, Access};
 use super::mam::{Mam, MediumFacts};
+use crate::buf::Rings;
 use crate::device::tape::{EmulatedTape, TapeConfig};
 use crate::device::{Completion, DataDirection, DeviceError, FileSpan, ScsiDevice};
 use crate::scsi::partition_page::{self, PartitionPage};
@@ -74,6 +76,9 @@ pub struct Loaded {
     pending: Option<PartitionPage>,
     /// Kept elsewhere than partition images (an object store): one partition only.
     single: bool,
+    /// Where its partitions' O_DIRECT appends borrow a ring (partitions FORMAT MEDIUM
+    /// makes too).
+    rings: Arc<Rings>,
 }
 
 fn check(sense: Sense, residual: usize) -> Completion {
@@ -111,7 +116,8 @@ pub fn medium_type(generation: u8) -> u8 {
 impl Loaded {
     /// Opens cartridge `barcode` (partition 0's image `image`) as `config` says, with its
     /// partitions as its memory records them (a partition whose image is missing makes it
-    /// a one-partition cartridge again).
+    /// a one-partition cartridge again). Their appends borrow their ring from `rings`.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         name: impl Into<String>,
         barcode: impl Into<String>,
@@ -120,6 +126,7 @@ impl Loaded {
         access: Access,
         mam: Mam,
         medium_type: u8,
+        rings: Arc<Rings>,
     ) -> io::Result<Self> {
         let name = name.into();
         let barcode = barcode.into();
@@ -139,10 +146,11 @@ impl Loaded {
             0,
             &config,
             sizes.first().copied().unwrap_or(0),
+            &rings,
         )?;
         let mut more = Vec::with_capacity(sizes.len().saturating_sub(1));
         for (n, &size) in sizes.iter().enumerate().skip(1) {
-            more.push(open_part(&name, &image, n, &config, size)?);
+            more.push(open_part(&name, &image, n, &config, size, &rings)?);
         }
         Ok(Self {
             barcode,
@@ -158,6 +166,7 @@ impl Loaded {
             medium_type,
             pending: None,
             single: false,
+            rings,
         })
     }
 
@@ -197,6 +206,8 @@ impl Loaded {
             medium_type,
             pending: None,
             single: true,
+            // Its one partition is the store's; no image of it is ever appended to.
+            rings: Arc::default(),
         })
     }
 
@@ -496,6 +507,7 @@ fn open_part(
     n: usize,
     config: &TapeConfig,
     size: u64,
+    rings: &Arc<Rings>,
 ) -> io::Result<EmulatedTape> {
     let config = TapeConfig {
         capacity: size,
@@ -507,7 +519,8 @@ fn open_part(
     } else {
         format!("{name}.p{n}")
     };
-    let (tape, report) = EmulatedTape::open(label, partition_image(image, n), config)?;
+    let image_n = partition_image(image, n);
+    let (tape, report) = EmulatedTape::open_in(label, image_n, config, Arc::clone(rings))?;
     if !report.is_clean() {
         tracing::warn!(image = %image.display(), partition = n, "cartridge image repaired: {report}");
     }

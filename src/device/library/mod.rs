@@ -36,6 +36,7 @@ use self::drive::{DriveState, LibraryDrive, Loaded};
 use self::elements::{Cartridge, ElementMap, Layout, MoveError};
 use self::mam::Mam;
 use self::store::Store;
+use crate::buf::Rings;
 use crate::device::attention::AttentionLog;
 use crate::scsi::smc::{ElementStatus, ElementType};
 use crate::scsi::Asc;
@@ -51,6 +52,8 @@ pub struct Library {
     state: Mutex<State>,
     /// The changer's own unit attentions (28/01).
     attention: AttentionLog,
+    /// The rings its cartridges' O_DIRECT appends borrow.
+    rings: Arc<Rings>,
 }
 
 #[derive(Debug)]
@@ -72,6 +75,16 @@ impl Library {
     pub fn open(
         config: LibraryConfig,
         drives: Vec<Arc<LibraryDrive>>,
+    ) -> io::Result<(Self, Vec<String>)> {
+        Self::open_in(config, drives, Arc::default())
+    }
+
+    /// [`Library::open`], the cartridges' O_DIRECT appends borrowing their ring from
+    /// `rings` (the process's, shared with the copy engines).
+    pub fn open_in(
+        config: LibraryConfig,
+        drives: Vec<Arc<LibraryDrive>>,
+        rings: Arc<Rings>,
     ) -> io::Result<(Self, Vec<String>)> {
         let layout = Layout {
             slots: config.slots,
@@ -118,6 +131,7 @@ impl Library {
             }),
             attention: AttentionLog::default(),
             config,
+            rings,
         };
         library.load_drives(&mut warnings);
         {
@@ -359,7 +373,19 @@ impl Library {
             Some(backing) => backing.and_then(|b| {
                 Loaded::open_single(name, barcode, image, config, access, mam, medium_type, b)
             }),
-            None => Loaded::open(name, barcode, image, config, access, mam, medium_type),
+            None => {
+                let rings = Arc::clone(&self.rings);
+                Loaded::open(
+                    name,
+                    barcode,
+                    image,
+                    config,
+                    access,
+                    mam,
+                    medium_type,
+                    rings,
+                )
+            }
         }
         .map_err(|e| MoveError::LoadFailed(format!("{barcode}: {e}")))
     }

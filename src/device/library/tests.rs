@@ -199,6 +199,31 @@ fn a_cartridge_in_a_drive_holds_its_image() {
     assert_eq!(bytes, [4, 0, 0, 0, b'a', b'b', b'c', b'd', 4, 0, 0, 0]);
 }
 
+/// A library opened in the process's rings (the inventory's) writes its cartridges
+/// through them (the drive tests' LTFS test covers the partitions FORMAT MEDIUM makes).
+#[test]
+fn a_cartridge_s_appends_borrow_the_library_s_rings() {
+    let dir = crate::device::tape::image::direct_tempdir();
+    cartridges(dir.path(), &["XC0001L9"]);
+    let rings = Arc::new(crate::buf::Rings::new(4).unwrap());
+    let (lib, _) =
+        Library::open_in(config(dir.path(), 6, 2), drives(2), Arc::clone(&rings)).unwrap();
+    lib.move_medium(0, 0x1000, 0x100).unwrap();
+    let d0 = lib.drives()[0].clone();
+    let write = |d: &LibraryDrive| {
+        let c = d.execute(
+            &[0x0a, 0, 0, 0x10, 0, 0],
+            DataDirection::ToDevice(&[9; 4096]),
+        );
+        assert!(c.unwrap().is_good());
+        let c = d.execute(&[0x10, 0, 0, 0, 1, 0], DataDirection::None);
+        assert!(c.unwrap().is_good());
+    };
+    write(&d0);
+    assert_eq!(rings.idle_count(), 1, "partition 0 borrowed one of these");
+    drop(lib);
+}
+
 #[test]
 fn initialize_imports_new_images_and_forgets_vanished_ones() {
     let dir = tempfile::tempdir().unwrap();

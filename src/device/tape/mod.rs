@@ -20,13 +20,14 @@ mod medium;
 
 use std::io;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use image::{scan_bytes, Damage, LoadReport, Object};
 
 pub use self::backing::Backing;
 use self::image::TapeImage;
 use super::{Completion, DataDirection, DeviceError, FileSpan, ScsiDevice};
+use crate::buf::Rings;
 use crate::scsi::inquiry::{self, InquiryCdb, StandardInquiry};
 use crate::scsi::ssc::{self, ModeSelect, ModeSense, ModeState, PageControl, RequestSense};
 use crate::scsi::{
@@ -129,6 +130,19 @@ impl EmulatedTape {
     ) -> io::Result<(Self, LoadReport)> {
         check_config(&config)?;
         let (image, report) = TapeImage::open(path.as_ref(), !config.write_protect)?;
+        Ok((Self::with_backing(name, Box::new(image), config)?, report))
+    }
+
+    /// [`EmulatedTape::open`], the image's O_DIRECT appends borrowing their ring from
+    /// `rings` (the process's, which the copy engines share).
+    pub fn open_in(
+        name: impl Into<String>,
+        path: impl AsRef<Path>,
+        config: TapeConfig,
+        rings: Arc<Rings>,
+    ) -> io::Result<(Self, LoadReport)> {
+        check_config(&config)?;
+        let (image, report) = TapeImage::open_in(path.as_ref(), !config.write_protect, rings)?;
         Ok((Self::with_backing(name, Box::new(image), config)?, report))
     }
 

@@ -251,7 +251,8 @@ impl Loaded {
         }
         for (n, &size) in sizes.iter().enumerate() {
             if n >= self.partitions() {
-                let part = open_part(&self.name, &self.image, n, &self.config, size)?;
+                let rings = &self.rings;
+                let part = open_part(&self.name, &self.image, n, &self.config, size, rings)?;
                 self.more.push(part);
             }
             let Some(part) = self.part_mut(n) else {

@@ -14,9 +14,10 @@ use nix::libc;
 use super::{record_image_len, TapeImage, END_OF_MEDIUM};
 use crate::sys::uring::{Buf, Done, Ring, BUF_ALIGN};
 
-/// Bytes per O_DIRECT write of an append, and buffers of that size: one is written while
-/// the others are filled.
-pub(super) const PIECE: usize = 1 << 20;
+/// Bytes per O_DIRECT write of an append (the rings' buffer size): one is written while the
+/// others are filled.
+pub(super) const PIECE: usize = crate::buf::RING_BUFFER;
+/// Buffers in the rings of an image opened on its own ([`super::TapeImage::open`]).
 pub(super) const PIECES: u16 = 8;
 /// How far ahead of end of data the appends of a copy grow the file at a time.
 pub(super) const GROW_AHEAD: u64 = 64 << 20;
@@ -28,8 +29,9 @@ pub(super) struct Direct {
     /// offset and length alignment (a power of two; the ring's buffers are aligned to
     /// [`BUF_ALIGN`], at least O_DIRECT's memory alignment).
     pub(super) block: u64,
-    /// Writes pieces of the framed stream while the next ones are being filled; made at
-    /// the first append (a tape only read never pays for it).
+    /// Writes pieces of the framed stream while the next ones are being filled: borrowed
+    /// from the image's rings at the first append of a run and given back when the run
+    /// ends (a tape only read never pays for one, an idle one holds none).
     pub(super) ring: Option<Ring>,
 }
 

@@ -54,8 +54,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::index::Index;
+use crate::buf::Rings;
 use crate::device::lock::{ImageLock, LockError, LockMode};
-use crate::sys::uring::Ring;
+use std::sync::Arc;
 
 mod buffered;
 mod direct;
@@ -63,7 +64,7 @@ mod format;
 #[cfg(test)]
 mod tests;
 
-use direct::{Direct, PIECE, PIECES};
+use direct::{Direct, PIECES};
 pub use format::{
     record_image_len, scan_bytes, Damage, LoadReport, Object, BAD_RECORD, END_OF_MEDIUM, ERASE_GAP,
     HALF_GAP, TAPE_MARK,
@@ -94,6 +95,9 @@ pub struct TapeImage {
     /// what lies past the end padding is zeros, hidden by its marker.
     grown: u64,
     direct: Option<Direct>,
+    /// Where the O_DIRECT appends borrow their ring: the process's rings, shared with the
+    /// copy engines (the inventory's), or the image's own ([`TapeImage::open`]).
+    rings: Arc<Rings>,
     /// This process's flock on the image (exclusive when writable), released after
     /// everything else is closed.
     _lock: ImageLock,
@@ -111,8 +115,19 @@ impl fmt::Debug for TapeImage {
 
 impl TapeImage {
     /// Opens (creating if missing and `writable`) and indexes the image. A damaged tail is
-    /// cut off when `writable`, otherwise only ignored.
+    /// cut off when `writable`, otherwise only ignored. Its O_DIRECT appends borrow rings
+    /// of its own; [`TapeImage::open_in`] shares the process's.
     pub fn open(path: &Path, writable: bool) -> io::Result<(Self, LoadReport)> {
+        let rings = Rings::new(PIECES).map_err(io::Error::other)?;
+        Self::open_in(path, writable, Arc::new(rings))
+    }
+
+    /// [`TapeImage::open`], the O_DIRECT appends borrowing their ring from `rings`.
+    pub fn open_in(
+        path: &Path,
+        writable: bool,
+        rings: Arc<Rings>,
+    ) -> io::Result<(Self, LoadReport)> {
         let created = writable && !path.exists();
         let file = OpenOptions::new()
             .read(true)
@@ -155,6 +170,7 @@ impl TapeImage {
                 carry: None,
                 grown: 0,
                 direct,
+                rings,
                 _lock: lock,
             },
             report,
@@ -243,8 +259,10 @@ impl TapeImage {
         Ok(())
     }
 
-    /// Cuts whatever the file holds past end of data.
+    /// Cuts whatever the file holds past end of data. A run of appends ends here: their
+    /// ring goes back to the rings.
     fn cut_tail(&mut self) -> io::Result<()> {
+        self.give_ring();
         if self.tail_after_end || self.padded {
             self.file.set_len(self.end)?;
             self.tail_after_end = false;
@@ -287,21 +305,36 @@ impl TapeImage {
         }
         if let Some(mut direct) = self.direct.take() {
             if direct.ring.is_none() {
-                direct.ring = Ring::new(PIECES, PIECE, 1)
-                    .and_then(|mut r| r.set_file(0, &direct.file).map(|()| r))
-                    .ok();
+                direct.ring = self.rings.take().and_then(|mut r| {
+                    if r.set_file(0, &direct.file).is_ok() {
+                        return Some(r);
+                    }
+                    self.rings.give(r);
+                    None
+                });
             }
             if let Some(mut ring) = direct.ring.take() {
                 let result = self.append_direct(&direct, &mut ring, data, record_len, word);
-                // A ring still holding writes failed to wait for them: it goes (its drop
-                // waits for them, or leaks their buffers), and a new one is made next time.
-                direct.ring = (ring.in_flight() == 0).then_some(ring);
+                // A ring still holding writes failed to wait for them: it goes back (the
+                // rings wait for them, or free it), and the next append borrows one anew.
+                if ring.in_flight() == 0 {
+                    direct.ring = Some(ring);
+                } else {
+                    self.rings.give(ring);
+                }
                 self.direct = Some(direct);
                 return result;
             }
             // No io_uring here: the page cache it is, for good.
         }
         self.append_buffered(data, record_len, word)
+    }
+
+    /// Gives the ring of a run of appends back (its slot lets go of the image's file).
+    fn give_ring(&mut self) {
+        if let Some(ring) = self.direct.as_mut().and_then(|d| d.ring.take()) {
+            self.rings.give(ring);
+        }
     }
 
     /// Adds `count` objects that reached the file to the index (an index already full is
@@ -332,8 +365,10 @@ impl TapeImage {
         Ok(())
     }
 
-    /// Cuts the end padding of the last O_DIRECT append: the file ends at end of data.
+    /// Cuts the end padding of the last O_DIRECT append: the file ends at end of data, and
+    /// the appends' ring goes back.
     pub fn settle(&mut self) -> io::Result<()> {
+        self.give_ring();
         if self.padded {
             self.cut_tail()?;
         }
@@ -353,4 +388,20 @@ impl Drop for TapeImage {
     fn drop(&mut self) {
         let _ = self.settle();
     }
+}
+
+/// A temp dir under the system temp dir on a file system that takes O_DIRECT, so the
+/// direct append path is the one tested: the temp dir, else /var/tmp (tmpfs refuses it).
+#[cfg(test)]
+pub(crate) fn direct_tempdir() -> tempfile::TempDir {
+    for base in [std::env::temp_dir(), std::path::PathBuf::from("/var/tmp")] {
+        let Ok(dir) = tempfile::tempdir_in(&base) else {
+            continue;
+        };
+        let probe = dir.path().join("probe");
+        if std::fs::write(&probe, b"").is_ok() && Direct::open(&probe).is_some() {
+            return dir;
+        }
+    }
+    panic!("neither the temp dir nor /var/tmp takes O_DIRECT");
 }

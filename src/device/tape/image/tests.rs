@@ -5,21 +5,7 @@ use super::direct::*;
 use super::format::*;
 use super::*;
 use crate::device::FileSpan;
-
-/// A temp dir under the system temp dir on a file system that takes O_DIRECT, so the
-/// direct append path is the one tested: the temp dir, else /var/tmp (tmpfs refuses it).
-fn direct_tempdir() -> tempfile::TempDir {
-    for base in [std::env::temp_dir(), std::path::PathBuf::from("/var/tmp")] {
-        let Ok(dir) = tempfile::tempdir_in(&base) else {
-            continue;
-        };
-        let probe = dir.path().join("probe");
-        if std::fs::write(&probe, b"").is_ok() && Direct::open(&probe).is_some() {
-            return dir;
-        }
-    }
-    panic!("neither the temp dir nor /var/tmp takes O_DIRECT");
-}
+use std::sync::Arc;
 
 #[test]
 fn an_image_in_tmpfs_is_written_through_the_page_cache_without_a_ring() {
@@ -486,4 +472,34 @@ fn an_image_written_with_o_direct_takes_no_records_from_files() {
     assert_eq!(image.objects(), 0);
     drop(image);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+}
+
+#[test]
+fn a_run_of_appends_borrows_one_ring_and_gives_it_back_when_it_ends() {
+    let dir = direct_tempdir();
+    let path = dir.path().join("t.tap");
+    let rings = Arc::new(Rings::new(4).unwrap());
+    rings.give(rings.take().expect("io_uring"));
+    assert_eq!(rings.idle_count(), 1);
+    let (mut image, _) = TapeImage::open_in(&path, true, Arc::clone(&rings)).unwrap();
+    assert_eq!(rings.idle_count(), 1, "an image not written holds none");
+    image.append_records(&[&[1u8; 4096][..]], 4096).unwrap();
+    assert_eq!(rings.idle_count(), 0, "the appends hold the idle ring");
+    image.append_records(&[&[2u8; 4096][..]], 4096).unwrap();
+    assert_eq!(rings.idle_count(), 0, "and keep it for the next append");
+    image.append_filemarks(1).unwrap();
+    assert_eq!(rings.idle_count(), 1, "a filemark ends the run");
+    image.append_records(&[&[3u8; 512][..]], 512).unwrap();
+    assert_eq!(rings.idle_count(), 0);
+    image.settle().unwrap();
+    assert_eq!(rings.idle_count(), 1, "so does settling the image");
+    image.append_records(&[&[4u8; 512][..]], 512).unwrap();
+    drop(image);
+    assert_eq!(rings.idle_count(), 1, "and closing it");
+    let mut expected = rec(&[1u8; 4096]);
+    expected.extend(rec(&[2u8; 4096]));
+    expected.extend(0u32.to_le_bytes());
+    expected.extend(rec(&[3u8; 512]));
+    expected.extend(rec(&[4u8; 512]));
+    assert_eq!(std::fs::read(&path).unwrap(), expected);
 }
