@@ -38,6 +38,12 @@
 #          are in SeaweedFS on loopback (s3:// media), against the same library over a local
 #          media directory and against `aws s3 cp` of the same image to the same server:
 #          MiB/s, ratios, peak RSS at 1 GiB and at BENCH_OBJ_SIZE (default 4G): flat or not.
+#   ab     the copy section's two copies (disk->tape 00h, disk->disk 02h) by two builds of
+#          xcopy: A, BENCH_AB_BASE (a git revision, exported and built once under BENCH_DIR),
+#          and B, this tree; A and B alternate on the same files, BENCH_RUNS times each, on
+#          BENCH_DIR (BENCH_SIZE) and in /dev/shm (BENCH_AB_SHM_SIZE, default 1G; 0 skips
+#          it: there the copies measure the software path alone): medians of MiB/s and CPU
+#          seconds per GiB, and B/A. For a change that must not slow the data path.
 #   limit  bandwidth limits (issue 17 item 5): (a) the disk-to-disk copy of a BENCH_LIMIT_SIZE
 #          (1G) image uncapped, with --limit BENCH_LIMIT (100M) and with the source's
 #          inventory `limit` at the same rate: achieved MiB/s against the cap (target within
@@ -743,6 +749,75 @@ section_limit() {
     [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$dir"
 }
 
+# xcopy at revision $1, built once (in its own tree and target dir under BENCH_DIR): its path.
+build_revision() {
+    local rev src
+    rev=$(git rev-parse --short "$1")
+    src="$BENCH_DIR/ab-src-$rev"
+    if [ ! -x "$src/target/release/xcopy" ]; then
+        step "ab: building xcopy at $rev (release)" >&2
+        rm -rf "$src" && mkdir -p "$src"
+        git archive "$rev" | tar -x -C "$src"
+        (cd "$src" && CARGO_TARGET_DIR="$src/target" cargo build --release --bin xcopy >&2)
+    fi
+    echo "$src/target/release/xcopy"
+}
+
+# One A/B of the two copies on DIR (its files made by copy_setup, BENCH_SIZE long).
+ab_on() {
+    local dir=$1 a=$2 b=$3 bytes
+    bytes=$(numfmt --from=iec "$BENCH_SIZE")
+    local -A mibs cpu
+    local i which bin r x y
+    for i in $(seq "$BENCH_RUNS"); do
+        for which in A B; do
+            [ "$which" = A ] && bin=$a || bin=$b
+            rm -f "$dir/tape0.tap"
+            r=$(timed "$bytes" "$bin" backup -q -d "$dir/inventory.toml" --from disk0 --to tape0 -t 256k)
+            read -r x y _ <<<"$r"; mibs[tape$which]+="$x "; cpu[tape$which]+="$y "
+            r=$(timed "$bytes" "$bin" run -q -d "$dir/inventory.toml" "$dir/d2d.bin")
+            read -r x y _ <<<"$r"; mibs[disk$which]+="$x "; cpu[disk$which]+="$y "
+            cmp -s "$dir/disk0.img" "$dir/disk1.img" || { echo "run $i ($which): disk1 differs from disk0" >&2; exit 1; }
+            # Each run starts from an empty destination, so each proves its own copy: the tape
+            # is new, the disk zeroed (unwritten extents, as copy_setup made it; tmpfs: a hole).
+            fallocate -z -o 0 -l "$bytes" "$dir/disk1.img" 2>/dev/null ||
+                fallocate -p -o 0 -l "$bytes" "$dir/disk1.img"
+        done
+        printf 'run %d: disk->tape A %s B %s, disk->disk A %s B %s MiB/s\n' "$i" \
+            "$(echo "${mibs[tapeA]}" | awk '{print $NF}')" "$(echo "${mibs[tapeB]}" | awk '{print $NF}')" \
+            "$(echo "${mibs[diskA]}" | awk '{print $NF}')" "$(echo "${mibs[diskB]}" | awk '{print $NF}')"
+    done
+    local gib k ma mb
+    gib=$(awk -v b="$bytes" 'BEGIN {print b / 1073741824}')
+    med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+    step "ab on $dir: medians of $BENCH_RUNS runs each, $BENCH_SIZE"
+    printf '%-12s %10s %10s %7s %12s %12s %7s\n' "" "A MiB/s" "B MiB/s" "B/A" "A CPU s/GiB" "B CPU s/GiB" "B/A"
+    for k in tape disk; do
+        ma=$(med "${mibs[${k}A]}"); mb=$(med "${mibs[${k}B]}")
+        local ca cb
+        ca=$(med "${cpu[${k}A]}" | awk -v g="$gib" '{printf "%.3f", $1 / g}')
+        cb=$(med "${cpu[${k}B]}" | awk -v g="$gib" '{printf "%.3f", $1 / g}')
+        printf '%-12s %10s %10s %7s %12s %12s %7s\n' "disk->$k" "$ma" "$mb" "$(ratio "$mb" "$ma")" "$ca" "$cb" "$(ratio "$cb" "$ca")"
+    done
+}
+
+section_ab() {
+    local base=${BENCH_AB_BASE:?BENCH_AB_BASE: the git revision to compare this tree with}
+    local a b shm_size=${BENCH_AB_SHM_SIZE:-1G}
+    need_fio
+    a=$(build_revision "$base")
+    b=$(copy_setup "$BENCH_DIR/ab")
+    step "ab: A = $base ($a), B = this tree ($b)"
+    ab_on "$BENCH_DIR/ab" "$a" "$b"
+    [ "${BENCH_KEEP:-0}" = 1 ] || rm -rf "$BENCH_DIR/ab"
+    if [ "$shm_size" != 0 ]; then
+        local shm=/dev/shm/xcopyd-bench-ab
+        BENCH_SIZE=$shm_size copy_setup "$shm" >/dev/null
+        BENCH_SIZE=$shm_size ab_on "$shm" "$a" "$b"
+        rm -rf "$shm"
+    fi
+}
+
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(disk copy)
 for s in "${sections[@]}"; do
@@ -756,6 +831,7 @@ for s in "${sections[@]}"; do
         objstore) section_objstore ;;
         ndmp) section_ndmp ;;
         limit) section_limit ;;
-        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library, objstore, ndmp, limit)" >&2; exit 1 ;;
+        ab) section_ab ;;
+        *) echo "unknown section: $s (known: disk, copy, depth, stress, iscsi-perf, library, objstore, ndmp, limit, ab)" >&2; exit 1 ;;
     esac
 done
