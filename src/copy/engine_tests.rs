@@ -847,3 +847,20 @@ fn the_ring_serves_only_whole_aligned_blocks_of_the_endpoint() {
         );
     }
 }
+
+/// Each job's generation differs from the last one's and stays inside the bits a tag gives
+/// it, wrapping to 0: a read done early for a segment that did not use it is then never
+/// taken for one of the next job's.
+#[test]
+fn generations_differ_and_wrap_inside_the_tag() {
+    let mut e = super::Engine {
+        ring: crate::sys::uring::Ring::new(4, 4096, 2).expect("io_uring"),
+        generation: super::GENERATION_MASK - 1,
+        prefetch: None,
+    };
+    assert_eq!(e.next_generation(), super::GENERATION_MASK);
+    assert_eq!(e.next_generation(), 0);
+    assert_eq!(e.next_generation(), 1);
+    let t = super::tag(super::GENERATION_MASK, 5, true);
+    assert_eq!(super::untag(t), (super::GENERATION_MASK, 5, true));
+}
