@@ -864,3 +864,54 @@ fn generations_differ_and_wrap_inside_the_tag() {
     let t = super::tag(super::GENERATION_MASK, 5, true);
     assert_eq!(super::untag(t), (super::GENERATION_MASK, 5, true));
 }
+
+/// A source image cut short under the copy (another process truncating it): the read that
+/// reaches the new end returns part of its chunk, the rest is asked for again from where
+/// that part ended and is not there, and the copy stops at that chunk with what came
+/// before it written, never a chunk filled from elsewhere.
+#[test]
+fn a_source_cut_short_under_the_copy_stops_at_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = disk(dir.path(), "s.img", 512, 4 * MIB, true);
+    let d = disk(dir.path(), "d.img", 512, 4 * MIB, false);
+    let (se, de) = (endpoint(&s, true), endpoint(&d, true));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("s.img"))
+        .unwrap()
+        .set_len((2 * MIB + 4096) as u64)
+        .unwrap();
+    let before = super::SERVED.with(std::cell::Cell::get);
+    let r = transfer(
+        &mut ENGINES.lease(),
+        Source::Blocks {
+            endpoint: &se,
+            lba: 0,
+        },
+        Sink::Blocks {
+            endpoint: &de,
+            lba: 0,
+        },
+        (3 * MIB) as u64,
+        &mut Leftovers::default(),
+        PAD,
+        None,
+        &|| false,
+    );
+    assert_eq!(
+        super::SERVED.with(std::cell::Cell::get),
+        before + 1,
+        "the ring served it"
+    );
+    let e = r.unwrap_err();
+    assert_eq!(e.moved.written, (2 * MIB) as u64, "{e:?}");
+}
+
+/// The chunk of a copy straight to a disk is a whole number of both devices' blocks.
+#[test]
+fn lcm_of_the_two_units() {
+    assert_eq!(super::lcm(512, 4096), 4096);
+    assert_eq!(super::lcm(4096, 512), 4096);
+    assert_eq!(super::lcm(6, 4), 12);
+    assert_eq!(super::lcm(0, 512), 0);
+}
