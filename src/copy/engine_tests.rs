@@ -915,3 +915,76 @@ fn lcm_of_the_two_units() {
     assert_eq!(super::lcm(6, 4), 12);
     assert_eq!(super::lcm(0, 512), 0);
 }
+
+const SHORT_WRITE_DIR: &str = "XCOPYD_TEST_SHORT_WRITE_DIR";
+
+/// A destination that takes only part of a write (here past the file-size limit; a full
+/// file system alike): the rest is asked for again from where the part ended, is refused
+/// (EFBIG), and the copy fails at that chunk with what came before it written; never the
+/// rest written somewhere else and the chunk counted done. Run in a child: the test re-run
+/// under `prlimit --fsize`, SIGXFSZ ignored (that carries through exec).
+#[test]
+fn a_destination_that_takes_part_of_a_write_fails_the_copy_there() {
+    if let Some(dir) = std::env::var_os(SHORT_WRITE_DIR) {
+        return short_write_child(Path::new(&dir));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    drop(disk(dir.path(), "s.img", 512, 4 * MIB, true));
+    drop(disk(dir.path(), "d.img", 512, 4 * MIB, false));
+    let limit = (2 * MIB + 4096).to_string();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=\"$0\" -- \"$@\"",
+            &limit,
+        ])
+        .arg(exe)
+        .args([
+            "copy::engine::tests::a_destination_that_takes_part_of_a_write_fails_the_copy_there",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(SHORT_WRITE_DIR, dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("child: failed at 2097152"), "{text}");
+    let bytes = std::fs::read(dir.path().join("d.img")).unwrap();
+    let source = std::fs::read(dir.path().join("s.img")).unwrap();
+    assert!(
+        bytes[..2 * MIB] == source[..2 * MIB],
+        "what came before is written"
+    );
+}
+
+fn short_write_child(dir: &Path) {
+    let open = |name: &str| -> Arc<EmulatedDisk> {
+        Arc::new(EmulatedDisk::open(name, &DiskOptions::new(dir.join(name), 512)).unwrap())
+    };
+    let (s, d) = (open("s.img"), open("d.img"));
+    let (se, de) = (endpoint(&s, true), endpoint(&d, true));
+    let r = transfer(
+        &mut ENGINES.lease(),
+        Source::Blocks {
+            endpoint: &se,
+            lba: 0,
+        },
+        Sink::Blocks {
+            endpoint: &de,
+            lba: 0,
+        },
+        (3 * MIB) as u64,
+        &mut Leftovers::default(),
+        PAD,
+        None,
+        &|| false,
+    );
+    let e = r.unwrap_err();
+    println!("child: failed at {}", e.moved.written);
+}
