@@ -988,3 +988,72 @@ fn short_write_child(dir: &Path) {
     let e = r.unwrap_err();
     println!("child: failed at {}", e.moved.written);
 }
+
+/// A hint naming another file than the running segment's source is not read early: the
+/// ring's source slot holds this segment's file, and reading the next one's offsets from
+/// it would hand the next segment another disk's bytes. (Segments of 3 MiB: shorter ones
+/// are read in one go, without the ring.)
+#[test]
+fn reads_done_early_come_only_from_the_file_the_next_segment_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = disk(dir.path(), "a.img", 512, 4 * MIB, true);
+    let b = disk(dir.path(), "b.img", 512, 4 * MIB, false);
+    let path = dir.path().join("t.tap");
+    let (tape, _) = EmulatedTape::open("t", &path, TapeConfig::default()).unwrap();
+    let te = Endpoint {
+        device: Arc::new(tape),
+        cscd: Some(2),
+        block_length: 0,
+        blocks: 0,
+        backend: None,
+        throttle: crate::copy::limit::Throttle::none(),
+    };
+    let unit = StreamUnit {
+        fixed: false,
+        block_length: 0,
+        transfer_length: 512,
+    };
+    let (ae, be) = (endpoint(&a, true), endpoint(&b, true));
+    let adopted = super::ADOPTED.with(std::cell::Cell::get);
+    let mut lease = ENGINES.lease();
+    let mut left = Leftovers::default();
+    for (source, next) in [(&ae, Some(&b)), (&be, None)] {
+        lease.expect_next(next.map(|d| super::NextRead {
+            file: Arc::clone(&d.block_backend().unwrap().file),
+            offset: 0,
+            bytes: (3 * MIB) as u64,
+            in_unit: 512,
+        }));
+        let sink = Sink::Stream {
+            endpoint: &te,
+            unit,
+            tap: None,
+        };
+        let source = Source::Blocks {
+            endpoint: source,
+            lba: 0,
+        };
+        let moved = (3 * MIB) as u64;
+        transfer(
+            &mut lease,
+            source,
+            sink,
+            moved,
+            &mut left,
+            PAD,
+            None,
+            &|| false,
+        )
+        .unwrap();
+    }
+    lease.forget_prefetch();
+    assert_eq!(super::ADOPTED.with(std::cell::Cell::get), adopted);
+    drop(te);
+    let image = std::fs::read(&path).unwrap();
+    let records: Vec<&[u8]> = image.chunks(520).map(|r| &r[4..516]).collect();
+    assert_eq!(records.len(), 12_288);
+    assert!(
+        records[6144..].iter().all(|r| r.iter().all(|&b| b == 0xee)),
+        "b.img's bytes"
+    );
+}
