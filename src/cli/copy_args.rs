@@ -23,8 +23,8 @@ pub struct Common {
     /// No progress bar, even on a terminal.
     #[arg(short, long)]
     pub quiet: bool,
-    /// 1 MiB buffers in the copy engine's pool (4..=1024): the memory a local copy uses
-    /// for data, whatever its size.
+    /// 1 MiB buffers in each io_uring ring (4..=1024): the copy engine's and the tape
+    /// image's, the memory a local copy uses for data, whatever its size.
     #[arg(long, value_name = "N", default_value_t = crate::copy::engine::BUFFERS)]
     pub buffers: u16,
     /// Read the copy's sources at most RATE bytes per second (sizes as --buffers: 100M,

@@ -60,7 +60,8 @@ pub struct DaemonConfig {
     pub luns: Vec<String>,
     pub limits: Limits,
     pub shutdown_grace: Duration,
-    /// 1 MiB buffers in each copy engine's pool (copy::engine::Engines::set_buffers).
+    /// 1 MiB buffers in each of the process's io_uring rings (buf::Rings::set_buffers): a
+    /// running copy's engine borrows one, a tape being written another.
     pub copy_buffers: u16,
     /// `[daemon] copy_limit`: bytes per second each copy may read from its sources.
     pub copy_limit: Option<u64>,

@@ -9,7 +9,7 @@
 //! max_segment_descriptors = 256   # manager enforces
 //! [daemon]                # optional
 //! shutdown_grace_secs = 30        # how long SIGTERM lets running copies finish
-//! copy_buffers = 32               # 1 MiB buffers per copying thread's pool (4..=1024)
+//! copy_buffers = 32               # 1 MiB buffers per io_uring ring (4..=1024): one per running copy and per tape being written
 //! copy_limit = "200MiB"           # each EXTENDED COPY reads its sources at most this per
 //!                                 # second (default: unlimited; devices: `limit`)
 //! admin_socket = "xcopyd.sock"    # xcopy status/abort (the binary's default: state dir)
