@@ -358,6 +358,20 @@ fn reblocking_4096_to_512_with_leftover_source() {
     });
 }
 
+/// The last chunk ends on a destination block but inside a source block: nothing is left
+/// for the destination, and the rest of the source block is leftover source data.
+#[test]
+fn reblocking_4096_to_512_ending_on_a_destination_block() {
+    let out = same(Case {
+        src_block: 4096,
+        src_lba: 1,
+        process: (5 * MIB + 512) as u64,
+        residue: Residue { cat: true, ..PAD },
+        ..base()
+    });
+    assert_eq!(out.2.len(), 3584, "leftover source data");
+}
+
 #[test]
 fn carried_destination_data_and_held_data_go_in_order() {
     let _ = same(Case {
