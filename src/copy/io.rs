@@ -355,8 +355,10 @@ mod tests {
     fn blocks_past_one_cdb_go_in_consecutive_commands() {
         let disk = Arc::new(MemoryDisk::new("m", 512, 8192));
         let e = through_cdbs(&disk);
-        let data: Vec<u8> = (0..(2 << 20) + 1024)
-            .map(|i| (i / 512) as u8 ^ (i as u8))
+        // Every block different (a byte of the block number alone repeats every 128 KiB,
+        // and a chunk read from the wrong 1 MiB would match).
+        let data: Vec<u8> = (0..(2 << 20) + 1024u32)
+            .map(|i| (i / 512).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ (i as u8))
             .collect();
         write_blocks(&e, 7, &data).unwrap();
         let mut back = vec![0u8; data.len()];
@@ -368,6 +370,50 @@ mod tests {
             read_blocks(&e, Side::Source, 7 + k as u64, &mut one).unwrap();
             assert!(one[..] == data[k * 512..(k + 1) * 512], "block {k}");
         }
+    }
+
+    /// A range that runs past the device's end is refused as the device would refuse it
+    /// (its 05/21/00 forwarded), before any I/O: a file-backed disk's image must not grow
+    /// under a write, nor a read run into its end.
+    #[test]
+    fn a_range_past_the_end_is_refused_before_any_io() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.img");
+        let opts = crate::device::disk::DiskOptions {
+            create_size: Some(64 * 512),
+            ..crate::device::disk::DiskOptions::new(&path, 512)
+        };
+        let disk = Arc::new(crate::device::disk::EmulatedDisk::open("d", &opts).unwrap());
+        let backend = crate::device::ScsiDevice::block_backend(&*disk);
+        let e = Endpoint {
+            device: disk,
+            cscd: Some(1),
+            block_length: 512,
+            blocks: 64,
+            backend,
+            throttle: crate::copy::limit::Throttle::none(),
+        };
+        let want = crate::scsi::Sense::illegal_request(Asc::LOGICAL_BLOCK_ADDRESS_OUT_OF_RANGE);
+        let refused = |f: Failure| {
+            assert_eq!(f.asc, Asc::THIRD_PARTY_DEVICE_FAILURE);
+            assert_eq!(f.cscd, Some(1));
+            let (side, status, sense) = f.device.expect("the device's sense");
+            assert_eq!((status, sense), (Status::CHECK_CONDITION, want.encode()));
+            side
+        };
+        let f = write_blocks(&e, 62, &[7; 4 * 512]).unwrap_err();
+        assert_eq!(refused(f), Side::Destination);
+        let f = read_blocks(&e, Side::Source, 63, &mut [0; 2 * 512]).unwrap_err();
+        assert_eq!(refused(f), Side::Source);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            64 * 512,
+            "not grown"
+        );
+        assert!(
+            std::fs::read(&path).unwrap().iter().all(|&b| b == 0),
+            "nothing written"
+        );
     }
 
     /// A length that is not whole blocks is refused before any command.
