@@ -360,9 +360,19 @@ mod tests {
         let data: Vec<u8> = (0..(2 << 20) + 1024u32)
             .map(|i| (i / 512).wrapping_mul(2_654_435_761).to_be_bytes()[0] ^ (i as u8))
             .collect();
+        // Counted: 1 MiB, 1 MiB and 1 KiB, one command each way.
+        let counted = Arc::new(crate::device::faults::FaultyDevice::new(Arc::clone(
+            &e.device,
+        )));
+        let e = Endpoint {
+            device: Arc::clone(&counted) as Arc<dyn crate::device::ScsiDevice>,
+            ..e
+        };
         write_blocks(&e, 7, &data).unwrap();
+        assert_eq!(counted.commands_seen(), 3);
         let mut back = vec![0u8; data.len()];
         read_blocks(&e, Side::Source, 7, &mut back).unwrap();
+        assert_eq!(counted.commands_seen(), 6);
         assert!(back == data, "what was written is what is read back");
         // Block by block, at the LBAs the data was meant for.
         let mut one = vec![0u8; 512];
