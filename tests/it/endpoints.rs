@@ -336,6 +336,9 @@ fn a_cscd_whose_inquiry_fails_or_shows_no_lu_is_not_reachable() {
         let cscds = vec![disk(D0, BL as u32), disk(D1, BL as u32)];
         let res = xcopy_with(&r, cscds, d0_to(1), None);
         assert_aborted_at_cscd(&r, &res, (0x0d, 0x02), 1);
+        // The CSCD cannot be reached: no sense of its is forwarded (the failed INQUIRY's
+        // 04/44/00 is not the copy's to report), fixed format, 18 bytes.
+        assert_eq!((res.sense.len(), res.sense[7]), (18, 10), "{:02x?}", res.sense);
     }
 }
 
