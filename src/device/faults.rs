@@ -13,6 +13,7 @@
 //! | [`Fault::TapeCommand`] | the Nth WRITE(6) or READ(6) ("the Nth write") | status + sense |
 //! | [`Fault::ShortTransfer`] | the Nth command (of one opcode if given) | GOOD with a residual |
 //! | [`Fault::StopAnswering`] | the Nth command and every one after | `Err(NotResponding)` / `Err(Timeout)` |
+//! | [`Fault::Settle`] | the end of a list's writing (`settle`) | status + sense |
 //!
 //! [`FaultyDevice::block_backend`] returns `None` unless enabled with
 //! [`FaultyDevice::with_block_backend`]: the engine's fast path would bypass the rules.
@@ -116,6 +117,9 @@ pub enum Fault {
     },
     /// From the `from`th command on, every command fails with `silence`.
     StopAnswering { from: u64, silence: Silence },
+    /// The end of a list's writing ([`ScsiDevice::settle`]) fails with `failure` (a
+    /// cartridge whose store cannot take what was written).
+    Settle { failure: Failure },
 }
 
 #[derive(Debug, Default)]
@@ -298,6 +302,13 @@ impl ScsiDevice for FaultyDevice {
     }
 
     fn settle(&self) -> Result<(), Completion> {
+        let rules = self.rules.lock().unwrap_or_else(PoisonError::into_inner);
+        for rule in rules.iter() {
+            if let Fault::Settle { failure } = rule {
+                return Err(failure.completion(0, None));
+            }
+        }
+        drop(rules);
         self.inner.settle()
     }
 

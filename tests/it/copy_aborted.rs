@@ -156,6 +156,12 @@ struct Aborted {
 }
 
 fn run(rig: &Rig, segments: Vec<Segment>, fixed: Option<u32>) -> (Aborted, Sense) {
+    let (aborted, _, sense) = run_raw(rig, segments, fixed);
+    (aborted, sense)
+}
+
+/// [`run`], with the sense bytes as sent.
+fn run_raw(rig: &Rig, segments: Vec<Segment>, fixed: Option<u32>) -> (Aborted, Vec<u8>, Sense) {
     let list = ParameterList {
         list_identifier: 9,
         sequential_striped: false,
@@ -193,7 +199,8 @@ fn run(rig: &Rig, segments: Vec<Segment>, fixed: Option<u32>) -> (Aborted, Sense
         pointer: (s[15] & 0x80 != 0)
             .then(|| (s[15] & 0x20 != 0, u16::from_be_bytes([s[16], s[17]]))),
     };
-    (aborted, Sense::decode(&s).unwrap())
+    let decoded = Sense::decode(&s).unwrap();
+    (aborted, s, decoded)
 }
 
 fn disk(rig: &Rig, name: &str) -> Vec<u8> {
@@ -351,6 +358,38 @@ fn variable_tape_write_error_in_the_last_segment_counts_bytes() {
             pointer: Some((false, cscd_offset(3))),
         }
     );
+}
+
+/// A tape that cannot settle what the list wrote (as a cartridge whose object store will
+/// not take it) turns the list into COPY ABORTED 0D/01 at its last segment, everything
+/// written, the drive's sense forwarded after byte 17 for the destination (02h).
+#[test]
+fn a_destination_that_cannot_settle_aborts_the_list_at_its_last_segment() {
+    let refused = Sense::new(SenseKey::MEDIUM_ERROR, Asc::WRITE_ERROR);
+    let r = rig(
+        &[],
+        &[Fault::Settle {
+            failure: Failure::check_condition(refused.clone()),
+        }],
+        None,
+    );
+    let segments = vec![
+        b2b(0, 2),
+        Segment::BlockToStream {
+            hold: false,
+            source: CscdId(0),
+            destination: CscdId(3),
+            stream_transfer_length: 1024,
+            blocks: 8,
+            lba: 0,
+        },
+    ];
+    let (aborted, bytes, _) = run_raw(&r, segments, None);
+    assert_eq!((aborted.asc, aborted.segment), ((0x0d, 0x01), 1));
+    let forwarded = refused.encode();
+    assert_eq!(bytes.len(), 19 + forwarded.len(), "{bytes:02x?}");
+    assert_eq!(bytes[18], 0x02, "the destination's sense");
+    assert_eq!(bytes[19..], forwarded[..]);
 }
 
 /// A failure before the segment wrote anything: INFORMATION not valid (VALID = 0).

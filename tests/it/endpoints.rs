@@ -338,7 +338,12 @@ fn a_cscd_whose_inquiry_fails_or_shows_no_lu_is_not_reachable() {
         assert_aborted_at_cscd(&r, &res, (0x0d, 0x02), 1);
         // The CSCD cannot be reached: no sense of its is forwarded (the failed INQUIRY's
         // 04/44/00 is not the copy's to report), fixed format, 18 bytes.
-        assert_eq!((res.sense.len(), res.sense[7]), (18, 10), "{:02x?}", res.sense);
+        assert_eq!(
+            (res.sense.len(), res.sense[7]),
+            (18, 10),
+            "{:02x?}",
+            res.sense
+        );
     }
 }
 
