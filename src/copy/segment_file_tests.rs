@@ -228,6 +228,27 @@ fn a_disk_in_memory_goes_to_a_tape_in_memory_through_the_kernel() {
     assert!(buffer.image == kernel.image);
 }
 
+/// A segment ending inside a block: the chunks before it go through the kernel, the last
+/// one, whose last block holds bytes past the segment, through a buffer (the kernel would
+/// copy whole blocks, here exactly one more record's worth): the same records, counts and
+/// end (26/0A: leftovers and no PAD) as the buffer way.
+#[test]
+fn a_segment_ending_inside_a_block_reads_its_last_chunk() {
+    for process in [3 * MIB + 256 * 1024 - 100, 3 * MIB + 256 * 1024 + 100] {
+        let process = process as u64;
+        let kernel = run(Way::Kernel, TapeConfig::default(), process, 8 * MIB as u64);
+        assert_eq!(kernel.from_file, 3, "the three whole chunks");
+        let buffer = run(Way::Buffer, TapeConfig::default(), process, 8 * MIB as u64);
+        assert_eq!(kernel.result, buffer.result);
+        let whole = process / u64::from(RECORD) * u64::from(RECORD);
+        let written = format!("written: {whole}");
+        assert!(kernel.result.contains(&written), "{}", kernel.result);
+        assert!(kernel.result.contains("0x260a"), "{}", kernel.result);
+        assert!(kernel.image == simh(&pattern(whole as usize), RECORD as usize));
+        assert!(kernel.image == buffer.image);
+    }
+}
+
 /// Held data and a tap need the bytes: those segments read them, and see every one.
 #[test]
 fn held_data_and_a_tap_get_the_bytes() {
