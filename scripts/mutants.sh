@@ -13,6 +13,8 @@
 #   flow | plan                                      src/copy/flow.rs; plan.rs and op.rs
 #   copy-rest                                        the rest of src/copy: limit, lists, registry,
 #                                                    reservation, residue, resolve, engine/lease, mod
+#   rings                                            src/buf/rings.rs: the process's rings and bounce
+#                                                    buffers, and who borrows them
 #   cmdsn | tasks | login                            the iSCSI target's CmdSN window, its task logic,
 #                                                    login
 #   scsi                                             the whole codec, the crate crates/scsi, tested
@@ -61,6 +63,8 @@ preset() {
                        src/copy/residue.rs src/copy/resolve.rs src/copy/engine/lease.rs src/copy/mod.rs)
                tests+=(--lib "${copy_tests[@]}")
                binfilter+=(reservations:: operations:: limits:: backup:: tape:: library:: remote:: daemon:: "${copy_filter[@]}") ;;
+    rings) files+=(src/buf/rings.rs); tests+=(--lib --test=it)
+           binfilter+=(buf:: copy::engine device::inventory device::library device::tape::image device::disk daemon::) ;;
     engine) files+=(src/copy/engine.rs); tests+=(--lib "${copy_tests[@]}"); binfilter+=("${copy_filter[@]}") ;;
     # The iSCSI target (src/frontend/iscsi/target/): the CmdSN window and the reader that
     # applies it; the task logic (task management, the executor, command intake); login.
