@@ -47,6 +47,27 @@ fn disk_with_depth(
     Arc::new(EmulatedDisk::open(name, &opts).unwrap())
 }
 
+/// A tape as a copy's stream destination (CSCD 2).
+fn tape_endpoint(tape: EmulatedTape) -> Endpoint {
+    Endpoint {
+        device: Arc::new(tape),
+        cscd: Some(2),
+        block_length: 0,
+        blocks: 0,
+        backend: None,
+        throttle: crate::copy::limit::Throttle::none(),
+    }
+}
+
+/// Variable-length records of `len` bytes.
+fn variable(len: u32) -> StreamUnit {
+    StreamUnit {
+        fixed: false,
+        block_length: 0,
+        transfer_length: len,
+    }
+}
+
 fn endpoint(d: &Arc<EmulatedDisk>, fast: bool) -> Endpoint {
     let b = d.block_backend().unwrap();
     Endpoint {
@@ -442,11 +463,7 @@ fn tape_run(fast: bool) -> (Vec<u8>, Result<Moved, String>) {
         throttle: crate::copy::limit::Throttle::none(),
     };
     let se = endpoint(&s, fast);
-    let unit = StreamUnit {
-        fixed: false,
-        block_length: 0,
-        transfer_length: 256 * 1024,
-    };
+    let unit = variable(256 * 1024);
     let mut left = Leftovers::default();
     let r = transfer(
         &mut ENGINES.lease(),
@@ -484,6 +501,52 @@ fn disk_to_tape_records_land_in_order() {
     assert!(fast.0.len() > 6 * MIB);
 }
 
+/// A tape without an early-warning zone fills up: the WRITE past its capacity ends CHECK
+/// CONDITION, VOLUME OVERFLOW with EOM set, and that record is not on the tape, so it is
+/// not counted written (only EOM with NO SENSE, early warning, means it was).
+#[test]
+fn the_record_that_overflows_the_volume_is_not_counted() {
+    for fast in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = disk(dir.path(), "s.img", 512, 8 * MIB, true);
+        let config = TapeConfig {
+            capacity: (3 * MIB) as u64,
+            early_warning: 0,
+            ..TapeConfig::default()
+        };
+        let path = dir.path().join("t.tap");
+        let (tape, _) = EmulatedTape::open("t", &path, config).unwrap();
+        let te = tape_endpoint(tape);
+        let se = endpoint(&s, fast);
+        let unit = variable(256 * 1024);
+        let sink = Sink::Stream {
+            endpoint: &te,
+            unit,
+            tap: None,
+        };
+        let source = Source::Blocks {
+            endpoint: &se,
+            lba: 0,
+        };
+        let r = transfer(
+            &mut ENGINES.lease(),
+            source,
+            sink,
+            (6 * MIB) as u64,
+            &mut Leftovers::default(),
+            PAD,
+            None,
+            &|| false,
+        );
+        let e = r.expect_err("volume overflow");
+        // 11 records of 256 KiB and their 8 bytes of framing fit in 3 MiB; the 12th does not.
+        assert_eq!(e.moved.written, 11 * 256 * 1024, "fast path: {fast}");
+        drop(te);
+        let image = std::fs::read(&path).unwrap();
+        assert_eq!(image.len(), 11 * (256 * 1024 + 8), "fast path: {fast}");
+    }
+}
+
 /// The tap (NDMP's digest) sees exactly the bytes of the records that landed, in order: at
 /// early warning, the records up to and including the one the tape took, not the rest of
 /// the failing write's data.
@@ -498,25 +561,14 @@ fn a_tap_sees_exactly_the_records_that_landed_before_end_of_medium() {
             ..TapeConfig::default()
         };
         let (tape, _) = EmulatedTape::open("t", dir.path().join("t.tap"), config).unwrap();
-        let te = Endpoint {
-            device: Arc::new(tape),
-            cscd: Some(2),
-            block_length: 0,
-            blocks: 0,
-            backend: None,
-            throttle: crate::copy::limit::Throttle::none(),
-        };
+        let te = tape_endpoint(tape);
         let se = endpoint(&s, fast);
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let tap = {
             let seen = seen.clone();
             crate::copy::segment::Tap::new(move |b| seen.lock().unwrap().extend_from_slice(b))
         };
-        let unit = StreamUnit {
-            fixed: false,
-            block_length: 0,
-            transfer_length: 256 * 1024,
-        };
+        let unit = variable(256 * 1024);
         let r = transfer(
             &mut ENGINES.lease(),
             Source::Blocks {
@@ -570,21 +622,10 @@ fn next_segment_reads_done_early_are_used_and_wrong_ones_dropped() {
     for fast in [true, false] {
         let path = dir.path().join(format!("t{fast}.tap"));
         let (tape, _) = EmulatedTape::open("t", &path, TapeConfig::default()).unwrap();
-        let te = Endpoint {
-            device: Arc::new(tape),
-            cscd: Some(2),
-            block_length: 0,
-            blocks: 0,
-            backend: None,
-            throttle: crate::copy::limit::Throttle::none(),
-        };
+        let te = tape_endpoint(tape);
         let se = endpoint(&s, fast);
         let file = Arc::clone(&s.block_backend().unwrap().file);
-        let unit = StreamUnit {
-            fixed: false,
-            block_length: 0,
-            transfer_length: 512,
-        };
+        let unit = variable(512);
         let adopted = super::ADOPTED.with(std::cell::Cell::get);
         let mut lease = ENGINES.lease();
         let mut left = Leftovers::default();
@@ -1014,19 +1055,8 @@ fn reads_done_early_come_only_from_the_file_the_next_segment_reads() {
     let b = disk(dir.path(), "b.img", 512, 4 * MIB, false);
     let path = dir.path().join("t.tap");
     let (tape, _) = EmulatedTape::open("t", &path, TapeConfig::default()).unwrap();
-    let te = Endpoint {
-        device: Arc::new(tape),
-        cscd: Some(2),
-        block_length: 0,
-        blocks: 0,
-        backend: None,
-        throttle: crate::copy::limit::Throttle::none(),
-    };
-    let unit = StreamUnit {
-        fixed: false,
-        block_length: 0,
-        transfer_length: 512,
-    };
+    let te = tape_endpoint(tape);
+    let unit = variable(512);
     let (ae, be) = (endpoint(&a, true), endpoint(&b, true));
     let adopted = super::ADOPTED.with(std::cell::Cell::get);
     let mut lease = ENGINES.lease();

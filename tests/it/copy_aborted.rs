@@ -155,6 +155,18 @@ struct Aborted {
     pointer: Option<(bool, u16)>,
 }
 
+/// 00h: 8 blocks of d0 from `lba` to the tape in 1024-byte records.
+fn to_tape(lba: u64) -> Segment {
+    Segment::BlockToStream {
+        hold: false,
+        source: CscdId(0),
+        destination: CscdId(3),
+        stream_transfer_length: 1024,
+        blocks: 8,
+        lba,
+    }
+}
+
 fn run(rig: &Rig, segments: Vec<Segment>, fixed: Option<u32>) -> (Aborted, Sense) {
     let (aborted, _, sense) = run_raw(rig, segments, fixed);
     (aborted, sense)
@@ -329,25 +341,7 @@ fn variable_tape_write_error_in_the_last_segment_counts_bytes() {
     );
     // 02h to d2 first (no tape WRITE), then two 00h segments of 8 blocks in 1024-byte
     // records: the failing WRITE is the third of segment 2.
-    let segments = vec![
-        b2b(0, 2),
-        Segment::BlockToStream {
-            hold: false,
-            source: CscdId(0),
-            destination: CscdId(3),
-            stream_transfer_length: 1024,
-            blocks: 8,
-            lba: 0,
-        },
-        Segment::BlockToStream {
-            hold: false,
-            source: CscdId(0),
-            destination: CscdId(3),
-            stream_transfer_length: 1024,
-            blocks: 8,
-            lba: 8,
-        },
-    ];
+    let segments = vec![b2b(0, 2), to_tape(0), to_tape(8)];
     let (aborted, _) = run(&r, segments, None);
     assert_eq!(
         aborted,
@@ -373,23 +367,36 @@ fn a_destination_that_cannot_settle_aborts_the_list_at_its_last_segment() {
         }],
         None,
     );
-    let segments = vec![
-        b2b(0, 2),
-        Segment::BlockToStream {
-            hold: false,
-            source: CscdId(0),
-            destination: CscdId(3),
-            stream_transfer_length: 1024,
-            blocks: 8,
-            lba: 0,
-        },
-    ];
+    let segments = vec![b2b(0, 2), to_tape(0)];
     let (aborted, bytes, _) = run_raw(&r, segments, None);
     assert_eq!((aborted.asc, aborted.segment), ((0x0d, 0x01), 1));
     let forwarded = refused.encode();
     assert_eq!(bytes.len(), 19 + forwarded.len(), "{bytes:02x?}");
     assert_eq!(bytes[18], 0x02, "the destination's sense");
     assert_eq!(bytes[19..], forwarded[..]);
+}
+
+/// A tape that takes a WRITE with GOOD status but a residual (it kept less than it was
+/// sent): COPY ABORTED 0D/04 COPY TARGET DEVICE DATA UNDERRUN at that segment, the pointer
+/// at the tape's descriptor, not a device failure with GOOD "forwarded".
+#[test]
+fn a_tape_write_that_ends_good_with_a_residual_is_a_data_underrun() {
+    let r = rig(
+        &[],
+        &[Fault::ShortTransfer {
+            n: 3,
+            opcode: Some(0x0a),
+            residual: 100,
+        }],
+        None,
+    );
+    let segments = vec![to_tape(0)];
+    let (aborted, bytes, _) = run_raw(&r, segments, None);
+    assert_eq!(
+        (aborted.asc, aborted.segment, aborted.pointer),
+        ((0x0d, 0x04), 0, Some((false, cscd_offset(3))))
+    );
+    assert_eq!(bytes.len(), 18, "nothing forwarded: {bytes:02x?}");
 }
 
 /// A failure before the segment wrote anything: INFORMATION not valid (VALID = 0).
