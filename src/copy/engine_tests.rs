@@ -920,6 +920,29 @@ fn generations_differ_and_wrap_inside_the_tag() {
     assert_eq!(super::untag(t), (super::GENERATION_MASK, 5, true));
 }
 
+/// The first 3 MiB of `se` onto `de`, through the ring where it serves.
+fn first_3_mib(
+    se: &Endpoint,
+    de: &Endpoint,
+) -> Result<Moved, crate::copy::segment::SegmentFailure> {
+    transfer(
+        &mut ENGINES.lease(),
+        Source::Blocks {
+            endpoint: se,
+            lba: 0,
+        },
+        Sink::Blocks {
+            endpoint: de,
+            lba: 0,
+        },
+        (3 * MIB) as u64,
+        &mut Leftovers::default(),
+        PAD,
+        None,
+        &|| false,
+    )
+}
+
 /// A source image cut short under the copy (another process truncating it): the read that
 /// reaches the new end returns part of its chunk, the rest is asked for again from where
 /// that part ended and is not there, and the copy stops at that chunk with what came
@@ -937,22 +960,7 @@ fn a_source_cut_short_under_the_copy_stops_at_its_end() {
         .set_len((2 * MIB + 4096) as u64)
         .unwrap();
     let before = super::SERVED.with(std::cell::Cell::get);
-    let r = transfer(
-        &mut ENGINES.lease(),
-        Source::Blocks {
-            endpoint: &se,
-            lba: 0,
-        },
-        Sink::Blocks {
-            endpoint: &de,
-            lba: 0,
-        },
-        (3 * MIB) as u64,
-        &mut Leftovers::default(),
-        PAD,
-        None,
-        &|| false,
-    );
+    let r = first_3_mib(&se, &de);
     assert_eq!(
         super::SERVED.with(std::cell::Cell::get),
         before + 1,
@@ -1024,22 +1032,7 @@ fn short_write_child(dir: &Path) {
     };
     let (s, d) = (open("s.img"), open("d.img"));
     let (se, de) = (endpoint(&s, true), endpoint(&d, true));
-    let r = transfer(
-        &mut ENGINES.lease(),
-        Source::Blocks {
-            endpoint: &se,
-            lba: 0,
-        },
-        Sink::Blocks {
-            endpoint: &de,
-            lba: 0,
-        },
-        (3 * MIB) as u64,
-        &mut Leftovers::default(),
-        PAD,
-        None,
-        &|| false,
-    );
+    let r = first_3_mib(&se, &de);
     let e = r.unwrap_err();
     println!("child: failed at {}", e.moved.written);
 }
