@@ -1,5 +1,5 @@
 //! A safe io_uring for the copy engine: one ring, a registered pool of aligned buffers
-//! (allocated and touched up front), a small table of registered files, and READ_FIXED /
+//! (mapped and populated up front), a small table of registered files, and READ_FIXED /
 //! WRITE_FIXED submissions (io_uring_enter(2), io_uring_register(2)).
 //!
 //! Ownership is the whole design. A [`Buf`] is the only handle to one buffer of the pool;
@@ -10,9 +10,9 @@
 //! with them the pool's memory) are leaked rather than freed under the kernel's feet. The
 //! pool's memory lives until the last [`Buf`] and the ring are gone (an `Arc`).
 
-use std::alloc::{alloc, dealloc, Layout};
 use std::fs::File;
 use std::io;
+use std::num::NonZeroUsize;
 use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
@@ -20,14 +20,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use io_uring::{opcode, types, IoUring};
 use nix::libc;
+use nix::sys::mman::{mmap_anonymous, munmap, MapFlags, ProtFlags};
 
 /// Alignment of every pool buffer (O_DIRECT needs 512 bytes; 4096 serves 4Kn devices).
 pub const BUF_ALIGN: usize = 4096;
 
-/// The pool's memory: `count` buffers of `size` bytes, contiguous and aligned.
+/// The pool's memory: `count` buffers of `size` bytes, contiguous and page-aligned (an
+/// anonymous mapping of `len` bytes).
 struct Pool {
     base: NonNull<u8>,
-    layout: Layout,
+    len: NonZeroUsize,
     size: usize,
     count: usize,
     /// Indexes of buffers no [`Buf`] holds.
@@ -43,10 +45,11 @@ unsafe impl Sync for Pool {}
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        // SAFETY: `base` came from `alloc(self.layout)` in `Pool::new` and is freed once,
-        // here; no `Buf` is left (each holds an `Arc<Pool>`), and the ring that registered
-        // the memory waited for its operations or leaked their buffers (and so this pool).
-        unsafe { dealloc(self.base.as_ptr(), self.layout) }
+        // SAFETY: `base` is the start of the mapping of `len` bytes made in `Pool::new`,
+        // unmapped once, here; no `Buf` is left (each holds an `Arc<Pool>`), and the ring
+        // that registered the memory waited for its operations or leaked their buffers (and
+        // so this pool).
+        let _ = unsafe { munmap(self.base.cast(), self.len.get()) };
     }
 }
 
@@ -55,18 +58,28 @@ impl Pool {
         let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "buffer pool too large");
         let size = size.max(1).next_multiple_of(BUF_ALIGN);
         let total = size.checked_mul(usize::from(count)).ok_or_else(too_big)?;
-        let layout =
-            Layout::from_size_align(total.max(BUF_ALIGN), BUF_ALIGN).map_err(|_| too_big())?;
-        // SAFETY: `layout` has a non-zero size (at least BUF_ALIGN).
-        let raw = unsafe { alloc(layout) };
-        let base = NonNull::new(raw).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
-        // Touch every page now (fresh memory is slow to fault in; the copy should not pay it),
-        // which also makes the bytes initialized.
-        // SAFETY: `base` points to `layout.size()` writable bytes just allocated.
-        unsafe { std::ptr::write_bytes(base.as_ptr(), 0, layout.size()) };
+        let len = NonZeroUsize::new(total.max(BUF_ALIGN)).ok_or_else(too_big)?;
+        // An anonymous private mapping: page-aligned (a Linux page is at least BUF_ALIGN
+        // bytes) and zero-filled by the kernel, so the bytes are
+        // initialized without a pass over them. MAP_POPULATE faults every page in now (fresh
+        // memory is slow to fault in; the copy should not pay it), once: before, the pool
+        // was allocated, then zeroed by a memset that faulted each page in (the kernel
+        // zeroing it) and wrote it again.
+        // SAFETY: a new anonymous mapping at an address of the kernel's choosing aliases no
+        // existing memory; it is unmapped only by `Pool`'s drop.
+        let base = unsafe {
+            mmap_anonymous(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_PRIVATE | MapFlags::MAP_POPULATE,
+            )
+        }
+        .map_err(io::Error::from)?
+        .cast::<u8>();
         Ok(Arc::new(Self {
             base,
-            layout,
+            len,
             size,
             count: usize::from(count),
             free: Mutex::new((0..count).rev().collect()),
