@@ -17,7 +17,12 @@ use crate::sys::uring::{Buf, Done, Ring, BUF_ALIGN};
 /// Bytes per O_DIRECT write of an append (the rings' buffer size): one is written while the
 /// others are filled.
 pub(super) const PIECE: usize = crate::buf::RING_BUFFER;
-/// Buffers in the rings of an image opened on its own ([`super::TapeImage::open`]).
+/// Buffers in the rings of an image opened on its own ([`super::TapeImage::open`]), and the
+/// most pieces of a guarded append in flight at once, whatever the ring lent holds (the
+/// process's rings lend 32). More is slower: ext4 runs O_DIRECT writes that extend the file
+/// one at a time, and the rest wait in io_uring's workers. Measured, a 2 GiB backup to a
+/// new image on ext4, 8 runs interleaved: 3.30 s (median) with at most 8 in flight, 3.67 s
+/// with 32, at the same CPU.
 pub(super) const PIECES: u16 = 8;
 /// How far ahead of end of data the appends of a copy grow the file at a time.
 pub(super) const GROW_AHEAD: u64 = 64 << 20;
@@ -104,6 +109,8 @@ pub(super) struct Pieces<'r> {
 thread_local! {
     /// The piece of an O_DIRECT append whose write fails, for tests.
     pub(super) static FAIL_PIECE: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    /// The most pieces an O_DIRECT append has had in flight at once, for tests.
+    pub(super) static MOST_IN_FLIGHT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The head of a stream written all at once: the blocks from `base` up to `end`, which
@@ -128,9 +135,15 @@ impl Pieces<'_> {
         self.queued.clear();
     }
 
-    /// Starts the next queued piece when none is in flight; with a guard, every queued one.
+    /// Starts the next queued piece when none is in flight; with a guard, every queued one
+    /// up to [`PIECES`] in flight.
     fn pump(&mut self) {
-        while self.failed.is_none() && (self.guard.is_some() || self.ring.in_flight() == 0) {
+        let most = if self.guard.is_some() {
+            usize::from(PIECES)
+        } else {
+            1
+        };
+        while self.failed.is_none() && self.ring.in_flight() < most {
             let Some((k, mut buf, len)) = self.queued.pop_front() else {
                 return;
             };
@@ -169,6 +182,8 @@ impl Pieces<'_> {
             if let Err(e) = self.ring.submit() {
                 return self.fail(k, e);
             }
+            #[cfg(test)]
+            MOST_IN_FLIGHT.with(|m| m.set(m.get().max(self.ring.in_flight())));
         }
     }
 

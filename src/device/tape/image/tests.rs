@@ -503,3 +503,29 @@ fn a_run_of_appends_borrows_one_ring_and_gives_it_back_when_it_ends() {
     expected.extend(rec(&[4u8; 512]));
     assert_eq!(std::fs::read(&path).unwrap(), expected);
 }
+
+#[test]
+fn appends_have_one_piece_in_flight_in_order_and_at_most_pieces_all_at_once() {
+    let dir = direct_tempdir();
+    let path = dir.path().join("t.tap");
+    let rings = Arc::new(Rings::new(32).unwrap());
+    let (mut image, _) = TapeImage::open_in(&path, true, rings).unwrap();
+    let data: Vec<u8> = (0..20 << 20).map(|i: u32| (i % 253) as u8).collect();
+    let most = || MOST_IN_FLIGHT.with(|m| m.replace(0));
+    most();
+    // The first append after open goes in order (no marker at end of data to guard it).
+    image.append_records(&[&data], 1 << 20).unwrap();
+    assert_eq!(most(), 1, "in order: one at a time");
+    // The next is guarded by the marker the first left: 21 pieces, 32 buffers, 8 at once.
+    image.append_records(&[&data], 1 << 20).unwrap();
+    assert_eq!(
+        most(),
+        usize::from(PIECES),
+        "all at once, but at most PIECES"
+    );
+    drop(image);
+    let one: Vec<u8> = data.chunks(1 << 20).flat_map(rec).collect();
+    let read = std::fs::read(&path).unwrap();
+    assert_eq!(read.len(), 2 * one.len());
+    assert!(read[..one.len()] == one[..] && read[one.len()..] == one[..]);
+}
