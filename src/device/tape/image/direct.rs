@@ -21,7 +21,7 @@ pub(super) const PIECE: usize = crate::buf::RING_BUFFER;
 /// most pieces of a guarded append in flight at once, whatever the ring lent holds (the
 /// process's rings lend 32). More is slower: ext4 runs O_DIRECT writes that extend the file
 /// one at a time, and the rest wait in io_uring's workers. Measured, a 2 GiB backup to a
-/// new image on ext4, 8 runs interleaved: 3.30 s (median) with at most 8 in flight, 3.67 s
+/// new image on ext4, 8 runs interleaved: 3.25 s (median) with at most 8 in flight, 3.67 s
 /// with 32, at the same CPU.
 pub(super) const PIECES: u16 = 8;
 /// How far ahead of end of data the appends of a copy grow the file at a time.
