@@ -66,8 +66,8 @@ pub enum Condition<'a> {
     Match(&'a str),
 }
 
-/// Where the store is and how to reach it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the store is and how to reach it. Its `Debug` form leaves the secret key out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub url: String,
     pub region: String,
@@ -78,6 +78,20 @@ pub struct Endpoint {
     pub timeout: Duration,
     /// Tries of an idempotent request (at least 1).
     pub tries: u32,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"…")
+            .field("timeout", &self.timeout)
+            .field("tries", &self.tries)
+            .finish()
+    }
 }
 
 /// One bucket of one store.
