@@ -184,6 +184,7 @@ mod tests {
         assert!(rings.set_buffers(3).is_err());
         assert!(rings.set_buffers(1025).is_err());
         assert_eq!(rings.buffers(), 4);
+        assert_eq!(format!("{rings:?}"), "Rings { buffers: 4, idle: 4 }");
         rings.set_buffers(8).unwrap();
         assert_eq!(rings.idle_count(), 0, "idle rings of the old size go");
         let old = Ring::new(4, RING_BUFFER, FILES).unwrap();
