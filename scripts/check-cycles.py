@@ -20,11 +20,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 # Known cycles, each with why it stands: (parent module, its child modules in the cycle).
 # The check fails on any other cycle, on a known one that grew, and on a known one that is
 # gone (remove its line).
-KNOWN = {
-    ((), frozenset({"device", "objstore"})): "a library opens its object-store gateway "
-    "itself (scripts/check-imports.sh's one exception); a store registry in device, filled "
-    "by the daemon, would end it",
-}
+KNOWN = {}
 
 
 def module_of(rel):

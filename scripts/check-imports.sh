@@ -41,7 +41,6 @@ COPY_INTERFACE='manager registry lists'
 # Known exceptions, each with why it stands: FROM PATH-PREFIX  reason. A path that starts
 # with crate::PATH-PREFIX is allowed from FROM. Remove a line when its reason is gone.
 EXCEPTIONS='
-device objstore::  a library opens its object-store gateway itself (media = s3://); a store registry in device, filled by the daemon, would let stores plug in without device naming them
 '
 
 export RULES FRONT_ENDS COPY_INTERFACE EXCEPTIONS

@@ -41,7 +41,7 @@ fn local_only(common: &Common) -> Result<()> {
 /// devices is not refused for a third one another process holds; empty = every device.
 fn open_inventory(given: Option<&PathBuf>, only: &[&str], rings: Arc<Rings>) -> Result<Inventory> {
     let mut config = match given {
-        Some(path) => InventoryConfig::load(path)?,
+        Some(path) => InventoryConfig::load_with(path, &crate::objstore::store_kinds())?,
         None => {
             let dir = crate::state::state_dir();
             // Creates the images as the daemon does.

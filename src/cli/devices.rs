@@ -15,7 +15,7 @@ use crate::device::DataDirection;
 /// state.
 pub fn devices(args: &DevicesArgs) -> Result<u8> {
     let config = match &args.devices {
-        Some(path) => InventoryConfig::load(path)?,
+        Some(path) => InventoryConfig::load_with(path, &crate::objstore::store_kinds())?,
         None => InventoryConfig::parse(crate::state::EMBEDDED_DEFAULT, &crate::state::state_dir())?,
     };
     let mut rows = Vec::new();

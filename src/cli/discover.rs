@@ -245,7 +245,7 @@ pub struct Merged {
 /// are reported as vanished.
 pub fn merge(text: &str, path: &Path, found: &[Found]) -> Result<Merged> {
     let base = path.parent().unwrap_or(Path::new("."));
-    let config = InventoryConfig::parse(text, base)
+    let config = InventoryConfig::parse_with(text, base, &crate::objstore::store_kinds())
         .with_context(|| format!("reading {}", path.display()))?;
     let mut names: BTreeSet<String> = config.devices.iter().map(|d| d.name.clone()).collect();
     names.extend(config.libraries.iter().map(|l| l.name.clone()));

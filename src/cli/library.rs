@@ -296,7 +296,7 @@ impl View {
 
 /// Opens the one library of the config (or `name`), with only its drives.
 fn open_local(devices: &Path, name: Option<&str>) -> Result<(Inventory, String)> {
-    let mut config = InventoryConfig::load(devices)?;
+    let mut config = InventoryConfig::load_with(devices, &crate::objstore::store_kinds())?;
     let library = match (name, config.libraries.as_slice()) {
         (Some(n), _) => n.to_string(),
         (None, [one]) => one.name.clone(),
@@ -324,7 +324,7 @@ fn media_dir(args: &LibraryArgs) -> Result<PathBuf> {
         .devices
         .as_ref()
         .context("the media directory comes from the config: give -d INV.toml")?;
-    let config = InventoryConfig::load(devices)?;
+    let config = InventoryConfig::load_with(devices, &crate::objstore::store_kinds())?;
     let library = match (&args.library, config.libraries.as_slice()) {
         (Some(n), ls) => ls.iter().find(|l| &l.name == n),
         (None, [one]) => Some(one),

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::device::inventory::InventoryConfig;
 use crate::objstore::lease::now_ms;
-use crate::objstore::Gateway;
+use crate::objstore::{Gateway, GatewayConfig};
 
 #[derive(Debug, Args)]
 pub struct VaultArgs {
@@ -51,12 +51,13 @@ fn gateway(args: &VaultArgs) -> Result<Gateway> {
         .devices
         .as_ref()
         .context("give the config: -d INV.toml")?;
-    let config = InventoryConfig::load(devices)?;
+    let config = InventoryConfig::load_with(devices, &crate::objstore::store_kinds())?;
     let mut object = config
         .libraries
         .iter()
         .filter(|l| args.library.as_ref().is_none_or(|n| &l.name == n))
-        .filter_map(|l| l.object.as_ref());
+        .filter_map(|l| l.object.as_ref())
+        .filter_map(|m| m.0.as_any().downcast_ref::<GatewayConfig>());
     let Some(g) = object.next() else {
         bail!("{}: no [[library]] with s3:// media", devices.display());
     };

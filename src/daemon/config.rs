@@ -206,7 +206,8 @@ impl DaemonConfig {
                 KNOWN_KEYS.join(", ")
             )));
         }
-        let inventory = InventoryConfig::from_table(&doc, base_dir)?;
+        let inventory =
+            InventoryConfig::from_table(&doc, base_dir, &crate::objstore::store_kinds())?;
         let iscsi: IscsiTable = table(&doc, "iscsi")?;
         let initiators = initiators(&doc, base_dir)?;
         let listen = iscsi

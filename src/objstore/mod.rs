@@ -16,6 +16,7 @@ pub mod cartridge;
 pub mod client;
 pub mod config;
 pub mod index;
+pub mod kind;
 pub mod lease;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,7 @@ pub use self::cartridge::{ObjectCartridge, Params};
 use self::client::Condition;
 pub use self::client::{Client, Endpoint, StoreError};
 use self::index::Committed;
+pub use self::kind::store_kinds;
 use self::lease::{Lease, LeaseBody, TakeError};
 
 /// The `[object_store]` table plus a library's `s3://BUCKET/PREFIX`.

@@ -406,6 +406,8 @@ fn a_library_on_the_store_backs_up_a_disk_and_another_gateway_restores_it() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         r#"
+[daemon]
+state_dir = "state"
 [object_store]
 endpoint = "{url}"
 access_key_id = "{ACCESS}"
@@ -438,9 +440,8 @@ media = "s3://{BUCKET}/{p}"
     a_cli.create("XC0001L9").unwrap();
     a_cli.import("XC0001L9").unwrap();
     drop(a_cli);
-    let mut config = InventoryConfig::parse(&config, dir.path()).unwrap();
-    config.libraries[0].state_dir = dir.path().join("state");
-    config.libraries[0].object.as_mut().unwrap().cache_dir = dir.path().join("cache");
+    let config =
+        InventoryConfig::parse_with(&config, dir.path(), &xcopyd::objstore::store_kinds()).unwrap();
     let inventory = Inventory::open(&config).unwrap();
     let library = inventory.library("vtl0").unwrap().clone();
     let slot = library
@@ -542,7 +543,7 @@ media = "s3://{BUCKET}/{p}"
     // The medium auxiliary memory travelled with the cartridge: what A's application wrote,
     // and A's load.
     let b = Arc::new(b);
-    let mam = Mam::load_from_store(Arc::clone(&b), "XC0001L9").unwrap();
+    let mam = Mam::load_from_store(b.clone(), "XC0001L9").unwrap();
     assert_eq!(
         mam.get(0, 0x0800).map(|a| &a.value[..]),
         Some(&b"XCOPYDTS"[..])
@@ -579,7 +580,8 @@ fn two_daemons_back_up_on_one_gateway_and_restore_on_the_other() {
     let p = prefix("daemons");
     let config = |gw: &str| {
         format!(
-            "[iscsi]\nlisten = \"127.0.0.1:0\"\ntarget = \"iqn.2026-11.org.xcopyd:{gw}\"\n\
+            "[daemon]\nstate_dir = \"state\"\n\
+             [iscsi]\nlisten = \"127.0.0.1:0\"\ntarget = \"iqn.2026-11.org.xcopyd:{gw}\"\n\
              [object_store]\nendpoint = \"{url}\"\naccess_key_id = \"{ACCESS}\"\n\
              secret_access_key = \"{SECRET}\"\ngateway = \"{gw}\"\npiece_mib = 5\n\
              [[device]]\nname = \"disk0\"\nkind = \"disk\"\npath = \"disk0.img\"\n\
@@ -592,10 +594,7 @@ fn two_daemons_back_up_on_one_gateway_and_restore_on_the_other() {
     };
     let start = |dir: &std::path::Path, text: &str| {
         std::fs::write(dir.join("xcopyd.toml"), text).unwrap();
-        let mut c = DaemonConfig::parse(text, dir).unwrap();
-        let library = &mut c.inventory.libraries[0];
-        library.state_dir = dir.join("state");
-        library.object.as_mut().unwrap().cache_dir = dir.join("state/vtl0.cache");
+        let c = DaemonConfig::parse(text, dir).unwrap();
         let daemon = Daemon::start(c).unwrap();
         let gw = text
             .split("iqn.2026-11.org.xcopyd:")

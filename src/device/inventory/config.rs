@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 use super::device_table::parse_device;
 use super::libraries::parse_libraries;
 use super::{derived_designator, field_err, InventoryError};
+use crate::device::library::cartridge_store::StoreKinds;
 use crate::device::library::LibraryConfig;
 use crate::device::sg::DEFAULT_TIMEOUT_MS;
 use crate::scsi::designator::Designator;
@@ -141,26 +142,47 @@ pub struct InventoryConfig {
 }
 
 impl InventoryConfig {
-    /// Reads and parses an inventory (or daemon config) file.
+    /// Reads and parses an inventory (or daemon config) file; library media are
+    /// directories only.
     pub fn load(path: &Path) -> Result<Self, InventoryError> {
+        Self::load_with(path, &StoreKinds::default())
+    }
+
+    /// [`InventoryConfig::load`], a library's media a URL of one of `kinds` or a directory.
+    pub fn load_with(path: &Path, kinds: &StoreKinds) -> Result<Self, InventoryError> {
         let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
             path: path.to_path_buf(),
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base)
+        Self::parse_with(&text, base, kinds)
     }
 
-    /// Parses TOML text; relative paths resolve against `base_dir`.
+    /// Parses TOML text; relative paths resolve against `base_dir`; library media are
+    /// directories only.
     pub fn parse(text: &str, base_dir: &Path) -> Result<Self, InventoryError> {
+        Self::parse_with(text, base_dir, &StoreKinds::default())
+    }
+
+    /// [`InventoryConfig::parse`], a library's media a URL of one of `kinds` or a directory.
+    pub fn parse_with(
+        text: &str,
+        base_dir: &Path,
+        kinds: &StoreKinds,
+    ) -> Result<Self, InventoryError> {
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| InventoryError::Syntax(e.to_string()))?;
-        Self::from_table(&table, base_dir)
+        Self::from_table(&table, base_dir, kinds)
     }
 
-    /// Reads the `[[device]]` array of an already parsed document.
-    pub fn from_table(table: &toml::Table, base_dir: &Path) -> Result<Self, InventoryError> {
+    /// Reads the `[[device]]` and `[[library]]` arrays of an already parsed document, a
+    /// library's media a URL of one of `kinds` or a directory.
+    pub fn from_table(
+        table: &toml::Table,
+        base_dir: &Path,
+        kinds: &StoreKinds,
+    ) -> Result<Self, InventoryError> {
         if table.contains_key("devices") {
             return Err(InventoryError::Invalid(
                 "top-level key `devices`: the table array is `[[device]]`".into(),
@@ -189,7 +211,13 @@ impl InventoryConfig {
             devices.push(config);
         }
         let libraries = match table.contains_key("library") {
-            true => parse_libraries(table, base_dir, &state_dir_of(table, base_dir), &devices)?,
+            true => parse_libraries(
+                table,
+                base_dir,
+                &state_dir_of(table, base_dir),
+                &devices,
+                kinds,
+            )?,
             false => Vec::new(),
         };
         if let Some(d) = devices.iter().find(|d| {

@@ -11,6 +11,7 @@ use super::{
     derived_designator, emulated_designators, DeviceConfig, DeviceKind, Inventory, InventoryConfig,
     InventoryError,
 };
+use crate::device::library::cartridge_store::{StoreKinds, StoreMedia};
 use crate::device::library::drive::{DriveConfig, LibraryDrive};
 use crate::device::library::elements::{MAX_DRIVES, MAX_IMPORT_EXPORT, MAX_SLOTS};
 use crate::device::library::{lto, Library, LibraryConfig};
@@ -37,12 +38,13 @@ fn count(v: &toml::Value, range: std::ops::RangeInclusive<u16>) -> Result<u16, S
 
 /// Parses every `[[library]]` of `table` against the parsed `devices` (each drive must be
 /// a tape without `path`, in one library only). Relative `media` paths resolve against
-/// `base`; element maps go to `state_dir`.
+/// `base`; element maps go to `state_dir`; a `media` URL must name one of `kinds`.
 pub fn parse_libraries(
     table: &toml::Table,
     base: &Path,
     state_dir: &Path,
     devices: &[DeviceConfig],
+    kinds: &StoreKinds,
 ) -> Result<Vec<LibraryConfig>, InventoryError> {
     let entries = match table.get("library") {
         None => return Ok(Vec::new()),
@@ -55,14 +57,7 @@ pub fn parse_libraries(
     };
     let mut out: Vec<LibraryConfig> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
-        let c = parse_one(
-            i,
-            entry,
-            base,
-            state_dir,
-            devices,
-            table.get("object_store"),
-        )?;
+        let c = parse_one(i, entry, base, state_dir, devices, (table, kinds))?;
         let who = format!("{:?}", c.name);
         if out.iter().any(|o| o.name == c.name) || devices.iter().any(|d| d.name == c.name) {
             return Err(field(
@@ -85,13 +80,37 @@ pub fn parse_libraries(
     Ok(out)
 }
 
+/// The cartridge store `url` names, its settings read by its kind from `doc`.
+fn store_media(
+    url: &str,
+    library: &str,
+    state_dir: &Path,
+    doc: &toml::Table,
+    kinds: &StoreKinds,
+) -> Result<StoreMedia, String> {
+    let scheme = StoreKinds::scheme_of(url).unwrap_or_default();
+    let Some(kind) = kinds.find(scheme) else {
+        return Err(match kinds.schemes().as_slice() {
+            [] => {
+                format!("{scheme}:// media: this program has no cartridge store (a directory only)")
+            }
+            known => format!(
+                "{scheme}:// media: no such cartridge store here (known: {})",
+                known.join(", ")
+            ),
+        });
+    };
+    kind.parse(doc.get(kind.table()), url, library, state_dir)
+        .map(StoreMedia)
+}
+
 fn parse_one(
     index: usize,
     value: &toml::Value,
     base: &Path,
     state_dir: &Path,
     devices: &[DeviceConfig],
-    object_store: Option<&toml::Value>,
+    (doc, kinds): (&toml::Table, &StoreKinds),
 ) -> Result<LibraryConfig, InventoryError> {
     let unnamed = format!("library #{} (unnamed)", index + 1);
     let toml::Value::Table(t) = value else {
@@ -144,11 +163,9 @@ fn parse_one(
             "slots" => slots = Some(count(v, 1..=MAX_SLOTS).map_err(e)?),
             "import_export" => c.import_export = count(v, 0..=MAX_IMPORT_EXPORT).map_err(e)?,
             "media" => match v.as_str() {
-                Some(s) if s.starts_with("s3://") => {
-                    let g = crate::objstore::config::parse(object_store, s, &name, state_dir)
-                        .map_err(e)?;
+                Some(s) if StoreKinds::scheme_of(s).is_some() => {
+                    c.object = Some(store_media(s, &name, state_dir, doc, kinds).map_err(e)?);
                     media = Some(state_dir.join(format!("{name}.media")));
-                    c.object = Some(g);
                 }
                 Some(s) if !s.is_empty() => media = Some(base.join(s)),
                 _ => return Err(e("must be a non-empty path".into())),
@@ -374,7 +391,7 @@ media = "vtl0"
             ("media = \"\"", "field media: must be a non-empty path"),
             (
                 "media = \"s3://b/p\"",
-                "field media: s3:// media need an [object_store] table",
+                "field media: s3:// media: this program has no cartridge store (a directory only)",
             ),
             (
                 "drives = [\"disk0\"]",

@@ -7,7 +7,7 @@
 //! | `drives` | names of `[[device]] kind = "tape"` entries without `path`, in element order |
 //! | `slots` | storage elements (1-61439) |
 //! | `import_export` | import/export elements (0-240, default 0) |
-//! | `media` | directory of the `BARCODE.tap` cartridges (relative: to the config's directory), or `s3://BUCKET/PREFIX` (with `[object_store]`, [`crate::objstore::config`]) |
+//! | `media` | directory of the `BARCODE.tap` cartridges (relative: to the config's directory), or a cartridge store's URL: `s3://BUCKET/PREFIX` with `[object_store]` (DESIGN.md "Object store"), where the program reading the inventory has that kind of store ([`super::cartridge_store::StoreKinds`]) |
 //! | `serial` | VPD 80h (default: the name) |
 //!
 //! Errors name the library and the key, as the inventory's do. The element map lives in
@@ -32,9 +32,10 @@ pub struct LibraryConfig {
     /// Where the element map is kept.
     pub state_dir: PathBuf,
     pub serial: Option<String>,
-    /// `media = "s3://…"`: the cartridges are in an object store, this daemon one of its
-    /// gateways (`media` then holds only the cartridges' local memory files).
-    pub object: Option<crate::objstore::GatewayConfig>,
+    /// `media = "SCHEME://…"`: the cartridges are in a cartridge store (`s3://`: an object
+    /// store, this daemon one of its gateways; `media` then holds only the cartridges'
+    /// local memory files).
+    pub object: Option<super::cartridge_store::StoreMedia>,
 }
 
 impl LibraryConfig {

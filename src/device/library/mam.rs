@@ -16,8 +16,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::cartridge_store::CartridgeStore;
 use crate::device::Completion;
-use crate::objstore::Gateway;
 use crate::scsi::attribute::{
     decode_parameter_list, host_length, host_writable, id, with_available_data, Attribute,
     ReadAttribute, ReadAttributeAction, WriteAttribute,
@@ -41,9 +41,10 @@ pub struct Mam {
 enum Home {
     /// `BARCODE.mam` beside the image.
     File(PathBuf),
-    /// `PREFIX/BARCODE/mam` in the object store the cartridge lives in.
+    /// Beside the cartridge in the cartridge store it lives in (an object store:
+    /// `PREFIX/BARCODE/mam`).
     Store {
-        gateway: Arc<Gateway>,
+        store: Arc<dyn CartridgeStore>,
         barcode: String,
     },
 }
@@ -52,7 +53,7 @@ impl std::fmt::Display for Home {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::File(path) => write!(f, "{}", path.display()),
-            Self::Store { gateway, barcode } => write!(f, "{barcode} (gateway {})", gateway.name()),
+            Self::Store { store, barcode } => write!(f, "{barcode} (store, as {})", store.name()),
         }
     }
 }
@@ -94,13 +95,12 @@ impl Mam {
         Self::parse(Home::File(path), &bytes)
     }
 
-    /// Reads cartridge `barcode`'s attributes from the object store `gateway` reaches
-    /// (none yet: no attributes). A damaged object, or a store that cannot answer, is an
-    /// error.
-    pub fn load_from_store(gateway: Arc<Gateway>, barcode: &str) -> io::Result<Self> {
-        let bytes = gateway.read_mam(barcode)?;
+    /// Reads cartridge `barcode`'s attributes from the cartridge store `store` (none yet:
+    /// no attributes). A damaged object, or a store that cannot answer, is an error.
+    pub fn load_from_store(store: Arc<dyn CartridgeStore>, barcode: &str) -> io::Result<Self> {
+        let bytes = store.read_mam(barcode)?;
         let home = Home::Store {
-            gateway,
+            store,
             barcode: barcode.to_string(),
         };
         Self::parse(home, &bytes)
@@ -132,7 +132,7 @@ impl Mam {
         }
         let path = match &self.home {
             Home::File(path) => path,
-            Home::Store { gateway, barcode } => return gateway.write_mam(barcode, &bytes),
+            Home::Store { store, barcode } => return store.write_mam(barcode, &bytes),
         };
         let tmp = path.with_extension("mam.tmp");
         let mut f = File::create(&tmp)?;

@@ -17,6 +17,7 @@
 //! (the st driver prevents it while /dev/nst* is open), which is MEDIUM REMOVAL PREVENTED
 //! (05/53/02) and nothing moves.
 
+pub mod cartridge_store;
 pub mod changer;
 pub mod config;
 pub mod drive;
@@ -357,7 +358,7 @@ impl Library {
             .get(index)
             .ok_or_else(|| MoveError::Internal(format!("no drive {index}")))?;
         let image = st.store.image(barcode);
-        let mam = match st.store.gateway() {
+        let mam = match st.store.cartridges() {
             Some(g) => Mam::load_from_store(Arc::clone(g), barcode),
             None => Mam::load(Mam::path_of(&image)),
         };

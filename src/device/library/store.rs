@@ -5,9 +5,10 @@
 //! any instant leaves either the map before a move or the map after it — each cartridge in
 //! exactly one element.
 //!
-//! With `media = "s3://…"` the cartridges are in an object store instead
-//! ([`crate::objstore`]): the library's cartridges are those whose lease this gateway
-//! holds, and a drive opens them from the store; the element map stays local.
+//! With `media = "SCHEME://…"` the cartridges are in a cartridge store instead
+//! ([`super::cartridge_store`]; `s3://`: an object store): the library's cartridges are
+//! those the store says this process holds, and a drive opens them from the store; the
+//! element map stays local.
 //!
 //! One process owns a library at a time: it holds an exclusive `flock` on `NAME.lock` in
 //! the state directory (the map file itself is replaced, so it cannot carry the lock).
@@ -18,18 +19,18 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::cartridge_store::{CartridgeStore, StoreMedia};
 use super::elements::valid_barcode;
 use crate::device::lock::{ImageLock, LockMode};
 use crate::device::tape::Backing;
-use crate::objstore::{Gateway, GatewayConfig};
 
 /// A library's files.
 #[derive(Debug)]
 pub struct Store {
     media: PathBuf,
     map: PathBuf,
-    /// Cartridges in an object store, through this gateway.
-    gateway: Option<Arc<Gateway>>,
+    /// Where the cartridges are when they are not in `media`.
+    cartridges: Option<Arc<dyn CartridgeStore>>,
     _lock: ImageLock,
 }
 
@@ -40,7 +41,7 @@ impl Store {
         name: &str,
         state_dir: &Path,
         media: &Path,
-        object: Option<&GatewayConfig>,
+        object: Option<&StoreMedia>,
     ) -> io::Result<(Self, Option<String>)> {
         fs::create_dir_all(state_dir)?;
         fs::create_dir_all(media)?;
@@ -57,12 +58,12 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };
-        let gateway = match object {
-            Some(config) => {
-                let g = Gateway::new(config)?;
-                let held = g.reclaim()?;
-                tracing::info!(library = %name, gateway = %g.name(), cartridges = held.len(), "object store gateway up");
-                Some(Arc::new(g))
+        let cartridges = match object {
+            Some(StoreMedia(settings)) => {
+                let s = settings.open()?;
+                let held = s.reclaim()?;
+                tracing::info!(library = %name, store = %s.name(), cartridges = held.len(), "cartridge store up");
+                Some(s)
             }
             None => None,
         };
@@ -70,7 +71,7 @@ impl Store {
             Self {
                 media: media.to_path_buf(),
                 map,
-                gateway,
+                cartridges,
                 _lock: lock,
             },
             text,
@@ -105,22 +106,18 @@ impl Store {
         self.media.join(format!("{barcode}.tap"))
     }
 
-    /// The object store gateway, for object store media.
-    pub fn gateway(&self) -> Option<&Arc<Gateway>> {
-        self.gateway.as_ref()
+    /// The cartridge store, for store media.
+    pub fn cartridges(&self) -> Option<&Arc<dyn CartridgeStore>> {
+        self.cartridges.as_ref()
     }
 
-    /// Cartridge `barcode` opened from the object store; None for directory media.
+    /// Cartridge `barcode` opened from the cartridge store; None for directory media.
     pub fn open_object(
         &self,
         barcode: &str,
         writable: bool,
     ) -> Option<io::Result<Box<dyn Backing>>> {
-        let g = self.gateway.as_ref()?;
-        Some(
-            g.open(barcode, writable)
-                .map(|c| Box::new(c) as Box<dyn Backing>),
-        )
+        Some(self.cartridges.as_ref()?.open(barcode, writable))
     }
 
     /// The barcodes of the cartridges in the media directory: every `BARCODE.tap` whose
@@ -128,10 +125,10 @@ impl Store {
     /// are not cartridges).
     pub fn scan(&self) -> io::Result<BTreeSet<String>> {
         let mut out = BTreeSet::new();
-        if let Some(g) = &self.gateway {
-            // Leases taken for this gateway by another of its processes (`xcopy vault
-            // import`) are taken over and renewed from here on.
-            out.extend(g.reclaim()?.into_iter().filter(|b| valid_barcode(b)));
+        if let Some(s) = &self.cartridges {
+            // Cartridges taken for this process by another (`xcopy vault import`) are
+            // taken over from here on.
+            out.extend(s.reclaim()?.into_iter().filter(|b| valid_barcode(b)));
             return Ok(out);
         }
         for entry in fs::read_dir(&self.media)? {
