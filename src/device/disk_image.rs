@@ -66,50 +66,19 @@ impl EmulatedDisk {
             LockError::Io { source, .. } => io_err(source),
             busy => DiskError::Locked(busy),
         })?;
-        let open = |direct: bool| {
-            let mut o = OpenOptions::new();
-            o.read(true).write(!opts.read_only);
-            if direct {
-                o.custom_flags(libc::O_DIRECT);
-            }
-            o.open(&path)
-        };
-        let (mut file, mut direct) = match open(opts.direct_io) {
-            Ok(f) => (f, opts.direct_io),
-            Err(e) if opts.direct_io && e.raw_os_error() == Some(libc::EINVAL) => {
-                (open(false).map_err(io_err)?, false)
-            }
-            Err(e) => return Err(io_err(e)),
-        };
-        let size = if is_block {
-            let device = crate::sys::block::logical_block_size(file.as_fd()).map_err(io_err)?;
-            if device > opts.block_size {
-                return Err(DiskError::DeviceBlockSize {
-                    path,
-                    device,
-                    block_size: opts.block_size,
-                });
-            }
-            crate::sys::block::size_bytes(file.as_fd()).map_err(io_err)?
-        } else {
-            meta.len()
-        };
+        let Opened {
+            file,
+            direct,
+            size,
+            mem_align,
+            offset_align,
+        } = Opened::open(opts, is_block)?;
         let blocks = size / bs;
         if blocks == 0 {
             return Err(DiskError::Empty {
                 path,
                 block_size: opts.block_size,
             });
-        }
-        let (mut mem_align, mut offset_align) = (1, 1);
-        if direct {
-            match direct_alignment(&file, opts.block_size) {
-                Some(align) => (mem_align, offset_align) = align,
-                None => {
-                    direct = false;
-                    file = open(false).map_err(io_err)?;
-                }
-            }
         }
         let journal = atomic::Journal::beside(&path);
         if !is_block && !opts.read_only {
@@ -221,6 +190,73 @@ fn create_image(path: &Path, size: u64, block_size: u32) -> Result<(), DiskError
         Ok(f) => f.set_len(size).map_err(io_err),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(io_err(e)),
+    }
+}
+
+/// The image or block device of a disk opened as `opts` asks: with O_DIRECT where asked and
+/// the file system takes it (EINVAL on open, or an alignment larger than a block or not to
+/// be learned, falls back to the page cache), its size in bytes, and O_DIRECT's memory and
+/// offset alignment (1 and 1 without it).
+struct Opened {
+    file: File,
+    direct: bool,
+    size: u64,
+    mem_align: usize,
+    offset_align: usize,
+}
+
+impl Opened {
+    fn open(opts: &DiskOptions, is_block: bool) -> Result<Self, DiskError> {
+        let path = &opts.path;
+        let io_err = |source: io::Error| DiskError::Io {
+            path: path.clone(),
+            source,
+        };
+        let open = |direct: bool| {
+            let mut o = OpenOptions::new();
+            o.read(true).write(!opts.read_only);
+            if direct {
+                o.custom_flags(libc::O_DIRECT);
+            }
+            o.open(path)
+        };
+        let (mut file, mut direct) = match open(opts.direct_io) {
+            Ok(f) => (f, opts.direct_io),
+            Err(e) if opts.direct_io && e.raw_os_error() == Some(libc::EINVAL) => {
+                (open(false).map_err(io_err)?, false)
+            }
+            Err(e) => return Err(io_err(e)),
+        };
+        let size = if is_block {
+            let device = crate::sys::block::logical_block_size(file.as_fd()).map_err(io_err)?;
+            if device > opts.block_size {
+                return Err(DiskError::DeviceBlockSize {
+                    path: path.clone(),
+                    device,
+                    block_size: opts.block_size,
+                });
+            }
+            crate::sys::block::size_bytes(file.as_fd()).map_err(io_err)?
+        } else {
+            file.metadata().map_err(io_err)?.len()
+        };
+        let (mut mem_align, mut offset_align) = (1, 1);
+        if direct {
+            match direct_alignment(&file, opts.block_size) {
+                Some(align) => (mem_align, offset_align) = align,
+                None => {
+                    direct = false;
+                    file = open(false).map_err(io_err)?;
+                }
+            }
+        }
+        Ok(Self {
+            file,
+            direct,
+            size,
+            mem_align,
+            offset_align,
+        })
     }
 }
 
