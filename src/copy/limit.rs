@@ -339,6 +339,15 @@ mod tests {
     }
 
     #[test]
+    fn the_burst_is_a_quarter_second_of_the_rate_and_at_least_one_chunk() {
+        assert_eq!(burst_for(400 << 20), 100 << 20);
+        assert_eq!(burst_for(4 * MIN_BURST + 8), MIN_BURST + 2);
+        assert_eq!(burst_for(4 * MIN_BURST - 4), MIN_BURST);
+        assert_eq!(burst_for(1), MIN_BURST);
+        assert_eq!(burst_for(0), MIN_BURST);
+    }
+
+    #[test]
     fn a_full_bucket_grants_its_burst_then_the_rate() {
         let t0 = Instant::now();
         let mut s = Schedule::new(10 * MIB, 2 * MIB, t0);
@@ -473,6 +482,11 @@ mod tests {
         assert_eq!(burst_for(4 * MIB), MIB);
         let abort = Abort::new();
         assert!(limiter.take(MIB, 1, &abort));
+        assert_eq!(
+            limiter.waited(),
+            Duration::ZERO,
+            "a grant from the bucket is no wait"
+        );
         let start = Instant::now();
         assert!(limiter.take(3 * MIB, 1, &abort));
         assert!(
@@ -481,6 +495,23 @@ mod tests {
             start.elapsed()
         );
         assert_eq!(limiter.granted(), 4 * MIB);
+        assert!(limiter.waited() >= Duration::from_millis(740));
+        assert!(limiter.waited() <= start.elapsed());
+    }
+
+    #[test]
+    fn device_limits_count_their_waits_in_the_metrics_family() {
+        let family = crate::metrics::SecondsFamily::default();
+        let limits = DeviceLimits::default().with_metrics(family.clone());
+        // 40 MiB/s, a 10 MiB burst: 2 MiB past it wait 1/20 s.
+        limits.configure([("d", 40 * MIB)]);
+        let d = limits.get("d").unwrap();
+        let abort = Abort::new();
+        assert!(d.take(burst_for(40 * MIB), 0, &abort));
+        assert!(d.take(2 * MIB, 0, &abort));
+        let counted = family.get_or_create(&vec![("device", "d".into())]).get();
+        assert!(counted >= 0.045, "{counted}");
+        assert!((counted - d.waited().as_secs_f64()).abs() < 1e-6);
     }
 
     #[test]

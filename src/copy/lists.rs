@@ -268,6 +268,100 @@ pub fn records(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::inventory::{Inventory, InventoryConfig};
+    use crate::scsi::Designator;
+    use std::sync::Arc;
+
+    fn designator(designator_type: u8, len: usize) -> Designator {
+        Designator {
+            protocol_identifier: 0,
+            code_set: 1,
+            piv: false,
+            association: 0,
+            designator_type,
+            value: vec![designator_type; len],
+        }
+    }
+
+    #[test]
+    fn a_disk_end_is_its_blocks_times_their_length() {
+        let end = DiskEnd {
+            identifier: CscdIdentifier::Identification {
+                designator: designator(3, 8),
+            },
+            lba: 7,
+            blocks: 3,
+            block_length: 4096,
+        };
+        assert_eq!(end.bytes(), 12288);
+    }
+
+    #[test]
+    fn a_tape_end_reads_the_drive_s_mode_and_the_strongest_designator_that_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[[device]]\nname = \"tape0\"\nkind = \"tape\"\npath = \"t.tap\"\n\
+                    designator = \"naa.5001405a1b2c3d02\"\n";
+        let config = InventoryConfig::parse(text, dir.path()).unwrap();
+        let inventory = Inventory::open(&config).unwrap();
+        let tape = inventory.by_name("tape0").unwrap();
+        let end = tape_end(tape).unwrap();
+        assert_eq!((end.fixed, end.block_length), (false, 0), "variable mode");
+        // MODE SELECT(6): a block descriptor of 512-byte blocks puts the drive in fixed mode.
+        let mut select = [0u8; 12];
+        select[3] = 8;
+        select[9..12].copy_from_slice(&[0, 2, 0]);
+        let c = tape
+            .device
+            .execute(&[0x15, 0x10, 0, 0, 12, 0], DataDirection::ToDevice(&select))
+            .unwrap();
+        assert!(c.is_good());
+        let end = tape_end(tape).unwrap();
+        assert_eq!((end.fixed, end.block_length), (true, 512), "fixed mode");
+        // A list for a fixed-mode tape takes whole tape blocks per record only.
+        let disk = DiskEnd {
+            identifier: end.identifier.clone(),
+            lba: 0,
+            blocks: 8,
+            block_length: 512,
+        };
+        let two = cscds(&disk, &end, 4096).unwrap();
+        assert_eq!(
+            two[1].parameters,
+            DeviceParameters::Stream {
+                pad: false,
+                fixed: true,
+                block_length: 512
+            }
+        );
+        let e = cscds(&disk, &end, 4000).unwrap_err().to_string();
+        assert!(
+            e.contains("not a multiple of the tape's block length 512"),
+            "{e}"
+        );
+        let naa = tape.designators[0].clone();
+        assert_eq!(naa.designator_type, 3);
+        assert_eq!(
+            end.identifier,
+            CscdIdentifier::Identification {
+                designator: naa.clone()
+            }
+        );
+        // Of several, the highest type of at most 3 (E4h: T10, EUI-64, NAA) whose value fits
+        // in 20 bytes: not a short SCSI name string (8), not an NAA too long for the CSCD.
+        let with = |designators| InventoryDevice {
+            config: tape.config.clone(),
+            device: Arc::clone(&tape.device),
+            designators,
+        };
+        let several = with(vec![designator(8, 16), designator(3, 21), designator(2, 8)]);
+        assert_eq!(
+            identification(&several).unwrap(),
+            CscdIdentifier::Identification {
+                designator: designator(2, 8)
+            }
+        );
+        assert!(identification(&with(vec![designator(8, 16), designator(3, 21)])).is_err());
+    }
 
     #[test]
     fn records_split_without_padding() {
