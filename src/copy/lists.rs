@@ -224,7 +224,8 @@ pub fn build(cscds: Vec<CscdDescriptor>, segments: Vec<SegmentDescriptor>) -> Pa
 
 /// Splits `blocks` blocks from `lba` into segments of whole records of `transfer_length`
 /// bytes, each at most 65535 blocks, and a last segment whose single record takes the
-/// remainder: no record is padded and no leftover data is carried.
+/// remainder: no record is padded and no leftover data is carried. A record of more than
+/// 65535 disk blocks is refused: no segment could read it.
 pub fn records(
     lba: u64,
     blocks: u64,
@@ -250,6 +251,9 @@ pub fn records(
         }
     };
     let per_record = transfer_length / bl;
+    if per_record > 65535 {
+        bail!("--transfer-length {transfer_length} is {per_record} disk blocks: more than one segment reads (65535)");
+    }
     let records_per_segment = (65535 / per_record).max(1);
     let mut out = Vec::new();
     let (mut at, mut left) = (lba, blocks);
@@ -379,5 +383,27 @@ mod tests {
         let r = records(0, 16, 512, 4096, (true, 512)).unwrap();
         assert_eq!(r, vec![(0, 16, 8)]);
         assert!(records(0, 16, 512, 1000, (false, 0)).is_err());
+        // A variable-mode record holds at most 16 MiB - 1 (a 24-bit TRANSFER LENGTH); a
+        // fixed-mode one counts blocks, and may be longer. (4095 x 4097 = 2^24 - 1.)
+        assert_eq!(
+            records(0, 4097, 4095, 0x00ff_ffff, (false, 0)).unwrap(),
+            vec![(0, 4097, 0x00ff_ffff)]
+        );
+        // A record is read by one segment, whose NUMBER OF BLOCKS is 16 bits.
+        assert_eq!(
+            records(0, 131070, 512, 65535 * 512, (true, 512)).unwrap(),
+            vec![(0, 65535, 65535), (65535, 65535, 65535)]
+        );
+        let e = records(0, 262144, 512, 64 << 20, (true, 512)).unwrap_err();
+        assert!(e.to_string().contains("131072 disk blocks"), "{e}");
+        let e = records(0, 32768, 512, 16 << 20, (false, 0)).unwrap_err();
+        assert!(
+            e.to_string().contains("more than a variable-mode record"),
+            "{e}"
+        );
+        assert_eq!(
+            records(0, 32768, 512, 16 << 20, (true, 512)).unwrap(),
+            vec![(0, 32768, 32768)]
+        );
     }
 }
