@@ -251,6 +251,7 @@ mod tests {
             Arc::new(Progress::default()),
             abort.clone(),
         );
+        assert_eq!(r.running(), 2);
         progress.bytes.store(400, Ordering::Relaxed);
         let list = r.list();
         assert_eq!((list[0].id, list[1].id), (a, b));
@@ -261,7 +262,9 @@ mod tests {
             b,
             Some(Sense::new(SenseKey::COPY_ABORTED, Asc::NO_ADDITIONAL_SENSE)),
         );
+        assert_eq!(r.running(), 1);
         r.finish(a, None);
+        assert_eq!(r.running(), 0);
         assert!(!r.abort(a), "a finished copy cannot be aborted");
         let list = r.list();
         assert_eq!((list[0].id, list[0].state), (a, "good"));
