@@ -252,10 +252,20 @@ mod tests {
             abort.clone(),
         );
         assert_eq!(r.running(), 2);
+        assert_eq!(r.get(a).unwrap().eta, None, "no rate yet, no time left");
         progress.bytes.store(400, Ordering::Relaxed);
         let list = r.list();
         assert_eq!((list[0].id, list[1].id), (a, b));
         assert_eq!((list[0].state, list[0].bytes), ("running", 400));
+        // The rate so far, and the time left at it for the 600 bytes to go.
+        let s = &list[0];
+        assert!(s.seconds > 0.0);
+        assert!((s.rate * s.seconds - 400.0).abs() < 1e-6, "{s:?}");
+        assert!((s.eta.unwrap() * s.rate - 600.0).abs() < 1e-6, "{s:?}");
+        progress.bytes.store(1000, Ordering::Relaxed);
+        assert_eq!(r.get(a).unwrap().eta, None, "nothing left to go");
+        progress.bytes.store(1001, Ordering::Relaxed);
+        assert_eq!(r.get(a).unwrap().eta, None, "past its total");
         assert!(r.abort(b));
         assert!(abort.is_aborted());
         r.finish(
