@@ -233,6 +233,19 @@ mod tests {
     use crate::scsi::{Asc, SenseKey};
 
     #[test]
+    fn a_session_shows_as_16_hex_digits() {
+        let nexus = |session| Nexus {
+            initiator: "iqn.a".into(),
+            session,
+        };
+        assert_eq!(
+            nexus(0x0002_3d00_0001_0005).session_hex(),
+            "00023d0000010005"
+        );
+        assert_eq!(nexus(u64::MAX).session_hex(), "ffffffffffffffff");
+    }
+
+    #[test]
     fn copies_are_listed_running_first_and_kept_when_done() {
         let r = Registry::default();
         let progress = Arc::new(Progress::default());
@@ -253,6 +266,7 @@ mod tests {
         );
         assert_eq!(r.running(), 2);
         assert_eq!(r.get(a).unwrap().eta, None, "no rate yet, no time left");
+        assert_eq!(format!("{r:?}"), "Registry { running: 2, .. }");
         progress.bytes.store(400, Ordering::Relaxed);
         let list = r.list();
         assert_eq!((list[0].id, list[1].id), (a, b));
