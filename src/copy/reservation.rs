@@ -113,3 +113,52 @@ fn conflict(endpoint: &Endpoint, side: Side) -> Failure {
     tracing::info!(device = %endpoint.device.name(), ?side, "copy manager access: RESERVATION CONFLICT");
     device_failure(endpoint, side, Status::RESERVATION_CONFLICT, Vec::new())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::limit::Throttle;
+    use crate::device::disk::{DiskOptions, EmulatedDisk};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_persistent_reserve_in_is_answered_into_the_buffer_with_its_residual() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.img");
+        std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
+        let disk = EmulatedDisk::open("d", &DiskOptions::new(path, 512)).unwrap();
+        let endpoint = Endpoint {
+            device: Arc::new(disk),
+            cscd: Some(0),
+            block_length: 512,
+            blocks: 2048,
+            backend: None,
+            throttle: Throttle::none(),
+        };
+        // PERSISTENT RESERVE IN, READ KEYS, 16 bytes: the 8-byte header of a unit with no
+        // registrations (PRGENERATION 0, ADDITIONAL LENGTH 0), 8 bytes short.
+        let mut buf = [0xffu8; 16];
+        let cdb = [0x5e, 0, 0, 0, 0, 0, 0, 0, 16, 0];
+        let r = screen(
+            &endpoint,
+            Side::Source,
+            &cdb,
+            &mut DataDirection::FromDevice(&mut buf),
+        );
+        assert!(matches!(r, Some(Ok(8))), "{r:?}");
+        assert_eq!(
+            buf,
+            [0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
+        // A READ is not the reservations' to answer: it goes to the device.
+        let mut data = [0u8; 512];
+        let read = ReadWriteCdb::read_16(0, 1);
+        let r = screen(
+            &endpoint,
+            Side::Source,
+            &read,
+            &mut DataDirection::FromDevice(&mut data),
+        );
+        assert!(r.is_none(), "{r:?}");
+    }
+}
