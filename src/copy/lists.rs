@@ -276,6 +276,32 @@ mod tests {
     use crate::scsi::Designator;
     use std::sync::Arc;
 
+    /// A drive that answers MODE SENSE GOOD with no block descriptor, page 0's bytes after
+    /// the header.
+    #[derive(Debug)]
+    struct NoDescriptor;
+
+    impl crate::device::ScsiDevice for NoDescriptor {
+        fn execute(
+            &self,
+            _cdb: &[u8],
+            data: DataDirection<'_>,
+        ) -> Result<crate::device::Completion, crate::device::DeviceError> {
+            let reply = [11, 0, 0, 0, 0x00, 0x06, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff];
+            let mut residual = 0;
+            if let DataDirection::FromDevice(buf) = data {
+                let n = reply.len().min(buf.len());
+                buf[..n].copy_from_slice(&reply[..n]);
+                residual = buf.len() - n;
+            }
+            Ok(crate::device::Completion::good(residual))
+        }
+
+        fn name(&self) -> &str {
+            "no-descriptor"
+        }
+    }
+
     fn designator(designator_type: u8, len: usize) -> Designator {
         Designator {
             protocol_identifier: 0,
@@ -365,6 +391,15 @@ mod tests {
             }
         );
         assert!(identification(&with(vec![designator(8, 16), designator(3, 21)])).is_err());
+        // A drive answering GOOD without a block descriptor: what follows the header is
+        // page 0's, not a block length.
+        let bare = InventoryDevice {
+            config: tape.config.clone(),
+            device: Arc::new(NoDescriptor),
+            designators: tape.designators.clone(),
+        };
+        let end = tape_end(&bare).unwrap();
+        assert_eq!((end.fixed, end.block_length), (false, 0));
     }
 
     #[test]
