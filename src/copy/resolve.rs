@@ -64,3 +64,95 @@ impl Resolve for Inventory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::inventory::InventoryConfig;
+    use crate::scsi::target_descriptor::DeviceParameters;
+
+    fn cscd(identifier: CscdIdentifier) -> CscdDescriptor {
+        CscdDescriptor {
+            nul: false,
+            peripheral_device_type: 0,
+            relative_initiator_port: 0,
+            identifier,
+            parameters: DeviceParameters::Block {
+                pad: false,
+                block_length: 512,
+            },
+        }
+    }
+
+    #[test]
+    fn each_identifier_type_finds_its_device_and_only_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.img"), vec![0u8; 1 << 20]).unwrap();
+        std::fs::write(dir.path().join("b.img"), vec![0u8; 1 << 20]).unwrap();
+        let text = "[[device]]\nname = \"a\"\nkind = \"disk\"\npath = \"a.img\"\n\
+            designator = \"naa.5001405a1b2c3d01\"\nfc_port_name = \"0x500140512345678a\"\n\
+            fc_port_id = \"0x010203\"\nlun = 3\nsas_address = \"0x500140512345678b\"\n\
+            [[device]]\nname = \"b\"\nkind = \"disk\"\npath = \"b.img\"\n\
+            designator = \"naa.5001405a1b2c3d02\"\nfc_port_name = \"0x500140512345678c\"\n\
+            fc_port_id = \"0x010204\"\nsas_address = \"0x500140512345678d\"\n";
+        let config = InventoryConfig::parse(text, dir.path()).unwrap();
+        let inventory = Inventory::open(&config).unwrap();
+        let nexus = Nexus::local();
+        let name = |id| {
+            inventory
+                .resolve(&cscd(id), &nexus)
+                .map(|d| d.name().to_string())
+        };
+        let (wwpn_a, wwpn_b) = (0x5001_4051_2345_678a, 0x5001_4051_2345_678c);
+        assert_eq!(
+            name(CscdIdentifier::Identification {
+                designator: inventory.by_name("b").unwrap().designators[0].clone()
+            })
+            .as_deref(),
+            Some("b")
+        );
+        for (lun, wwpn, want) in [
+            (3, wwpn_a, Some("a")),
+            (0, wwpn_b, Some("b")),
+            (0, wwpn_a, None),
+        ] {
+            let got = name(CscdIdentifier::FcNPortName {
+                lun,
+                n_port_name: wwpn,
+            });
+            assert_eq!(got.as_deref(), want, "E0h {wwpn:x} lun {lun}");
+        }
+        for (lun, id, want) in [
+            (3, 0x010203, Some("a")),
+            (0, 0x010204, Some("b")),
+            (3, 0x010204, None),
+        ] {
+            let got = name(CscdIdentifier::FcNPortId { lun, n_port_id: id });
+            assert_eq!(got.as_deref(), want, "E1h {id:x} lun {lun}");
+        }
+        // E2h: the port id finds the device, and its port name must match as well.
+        for (id, wwpn, want) in [(0x010203, wwpn_a, Some("a")), (0x010203, wwpn_b, None)] {
+            let got = name(CscdIdentifier::FcNPortIdWithName {
+                lun: 3,
+                n_port_name: wwpn,
+                n_port_id: id,
+            });
+            assert_eq!(got.as_deref(), want, "E2h {id:x} {wwpn:x}");
+        }
+        for (lun, sas, want) in [
+            (3, 0x5001_4051_2345_678b, Some("a")),
+            (0, 0x5001_4051_2345_678d, Some("b")),
+        ] {
+            let got = name(CscdIdentifier::SasSsp {
+                lun,
+                sas_address: sas,
+            });
+            assert_eq!(got.as_deref(), want, "E9h {sas:x} lun {lun}");
+        }
+        assert_eq!(
+            name(CscdIdentifier::Alias { lun: 0, alias: 1 }),
+            None,
+            "an alias names nothing here"
+        );
+    }
+}
