@@ -161,7 +161,9 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Reads an inventory file and opens every device in it.
+    /// Reads an inventory file and opens every device in it; library media are directories
+    /// only (a program with cartridge stores reads the file with
+    /// [`InventoryConfig::load_with`] and opens it with [`Inventory::open`]).
     pub fn load(path: &Path) -> Result<Self, InventoryError> {
         Self::open(&InventoryConfig::load(path)?)
     }

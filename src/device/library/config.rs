@@ -7,7 +7,7 @@
 //! | `drives` | names of `[[device]] kind = "tape"` entries without `path`, in element order |
 //! | `slots` | storage elements (1-61439) |
 //! | `import_export` | import/export elements (0-240, default 0) |
-//! | `media` | directory of the `BARCODE.tap` cartridges (relative: to the config's directory), or a cartridge store's URL: `s3://BUCKET/PREFIX` with `[object_store]` (DESIGN.md "Object store"), where the program reading the inventory has that kind of store ([`super::cartridge_store::StoreKinds`]) |
+//! | `media` | directory of the `BARCODE.tap` cartridges (relative: to the config's directory), or a cartridge store's URL: `s3://BUCKET/PREFIX` with `[object_store]` (docs/object-store.md), where the program reading the inventory has that kind of store ([`super::cartridge_store::StoreKinds`]) |
 //! | `serial` | VPD 80h (default: the name) |
 //!
 //! Errors name the library and the key, as the inventory's do. The element map lives in

@@ -19,10 +19,11 @@ use crate::sys::uring::{Buf, Done, Ring, BUF_ALIGN};
 pub(super) const PIECE: usize = crate::buf::RING_BUFFER;
 /// Buffers in the rings of an image opened on its own ([`super::TapeImage::open`]), and the
 /// most pieces of a guarded append in flight at once, whatever the ring lent holds (the
-/// process's rings lend 32). More is slower: ext4 runs O_DIRECT writes that extend the file
-/// one at a time, and the rest wait in io_uring's workers. Measured, a 2 GiB backup to a
-/// new image on ext4, 8 runs interleaved: 3.25 s (median) with at most 8 in flight, 3.67 s
-/// with 32, at the same CPU.
+/// process's rings lend 32). More is slower, measured, not explained: a 2 GiB backup to a
+/// new image on ext4 (the pieces land in space `grow` fallocated, unwritten extents), 8
+/// runs interleaved: 3.25 s (median) with at most 8 in flight, 3.67 s with 32, at the
+/// same CPU. Writes into unwritten extents that io_uring cannot issue without blocking go
+/// to its worker threads, so 32 in flight is up to 32 workers on one file.
 pub(super) const PIECES: u16 = 8;
 /// How far ahead of end of data the appends of a copy grow the file at a time.
 pub(super) const GROW_AHEAD: u64 = 64 << 20;
@@ -83,7 +84,8 @@ impl Direct {
 /// must never complete before the one below it, or the file would hold a hole (read back as
 /// zeros, i.e. filemarks) if the process died in between (ext4 runs such writes one at a
 /// time anyway). With a guard the file already reaches past the stream, and the pieces go
-/// all at once, the guard's blocks with the marker kept in place (see [`Guard`]).
+/// together, up to [`PIECES`] in flight, the guard's blocks with the marker kept in place
+/// (see [`Guard`]).
 pub(super) struct Pieces<'r> {
     ring: &'r mut Ring,
     base: u64,

@@ -30,7 +30,7 @@
 //! before an earlier one, or a crash would leave a hole that reads as filemarks. The
 //! appends after it find the last one's marker at end of data and go all at once: the file
 //! grows first (fallocate, ahead of the append; the writes then neither extend the file nor
-//! wait for each other), every piece is written in flight together, the marker kept in
+//! wait for each other), up to `direct::PIECES` pieces in flight together, the marker kept in
 //! place of the first new record's header, and once all of it is on stable storage the
 //! blocks holding the marker are written again with that header, the only bytes that
 //! change. Until that last write lands, any reader stops at the marker; torn, it leaves the
