@@ -124,9 +124,11 @@ mod tests {
     #[test]
     fn a_persistent_reserve_in_is_answered_into_the_buffer_with_its_residual() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("d.img");
-        std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
-        let disk = EmulatedDisk::open("d", &DiskOptions::new(path, 512)).unwrap();
+        let opts = DiskOptions {
+            create_size: Some(1 << 20),
+            ..DiskOptions::new(dir.path().join("d.img"), 512)
+        };
+        let disk = EmulatedDisk::open("d", &opts).unwrap();
         let endpoint = Endpoint {
             device: Arc::new(disk),
             cscd: Some(0),

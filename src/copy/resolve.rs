@@ -87,12 +87,10 @@ mod tests {
     #[test]
     fn each_identifier_type_finds_its_device_and_only_it() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.img"), vec![0u8; 1 << 20]).unwrap();
-        std::fs::write(dir.path().join("b.img"), vec![0u8; 1 << 20]).unwrap();
-        let text = "[[device]]\nname = \"a\"\nkind = \"disk\"\npath = \"a.img\"\n\
+        let text = "[[device]]\nname = \"a\"\nkind = \"disk\"\npath = \"a.img\"\nsize = \"1MiB\"\n\
             designator = \"naa.5001405a1b2c3d01\"\nfc_port_name = \"0x500140512345678a\"\n\
             fc_port_id = \"0x010203\"\nlun = 3\nsas_address = \"0x500140512345678b\"\n\
-            [[device]]\nname = \"b\"\nkind = \"disk\"\npath = \"b.img\"\n\
+            [[device]]\nname = \"b\"\nkind = \"disk\"\npath = \"b.img\"\nsize = \"1MiB\"\n\
             designator = \"naa.5001405a1b2c3d02\"\nfc_port_name = \"0x500140512345678c\"\n\
             fc_port_id = \"0x010204\"\nsas_address = \"0x500140512345678d\"\n";
         let config = InventoryConfig::parse(text, dir.path()).unwrap();

@@ -80,15 +80,15 @@ pub fn parse_libraries(
     Ok(out)
 }
 
-/// The cartridge store `url` names, its settings read by its kind from `doc`.
+/// The cartridge store `url` (of `scheme`) names, its settings read by its kind from `doc`.
 fn store_media(
     url: &str,
+    scheme: &str,
     library: &str,
     state_dir: &Path,
     doc: &toml::Table,
     kinds: &StoreKinds,
 ) -> Result<StoreMedia, String> {
-    let scheme = StoreKinds::scheme_of(url).unwrap_or_default();
     let Some(kind) = kinds.find(scheme) else {
         return Err(match kinds.schemes().as_slice() {
             [] => {
@@ -162,12 +162,13 @@ fn parse_one(
             }
             "slots" => slots = Some(count(v, 1..=MAX_SLOTS).map_err(e)?),
             "import_export" => c.import_export = count(v, 0..=MAX_IMPORT_EXPORT).map_err(e)?,
-            "media" => match v.as_str() {
-                Some(s) if StoreKinds::scheme_of(s).is_some() => {
-                    c.object = Some(store_media(s, &name, state_dir, doc, kinds).map_err(e)?);
+            "media" => match v.as_str().map(|s| (s, StoreKinds::scheme_of(s))) {
+                Some((s, Some(scheme))) => {
+                    let store = store_media(s, scheme, &name, state_dir, doc, kinds);
+                    c.object = Some(store.map_err(e)?);
                     media = Some(state_dir.join(format!("{name}.media")));
                 }
-                Some(s) if !s.is_empty() => media = Some(base.join(s)),
+                Some((s, None)) if !s.is_empty() => media = Some(base.join(s)),
                 _ => return Err(e("must be a non-empty path".into())),
             },
             "serial" => match v.as_str() {
